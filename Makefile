@@ -1,0 +1,61 @@
+# The two commands: `make run` and `make test`. Everything they need is installed from here.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+NODE_STAMP := node_modules/.installed-$(shell cat package.json | cksum | cut -d' ' -f1)
+
+.PHONY: help install run test lint typecheck unit synth deploy bench clean schemas
+
+help:
+	@echo "make run      start the platform locally (API, WebSocket, dashboard) on demo data"
+	@echo "make test     lint, type-check and run every test suite"
+	@echo "make synth    synthesise the AWS stack offline (cdk.out/)"
+	@echo "make deploy   cdk deploy (needs an AWS account and credentials)"
+	@echo "make bench    run the benchmarks and print the figures"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[local,dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund --no-package-lock --loglevel=error
+	rm -f node_modules/.installed-* && touch $@
+
+run: install
+	$(BIN)/trading demo seed --if-empty
+	$(BIN)/trading serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install $(NODE_STAMP) lint typecheck
+	$(BIN)/pytest -n 2 --dist loadgroup tests --ignore=tests/bench
+
+unit: install
+	$(BIN)/pytest tests/unit -q
+
+schemas: install
+	$(PY) -m trading_system.entrypoints.schemas events/schemas
+
+synth: install $(NODE_STAMP)
+	npx cdk synth --quiet
+
+deploy: install $(NODE_STAMP)
+	npx cdk deploy --require-approval broadening
+
+bench: install
+	$(BIN)/pytest tests/bench -s -q -p no:xdist -p no:randomly
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .cache .pytest_cache .mypy_cache .ruff_cache

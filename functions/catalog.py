@@ -1,0 +1,221 @@
+"""THE list of functions: the single source of truth for the deployment topology.
+
+CDK creates every Lambda, route, rule, schedule, trigger and IAM grant from this list, and the
+local runner mounts every route, subscription and schedule from it. A function that is not here
+does not exist anywhere (tests/unit/test_catalog.py holds the code to that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+from trading_system.kernel.principal import Role
+
+
+@dataclass(frozen=True)
+class Http:
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: str
+
+    @property
+    def route_key(self) -> str:
+        """API Gateway's name for the route, e.g. `GET /v1/bars/{symbol}`."""
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class On:
+    """A subscription to a domain event type on the bus."""
+
+    event: str
+
+
+@dataclass(frozen=True)
+class Every:
+    """A schedule, in EventBridge syntax: `rate(5 minutes)` or `cron(0 1 * * ? *)`."""
+
+    expression: str
+
+
+@dataclass(frozen=True)
+class FileDropped:
+    """A file landing in the raw-upload bucket (a watched folder locally)."""
+
+    suffixes: tuple[str, ...] = (".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    """The API's Lambda authorizer: checks the key and the route's role."""
+
+
+Trigger = Http | On | Every | FileDropped | Authorizer
+
+
+class Resource(StrEnum):
+    TABLE = "table"  # the write store: DynamoDB table / SQLite file
+    LAKE = "lake"  # the Parquet lake: S3 bucket / local folder
+    RAW = "raw"  # the raw-upload bucket / local folder
+    BUS = "bus"  # the domain event bus: EventBridge / in-process
+
+
+Access = Literal["read", "write", "read_write", "publish"]
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    handler: str  # `module:attribute` of the Lambda entry point
+    trigger: Trigger
+    summary: str
+    role: Role | None = None  # None only for public routes and non-HTTP triggers
+    uses: Mapping[Resource, Access] = field(default_factory=dict)
+    memory_mb: int = 256
+    timeout_s: int = 10
+
+    @property
+    def module(self) -> str:
+        return self.handler.split(":")[0]
+
+    @property
+    def reads_lake(self) -> bool:
+        return Resource.LAKE in self.uses or Resource.RAW in self.uses
+
+
+def _http(
+    name: str,
+    context: str,
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"],
+    path: str,
+    role: Role | None,
+    summary: str,
+    uses: Mapping[Resource, Access],
+    memory_mb: int = 256,
+    timeout_s: int = 10,
+) -> Function:
+    return Function(
+        name=name,
+        handler=f"functions.{context}.{name}:handler",
+        trigger=Http(method, path),
+        summary=summary,
+        role=role,
+        uses=uses,
+        memory_mb=memory_mb,
+        timeout_s=timeout_s,
+    )
+
+
+_READ_TABLE: Mapping[Resource, Access] = {Resource.TABLE: "read"}
+_LAKE_MEMORY_MB = 1024  # DuckDB gets half of it
+
+CATALOG: tuple[Function, ...] = (
+    _http("health", "platform", "GET", "/v1/health", None, "Liveness and version", {}),
+    Function(
+        name="authorizer",
+        handler="functions.platform.authorizer:handler",
+        trigger=Authorizer(),
+        summary="Checks the API key and the role the route requires",
+        uses=_READ_TABLE,
+    ),
+    _http(
+        "create_api_key", "platform", "POST", "/v1/keys", Role.ADMIN,
+        "Create an API key (the secret is shown once)", {Resource.TABLE: "read_write"},
+    ),
+    _http("list_api_keys", "platform", "GET", "/v1/keys", Role.ADMIN, "List API keys", _READ_TABLE),
+    _http(
+        "revoke_api_key", "platform", "DELETE", "/v1/keys/{key_id}", Role.ADMIN,
+        "Revoke an API key", {Resource.TABLE: "read_write"},
+    ),
+    _http(
+        "register_symbol", "market_data", "POST", "/v1/symbols", Role.TRADER,
+        "Register a symbol", {Resource.TABLE: "read_write", Resource.BUS: "publish"},
+    ),
+    _http("list_symbols", "market_data", "GET", "/v1/symbols", Role.VIEWER, "List symbols", _READ_TABLE),
+    _http(
+        "get_symbol", "market_data", "GET", "/v1/symbols/{symbol}", Role.VIEWER,
+        "A symbol and the data held for it", _READ_TABLE,
+    ),
+    _http(
+        "ingest_bars", "market_data", "POST", "/v1/bars", Role.TRADER,
+        "Ingest a JSON batch of bars",
+        {Resource.TABLE: "read", Resource.LAKE: "write", Resource.BUS: "publish"},
+        memory_mb=_LAKE_MEMORY_MB, timeout_s=30,
+    ),
+    _http(
+        "upload_bars", "market_data", "POST", "/v1/bars/files", Role.TRADER,
+        "Ingest a CSV or Parquet file of bars",
+        {Resource.TABLE: "read", Resource.LAKE: "write", Resource.BUS: "publish"},
+        memory_mb=_LAKE_MEMORY_MB, timeout_s=30,
+    ),
+    _http(
+        "get_bars", "market_data", "GET", "/v1/bars/{symbol}", Role.VIEWER,
+        "Bars for a range, resampled from finer bars when needed",
+        {Resource.TABLE: "read", Resource.LAKE: "read"},
+        memory_mb=_LAKE_MEMORY_MB,
+    ),
+    _http(
+        "compact_lake", "market_data", "POST", "/v1/lake/compactions", Role.ADMIN,
+        "Merge small lake files now", {Resource.LAKE: "read_write"},
+        memory_mb=_LAKE_MEMORY_MB, timeout_s=300,
+    ),
+    Function(
+        name="compact_lake_nightly",
+        handler="functions.market_data.compact_lake_nightly:handler",
+        trigger=Every("cron(30 0 * * ? *)"),
+        summary="Merge small lake files every night",
+        uses={Resource.LAKE: "read_write"},
+        memory_mb=_LAKE_MEMORY_MB,
+        timeout_s=900,
+    ),
+    Function(
+        name="ingest_dropped_file",
+        handler="functions.market_data.ingest_dropped_file:handler",
+        trigger=FileDropped(),
+        summary="Ingest a CSV/Parquet file dropped under <timeframe>/[<SYMBOL>/] in the raw bucket",
+        uses={
+            Resource.TABLE: "read",
+            Resource.RAW: "read_write",
+            Resource.LAKE: "write",
+            Resource.BUS: "publish",
+        },
+        memory_mb=_LAKE_MEMORY_MB,
+        timeout_s=300,
+    ),
+    Function(
+        name="record_coverage",
+        handler="functions.market_data.record_coverage:handler",
+        trigger=On("BarsIngested"),
+        summary="Keep each symbol's first/last bar per timeframe up to date",
+        uses={Resource.TABLE: "read_write"},
+    ),
+)
+
+
+def by_name() -> dict[str, Function]:
+    return {f.name: f for f in CATALOG}
+
+
+def http_functions() -> list[Function]:
+    return [f for f in CATALOG if isinstance(f.trigger, Http)]
+
+
+def subscriptions() -> dict[str, list[str]]:
+    """The routing table: event type -> subscriber names. EventBridge rules and the in-process
+    bus are both built from it."""
+    table: dict[str, list[str]] = {}
+    for f in CATALOG:
+        if isinstance(f.trigger, On):
+            table.setdefault(f.trigger.event, []).append(f.name)
+    return table
+
+
+def schedules() -> list[Function]:
+    return [f for f in CATALOG if isinstance(f.trigger, Every)]
+
+
+def route_roles() -> dict[str, Role | None]:
+    """`METHOD /path` -> the role it requires; the authorizer and the local app both use it."""
+    return {f.trigger.route_key: f.role for f in CATALOG if isinstance(f.trigger, Http)}

@@ -1,0 +1,1 @@
+"""Implementations of the ports: local/ (embedded), aws/ (managed services), lake.py (both)."""

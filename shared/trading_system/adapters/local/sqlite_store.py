@@ -1,0 +1,102 @@
+"""The document store in one SQLite file (WAL), for the local runtime."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from trading_system.kernel.documents import Document
+from trading_system.kernel.errors import ConcurrencyConflict
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    kind TEXT NOT NULL,
+    key  TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID
+"""
+
+
+class SqliteDocumentStore:
+    def __init__(self, path: Path | str):
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # One connection guarded by a lock: SQLite serialises writers anyway, and this keeps
+        # every thread of the local server on the same consistent view.
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.execute(_SCHEMA)
+
+    def get(self, kind: str, key: str) -> Document | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body FROM documents WHERE kind = ? AND key = ?", (kind, key)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, Document]:
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, Document] = {}
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, body FROM documents WHERE kind = ? AND key IN ({marks})",
+                    (kind, *chunk),
+                )
+                found.update((k, json.loads(b)) for k, b in rows)
+        return found
+
+    def put(self, kind: str, key: str, doc: Document, *, if_absent: bool = False) -> None:
+        body = json.dumps(doc, separators=(",", ":"))
+        with self._lock:
+            if if_absent:
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO documents (kind, key, body) VALUES (?, ?, ?)",
+                    (kind, key, body),
+                )
+                if cursor.rowcount == 0:
+                    raise ConcurrencyConflict(f"{kind} {key} already exists")
+            else:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO documents (kind, key, body) VALUES (?, ?, ?)",
+                    (kind, key, body),
+                )
+
+    def put_many(self, kind: str, docs: Mapping[str, Document]) -> None:
+        rows = [(kind, k, json.dumps(d, separators=(",", ":"))) for k, d in docs.items()]
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO documents (kind, key, body) VALUES (?, ?, ?)", rows
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def delete(self, kind: str, key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM documents WHERE kind = ? AND key = ?", (kind, key))
+
+    def scan(self, kind: str, *, after: str | None = None, limit: int = 100) -> list[tuple[str, Document]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, body FROM documents WHERE kind = ? AND key > ? ORDER BY key LIMIT ?",
+                (kind, after or "", limit),
+            ).fetchall()
+        return [(k, json.loads(b)) for k, b in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

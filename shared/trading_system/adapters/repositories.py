@@ -1,0 +1,110 @@
+"""Repositories over the document store. The kinds named here are the write store's schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from trading_system.identity.domain import ApiKey
+from trading_system.kernel.documents import DocumentStore
+from trading_system.kernel.messages import Envelope
+from trading_system.market_data.domain import Listing
+
+SYMBOLS = "symbol"
+API_KEYS = "api_key"
+INBOX = "inbox"
+DEAD_LETTERS = "dead_letter"
+
+
+class DocumentSymbolRepository:
+    def __init__(self, store: DocumentStore):
+        self.store = store
+
+    def get(self, symbol: str) -> Listing | None:
+        doc = self.store.get(SYMBOLS, symbol)
+        return Listing.model_validate(doc) if doc else None
+
+    def add(self, listing: Listing) -> None:
+        self.store.put(SYMBOLS, listing.symbol, listing.model_dump(mode="json"), if_absent=True)
+
+    def save_many(self, listings: Iterable[Listing]) -> None:
+        self.store.put_many(SYMBOLS, {x.symbol: x.model_dump(mode="json") for x in listings})
+
+    def known(self, symbols: Iterable[str]) -> set[str]:
+        return set(self.store.get_many(SYMBOLS, symbols))
+
+    def list(self, after: str | None, limit: int) -> list[Listing]:
+        return [Listing.model_validate(d) for _, d in self.store.scan(SYMBOLS, after=after, limit=limit)]
+
+
+class DocumentApiKeyRepository:
+    def __init__(self, store: DocumentStore):
+        self.store = store
+
+    def get(self, key_id: str) -> ApiKey | None:
+        doc = self.store.get(API_KEYS, key_id)
+        return ApiKey.model_validate(doc) if doc else None
+
+    def add(self, key: ApiKey) -> None:
+        self.store.put(API_KEYS, key.key_id, key.model_dump(mode="json"), if_absent=True)
+
+    def save(self, key: ApiKey) -> None:
+        self.store.put(API_KEYS, key.key_id, key.model_dump(mode="json"))
+
+    def list(self) -> list[ApiKey]:
+        keys: list[ApiKey] = []
+        after = None
+        while page := self.store.scan(API_KEYS, after=after, limit=500):
+            keys += [ApiKey.model_validate(d) for _, d in page]
+            after = page[-1][0]
+        return keys
+
+
+class DocumentInbox:
+    """Processed event ids per subscriber (the consumer side of at-least-once delivery)."""
+
+    def __init__(self, store: DocumentStore):
+        self.store = store
+
+    def seen(self, subscriber: str, event_id: UUID) -> bool:
+        return self.store.get(INBOX, f"{subscriber}#{event_id}") is not None
+
+    def remember(self, subscriber: str, event_id: UUID) -> None:
+        self.store.put(INBOX, f"{subscriber}#{event_id}", {"at": datetime.now(UTC).isoformat()})
+
+
+class DeadLetter(BaseModel):
+    letter_id: str
+    subscriber: str
+    envelope: Envelope
+    error: str
+    attempts: int
+    failed_at: datetime
+
+
+class DocumentDeadLetters:
+    """Events a subscriber kept failing on, kept for inspection and replay (the local DLQ)."""
+
+    def __init__(self, store: DocumentStore):
+        self.store = store
+
+    def add(self, subscriber: str, envelope: Envelope, error: str, attempts: int) -> DeadLetter:
+        letter = DeadLetter(
+            letter_id=f"{subscriber}#{envelope.event_id}",
+            subscriber=subscriber,
+            envelope=envelope,
+            error=error,
+            attempts=attempts,
+            failed_at=datetime.now(UTC),
+        )
+        self.store.put(DEAD_LETTERS, letter.letter_id, letter.model_dump(mode="json"))
+        return letter
+
+    def list(self, limit: int = 100) -> Sequence[DeadLetter]:
+        return [DeadLetter.model_validate(d) for _, d in self.store.scan(DEAD_LETTERS, limit=limit)]
+
+    def remove(self, letter_id: str) -> None:
+        self.store.delete(DEAD_LETTERS, letter_id)

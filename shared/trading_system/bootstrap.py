@@ -1,0 +1,113 @@
+"""The composition root: the one place that picks adapters, from settings.
+
+Adapters are built on first use, so a function builds only what its handler needs: an order
+function never builds the lake and so never imports DuckDB.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from functions.catalog import subscriptions
+from trading_system.adapters.repositories import (
+    DocumentApiKeyRepository,
+    DocumentDeadLetters,
+    DocumentInbox,
+    DocumentSymbolRepository,
+)
+from trading_system.config import Settings, load_settings
+from trading_system.identity.handlers import HANDLERS as IDENTITY
+from trading_system.kernel.bus import EventPublisher, HandlerTable, MessageBus
+from trading_system.kernel.clock import Clock, SystemClock
+from trading_system.kernel.documents import DocumentStore
+from trading_system.market_data.handlers import HANDLERS as MARKET_DATA
+
+if TYPE_CHECKING:
+    from trading_system.adapters.lake import ParquetLake
+
+T = TypeVar("T")
+
+HANDLERS: HandlerTable = IDENTITY.merge(MARKET_DATA)
+
+
+def _once(build: Callable[[Any], T]) -> Any:
+    """A lazily built, thread-safe attribute (functools.cached_property has no lock since 3.12)."""
+    name = f"_{build.__name__}"
+
+    def get(self: Any) -> T:
+        value = self.__dict__.get(name)
+        if value is None:
+            with self._lock:
+                value = self.__dict__.get(name)
+                if value is None:
+                    value = build(self)
+                    self.__dict__[name] = value
+        return value
+
+    return property(get)
+
+
+class Container:
+    """Every dependency a handler can name, built on first use."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None, producer: str = "local"):
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.producer = producer
+        self._lock = threading.RLock()
+
+    @_once
+    def store(self) -> DocumentStore:
+        if self.settings.runtime == "aws":
+            from trading_system.adapters.aws.dynamodb_store import DynamoDbDocumentStore
+
+            return DynamoDbDocumentStore.from_settings(self.settings)
+        from trading_system.adapters.local.sqlite_store import SqliteDocumentStore
+
+        return SqliteDocumentStore(self.settings.sqlite_path)
+
+    @_once
+    def symbols(self) -> DocumentSymbolRepository:
+        return DocumentSymbolRepository(self.store)
+
+    @_once
+    def api_keys(self) -> DocumentApiKeyRepository:
+        return DocumentApiKeyRepository(self.store)
+
+    @_once
+    def inbox(self) -> DocumentInbox:
+        return DocumentInbox(self.store)
+
+    @_once
+    def dead_letters(self) -> DocumentDeadLetters:
+        return DocumentDeadLetters(self.store)
+
+    @_once
+    def lake(self) -> ParquetLake:
+        from trading_system.adapters.lake import ParquetLake
+
+        return ParquetLake.from_settings(self.settings)
+
+    @property
+    def bar_reader(self) -> ParquetLake:
+        return self.lake
+
+    @_once
+    def publisher(self) -> EventPublisher:
+        if self.settings.runtime == "aws":
+            from trading_system.adapters.aws.eventbridge import EventBridgePublisher
+
+            return EventBridgePublisher.from_settings(self.settings)
+        from trading_system.adapters.local.inprocess_bus import InProcessPublisher
+
+        return InProcessPublisher(subscriptions(), self.bus.deliver, self.dead_letters)
+
+    @_once
+    def bus(self) -> MessageBus:
+        return MessageBus(HANDLERS, self)
+
+
+def bootstrap(settings: Settings | None = None, **kwargs: Any) -> Container:
+    return Container(settings or load_settings(), **kwargs)

@@ -1,0 +1,1 @@
+"""Identity: API keys and the roles they carry."""

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from trading_system.kernel.messages import Command, Query
+from trading_system.kernel.principal import Role
+
+
+class CreateApiKey(Command):
+    role: Role
+    label: str = Field(default="", max_length=100)
+
+
+class RevokeApiKey(Command):
+    key_id: str = Field(min_length=1, max_length=64)
+
+
+class ListApiKeys(Query):
+    pass
+
+
+class Authenticate(Query):
+    token: str

@@ -1,0 +1,28 @@
+"""The write store port: small JSON documents by (kind, key), with conditional writes.
+
+Symbols, API keys, processed-event ids and dead letters live here: SQLite locally, one DynamoDB
+table in AWS. Both adapters pass tests/contract/test_document_store.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+Document = dict[str, Any]
+
+
+class DocumentStore(Protocol):
+    def get(self, kind: str, key: str) -> Document | None: ...
+
+    def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, Document]: ...
+
+    def put(self, kind: str, key: str, doc: Document, *, if_absent: bool = False) -> None:
+        """Write a document. With if_absent, raise ConcurrencyConflict if the key exists."""
+
+    def put_many(self, kind: str, docs: Mapping[str, Document]) -> None: ...
+
+    def delete(self, kind: str, key: str) -> None: ...
+
+    def scan(self, kind: str, *, after: str | None = None, limit: int = 100) -> list[tuple[str, Document]]:
+        """Documents of a kind in ascending key order, starting after the key `after`."""

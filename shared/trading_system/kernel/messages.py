@@ -1,0 +1,95 @@
+"""Commands, queries, domain events and the envelope every event travels in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trading_system.kernel.errors import ValidationFailed
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Command(Message):
+    """An intent to change state; exactly one handler."""
+
+
+class Query(Message):
+    """A question about state; exactly one handler, no side effects."""
+
+
+class Event(Message):
+    """A fact that happened; any number of subscribers.
+
+    Subclasses name their context (the EventBridge source is `trading.<context>`) and version.
+    """
+
+    context: ClassVar[str]
+    version: ClassVar[int] = 1
+    registry: ClassVar[dict[str, type[Event]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Event.registry[cls.__name__] = cls
+
+    @classmethod
+    def event_type(cls) -> str:
+        return cls.__name__
+
+    @classmethod
+    def bus_source(cls) -> str:
+        """The EventBridge `source` of this event type."""
+        return f"trading.{cls.context}"
+
+
+class Envelope(BaseModel):
+    """What goes on the bus: the event plus the metadata to trace and deduplicate it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: UUID = Field(default_factory=uuid4)
+    event_type: str
+    version: int
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    correlation_id: str
+    causation_id: str | None = None
+    producer: str
+    payload: dict[str, Any]
+
+    @classmethod
+    def wrap(
+        cls,
+        event: Event,
+        *,
+        producer: str,
+        correlation_id: str,
+        causation_id: str | None = None,
+    ) -> Envelope:
+        return cls(
+            event_type=event.event_type(),
+            version=event.version,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            producer=producer,
+            payload=event.model_dump(mode="json"),
+        )
+
+    @property
+    def bus_source(self) -> str:
+        return event_class(self.event_type).bus_source()
+
+    def open(self) -> Event:
+        """The typed event inside; a payload that does not match its schema is an error."""
+        return event_class(self.event_type).model_validate(self.payload)
+
+
+def event_class(event_type: str) -> type[Event]:
+    try:
+        return Event.registry[event_type]
+    except KeyError:
+        raise ValidationFailed(f"unknown event type {event_type!r}") from None

@@ -1,0 +1,1 @@
+"""Market Data: symbols, timeframes and OHLCV bars in the Parquet lake."""

@@ -1,0 +1,234 @@
+"""The rules a batch of bars must pass before anything is written, checked column-wise.
+
+A batch arrives as columns (one numpy array per field) so that a million bars are checked in
+milliseconds; the rules are the same whether the bars came as JSON, CSV, Parquet or a raw file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from trading_system.kernel.errors import Problem
+from trading_system.market_data.domain import Timeframe, as_utc
+
+if TYPE_CHECKING:
+    from trading_system.market_data.commands import BarRow
+    from trading_system.market_data.events import SymbolRange
+
+MAX_PROBLEMS = 100
+_US = 1_000_000
+_EARLIEST_US = 0  # 1970-01-01
+_LATEST_US = 4_102_444_800 * _US  # 2100-01-01
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class BarColumns:
+    """A batch of bars as columns. `row` numbers rows as the user sees them (1 = first data row).
+
+    Symbols are dictionary-encoded: `symbol_code[i]` indexes `symbols`. Rows whose fields could
+    not be parsed are already reported by the parser and have NaN / `ts_valid == False` here.
+    """
+
+    row: IntArray
+    symbols: tuple[str, ...]
+    symbol_code: IntArray
+    ts_us: IntArray
+    ts_valid: npt.NDArray[np.bool_]
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+@dataclass(frozen=True)
+class ParsedBars:
+    """Columns read from some input, with the problems found while parsing it."""
+
+    columns: BarColumns
+    problems: list[Problem]
+    problem_count: int
+
+
+def bar_start(ts: datetime | date, timeframe: Timeframe) -> datetime:
+    """The UTC start of a bar as a client wrote it.
+
+    A daily bar stamped at local midnight (`2024-01-02 00:00-05:00`, as many data vendors write
+    them) is the bar of that date, not of 05:00 UTC.
+    """
+    if not isinstance(ts, datetime):
+        return datetime.combine(ts, time(0), UTC)
+    if timeframe is Timeframe.D1 and ts.tzinfo is not None and ts.time() == time(0):
+        return datetime.combine(ts.date(), time(0), UTC)
+    return as_utc(ts)
+
+
+def columns_from_rows(
+    rows: Sequence[BarRow], default_symbol: str | None, timeframe: Timeframe
+) -> ParsedBars:
+    problems = _Collector()
+    symbols: dict[str, int] = {}
+    codes = np.zeros(len(rows), dtype=np.int64)
+    ts = np.zeros(len(rows), dtype=np.int64)
+    valid = np.ones(len(rows), dtype=np.bool_)
+    for i, bar in enumerate(rows):
+        symbol = bar.symbol or default_symbol
+        if symbol is None:
+            problems.add_one(Problem("symbol is missing and the batch names none", "symbol", i + 1))
+            valid[i] = False
+            continue
+        codes[i] = symbols.setdefault(symbol, len(symbols))
+        start = bar_start(bar.ts, timeframe)
+        ts[i] = int(start.timestamp()) * _US + start.microsecond
+    columns = BarColumns(
+        row=np.arange(1, len(rows) + 1, dtype=np.int64),
+        symbols=tuple(symbols),
+        symbol_code=codes,
+        ts_us=ts,
+        ts_valid=valid,
+        open=np.array([b.open for b in rows], dtype=np.float64),
+        high=np.array([b.high for b in rows], dtype=np.float64),
+        low=np.array([b.low for b in rows], dtype=np.float64),
+        close=np.array([b.close for b in rows], dtype=np.float64),
+        volume=np.array([b.volume for b in rows], dtype=np.float64),
+    )
+    return ParsedBars(columns, problems.found, problems.total)
+
+
+def ranges_by_symbol(bars: BarColumns) -> list[SymbolRange]:
+    """First and last bar and row count of each symbol in a (validated) batch."""
+    from trading_system.market_data.events import SymbolRange
+
+    counts = np.bincount(bars.symbol_code, minlength=len(bars.symbols))
+    first = np.full(len(bars.symbols), np.iinfo(np.int64).max)
+    last = np.full(len(bars.symbols), np.iinfo(np.int64).min)
+    np.minimum.at(first, bars.symbol_code, bars.ts_us)
+    np.maximum.at(last, bars.symbol_code, bars.ts_us)
+    return [
+        SymbolRange(symbol=symbol, first=_datetime(first[code]), last=_datetime(last[code]), rows=int(counts[code]))
+        for code, symbol in enumerate(bars.symbols)
+        if counts[code]
+    ]
+
+
+def _datetime(ts_us: int) -> datetime:
+    return datetime.fromtimestamp(int(ts_us) / _US, UTC)
+
+
+def find_problems(
+    bars: BarColumns, timeframe: Timeframe, known_symbols: Collection[str]
+) -> tuple[list[Problem], int]:
+    """Every rule the batch breaks: (the first MAX_PROBLEMS problems, total count)."""
+    problems = _Collector()
+    if len(bars) == 0:
+        problems.add_one(Problem("the batch has no bars"))
+        return problems.found, problems.total
+
+    for code, symbol in enumerate(bars.symbols):
+        if symbol not in known_symbols:
+            rows = bars.row[bars.symbol_code == code]
+            reason = (
+                f"unknown symbol {symbol!r} ({len(rows)} rows); register it first "
+                "(POST /v1/symbols or `trading symbols add`)"
+            )
+            problems.add_one(Problem(reason, field="symbol", row=int(rows[0]), value=symbol))
+
+    prices = {"open": bars.open, "high": bars.high, "low": bars.low, "close": bars.close}
+    for name, values in prices.items():
+        problems.add_rows(bars, ~np.isfinite(values) & ~np.isnan(values), name, "is not finite")
+        problems.add_rows(bars, values <= 0, name, "must be greater than 0", values)
+    problems.add_rows(bars, bars.volume < 0, "volume", "must not be negative", bars.volume)
+    problems.add_rows(bars, ~np.isfinite(bars.volume) & ~np.isnan(bars.volume), "volume", "is not finite")
+
+    problems.add_rows(
+        bars,
+        bars.high < np.maximum(bars.open, bars.close),
+        "high",
+        "is below max(open, close)",
+        bars.high,
+    )
+    problems.add_rows(
+        bars, bars.low > np.minimum(bars.open, bars.close), "low", "is above min(open, close)", bars.low
+    )
+    problems.add_rows(bars, bars.high < bars.low, "high", "is below low", bars.high)
+
+    valid = bars.ts_valid
+    out_of_range = valid & ((bars.ts_us < _EARLIEST_US) | (bars.ts_us >= _LATEST_US))
+    problems.add_rows(bars, out_of_range, "ts", "is outside 1970-01-01 .. 2100-01-01")
+    step = timeframe.seconds * _US
+    misaligned = valid & (bars.ts_us % step != 0)
+    problems.add_rows(
+        bars,
+        misaligned,
+        "ts",
+        f"is not aligned to the {timeframe.value} timeframe "
+        f"(a bar must start on a multiple of {timeframe.value} counted from 00:00 UTC)",
+        bars.ts_us,
+        as_time=True,
+    )
+    _find_duplicates(bars, problems)
+    return problems.found, problems.total
+
+
+def _find_duplicates(bars: BarColumns, problems: _Collector) -> None:
+    valid = np.flatnonzero(bars.ts_valid)
+    if len(valid) < 2:
+        return
+    order = valid[np.lexsort((bars.row[valid], bars.ts_us[valid], bars.symbol_code[valid]))]
+    same = (bars.ts_us[order[1:]] == bars.ts_us[order[:-1]]) & (
+        bars.symbol_code[order[1:]] == bars.symbol_code[order[:-1]]
+    )
+    for later, earlier in zip(order[1:][same], order[:-1][same], strict=True):
+        symbol = bars.symbols[bars.symbol_code[later]]
+        reason = f"duplicate bar for {symbol} at {_iso(bars.ts_us[later])} (same as row {bars.row[earlier]})"
+        if not problems.add_one(Problem(reason, field="ts", row=int(bars.row[later]))):
+            problems.total += int(same.sum()) - 1
+            return
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.found: list[Problem] = []
+        self.total = 0
+
+    def add_one(self, problem: Problem) -> bool:
+        self.total += 1
+        if len(self.found) < MAX_PROBLEMS:
+            self.found.append(problem)
+            return True
+        return False
+
+    def add_rows(
+        self,
+        bars: BarColumns,
+        mask: npt.NDArray[np.bool_],
+        field: str,
+        reason: str,
+        values: npt.NDArray[np.float64] | npt.NDArray[np.int64] | None = None,
+        *,
+        as_time: bool = False,
+    ) -> None:
+        hits = np.flatnonzero(mask)
+        self.total += len(hits)
+        room = MAX_PROBLEMS - len(self.found)
+        for i in hits[: max(room, 0)]:
+            value = None
+            if values is not None:
+                value = _iso(int(values[i])) if as_time else float(values[i])
+            self.found.append(Problem(f"{field} {reason}", field=field, row=int(bars.row[i]), value=value))
+
+
+def _iso(ts_us: int) -> str:
+    return np.datetime_as_string(np.datetime64(int(ts_us), "us"), unit="s") + "Z"

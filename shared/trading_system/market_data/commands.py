@@ -1,0 +1,71 @@
+"""What a user can ask Market Data to do."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from trading_system.kernel.messages import Command, Message
+from trading_system.market_data.domain import Symbol, Timeframe
+
+
+class RegisterSymbol(Command):
+    symbol: Symbol
+    name: str = Field(default="", max_length=200)
+    exchange: str = Field(default="", max_length=50)
+    asset_class: str = Field(default="us_equity", max_length=50)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+
+
+class BarRow(Message):
+    """One bar as a client sends it. `symbol` may be left out when the batch names one."""
+
+    symbol: Symbol | None = None
+    ts: datetime | date = Field(description="bar start: ISO 8601 (UTC if no offset) or a date for 1d")
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float = Field(ge=0)
+
+
+class IngestBars(Command):
+    """A batch of bars sent inline (JSON)."""
+
+    timeframe: Timeframe
+    symbol: Symbol | None = Field(default=None, description="symbol of rows that name none")
+    bars: list[BarRow]
+    source: str = "api"
+
+
+class FileFormat(StrEnum):
+    CSV = "csv"
+    PARQUET = "parquet"
+
+    @classmethod
+    def of(cls, filename: str) -> FileFormat:
+        suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+        if suffix in ("csv", "txt"):
+            return cls.CSV
+        if suffix in ("parquet", "pq"):
+            return cls.PARQUET
+        raise ValueError(f"cannot tell the format of {filename!r}: name it .csv or .parquet")
+
+
+class IngestBarFile(Command):
+    """A CSV or Parquet file of bars: a local path, or s3://bucket/key in AWS."""
+
+    timeframe: Timeframe
+    path: str
+    format: FileFormat
+    symbol: Symbol | None = None
+    source: str = "file"
+
+
+class CompactLake(Command):
+    """Merge each partition's files into one, without changing any query result."""
+
+    timeframe: Timeframe | None = None
+    symbol: Symbol | None = None

@@ -1,0 +1,158 @@
+"""Symbols, timeframes and bars. Pure: no I/O, no adapters."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from trading_system.kernel.errors import Problem, ValidationFailed
+
+_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,19}$")
+
+
+def parse_symbol(text: str) -> str:
+    """Normalise a ticker: upper case, 1-20 of A-Z 0-9 . _ - (it becomes a lake path segment)."""
+    symbol = text.strip().upper()
+    if not _SYMBOL.match(symbol):
+        raise ValueError(
+            f"{text!r} is not a valid symbol: use 1-20 characters A-Z, 0-9, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return symbol
+
+
+Symbol = Annotated[str, AfterValidator(parse_symbol)]
+
+
+class Period(StrEnum):
+    """How much time one lake partition holds: enough to keep files large, small enough to prune."""
+
+    DAY = "day"
+    MONTH = "month"
+    YEAR = "year"
+
+    def of(self, ts: datetime) -> str:
+        if self is Period.DAY:
+            return ts.strftime("%Y-%m-%d")
+        if self is Period.MONTH:
+            return ts.strftime("%Y-%m")
+        return ts.strftime("%Y")
+
+
+class Timeframe(StrEnum):
+    M1 = "1m"
+    M5 = "5m"
+    M15 = "15m"
+    H1 = "1h"
+    D1 = "1d"
+
+    @property
+    def seconds(self) -> int:
+        return _SECONDS[self]
+
+    @property
+    def delta(self) -> timedelta:
+        return timedelta(seconds=self.seconds)
+
+    @property
+    def period(self) -> Period:
+        return _PERIOD[self]
+
+    def finer(self) -> list[Timeframe]:
+        """Stored timeframes this one can be resampled from, coarsest first."""
+        return [tf for tf in reversed(Timeframe) if tf.seconds < self.seconds]
+
+    def floor(self, ts: datetime) -> datetime:
+        epoch = int(ts.timestamp())
+        return datetime.fromtimestamp(epoch - epoch % self.seconds, UTC)
+
+    def ceil(self, ts: datetime) -> datetime:
+        floored = self.floor(ts)
+        return floored if floored == ts else floored + self.delta
+
+    def is_aligned(self, ts: datetime) -> bool:
+        return ts.microsecond == 0 and int(ts.timestamp()) % self.seconds == 0
+
+
+_SECONDS = {
+    Timeframe.M1: 60,
+    Timeframe.M5: 300,
+    Timeframe.M15: 900,
+    Timeframe.H1: 3600,
+    Timeframe.D1: 86400,
+}
+_PERIOD = {
+    Timeframe.M1: Period.DAY,
+    Timeframe.M5: Period.MONTH,
+    Timeframe.M15: Period.MONTH,
+    Timeframe.H1: Period.MONTH,
+    Timeframe.D1: Period.YEAR,
+}
+
+
+def as_utc(ts: datetime) -> datetime:
+    """Timestamps without a zone are taken as UTC; others are converted to it."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+class Bar(BaseModel):
+    """One OHLCV bar; `ts` is the UTC start of the interval."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ts: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class Coverage(BaseModel):
+    """What the lake holds for a symbol at one timeframe."""
+
+    first: datetime
+    last: datetime
+    bars_ingested: int = 0
+
+    def merge(self, first: datetime, last: datetime, rows: int) -> Coverage:
+        return Coverage(
+            first=min(self.first, first),
+            last=max(self.last, last),
+            bars_ingested=self.bars_ingested + rows,
+        )
+
+
+class Listing(BaseModel):
+    """A registered symbol and what data the lake holds for it."""
+
+    symbol: Symbol
+    name: str = Field(default="", max_length=200)
+    exchange: str = Field(default="", max_length=50)
+    asset_class: str = Field(default="us_equity", max_length=50)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    registered_at: datetime
+    coverage: dict[Timeframe, Coverage] = Field(default_factory=dict)
+
+    def same_definition(self, other: Listing) -> bool:
+        fields = ("name", "exchange", "asset_class", "tags")
+        return all(getattr(self, f) == getattr(other, f) for f in fields)
+
+    def covering(self, timeframe: Timeframe, first: datetime, last: datetime, rows: int) -> Listing:
+        current = self.coverage.get(timeframe)
+        updated = (
+            current.merge(first, last, rows)
+            if current
+            else Coverage(first=first, last=last, bars_ingested=rows)
+        )
+        return self.model_copy(update={"coverage": {**self.coverage, timeframe: updated}})
+
+
+def check_range(start: datetime | None, end: datetime | None) -> None:
+    if start is not None and end is not None and as_utc(start) > as_utc(end):
+        reason = f"start {start.isoformat()} is after end {end.isoformat()}"
+        raise ValidationFailed("start is after end", [Problem(reason, field="start")])

@@ -1,0 +1,208 @@
+"""Market Data's application layer: one plain function per command, query and subscription."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from pydantic import BaseModel
+
+from trading_system.kernel.bus import Handled, HandlerTable, Subscriber
+from trading_system.kernel.clock import Clock, sortable_id
+from trading_system.kernel.errors import ConcurrencyConflict, Conflict, NotFound, ValidationFailed
+from trading_system.market_data.commands import (
+    CompactLake,
+    IngestBarFile,
+    IngestBars,
+    RegisterSymbol,
+)
+from trading_system.market_data.domain import Bar, Listing, Timeframe, as_utc, check_range
+from trading_system.market_data.events import BarsIngested, SymbolRange, SymbolRegistered
+from trading_system.market_data.ports import (
+    BarFileReader,
+    BarLake,
+    CompactionReport,
+    SymbolRepository,
+)
+from trading_system.market_data.queries import GetBars, GetSymbol, ListSymbols
+
+if TYPE_CHECKING:
+    from trading_system.market_data.bar_batch import ParsedBars
+
+
+class Registered(BaseModel):
+    listing: Listing
+    created: bool
+
+
+class IngestReport(BaseModel):
+    ingest_id: str
+    timeframe: Timeframe
+    rows: int
+    files: int
+    symbols: list[SymbolRange]
+
+
+class BarsPage(BaseModel):
+    symbol: str
+    timeframe: Timeframe
+    source_timeframe: Timeframe | None
+    bars: list[Bar]
+    next_start: datetime | None
+
+
+def register_symbol(
+    cmd: RegisterSymbol, symbols: SymbolRepository, clock: Clock
+) -> Handled[Registered]:
+    listing = Listing(**cmd.model_dump(), registered_at=clock.now())
+    try:
+        symbols.add(listing)
+    except ConcurrencyConflict:
+        existing = symbols.get(cmd.symbol)
+        if existing is not None and existing.same_definition(listing):
+            return Handled(Registered(listing=existing, created=False))
+        raise Conflict(
+            f"symbol {cmd.symbol} is already registered with a different definition"
+        ) from None
+    event = SymbolRegistered(symbol=listing.symbol, asset_class=listing.asset_class, tags=listing.tags)
+    return Handled(Registered(listing=listing, created=True), (event,))
+
+
+def ingest_bars(
+    cmd: IngestBars, symbols: SymbolRepository, lake: BarLake
+) -> Handled[IngestReport]:
+    from trading_system.market_data import bar_batch  # numpy, only where bars are ingested
+
+    parsed = bar_batch.columns_from_rows(cmd.bars, cmd.symbol, cmd.timeframe)
+    return _ingest(parsed, cmd.timeframe, cmd.source, symbols, lake)
+
+
+def ingest_bar_file(
+    cmd: IngestBarFile, symbols: SymbolRepository, lake: BarLake, bar_reader: BarFileReader
+) -> Handled[IngestReport]:
+    parsed = bar_reader.read(cmd.path, cmd.format, cmd.timeframe, cmd.symbol)
+    return _ingest(parsed, cmd.timeframe, cmd.source, symbols, lake)
+
+
+def _ingest(
+    parsed: ParsedBars,
+    timeframe: Timeframe,
+    source: str,
+    symbols: SymbolRepository,
+    lake: BarLake,
+) -> Handled[IngestReport]:
+    from trading_system.market_data import bar_batch
+
+    columns = parsed.columns
+    known = symbols.known(columns.symbols)
+    rule_problems, rule_count = bar_batch.find_problems(columns, timeframe, known)
+    problems = (parsed.problems + rule_problems)[: bar_batch.MAX_PROBLEMS]
+    total = parsed.problem_count + rule_count
+    if total:
+        raise ValidationFailed(
+            f"{total} problem(s) in the batch of {len(columns)} bars; nothing was written",
+            sorted(problems, key=lambda p: (p.row or 0, p.field or "")),
+            total,
+        )
+    written = lake.write(columns, timeframe, sortable_id())
+    ranges = bar_batch.ranges_by_symbol(columns)
+    report = IngestReport(
+        ingest_id=written.ingest_id,
+        timeframe=timeframe,
+        rows=written.rows,
+        files=written.files,
+        symbols=ranges,
+    )
+    event = BarsIngested(
+        ingest_id=written.ingest_id,
+        timeframe=timeframe,
+        rows=written.rows,
+        start=min(r.first for r in ranges),
+        end=max(r.last for r in ranges),
+        symbols=ranges,
+        source=source,
+    )
+    return Handled(report, (event,))
+
+
+def compact_lake(cmd: CompactLake, lake: BarLake) -> Handled[CompactionReport]:
+    return Handled(lake.compact(cmd.timeframe, cmd.symbol))
+
+
+def record_coverage(event: BarsIngested, symbols: SymbolRepository) -> None:
+    """Keep each listing's coverage (first/last bar per timeframe) in step with the lake."""
+    updated = []
+    for ingested in event.symbols:
+        listing = symbols.get(ingested.symbol)
+        if listing is not None:
+            updated.append(
+                listing.covering(event.timeframe, ingested.first, ingested.last, ingested.rows)
+            )
+    symbols.save_many(updated)
+
+
+def list_symbols(query: ListSymbols, symbols: SymbolRepository) -> list[Listing]:
+    if query.tag is None:
+        return symbols.list(query.after, query.limit)
+    # Tags are few and universes small enough to filter after reading; an index can come later.
+    found: list[Listing] = []
+    after = query.after
+    while len(found) < query.limit:
+        page = symbols.list(after, 1000)
+        found += [listing for listing in page if query.tag in listing.tags]
+        if len(page) < 1000:
+            break
+        after = page[-1].symbol
+    return found[: query.limit]
+
+
+def get_symbol(query: GetSymbol, symbols: SymbolRepository) -> Listing:
+    listing = symbols.get(query.symbol)
+    if listing is None:
+        raise NotFound(f"symbol {query.symbol} is not registered", field="symbol")
+    return listing
+
+
+def get_bars(query: GetBars, symbols: SymbolRepository, lake: BarLake) -> BarsPage:
+    check_range(query.start, query.end)
+    listing = get_symbol(GetSymbol(symbol=query.symbol), symbols)
+    tf = query.timeframe
+    start = tf.ceil(as_utc(query.start)) if query.start else datetime(1970, 1, 1, tzinfo=UTC)
+    end_excl = tf.floor(as_utc(query.end)) + tf.delta if query.end else datetime(2100, 1, 1, tzinfo=UTC)
+    source = _source_timeframe(listing, tf, start, end_excl)
+    if source is None:
+        return BarsPage(symbol=listing.symbol, timeframe=tf, source_timeframe=None, bars=[], next_start=None)
+    bars = list(lake.bars(listing.symbol, tf, start, end_excl, query.limit + 1, source))
+    next_start = bars[query.limit].ts if len(bars) > query.limit else None
+    return BarsPage(
+        symbol=listing.symbol,
+        timeframe=tf,
+        source_timeframe=source,
+        bars=bars[: query.limit],
+        next_start=next_start,
+    )
+
+
+def _source_timeframe(
+    listing: Listing, wanted: Timeframe, start: datetime, end_excl: datetime
+) -> Timeframe | None:
+    """The stored timeframe to answer from: the wanted one if it has bars in range, else the
+    coarsest finer one that does (fewer rows to aggregate)."""
+    for tf in [wanted, *wanted.finer()]:
+        coverage = listing.coverage.get(tf)
+        if coverage and coverage.first < end_excl and coverage.last >= start:
+            return tf
+    return None
+
+
+HANDLERS = HandlerTable(
+    commands={
+        RegisterSymbol: register_symbol,
+        IngestBars: ingest_bars,
+        IngestBarFile: ingest_bar_file,
+        CompactLake: compact_lake,
+    },
+    queries={ListSymbols: list_symbols, GetSymbol: get_symbol, GetBars: get_bars},
+    subscribers={
+        "record_coverage": Subscriber("record_coverage", BarsIngested, record_coverage),
+    },
+)

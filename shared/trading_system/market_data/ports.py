@@ -1,0 +1,66 @@
+"""What Market Data needs from the outside world."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from trading_system.market_data.commands import FileFormat
+from trading_system.market_data.domain import Bar, Listing, Timeframe
+
+if TYPE_CHECKING:
+    from trading_system.market_data.bar_batch import BarColumns, ParsedBars
+
+
+class SymbolRepository(Protocol):
+    def get(self, symbol: str) -> Listing | None: ...
+
+    def add(self, listing: Listing) -> None:
+        """Store a new listing; ConcurrencyConflict if the symbol exists."""
+
+    def save_many(self, listings: Iterable[Listing]) -> None: ...
+
+    def known(self, symbols: Iterable[str]) -> set[str]: ...
+
+    def list(self, after: str | None, limit: int) -> list[Listing]: ...
+
+
+@dataclass(frozen=True)
+class WrittenBars:
+    ingest_id: str
+    rows: int
+    files: int
+
+
+@dataclass(frozen=True)
+class CompactionReport:
+    partitions: int
+    files_before: int
+    files_after: int
+    rows: int
+
+
+class BarFileReader(Protocol):
+    def read(
+        self, path: str, fmt: FileFormat, timeframe: Timeframe, default_symbol: str | None
+    ) -> ParsedBars: ...
+
+
+class BarLake(Protocol):
+    def write(self, bars: BarColumns, timeframe: Timeframe, ingest_id: str) -> WrittenBars:
+        """Write validated bars as whole files; readers never see a partial file."""
+
+    def bars(
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        source: Timeframe,
+    ) -> Sequence[Bar]:
+        """Bars starting in [start, end), aggregated from `source` bars when it is finer."""
+
+    def compact(self, timeframe: Timeframe | None, symbol: str | None) -> CompactionReport: ...
