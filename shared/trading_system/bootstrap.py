@@ -26,6 +26,7 @@ from trading_system.market_data.handlers import HANDLERS as MARKET_DATA
 
 if TYPE_CHECKING:
     from trading_system.adapters.lake import ParquetLake
+    from trading_system.adapters.raw import RawFiles
 
 T = TypeVar("T")
 
@@ -93,6 +94,12 @@ class Container:
     @property
     def bar_reader(self) -> ParquetLake:
         return self.lake
+
+    @_once
+    def raw_files(self) -> RawFiles:
+        from trading_system.adapters.raw import raw_files
+
+        return raw_files(self.settings)
 
     @_once
     def publisher(self) -> EventPublisher:

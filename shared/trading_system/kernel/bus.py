@@ -87,10 +87,15 @@ class Dependencies(Protocol):
     def inbox(self) -> Inbox: ...
 
 
+Observer = Callable[[Envelope], None]
+
+
 class MessageBus:
     def __init__(self, handlers: HandlerTable, dependencies: Dependencies):
         self.handlers = handlers
         self.dependencies = dependencies
+        self.observers: list[Observer] = []
+        """Called with every envelope published: metrics in Lambda, WebSocket fan-out locally."""
 
     def execute(self, command: Command, context: MessageContext | None = None) -> Any:
         context = context or MessageContext()
@@ -130,6 +135,9 @@ class MessageBus:
         ]
         if envelopes:
             self.dependencies.publisher.publish(envelopes)
+            for envelope in envelopes:
+                for observe in self.observers:
+                    observe(envelope)
 
     def _call(self, handler: Handler, message: Any, context: MessageContext) -> Any:
         kwargs = {

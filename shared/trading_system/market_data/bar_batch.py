@@ -62,6 +62,34 @@ class ParsedBars:
     problem_count: int
 
 
+@dataclass(frozen=True)
+class BarSeries:
+    """Bars of one symbol as columns, as the lake returns them: cheap to slice and serialise."""
+
+    ts_us: IntArray
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+    def head(self, n: int) -> BarSeries:
+        return BarSeries(*(column[:n] for column in self._columns()))
+
+    def records(self) -> list[dict[str, object]]:
+        """Plain dicts with ISO-8601 UTC timestamps, for JSON."""
+        stamps = np.datetime_as_string(self.ts_us.astype("datetime64[us]").astype("datetime64[s]"))
+        keys = ("ts", "open", "high", "low", "close", "volume")
+        columns = [[f"{s}Z" for s in stamps.tolist()], *(c.tolist() for c in self._columns()[1:])]
+        return [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
+
+    def _columns(self) -> tuple[npt.NDArray[np.int64] | FloatArray, ...]:
+        return (self.ts_us, self.open, self.high, self.low, self.close, self.volume)
+
+
 def bar_start(ts: datetime | date, timeframe: Timeframe) -> datetime:
     """The UTC start of a bar as a client wrote it.
 

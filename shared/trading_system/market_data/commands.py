@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, PlainValidator
 
 from trading_system.kernel.messages import Command, Message
 from trading_system.market_data.domain import Symbol, Timeframe
@@ -19,11 +20,33 @@ class RegisterSymbol(Command):
     tags: list[str] = Field(default_factory=list, max_length=50)
 
 
+def _parse_moment(value: Any) -> datetime | date:
+    """ISO 8601 (UTC when it has no offset), a plain date, or epoch seconds/milliseconds."""
+    if isinstance(value, (datetime, date)):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError("must be an ISO 8601 timestamp, a date, or epoch seconds")
+    if isinstance(value, (int, float)) or value.strip().isdigit():
+        number = float(value)
+        seconds = number / 1000 if number >= 1e11 else number
+        return datetime.fromtimestamp(seconds, UTC)
+    text = value.strip()
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a timestamp: use ISO 8601 (2024-01-02T14:30:00Z), a date, or epoch seconds"
+        ) from None
+
+
+Moment = Annotated[datetime | date, PlainValidator(_parse_moment, json_schema_input_type=str | int)]
+
+
 class BarRow(Message):
     """One bar as a client sends it. `symbol` may be left out when the batch names one."""
 
     symbol: Symbol | None = None
-    ts: datetime | date = Field(description="bar start: ISO 8601 (UTC if no offset) or a date for 1d")
+    ts: Moment = Field(description="bar start: ISO 8601 (UTC if no offset), a date, or epoch seconds")
     open: float
     high: float
     low: float

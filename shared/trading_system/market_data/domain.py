@@ -86,7 +86,7 @@ _SECONDS = {
     Timeframe.D1: 86400,
 }
 _PERIOD = {
-    Timeframe.M1: Period.DAY,
+    Timeframe.M1: Period.MONTH,
     Timeframe.M5: Period.MONTH,
     Timeframe.M15: Period.MONTH,
     Timeframe.H1: Period.MONTH,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from pydantic import BaseModel
@@ -15,7 +16,7 @@ from trading_system.market_data.commands import (
     IngestBars,
     RegisterSymbol,
 )
-from trading_system.market_data.domain import Bar, Listing, Timeframe, as_utc, check_range
+from trading_system.market_data.domain import Listing, Timeframe, as_utc, check_range
 from trading_system.market_data.events import BarsIngested, SymbolRange, SymbolRegistered
 from trading_system.market_data.ports import (
     BarFileReader,
@@ -26,7 +27,7 @@ from trading_system.market_data.ports import (
 from trading_system.market_data.queries import GetBars, GetSymbol, ListSymbols
 
 if TYPE_CHECKING:
-    from trading_system.market_data.bar_batch import ParsedBars
+    from trading_system.market_data.bar_batch import BarSeries, ParsedBars
 
 
 class Registered(BaseModel):
@@ -42,11 +43,12 @@ class IngestReport(BaseModel):
     symbols: list[SymbolRange]
 
 
-class BarsPage(BaseModel):
+@dataclass(frozen=True)
+class BarsPage:
     symbol: str
     timeframe: Timeframe
     source_timeframe: Timeframe | None
-    bars: list[Bar]
+    bars: BarSeries | None
     next_start: datetime | None
 
 
@@ -170,16 +172,13 @@ def get_bars(query: GetBars, symbols: SymbolRepository, lake: BarLake) -> BarsPa
     end_excl = tf.floor(as_utc(query.end)) + tf.delta if query.end else datetime(2100, 1, 1, tzinfo=UTC)
     source = _source_timeframe(listing, tf, start, end_excl)
     if source is None:
-        return BarsPage(symbol=listing.symbol, timeframe=tf, source_timeframe=None, bars=[], next_start=None)
-    bars = list(lake.bars(listing.symbol, tf, start, end_excl, query.limit + 1, source))
-    next_start = bars[query.limit].ts if len(bars) > query.limit else None
-    return BarsPage(
-        symbol=listing.symbol,
-        timeframe=tf,
-        source_timeframe=source,
-        bars=bars[: query.limit],
-        next_start=next_start,
-    )
+        return BarsPage(listing.symbol, tf, None, None, None)
+    bars = lake.bars(listing.symbol, tf, start, end_excl, query.limit + 1, source)
+    next_start = None
+    if len(bars) > query.limit:
+        next_start = datetime.fromtimestamp(int(bars.ts_us[query.limit]) / 1e6, UTC)
+        bars = bars.head(query.limit)
+    return BarsPage(listing.symbol, tf, source, bars, next_start)
 
 
 def _source_timeframe(

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from trading_system.market_data.commands import FileFormat
-from trading_system.market_data.domain import Bar, Listing, Timeframe
+from trading_system.market_data.domain import Listing, Timeframe
 
 if TYPE_CHECKING:
-    from trading_system.market_data.bar_batch import BarColumns, ParsedBars
+    from trading_system.market_data.bar_batch import BarColumns, BarSeries, ParsedBars
 
 
 class SymbolRepository(Protocol):
@@ -60,7 +60,7 @@ class BarLake(Protocol):
         end: datetime,
         limit: int,
         source: Timeframe,
-    ) -> Sequence[Bar]:
+    ) -> BarSeries:
         """Bars starting in [start, end), aggregated from `source` bars when it is finer."""
 
     def compact(self, timeframe: Timeframe | None, symbol: str | None) -> CompactionReport: ...

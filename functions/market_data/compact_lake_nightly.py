@@ -1,0 +1,5 @@
+"""Lambda: nightly lake compaction (see functions/catalog.py)."""
+
+from trading_system.entrypoints.lambda_runtime import scheduled_function
+
+handler = scheduled_function("compact_lake_nightly")

@@ -1,0 +1,1 @@
+"""Platform functions: health, API keys, the authorizer."""

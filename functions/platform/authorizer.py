@@ -1,0 +1,16 @@
+"""Lambda: the HTTP API's authorizer (see functions/catalog.py)."""
+
+from typing import Any
+
+from functions.catalog import by_name
+from trading_system.entrypoints.authorizer import decide
+from trading_system.entrypoints.lambda_runtime import container_for, instrument
+
+_container = container_for(by_name()["authorizer"])
+
+
+def _authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return decide(_container, event)
+
+
+handler = instrument(by_name()["authorizer"], _authorize)

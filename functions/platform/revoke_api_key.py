@@ -1,0 +1,5 @@
+"""Lambda: the `revoke_api_key` route (see functions/catalog.py)."""
+
+from trading_system.entrypoints.lambda_runtime import http_function
+
+handler = http_function("revoke_api_key")

@@ -1,0 +1,79 @@
+"""DuckDB connections set up for the lake: local folder or S3, laptop or Lambda.
+
+httpfs comes from the PyPI package duckdb-extension-httpfs (pinned to the duckdb version) and is
+loaded by file path, so nothing is ever downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+import duckdb
+
+if TYPE_CHECKING:
+    from trading_system.config import Settings
+
+
+def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    config: dict[str, str] = {
+        "autoinstall_known_extensions": "false",
+        "autoload_known_extensions": "false",
+    }
+    in_lambda = "AWS_LAMBDA_FUNCTION_NAME" in os.environ
+    if in_lambda:  # only /tmp is writable in Lambda
+        for setting, folder in (
+            ("home_directory", "/tmp/duckdb"),
+            ("extension_directory", "/tmp/duckdb/extensions"),
+            ("temp_directory", "/tmp/duckdb/spill"),
+        ):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            config[setting] = folder
+    if settings.duckdb_memory_limit_mb:
+        config["memory_limit"] = f"{settings.duckdb_memory_limit_mb}MB"
+    if settings.duckdb_threads:
+        config["threads"] = str(settings.duckdb_threads)
+    conn = duckdb.connect(config=config)
+    conn.execute("SET TimeZone = 'UTC'")
+    if settings.lake_root.startswith("s3://") or settings.raw_root.startswith("s3://"):
+        _enable_s3(conn, settings)
+    return conn
+
+
+def httpfs_extension_path() -> Path:
+    import duckdb_extension_httpfs
+
+    package = Path(duckdb_extension_httpfs.__file__).parent
+    found = sorted(package.glob(f"extensions/v{duckdb.__version__}/httpfs.duckdb_extension"))
+    if not found:
+        raise RuntimeError(
+            f"duckdb-extension-httpfs has no build for duckdb {duckdb.__version__}: pin both to one version"
+        )
+    return found[0]
+
+
+def _enable_s3(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    conn.execute(f"LOAD '{httpfs_extension_path()}'")
+    # Credentials come from the function's environment (the Lambda role's session), so no
+    # `aws` extension and no credential chain lookups are needed.
+    options = {
+        "KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        "SESSION_TOKEN": os.environ.get("AWS_SESSION_TOKEN", ""),
+        "REGION": settings.aws_region,
+    }
+    if settings.aws_endpoint_url:  # moto's server in tests
+        endpoint = urlparse(settings.aws_endpoint_url)
+        options["ENDPOINT"] = endpoint.netloc
+        options["URL_STYLE"] = "path"
+        options["USE_SSL"] = "true" if endpoint.scheme == "https" else "false"
+    clauses = ", ".join(
+        f"{name} {value}" if name == "USE_SSL" else f"{name} '{_quote(value)}'" for name, value in options.items()
+    )
+    conn.execute(f"CREATE OR REPLACE SECRET lake (TYPE s3, {clauses})")
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")

@@ -1,0 +1,543 @@
+"""The Parquet lake through DuckDB, in a local folder or on S3 (DuckDB reads both alike).
+
+Layout: `<root>/bars/timeframe=1m/symbol=AAPL/period=2026-11-23/<ingest id>_<n>.parquet`, the
+period a day for 1m bars, a month for 5m/15m/1h, a year for 1d, so that files stay large.
+Files are written whole: locally into `_staging/` and then renamed into place, on S3 by single
+PUTs. Every row keeps the id of the ingestion that wrote it; reads keep the newest row per
+(symbol, timeframe, ts), so re-ingesting corrects data and compaction never changes a result.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import duckdb
+import numpy as np
+
+from trading_system.adapters import duck
+from trading_system.kernel.clock import sortable_id
+from trading_system.kernel.errors import Problem, ValidationFailed
+from trading_system.market_data.bar_batch import MAX_PROBLEMS, BarColumns, BarSeries, ParsedBars
+from trading_system.market_data.commands import FileFormat
+from trading_system.market_data.domain import Period, Timeframe
+from trading_system.market_data.ports import CompactionReport, WrittenBars
+
+if TYPE_CHECKING:
+    from trading_system.config import Settings
+
+_STRFTIME = {Period.DAY: "%Y-%m-%d", Period.MONTH: "%Y-%m", Period.YEAR: "%Y"}
+_NO_FILES = "No files found"
+
+
+class ParquetLake:
+    """Implements the BarLake and BarFileReader ports."""
+
+    def __init__(self, root: str, conn: duckdb.DuckDBPyConnection, files: _Files):
+        self.root = root.rstrip("/")
+        self._conn = conn
+        self._files = files
+        self._write_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ParquetLake:
+        conn = duck.connect(settings)
+        root = settings.lake_root.rstrip("/")
+        files: _Files
+        if root.startswith("s3://"):
+            files = _S3Prefix(root, settings)
+        else:
+            Path(root).mkdir(parents=True, exist_ok=True)
+            root = str(Path(root).resolve())
+            files = _LocalFolder(root)
+        return cls(root, conn, files)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def write(self, bars: BarColumns, timeframe: Timeframe, ingest_id: str) -> WrittenBars:
+        cur = self._conn.cursor()
+        try:
+            cur.register(
+                "batch",
+                {
+                    "code": bars.symbol_code,
+                    "ts_us": bars.ts_us,
+                    "open": bars.open,
+                    "high": bars.high,
+                    "low": bars.low,
+                    "close": bars.close,
+                    "volume": bars.volume,
+                },
+            )
+            cur.register(
+                "symbols",
+                {
+                    "code": np.arange(len(bars.symbols), dtype=np.int64),
+                    "symbol": np.array(bars.symbols, dtype=object),
+                },
+            )
+            staging = self._files.staging_target(ingest_id)
+            target = f"{staging}/bars"
+            self._files.prepare(f"{target}/")
+            written = cur.execute(
+                f"""
+                COPY (
+                    SELECT '{timeframe.value}' AS timeframe, s.symbol,
+                           strftime(make_timestamp(b.ts_us), '{_STRFTIME[timeframe.period]}') AS period,
+                           make_timestamp(b.ts_us) AS ts,
+                           b.open, b.high, b.low, b.close, b.volume,
+                           $ingest_id AS ingest_id
+                    FROM batch b JOIN symbols s USING (code)
+                    ORDER BY s.symbol, ts
+                ) TO '{target}' (
+                    FORMAT parquet, COMPRESSION zstd, PARTITION_BY (timeframe, symbol, period),
+                    FILENAME_PATTERN '{ingest_id}_{{i}}', RETURN_FILES true, OVERWRITE_OR_IGNORE true
+                )
+                """,
+                {"ingest_id": ingest_id},
+            ).fetchone()
+        finally:
+            cur.close()
+        assert written is not None
+        rows, paths = int(written[0]), list(written[1])
+        self._files.publish(staging, paths)
+        return WrittenBars(ingest_id=ingest_id, rows=rows, files=len(paths))
+
+    # -- reading -------------------------------------------------------------------------
+
+    def bars(
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        source: Timeframe,
+    ) -> BarSeries:
+        first_period, last_period = source.period.of(start), source.period.of(end)
+        single, shared = self._partition_files(symbol, source, first_period, last_period)
+        if not single and not shared:
+            return _empty_series()
+        # A partition written once (or compacted) has no duplicates; only partitions with several
+        # files need the newest-ingestion-wins window, which costs several times the scan.
+        parts = []
+        if single:
+            parts.append("SELECT ts, open, high, low, close, volume FROM read_parquet($single) "
+                         "WHERE ts >= $start AND ts < $end")
+        if shared:
+            parts.append(
+                "SELECT ts, open, high, low, close, volume FROM read_parquet($shared) "
+                "WHERE ts >= $start AND ts < $end "
+                "QUALIFY row_number() OVER (PARTITION BY ts ORDER BY ingest_id DESC) = 1"
+            )
+        newest = " UNION ALL ".join(parts)
+        if source is timeframe:
+            sql = f"SELECT * FROM ({newest}) ORDER BY ts LIMIT $limit"
+        else:
+            sql = f"""
+                SELECT time_bucket(INTERVAL '{timeframe.seconds} seconds', ts) AS bucket,
+                       arg_min(open, ts), max(high), min(low), arg_max(close, ts), sum(volume)
+                FROM ({newest}) GROUP BY bucket ORDER BY bucket LIMIT $limit
+            """
+        params: dict[str, Any] = {
+            "start": start.replace(tzinfo=None),
+            "end": end.replace(tzinfo=None),
+            "limit": limit,
+        }
+        if single:
+            params["single"] = single
+        if shared:
+            params["shared"] = shared
+        cur = self._conn.cursor()
+        try:
+            columns = cur.execute(sql, params).fetchnumpy()
+        except duckdb.IOException as error:
+            if _NO_FILES in str(error):  # a file compacted away under us: the caller may retry
+                return _empty_series()
+            raise
+        finally:
+            cur.close()
+        ts, opens, highs, lows, closes, volumes = columns.values()
+        return BarSeries(
+            ts_us=_array(ts.astype("datetime64[us]").astype(np.int64), np.int64),
+            open=_array(opens, np.float64),
+            high=_array(highs, np.float64),
+            low=_array(lows, np.float64),
+            close=_array(closes, np.float64),
+            volume=_array(volumes, np.float64),
+        )
+
+    def _partition_files(
+        self, symbol: str, timeframe: Timeframe, first_period: str, last_period: str
+    ) -> tuple[list[str], list[str]]:
+        """Files of the partitions in the period range: (alone in their partition, sharing one)."""
+        by_partition: dict[str, list[str]] = defaultdict(list)
+        for path in self._files.list(f"bars/timeframe={timeframe.value}/symbol={symbol}/"):
+            partition, _, _ = path.rpartition("/")
+            period = partition.rpartition("period=")[2]
+            if first_period <= period <= last_period:
+                by_partition[partition].append(path)
+        single = [paths[0] for paths in by_partition.values() if len(paths) == 1]
+        shared = [p for paths in by_partition.values() if len(paths) > 1 for p in paths]
+        return single, shared
+
+    # -- compaction ----------------------------------------------------------------------
+
+    def compact(self, timeframe: Timeframe | None, symbol: str | None) -> CompactionReport:
+        prefix = "bars/"
+        if timeframe:
+            prefix += f"timeframe={timeframe.value}/"
+            if symbol:
+                prefix += f"symbol={symbol}/"
+        by_partition: dict[str, list[str]] = defaultdict(list)
+        for path in self._files.list(prefix):
+            if symbol and f"/symbol={symbol}/" not in path:
+                continue
+            by_partition[path.rsplit("/", 1)[0]].append(path)
+        before = after = rows = merged = 0
+        with self._write_lock:
+            for partition, paths in sorted(by_partition.items()):
+                before += len(paths)
+                if len(paths) == 1:
+                    after += 1
+                    continue
+                rows += self._merge(partition, sorted(paths))
+                merged += 1
+                after += 1
+        return CompactionReport(partitions=merged, files_before=before, files_after=after, rows=rows)
+
+    def _merge(self, partition: str, paths: list[str]) -> int:
+        name = f"c{sortable_id()}.parquet"
+        target = self._files.staging_target(name.removesuffix(".parquet"))
+        relative = partition.removeprefix(self.root + "/")
+        out = f"{target}/{relative}/{name}"
+        self._files.prepare(out)
+        cur = self._conn.cursor()
+        try:
+            result = cur.execute(
+                f"""
+                COPY (
+                    SELECT * FROM read_parquet($paths)
+                    QUALIFY row_number() OVER (PARTITION BY ts ORDER BY ingest_id DESC) = 1
+                    ORDER BY ts
+                ) TO '{out}' (FORMAT parquet, COMPRESSION zstd)
+                """,
+                {"paths": paths},
+            ).fetchone()
+        finally:
+            cur.close()
+        self._files.publish(target, [out])
+        self._files.delete(paths)
+        return int(result[0]) if result else 0
+
+    # -- BarFileReader -------------------------------------------------------------------
+
+    def read(
+        self, path: str, fmt: FileFormat, timeframe: Timeframe, default_symbol: str | None
+    ) -> ParsedBars:
+        cur = self._conn.cursor()
+        try:
+            return _FileParser(cur, path, fmt, timeframe, default_symbol).parse()
+        finally:
+            cur.close()
+
+
+class _FileParser:
+    """Reads a CSV or Parquet file into columns, reporting every cell it cannot parse."""
+
+    TS_NAMES = ("ts", "timestamp", "time", "date", "datetime", "open_time")
+    SYMBOL_NAMES = ("symbol", "ticker")
+    NUMBERS = ("open", "high", "low", "close", "volume")
+
+    def __init__(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        path: str,
+        fmt: FileFormat,
+        timeframe: Timeframe,
+        default_symbol: str | None,
+    ):
+        self.cur, self.path, self.fmt = cur, path, fmt
+        self.timeframe, self.default_symbol = timeframe, default_symbol
+
+    def parse(self) -> ParsedBars:
+        self._load()
+        columns = {name.strip().lower(): (name, kind) for name, kind in self._describe()}
+        ts_col = next((columns[n] for n in self.TS_NAMES if n in columns), None)
+        symbol_col = next((columns[n] for n in self.SYMBOL_NAMES if n in columns), None)
+        missing = [n for n in self.NUMBERS if n not in columns]
+        if ts_col is None:
+            missing.insert(0, "ts")
+        if missing:
+            found = ", ".join(name for name, _ in columns.values()) or "none"
+            raise ValidationFailed(
+                f"the file lacks the column(s) {', '.join(missing)}; found: {found}",
+                [Problem(f"missing column (found: {found})", field=m) for m in missing],
+            )
+        assert ts_col is not None
+        selects = [
+            "row_number() OVER () AS row",
+            f"{self._symbol_expr(symbol_col)} AS symbol",
+            f"{_q(ts_col[0])} AS raw_ts",
+            f"{self._ts_expr(*ts_col)} AS ts",
+        ]
+        for n in self.NUMBERS:
+            name, kind = columns[n]
+            selects.append(f"{_q(name)} AS raw_{n}")
+            selects.append(f"{self._number_expr(name, kind)} AS {n}")
+        self.cur.execute(
+            f"CREATE TEMP TABLE parsed AS SELECT {', '.join(selects)} FROM raw",
+            {"default_symbol": self.default_symbol},
+        )
+        problems, count = self._problems(symbol_col is not None)
+        return ParsedBars(self._columns(), problems, count)
+
+    def _load(self) -> None:
+        reader = (
+            "read_csv($path, header = true, all_varchar = true)"
+            if self.fmt is FileFormat.CSV
+            else "read_parquet($path)"
+        )
+        try:
+            self.cur.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM {reader}", {"path": self.path})
+        except duckdb.Error as error:
+            if self.fmt is FileFormat.CSV and _is_empty(self.path):
+                raise ValidationFailed("the file is empty", [Problem("the file is empty")]) from None
+            message = str(error).split("\n")[0]
+            raise ValidationFailed(
+                f"could not read the file as {self.fmt.value}: {message}",
+                [Problem(f"not a readable {self.fmt.value} file: {message}")],
+            ) from None
+
+    def _describe(self) -> list[tuple[str, str]]:
+        return [(row[0], row[1]) for row in self.cur.execute("DESCRIBE raw").fetchall()]
+
+    def _symbol_expr(self, column: tuple[str, str] | None) -> str:
+        given = f"upper(trim(CAST({_q(column[0])} AS VARCHAR)))" if column else "NULL"
+        return f"coalesce(nullif({given}, ''), upper(trim($default_symbol)))"
+
+    def _number_expr(self, name: str, kind: str) -> str:
+        if kind == "VARCHAR":
+            return f"TRY_CAST(trim({_q(name)}) AS DOUBLE)"
+        return f"TRY_CAST({_q(name)} AS DOUBLE)"
+
+    def _ts_expr(self, name: str, kind: str) -> str:
+        col = _q(name)
+        if kind.startswith("TIMESTAMP WITH TIME ZONE"):
+            return f"CAST({col} AS TIMESTAMP)"
+        if kind.startswith("TIMESTAMP") or kind == "DATE":
+            return f"CAST({col} AS TIMESTAMP)"
+        if kind in ("BIGINT", "INTEGER", "HUGEINT", "UBIGINT", "DOUBLE"):
+            return _epoch_expr(f"CAST({col} AS BIGINT)")
+        text = f"trim(CAST({col} AS VARCHAR))"
+        daily_date = (
+            f"WHEN regexp_full_match({text}, "
+            r"'\d{4}-\d{2}-\d{2}([ T]00:00(:00(\.0+)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?') "
+            f"THEN CAST(CAST(left({text}, 10) AS DATE) AS TIMESTAMP) "
+            if self.timeframe is Timeframe.D1
+            else ""
+        )
+        return (
+            f"CASE WHEN regexp_full_match({text}, '\\d{{9,13}}') "
+            f"THEN {_epoch_expr(f'CAST({text} AS BIGINT)')} "
+            f"{daily_date}"
+            f"ELSE CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP) END"
+        )
+
+    def _problems(self, has_symbol_column: bool) -> tuple[list[Problem], int]:
+        checks = [
+            (
+                "symbol IS NULL",
+                "'symbol'",
+                "'symbol is missing: add a symbol column or name the symbol of the file'"
+                if has_symbol_column
+                else "'the file has no symbol column: name the symbol of the file (--symbol / symbol=)'",
+                "NULL",
+            ),
+            (
+                r"NOT regexp_full_match(symbol, '[A-Z0-9][A-Z0-9._-]{0,19}')",
+                "'symbol'",
+                "'symbol ' || symbol || ' is not a valid symbol'",
+                "symbol",
+            ),
+            (
+                "raw_ts IS NULL OR trim(CAST(raw_ts AS VARCHAR)) = ''",
+                "'ts'",
+                "'ts is missing'",
+                "NULL",
+            ),
+            (
+                "raw_ts IS NOT NULL AND trim(CAST(raw_ts AS VARCHAR)) <> '' AND ts IS NULL",
+                "'ts'",
+                "'ts is not a timestamp (use ISO 8601, a date, or epoch seconds/milliseconds)'",
+                "CAST(raw_ts AS VARCHAR)",
+            ),
+        ]
+        for n in self.NUMBERS:
+            raw = f"raw_{n}"
+            checks.append(
+                (f"{raw} IS NULL OR trim(CAST({raw} AS VARCHAR)) = ''", f"'{n}'", f"'{n} is missing'", "NULL")
+            )
+            checks.append(
+                (
+                    f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> '' AND {n} IS NULL",
+                    f"'{n}'",
+                    f"'{n} is not a number'",
+                    f"CAST({raw} AS VARCHAR)",
+                )
+            )
+        union = " UNION ALL ".join(
+            f"SELECT row, {field} AS field, {reason} AS reason, {value} AS value FROM parsed WHERE {cond}"
+            for cond, field, reason, value in checks
+        )
+        rows = self.cur.execute(
+            f"SELECT row, field, reason, value, count(*) OVER () FROM ({union}) "
+            f"ORDER BY row, field LIMIT {MAX_PROBLEMS}"
+        ).fetchall()
+        problems = [Problem(reason, field=field, row=int(row), value=value) for row, field, reason, value, _ in rows]
+        return problems, int(rows[0][4]) if rows else 0
+
+    def _columns(self) -> BarColumns:
+        symbols = tuple(
+            s for (s,) in self.cur.execute(
+                "SELECT DISTINCT symbol FROM parsed WHERE symbol IS NOT NULL ORDER BY symbol"
+            ).fetchall()
+        )
+        data = self.cur.execute(
+            """
+            SELECT row,
+                   CASE WHEN symbol IS NULL THEN 0
+                        ELSE dense_rank() OVER (ORDER BY symbol) - 1 END AS code,
+                   coalesce(epoch_us(ts), 0) AS ts_us,
+                   ts IS NOT NULL AND symbol IS NOT NULL AS ts_valid,
+                   coalesce(open, 'NaN'::DOUBLE) AS open, coalesce(high, 'NaN'::DOUBLE) AS high,
+                   coalesce(low, 'NaN'::DOUBLE) AS low, coalesce(close, 'NaN'::DOUBLE) AS close,
+                   coalesce(volume, 'NaN'::DOUBLE) AS volume
+            FROM parsed ORDER BY row
+            """
+        ).fetchnumpy()
+        return BarColumns(
+            row=_array(data["row"], np.int64),
+            symbols=symbols,
+            symbol_code=_array(data["code"], np.int64),
+            ts_us=_array(data["ts_us"], np.int64),
+            ts_valid=_array(data["ts_valid"], np.bool_),
+            open=_array(data["open"], np.float64),
+            high=_array(data["high"], np.float64),
+            low=_array(data["low"], np.float64),
+            close=_array(data["close"], np.float64),
+            volume=_array(data["volume"], np.float64),
+        )
+
+
+def _empty_series() -> BarSeries:
+    empty = np.zeros(0, dtype=np.float64)
+    return BarSeries(np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty)
+
+
+def _array(values: Any, dtype: Any) -> Any:
+    return np.ascontiguousarray(np.asarray(values), dtype=dtype)
+
+
+def _epoch_expr(number: str) -> str:
+    """Epoch seconds, or milliseconds when too large to be seconds (after 5138 AD)."""
+    return f"make_timestamp(CASE WHEN {number} >= 100000000000 THEN {number} * 1000 ELSE {number} * 1000000 END)"
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _is_empty(path: str) -> bool:
+    try:
+        return not path.startswith("s3://") and Path(path).stat().st_size == 0
+    except OSError:
+        return False
+
+
+class _Files(Protocol):
+    """Where the lake's files live: listing, atomic placement and deletion."""
+
+    def staging_target(self, name: str) -> str: ...
+
+    def prepare(self, path: str) -> None: ...
+
+    def publish(self, staging: str, written: list[str]) -> None: ...
+
+    def list(self, prefix: str) -> list[str]: ...
+
+    def delete(self, paths: list[str]) -> None: ...
+
+
+class _LocalFolder:
+    def __init__(self, root: str):
+        self.root = root
+
+    def staging_target(self, name: str) -> str:
+        return f"{self.root}/_staging/{name}"
+
+    def prepare(self, path: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    def publish(self, staging: str, written: list[str]) -> None:
+        """Rename the finished files into place: a reader sees a whole file or none."""
+        for path in written:
+            final = Path(self.root) / Path(path).relative_to(staging)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            Path(path).replace(final)
+        shutil.rmtree(staging, ignore_errors=True)
+
+    def list(self, prefix: str) -> list[str]:
+        base = Path(self.root) / prefix
+        if not base.exists():
+            return []
+        return sorted(str(p) for p in base.rglob("*.parquet"))
+
+    def delete(self, paths: list[str]) -> None:
+        for path in paths:
+            Path(path).unlink(missing_ok=True)
+
+
+class _S3Prefix:
+    """S3 objects appear whole when their PUT completes, so files are written in place."""
+
+    def __init__(self, root: str, settings: Settings):
+        from trading_system.adapters.aws.clients import client
+
+        self.root = root
+        bucket_and_prefix = root.removeprefix("s3://")
+        self.bucket, _, prefix = bucket_and_prefix.partition("/")
+        self.prefix = f"{prefix}/" if prefix else ""
+        self.s3 = client("s3", settings)
+
+    def staging_target(self, name: str) -> str:
+        return self.root
+
+    def prepare(self, path: str) -> None:
+        return None
+
+    def publish(self, staging: str, written: list[str]) -> None:
+        return None
+
+    def list(self, prefix: str) -> list[str]:
+        paths: list[str] = []
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix + prefix
+        )
+        for page in pages:
+            paths += [
+                f"s3://{self.bucket}/{o['Key']}" for o in page.get("Contents", []) if o["Key"].endswith(".parquet")
+            ]
+        return sorted(paths)
+
+    def delete(self, paths: list[str]) -> None:
+        keys = [p.removeprefix(f"s3://{self.bucket}/") for p in paths]
+        for i in range(0, len(keys), 1000):
+            self.s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True}
+            )
+

@@ -1,0 +1,63 @@
+"""Route guards. Locally the app checks the key itself; in Lambda the authorizer has already
+done so with the same code (entrypoints/authorizer.py) and passed the principal on."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from trading_system.identity.commands import Authenticate
+from trading_system.identity.handlers import authorize
+from trading_system.kernel.errors import Unauthorized
+from trading_system.kernel.principal import Principal, Role
+
+API_KEY_HEADER = "x-api-key"
+
+
+def token_from(headers: dict[str, str] | object, query: dict[str, str] | None = None) -> str | None:
+    """The API key: `x-api-key` header, `Authorization: Bearer <key>`, or (for browsers'
+    WebSockets, which cannot set headers) the `api_key` query parameter."""
+    get = getattr(headers, "get")  # noqa: B009 - works for dicts and Starlette's Headers alike
+    token = get(API_KEY_HEADER)
+    if not token:
+        authorization = get("authorization") or ""
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value:
+            token = value
+    if not token and query:
+        token = query.get("api_key")
+    return str(token).strip() if token else None
+
+
+class CheckKey:
+    """Local runtime: authenticate the key against the write store and check the route's role."""
+
+    def __init__(self, role: Role | None, route: str):
+        self.role, self.route = role, route
+
+    def __call__(self, request: Request) -> None:
+        if self.role is None:
+            return
+        token = token_from(request.headers)
+        if token is None:
+            raise Unauthorized(f"{self.route} needs an API key in the {API_KEY_HEADER} header")
+        principal: Principal = request.app.state.container.bus.ask(Authenticate(token=token))
+        authorize(principal, self.role, self.route)
+        request.state.principal = principal
+
+
+class TrustAuthorizer:
+    """Lambda runtime: API Gateway ran the authorizer; read what it decided."""
+
+    def __init__(self, role: Role | None, route: str):
+        self.role, self.route = role, route
+
+    def __call__(self, request: Request) -> None:
+        if self.role is None:
+            return
+        event = request.scope.get("aws.event") or {}
+        context = event.get("requestContext", {}).get("authorizer", {}).get("lambda") or {}
+        if "key_id" not in context or "role" not in context:
+            raise Unauthorized(f"{self.route} was reached without the authorizer's decision")
+        principal = Principal(key_id=str(context["key_id"]), role=Role(context["role"]))
+        authorize(principal, self.role, self.route)
+        request.state.principal = principal

@@ -1,0 +1,91 @@
+"""Errors as RFC 9457 problem documents (application/problem+json)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from trading_system.kernel.errors import DomainError, Problem
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/problem+json"
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    slug: str,
+    problems: list[Problem] | None = None,
+    total: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    if problems:
+        body["errors"] = [p.as_dict() for p in problems]
+        body["error_count"] = total if total is not None else len(problems)
+    correlation_id = getattr(request.state, "correlation_id", None)
+    if correlation_id:
+        body["correlation_id"] = correlation_id
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, error: DomainError) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'ApiKey header="x-api-key"'} if error.status == 401 else None
+        total = getattr(error, "total", None)
+        return problem_response(
+            request, error.status, error.title, error.detail, error.type_slug, error.problems, total, headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [_from_pydantic(e) for e in error.errors()]
+        detail = "; ".join(f"{p.field}: {p.reason}" if p.field else p.reason for p in problems[:5])
+        return problem_response(
+            request, 422, "Validation failed", detail, "validation-failed", problems[:100], len(problems)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+        title = {404: "Not found", 405: "Method not allowed"}.get(error.status_code, "HTTP error")
+        return problem_response(request, error.status_code, title, str(error.detail), slug)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            request, 500, "Internal error", "an unexpected error occurred; it has been logged", "internal"
+        )
+
+
+def _from_pydantic(error: Any) -> Problem:
+    """`("body", "bars", 3, "open")` -> row 4 (1-based), field `open`."""
+    location = [part for part in error.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    row = None
+    names = []
+    for part in location:
+        if isinstance(part, int) and row is None:
+            row = part + 1
+        elif not isinstance(part, int):
+            names.append(str(part))
+    # Union members show up in the location ("datetime", "date"); they name no field.
+    names = [n for n in names if n not in ("datetime", "date", "function-after[parse_symbol(), str]")]
+    value = error.get("input")
+    shown = value if isinstance(value, (str, int, float, bool)) else None
+    return Problem(error.get("msg", "invalid"), field=".".join(names) or None, row=row, value=shown)

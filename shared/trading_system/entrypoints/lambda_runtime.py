@@ -1,0 +1,118 @@
+"""Turns catalog functions into Lambda handlers: thin wrappers with Powertools around the same
+application code the local runner uses. Everything here runs once, in the init phase."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from functions.catalog import Function, Resource, by_name
+from trading_system.bootstrap import Container, bootstrap
+from trading_system.kernel.messages import Envelope
+
+LambdaHandler = Callable[[dict[str, Any], Any], Any]
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "trading"))
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Trading"))
+
+
+def container_for(function: Function) -> Container:
+    """The function's container, with the clients its catalog entry uses built now (init phase
+    runs with full CPU and is not billed per request on provisioned/SnapStart functions)."""
+    container = bootstrap(producer=function.name)
+    if Resource.TABLE in function.uses:
+        _ = container.store
+    if Resource.LAKE in function.uses:
+        _ = container.lake
+    if Resource.BUS in function.uses:
+        _ = container.publisher
+    container.bus.observers.append(_count_event)
+    return container
+
+
+def _count_event(envelope: Envelope) -> None:
+    metrics.add_metric(name=envelope.event_type, unit=MetricUnit.Count, value=1)
+    if envelope.event_type == "BarsIngested":
+        metrics.add_metric(name="IngestedBars", unit=MetricUnit.Count, value=envelope.payload["rows"])
+
+
+def instrument(function: Function, handler: LambdaHandler, correlation_path: str | None = None) -> LambdaHandler:
+    """Logger with the Lambda context and correlation id, EMF metrics, and X-Ray tracing when
+    the function runs in Lambda (the X-Ray SDK costs ~300 ms to import, so not elsewhere)."""
+    wrapped: LambdaHandler = metrics.log_metrics(raise_on_empty_metrics=False)(handler)
+    wrapped = logger.inject_lambda_context(correlation_id_path=correlation_path, clear_state=True)(wrapped)
+    if "AWS_LAMBDA_FUNCTION_NAME" in os.environ and os.environ.get("POWERTOOLS_TRACE_DISABLED") != "true":
+        from aws_lambda_powertools import Tracer
+
+        wrapped = Tracer(service=function.name).capture_lambda_handler(wrapped)
+    return wrapped
+
+
+def http_function(name: str) -> LambdaHandler:
+    from mangum import Mangum
+
+    from trading_system.entrypoints.http.app import create_app
+
+    function = by_name()[name]
+    app = create_app(container_for(function), [function], "trust_authorizer")
+    asgi = Mangum(app, lifespan="off")  # lifespan "on" would run startup on every invocation
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        return asgi(event, context)
+
+    return instrument(function, handler, correlation_paths.API_GATEWAY_HTTP)
+
+
+def event_function(name: str) -> LambdaHandler:
+    """A bus subscriber: EventBridge delivers the envelope as `detail`. Raising makes
+    EventBridge retry and finally dead-letter it; the inbox makes redelivery harmless."""
+    function = by_name()[name]
+    container = container_for(function)
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        envelope = Envelope.model_validate(event["detail"])
+        logger.append_keys(correlation_id=envelope.correlation_id, event_id=str(envelope.event_id))
+        processed = container.bus.deliver(name, envelope)
+        return {"event_id": str(envelope.event_id), "processed": processed}
+
+    return instrument(function, handler)
+
+
+def scheduled_function(name: str) -> LambdaHandler:
+    from trading_system.entrypoints.scheduled import JOBS
+
+    function = by_name()[name]
+    container = container_for(function)
+    run = JOBS[name]
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        result = run(container)
+        return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+
+    return instrument(function, handler)
+
+
+def dropped_file_function(name: str) -> LambdaHandler:
+    from urllib.parse import unquote_plus
+
+    from trading_system.entrypoints.dropped_files import ingest_dropped
+
+    function = by_name()[name]
+    container = container_for(function)
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        reports = []
+        for record in event.get("Records", []):
+            key = unquote_plus(record["s3"]["object"]["key"])
+            reports.append(ingest_dropped(container, key))
+        return {"reports": reports}
+
+    return instrument(function, handler)
+
+
+__all__ = ["dropped_file_function", "event_function", "http_function", "scheduled_function"]

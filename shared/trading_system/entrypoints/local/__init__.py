@@ -1,0 +1,1 @@
+"""The local runtime: one process serving every route, stream, schedule and subscription."""

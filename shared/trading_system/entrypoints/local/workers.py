@@ -1,0 +1,69 @@
+"""Background work of the local runtime: the catalog's schedules and the raw-folder watcher,
+standing in for EventBridge schedules and S3 notifications."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+from functions.catalog import FileDropped, by_name, schedules
+from trading_system.bootstrap import Container
+from trading_system.entrypoints.dropped_files import ingest_dropped
+from trading_system.entrypoints.schedule import Schedule
+from trading_system.entrypoints.scheduled import JOBS
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler(threading.Thread):
+    def __init__(self, container: Container, tick_s: float = 1.0):
+        super().__init__(name="scheduler", daemon=True)
+        self.container = container
+        self.tick_s = tick_s
+        self.stopping = threading.Event()
+        now = datetime.now(UTC)
+        self.due = {f.name: Schedule(f.trigger.expression).next_after(now) for f in schedules()}  # type: ignore[union-attr]
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.tick_s):
+            self.run_due(datetime.now(UTC))
+
+    def run_due(self, now: datetime) -> list[str]:
+        ran = []
+        for name, due in self.due.items():
+            if now >= due:
+                try:
+                    JOBS[name](self.container)
+                    ran.append(name)
+                except Exception:
+                    log.exception("scheduled function %s failed", name)
+                self.due[name] = Schedule(by_name()[name].trigger.expression).next_after(now)  # type: ignore[union-attr]
+        return ran
+
+
+class RawFolderWatcher(threading.Thread):
+    """Polls the raw folder; each file is ingested once, then moved to _done/ with a report."""
+
+    def __init__(self, container: Container, poll_s: float = 2.0):
+        super().__init__(name="raw-watcher", daemon=True)
+        self.container = container
+        self.poll_s = poll_s
+        self.stopping = threading.Event()
+        self.suffixes = next(
+            f.trigger.suffixes for f in by_name().values() if isinstance(f.trigger, FileDropped)
+        )
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.poll_s):
+            self.scan_once()
+
+    def scan_once(self) -> list[dict[str, object]]:
+        reports = []
+        for key in self.container.raw_files.pending():
+            if key.endswith(self.suffixes):
+                try:
+                    reports.append(ingest_dropped(self.container, key))
+                except Exception:
+                    log.exception("could not ingest dropped file %s", key)
+        return reports

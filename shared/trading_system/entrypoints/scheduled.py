@@ -1,0 +1,15 @@
+"""What each scheduled catalog function does; the Lambda and the local scheduler both run it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from trading_system.bootstrap import Container
+from trading_system.market_data.commands import CompactLake
+
+ScheduledJob = Callable[[Container], Any]
+
+JOBS: dict[str, ScheduledJob] = {
+    "compact_lake_nightly": lambda container: container.bus.execute(CompactLake()),
+}

@@ -1,0 +1,81 @@
+"""Pytest fixtures for tests of the AWS adapters: moto's server on loopback, never real AWS.
+
+Import the fixtures into a suite's conftest.py (`from aws_fixtures import aws_env, moto_url, ...`):
+pytest puts tests/ on sys.path for packages under it. One server per test process (so one per
+pytest-xdist worker); tests name their tables, buses and queues uniquely, so they never share
+state even inside one server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+REGION = "us-east-1"
+
+# Fake credentials and no shared config: boto3 must never find (or use) real ones, nor ask the
+# instance metadata service for them, nor route loopback through a proxy.
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "NO_PROXY": "127.0.0.1,localhost",
+    "no_proxy": "127.0.0.1,localhost",
+}
+_UNSET = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
+
+
+@pytest.fixture(scope="session")
+def aws_env() -> Iterator[None]:
+    """Fake AWS credentials and region for the whole session, restored afterwards."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in FAKE_AWS_ENV.items():
+            patch.setenv(name, value)
+        for name in _UNSET:
+            patch.delenv(name, raising=False)
+        yield
+
+
+@pytest.fixture(scope="session")
+def moto_url(aws_env: None) -> Iterator[str]:
+    """The endpoint URL of a moto server on 127.0.0.1 (a free port), for the session."""
+    from moto.server import ThreadedMotoServer
+
+    # werkzeug logs every request at INFO; that noise would bury the useful part of a failure.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def unique_name(prefix: str) -> str:
+    """A resource name no other test (nor xdist worker) uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def boto_client(service: str, endpoint_url: str) -> Any:
+    """A plain boto3 client on the moto server, for arranging and inspecting test state."""
+    import boto3
+
+    return boto3.session.Session().client(service, region_name=REGION, endpoint_url=endpoint_url)
