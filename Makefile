@@ -6,7 +6,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cat package.json | cksum | cut -d' ' -f1)
 
-.PHONY: help install run test lint typecheck unit synth deploy bench clean schemas
+.PHONY: help install browser run test lint typecheck unit synth deploy bench clean schemas
 
 help:
 	@echo "make run      start the platform locally (API, WebSocket, dashboard) on demo data"
@@ -28,7 +28,17 @@ $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --no-package-lock --loglevel=error
 	rm -f node_modules/.installed-* && touch $@
 
-run: install
+# Headless Chromium for the dashboard's browser tests, from Debian: browser builds cannot be
+# downloaded here (so never `playwright install`). Only installed when missing, as root or via sudo.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+	fi
+
+# The dashboard loads its chart library from node_modules (served at /vendor).
+run: install $(NODE_STAMP)
 	$(BIN)/trading demo seed --if-empty
 	$(BIN)/trading serve
 
@@ -39,7 +49,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install $(NODE_STAMP) lint typecheck
+test: install $(NODE_STAMP) browser lint typecheck
 	$(BIN)/pytest -n 2 --dist loadgroup tests --ignore=tests/bench
 
 unit: install
@@ -49,10 +59,10 @@ schemas: install
 	$(PY) -m trading_system.entrypoints.schemas events/schemas
 
 synth: install $(NODE_STAMP)
-	npx cdk synth --quiet
+	CDK_DISABLE_VERSION_CHECK=1 npx cdk synth --quiet
 
 deploy: install $(NODE_STAMP)
-	npx cdk deploy --require-approval broadening
+	CDK_DISABLE_VERSION_CHECK=1 npx cdk deploy --require-approval broadening
 
 bench: install
 	$(BIN)/pytest tests/bench -s -q -p no:xdist -p no:randomly

@@ -1,13 +1,13 @@
 """Pytest fixtures for tests of the AWS adapters: moto's server on loopback, never real AWS.
 
-Import the fixtures into a suite's conftest.py (`from aws_fixtures import aws_env, moto_url, ...`):
-pytest puts tests/ on sys.path for packages under it. One server per test process (so one per
-pytest-xdist worker); tests name their tables, buses and queues uniquely, so they never share
-state even inside one server.
+Import the fixtures into a suite's conftest.py (`from tests.aws_fixtures import aws_env, moto_url`)
+to use them there. One server per test process (so one per pytest-xdist worker); tests name
+their tables, buses and queues uniquely, so they never share state even inside one server.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import uuid
@@ -74,8 +74,12 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
+@functools.cache
 def boto_client(service: str, endpoint_url: str) -> Any:
-    """A plain boto3 client on the moto server, for arranging and inspecting test state."""
+    """A plain boto3 client on the moto server, for arranging and inspecting test state.
+
+    Cached: building a client loads its service model, which takes longer than most tests.
+    """
     import boto3
 
     return boto3.session.Session().client(service, region_name=REGION, endpoint_url=endpoint_url)

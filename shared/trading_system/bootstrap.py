@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from functions.catalog import subscriptions
 from trading_system.adapters.repositories import (
@@ -33,21 +33,29 @@ T = TypeVar("T")
 HANDLERS: HandlerTable = IDENTITY.merge(MARKET_DATA)
 
 
-def _once(build: Callable[[Any], T]) -> Any:
-    """A lazily built, thread-safe attribute (functools.cached_property has no lock since 3.12)."""
-    name = f"_{build.__name__}"
+class _once(Generic[T]):  # noqa: N801 - reads as a decorator
+    """A lazily built attribute, built once even when threads race for it
+    (functools.cached_property lost its lock in Python 3.12)."""
 
-    def get(self: Any) -> T:
-        value = self.__dict__.get(name)
-        if value is None:
-            with self._lock:
-                value = self.__dict__.get(name)
-                if value is None:
-                    value = build(self)
-                    self.__dict__[name] = value
-        return value
+    def __init__(self, build: Callable[[Any], T]):
+        self.build = build
+        self.name = build.__name__
 
-    return property(get)
+    @overload
+    def __get__(self, instance: None, owner: type) -> _once[T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type) -> T: ...
+
+    def __get__(self, instance: object | None, owner: type) -> T | _once[T]:
+        if instance is None:
+            return self
+        with instance._lock:  # type: ignore[attr-defined]
+            cache = instance.__dict__
+            if self.name not in cache:
+                cache[self.name] = self.build(instance)
+            value: T = cache[self.name]
+            return value
 
 
 class Container:

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_fixtures import unique_name
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.aws_fixtures import unique_name
 from trading_system.adapters.aws.dynamodb_store import (
     DynamoDbDocumentStore,
     IncompleteBatchError,

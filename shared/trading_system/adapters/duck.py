@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    config: dict[str, str] = {
+    config: dict[str, str | bool | int | float | list[str]] = {
         "autoinstall_known_extensions": "false",
         "autoload_known_extensions": "false",
     }
@@ -70,7 +70,8 @@ def _enable_s3(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
         options["URL_STYLE"] = "path"
         options["USE_SSL"] = "true" if endpoint.scheme == "https" else "false"
     clauses = ", ".join(
-        f"{name} {value}" if name == "USE_SSL" else f"{name} '{_quote(value)}'" for name, value in options.items()
+        f"{name} {value}" if name == "USE_SSL" else f"{name} '{_quote(value)}'"
+        for name, value in options.items()
     )
     conn.execute(f"CREATE OR REPLACE SECRET lake (TYPE s3, {clauses})")
 

@@ -126,8 +126,10 @@ class ParquetLake:
         # files need the newest-ingestion-wins window, which costs several times the scan.
         parts = []
         if single:
-            parts.append("SELECT ts, open, high, low, close, volume FROM read_parquet($single) "
-                         "WHERE ts >= $start AND ts < $end")
+            parts.append(
+                "SELECT ts, open, high, low, close, volume FROM read_parquet($single) "
+                "WHERE ts >= $start AND ts < $end"
+            )
         if shared:
             parts.append(
                 "SELECT ts, open, high, low, close, volume FROM read_parquet($shared) "
@@ -176,7 +178,7 @@ class ParquetLake:
     ) -> tuple[list[str], list[str]]:
         """Files of the partitions in the period range: (alone in their partition, sharing one)."""
         by_partition: dict[str, list[str]] = defaultdict(list)
-        for path in self._files.list(f"bars/timeframe={timeframe.value}/symbol={symbol}/"):
+        for path in self._files.list_files(f"bars/timeframe={timeframe.value}/symbol={symbol}/"):
             partition, _, _ = path.rpartition("/")
             period = partition.rpartition("period=")[2]
             if first_period <= period <= last_period:
@@ -194,7 +196,7 @@ class ParquetLake:
             if symbol:
                 prefix += f"symbol={symbol}/"
         by_partition: dict[str, list[str]] = defaultdict(list)
-        for path in self._files.list(prefix):
+        for path in self._files.list_files(prefix):
             if symbol and f"/symbol={symbol}/" not in path:
                 continue
             by_partition[path.rsplit("/", 1)[0]].append(path)
@@ -398,12 +400,15 @@ class _FileParser:
             f"SELECT row, field, reason, value, count(*) OVER () FROM ({union}) "
             f"ORDER BY row, field LIMIT {MAX_PROBLEMS}"
         ).fetchall()
-        problems = [Problem(reason, field=field, row=int(row), value=value) for row, field, reason, value, _ in rows]
+        problems = [
+            Problem(reason, field=field, row=int(row), value=value) for row, field, reason, value, _ in rows
+        ]
         return problems, int(rows[0][4]) if rows else 0
 
     def _columns(self) -> BarColumns:
         symbols = tuple(
-            s for (s,) in self.cur.execute(
+            s
+            for (s,) in self.cur.execute(
                 "SELECT DISTINCT symbol FROM parsed WHERE symbol IS NOT NULL ORDER BY symbol"
             ).fetchall()
         )
@@ -445,7 +450,9 @@ def _array(values: Any, dtype: Any) -> Any:
 
 def _epoch_expr(number: str) -> str:
     """Epoch seconds, or milliseconds when too large to be seconds (after 5138 AD)."""
-    return f"make_timestamp(CASE WHEN {number} >= 100000000000 THEN {number} * 1000 ELSE {number} * 1000000 END)"
+    return (
+        f"make_timestamp(CASE WHEN {number} >= 100000000000 THEN {number} * 1000 ELSE {number} * 1000000 END)"
+    )
 
 
 def _q(identifier: str) -> str:
@@ -468,7 +475,7 @@ class _Files(Protocol):
 
     def publish(self, staging: str, written: list[str]) -> None: ...
 
-    def list(self, prefix: str) -> list[str]: ...
+    def list_files(self, prefix: str) -> list[str]: ...
 
     def delete(self, paths: list[str]) -> None: ...
 
@@ -491,7 +498,7 @@ class _LocalFolder:
             Path(path).replace(final)
         shutil.rmtree(staging, ignore_errors=True)
 
-    def list(self, prefix: str) -> list[str]:
+    def list_files(self, prefix: str) -> list[str]:
         base = Path(self.root) / prefix
         if not base.exists():
             return []
@@ -523,14 +530,16 @@ class _S3Prefix:
     def publish(self, staging: str, written: list[str]) -> None:
         return None
 
-    def list(self, prefix: str) -> list[str]:
+    def list_files(self, prefix: str) -> list[str]:
         paths: list[str] = []
         pages = self.s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self.prefix + prefix
         )
         for page in pages:
             paths += [
-                f"s3://{self.bucket}/{o['Key']}" for o in page.get("Contents", []) if o["Key"].endswith(".parquet")
+                f"s3://{self.bucket}/{o['Key']}"
+                for o in page.get("Contents", [])
+                if o["Key"].endswith(".parquet")
             ]
         return sorted(paths)
 
@@ -538,6 +547,6 @@ class _S3Prefix:
         keys = [p.removeprefix(f"s3://{self.bucket}/") for p in paths]
         for i in range(0, len(keys), 1000):
             self.s3.delete_objects(
-                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True}
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True},
             )
-

@@ -4,7 +4,6 @@ it works with or without `trading serve` running (SQLite and the lake handle bot
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -18,7 +17,9 @@ from trading_system.kernel.errors import DomainError
 from trading_system.kernel.principal import Role
 
 app = typer.Typer(help="The trading platform, local runtime.", no_args_is_help=True, add_completion=False)
-symbols_app = typer.Typer(help="Registered symbols (`trading symbols` lists them).", invoke_without_command=True)
+symbols_app = typer.Typer(
+    help="Registered symbols (`trading symbols` lists them).", invoke_without_command=True
+)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 lake_app = typer.Typer(help="The Parquet lake.", no_args_is_help=True)
@@ -104,7 +105,11 @@ def ingest(
     container = _container()
     try:
         command = IngestBarFile(
-            timeframe=timeframe, path=str(file.resolve()), format=FileFormat.of(file.name), symbol=symbol, source="cli"
+            timeframe=timeframe,
+            path=str(file.resolve()),
+            format=FileFormat.of(file.name),
+            symbol=symbol,
+            source="cli",
         )
     except ValueError as error:
         _fail(f"error: {error}")
@@ -128,14 +133,23 @@ def bars(
 
     container = _container()
     try:
-        query = GetBars(symbol=symbol, timeframe=timeframe, start=_moment(start), end=_moment(end), limit=limit)
+        query = GetBars(
+            symbol=symbol, timeframe=timeframe, start=_moment(start), end=_moment(end), limit=limit
+        )
     except ValueError as error:
         _fail(f"error: {error}")
     page = _run(lambda: container.bus.ask(query))
     records = page.bars.records() if page.bars is not None else []
     if output == "json":
-        _echo_json({"symbol": page.symbol, "timeframe": page.timeframe, "source_timeframe": page.source_timeframe,
-                    "bars": records, "next_start": page.next_start})
+        _echo_json(
+            {
+                "symbol": page.symbol,
+                "timeframe": page.timeframe,
+                "source_timeframe": page.source_timeframe,
+                "bars": records,
+                "next_start": page.next_start,
+            }
+        )
         return
     typer.echo("ts,open,high,low,close,volume")
     for r in records:
@@ -152,10 +166,10 @@ def symbols_list(ctx: typer.Context, tag: Annotated[str | None, typer.Option()] 
     from trading_system.market_data.queries import ListSymbols
 
     container = _container()
-    after = None
+    query = ListSymbols(limit=1000, tag=tag)
     typer.echo("symbol,asset_class,tags,timeframes")
     while True:
-        page = _run(lambda: container.bus.ask(ListSymbols(after=after, limit=1000, tag=tag)))
+        page = _run(lambda q=query: container.bus.ask(q))
         for listing in page:
             spans = " ".join(
                 f"{tf.value}:{c.first.date()}..{c.last.date()}" for tf, c in sorted(listing.coverage.items())
@@ -163,7 +177,7 @@ def symbols_list(ctx: typer.Context, tag: Annotated[str | None, typer.Option()] 
             typer.echo(f"{listing.symbol},{listing.asset_class},{'|'.join(listing.tags)},{spans}")
         if len(page) < 1000:
             break
-        after = page[-1].symbol
+        query = query.model_copy(update={"after": page[-1].symbol})
 
 
 @symbols_app.command("add")
@@ -179,7 +193,9 @@ def symbols_add(
 
     container = _container()
     try:
-        command = RegisterSymbol(symbol=symbol, name=name, exchange=exchange, asset_class=asset_class, tags=tag or [])
+        command = RegisterSymbol(
+            symbol=symbol, name=name, exchange=exchange, asset_class=asset_class, tags=tag or []
+        )
     except ValueError as error:
         _fail(f"error: {error}")
     result = _run(lambda: container.bus.execute(command))
@@ -237,7 +253,7 @@ def demo_seed(
         issued = container.bus.execute(CreateApiKey(role=Role.ADMIN, label="demo"))
         key_file.parent.mkdir(parents=True, exist_ok=True)
         key_file.write_text(issued.api_key + "\n")
-        os.chmod(key_file, 0o600)
+        key_file.chmod(0o600)
     typer.echo(f"demo API key (admin): {key_file.read_text().strip()}")
 
 
@@ -250,7 +266,7 @@ def lake_compact(timeframe: str | None = None, symbol: str | None = None) -> Non
         command = CompactLake(timeframe=timeframe, symbol=symbol)
     except ValueError as error:
         _fail(f"error: {error}")
-    _echo_json(_run(lambda: _container().bus.execute(command)).__dict__)
+    _echo_json(_run(lambda: _container().bus.execute(command)).model_dump())
 
 
 @dead_app.command("list")

@@ -19,11 +19,58 @@ from trading_system.bootstrap import Container
 from trading_system.market_data.commands import FileFormat, IngestBarFile, RegisterSymbol
 from trading_system.market_data.domain import Timeframe
 
-TICKERS = (
-    "AAPL MSFT AMZN GOOGL META NVDA TSLA BRK.B JPM JNJ V PG UNH HD MA XOM CVX LLY ABBV PFE "
-    "KO PEP MRK COST WMT BAC CSCO ORCL ADBE CRM NFLX INTC AMD QCOM TXN IBM NKE MCD DIS T "
-    "VZ CMCSA HON UPS CAT GS MS BA GE MMM"
-).split()
+TICKERS = [
+    "AAPL",
+    "MSFT",
+    "AMZN",
+    "GOOGL",
+    "META",
+    "NVDA",
+    "TSLA",
+    "BRK.B",
+    "JPM",
+    "JNJ",
+    "V",
+    "PG",
+    "UNH",
+    "HD",
+    "MA",
+    "XOM",
+    "CVX",
+    "LLY",
+    "ABBV",
+    "PFE",
+    "KO",
+    "PEP",
+    "MRK",
+    "COST",
+    "WMT",
+    "BAC",
+    "CSCO",
+    "ORCL",
+    "ADBE",
+    "CRM",
+    "NFLX",
+    "INTC",
+    "AMD",
+    "QCOM",
+    "TXN",
+    "IBM",
+    "NKE",
+    "MCD",
+    "DIS",
+    "T",
+    "VZ",
+    "CMCSA",
+    "HON",
+    "UPS",
+    "CAT",
+    "GS",
+    "MS",
+    "BA",
+    "GE",
+    "MMM",
+]
 
 
 def symbols(count: int) -> list[str]:
@@ -87,10 +134,16 @@ def seed(
     if intraday_symbols and intraday_days:
         # Minute bars continue from the daily close before them, so both tell one story.
         before = weekdays(end, intraday_days + 1)[0]
-        at = daily.index(datetime(before.year, before.month, before.day, tzinfo=UTC)) if before >= daily[0].date() else -1
+        at = (
+            daily.index(datetime(before.year, before.month, before.day, tzinfo=UTC))
+            if before >= daily[0].date()
+            else -1
+        )
         starts = {name: float(closes[name][at]) for name in names[:intraday_symbols]} if at >= 0 else {}
         minutes = list(minute_stamps(weekdays(end, intraday_days)))
-        added, _ = _ingest(container, names[:intraday_symbols], minutes, Timeframe.M1, seed_value, 0.001, starts)
+        added, _ = _ingest(
+            container, names[:intraday_symbols], minutes, Timeframe.M1, seed_value, 0.001, starts
+        )
         rows += added
     return {"symbols": len(names), "bars": rows}
 
@@ -111,7 +164,9 @@ def _ingest(
             writer = csv.writer(out)
             writer.writerow(["symbol", "ts", "open", "high", "low", "close", "volume"])
             for name in names:
-                o, h, lo, c, v = walk(name, len(stamps), seed_value + len(timeframe.value), vol, starts.get(name))
+                o, h, lo, c, v = walk(
+                    name, len(stamps), seed_value + len(timeframe.value), vol, starts.get(name)
+                )
                 closes[name] = c
                 iso = [s.strftime("%Y-%m-%dT%H:%M:%SZ") for s in stamps]
                 writer.writerows(zip([name] * len(stamps), iso, o, h, lo, c, v, strict=True))

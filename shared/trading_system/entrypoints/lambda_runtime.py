@@ -41,7 +41,9 @@ def _count_event(envelope: Envelope) -> None:
         metrics.add_metric(name="IngestedBars", unit=MetricUnit.Count, value=envelope.payload["rows"])
 
 
-def instrument(function: Function, handler: LambdaHandler, correlation_path: str | None = None) -> LambdaHandler:
+def instrument(
+    function: Function, handler: LambdaHandler, correlation_path: str | None = None
+) -> LambdaHandler:
     """Logger with the Lambda context and correlation id, EMF metrics, and X-Ray tracing when
     the function runs in Lambda (the X-Ray SDK costs ~300 ms to import, so not elsewhere)."""
     wrapped: LambdaHandler = metrics.log_metrics(raise_on_empty_metrics=False)(handler)

@@ -35,7 +35,9 @@ def parse_client_message(text: str) -> ClientMessage:
         raise ValueError(f"{where}: {first['msg']}") from None
     bad = [c for c in message.channels if not _CHANNEL.match(c)]
     if bad:
-        raise ValueError(f"unknown channel(s) {', '.join(bad)}: use events, events:<Type>, symbols, bars:<SYMBOL>[:tf]")
+        raise ValueError(
+            f"unknown channel(s) {', '.join(bad)}: use events, events:<Type>, symbols, bars:<SYMBOL>[:tf]"
+        )
     return message
 
 

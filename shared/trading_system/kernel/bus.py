@@ -115,9 +115,7 @@ class MessageBus:
             log.info("skipping event %s already processed by %s", envelope.event_id, subscriber)
             return False
         entry = self.handlers.subscribers[subscriber]
-        context = MessageContext(
-            correlation_id=envelope.correlation_id, causation_id=str(envelope.event_id)
-        )
+        context = MessageContext(correlation_id=envelope.correlation_id, causation_id=str(envelope.event_id))
         handled = self._call(entry.handler, envelope.open(), context)
         self._publish(handled.events if isinstance(handled, Handled) else (), context)
         inbox.remember(subscriber, envelope.event_id)

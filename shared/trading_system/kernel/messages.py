@@ -27,6 +27,8 @@ class Event(Message):
     """A fact that happened; any number of subscribers.
 
     Subclasses name their context (the EventBridge source is `trading.<context>`) and version.
+    Each context has one base class named `<Context>Event`; the concrete events derive from it
+    and are registered by name so envelopes can be opened.
     """
 
     context: ClassVar[str]
@@ -35,7 +37,8 @@ class Event(Message):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        Event.registry[cls.__name__] = cls
+        if not cls.__name__.endswith("Event"):
+            Event.registry[cls.__name__] = cls
 
     @classmethod
     def event_type(cls) -> str:

@@ -77,7 +77,9 @@ class BarSeries:
         return len(self.ts_us)
 
     def head(self, n: int) -> BarSeries:
-        return BarSeries(*(column[:n] for column in self._columns()))
+        return BarSeries(
+            self.ts_us[:n], self.open[:n], self.high[:n], self.low[:n], self.close[:n], self.volume[:n]
+        )
 
     def records(self) -> list[dict[str, object]]:
         """Plain dicts with ISO-8601 UTC timestamps, for JSON."""
@@ -103,9 +105,7 @@ def bar_start(ts: datetime | date, timeframe: Timeframe) -> datetime:
     return as_utc(ts)
 
 
-def columns_from_rows(
-    rows: Sequence[BarRow], default_symbol: str | None, timeframe: Timeframe
-) -> ParsedBars:
+def columns_from_rows(rows: Sequence[BarRow], default_symbol: str | None, timeframe: Timeframe) -> ParsedBars:
     problems = _Collector()
     symbols: dict[str, int] = {}
     codes = np.zeros(len(rows), dtype=np.int64)
@@ -145,7 +145,9 @@ def ranges_by_symbol(bars: BarColumns) -> list[SymbolRange]:
     np.minimum.at(first, bars.symbol_code, bars.ts_us)
     np.maximum.at(last, bars.symbol_code, bars.ts_us)
     return [
-        SymbolRange(symbol=symbol, first=_datetime(first[code]), last=_datetime(last[code]), rows=int(counts[code]))
+        SymbolRange(
+            symbol=symbol, first=_datetime(first[code]), last=_datetime(last[code]), rows=int(counts[code])
+        )
         for code, symbol in enumerate(bars.symbols)
         if counts[code]
     ]
@@ -218,12 +220,13 @@ def _find_duplicates(bars: BarColumns, problems: _Collector) -> None:
     same = (bars.ts_us[order[1:]] == bars.ts_us[order[:-1]]) & (
         bars.symbol_code[order[1:]] == bars.symbol_code[order[:-1]]
     )
-    for later, earlier in zip(order[1:][same], order[:-1][same], strict=True):
+    later_rows, earlier_rows = order[1:][same], order[:-1][same]
+    problems.total += len(later_rows)
+    room = max(MAX_PROBLEMS - len(problems.found), 0)
+    for later, earlier in zip(later_rows[:room], earlier_rows[:room], strict=True):
         symbol = bars.symbols[bars.symbol_code[later]]
         reason = f"duplicate bar for {symbol} at {_iso(bars.ts_us[later])} (same as row {bars.row[earlier]})"
-        if not problems.add_one(Problem(reason, field="ts", row=int(bars.row[later]))):
-            problems.total += int(same.sum()) - 1
-            return
+        problems.found.append(Problem(reason, field="ts", row=int(bars.row[later])))
 
 
 class _Collector:

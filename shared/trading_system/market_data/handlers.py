@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
 from pydantic import BaseModel
 
 from trading_system.kernel.bus import Handled, HandlerTable, Subscriber
@@ -52,9 +53,7 @@ class BarsPage:
     next_start: datetime | None
 
 
-def register_symbol(
-    cmd: RegisterSymbol, symbols: SymbolRepository, clock: Clock
-) -> Handled[Registered]:
+def register_symbol(cmd: RegisterSymbol, symbols: SymbolRepository, clock: Clock) -> Handled[Registered]:
     listing = Listing(**cmd.model_dump(), registered_at=clock.now())
     try:
         symbols.add(listing)
@@ -62,16 +61,12 @@ def register_symbol(
         existing = symbols.get(cmd.symbol)
         if existing is not None and existing.same_definition(listing):
             return Handled(Registered(listing=existing, created=False))
-        raise Conflict(
-            f"symbol {cmd.symbol} is already registered with a different definition"
-        ) from None
+        raise Conflict(f"symbol {cmd.symbol} is already registered with a different definition") from None
     event = SymbolRegistered(symbol=listing.symbol, asset_class=listing.asset_class, tags=listing.tags)
     return Handled(Registered(listing=listing, created=True), (event,))
 
 
-def ingest_bars(
-    cmd: IngestBars, symbols: SymbolRepository, lake: BarLake
-) -> Handled[IngestReport]:
+def ingest_bars(cmd: IngestBars, symbols: SymbolRepository, lake: BarLake) -> Handled[IngestReport]:
     from trading_system.market_data import bar_batch  # numpy, only where bars are ingested
 
     parsed = bar_batch.columns_from_rows(cmd.bars, cmd.symbol, cmd.timeframe)
@@ -136,9 +131,7 @@ def record_coverage(event: BarsIngested, symbols: SymbolRepository) -> None:
     for ingested in event.symbols:
         listing = symbols.get(ingested.symbol)
         if listing is not None:
-            updated.append(
-                listing.covering(event.timeframe, ingested.first, ingested.last, ingested.rows)
-            )
+            updated.append(listing.covering(event.timeframe, ingested.first, ingested.last, ingested.rows))
     symbols.save_many(updated)
 
 

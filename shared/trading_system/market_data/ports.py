@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from pydantic import BaseModel
+
 from trading_system.market_data.commands import FileFormat
 from trading_system.market_data.domain import Listing, Timeframe
 
@@ -34,8 +36,7 @@ class WrittenBars:
     files: int
 
 
-@dataclass(frozen=True)
-class CompactionReport:
+class CompactionReport(BaseModel):
     partitions: int
     files_before: int
     files_after: int

@@ -47,7 +47,11 @@ class InProcessPublisher:
             except Exception as error:
                 log.warning(
                     "subscriber %s failed on %s (attempt %d/%d): %s",
-                    subscriber, envelope.event_id, attempt, self.attempts, error,
+                    subscriber,
+                    envelope.event_id,
+                    attempt,
+                    self.attempts,
+                    error,
                 )
                 if attempt == self.attempts:
                     self.dead_letters.add(subscriber, envelope, repr(error), attempt)

@@ -25,7 +25,8 @@ def get_container(request: Request) -> Container:
 
 
 def get_bus(request: Request) -> MessageBus:
-    return get_container(request).bus
+    bus: MessageBus = get_container(request).bus
+    return bus
 
 
 def get_context(request: Request) -> MessageContext:

@@ -163,9 +163,7 @@ def _get_bars(
     end: datetime | date | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_BARS_PER_PAGE)] = 10_000,
 ) -> Response:
-    query = GetBars(
-        symbol=symbol, timeframe=timeframe, start=_moment(start), end=_moment(end), limit=limit
-    )
+    query = GetBars(symbol=symbol, timeframe=timeframe, start=_moment(start), end=_moment(end), limit=limit)
     page: BarsPage = bus.ask(query, context)
     # Bars can be tens of thousands: build the JSON from columns rather than through models.
     body: dict[str, Any] = {

@@ -19,9 +19,19 @@ from trading_system.entrypoints.local.workers import RawFolderWatcher, Scheduler
 STREAM_PATH = "/v1/stream"
 
 
+def repository_root() -> Path:
+    return Path(__file__).resolve().parents[4]
+
+
 def dashboard_folder() -> Path:
     """The static dashboard (web/ at the repository root)."""
-    return Path(__file__).resolve().parents[4] / "web"
+    return repository_root() / "web"
+
+
+def vendor_folder() -> Path:
+    """The dashboard's chart library, as npm installed it: served from node_modules rather than
+    copied into the repository, so the pinned version in package.json is the one users get."""
+    return repository_root() / "node_modules" / "lightweight-charts" / "dist"
 
 
 def build_local_app(container: Container, background: bool = True) -> FastAPI:
@@ -31,12 +41,16 @@ def build_local_app(container: Container, background: bool = True) -> FastAPI:
     app.add_api_websocket_route(STREAM_PATH, hub.endpoint)
     app.state.hub = hub
 
+    # /vendor before /: a mount at / would otherwise swallow every /vendor request.
+    vendor = vendor_folder()
+    if vendor.is_dir():
+        app.mount("/vendor", StaticFiles(directory=vendor), name="vendor")
     web = dashboard_folder()
     if web.is_dir():
         app.mount("/", StaticFiles(directory=web, html=True), name="dashboard")
 
     if background:
-        workers = [Scheduler(container), RawFolderWatcher(container)]
+        workers: list[Scheduler | RawFolderWatcher] = [Scheduler(container), RawFolderWatcher(container)]
 
         @asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:

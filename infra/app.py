@@ -1,0 +1,43 @@
+"""The CDK app: `npx cdk synth` runs `python -m infra.app` (see cdk.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+
+from infra.stack import TradingStack
+
+STACK_NAME = "TradingSystem"
+CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """cdk.json's context (feature flags), which the CLI passes to the app; tests pass it
+    themselves so that they assert on the template the CLI deploys."""
+    context: dict[str, Any] = json.loads(CDK_JSON.read_text())["context"]
+    return context
+
+
+def build(app: cdk.App) -> TradingStack:
+    alarm_email = app.node.try_get_context("alarmEmail")  # `cdk deploy -c alarmEmail=ops@example.com`
+    stack = TradingStack(
+        app,
+        STACK_NAME,
+        description="Serverless algorithmic-trading platform (functions/catalog.py is its topology)",
+        alarm_email=str(alarm_email) if alarm_email else None,
+    )
+    cdk.Tags.of(stack).add("project", "trading-system")
+    return stack
+
+
+def main() -> None:
+    app = cdk.App()
+    build(app)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""One Lambda per catalog entry, with exactly the grants and settings its `uses` asks for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from functions.catalog import Access, Function, Resource
+from infra import packaging
+from infra.constructs.storage import Storage
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+# Settings every function gets (trading_system.config reads TRADING_*; Powertools its own).
+_COMMON_ENVIRONMENT = {
+    "TRADING_RUNTIME": "aws",
+    "POWERTOOLS_SERVICE_NAME": "trading",
+    "POWERTOOLS_METRICS_NAMESPACE": "Trading",
+}
+
+
+def pascal_case(name: str) -> str:
+    """`get_bars` -> `GetBars`: readable, stable logical ids."""
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+class Functions(Construct):
+    """The functions of the catalog, by name, sharing one code asset and two layers."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        catalog: Sequence[Function],
+        storage: Storage,
+        bus: events.IEventBus,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._storage = storage
+        self._bus = bus
+        self.dependencies_layer = lambda_.LayerVersion(
+            self,
+            "DependenciesLayer",
+            code=packaging.dependencies_code(),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="Third-party packages pinned in pyproject.toml, built for Python 3.12 on arm64",
+            # Each build is a new version; old ones would pile up against the code storage quota.
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.shared_layer = lambda_.LayerVersion(
+            self,
+            "SharedLayer",
+            code=packaging.shared_code(),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="The trading_system package: domain, handlers, adapters",
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        code = packaging.functions_code()
+        self.by_name: dict[str, lambda_.Function] = {
+            entry.name: self._function(entry, code) for entry in catalog
+        }
+
+    def _function(self, entry: Function, code: lambda_.Code) -> lambda_.Function:
+        name = pascal_case(entry.name)
+        log_group = logs.LogGroup(self, f"{name}Logs", retention=LOG_RETENTION)
+        function = lambda_.Function(
+            self,
+            name,
+            description=entry.summary[:256],
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=entry.handler.replace(":", "."),
+            code=code,
+            layers=[self.dependencies_layer, self.shared_layer],
+            memory_size=entry.memory_mb,
+            timeout=cdk.Duration.seconds(entry.timeout_s),
+            environment=self._environment(entry),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+        )
+        for resource, access in entry.uses.items():
+            self._grant(entry.name, resource, access, function)
+        return function
+
+    def _environment(self, entry: Function) -> dict[str, str]:
+        """Common settings, the region, and the location of each resource the entry uses (only
+        those: a function cannot even find a resource it was not granted)."""
+        environment = {**_COMMON_ENVIRONMENT, "TRADING_AWS_REGION": cdk.Aws.REGION}
+        locations = {
+            Resource.TABLE: ("TRADING_TABLE_NAME", self._storage.table.table_name),
+            Resource.BUS: ("TRADING_EVENT_BUS_NAME", self._bus.event_bus_name),
+            Resource.LAKE: ("TRADING_LAKE_ROOT", f"s3://{self._storage.lake_bucket.bucket_name}"),
+            Resource.RAW: ("TRADING_RAW_ROOT", f"s3://{self._storage.raw_bucket_name}"),
+        }
+        for resource in entry.uses:
+            variable, value = locations[resource]
+            environment[variable] = value
+        if entry.reads_lake:
+            # DuckDB must stay below the function's memory, or Lambda kills it mid-query.
+            environment["TRADING_DUCKDB_MEMORY_LIMIT_MB"] = str(entry.memory_mb // 2)
+        return environment
+
+    def _grant(self, name: str, resource: Resource, access: Access, grantee: iam.IGrantable) -> None:
+        grant = self._grants().get((resource, access))
+        if grant is None:
+            raise ValueError(f"catalog entry {name!r}: {resource.value} does not support {access!r} access")
+        grant(grantee)
+
+    def _grants(self) -> Mapping[tuple[Resource, Access], Callable[[iam.IGrantable], object]]:
+        """The only IAM the functions get: what each (resource, access) pair allows."""
+        table = self._storage.table
+        lake = self._storage.lake_bucket
+        raw = self._storage.raw
+        return {
+            (Resource.TABLE, "read"): table.grant_read_data,
+            (Resource.TABLE, "write"): table.grant_write_data,
+            (Resource.TABLE, "read_write"): table.grant_read_write_data,
+            (Resource.LAKE, "read"): lake.grant_read,
+            (Resource.LAKE, "write"): lake.grant_put,
+            # grant_read_write includes s3:DeleteObject* (compaction deletes what it merged).
+            (Resource.LAKE, "read_write"): lake.grant_read_write,
+            (Resource.RAW, "read"): raw.grant_read,
+            (Resource.RAW, "write"): raw.grant_put,
+            (Resource.RAW, "read_write"): raw.grant_read_write,
+            (Resource.BUS, "publish"): self._bus.grant_put_events_to,
+        }

@@ -1,0 +1,103 @@
+"""Where the platform keeps data: the Parquet lake, the raw-upload bucket and the write store."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+# Uploads that never complete still cost storage until aborted; a day covers any real upload.
+_ABORT_INCOMPLETE_UPLOADS_AFTER = cdk.Duration.days(1)
+# Raw files are versioned so an overwritten upload can be recovered; old versions do not live forever.
+_RAW_NONCURRENT_VERSIONS_EXPIRE_AFTER = cdk.Duration.days(30)
+# Bucket names are at most 63 characters; `-<12-digit account>-<region>` takes up to 29 of them.
+_NAME_PREFIX_MAX = 30
+
+
+class Storage(Construct):
+    """The lake bucket, the raw-upload bucket and the DynamoDB table.
+
+    The raw bucket gets an explicit name (stack name, account, region), and everything that refers
+    to it goes through `raw`, a reference built from that name. The bucket's notifications name the
+    ingesting function, and the function's IAM policy names the bucket: if the policy referred to
+    the bucket resource, CloudFormation would face a dependency cycle. With the name known up front
+    there is no cycle, and no custom-resource Lambda is needed to set the notifications afterwards.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+
+        # Lake files are immutable and rewritten only by compaction, which deletes what it merged;
+        # versioning would keep every merged file forever.
+        self.lake_bucket = _private_bucket(
+            self,
+            "LakeBucket",
+            versioned=False,
+            lifecycle_rule=s3.LifecycleRule(
+                abort_incomplete_multipart_upload_after=_ABORT_INCOMPLETE_UPLOADS_AFTER
+            ),
+        )
+
+        self.raw_bucket_name = f"{_name_prefix(stack.stack_name)}-raw-{stack.account}-{stack.region}"
+        self.raw_bucket = _private_bucket(
+            self,
+            "RawBucket",
+            bucket_name=self.raw_bucket_name,
+            versioned=True,
+            lifecycle_rule=s3.LifecycleRule(
+                abort_incomplete_multipart_upload_after=_ABORT_INCOMPLETE_UPLOADS_AFTER,
+                noncurrent_version_expiration=_RAW_NONCURRENT_VERSIONS_EXPIRE_AFTER,
+            ),
+        )
+        self.raw: s3.IBucket = s3.Bucket.from_bucket_name(self, "RawBucketByName", self.raw_bucket_name)
+
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # The event store and the API keys: never lost to a stack update or a stray delete.
+            deletion_protection=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+
+def _private_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    versioned: bool,
+    lifecycle_rule: s3.LifecycleRule,
+    bucket_name: str | None = None,
+) -> s3.Bucket:
+    """Encrypted, TLS only, never public, ACLs off; kept when the stack is deleted."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        bucket_name=bucket_name,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        enforce_ssl=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned=versioned,
+        lifecycle_rules=[lifecycle_rule],
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+    )
+
+
+def _name_prefix(stack_name: str) -> str:
+    """A bucket-name-safe form of the stack name, shortened with a hash suffix when too long."""
+    prefix = re.sub(r"[^a-z0-9-]+", "-", stack_name.lower()).strip("-") or "trading"
+    if len(prefix) > _NAME_PREFIX_MAX:
+        suffix = hashlib.sha256(stack_name.encode()).hexdigest()[:8]
+        prefix = f"{prefix[: _NAME_PREFIX_MAX - 9].rstrip('-')}-{suffix}"
+    return prefix

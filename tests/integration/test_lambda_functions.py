@@ -1,0 +1,226 @@
+"""Every catalog function's Lambda handler, invoked with the sample events in events/.
+
+The functions run on the local adapters here (the AWS adapters have their own contract suites
+against moto), so this checks the Lambda wiring: Mangum, the authorizer context, EventBridge
+envelopes, S3 records and schedules reaching the same application code.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import importlib
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.catalog import CATALOG, Authorizer, Every, FileDropped, Function, Http, On, by_name
+from trading_system.bootstrap import Container, bootstrap
+from trading_system.config import load_settings
+from trading_system.entrypoints.schemas import domain_events
+from trading_system.identity.commands import CreateApiKey
+from trading_system.identity.domain import ApiKey
+from trading_system.kernel.messages import Event
+from trading_system.kernel.principal import Role
+from trading_system.market_data.commands import BarRow, IngestBars, RegisterSymbol
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id: str = "req-1"
+
+
+def sample_for(function: Function) -> Path:
+    trigger = function.trigger
+    if isinstance(trigger, Http):
+        return EVENTS / "http" / f"{function.name}.json"
+    if isinstance(trigger, On):
+        return EVENTS / "bus" / f"{trigger.event}.json"
+    if isinstance(trigger, Every):
+        return EVENTS / "schedule" / f"{function.name}.json"
+    if isinstance(trigger, FileDropped):
+        return EVENTS / "s3" / f"{function.name}.json"
+    assert isinstance(trigger, Authorizer)
+    return EVENTS / "authorizer" / "authorizer.json"
+
+
+def load(path: Path) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(path.read_text())
+    return event
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("lambda-data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRADING_DATA_DIR", str(folder))
+        patch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TradingTest")
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def seeded(data_dir: Path) -> Container:
+    container = bootstrap(load_settings())
+    container.bus.execute(RegisterSymbol(symbol="AAPL"))
+    container.bus.execute(
+        IngestBars(
+            timeframe="1d",
+            symbol="AAPL",
+            bars=[
+                BarRow(ts="2024-01-02", open=187.15, high=188.44, low=183.89, close=185.64, volume=82488700),
+                BarRow(ts="2024-01-03", open=184.22, high=185.88, low=183.43, close=184.25, volume=58414500),
+            ],
+        )
+    )
+    container.api_keys.add(
+        ApiKey(
+            key_id="0a1b2c3d4e5f",
+            role=Role.VIEWER,
+            secret_sha256="0" * 64,
+            created_at=datetime.now(UTC),
+            created_by="test",
+        )
+    )
+    return container
+
+
+def handler_of(function: Function) -> Any:
+    for name in [m for m in sys.modules if m.startswith("functions.") and m != "functions.catalog"]:
+        del sys.modules[name]
+    return importlib.import_module(function.module).handler
+
+
+def test_every_function_and_event_type_has_a_sample() -> None:
+    for function in CATALOG:
+        assert sample_for(function).exists(), function.name
+    for event_type in domain_events():
+        assert (EVENTS / "bus" / f"{event_type}.json").exists(), event_type
+
+
+def test_bus_samples_hold_valid_envelopes() -> None:
+    for path in (EVENTS / "bus").glob("*.json"):
+        event = load(path)
+        assert event["detail-type"] == path.stem
+        cls = Event.registry[path.stem]
+        assert event["source"] == cls.bus_source()
+        cls.model_validate(event["detail"]["payload"])
+
+
+EXPECTED_STATUS = {
+    "health": 200,
+    "create_api_key": 201,
+    "list_api_keys": 200,
+    "revoke_api_key": 200,
+    "register_symbol": 201,
+    "list_symbols": 200,
+    "get_symbol": 200,
+    "ingest_bars": 201,
+    "upload_bars": 201,
+    "get_bars": 200,
+    "compact_lake": 200,
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_STATUS))
+def test_http_functions_answer_their_sample(name: str, seeded: Container) -> None:
+    function = by_name()[name]
+    response = handler_of(function)(load(sample_for(function)), LambdaContext(function_name=name))
+    assert response["statusCode"] == EXPECTED_STATUS[name], response["body"]
+    body = base64.b64decode(response["body"]) if response.get("isBase64Encoded") else response["body"]
+    assert json.loads(body) is not None
+    assert response["headers"]["x-correlation-id"] == f"sample-{name}"
+
+
+def test_get_bars_returns_the_seeded_bars(seeded: Container) -> None:
+    function = by_name()["get_bars"]
+    response = handler_of(function)(load(sample_for(function)), LambdaContext())
+    bars = json.loads(response["body"])["bars"]
+    assert bars[0] == {
+        "ts": "2024-01-02T00:00:00Z",
+        "open": 187.15,
+        "high": 188.44,
+        "low": 183.89,
+        "close": 185.64,
+        "volume": 82488700.0,
+    }
+
+
+def test_a_route_without_the_authorizers_decision_is_refused(seeded: Container) -> None:
+    function = by_name()["list_symbols"]
+    event = load(sample_for(function))
+    del event["requestContext"]["authorizer"]
+    assert handler_of(function)(event, LambdaContext())["statusCode"] == 401
+    event["requestContext"]["authorizer"] = {"lambda": {"key_id": "k", "role": "viewer"}}
+    ingest = by_name()["ingest_bars"]
+    low_role = load(sample_for(ingest))
+    low_role["requestContext"]["authorizer"] = {"lambda": {"key_id": "k", "role": "viewer"}}
+    assert handler_of(ingest)(low_role, LambdaContext())["statusCode"] == 403
+
+
+def test_the_authorizer_applies_the_catalog_roles(seeded: Container) -> None:
+    handler = handler_of(by_name()["authorizer"])
+    viewer = seeded.bus.execute(CreateApiKey(role=Role.VIEWER)).api_key
+    event = load(sample_for(by_name()["authorizer"]))
+    event["headers"]["x-api-key"] = viewer
+    allowed = handler(event, LambdaContext())
+    assert allowed["isAuthorized"] is True
+    assert allowed["context"]["role"] == "viewer"
+
+    trader_route = copy.deepcopy(event)
+    trader_route["routeKey"] = "POST /v1/bars"
+    assert handler(trader_route, LambdaContext())["isAuthorized"] is False
+
+    bearer = copy.deepcopy(event)
+    bearer["headers"] = {"authorization": f"Bearer {viewer}"}
+    assert handler(bearer, LambdaContext())["isAuthorized"] is True
+
+    for bad in ({}, {"x-api-key": "tsk_sample0key01_wrong"}, {"x-api-key": "junk"}):
+        denied = copy.deepcopy(event)
+        denied["headers"] = bad
+        assert handler(denied, LambdaContext())["isAuthorized"] is False
+    unknown = copy.deepcopy(event)
+    unknown["routeKey"] = "GET /v1/secret"
+    assert handler(unknown, LambdaContext())["isAuthorized"] is False
+
+
+def test_the_subscriber_processes_an_event_once(seeded: Container) -> None:
+    handler = handler_of(by_name()["record_coverage"])
+    event = load(EVENTS / "bus" / "BarsIngested.json")
+    event["detail"]["payload"]["symbols"][0]["first"] = "2023-06-01T00:00:00Z"
+    first = handler(event, LambdaContext())
+    assert first["processed"] is True
+    coverage = seeded.symbols.get("AAPL").coverage  # type: ignore[union-attr]
+    assert coverage["1d"].first == datetime(2023, 6, 1, tzinfo=UTC)
+    assert handler(event, LambdaContext())["processed"] is False
+
+
+def test_the_schedule_compacts_the_lake(seeded: Container) -> None:
+    result = handler_of(by_name()["compact_lake_nightly"])(
+        load(sample_for(by_name()["compact_lake_nightly"])), LambdaContext()
+    )
+    assert result["files_after"] <= result["files_before"]
+
+
+def test_a_dropped_file_is_ingested_and_reported(seeded: Container, data_dir: Path) -> None:
+    dropped = data_dir / "raw" / "1d" / "AAPL" / "aapl 2024-01.csv"
+    dropped.parent.mkdir(parents=True, exist_ok=True)
+    dropped.write_text("Date,Open,High,Low,Close,Volume\n2024-01-12,186.06,186.74,185.19,185.92,40444700\n")
+    result = handler_of(by_name()["ingest_dropped_file"])(
+        load(sample_for(by_name()["ingest_dropped_file"])), LambdaContext()
+    )
+    (report,) = result["reports"]
+    assert report["status"] == "ingested", report
+    assert report["rows"] == 1
+    assert (data_dir / "raw" / "_reports" / "1d" / "AAPL" / "aapl 2024-01.csv.json").exists()
+    assert not dropped.exists()

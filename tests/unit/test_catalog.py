@@ -1,0 +1,113 @@
+"""The catalog is the single source of truth: nothing exists outside it, and everything in it
+has its code."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from functions.catalog import CATALOG, Every, FileDropped, Http, by_name, route_roles, subscriptions
+from trading_system.bootstrap import HANDLERS
+from trading_system.entrypoints.http.routes import ROUTERS
+from trading_system.entrypoints.scheduled import JOBS
+from trading_system.kernel.messages import Event
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ROOT / "functions"
+
+
+def test_names_are_unique() -> None:
+    assert len(by_name()) == len(CATALOG)
+
+
+def test_every_function_module_is_in_the_catalog_and_every_entry_has_its_module() -> None:
+    modules = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for path in FUNCTIONS.rglob("*.py")
+        if path.name not in ("__init__.py", "catalog.py")
+    }
+    assert modules == {f.module for f in CATALOG}
+    for f in CATALOG:
+        assert f.handler == f"{f.module}:handler"
+        assert f.module.rsplit(".", 1)[-1] == f.name
+
+
+def test_every_route_has_exactly_its_router_and_no_router_is_extra() -> None:
+    http = {f.name: f.trigger for f in CATALOG if isinstance(f.trigger, Http)}
+    assert set(ROUTERS) == set(http)
+    for name, trigger in http.items():
+        routes = ROUTERS[name].routes
+        assert len(routes) == 1, name
+        route = routes[0]
+        assert route.path == trigger.path, name  # type: ignore[attr-defined]
+        assert route.methods == {trigger.method}, name  # type: ignore[attr-defined]
+
+
+def test_only_public_routes_go_without_a_role() -> None:
+    assert [key for key, role in route_roles().items() if role is None] == ["GET /v1/health"]
+
+
+def test_every_subscription_has_its_handler_and_no_handler_is_unrouted() -> None:
+    routed = {(name, event) for event, names in subscriptions().items() for name in names}
+    handled = {(s.name, s.event.event_type()) for s in HANDLERS.subscribers.values()}
+    assert routed == handled
+    for event in subscriptions():
+        assert event in Event.registry, f"subscription to unknown event {event}"
+
+
+def test_every_schedule_has_its_job() -> None:
+    scheduled = {f.name for f in CATALOG if isinstance(f.trigger, Every)}
+    assert scheduled == set(JOBS)
+
+
+def test_one_function_ingests_dropped_files() -> None:
+    assert [f.name for f in CATALOG if isinstance(f.trigger, FileDropped)] == ["ingest_dropped_file"]
+
+
+def test_event_functions_and_schedules_have_no_role() -> None:
+    for f in CATALOG:
+        if not isinstance(f.trigger, Http):
+            assert f.role is None, f.name
+
+
+@pytest.mark.parametrize("function", CATALOG, ids=lambda f: f.name)
+def test_each_function_module_builds_its_handler(
+    function: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADING_DATA_DIR", str(tmp_path))
+    for name in [m for m in sys.modules if m.startswith("functions.") and m != "functions.catalog"]:
+        del sys.modules[name]
+    module = importlib.import_module(function.module)  # type: ignore[attr-defined]
+    assert callable(module.handler)
+
+
+_PROBE = """
+import json, os, sys
+import {module} as m
+print(json.dumps({{"duckdb": "duckdb" in sys.modules, "numpy": "numpy" in sys.modules,
+                  "boto3": "boto3" in sys.modules}}))
+"""
+
+
+@pytest.mark.parametrize("function", CATALOG, ids=lambda f: f.name)
+def test_only_functions_that_read_the_lake_import_duckdb(function: object, tmp_path: Path) -> None:
+    env = {**os.environ, "TRADING_DATA_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(module=function.module)],  # type: ignore[attr-defined]
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
+    imported = json.loads(out.stdout.strip().splitlines()[-1])
+    assert imported["duckdb"] == function.reads_lake  # type: ignore[attr-defined]
+    assert imported["duckdb"] or not imported["numpy"], "numpy only comes with the lake"
+    assert not imported["boto3"], "the local runtime never needs boto3"
