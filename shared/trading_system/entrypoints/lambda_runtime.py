@@ -12,6 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.catalog import Function, Resource, by_name
+from trading_system.adapters.aws.event_format import envelope_from_eventbridge
 from trading_system.bootstrap import Container, bootstrap
 from trading_system.kernel.messages import Envelope
 
@@ -77,7 +78,7 @@ def event_function(name: str) -> LambdaHandler:
     container = container_for(function)
 
     def handler(event: dict[str, Any], context: Any) -> Any:
-        envelope = Envelope.model_validate(event["detail"])
+        envelope = envelope_from_eventbridge(event)
         logger.append_keys(correlation_id=envelope.correlation_id, event_id=str(envelope.event_id))
         processed = container.bus.deliver(name, envelope)
         return {"event_id": str(envelope.event_id), "processed": processed}

@@ -19,7 +19,9 @@ from trading_system.market_data import events as _market_data_events  # noqa: F4
 def domain_events() -> dict[str, type[Event]]:
     """The platform's event types (not ones a test or plug-in defined on the side)."""
     return {
-        name: cls for name, cls in sorted(Event.registry.items()) if cls.__module__.startswith("trading_system.")
+        name: cls
+        for name, cls in sorted(Event.registry.items())
+        if cls.__module__.startswith("trading_system.")
     }
 
 

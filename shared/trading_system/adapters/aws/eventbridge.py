@@ -16,10 +16,13 @@ from uuid import UUID
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from trading_system.adapters.aws.event_format import envelope_from_eventbridge
 from trading_system.config import Settings
 from trading_system.kernel.messages import Envelope
 
 log = logging.getLogger(__name__)
+
+__all__ = ["EventBridgePublisher", "EventPublishError", "envelope_from_eventbridge"]
 
 MAX_ENTRIES = 10  # PutEvents' limit per call
 MAX_REQUEST_BYTES = 256 * 1024  # PutEvents' limit on the summed entry sizes of one call
@@ -163,22 +166,3 @@ def _chunks(
     if current:
         chunks.append(current)
     return chunks
-
-
-def envelope_from_eventbridge(event: Mapping[str, Any]) -> Envelope:
-    """The envelope inside an EventBridge event, as a Lambda target (or an SQS queue) receives it.
-
-    `detail` is the envelope as a JSON object; a string is accepted too, for events that went
-    through a transformer that serialised it.
-    """
-    detail = event["detail"]
-    envelope = (
-        Envelope.model_validate_json(detail) if isinstance(detail, str) else Envelope.model_validate(detail)
-    )
-    detail_type = event.get("detail-type")
-    if detail_type is not None and detail_type != envelope.event_type:
-        raise ValueError(
-            f"EventBridge detail-type {detail_type!r} does not match the envelope's event type "
-            f"{envelope.event_type!r} (event {envelope.event_id})"
-        )
-    return envelope

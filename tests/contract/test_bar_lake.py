@@ -1,0 +1,185 @@
+"""One contract for the Parquet lake, in a local folder and on S3 (moto's server): the same
+DuckDB code must give the same answers on both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.aws_fixtures import boto_client, unique_name
+from trading_system.adapters.lake import ParquetLake
+from trading_system.config import load_settings
+from trading_system.market_data.bar_batch import BarColumns, BarSeries
+from trading_system.market_data.commands import FileFormat
+from trading_system.market_data.domain import Timeframe
+
+T0 = datetime(2024, 3, 4, tzinfo=UTC)
+US = 1_000_000
+
+
+class LakeUnderTest:
+    def __init__(self, lake: ParquetLake, put_file: Any, list_files: Any):
+        self.lake = lake
+        self.put_file = put_file  # (name, bytes) -> path the lake can read
+        self.list_files = list_files  # () -> list of parquet files in the lake
+
+
+@pytest.fixture(params=["local", "s3"])
+def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LakeUnderTest]:
+    if request.param == "local":
+        lake = ParquetLake.from_settings(load_settings(data_dir=tmp_path))
+
+        def put_local(name: str, data: bytes) -> str:
+            path = tmp_path / "inbox" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            return str(path)
+
+        yield LakeUnderTest(lake, put_local, lambda: sorted(Path(lake.root).rglob("*.parquet")))
+        return
+    url = request.getfixturevalue("moto_url")
+    s3 = boto_client("s3", url)
+    bucket = unique_name("lake")
+    s3.create_bucket(Bucket=bucket)
+    settings = load_settings(data_dir=tmp_path, lake_root=f"s3://{bucket}/data", aws_endpoint_url=url)
+    lake = ParquetLake.from_settings(settings)
+
+    def put_s3(name: str, data: bytes) -> str:
+        s3.put_object(Bucket=bucket, Key=f"inbox/{name}", Body=data)
+        return f"s3://{bucket}/inbox/{name}"
+
+    def list_s3() -> list[str]:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix="data/").get("Contents", [])
+        return sorted(o["Key"] for o in listed if o["Key"].endswith(".parquet"))
+
+    yield LakeUnderTest(lake, put_s3, list_s3)
+
+
+def columns(symbols: list[str], n: int, step: timedelta, seed: int = 0, start: datetime = T0) -> BarColumns:
+    rng = np.random.default_rng(seed)
+    total = n * len(symbols)
+    close = np.round(100 + rng.normal(0, 1, total).cumsum(), 4)
+    open_ = np.round(close * (1 + rng.normal(0, 0.001, total)), 4)
+    ts = int(start.timestamp()) * US + np.tile(
+        np.arange(n, dtype=np.int64) * int(step.total_seconds()) * US, len(symbols)
+    )
+    return BarColumns(
+        row=np.arange(1, total + 1, dtype=np.int64),
+        symbols=tuple(symbols),
+        symbol_code=np.repeat(np.arange(len(symbols), dtype=np.int64), n),
+        ts_us=ts,
+        ts_valid=np.ones(total, dtype=np.bool_),
+        open=open_,
+        high=np.maximum(open_, close) + 0.5,
+        low=np.minimum(open_, close) - 0.5,
+        close=close,
+        volume=np.round(rng.uniform(100, 1000, total)),
+    )
+
+
+def of_symbol(batch: BarColumns, symbol: str) -> dict[str, np.ndarray]:
+    mask = batch.symbol_code == batch.symbols.index(symbol)
+    order = np.argsort(batch.ts_us[mask], kind="stable")
+    return {
+        name: getattr(batch, name)[mask][order]
+        for name in ("ts_us", "open", "high", "low", "close", "volume")
+    }
+
+
+def assert_series(series: BarSeries, expected: dict[str, np.ndarray]) -> None:
+    for name, values in expected.items():
+        np.testing.assert_allclose(getattr(series, name), values, rtol=1e-12, err_msg=name)
+
+
+def everything(lake: ParquetLake, symbol: str, tf: Timeframe, source: Timeframe | None = None) -> BarSeries:
+    return lake.bars(
+        symbol, tf, datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC), 10**6, source or tf
+    )
+
+
+def test_written_bars_read_back_exactly(subject: LakeUnderTest) -> None:
+    batch = columns(["AAA", "BBB"], 500, timedelta(hours=1))
+    written = subject.lake.write(batch, Timeframe.H1, "0001")
+    assert written.rows == 1000
+    assert written.files == len(subject.list_files()) == 2 * 1  # one month each: 500 hours from March 4th
+    assert_series(everything(subject.lake, "BBB", Timeframe.H1), of_symbol(batch, "BBB"))
+
+
+def test_a_symbol_with_no_files_reads_empty(subject: LakeUnderTest) -> None:
+    assert len(everything(subject.lake, "NONE", Timeframe.D1)) == 0
+
+
+def test_resampling_aggregates_ohlcv_per_utc_bucket(subject: LakeUnderTest) -> None:
+    batch = columns(["AAA"], 3 * 1440, timedelta(minutes=1), start=T0 + timedelta(hours=13, minutes=7))
+    subject.lake.write(batch, Timeframe.M1, "0001")
+    daily = everything(subject.lake, "AAA", Timeframe.D1, Timeframe.M1)
+    bars = of_symbol(batch, "AAA")
+    day = bars["ts_us"] // (86_400 * US)
+    starts = np.unique(day)
+    assert list(daily.ts_us) == list(starts * 86_400 * US)
+    for i, d in enumerate(starts):
+        members = day == d
+        assert daily.open[i] == bars["open"][members][0]
+        assert daily.close[i] == bars["close"][members][-1]
+        assert daily.high[i] == bars["high"][members].max()
+        assert daily.low[i] == bars["low"][members].min()
+        assert daily.volume[i] == pytest.approx(bars["volume"][members].sum())
+
+
+def test_ranges_are_half_open_and_limits_apply(subject: LakeUnderTest) -> None:
+    subject.lake.write(columns(["AAA"], 48, timedelta(hours=1)), Timeframe.H1, "0001")
+    start, end = T0 + timedelta(hours=5), T0 + timedelta(hours=9)
+    window = subject.lake.bars("AAA", Timeframe.H1, start, end, 100, Timeframe.H1)
+    assert list(window.ts_us) == [int((T0 + timedelta(hours=h)).timestamp()) * US for h in range(5, 9)]
+    assert len(subject.lake.bars("AAA", Timeframe.H1, start, end, 2, Timeframe.H1)) == 2
+
+
+def test_the_newest_ingestion_wins_and_compaction_keeps_every_answer(subject: LakeUnderTest) -> None:
+    first = columns(["AAA"], 200, timedelta(minutes=1), seed=1)
+    second = columns(["AAA"], 50, timedelta(minutes=1), seed=2, start=T0 + timedelta(minutes=100))
+    subject.lake.write(first, Timeframe.M1, "0001")
+    subject.lake.write(second, Timeframe.M1, "0002")
+    expected = of_symbol(first, "AAA")
+    replaced = of_symbol(second, "AAA")
+    for name in expected:
+        expected[name][100:150] = replaced[name]
+    assert_series(everything(subject.lake, "AAA", Timeframe.M1), expected)
+    hourly_before = everything(subject.lake, "AAA", Timeframe.H1, Timeframe.M1)
+
+    report = subject.lake.compact(None, None)
+    assert (report.partitions, report.files_before, report.files_after, report.rows) == (1, 2, 1, 200)
+    assert len(subject.list_files()) == 1
+    assert_series(everything(subject.lake, "AAA", Timeframe.M1), expected)
+    assert_series(everything(subject.lake, "AAA", Timeframe.H1, Timeframe.M1), hourly_before.__dict__)
+    assert subject.lake.compact(None, None).partitions == 0
+
+
+def test_compaction_can_be_limited_to_one_symbol(subject: LakeUnderTest) -> None:
+    for ingest in ("0001", "0002"):
+        subject.lake.write(columns(["AAA", "BBB"], 10, timedelta(days=1)), Timeframe.D1, ingest)
+    report = subject.lake.compact(Timeframe.D1, "AAA")
+    assert (report.files_before, report.files_after) == (2, 1)
+    assert len(subject.list_files()) == 3
+
+
+def test_files_are_parsed_from_the_lakes_storage(subject: LakeUnderTest) -> None:
+    path = subject.put_file(
+        "bars.csv",
+        b"Symbol,Date,Open,High,Low,Close,Volume\naaa,2024-01-02,1,2,0.5,1.5,10\nAAA,2024-01-03,1,x,0.5,1.5,10\n",
+    )
+    parsed = subject.lake.read(path, FileFormat.CSV, Timeframe.D1, None)
+    assert parsed.columns.symbols == ("AAA",)
+    assert [(p.row, p.field, p.value) for p in parsed.problems] == [(2, "high", "x")]
+    assert parsed.columns.ts_us[0] == int(datetime(2024, 1, 2, tzinfo=UTC).timestamp()) * US
+
+
+def test_local_writes_leave_nothing_half_done(tmp_path: Path) -> None:
+    lake = ParquetLake.from_settings(load_settings(data_dir=tmp_path))
+    lake.write(columns(["AAA"], 10, timedelta(days=1)), Timeframe.D1, "0001")
+    staging = Path(lake.root) / "_staging"
+    assert not staging.exists() or not any(staging.rglob("*"))

@@ -1,0 +1,162 @@
+"""The whole application on the AWS adapters, against moto's server on loopback: DynamoDB as
+the write store, EventBridge as the bus (drained from an SQS queue, as Lambda targets would be
+invoked), S3 as the lake and the raw-upload bucket."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from functions.catalog import http_functions, subscriptions
+from tests.aws_fixtures import boto_client, unique_name
+from trading_system.adapters.aws.dynamodb_store import create_table
+from trading_system.adapters.aws.event_format import envelope_from_eventbridge
+from trading_system.bootstrap import Container, bootstrap
+from trading_system.config import load_settings
+from trading_system.entrypoints.dropped_files import ingest_dropped
+from trading_system.entrypoints.http.app import create_app
+from trading_system.identity.commands import CreateApiKey
+from trading_system.kernel.principal import Role
+from trading_system.market_data.commands import RegisterSymbol
+
+pytestmark = pytest.mark.usefixtures("aws_env")
+
+
+@pytest.fixture
+def aws(moto_url: str, tmp_path: Any) -> Iterator[tuple[Container, str]]:
+    names = {k: unique_name(k) for k in ("table", "bus", "lake", "raw", "queue")}
+    create_table(boto_client("dynamodb", moto_url), names["table"])
+    events = boto_client("events", moto_url)
+    events.create_event_bus(Name=names["bus"])
+    sqs = boto_client("sqs", moto_url)
+    queue_url = sqs.create_queue(QueueName=names["queue"])["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="all", EventBusName=names["bus"], EventPattern=json.dumps({"source": [{"prefix": "trading."}]})
+    )
+    events.put_targets(Rule="all", EventBusName=names["bus"], Targets=[{"Id": "q", "Arn": queue_arn}])
+    s3 = boto_client("s3", moto_url)
+    s3.create_bucket(Bucket=names["lake"])
+    s3.create_bucket(Bucket=names["raw"])
+    settings = load_settings(
+        runtime="aws",
+        data_dir=tmp_path,
+        table_name=names["table"],
+        event_bus_name=names["bus"],
+        lake_root=f"s3://{names['lake']}",
+        raw_root=f"s3://{names['raw']}",
+        aws_endpoint_url=moto_url,
+    )
+    yield bootstrap(settings), queue_url
+
+
+def deliver_pending(container: Container, queue_url: str, moto_url: str) -> list[str]:
+    """What EventBridge rules + Lambda targets do in AWS: each subscriber gets each event."""
+    sqs = boto_client("sqs", moto_url)
+    delivered = []
+    for _ in range(5):
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
+        if not messages:
+            break
+        for message in messages:
+            envelope = envelope_from_eventbridge(json.loads(message["Body"]))
+            for subscriber in subscriptions().get(envelope.event_type, []):
+                container.bus.deliver(subscriber, envelope)
+            delivered.append(envelope.event_type)
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return delivered
+
+
+def test_market_data_end_to_end_on_aws_adapters(aws: tuple[Container, str], moto_url: str) -> None:
+    container, queue_url = aws
+    token = container.bus.execute(CreateApiKey(role=Role.TRADER)).api_key
+    headers = {"x-api-key": token}
+    client = TestClient(create_app(container, http_functions(), "check_key"))
+
+    assert client.post("/v1/symbols", json={"symbol": "AAPL"}, headers=headers).status_code == 201
+    bars = [
+        {
+            "ts": f"2024-01-0{d}T{h:02d}:00:00Z",
+            "open": 100 + h,
+            "high": 101 + h,
+            "low": 99 + h,
+            "close": 100.5 + h,
+            "volume": 10,
+        }
+        for d in (2, 3)
+        for h in range(14, 21)
+    ]
+    response = client.post(
+        "/v1/bars", json={"timeframe": "1h", "symbol": "AAPL", "bars": bars}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+
+    # The lake has the bars at once; the coverage the query uses arrives through the bus.
+    assert client.get("/v1/bars/AAPL", params={"timeframe": "1d"}, headers=headers).json()["bars"] == []
+    assert sorted(deliver_pending(container, queue_url, moto_url)) == ["BarsIngested", "SymbolRegistered"]
+    daily = client.get("/v1/bars/AAPL", params={"timeframe": "1d"}, headers=headers).json()
+    assert daily["source_timeframe"] == "1h"
+    assert daily["bars"] == [
+        {
+            "ts": "2024-01-02T00:00:00Z",
+            "open": 114.0,
+            "high": 121.0,
+            "low": 113.0,
+            "close": 120.5,
+            "volume": 70.0,
+        },
+        {
+            "ts": "2024-01-03T00:00:00Z",
+            "open": 114.0,
+            "high": 121.0,
+            "low": 113.0,
+            "close": 120.5,
+            "volume": 70.0,
+        },
+    ]
+    coverage = client.get("/v1/symbols/AAPL", headers=headers).json()["coverage"]
+    assert coverage["1h"]["bars_ingested"] == 14
+
+    bad = client.post(
+        "/v1/bars",
+        json={"timeframe": "1h", "symbol": "AAPL", "bars": [dict(bars[0], low=500)]},
+        headers=headers,
+    )
+    assert bad.status_code == 422
+    lake = boto_client("s3", moto_url).list_objects_v2(
+        Bucket=container.settings.lake_root.removeprefix("s3://")
+    )
+    assert len(lake["Contents"]) == 1
+
+
+def test_a_file_dropped_in_the_raw_bucket_is_ingested_and_reported(
+    aws: tuple[Container, str], moto_url: str
+) -> None:
+    container, _ = aws
+    container.bus.execute(RegisterSymbol(symbol="SPY"))
+    raw = container.settings.raw_root.removeprefix("s3://")
+    s3 = boto_client("s3", moto_url)
+    s3.put_object(
+        Bucket=raw,
+        Key="1d/SPY/spy.csv",
+        Body=b"Date,Open,High,Low,Close,Volume\n2024-01-02,472.16,473.67,470.49,472.65,123623700\n",
+    )
+    s3.put_object(
+        Bucket=raw,
+        Key="1d/SPY/bad.csv",
+        Body=b"Date,Open,High,Low,Close,Volume\n2024-01-02,472.16,1,470.49,472.65,1\n",
+    )
+    assert ingest_dropped(container, "1d/SPY/spy.csv")["status"] == "ingested"
+    rejected = ingest_dropped(container, "1d/SPY/bad.csv")
+    assert rejected["status"] == "rejected"
+    assert rejected["errors"][0]["field"] == "high"
+    report = json.loads(s3.get_object(Bucket=raw, Key="_reports/1d/SPY/bad.csv.json")["Body"].read())
+    assert report["status"] == "rejected"
