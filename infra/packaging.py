@@ -48,9 +48,12 @@ class _LocalBuild:
         return True
 
 
-def _asset(source: Path, asset_hash: str, produce: Callable[[Path], None]) -> lambda_.AssetCode:
+def _asset(
+    source: Path, display_name: str, asset_hash: str, produce: Callable[[Path], None]
+) -> lambda_.AssetCode:
     return lambda_.Code.from_asset(
         str(source),
+        display_name=display_name,
         asset_hash=asset_hash,
         asset_hash_type=cdk.AssetHashType.CUSTOM,
         bundling=cdk.BundlingOptions(image=_NO_DOCKER, local=_LocalBuild(produce)),
@@ -91,18 +94,18 @@ def dependencies_code() -> lambda_.AssetCode:
     def produce(output_dir: Path) -> None:
         build_layer.copy_tree(build_layer.ensure_built(spec) / "python", output_dir / "python")
 
-    return _asset(build_layer.REPO_ROOT / "layers", f"deps-{spec.key}", produce)
+    return _asset(build_layer.REPO_ROOT / "layers", "dependencies layer", f"deps-{spec.key}", produce)
 
 
 def shared_code() -> lambda_.AssetCode:
     def produce(output_dir: Path) -> None:
         _copy_package(SHARED_PACKAGE, output_dir / "python" / SHARED_PACKAGE.name)
 
-    return _asset(SHARED_PACKAGE, f"shared-{tree_hash(SHARED_PACKAGE)}", produce)
+    return _asset(SHARED_PACKAGE, "shared-code layer", f"shared-{tree_hash(SHARED_PACKAGE)}", produce)
 
 
 def functions_code() -> lambda_.AssetCode:
     def produce(output_dir: Path) -> None:
         _copy_package(FUNCTIONS_PACKAGE, output_dir / FUNCTIONS_PACKAGE.name)
 
-    return _asset(FUNCTIONS_PACKAGE, f"functions-{tree_hash(FUNCTIONS_PACKAGE)}", produce)
+    return _asset(FUNCTIONS_PACKAGE, "function code", f"functions-{tree_hash(FUNCTIONS_PACKAGE)}", produce)

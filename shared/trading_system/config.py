@@ -57,8 +57,6 @@ class Settings(BaseSettings):
         for name, default in derived.items():
             if not getattr(self, name):
                 object.__setattr__(self, name, default)
-        if self.runtime == "aws" and not self.lake_root.startswith("s3://"):
-            raise ValueError("lake_root must be an s3:// URI when runtime is aws")
         return self
 
     @classmethod

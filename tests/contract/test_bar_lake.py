@@ -106,7 +106,8 @@ def test_written_bars_read_back_exactly(subject: LakeUnderTest) -> None:
     batch = columns(["AAA", "BBB"], 500, timedelta(hours=1))
     written = subject.lake.write(batch, Timeframe.H1, "0001")
     assert written.rows == 1000
-    assert written.files == len(subject.list_files()) == 2 * 1  # one month each: 500 hours from March 4th
+    # One fresh file per period, however many symbols: 500 hours from March 4th is one month.
+    assert written.files == len(subject.list_files()) == 1
     assert_series(everything(subject.lake, "BBB", Timeframe.H1), of_symbol(batch, "BBB"))
 
 
@@ -151,20 +152,26 @@ def test_the_newest_ingestion_wins_and_compaction_keeps_every_answer(subject: La
     assert_series(everything(subject.lake, "AAA", Timeframe.M1), expected)
     hourly_before = everything(subject.lake, "AAA", Timeframe.H1, Timeframe.M1)
 
-    report = subject.lake.compact(None, None)
-    assert (report.partitions, report.files_before, report.files_after, report.rows) == (1, 2, 1, 200)
+    report = subject.lake.compact(None)
+    assert (report.fresh_files, report.files_before, report.files_after, report.rows) == (2, 2, 1, 200)
     assert len(subject.list_files()) == 1
     assert_series(everything(subject.lake, "AAA", Timeframe.M1), expected)
     assert_series(everything(subject.lake, "AAA", Timeframe.H1, Timeframe.M1), hourly_before.__dict__)
-    assert subject.lake.compact(None, None).partitions == 0
+    assert subject.lake.compact(None).rows == 0
 
 
-def test_compaction_can_be_limited_to_one_symbol(subject: LakeUnderTest) -> None:
-    for ingest in ("0001", "0002"):
-        subject.lake.write(columns(["AAA", "BBB"], 10, timedelta(days=1)), Timeframe.D1, ingest)
-    report = subject.lake.compact(Timeframe.D1, "AAA")
-    assert (report.files_before, report.files_after) == (2, 1)
-    assert len(subject.list_files()) == 3
+def test_compaction_merges_settled_partitions_with_new_ingests(subject: LakeUnderTest) -> None:
+    first = columns(["AAA", "BBB"], 10, timedelta(days=1), seed=1)
+    subject.lake.write(first, Timeframe.D1, "0001")
+    assert subject.lake.compact(Timeframe.D1).files_after == 2  # one partition per symbol
+    later = columns(["AAA", "BBB"], 10, timedelta(days=1), seed=2, start=T0 + timedelta(days=5))
+    subject.lake.write(later, Timeframe.D1, "0002")
+    expected = {s: everything(subject.lake, s, Timeframe.D1) for s in ("AAA", "BBB")}
+    assert len(expected["AAA"]) == 15
+    report = subject.lake.compact(Timeframe.D1)
+    assert (report.fresh_files, report.partitions, report.files_before, report.files_after) == (1, 2, 3, 2)
+    for symbol, series in expected.items():
+        assert_series(everything(subject.lake, symbol, Timeframe.D1), series.__dict__)
 
 
 def test_files_are_parsed_from_the_lakes_storage(subject: LakeUnderTest) -> None:

@@ -12,7 +12,6 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-import infra  # noqa: F401  (quiets jsii before aws_cdk starts its Node process)
 from functions.catalog import Function
 from infra.app import STACK_NAME, build, cdk_json_context
 from layers import build_layer
@@ -24,10 +23,13 @@ Resource = dict[str, Any]
 class Synthesized:
     template: Template
     outdir: Path
+    # The template as plain JSON, fetched once: every Template.to_json() crosses into jsii's Node
+    # process and back with the whole template.
+    document: dict[str, Any]
 
     @property
     def resources(self) -> dict[str, Resource]:
-        resources: dict[str, Resource] = self.template.to_json()["Resources"]
+        resources: dict[str, Resource] = self.document["Resources"]
         return resources
 
     def of_type(self, resource_type: str) -> dict[str, Resource]:
@@ -37,7 +39,9 @@ class Synthesized:
         """The logical id of the entry's Lambda, found by its handler (unique per entry)."""
         handler = entry.handler.replace(":", ".")
         (found,) = [
-            k for k, v in self.of_type("AWS::Lambda::Function").items() if v["Properties"]["Handler"] == handler
+            k
+            for k, v in self.of_type("AWS::Lambda::Function").items()
+            if v["Properties"]["Handler"] == handler
         ]
         return found
 
@@ -77,4 +81,5 @@ def synthesized(dependency_layer: Path, tmp_path_factory: pytest.TempPathFactory
     app = cdk.App(context=context, outdir=str(outdir))
     stack = build(app)
     assert stack.stack_name == STACK_NAME
-    yield Synthesized(template=Template.from_stack(stack), outdir=outdir)
+    template = Template.from_stack(stack)
+    yield Synthesized(template=template, outdir=outdir, document=dict(template.to_json()))

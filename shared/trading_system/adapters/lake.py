@@ -1,10 +1,18 @@
 """The Parquet lake through DuckDB, in a local folder or on S3 (DuckDB reads both alike).
 
-Layout: `<root>/bars/timeframe=1m/symbol=AAPL/period=2026-11-23/<ingest id>_<n>.parquet`, the
-period a day for 1m bars, a month for 5m/15m/1h, a year for 1d, so that files stay large.
+Two levels, like a log-structured merge tree:
+- `ingests/timeframe=1d/period=2026/<ingest id>_<n>.parquet`: what each ingestion wrote, all its
+  symbols in one file per period (sorted by symbol, so row-group statistics prune reads). Writing
+  5,000 symbols' end-of-day bars is one file, not 5,000.
+- `bars/timeframe=1m/symbol=AAPL/period=2026-11/<id>.parquet`: per symbol and period, written by
+  compaction, which moves ingested rows here and merges each partition into one file.
+A period is a month for 1m/5m/15m/1h bars and a year for 1d bars, so files stay large.
+
 Files are written whole: locally into `_staging/` and then renamed into place, on S3 by single
-PUTs. Every row keeps the id of the ingestion that wrote it; reads keep the newest row per
-(symbol, timeframe, ts), so re-ingesting corrects data and compaction never changes a result.
+PUTs. Every row keeps the id of the ingestion that wrote it and reads keep the newest row per
+timestamp, so re-ingesting corrects data and compaction never changes a result. Periods that are
+settled (one compacted file, no fresh ingests) skip that deduplication, which costs several times
+the scan itself.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import duckdb
 import numpy as np
 
 from trading_system.adapters import duck
+from trading_system.config import SettingsError
 from trading_system.kernel.clock import sortable_id
 from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.market_data.bar_batch import MAX_PROBLEMS, BarColumns, BarSeries, ParsedBars
@@ -45,8 +54,10 @@ class ParquetLake:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ParquetLake:
-        conn = duck.connect(settings)
         root = settings.lake_root.rstrip("/")
+        if settings.runtime == "aws" and not root.startswith("s3://"):
+            raise SettingsError(f"TRADING_LAKE_ROOT must be an s3:// URI in the aws runtime (got {root!r})")
+        conn = duck.connect(settings)
         files: _Files
         if root.startswith("s3://"):
             files = _S3Prefix(root, settings)
@@ -81,20 +92,19 @@ class ParquetLake:
                 },
             )
             staging = self._files.staging_target(ingest_id)
-            target = f"{staging}/bars"
+            target = f"{staging}/ingests/timeframe={timeframe.value}"
             self._files.prepare(f"{target}/")
             written = cur.execute(
                 f"""
                 COPY (
-                    SELECT '{timeframe.value}' AS timeframe, s.symbol,
-                           strftime(make_timestamp(b.ts_us), '{_STRFTIME[timeframe.period]}') AS period,
-                           make_timestamp(b.ts_us) AS ts,
+                    SELECT strftime(make_timestamp(b.ts_us), '{_STRFTIME[timeframe.period]}') AS period,
+                           s.symbol, make_timestamp(b.ts_us) AS ts,
                            b.open, b.high, b.low, b.close, b.volume,
                            $ingest_id AS ingest_id
                     FROM batch b JOIN symbols s USING (code)
                     ORDER BY s.symbol, ts
                 ) TO '{target}' (
-                    FORMAT parquet, COMPRESSION zstd, PARTITION_BY (timeframe, symbol, period),
+                    FORMAT parquet, COMPRESSION zstd, PARTITION_BY (period),
                     FILENAME_PATTERN '{ingest_id}_{{i}}', RETURN_FILES true, OVERWRITE_OR_IGNORE true
                 )
                 """,
@@ -119,21 +129,27 @@ class ParquetLake:
         source: Timeframe,
     ) -> BarSeries:
         first_period, last_period = source.period.of(start), source.period.of(end)
-        single, shared = self._partition_files(symbol, source, first_period, last_period)
-        if not single and not shared:
+        files = self._files_to_read(symbol, source, first_period, last_period)
+        if not any(files.values()):
             return _empty_series()
-        # A partition written once (or compacted) has no duplicates; only partitions with several
-        # files need the newest-ingestion-wins window, which costs several times the scan.
+        fields = "ts, open, high, low, close, volume"
+        in_range = "ts >= $start AND ts < $end"
+        of_symbol = "symbol = $symbol AND ts >= $start AND ts < $end"
         parts = []
-        if single:
-            parts.append(
-                "SELECT ts, open, high, low, close, volume FROM read_parquet($single) "
-                "WHERE ts >= $start AND ts < $end"
+        if files["settled"]:
+            parts.append(f"SELECT {fields} FROM read_parquet($settled) WHERE {in_range}")
+        if files["settled_fresh"]:
+            parts.append(f"SELECT {fields} FROM read_parquet($settled_fresh) WHERE {of_symbol}")
+        candidates = []
+        if files["unsettled"]:
+            candidates.append(f"SELECT {fields}, ingest_id FROM read_parquet($unsettled) WHERE {in_range}")
+        if files["unsettled_fresh"]:
+            candidates.append(
+                f"SELECT {fields}, ingest_id FROM read_parquet($unsettled_fresh) WHERE {of_symbol}"
             )
-        if shared:
+        if candidates:
             parts.append(
-                "SELECT ts, open, high, low, close, volume FROM read_parquet($shared) "
-                "WHERE ts >= $start AND ts < $end "
+                f"SELECT {fields} FROM ({' UNION ALL '.join(candidates)}) "
                 "QUALIFY row_number() OVER (PARTITION BY ts ORDER BY ingest_id DESC) = 1"
             )
         newest = " UNION ALL ".join(parts)
@@ -150,10 +166,9 @@ class ParquetLake:
             "end": end.replace(tzinfo=None),
             "limit": limit,
         }
-        if single:
-            params["single"] = single
-        if shared:
-            params["shared"] = shared
+        params.update({name: paths for name, paths in files.items() if paths})
+        if files["settled_fresh"] or files["unsettled_fresh"]:
+            params["symbol"] = symbol
         cur = self._conn.cursor()
         try:
             columns = cur.execute(sql, params).fetchnumpy()
@@ -173,50 +188,96 @@ class ParquetLake:
             volume=_array(volumes, np.float64),
         )
 
-    def _partition_files(
+    def _files_to_read(
         self, symbol: str, timeframe: Timeframe, first_period: str, last_period: str
-    ) -> tuple[list[str], list[str]]:
-        """Files of the partitions in the period range: (alone in their partition, sharing one)."""
-        by_partition: dict[str, list[str]] = defaultdict(list)
+    ) -> dict[str, list[str]]:
+        """The files that may hold the symbol's bars in the period range, grouped by how they
+        must be read.
+
+        A period whose bars sit in a single file (its compacted partition file, or one fresh
+        ingest file) is settled: one ingestion never holds two bars for one timestamp, so it is
+        read without deduplication. Otherwise every file of the period goes through the
+        newest-ingestion-wins window.
+        """
+        sources: dict[str, list[tuple[str, bool]]] = defaultdict(list)  # period -> (path, fresh)
+        for path in self._files.list_files(f"ingests/timeframe={timeframe.value}/"):
+            sources[_period_of(path)].append((path, True))
         for path in self._files.list_files(f"bars/timeframe={timeframe.value}/symbol={symbol}/"):
-            partition, _, _ = path.rpartition("/")
-            period = partition.rpartition("period=")[2]
-            if first_period <= period <= last_period:
-                by_partition[partition].append(path)
-        single = [paths[0] for paths in by_partition.values() if len(paths) == 1]
-        shared = [p for paths in by_partition.values() if len(paths) > 1 for p in paths]
-        return single, shared
+            sources[_period_of(path)].append((path, False))
+        grouped: dict[str, list[str]] = {
+            "settled": [],
+            "settled_fresh": [],
+            "unsettled": [],
+            "unsettled_fresh": [],
+        }
+        for period, paths in sources.items():
+            if not first_period <= period <= last_period:
+                continue
+            state = "settled" if len(paths) == 1 else "unsettled"
+            for path, fresh in paths:
+                grouped[f"{state}_fresh" if fresh else state].append(path)
+        return grouped
 
     # -- compaction ----------------------------------------------------------------------
 
-    def compact(self, timeframe: Timeframe | None, symbol: str | None) -> CompactionReport:
-        prefix = "bars/"
-        if timeframe:
-            prefix += f"timeframe={timeframe.value}/"
-            if symbol:
-                prefix += f"symbol={symbol}/"
-        by_partition: dict[str, list[str]] = defaultdict(list)
-        for path in self._files.list_files(prefix):
-            if symbol and f"/symbol={symbol}/" not in path:
-                continue
-            by_partition[path.rsplit("/", 1)[0]].append(path)
-        before = after = rows = merged = 0
+    def compact(self, timeframe: Timeframe | None) -> CompactionReport:
+        """Move fresh ingest files into per-symbol partitions, then merge each partition's
+        files into one. Query results are the same before, during and after."""
+        timeframes = [timeframe] if timeframe else list(Timeframe)
+        report = CompactionReport(partitions=0, fresh_files=0, files_before=0, files_after=0, rows=0)
         with self._write_lock:
-            for partition, paths in sorted(by_partition.items()):
-                before += len(paths)
-                if len(paths) == 1:
-                    after += 1
-                    continue
-                rows += self._merge(partition, sorted(paths))
-                merged += 1
-                after += 1
-        return CompactionReport(partitions=merged, files_before=before, files_after=after, rows=rows)
+            for tf in timeframes:
+                fresh = self._files.list_files(f"ingests/timeframe={tf.value}/")
+                settled = self._files.list_files(f"bars/timeframe={tf.value}/")
+                report.files_before += len(fresh) + len(settled)
+                if fresh:
+                    report.fresh_files += len(fresh)
+                    report.rows += self._distribute(tf, fresh)
+                by_partition: dict[str, list[str]] = defaultdict(list)
+                for path in self._files.list_files(f"bars/timeframe={tf.value}/"):
+                    by_partition[path.rsplit("/", 1)[0]].append(path)
+                report.files_after += len(by_partition)
+                for partition, paths in sorted(by_partition.items()):
+                    if len(paths) > 1:
+                        report.rows += self._merge(partition, sorted(paths))
+                        report.partitions += 1
+        return report
+
+    def _distribute(self, timeframe: Timeframe, fresh: list[str]) -> int:
+        """Rewrite fresh ingest files as per-symbol partition files; the rows written."""
+        name = f"d{sortable_id()}"
+        staging = self._files.staging_target(name)
+        target = f"{staging}/bars"
+        self._files.prepare(f"{target}/")
+        cur = self._conn.cursor()
+        try:
+            written = cur.execute(
+                f"""
+                COPY (
+                    SELECT '{timeframe.value}' AS timeframe, symbol, period,
+                           ts, open, high, low, close, volume, ingest_id
+                    FROM read_parquet($fresh, hive_partitioning = true, hive_types_autocast = false)
+                    QUALIFY row_number() OVER (PARTITION BY symbol, ts ORDER BY ingest_id DESC) = 1
+                    ORDER BY symbol, ts
+                ) TO '{target}' (
+                    FORMAT parquet, COMPRESSION zstd, PARTITION_BY (timeframe, symbol, period),
+                    FILENAME_PATTERN '{name}_{{i}}', RETURN_FILES true, OVERWRITE_OR_IGNORE true
+                )
+                """,
+                {"fresh": fresh},
+            ).fetchone()
+        finally:
+            cur.close()
+        assert written is not None
+        self._files.publish(staging, list(written[1]))
+        self._files.delete(fresh)
+        return int(written[0])
 
     def _merge(self, partition: str, paths: list[str]) -> int:
-        name = f"c{sortable_id()}.parquet"
-        target = self._files.staging_target(name.removesuffix(".parquet"))
+        name = f"c{sortable_id()}"
+        staging = self._files.staging_target(name)
         relative = partition.removeprefix(self.root + "/")
-        out = f"{target}/{relative}/{name}"
+        out = f"{staging}/{relative}/{name}.parquet"
         self._files.prepare(out)
         cur = self._conn.cursor()
         try:
@@ -232,7 +293,7 @@ class ParquetLake:
             ).fetchone()
         finally:
             cur.close()
-        self._files.publish(target, [out])
+        self._files.publish(staging, [out])
         self._files.delete(paths)
         return int(result[0]) if result else 0
 
@@ -437,6 +498,10 @@ class _FileParser:
             close=_array(data["close"], np.float64),
             volume=_array(data["volume"], np.float64),
         )
+
+
+def _period_of(path: str) -> str:
+    return path.rsplit("/", 2)[-2].removeprefix("period=")
 
 
 def _empty_series() -> BarSeries:

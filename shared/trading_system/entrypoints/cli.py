@@ -258,12 +258,13 @@ def demo_seed(
 
 
 @lake_app.command("compact")
-def lake_compact(timeframe: str | None = None, symbol: str | None = None) -> None:
-    """Merge each partition's files into one (query results do not change)."""
+def lake_compact(timeframe: str | None = None) -> None:
+    """Move fresh ingest files into per-symbol partitions and merge each partition's files
+    (query results do not change)."""
     from trading_system.market_data.commands import CompactLake
 
     try:
-        command = CompactLake(timeframe=timeframe, symbol=symbol)
+        command = CompactLake(timeframe=timeframe)
     except ValueError as error:
         _fail(f"error: {error}")
     _echo_json(_run(lambda: _container().bus.execute(command)).model_dump())

@@ -91,4 +91,3 @@ class CompactLake(Command):
     """Merge each partition's files into one, without changing any query result."""
 
     timeframe: Timeframe | None = None
-    symbol: Symbol | None = None

@@ -122,7 +122,7 @@ def _ingest(
 
 
 def compact_lake(cmd: CompactLake, lake: BarLake) -> Handled[CompactionReport]:
-    return Handled(lake.compact(cmd.timeframe, cmd.symbol))
+    return Handled(lake.compact(cmd.timeframe))
 
 
 def record_coverage(event: BarsIngested, symbols: SymbolRepository) -> None:

@@ -37,7 +37,8 @@ class WrittenBars:
 
 
 class CompactionReport(BaseModel):
-    partitions: int
+    partitions: int  # per-symbol partitions whose several files were merged into one
+    fresh_files: int  # ingest files moved into per-symbol partitions
     files_before: int
     files_after: int
     rows: int
@@ -64,4 +65,4 @@ class BarLake(Protocol):
     ) -> BarSeries:
         """Bars starting in [start, end), aggregated from `source` bars when it is finer."""
 
-    def compact(self, timeframe: Timeframe | None, symbol: str | None) -> CompactionReport: ...
+    def compact(self, timeframe: Timeframe | None) -> CompactionReport: ...

@@ -1,0 +1,1 @@
+"""Analytics: indicators (TA-Lib conventions), candlestick patterns, crossovers, snapshots."""

@@ -1,0 +1,301 @@
+"""Cold import of every function module in the catalog, each in a fresh interpreter.
+
+What is measured, per module and run: the time of the module's import inside the child
+(`time.perf_counter()` around `__import__(module)`, which runs the module's init phase: settings,
+container, clients, the FastAPI app), the child's wall time from spawn to exit, and its peak RSS
+(VmHWM, read by the child at the end). Rounds go over every module in turn (interleaved, so
+drift hits all alike), five rounds, median reported; a first untimed pass imports everything
+once so that byte code is compiled and files are in the page cache, as on a warm disk.
+
+The code is found through a plain `PYTHONPATH=shared:.` (as Lambda finds its layers), the
+working directory and TRADING_DATA_DIR are a fresh temporary folder (local runtime), and no
+TRADING_/AWS_ variable leaks in from the caller. Baselines in the same rounds: `python -c pass`
+and a bare `fastapi.FastAPI()` wrapped in `mangum.Mangum(app, lifespan="off")`.
+
+The AWS runtime is measured separately (TRADING_RUNTIME=aws, s3:// lake and raw roots, fake
+credentials): there the modules build boto3 clients at import, which must not touch the network;
+one extra child imports every module under `strace -f -e trace=connect` (and a Python audit
+hook) to verify that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.catalog import CATALOG, Http
+from tests.bench import report
+from tests.bench.report import Target
+
+ROUNDS = int(os.environ.get("BENCH_IMPORT_ROUNDS", "5"))  # fewer only to try changes quickly
+HTTP_TARGET = Target("<", 100)  # ms beyond the bare FastAPI+Mangum app
+EVENT_TARGET = Target("<", 300)  # ms, absolute
+
+LOCAL = "cold imports, local runtime (TRADING_DATA_DIR=<tmp>)"
+AWS = "cold imports, AWS runtime settings (boto3 clients built at import; no Lambda markers)"
+NETWORK = "network during AWS-runtime cold imports"
+
+_PROBE = """
+import sys, time
+t0 = time.perf_counter()
+{body}
+t1 = time.perf_counter()
+import json
+m = sys.modules
+print({prefix!r} + json.dumps({{
+    "import_ms": (t1 - t0) * 1000,
+    "duckdb": "duckdb" in m, "boto3": "boto3" in m, "numpy": "numpy" in m,
+    "pandas": "pandas" in m, "pyarrow": "pyarrow" in m,
+    "rss_mb": [int(x.split()[1]) / 1024 for x in open("/proc/self/status") if x.startswith("VmHWM")][0],
+}}), flush=True)
+"""
+BARE_APP = "import fastapi, mangum\napp = fastapi.FastAPI()\nhandler = mangum.Mangum(app, lifespan='off')"
+BOTO3 = (
+    "import boto3\nsession = boto3.session.Session()\n"
+    "clients = [session.client(s, region_name='us-east-1') for s in ('s3', 'dynamodb', 'events')]"
+)
+
+
+@dataclass(frozen=True)
+class Subject:
+    name: str
+    kind: str  # http | event | baseline
+    code: str  # what runs in `python -c`
+    reads_lake: bool = False
+    module: str = ""
+
+
+def subjects() -> list[Subject]:
+    found = [
+        Subject("python -c pass", "baseline", _PROBE.format(body="pass", prefix=report.RESULT_PREFIX)),
+        Subject("bare FastAPI+Mangum app", "baseline", _PROBE.format(body=BARE_APP, prefix=report.RESULT_PREFIX)),
+    ]
+    for f in sorted(CATALOG, key=lambda f: (not isinstance(f.trigger, Http), f.name)):
+        body = f"__import__({f.module!r})"
+        found.append(
+            Subject(
+                f.name,
+                "http" if isinstance(f.trigger, Http) else "event",
+                _PROBE.format(body=body, prefix=report.RESULT_PREFIX),
+                f.reads_lake,
+                f.module,
+            )
+        )
+    return found
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def local_env(scratch: Path) -> dict[str, str]:
+    return report.child_env(
+        TRADING_DATA_DIR=str(scratch / "data"), TRADING_SETTINGS_FILE=str(scratch / "absent.toml")
+    )
+
+
+def aws_env(scratch: Path) -> dict[str, str]:
+    return report.child_env(
+        TRADING_RUNTIME="aws",
+        TRADING_LAKE_ROOT="s3://bench-lake",
+        TRADING_RAW_ROOT="s3://bench-raw",
+        TRADING_SETTINGS_FILE=str(scratch / "absent.toml"),
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="AKIABENCHFAKEKEY0000",
+        AWS_SECRET_ACCESS_KEY="bench-fake-secret",
+        AWS_SESSION_TOKEN="bench-fake-token",
+        AWS_CONFIG_FILE=str(scratch / "absent-aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(scratch / "absent-aws-credentials"),
+    )
+
+
+def measure(all_subjects: list[Subject], env: dict[str, str], cwd: Path, rounds: int) -> dict[str, Any]:
+    """Interleaved rounds; per subject: the runs and the flags of the last one."""
+    warm = "\n".join(f"__import__({s.module!r})" for s in all_subjects if s.module)
+    warmup = report.run_child([sys.executable, "-c", f"import fastapi, mangum\n{warm}"], env, cwd)
+    assert warmup.returncode == 0, warmup.stderr[-5000:]
+    runs: dict[str, dict[str, Any]] = {s.name: {"import_ms": [], "wall_ms": [], "rss_mb": []} for s in all_subjects}
+    for _ in range(rounds):
+        for s in all_subjects:
+            child = report.run_child([sys.executable, "-c", s.code], env, cwd)
+            assert child.returncode == 0, (s.name, child.stderr[-5000:])
+            result = child.result()
+            entry = runs[s.name]
+            entry["import_ms"].append(result.pop("import_ms"))
+            entry["wall_ms"].append(child.wall_ms)
+            entry["rss_mb"].append(result.pop("rss_mb"))
+            entry["flags"] = result
+    return runs
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def record(section: str, all_subjects: list[Subject], runs: dict[str, Any], rounds: int) -> None:
+    bare = median(runs["bare FastAPI+Mangum app"]["import_ms"])
+    report.section(section)
+    print(
+        f"{'':58} (import = perf_counter around the import in the child; wall = spawn to exit; "
+        f"median of {rounds})"
+    )
+    passed = median(runs["python -c pass"]["wall_ms"])
+    report.figure(
+        section,
+        "baseline: python -c pass (process wall time)",
+        passed,
+        "ms",
+        note=f"peak RSS {median(runs['python -c pass']['rss_mb']):.0f} MB",
+        details=_details(all_subjects[0], runs["python -c pass"], None),
+    )
+    bare_subject = all_subjects[1]
+    report.figure(
+        section,
+        "baseline: bare FastAPI+Mangum app (import)",
+        bare,
+        "ms",
+        note=f"process wall {median(runs[bare_subject.name]['wall_ms']):.0f} ms",
+        details=_details(bare_subject, runs[bare_subject.name], None),
+    )
+    for s in all_subjects[2:]:
+        entry = runs[s.name]
+        took = median(entry["import_ms"])
+        duck = entry["flags"]["duckdb"]
+        flag = "" if (not duck or s.reads_lake) else "  <- imports duckdb without reading the lake"
+        if s.kind == "http":
+            report.figure(
+                section,
+                f"http  {s.name}: import beyond bare app",
+                took - bare,
+                "ms",
+                HTTP_TARGET,
+                bare,
+                ratio=took / bare,
+                details=_details(s, entry, bare),
+            )
+        else:
+            report.figure(section, f"event {s.name}: import", took, "ms", EVENT_TARGET, details=_details(s, entry, None))
+        if flag:
+            print(flag)
+    offenders = [
+        s.name for s in all_subjects[2:] if runs[s.name]["flags"]["duckdb"] and not s.reads_lake
+    ]
+    report.figure(
+        section,
+        "functions importing duckdb without reading the lake",
+        len(offenders),
+        "count",
+        Target("<", 1),
+        note=", ".join(offenders) or "none: only lake/raw functions import duckdb",
+    )
+    print(f"\n{'module':<22} {'kind':<6} {'import ms':>9} {'min-max':>13} {'wall ms':>8} {'RSS MB':>7}  duckdb boto3")
+    for s in all_subjects:
+        entry = runs[s.name]
+        imports = entry["import_ms"]
+        flags = entry.get("flags", {})
+        print(
+            f"{s.name:<22} {s.kind:<6} {median(imports):>9.1f} {min(imports):>6.0f}-{max(imports):<6.0f} "
+            f"{median(entry['wall_ms']):>8.0f} {median(entry['rss_mb']):>7.0f}  "
+            f"{'yes' if flags.get('duckdb') else 'no':<6} {'yes' if flags.get('boto3') else 'no'}"
+            f"{'  (reads the lake)' if s.reads_lake else ''}"
+        )
+
+
+def _details(s: Subject, entry: dict[str, Any], bare: float | None) -> dict[str, Any]:
+    took = median(entry["import_ms"])
+    flags = entry.get("flags", {})
+    return {
+        "function": s.name,
+        "kind": s.kind,
+        "import ms": took,
+        "beyond bare app ms": took - bare if bare is not None else None,
+        "min-max ms": f"{min(entry['import_ms']):.0f}-{max(entry['import_ms']):.0f}",
+        "process wall ms": median(entry["wall_ms"]),
+        "peak RSS MB": median(entry["rss_mb"]),
+        "duckdb": flags.get("duckdb"),
+        "boto3": flags.get("boto3"),
+        "reads lake": s.reads_lake,
+    }
+
+
+def test_cold_imports_local(scratch: Path) -> None:
+    all_subjects = subjects()
+    runs = measure(all_subjects, local_env(scratch), scratch, ROUNDS)
+    record(LOCAL, all_subjects, runs, ROUNDS)
+    for s in all_subjects[2:]:
+        flags = runs[s.name]["flags"]
+        assert not flags["pandas"] and not flags["pyarrow"], (s.name, flags)
+
+
+def test_cold_imports_aws(scratch: Path) -> None:
+    all_subjects = subjects()
+    boto3_only = Subject("boto3 + 3 clients", "baseline", _PROBE.format(body=BOTO3, prefix=report.RESULT_PREFIX))
+    env = aws_env(scratch)
+    runs = measure([*all_subjects, boto3_only], env, scratch, ROUNDS)
+    record(AWS, all_subjects, runs, ROUNDS)
+    report.figure(
+        AWS,
+        "reference: import boto3 + Session + s3/dynamodb/events clients",
+        median(runs[boto3_only.name]["import_ms"]),
+        "ms",
+        note="what boto3 alone costs a cold start, measured in the same rounds",
+        details=_details(boto3_only, runs[boto3_only.name], None),
+    )
+    check_network(all_subjects, env, scratch)
+
+
+_AUDIT = """
+import sys
+seen = []
+def hook(event, args):
+    if event in ("socket.connect", "socket.getaddrinfo", "socket.sendto", "http.client.connect"):
+        seen.append(f"{{event}} {{args!r}}"[:200])
+sys.addaudithook(hook)
+{imports}
+import json
+print({prefix!r} + json.dumps({{"python_network": seen}}), flush=True)
+"""
+
+
+def check_network(all_subjects: list[Subject], env: dict[str, str], cwd: Path) -> None:
+    """Import every module in one child with an audit hook on Python's sockets, under strace
+    (connect(2) on AF_INET/AF_INET6, which also catches DuckDB's own HTTP client)."""
+    imports = "\n".join(f"__import__({s.module!r})" for s in all_subjects if s.module)
+    code = _AUDIT.format(imports=imports, prefix=report.RESULT_PREFIX)
+    trace = cwd / "strace.txt"
+    strace = shutil.which("strace")
+    args = [sys.executable, "-c", code]
+    if strace:
+        args = [strace, "-f", "-qq", "-e", "trace=connect", "-e", "signal=none", "-o", str(trace), *args]
+    child = report.run_child(args, env, cwd)
+    result = child.result()
+    connects: list[str] = []
+    if strace and trace.exists():
+        connects = [line for line in trace.read_text().splitlines() if "AF_INET" in line]
+    elif strace:
+        pytest.fail(f"strace wrote nothing: {child.stderr[-2000:]}")
+    attempts = len(connects) + len(result["python_network"])
+    report.section(NETWORK)
+    report.figure(
+        NETWORK,
+        "network attempts while importing every module (aws)",
+        attempts,
+        "count",
+        Target("<", 1, source="the brief: no network at import"),
+        note=(
+            ("strace connect(2) on AF_INET/AF_INET6 " if strace else "strace unavailable; ")
+            + "and a Python audit hook on socket events; "
+            + (json.dumps((connects + result["python_network"])[:5]) if attempts else "none seen")
+        ),
+    )

@@ -1,0 +1,546 @@
+"""Market Data benchmarks: ingest rate into the local lake, bars-query latency, peak memory.
+
+Each scenario runs in its own subprocess (this module, run as `python -m
+tests.bench.test_market_data_bench <scenario> <folder>`), so that its peak RSS is its own: the
+child resets its RSS high-water mark (/proc/self/clear_refs) after its setup (imports, input
+arrays, container) and reports its VmHWM after the measured runs. The test functions only start
+the scenarios, print the figures and assert gross failures (a scenario crashed, or returned the
+wrong number of rows), never timings.
+
+Data (deterministic, seeded): 1m bars with prices on a random walk rounded to cents, integer
+volumes, valid by construction.
+- ingest: 200 symbols x 5,000 consecutive 1m bars = 1,000,000 bars (2025-01-06 .. 2025-01-09);
+- query: one symbol, two years of 1m bars around the clock (24/7, 2 * 365 * 1440 = 1,051,200
+  bars from 2024-01-01), resampled to 1h (17,520 rows) and 1d (730 rows).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.bench import report
+from tests.bench.report import Target
+
+INGEST_SYMBOLS, INGEST_PER_SYMBOL = 200, 5_000
+INGEST_ROWS = INGEST_SYMBOLS * INGEST_PER_SYMBOL
+INGEST_START = "2025-01-06T00:00"
+INGEST_RUNS = 3
+QUERY_SYMBOL = "BENCH"
+QUERY_ROWS = 2 * 365 * 1440
+QUERY_START = "2024-01-01T00:00"
+QUERY_END = datetime(2025, 12, 31, tzinfo=UTC)  # the last bar is 2025-12-30 23:59
+EXPECTED_ROWS = {"1h": 2 * 365 * 24, "1d": 2 * 365}
+QUERY_WARMUP, QUERY_RUNS = 3, 40
+QUERY_LIMIT = 50_000
+INGEST_TARGET = Target(">", 1_000_000)
+QUERY_TARGET = Target("<", 100)
+LAKE_FUNCTION_MB = 1024  # memory_mb of ingest_bars / upload_bars / get_bars in functions/catalog.py
+MEMORY_TARGET = Target("<", LAKE_FUNCTION_MB, source="the function's memory_mb in functions/catalog.py")
+
+INGEST = "ingest: 1,000,000 bars (200 symbols x 5,000 1m bars) into the local lake"
+QUERY = "bars query: 1 symbol, 2 years of 1m bars (1,051,200, 24/7) resampled"
+MEMORY = "peak memory (RSS of each scenario's subprocess during its measured runs)"
+
+
+# ---------------------------------------------------------------------------------------------
+# The tests (parent process)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("market-data-bench")
+    _run("generate", path).result()
+    return path
+
+
+def test_ingest(folder: Path) -> None:
+    cols = _run("ingest_columns", folder).result()
+    files = _run("ingest_file", folder).result()
+    single = _run("ingest_single", folder).result()
+    duplicate = _run("ingest_duplicate", folder).result()
+    assert cols["rows"] == [INGEST_ROWS] * INGEST_RUNS
+    assert files["rows"] == [INGEST_ROWS] * INGEST_RUNS
+    assert single["rows"] == duplicate["rows"] == [QUERY_ROWS]
+
+    copy_rate = INGEST_ROWS / statistics.median(cols["copy_s"])
+    cols_s = [v + w for v, w in zip(cols["validate_s"], cols["write_s"], strict=True)]
+    report.section(INGEST)
+    report.figure(
+        INGEST,
+        "(a) BarColumns -> find_problems -> ParquetLake.write",
+        INGEST_ROWS / statistics.median(cols_s),
+        "bars/s",
+        INGEST_TARGET,
+        copy_rate,
+        note=f"median of {INGEST_RUNS} runs; {_range_ms(cols_s)}; files written per run: {cols['files']}",
+    )
+    report.figure(INGEST, "(a)   of which find_problems", _median_ms(cols["validate_s"]), "ms")
+    report.figure(INGEST, "(a)   of which ParquetLake.write", _median_ms(cols["write_s"]), "ms")
+    report.figure(
+        INGEST,
+        "(b) Parquet file -> bus IngestBarFile (incl. events)",
+        INGEST_ROWS / statistics.median(files["total_s"]),
+        "bars/s",
+        INGEST_TARGET,
+        copy_rate,
+        note=f"median of {INGEST_RUNS} runs; {_range_ms(files['total_s'])}; "
+        f"200 symbols registered first via RegisterSymbol ({files['register_ms']:.0f} ms in all)",
+    )
+    for part, label in (
+        ("read_s", "ParquetLake.read (parse + cell checks)"),
+        ("validate_s", "find_problems"),
+        ("write_s", "ParquetLake.write"),
+        ("rest_s", "the rest (bus, BarsIngested, record_coverage)"),
+    ):
+        report.figure(INGEST, f"(b)   of which {label}", _median_ms(files[part]), "ms")
+    report.figure(
+        INGEST,
+        "baseline: DuckDB COPY of the same rows to 1 Parquet file",
+        copy_rate,
+        "bars/s",
+        note="no validation, no partitioning, no ORDER BY; zstd like the lake; "
+        f"median of {INGEST_RUNS} runs, {_range_ms(cols['copy_s'])}",
+    )
+    report.figure(
+        INGEST,
+        "(b) 1 symbol x 2 years of 1m bars -> IngestBarFile",
+        QUERY_ROWS / single["total_s"][0],
+        "bars/s",
+        INGEST_TARGET,
+        copy_rate,
+        note=f"the query data set, 1,051,200 bars, one run; {single['files']} files "
+        f"(parse {single['read_s'][0] * 1000:.0f} ms, write {single['write_s'][0] * 1000:.0f} ms)",
+    )
+    report.figure(
+        INGEST,
+        "(b) the same file again (2 files per partition)",
+        QUERY_ROWS / duplicate["total_s"][0],
+        "bars/s",
+        INGEST_TARGET,
+        copy_rate,
+        note="into a copy of the query lake, to measure queries over uncompacted partitions",
+    )
+
+    report.section(MEMORY)
+    for name, result, base in (
+        ("ingest (a) columns path, 1M bars", cols, cols["copy_peak_mb"]),
+        ("ingest (b) file path, 1M bars", files, cols["copy_peak_mb"]),
+        ("ingest (b) file path, 1 symbol x 2y", single, cols["copy_peak_mb"]),
+    ):
+        report.figure(
+            MEMORY,
+            name,
+            result["peak_mb"],
+            "MB",
+            MEMORY_TARGET,
+            base,
+            note=f"RSS {result['rss_start_mb']:.0f} MB when the measured runs began; "
+            f"RSS after each run: {', '.join(f'{v:.0f}' for v in result['rss_after_mb'])} MB; "
+            "baseline: the DuckDB COPY baseline's peak",
+        )
+
+
+def test_query(folder: Path) -> None:
+    if not (folder / "query" / "lake").exists():
+        pytest.skip("the query data set is built by test_ingest")
+    results = {mode: _run(f"query_{mode}", folder).result() for mode in ("duckdb", "bus", "http", "bus_dup")}
+    for mode, result in results.items():
+        for tf, expected in EXPECTED_ROWS.items():
+            assert result[tf]["rows"] == expected, (mode, tf, result[tf]["rows"])
+
+    report.section(QUERY)
+    base = results["duckdb"]
+    for tf in EXPECTED_ROWS:
+        base_median, base_p99 = _median_ms(base[tf]["times_s"]), _p99_ms(base[tf]["times_s"])
+        for mode, label in (
+            ("bus", "bus.ask(GetBars)"),
+            ("http", "HTTP GET /v1/bars (TestClient)"),
+            ("bus_dup", "bus.ask(GetBars), 2 files per partition"),
+        ):
+            times = results[mode][tf]["times_s"]
+            report.figure(QUERY, f"{tf} {label}: median", _median_ms(times), "ms", QUERY_TARGET, base_median)
+            report.figure(QUERY, f"{tf} {label}: p99", _p99_ms(times), "ms", QUERY_TARGET, base_p99)
+        report.figure(
+            QUERY,
+            f"{tf} baseline: bare DuckDB read_parquet + time_bucket: median",
+            base_median,
+            "ms",
+            note=f"{QUERY_RUNS} runs after {QUERY_WARMUP} warm-ups (p99 is the nearest rank, i.e. "
+            f"the slowest of {QUERY_RUNS}); {EXPECTED_ROWS[tf]} rows returned",
+        )
+        report.figure(QUERY, f"{tf} baseline: bare DuckDB: p99", base_p99, "ms")
+
+    report.section(MEMORY)
+    for mode, label in (("bus", "query via bus.ask"), ("http", "query via HTTP (TestClient)")):
+        report.figure(
+            MEMORY,
+            f"{label}, 1h and 1d x {QUERY_RUNS + QUERY_WARMUP} runs",
+            results[mode]["peak_mb"],
+            "MB",
+            MEMORY_TARGET,
+            base["peak_mb"],
+            note=f"RSS {results[mode]['rss_start_mb']:.0f} MB when the runs began; "
+            f"baseline: the bare DuckDB query's peak (RSS {base['rss_start_mb']:.0f} MB at start)",
+        )
+
+
+def _run(scenario: str, folder: Path) -> report.Child:
+    env = report.child_env(TRADING_SETTINGS_FILE=str(folder / "absent.toml"))
+    args = [sys.executable, "-m", "tests.bench.test_market_data_bench", scenario, str(folder)]
+    child = report.run_child(args, env, report.REPO)
+    if child.returncode != 0:
+        child.result()  # raises with the child's output
+    return child
+
+
+def _median_ms(seconds: list[float]) -> float:
+    return statistics.median(seconds) * 1000
+
+
+def _p99_ms(seconds: list[float]) -> float:
+    ordered = sorted(seconds)
+    return ordered[math.ceil(0.99 * len(ordered)) - 1] * 1000
+
+
+def _range_ms(seconds: list[float]) -> str:
+    return f"runs {', '.join(f'{s * 1000:.0f}' for s in seconds)} ms"
+
+
+# ---------------------------------------------------------------------------------------------
+# The scenarios (each in its own subprocess)
+
+
+def _bars(n_symbols: int, per_symbol: int, start: str, seed: int) -> dict[str, Any]:
+    """Valid 1m bars as columns: symbol-major, consecutive minutes, prices in cents."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = n_symbols * per_symbol
+    base = rng.uniform(20, 400, size=(n_symbols, 1))
+    walk = np.cumsum(rng.normal(0, 0.0008, size=(n_symbols, per_symbol)), axis=1)
+    close = np.round(base * np.exp(walk), 2).reshape(n)
+    open_ = np.empty(n)
+    open_[1:] = close[:-1]
+    open_[::per_symbol] = np.round(base[:, 0], 2)
+    spread = np.round(np.abs(rng.normal(0, 0.0004, n)) * close, 2)
+    high = np.maximum(open_, close) + spread
+    low = np.maximum(np.minimum(open_, close) - spread[::-1], 0.01)
+    start_us = int(np.datetime64(start, "us").astype(np.int64))
+    return {
+        "code": np.repeat(np.arange(n_symbols, dtype=np.int64), per_symbol),
+        "ts_us": start_us + np.tile(np.arange(per_symbol, dtype=np.int64), n_symbols) * 60_000_000,
+        "open": open_,
+        "high": high,
+        "low": low,
+        "close": close,
+        "volume": rng.integers(100, 50_000, n).astype(np.float64),
+    }
+
+
+def _ingest_symbols() -> tuple[str, ...]:
+    return tuple(f"S{i:03d}" for i in range(INGEST_SYMBOLS))
+
+
+def _ingest_bars() -> dict[str, Any]:
+    return _bars(INGEST_SYMBOLS, INGEST_PER_SYMBOL, INGEST_START, seed=1)
+
+
+def _write_parquet(bars: dict[str, Any], symbols: tuple[str, ...], path: Path) -> None:
+    """A vendor-style file: symbol, ts (TIMESTAMP), open, high, low, close, volume."""
+    import duckdb
+    import numpy as np
+
+    conn = duckdb.connect()
+    conn.register("bars", bars)
+    conn.register("symbols", {"code": np.arange(len(symbols)), "symbol": np.array(symbols, dtype=object)})
+    conn.execute(
+        f"""COPY (SELECT s.symbol, make_timestamp(b.ts_us) AS ts, b.open, b.high, b.low, b.close, b.volume
+                  FROM bars b JOIN symbols s USING (code) ORDER BY b.code, b.ts_us)
+            TO '{path}' (FORMAT parquet)"""
+    )
+    conn.close()
+
+
+def _settings(data_dir: Path) -> Any:
+    from trading_system.config import load_settings
+
+    return load_settings(data_dir=data_dir)
+
+
+def _columns(bars: dict[str, Any], symbols: tuple[str, ...]) -> Any:
+    import numpy as np
+
+    from trading_system.market_data.bar_batch import BarColumns
+
+    n = len(bars["code"])
+    return BarColumns(
+        row=np.arange(1, n + 1, dtype=np.int64),
+        symbols=symbols,
+        symbol_code=bars["code"],
+        ts_us=bars["ts_us"],
+        ts_valid=np.ones(n, dtype=np.bool_),
+        open=bars["open"],
+        high=bars["high"],
+        low=bars["low"],
+        close=bars["close"],
+        volume=bars["volume"],
+    )
+
+
+def scenario_generate(folder: Path) -> dict[str, Any]:
+    bars = _ingest_bars()
+    _write_parquet(bars, _ingest_symbols(), folder / "ingest.parquet")
+    small = {k: v[:10_000] for k, v in bars.items()}  # the first two symbols: a warm-up file
+    _write_parquet(small, _ingest_symbols(), folder / "warmup.parquet")
+    _write_parquet(_bars(1, QUERY_ROWS, QUERY_START, seed=2), (QUERY_SYMBOL,), folder / "query.parquet")
+    return {"ok": True}
+
+
+def scenario_ingest_columns(folder: Path) -> dict[str, Any]:
+    import numpy as np
+
+    from trading_system.adapters import duck
+    from trading_system.adapters.lake import ParquetLake
+    from trading_system.kernel.clock import sortable_id
+    from trading_system.market_data import bar_batch
+    from trading_system.market_data.domain import Timeframe
+
+    symbols = _ingest_symbols()
+    bars = _ingest_bars()
+    columns = _columns(bars, symbols)
+    known = frozenset(symbols)
+    settings = _settings(folder / "columns")
+    lake = ParquetLake.from_settings(settings)
+    warmup = _columns({k: v[:10_000] for k, v in bars.items()}, symbols)
+    bar_batch.find_problems(warmup, Timeframe.M1, known)
+    lake.write(warmup, Timeframe.M1, sortable_id())
+
+    out: dict[str, Any] = {"validate_s": [], "write_s": [], "rows": [], "files": [], "rss_after_mb": []}
+    report.reset_peak_rss()
+    out["rss_start_mb"] = report.rss_mb()
+    for _ in range(INGEST_RUNS):
+        t0 = time.perf_counter()
+        _, problems = bar_batch.find_problems(columns, Timeframe.M1, known)
+        t1 = time.perf_counter()
+        written = lake.write(columns, Timeframe.M1, sortable_id())
+        t2 = time.perf_counter()
+        assert problems == 0, problems
+        out["validate_s"].append(t1 - t0)
+        out["write_s"].append(t2 - t1)
+        out["rows"].append(written.rows)
+        out["files"].append(written.files)
+        out["rss_after_mb"].append(report.rss_mb())
+    out["peak_mb"] = report.peak_rss_mb()
+
+    # Baseline: the same rows (symbol, ts, OHLCV) into one file, on a connection set up alike.
+    conn = duck.connect(settings)
+    conn.register("batch", bars)
+    conn.register("symbols", {"code": np.arange(len(symbols)), "symbol": np.array(symbols, dtype=object)})
+    report.reset_peak_rss()
+    out["copy_s"] = []
+    for i in range(INGEST_RUNS):
+        t0 = time.perf_counter()
+        rows = conn.execute(
+            f"""COPY (SELECT s.symbol, make_timestamp(b.ts_us) AS ts, b.open, b.high, b.low, b.close,
+                             b.volume FROM batch b JOIN symbols s USING (code))
+                TO '{folder / f"copy-{i}.parquet"}' (FORMAT parquet, COMPRESSION zstd)"""
+        ).fetchone()
+        out["copy_s"].append(time.perf_counter() - t0)
+        assert rows is not None and rows[0] == INGEST_ROWS, rows
+    out["copy_peak_mb"] = report.peak_rss_mb()
+    return out
+
+
+class _Stopwatch:
+    """Wraps callables to add up the time spent in them (timers only; behaviour unchanged)."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.spent[name] = self.spent.get(name, 0.0) + time.perf_counter() - t0
+
+        return timed
+
+    def take(self) -> dict[str, float]:
+        spent, self.spent = self.spent, {}
+        return spent
+
+
+def _ingest_files(data_dir: Path, path: Path, symbols: tuple[str, ...], runs: int, warmup: Path | None) -> Any:
+    """IngestBarFile through the bus of a local container, timed in parts."""
+    from trading_system.bootstrap import bootstrap
+    from trading_system.market_data import bar_batch
+    from trading_system.market_data.commands import FileFormat, IngestBarFile, RegisterSymbol
+    from trading_system.market_data.domain import Timeframe
+
+    container = bootstrap(_settings(data_dir))
+    t0 = time.perf_counter()
+    for symbol in symbols:
+        container.bus.execute(RegisterSymbol(symbol=symbol))
+    register_ms = (time.perf_counter() - t0) * 1000
+    watch = _Stopwatch()
+    lake = container.lake
+    lake.read = watch.wrap("read_s", lake.read)  # type: ignore[method-assign]
+    lake.write = watch.wrap("write_s", lake.write)  # type: ignore[method-assign]
+    bar_batch.find_problems = watch.wrap("validate_s", bar_batch.find_problems)  # type: ignore[assignment]
+    if warmup is not None:
+        container.bus.execute(IngestBarFile(timeframe=Timeframe.M1, path=str(warmup), format=FileFormat.PARQUET))
+        watch.take()
+
+    out: dict[str, Any] = {"register_ms": register_ms, "rows": [], "files": [], "rss_after_mb": []}
+    for part in ("total_s", "read_s", "validate_s", "write_s", "rest_s"):
+        out[part] = []
+    report.reset_peak_rss()
+    out["rss_start_mb"] = report.rss_mb()
+    for _ in range(runs):
+        command = IngestBarFile(timeframe=Timeframe.M1, path=str(path), format=FileFormat.PARQUET)
+        t0 = time.perf_counter()
+        ingested = container.bus.execute(command)
+        total = time.perf_counter() - t0
+        parts = watch.take()
+        out["total_s"].append(total)
+        for part in ("read_s", "validate_s", "write_s"):
+            out[part].append(parts[part])
+        out["rest_s"].append(total - sum(parts.values()))
+        out["rows"].append(ingested.rows)
+        out["files"].append(ingested.files)
+        out["rss_after_mb"].append(report.rss_mb())
+    out["peak_mb"] = report.peak_rss_mb()
+    return out
+
+
+def scenario_ingest_file(folder: Path) -> dict[str, Any]:
+    return _ingest_files(
+        folder / "file", folder / "ingest.parquet", _ingest_symbols(), INGEST_RUNS, folder / "warmup.parquet"
+    )
+
+
+def scenario_ingest_single(folder: Path) -> dict[str, Any]:
+    return _ingest_files(folder / "query", folder / "query.parquet", (QUERY_SYMBOL,), 1, None)
+
+
+def scenario_ingest_duplicate(folder: Path) -> dict[str, Any]:
+    target = folder / "query-dup"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(folder / "query", target)
+    return _ingest_files(target, folder / "query.parquet", (QUERY_SYMBOL,), 1, None)
+
+
+def _time_queries(run: Callable[[str], int]) -> dict[str, Any]:
+    """Warm-ups, then timed runs of `run(timeframe) -> rows`, for 1h and 1d."""
+    out: dict[str, Any] = {}
+    report.reset_peak_rss()
+    out["rss_start_mb"] = report.rss_mb()
+    for tf in EXPECTED_ROWS:
+        rows = 0
+        for _ in range(QUERY_WARMUP):
+            rows = run(tf)
+        times = []
+        for _ in range(QUERY_RUNS):
+            t0 = time.perf_counter()
+            rows = run(tf)
+            times.append(time.perf_counter() - t0)
+        out[tf] = {"times_s": times, "rows": rows}
+    out["peak_mb"] = report.peak_rss_mb()
+    return out
+
+
+def _query_bus(data_dir: Path) -> dict[str, Any]:
+    from trading_system.bootstrap import bootstrap
+    from trading_system.market_data.domain import Timeframe
+    from trading_system.market_data.queries import GetBars
+
+    container = bootstrap(_settings(data_dir))
+    start = datetime.fromisoformat(QUERY_START).replace(tzinfo=UTC)
+
+    def run(tf: str) -> int:
+        query = GetBars(
+            symbol=QUERY_SYMBOL, timeframe=Timeframe(tf), start=start, end=QUERY_END, limit=QUERY_LIMIT
+        )
+        page = container.bus.ask(query)
+        return len(page.bars)
+
+    return _time_queries(run)
+
+
+def scenario_query_bus(folder: Path) -> dict[str, Any]:
+    return _query_bus(folder / "query")
+
+
+def scenario_query_bus_dup(folder: Path) -> dict[str, Any]:
+    return _query_bus(folder / "query-dup")
+
+
+def scenario_query_http(folder: Path) -> dict[str, Any]:
+    from fastapi.testclient import TestClient
+
+    from trading_system.bootstrap import bootstrap
+    from trading_system.entrypoints.local.runner import build_local_app
+    from trading_system.identity.commands import CreateApiKey
+    from trading_system.kernel.principal import Role
+
+    container = bootstrap(_settings(folder / "query"))
+    key = container.bus.execute(CreateApiKey(role=Role.VIEWER, label="bench")).api_key
+    with TestClient(build_local_app(container, background=False)) as client:
+        last: dict[str, Any] = {}
+
+        def run(tf: str) -> int:
+            response = client.get(
+                f"/v1/bars/{QUERY_SYMBOL}",
+                params={
+                    "timeframe": tf,
+                    "start": f"{QUERY_START}:00Z",
+                    "end": QUERY_END.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "limit": QUERY_LIMIT,
+                },
+                headers={"x-api-key": key},
+            )
+            assert response.status_code == 200, response.text
+            last["response"] = response
+            return -1
+
+        out = _time_queries(run)
+        for tf in EXPECTED_ROWS:  # parse outside the timed runs: the client's cost, not the API's
+            run(tf)
+            out[tf]["rows"] = len(last["response"].json()["bars"])
+        return out
+
+
+def scenario_query_duckdb(folder: Path) -> dict[str, Any]:
+    from trading_system.adapters import duck
+
+    settings = _settings(folder / "query")
+    conn = duck.connect(settings)
+    files = f"{settings.lake_root}/bars/timeframe=1m/symbol={QUERY_SYMBOL}/*/*.parquet"
+    seconds = {"1h": 3600, "1d": 86400}
+
+    def run(tf: str) -> int:
+        result = conn.execute(
+            f"""SELECT time_bucket(INTERVAL '{seconds[tf]} seconds', ts) AS bucket,
+                       arg_min(open, ts), max(high), min(low), arg_max(close, ts), sum(volume)
+                FROM read_parquet('{files}') GROUP BY bucket ORDER BY bucket"""
+        ).fetchnumpy()
+        return len(result["bucket"])
+
+    return _time_queries(run)
+
+
+if __name__ == "__main__":
+    scenario, where = sys.argv[1], Path(sys.argv[2])
+    report.emit(globals()[f"scenario_{scenario}"](where))
