@@ -75,6 +75,7 @@ class Function:
     uses: Mapping[Resource, Access] = field(default_factory=dict)
     memory_mb: int = 256
     timeout_s: int = 10
+    concurrency: int | None = None  # reserved concurrency; 1 serialises read-modify-write jobs
 
     @property
     def module(self) -> str:
@@ -110,6 +111,12 @@ def _http(
 
 _READ_TABLE: Mapping[Resource, Access] = {Resource.TABLE: "read"}
 _LAKE_MEMORY_MB = 1024  # DuckDB gets half of it
+_SNAPSHOT_MEMORY_MB = 2048
+_SNAPSHOT_WRITER: Mapping[Resource, Access] = {
+    Resource.TABLE: "read_write",
+    Resource.LAKE: "read_write",
+    Resource.BUS: "publish",
+}
 
 CATALOG: tuple[Function, ...] = (
     _http("health", "platform", "GET", "/v1/health", None, "Liveness and version", {}),
@@ -223,6 +230,125 @@ CATALOG: tuple[Function, ...] = (
         },
         memory_mb=_LAKE_MEMORY_MB,
         timeout_s=300,
+    ),
+    _http(
+        "get_indicators",
+        "analytics",
+        "GET",
+        "/v1/indicators/{symbol}",
+        Role.VIEWER,
+        "Indicators of a symbol over a range (TA-Lib conventions)",
+        {Resource.TABLE: "read", Resource.LAKE: "read"},
+        memory_mb=_LAKE_MEMORY_MB,
+    ),
+    _http(
+        "refresh_snapshot",
+        "analytics",
+        "POST",
+        "/v1/snapshots/{timeframe}/refreshes",
+        Role.ADMIN,
+        "Rebuild a timeframe's indicator snapshot from the lake now",
+        _SNAPSHOT_WRITER,
+        memory_mb=_SNAPSHOT_MEMORY_MB,
+        timeout_s=120,
+    ),
+    Function(
+        name="refresh_snapshots",
+        handler="functions.analytics.refresh_snapshots:handler",
+        trigger=On("BarsIngested"),
+        summary="Refresh the indicator snapshot of the ingested timeframe; raise crossover/pattern signals",
+        uses=_SNAPSHOT_WRITER,
+        memory_mb=_SNAPSHOT_MEMORY_MB,
+        timeout_s=120,
+        concurrency=1,
+    ),
+    _http(
+        "create_scanner",
+        "scanning",
+        "POST",
+        "/v1/scanners",
+        Role.TRADER,
+        "Create a scanner (rules are compiled and checked first)",
+        {Resource.TABLE: "read_write"},
+    ),
+    _http("list_scanners", "scanning", "GET", "/v1/scanners", Role.VIEWER, "List scanners", _READ_TABLE),
+    _http(
+        "get_scanner",
+        "scanning",
+        "GET",
+        "/v1/scanners/{scanner_id}",
+        Role.VIEWER,
+        "One scanner",
+        _READ_TABLE,
+    ),
+    _http(
+        "update_scanner",
+        "scanning",
+        "PUT",
+        "/v1/scanners/{scanner_id}",
+        Role.TRADER,
+        "Replace a scanner's definition",
+        {Resource.TABLE: "read_write"},
+    ),
+    _http(
+        "delete_scanner",
+        "scanning",
+        "DELETE",
+        "/v1/scanners/{scanner_id}",
+        Role.TRADER,
+        "Delete a scanner",
+        {Resource.TABLE: "read_write"},
+    ),
+    _http(
+        "run_scanner",
+        "scanning",
+        "POST",
+        "/v1/scanners/{scanner_id}/runs",
+        Role.TRADER,
+        "Run a scanner now over its universe's snapshot",
+        _SNAPSHOT_WRITER,
+        memory_mb=_SNAPSHOT_MEMORY_MB,
+        timeout_s=60,
+    ),
+    _http(
+        "list_scan_runs",
+        "scanning",
+        "GET",
+        "/v1/scanners/{scanner_id}/runs",
+        Role.VIEWER,
+        "A scanner's runs with their matches",
+        {Resource.TABLE: "read", Resource.LAKE: "read"},
+        memory_mb=_LAKE_MEMORY_MB,
+    ),
+    _http(
+        "list_signals",
+        "scanning",
+        "GET",
+        "/v1/signals",
+        Role.VIEWER,
+        "Signals from scanners and from indicator crossovers/patterns",
+        {Resource.LAKE: "read"},
+        memory_mb=_LAKE_MEMORY_MB,
+    ),
+    Function(
+        name="run_scanners",
+        handler="functions.scanning.run_scanners:handler",
+        trigger=On("IndicatorsCalculated"),
+        summary="Run every scanner of the refreshed timeframe",
+        uses=_SNAPSHOT_WRITER,
+        memory_mb=_SNAPSHOT_MEMORY_MB,
+        timeout_s=120,
+        concurrency=1,
+    ),
+    Function(
+        name="dispatch_scanners",
+        handler="functions.scanning.dispatch_scanners:handler",
+        trigger=Every("rate(1 minute)"),
+        summary="Run the scanners whose schedule is due (API-created scanners need no redeploy)",
+        uses=_SNAPSHOT_WRITER,
+        memory_mb=_SNAPSHOT_MEMORY_MB,
+        timeout_s=60,
+        concurrency=1,
     ),
     Function(
         name="record_coverage",

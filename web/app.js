@@ -144,6 +144,8 @@ function describeProblem(problem) {
 
 function showError(error, what) {
   if (error instanceof ApiError && error.status === 401) {
+    stream.stop(); // it would only keep retrying with the same key
+    setStatus("denied", "The API key was refused");
     openKeyDialog(`The API refused the key: ${error.detail}`);
     return;
   }
@@ -158,7 +160,7 @@ function showError(error, what) {
     }),
   );
   el.banner.hidden = false;
-  console.error(what, error);
+  console.warn(what, error); // shown in the banner; logged for whoever has the console open
 }
 
 function hideError() {
@@ -271,10 +273,21 @@ function renderSymbols() {
 
 function markSelected() {
   for (const li of el.symbolList.querySelectorAll("li[data-symbol]")) {
-    li.setAttribute("aria-selected", String(li.dataset.symbol === state.symbol));
+    const selected = li.dataset.symbol === state.symbol;
+    li.setAttribute("aria-selected", String(selected));
+    if (selected) keepInView(li);
   }
   for (const button of el.timeframes.querySelectorAll("button")) {
     button.setAttribute("aria-pressed", String(button.dataset.tf === state.timeframe));
+  }
+}
+
+/** Scrolls the list (not the page) so a symbol chosen from the URL or the keyboard is visible. */
+function keepInView(li) {
+  const list = el.symbolList;
+  const top = li.offsetTop;
+  if (top < list.scrollTop || top + li.offsetHeight > list.scrollTop + list.clientHeight) {
+    list.scrollTop = top - (list.clientHeight - li.offsetHeight) / 2;
   }
 }
 
@@ -320,7 +333,14 @@ async function ensureChart() {
     grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
     crosshair: { mode: CrosshairMode.Normal },
     rightPriceScale: { borderColor: COLORS.border },
-    timeScale: { borderColor: COLORS.border, timeVisible: true, secondsVisible: false, rightOffset: 4 },
+    // maxBarSpacing: a handful of bars stays readable instead of stretching into slabs.
+    timeScale: {
+      borderColor: COLORS.border,
+      timeVisible: true,
+      secondsVisible: false,
+      rightOffset: 4,
+      maxBarSpacing: 40,
+    },
   });
   chart.candles = chart.api.addSeries(CandlestickSeries, {
     upColor: COLORS.up,
@@ -402,7 +422,7 @@ async function loadChart(fresh) {
       const stored = storedTimeframes(listing);
       showChartMessage(
         stored.length
-          ? `No ${timeframe} bars for ${symbol}: it has ${stored.join(", ")} bars, and coarser ones cannot make ${timeframe}.`
+          ? `No ${timeframe} bars for ${symbol}: only ${stored.join(", ")} bars are stored, too coarse to make ${timeframe}.`
           : `No bars for ${symbol} yet. Ingest some through the API or drop a CSV into the raw folder.`,
       );
     } else {
@@ -507,13 +527,20 @@ function listOf(values, max = 4) {
   return values.length > max ? `${values.slice(0, max).join(", ")} +${values.length - max}` : values.join(", ");
 }
 
+/** "2026-03-02 14:30 → 16:59": UTC, the end's date only when it differs. */
+function span(start, end) {
+  const [a, b] = [String(start), String(end)].map((t) => t.slice(0, 16).replace("T", " "));
+  if (a === b) return `${a} UTC`;
+  return `${a} → ${a.slice(0, 10) === b.slice(0, 10) ? b.slice(11) : b} UTC`;
+}
+
 /** One line saying what happened. */
 function summarize(event) {
   const p = event.payload || {};
   switch (event.event_type) {
     case "BarsIngested": {
       const symbols = (p.symbols || []).map((s) => s.symbol);
-      return `${p.rows} × ${p.timeframe} bars · ${listOf(symbols)} · ${String(p.start).slice(0, 16)} → ${String(p.end).slice(0, 16)}`;
+      return `${p.rows} × ${p.timeframe} bars · ${listOf(symbols)} · ${span(p.start, p.end)}`;
     }
     case "SymbolRegistered":
       return `${p.symbol} registered (${p.asset_class || "?"})`;
@@ -561,7 +588,12 @@ function onEvent(event) {
     const feeds = TF_SECONDS[event.payload.timeframe] <= TF_SECONDS[state.timeframe];
     if (touched && feeds) scheduleChartReload();
   }
-  if (event.event_type === "SymbolRegistered" || event.event_type === "BarsIngested") scheduleSymbolsReload();
+  // The list shows which timeframes each symbol holds: re-read it only when that can change,
+  // as reading thousands of symbols on every ingestion would be wasteful.
+  const newTimeframe =
+    event.event_type === "BarsIngested" &&
+    (event.payload.symbols || []).some((s) => !state.symbols.get(s.symbol)?.coverage?.[event.payload.timeframe]);
+  if (event.event_type === "SymbolRegistered" || newTimeframe) scheduleSymbolsReload();
 }
 
 // ---- stream -------------------------------------------------------------------------------

@@ -85,6 +85,9 @@ class Functions(Construct):
             layers=[self.dependencies_layer, self.shared_layer],
             memory_size=entry.memory_mb,
             timeout=cdk.Duration.seconds(entry.timeout_s),
+            # Functions that rewrite one shared file (the snapshot) or dispatch schedules run
+            # one at a time, which is what keeps their read-modify-write safe.
+            reserved_concurrent_executions=entry.concurrency,
             environment=self._environment(entry),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,

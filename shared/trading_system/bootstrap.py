@@ -15,22 +15,27 @@ from trading_system.adapters.repositories import (
     DocumentApiKeyRepository,
     DocumentDeadLetters,
     DocumentInbox,
+    DocumentScannerRepository,
+    DocumentSignalRegistry,
     DocumentSymbolRepository,
 )
+from trading_system.analytics.handlers import HANDLERS as ANALYTICS
 from trading_system.config import Settings, load_settings
 from trading_system.identity.handlers import HANDLERS as IDENTITY
 from trading_system.kernel.bus import EventPublisher, HandlerTable, MessageBus
 from trading_system.kernel.clock import Clock, SystemClock
 from trading_system.kernel.documents import DocumentStore
 from trading_system.market_data.handlers import HANDLERS as MARKET_DATA
+from trading_system.scanning.handlers import HANDLERS as SCANNING
 
 if TYPE_CHECKING:
+    from trading_system.adapters.analytics_lake import AnalyticsLake
     from trading_system.adapters.lake import ParquetLake
     from trading_system.adapters.raw import RawFiles
 
 T = TypeVar("T")
 
-HANDLERS: HandlerTable = IDENTITY.merge(MARKET_DATA)
+HANDLERS: HandlerTable = IDENTITY.merge(MARKET_DATA).merge(ANALYTICS).merge(SCANNING)
 
 
 class _once(Generic[T]):  # noqa: N801 - reads as a decorator
@@ -102,6 +107,24 @@ class Container:
     @property
     def bar_reader(self) -> ParquetLake:
         return self.lake
+
+    @_once
+    def scanners(self) -> DocumentScannerRepository:
+        return DocumentScannerRepository(self.store)
+
+    @_once
+    def signal_registry(self) -> DocumentSignalRegistry:
+        return DocumentSignalRegistry(self.store)
+
+    @_once
+    def snapshots(self) -> AnalyticsLake:
+        from trading_system.adapters.analytics_lake import AnalyticsLake
+
+        return AnalyticsLake(self.lake)
+
+    @property
+    def signal_log(self) -> AnalyticsLake:
+        return self.snapshots
 
     @_once
     def raw_files(self) -> RawFiles:

@@ -105,10 +105,76 @@ def start_run(command: str) -> Path:
     now = datetime.now(UTC)
     path = CACHE / f"run-{now:%Y%m%d-%H%M%S}.json"
     run = {"date": now.isoformat(timespec="seconds"), "command": command, "machine": machine_facts()}
+    run["load_average_start"] = [round(x, 2) for x in os.getloadavg()]
+    run["cpu_start"] = _cpu_seconds()
     run["figures"] = []
     _write(path, run)
     os.environ[RUN_FILE_ENV] = str(path)
     return path
+
+
+def finish_run(path: Path, seconds: float) -> dict[str, Any]:
+    """Note how long the run took and the load average at its end (other work on the machine
+    shows up there, and in the figures)."""
+    run: dict[str, Any] = json.loads(path.read_text())
+    run["duration_s"] = round(seconds, 1)
+    run["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    run["cpu_core_seconds"] = cpu_used_since(run.pop("cpu_start", None), seconds)
+    _write(path, run)
+    return run
+
+
+def cpu_snapshot() -> dict[str, float] | None:
+    return _cpu_seconds()
+
+
+def cpu_used_since(start: dict[str, float] | None, seconds: float) -> dict[str, float] | None:
+    """Core-seconds used since `start` by the machine, by this process and its children, and
+    so by every other process (which competes with the benchmarks for the 2 cores)."""
+    end = _cpu_seconds()
+    if not start or not end:
+        return None
+    busy = end["machine_busy"] - start["machine_busy"]
+    ours = end["this_run"] - start["this_run"]
+    return {
+        "machine": round(busy, 1),
+        "this_run": round(ours, 1),
+        "other_processes": round(max(busy - ours, 0.0), 1),
+        "steal": round(end["steal"] - start["steal"], 1),
+        "available": round(seconds * len(os.sched_getaffinity(0)), 1),
+    }
+
+
+def note_contention(test: str, used: dict[str, float] | None) -> None:
+    """Record, per test, how much CPU other processes took while it ran."""
+    if used is None:
+        return
+    path = run_file()
+    run = json.loads(path.read_text())
+    run.setdefault("contention", {})[test] = used
+    _write(path, run)
+    print(f"\n[{test}] CPU core-seconds: {used}")
+
+
+def _cpu_seconds() -> dict[str, float] | None:
+    """Busy CPU time of the whole machine (/proc/stat) and of this process and its waited-for
+    children (getrusage), in core-seconds: their difference over a run is what other processes
+    took while the benchmarks ran."""
+    import resource
+
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "machine_busy": (user + nice + system + irq + softirq) / tick,
+        "steal": steal / tick,
+        "this_run": own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime,
+    }
 
 
 def run_file() -> Path:
@@ -159,9 +225,7 @@ def figure(
     return record
 
 
-HEADER = (
-    f"{'figure':<58} {'value':>11} {'unit':<7} {'target':>12} {'baseline':>11} {'ratio':>7}  status"
-)
+HEADER = f"{'figure':<58} {'value':>11} {'unit':<7} {'target':>12} {'baseline':>11} {'ratio':>7}  status"
 
 
 def line(record: dict[str, Any]) -> str:
@@ -298,7 +362,16 @@ def markdown(run: dict[str, Any]) -> str:
         f"- nproc: {m['nproc']}; CPU: {m['cpu_model']}; memory: {m['memory']}; kernel {m['kernel']}",
         f"- Python {m['python']}; {packages}",
         f"- git HEAD: {m['git_head']} (plus the working tree's uncommitted changes)",
+        f"- load average (1, 5, 15 min) at start: {run.get('load_average_start')}, "
+        f"at end: {run.get('load_average_end')}; duration {run.get('duration_s')} s",
+        f"- CPU core-seconds during the run: {run.get('cpu_core_seconds')} "
+        "(`other_processes` is what the rest of the machine took while the benchmarks ran)",
     ]
+    for test, used in run.get("contention", {}).items():
+        out.append(
+            f"  - {test}: {used['other_processes']} of {used['available']} core-seconds taken by "
+            f"other processes ({used['this_run']} by the benchmark)"
+        )
     sections: dict[str, list[dict[str, Any]]] = {}
     for record in run["figures"]:
         sections.setdefault(record["section"], []).append(record)

@@ -4,8 +4,9 @@ What is measured, per module and run: the time of the module's import inside the
 (`time.perf_counter()` around `__import__(module)`, which runs the module's init phase: settings,
 container, clients, the FastAPI app), the child's wall time from spawn to exit, and its peak RSS
 (VmHWM, read by the child at the end). Rounds go over every module in turn (interleaved, so
-drift hits all alike), five rounds, median reported; a first untimed pass imports everything
-once so that byte code is compiled and files are in the page cache, as on a warm disk.
+drift hits all alike): five rounds, three for the AWS and no-byte-code variants; medians are
+reported. A first untimed pass imports everything once so that byte code is compiled and files
+are in the page cache, as on a warm disk.
 
 The code is found through a plain `PYTHONPATH=shared:.` (as Lambda finds its layers), the
 working directory and TRADING_DATA_DIR are a fresh temporary folder (local runtime), and no
@@ -25,6 +26,7 @@ import os
 import shutil
 import statistics
 import sys
+import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,22 +39,26 @@ from tests.bench import report
 from tests.bench.report import Target
 
 ROUNDS = int(os.environ.get("BENCH_IMPORT_ROUNDS", "5"))  # fewer only to try changes quickly
+AWS_ROUNDS = min(ROUNDS, 3)  # the AWS variant is secondary; 3 rounds keep `make bench` short
 HTTP_TARGET = Target("<", 100)  # ms beyond the bare FastAPI+Mangum app
 EVENT_TARGET = Target("<", 300)  # ms, absolute
 
 LOCAL = "cold imports, local runtime (TRADING_DATA_DIR=<tmp>)"
 AWS = "cold imports, AWS runtime settings (boto3 clients built at import; no Lambda markers)"
 NETWORK = "network during AWS-runtime cold imports"
+NO_BYTECODE = "cold imports without byte code for the layers and function code, AWS runtime settings"
+NO_BYTECODE_FUNCTIONS = ("health", "get_bars", "record_coverage")
+NO_BYTECODE_ROUNDS = 3
 
 _PROBE = """
 import sys, time
-t0 = time.perf_counter()
+c0, t0 = time.process_time(), time.perf_counter()
 {body}
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 import json
 m = sys.modules
 print({prefix!r} + json.dumps({{
-    "import_ms": (t1 - t0) * 1000,
+    "import_ms": (t1 - t0) * 1000, "cpu_ms": (c1 - c0) * 1000,
     "duckdb": "duckdb" in m, "boto3": "boto3" in m, "numpy": "numpy" in m,
     "pandas": "pandas" in m, "pyarrow": "pyarrow" in m,
     "rss_mb": [int(x.split()[1]) / 1024 for x in open("/proc/self/status") if x.startswith("VmHWM")][0],
@@ -77,7 +83,9 @@ class Subject:
 def subjects() -> list[Subject]:
     found = [
         Subject("python -c pass", "baseline", _PROBE.format(body="pass", prefix=report.RESULT_PREFIX)),
-        Subject("bare FastAPI+Mangum app", "baseline", _PROBE.format(body=BARE_APP, prefix=report.RESULT_PREFIX)),
+        Subject(
+            "bare FastAPI+Mangum app", "baseline", _PROBE.format(body=BARE_APP, prefix=report.RESULT_PREFIX)
+        ),
     ]
     for f in sorted(CATALOG, key=lambda f: (not isinstance(f.trigger, Http), f.name)):
         body = f"__import__({f.module!r})"
@@ -125,7 +133,9 @@ def measure(all_subjects: list[Subject], env: dict[str, str], cwd: Path, rounds:
     warm = "\n".join(f"__import__({s.module!r})" for s in all_subjects if s.module)
     warmup = report.run_child([sys.executable, "-c", f"import fastapi, mangum\n{warm}"], env, cwd)
     assert warmup.returncode == 0, warmup.stderr[-5000:]
-    runs: dict[str, dict[str, Any]] = {s.name: {"import_ms": [], "wall_ms": [], "rss_mb": []} for s in all_subjects}
+    runs: dict[str, dict[str, Any]] = {
+        s.name: {"import_ms": [], "cpu_ms": [], "wall_ms": [], "rss_mb": []} for s in all_subjects
+    }
     for _ in range(rounds):
         for s in all_subjects:
             child = report.run_child([sys.executable, "-c", s.code], env, cwd)
@@ -133,6 +143,7 @@ def measure(all_subjects: list[Subject], env: dict[str, str], cwd: Path, rounds:
             result = child.result()
             entry = runs[s.name]
             entry["import_ms"].append(result.pop("import_ms"))
+            entry["cpu_ms"].append(result.pop("cpu_ms"))
             entry["wall_ms"].append(child.wall_ms)
             entry["rss_mb"].append(result.pop("rss_mb"))
             entry["flags"] = result
@@ -143,7 +154,9 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def record(section: str, all_subjects: list[Subject], runs: dict[str, Any], rounds: int) -> None:
+def record(
+    section: str, all_subjects: list[Subject], runs: dict[str, Any], rounds: int, check_duckdb: bool = True
+) -> None:
     bare = median(runs["bare FastAPI+Mangum app"]["import_ms"])
     report.section(section)
     print(
@@ -185,28 +198,33 @@ def record(section: str, all_subjects: list[Subject], runs: dict[str, Any], roun
                 details=_details(s, entry, bare),
             )
         else:
-            report.figure(section, f"event {s.name}: import", took, "ms", EVENT_TARGET, details=_details(s, entry, None))
+            report.figure(
+                section, f"event {s.name}: import", took, "ms", EVENT_TARGET, details=_details(s, entry, None)
+            )
         if flag:
             print(flag)
-    offenders = [
-        s.name for s in all_subjects[2:] if runs[s.name]["flags"]["duckdb"] and not s.reads_lake
-    ]
-    report.figure(
-        section,
-        "functions importing duckdb without reading the lake",
-        len(offenders),
-        "count",
-        Target("<", 1),
-        note=", ".join(offenders) or "none: only lake/raw functions import duckdb",
+    offenders = [s.name for s in all_subjects[2:] if runs[s.name]["flags"]["duckdb"] and not s.reads_lake]
+    if check_duckdb:
+        report.figure(
+            section,
+            "functions importing duckdb without reading the lake",
+            len(offenders),
+            "count",
+            Target("<", 1),
+            note=", ".join(offenders) or "none: only lake/raw functions import duckdb",
+        )
+    print(
+        f"\n{'module':<23} {'kind':<8} {'import ms':>9} {'min-max':>13} {'CPU ms':>7} {'wall ms':>8}"
+        f" {'RSS MB':>7}  duckdb boto3"
     )
-    print(f"\n{'module':<22} {'kind':<6} {'import ms':>9} {'min-max':>13} {'wall ms':>8} {'RSS MB':>7}  duckdb boto3")
     for s in all_subjects:
         entry = runs[s.name]
         imports = entry["import_ms"]
         flags = entry.get("flags", {})
         print(
-            f"{s.name:<22} {s.kind:<6} {median(imports):>9.1f} {min(imports):>6.0f}-{max(imports):<6.0f} "
-            f"{median(entry['wall_ms']):>8.0f} {median(entry['rss_mb']):>7.0f}  "
+            f"{s.name:<23} {s.kind:<8} {median(imports):>9.1f} {min(imports):>6.0f}-{max(imports):<6.0f} "
+            f"{median(entry['cpu_ms']):>7.0f} {median(entry['wall_ms']):>8.0f} "
+            f"{median(entry['rss_mb']):>7.0f}  "
             f"{'yes' if flags.get('duckdb') else 'no':<6} {'yes' if flags.get('boto3') else 'no'}"
             f"{'  (reads the lake)' if s.reads_lake else ''}"
         )
@@ -221,6 +239,7 @@ def _details(s: Subject, entry: dict[str, Any], bare: float | None) -> dict[str,
         "import ms": took,
         "beyond bare app ms": took - bare if bare is not None else None,
         "min-max ms": f"{min(entry['import_ms']):.0f}-{max(entry['import_ms']):.0f}",
+        "import CPU ms": median(entry["cpu_ms"]),
         "process wall ms": median(entry["wall_ms"]),
         "peak RSS MB": median(entry["rss_mb"]),
         "duckdb": flags.get("duckdb"),
@@ -240,10 +259,12 @@ def test_cold_imports_local(scratch: Path) -> None:
 
 def test_cold_imports_aws(scratch: Path) -> None:
     all_subjects = subjects()
-    boto3_only = Subject("boto3 + 3 clients", "baseline", _PROBE.format(body=BOTO3, prefix=report.RESULT_PREFIX))
+    boto3_only = Subject(
+        "boto3 + 3 clients", "baseline", _PROBE.format(body=BOTO3, prefix=report.RESULT_PREFIX)
+    )
     env = aws_env(scratch)
-    runs = measure([*all_subjects, boto3_only], env, scratch, ROUNDS)
-    record(AWS, all_subjects, runs, ROUNDS)
+    runs = measure([*all_subjects, boto3_only], env, scratch, AWS_ROUNDS)
+    record(AWS, all_subjects, runs, AWS_ROUNDS)
     report.figure(
         AWS,
         "reference: import boto3 + Session + s3/dynamodb/events clients",
@@ -253,6 +274,28 @@ def test_cold_imports_aws(scratch: Path) -> None:
         details=_details(boto3_only, runs[boto3_only.name], None),
     )
     check_network(all_subjects, env, scratch)
+
+
+def test_cold_imports_without_bytecode(scratch: Path) -> None:
+    """As a Lambda cold start runs them: the dependency layer is built with `pip --no-compile`
+    and its __pycache__ stripped, the shared layer and function code ship without byte code,
+    and /opt and /var/task are read-only, so every .py of fastapi, pydantic, boto3, ... and of
+    this project is compiled again on each cold start (Lambda's runtime ships its standard
+    library compiled). Simulated with PYTHONPYCACHEPREFIX pointing at a folder that holds only
+    the standard library's byte code, and PYTHONDONTWRITEBYTECODE=1."""
+    prefix = scratch / "pycache"
+    env = aws_env(scratch)
+    env["PYTHONPYCACHEPREFIX"] = str(prefix)
+    chosen = [s for s in subjects() if s.kind == "baseline" or s.name in NO_BYTECODE_FUNCTIONS]
+    imports = "\n".join(f"__import__({s.module!r})" for s in chosen if s.module)
+    filled = report.run_child([sys.executable, "-c", f"import fastapi, mangum\n{imports}"], env, scratch)
+    assert filled.returncode == 0, filled.stderr[-5000:]
+    paths = sysconfig.get_paths()
+    for tree in {paths["purelib"], paths["platlib"], str(report.REPO)}:
+        shutil.rmtree(prefix / Path(tree).resolve().relative_to("/"), ignore_errors=True)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    runs = measure(chosen, env, scratch, min(ROUNDS, NO_BYTECODE_ROUNDS))
+    record(NO_BYTECODE, chosen, runs, NO_BYTECODE_ROUNDS, check_duckdb=False)
 
 
 _AUDIT = """

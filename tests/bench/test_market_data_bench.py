@@ -11,7 +11,9 @@ Data (deterministic, seeded): 1m bars with prices on a random walk rounded to ce
 volumes, valid by construction.
 - ingest: 200 symbols x 5,000 consecutive 1m bars = 1,000,000 bars (2025-01-06 .. 2025-01-09);
 - query: one symbol, two years of 1m bars around the clock (24/7, 2 * 365 * 1440 = 1,051,200
-  bars from 2024-01-01), resampled to 1h (17,520 rows) and 1d (730 rows).
+  bars from 2024-01-01), resampled to 1h (17,520 rows) and 1d (730 rows). Ingested once through
+  IngestBarFile and compacted (CompactLake), the lake's steady state; for contrast also queried
+  right after the ingest (before compaction) and after a second ingest of the same bars.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ QUERY_START = "2024-01-01T00:00"
 QUERY_END = datetime(2025, 12, 31, tzinfo=UTC)  # the last bar is 2025-12-30 23:59
 EXPECTED_ROWS = {"1h": 2 * 365 * 24, "1d": 2 * 365}
 QUERY_WARMUP, QUERY_RUNS = 3, 40
+DUP_QUERY_RUNS = 10  # the uncompacted case is slow and only shown for contrast
+LAMBDA_DUCKDB_MB = 512  # TRADING_DUCKDB_MEMORY_LIMIT_MB that infra/ gives a 1024 MB lake function
 QUERY_LIMIT = 50_000
 INGEST_TARGET = Target(">", 1_000_000)
 QUERY_TARGET = Target("<", 100)
@@ -66,11 +70,15 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_ingest(folder: Path) -> None:
     cols = _run("ingest_columns", folder).result()
     files = _run("ingest_file", folder).result()
+    capped = _run("ingest_file_capped", folder).result()
     single = _run("ingest_single", folder).result()
+    compacted = _run("compact_single", folder).result()
     duplicate = _run("ingest_duplicate", folder).result()
     assert cols["rows"] == [INGEST_ROWS] * INGEST_RUNS
     assert files["rows"] == [INGEST_ROWS] * INGEST_RUNS
+    assert capped["rows"] == [INGEST_ROWS]
     assert single["rows"] == duplicate["rows"] == [QUERY_ROWS]
+    assert compacted["rows"] == QUERY_ROWS, compacted
 
     copy_rate = INGEST_ROWS / statistics.median(cols["copy_s"])
     cols_s = [v + w for v, w in zip(cols["validate_s"], cols["write_s"], strict=True)]
@@ -100,9 +108,37 @@ def test_ingest(folder: Path) -> None:
         ("read_s", "ParquetLake.read (parse + cell checks)"),
         ("validate_s", "find_problems"),
         ("write_s", "ParquetLake.write"),
-        ("rest_s", "the rest (bus, BarsIngested, record_coverage)"),
+        ("rest_s", "the rest (bus, event publishing, SQLite)"),
     ):
         report.figure(INGEST, f"(b)   of which {label}", _median_ms(files[part]), "ms")
+    for name, seconds in sorted(files["subscribers"].items()):
+        report.figure(
+            INGEST,
+            f"(b)   of which {name} (on BarsIngested)",
+            _median_ms(seconds),
+            "ms",
+            note="run synchronously by the local in-process bus; a separate Lambda in AWS",
+        )
+    handler_s = [t - sub for t, sub in zip(files["total_s"], files["subscribers_s"], strict=True)]
+    report.figure(
+        INGEST,
+        "(b) the same, without the in-process subscribers",
+        INGEST_ROWS / statistics.median(handler_s),
+        "bars/s",
+        INGEST_TARGET,
+        copy_rate,
+        note="the IngestBarFile handler alone, as a Lambda runs it (subscribers run elsewhere there)",
+    )
+    report.figure(
+        INGEST,
+        f"(b) the same, DuckDB memory_limit {LAMBDA_DUCKDB_MB} MB (as in Lambda)",
+        INGEST_ROWS / capped["total_s"][0],
+        "bars/s",
+        INGEST_TARGET,
+        copy_rate,
+        note="one run; infra/ sets TRADING_DUCKDB_MEMORY_LIMIT_MB to half the function's 1024 MB; "
+        f"{_subscribers_note(capped)}",
+    )
     report.figure(
         INGEST,
         "baseline: DuckDB COPY of the same rows to 1 Parquet file",
@@ -119,23 +155,34 @@ def test_ingest(folder: Path) -> None:
         INGEST_TARGET,
         copy_rate,
         note=f"the query data set, 1,051,200 bars, one run; {single['files']} files "
-        f"(parse {single['read_s'][0] * 1000:.0f} ms, write {single['write_s'][0] * 1000:.0f} ms)",
+        f"(parse {single['read_s'][0] * 1000:.0f} ms, write {single['write_s'][0] * 1000:.0f} ms); "
+        f"{_subscribers_note(single)}",
     )
     report.figure(
         INGEST,
-        "(b) the same file again (2 files per partition)",
+        "CompactLake(1m) of that ingest -> per-symbol partitions",
+        compacted["seconds"] * 1000,
+        "ms",
+        note=f"{compacted['report']}",
+    )
+    report.figure(
+        INGEST,
+        "(b) the same file again, over the compacted lake",
         QUERY_ROWS / duplicate["total_s"][0],
         "bars/s",
         INGEST_TARGET,
         copy_rate,
-        note="into a copy of the query lake, to measure queries over uncompacted partitions",
+        note="into a copy of the compacted query lake: every period then holds 2 files until compaction; "
+        f"{_subscribers_note(duplicate)}",
     )
 
     report.section(MEMORY)
     for name, result, base in (
         ("ingest (a) columns path, 1M bars", cols, cols["copy_peak_mb"]),
         ("ingest (b) file path, 1M bars", files, cols["copy_peak_mb"]),
+        (f"ingest (b) file path, 1M bars, memory_limit {LAMBDA_DUCKDB_MB} MB", capped, cols["copy_peak_mb"]),
         ("ingest (b) file path, 1 symbol x 2y", single, cols["copy_peak_mb"]),
+        ("CompactLake of 1 symbol x 2y (1,051,200 bars)", compacted, cols["copy_peak_mb"]),
     ):
         report.figure(
             MEMORY,
@@ -146,6 +193,7 @@ def test_ingest(folder: Path) -> None:
             base,
             note=f"RSS {result['rss_start_mb']:.0f} MB when the measured runs began; "
             f"RSS after each run: {', '.join(f'{v:.0f}' for v in result['rss_after_mb'])} MB; "
+            f"{'' if result['peak_reset'] else '(could not reset the high-water mark: peak since start) '}"
             "baseline: the DuckDB COPY baseline's peak",
         )
 
@@ -153,7 +201,8 @@ def test_ingest(folder: Path) -> None:
 def test_query(folder: Path) -> None:
     if not (folder / "query" / "lake").exists():
         pytest.skip("the query data set is built by test_ingest")
-    results = {mode: _run(f"query_{mode}", folder).result() for mode in ("duckdb", "bus", "http", "bus_dup")}
+    modes = ("duckdb", "bus", "http", "bus_fresh", "bus_dup")
+    results = {mode: _run(f"query_{mode}", folder).result() for mode in modes}
     for mode, result in results.items():
         for tf, expected in EXPECTED_ROWS.items():
             assert result[tf]["rows"] == expected, (mode, tf, result[tf]["rows"])
@@ -162,21 +211,40 @@ def test_query(folder: Path) -> None:
     base = results["duckdb"]
     for tf in EXPECTED_ROWS:
         base_median, base_p99 = _median_ms(base[tf]["times_s"]), _p99_ms(base[tf]["times_s"])
-        for mode, label in (
-            ("bus", "bus.ask(GetBars)"),
-            ("http", "HTTP GET /v1/bars (TestClient)"),
-            ("bus_dup", "bus.ask(GetBars), 2 files per partition"),
-        ):
+        for mode, label in (("bus", "bus.ask(GetBars)"), ("http", "HTTP GET /v1/bars (TestClient)")):
             times = results[mode][tf]["times_s"]
             report.figure(QUERY, f"{tf} {label}: median", _median_ms(times), "ms", QUERY_TARGET, base_median)
             report.figure(QUERY, f"{tf} {label}: p99", _p99_ms(times), "ms", QUERY_TARGET, base_p99)
+        for mode, label, why in (
+            (
+                "bus_fresh",
+                "before compaction (1 ingest file per period)",
+                "the lake right after the ingest: periods settled, files filtered by symbol",
+            ),
+            (
+                "bus_dup",
+                "re-ingested, before compaction (2 files per period)",
+                "compacted lake plus the same bars ingested again: every period takes the "
+                "newest-ingestion-wins window",
+            ),
+        ):
+            times = results[mode][tf]["times_s"]
+            report.figure(
+                QUERY,
+                f"{tf} bus.ask, {label}: median",
+                _median_ms(times),
+                "ms",
+                QUERY_TARGET,
+                base_median,
+                note=f"{DUP_QUERY_RUNS} runs (slowest {max(times) * 1000:.0f} ms); {why}",
+            )
         report.figure(
             QUERY,
             f"{tf} baseline: bare DuckDB read_parquet + time_bucket: median",
             base_median,
             "ms",
-            note=f"{QUERY_RUNS} runs after {QUERY_WARMUP} warm-ups (p99 is the nearest rank, i.e. "
-            f"the slowest of {QUERY_RUNS}); {EXPECTED_ROWS[tf]} rows returned",
+            note=f"over the compacted files; {QUERY_RUNS} runs after {QUERY_WARMUP} warm-ups (p99 is the "
+            f"nearest rank, i.e. the slowest of {QUERY_RUNS}); {EXPECTED_ROWS[tf]} rows returned",
         )
         report.figure(QUERY, f"{tf} baseline: bare DuckDB: p99", base_p99, "ms")
 
@@ -201,6 +269,11 @@ def _run(scenario: str, folder: Path) -> report.Child:
     if child.returncode != 0:
         child.result()  # raises with the child's output
     return child
+
+
+def _subscribers_note(result: dict[str, Any]) -> str:
+    spent = ", ".join(f"{name} {_median_ms(s):.0f} ms" for name, s in sorted(result["subscribers"].items()))
+    return f"includes the in-process subscribers ({spent or 'none'})"
 
 
 def _median_ms(seconds: list[float]) -> float:
@@ -271,10 +344,10 @@ def _write_parquet(bars: dict[str, Any], symbols: tuple[str, ...], path: Path) -
     conn.close()
 
 
-def _settings(data_dir: Path) -> Any:
+def _settings(data_dir: Path, **overrides: Any) -> Any:
     from trading_system.config import load_settings
 
-    return load_settings(data_dir=data_dir)
+    return load_settings(data_dir=data_dir, **overrides)
 
 
 def _columns(bars: dict[str, Any], symbols: tuple[str, ...]) -> Any:
@@ -326,7 +399,7 @@ def scenario_ingest_columns(folder: Path) -> dict[str, Any]:
     lake.write(warmup, Timeframe.M1, sortable_id())
 
     out: dict[str, Any] = {"validate_s": [], "write_s": [], "rows": [], "files": [], "rss_after_mb": []}
-    report.reset_peak_rss()
+    out["peak_reset"] = report.reset_peak_rss()
     out["rss_start_mb"] = report.rss_mb()
     for _ in range(INGEST_RUNS):
         t0 = time.perf_counter()
@@ -381,15 +454,36 @@ class _Stopwatch:
         spent, self.spent = self.spent, {}
         return spent
 
+    def wrap_subscribers(self, publisher: Any) -> None:
+        """Time each subscriber the in-process bus runs, outermost deliveries only (a subscriber's
+        own events are delivered inside it and counted with it)."""
+        deliver = publisher.deliver
+        depth = [0]
 
-def _ingest_files(data_dir: Path, path: Path, symbols: tuple[str, ...], runs: int, warmup: Path | None) -> Any:
+        def timed(subscriber: str, envelope: Any) -> Any:
+            depth[0] += 1
+            t0 = time.perf_counter()
+            try:
+                return deliver(subscriber, envelope)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:
+                    key = f"subscriber {subscriber}"
+                    self.spent[key] = self.spent.get(key, 0.0) + time.perf_counter() - t0
+
+        publisher.deliver = timed
+
+
+def _ingest_files(
+    data_dir: Path, path: Path, symbols: tuple[str, ...], runs: int, warmup: Path | None, **settings: Any
+) -> Any:
     """IngestBarFile through the bus of a local container, timed in parts."""
     from trading_system.bootstrap import bootstrap
     from trading_system.market_data import bar_batch
     from trading_system.market_data.commands import FileFormat, IngestBarFile, RegisterSymbol
     from trading_system.market_data.domain import Timeframe
 
-    container = bootstrap(_settings(data_dir))
+    container = bootstrap(_settings(data_dir, **settings))
     t0 = time.perf_counter()
     for symbol in symbols:
         container.bus.execute(RegisterSymbol(symbol=symbol))
@@ -399,14 +493,19 @@ def _ingest_files(data_dir: Path, path: Path, symbols: tuple[str, ...], runs: in
     lake.read = watch.wrap("read_s", lake.read)  # type: ignore[method-assign]
     lake.write = watch.wrap("write_s", lake.write)  # type: ignore[method-assign]
     bar_batch.find_problems = watch.wrap("validate_s", bar_batch.find_problems)  # type: ignore[assignment]
+    if hasattr(container.publisher, "deliver"):  # the local in-process bus
+        watch.wrap_subscribers(container.publisher)
     if warmup is not None:
-        container.bus.execute(IngestBarFile(timeframe=Timeframe.M1, path=str(warmup), format=FileFormat.PARQUET))
+        container.bus.execute(
+            IngestBarFile(timeframe=Timeframe.M1, path=str(warmup), format=FileFormat.PARQUET)
+        )
         watch.take()
 
     out: dict[str, Any] = {"register_ms": register_ms, "rows": [], "files": [], "rss_after_mb": []}
-    for part in ("total_s", "read_s", "validate_s", "write_s", "rest_s"):
+    for part in ("total_s", "read_s", "validate_s", "write_s", "rest_s", "subscribers_s"):
         out[part] = []
-    report.reset_peak_rss()
+    out["subscribers"] = {}
+    out["peak_reset"] = report.reset_peak_rss()
     out["rss_start_mb"] = report.rss_mb()
     for _ in range(runs):
         command = IngestBarFile(timeframe=Timeframe.M1, path=str(path), format=FileFormat.PARQUET)
@@ -416,8 +515,13 @@ def _ingest_files(data_dir: Path, path: Path, symbols: tuple[str, ...], runs: in
         parts = watch.take()
         out["total_s"].append(total)
         for part in ("read_s", "validate_s", "write_s"):
-            out[part].append(parts[part])
-        out["rest_s"].append(total - sum(parts.values()))
+            out[part].append(parts.pop(part))
+        for name, seconds in parts.items():
+            out["subscribers"].setdefault(name, []).append(seconds)
+        out["subscribers_s"].append(sum(parts.values()))
+        out["rest_s"].append(
+            total - sum(out[p][-1] for p in ("read_s", "validate_s", "write_s", "subscribers_s"))
+        )
         out["rows"].append(ingested.rows)
         out["files"].append(ingested.files)
         out["rss_after_mb"].append(report.rss_mb())
@@ -431,8 +535,40 @@ def scenario_ingest_file(folder: Path) -> dict[str, Any]:
     )
 
 
+def scenario_ingest_file_capped(folder: Path) -> dict[str, Any]:
+    return _ingest_files(
+        folder / "file-capped",
+        folder / "ingest.parquet",
+        _ingest_symbols(),
+        1,
+        folder / "warmup.parquet",
+        duckdb_memory_limit_mb=LAMBDA_DUCKDB_MB,
+    )
+
+
 def scenario_ingest_single(folder: Path) -> dict[str, Any]:
     return _ingest_files(folder / "query", folder / "query.parquet", (QUERY_SYMBOL,), 1, None)
+
+
+def scenario_compact_single(folder: Path) -> dict[str, Any]:
+    """Keep a copy of the lake as ingested, then compact the query lake (its steady state)."""
+    from trading_system.bootstrap import bootstrap
+    from trading_system.market_data.commands import CompactLake
+    from trading_system.market_data.domain import Timeframe
+
+    shutil.rmtree(folder / "query-fresh", ignore_errors=True)
+    shutil.copytree(folder / "query", folder / "query-fresh")
+    container = bootstrap(_settings(folder / "query"))
+    _ = container.lake
+    out: dict[str, Any] = {"peak_reset": report.reset_peak_rss(), "rss_start_mb": report.rss_mb()}
+    t0 = time.perf_counter()
+    compaction = container.bus.execute(CompactLake(timeframe=Timeframe.M1))
+    out["seconds"] = time.perf_counter() - t0
+    out["peak_mb"] = report.peak_rss_mb()
+    out["rss_after_mb"] = [report.rss_mb()]
+    out["rows"] = compaction.rows
+    out["report"] = compaction.model_dump_json()
+    return out
 
 
 def scenario_ingest_duplicate(folder: Path) -> dict[str, Any]:
@@ -442,17 +578,17 @@ def scenario_ingest_duplicate(folder: Path) -> dict[str, Any]:
     return _ingest_files(target, folder / "query.parquet", (QUERY_SYMBOL,), 1, None)
 
 
-def _time_queries(run: Callable[[str], int]) -> dict[str, Any]:
+def _time_queries(run: Callable[[str], int], runs: int = QUERY_RUNS) -> dict[str, Any]:
     """Warm-ups, then timed runs of `run(timeframe) -> rows`, for 1h and 1d."""
     out: dict[str, Any] = {}
-    report.reset_peak_rss()
+    out["peak_reset"] = report.reset_peak_rss()
     out["rss_start_mb"] = report.rss_mb()
     for tf in EXPECTED_ROWS:
         rows = 0
         for _ in range(QUERY_WARMUP):
             rows = run(tf)
         times = []
-        for _ in range(QUERY_RUNS):
+        for _ in range(runs):
             t0 = time.perf_counter()
             rows = run(tf)
             times.append(time.perf_counter() - t0)
@@ -461,7 +597,7 @@ def _time_queries(run: Callable[[str], int]) -> dict[str, Any]:
     return out
 
 
-def _query_bus(data_dir: Path) -> dict[str, Any]:
+def _query_bus(data_dir: Path, runs: int = QUERY_RUNS) -> dict[str, Any]:
     from trading_system.bootstrap import bootstrap
     from trading_system.market_data.domain import Timeframe
     from trading_system.market_data.queries import GetBars
@@ -476,15 +612,19 @@ def _query_bus(data_dir: Path) -> dict[str, Any]:
         page = container.bus.ask(query)
         return len(page.bars)
 
-    return _time_queries(run)
+    return _time_queries(run, runs)
 
 
 def scenario_query_bus(folder: Path) -> dict[str, Any]:
     return _query_bus(folder / "query")
 
 
+def scenario_query_bus_fresh(folder: Path) -> dict[str, Any]:
+    return _query_bus(folder / "query-fresh", DUP_QUERY_RUNS)
+
+
 def scenario_query_bus_dup(folder: Path) -> dict[str, Any]:
-    return _query_bus(folder / "query-dup")
+    return _query_bus(folder / "query-dup", DUP_QUERY_RUNS)
 
 
 def scenario_query_http(folder: Path) -> dict[str, Any]:

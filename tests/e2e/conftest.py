@@ -59,7 +59,13 @@ def seed(data_dir: Path) -> str:
         "--symbols", "5", "--days", "60", "--intraday-symbols", "1", "--intraday-days", "1",
     ]  # fmt: skip
     done = subprocess.run(
-        command, env=server_env(data_dir), cwd=data_dir, capture_output=True, text=True, timeout=60, check=False
+        command,
+        env=server_env(data_dir),
+        cwd=data_dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, f"demo seed failed:\n{done.stdout}\n{done.stderr}"
     return (data_dir / "demo-api-key").read_text().strip()

@@ -224,12 +224,17 @@ def test_compaction_merges_files_without_changing_any_result(
             headers=keys.header("trader"),
         )
     before = {tf: get_bars(client, keys, "AAPL", timeframe=tf)["bars"] for tf in ("1m", "1h", "1d")}
-    files = list(Path(settings.lake_root).rglob("*.parquet"))
-    assert len(files) == 6
+    assert len(bar_files(settings)) == 6
     report = client.post("/v1/lake/compactions", json={}, headers=keys.header("admin"))
     assert report.status_code == 200, report.text
-    assert report.json() == {"partitions": 0, "fresh_files": 6, "files_before": 6, "files_after": 1, "rows": 300}
-    assert len(list(Path(settings.lake_root).rglob("*.parquet"))) == 1
+    assert report.json() == {
+        "partitions": 0,
+        "fresh_files": 6,
+        "files_before": 6,
+        "files_after": 1,
+        "rows": 300,
+    }
+    assert len(bar_files(settings)) == 1
     for tf, expected in before.items():
         assert get_bars(client, keys, "AAPL", timeframe=tf)["bars"] == expected
 
@@ -298,6 +303,13 @@ def test_parquet_upload_with_a_symbol_column(client: TestClient, keys: Keys, tmp
 
 def lake_files(settings: Any) -> list[Path]:
     return sorted(Path(settings.lake_root).rglob("*.parquet"))
+
+
+def bar_files(settings: Any) -> list[Path]:
+    """Bar files only (snapshots and signals live in the lake too)."""
+    return [
+        p for p in lake_files(settings) if p.relative_to(settings.lake_root).parts[0] in ("ingests", "bars")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -523,7 +535,7 @@ def test_ingest_publishes_bars_ingested_and_updates_coverage(
         json={"timeframe": "1m", "symbol": "AAPL", "bars": minute_bars(3)},
         headers=keys.header("trader"),
     )
-    assert [e.event_type for e in seen] == ["SymbolRegistered", "BarsIngested"]
+    assert [e.event_type for e in seen] == ["SymbolRegistered", "BarsIngested", "IndicatorsCalculated"]
     payload = seen[1].payload
     assert payload["rows"] == 3 and payload["timeframe"] == "1m" and payload["source"] == "api"
     coverage = client.get("/v1/symbols/AAPL", headers=keys.header("viewer")).json()["coverage"]

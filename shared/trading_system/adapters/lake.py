@@ -46,10 +46,10 @@ _NO_FILES = "No files found"
 class ParquetLake:
     """Implements the BarLake and BarFileReader ports."""
 
-    def __init__(self, root: str, conn: duckdb.DuckDBPyConnection, files: _Files):
+    def __init__(self, root: str, conn: duckdb.DuckDBPyConnection, files: LakeFiles):
         self.root = root.rstrip("/")
-        self._conn = conn
-        self._files = files
+        self.conn = conn
+        self.files = files
         self._write_lock = threading.Lock()
 
     @classmethod
@@ -58,19 +58,19 @@ class ParquetLake:
         if settings.runtime == "aws" and not root.startswith("s3://"):
             raise SettingsError(f"TRADING_LAKE_ROOT must be an s3:// URI in the aws runtime (got {root!r})")
         conn = duck.connect(settings)
-        files: _Files
+        files: LakeFiles
         if root.startswith("s3://"):
-            files = _S3Prefix(root, settings)
+            files = S3Prefix(root, settings)
         else:
             Path(root).mkdir(parents=True, exist_ok=True)
             root = str(Path(root).resolve())
-            files = _LocalFolder(root)
+            files = LocalFolder(root)
         return cls(root, conn, files)
 
     # -- writing -------------------------------------------------------------------------
 
     def write(self, bars: BarColumns, timeframe: Timeframe, ingest_id: str) -> WrittenBars:
-        cur = self._conn.cursor()
+        cur = self.conn.cursor()
         try:
             cur.register(
                 "batch",
@@ -91,9 +91,9 @@ class ParquetLake:
                     "symbol": np.array(bars.symbols, dtype=object),
                 },
             )
-            staging = self._files.staging_target(ingest_id)
+            staging = self.files.staging_target(ingest_id)
             target = f"{staging}/ingests/timeframe={timeframe.value}"
-            self._files.prepare(f"{target}/")
+            self.files.prepare(f"{target}/")
             written = cur.execute(
                 f"""
                 COPY (
@@ -114,7 +114,7 @@ class ParquetLake:
             cur.close()
         assert written is not None
         rows, paths = int(written[0]), list(written[1])
-        self._files.publish(staging, paths)
+        self.files.publish(staging, paths)
         return WrittenBars(ingest_id=ingest_id, rows=rows, files=len(paths))
 
     # -- reading -------------------------------------------------------------------------
@@ -169,7 +169,7 @@ class ParquetLake:
         params.update({name: paths for name, paths in files.items() if paths})
         if files["settled_fresh"] or files["unsettled_fresh"]:
             params["symbol"] = symbol
-        cur = self._conn.cursor()
+        cur = self.conn.cursor()
         try:
             columns = cur.execute(sql, params).fetchnumpy()
         except duckdb.IOException as error:
@@ -200,9 +200,9 @@ class ParquetLake:
         newest-ingestion-wins window.
         """
         sources: dict[str, list[tuple[str, bool]]] = defaultdict(list)  # period -> (path, fresh)
-        for path in self._files.list_files(f"ingests/timeframe={timeframe.value}/"):
+        for path in self.files.list_files(f"ingests/timeframe={timeframe.value}/"):
             sources[_period_of(path)].append((path, True))
-        for path in self._files.list_files(f"bars/timeframe={timeframe.value}/symbol={symbol}/"):
+        for path in self.files.list_files(f"bars/timeframe={timeframe.value}/symbol={symbol}/"):
             sources[_period_of(path)].append((path, False))
         grouped: dict[str, list[str]] = {
             "settled": [],
@@ -227,14 +227,14 @@ class ParquetLake:
         report = CompactionReport(partitions=0, fresh_files=0, files_before=0, files_after=0, rows=0)
         with self._write_lock:
             for tf in timeframes:
-                fresh = self._files.list_files(f"ingests/timeframe={tf.value}/")
-                settled = self._files.list_files(f"bars/timeframe={tf.value}/")
+                fresh = self.files.list_files(f"ingests/timeframe={tf.value}/")
+                settled = self.files.list_files(f"bars/timeframe={tf.value}/")
                 report.files_before += len(fresh) + len(settled)
                 if fresh:
                     report.fresh_files += len(fresh)
                     report.rows += self._distribute(tf, fresh)
                 by_partition: dict[str, list[str]] = defaultdict(list)
-                for path in self._files.list_files(f"bars/timeframe={tf.value}/"):
+                for path in self.files.list_files(f"bars/timeframe={tf.value}/"):
                     by_partition[path.rsplit("/", 1)[0]].append(path)
                 report.files_after += len(by_partition)
                 for partition, paths in sorted(by_partition.items()):
@@ -246,10 +246,10 @@ class ParquetLake:
     def _distribute(self, timeframe: Timeframe, fresh: list[str]) -> int:
         """Rewrite fresh ingest files as per-symbol partition files; the rows written."""
         name = f"d{sortable_id()}"
-        staging = self._files.staging_target(name)
+        staging = self.files.staging_target(name)
         target = f"{staging}/bars"
-        self._files.prepare(f"{target}/")
-        cur = self._conn.cursor()
+        self.files.prepare(f"{target}/")
+        cur = self.conn.cursor()
         try:
             written = cur.execute(
                 f"""
@@ -269,17 +269,17 @@ class ParquetLake:
         finally:
             cur.close()
         assert written is not None
-        self._files.publish(staging, list(written[1]))
-        self._files.delete(fresh)
+        self.files.publish(staging, list(written[1]))
+        self.files.delete(fresh)
         return int(written[0])
 
     def _merge(self, partition: str, paths: list[str]) -> int:
         name = f"c{sortable_id()}"
-        staging = self._files.staging_target(name)
+        staging = self.files.staging_target(name)
         relative = partition.removeprefix(self.root + "/")
         out = f"{staging}/{relative}/{name}.parquet"
-        self._files.prepare(out)
-        cur = self._conn.cursor()
+        self.files.prepare(out)
+        cur = self.conn.cursor()
         try:
             result = cur.execute(
                 f"""
@@ -293,8 +293,8 @@ class ParquetLake:
             ).fetchone()
         finally:
             cur.close()
-        self._files.publish(staging, [out])
-        self._files.delete(paths)
+        self.files.publish(staging, [out])
+        self.files.delete(paths)
         return int(result[0]) if result else 0
 
     # -- BarFileReader -------------------------------------------------------------------
@@ -302,7 +302,7 @@ class ParquetLake:
     def read(
         self, path: str, fmt: FileFormat, timeframe: Timeframe, default_symbol: str | None
     ) -> ParsedBars:
-        cur = self._conn.cursor()
+        cur = self.conn.cursor()
         try:
             return _FileParser(cur, path, fmt, timeframe, default_symbol).parse()
         finally:
@@ -531,7 +531,7 @@ def _is_empty(path: str) -> bool:
         return False
 
 
-class _Files(Protocol):
+class LakeFiles(Protocol):
     """Where the lake's files live: listing, atomic placement and deletion."""
 
     def staging_target(self, name: str) -> str: ...
@@ -545,7 +545,7 @@ class _Files(Protocol):
     def delete(self, paths: list[str]) -> None: ...
 
 
-class _LocalFolder:
+class LocalFolder:
     def __init__(self, root: str):
         self.root = root
 
@@ -574,7 +574,7 @@ class _LocalFolder:
             Path(path).unlink(missing_ok=True)
 
 
-class _S3Prefix:
+class S3Prefix:
     """S3 objects appear whole when their PUT completes, so files are written in place."""
 
     def __init__(self, root: str, settings: Settings):

@@ -10,9 +10,13 @@ from pydantic import BaseModel
 
 from trading_system.identity.domain import ApiKey
 from trading_system.kernel.documents import DocumentStore
+from trading_system.kernel.errors import ConcurrencyConflict
 from trading_system.kernel.messages import Envelope
 from trading_system.market_data.domain import Listing
+from trading_system.scanning.domain import Scanner
 
+SCANNERS = "scanner"
+SIGNAL_KEYS = "signal_key"
 SYMBOLS = "symbol"
 API_KEYS = "api_key"
 INBOX = "inbox"
@@ -108,3 +112,44 @@ class DocumentDeadLetters:
 
     def remove(self, letter_id: str) -> None:
         self.store.delete(DEAD_LETTERS, letter_id)
+
+
+class DocumentScannerRepository:
+    def __init__(self, store: DocumentStore):
+        self.store = store
+
+    def get(self, scanner_id: str) -> Scanner | None:
+        doc = self.store.get(SCANNERS, scanner_id)
+        return Scanner.model_validate(doc) if doc else None
+
+    def add(self, scanner: Scanner) -> None:
+        self.store.put(SCANNERS, scanner.scanner_id, scanner.model_dump(mode="json"), if_absent=True)
+
+    def save(self, scanner: Scanner) -> None:
+        self.store.put(SCANNERS, scanner.scanner_id, scanner.model_dump(mode="json"))
+
+    def delete(self, scanner_id: str) -> None:
+        self.store.delete(SCANNERS, scanner_id)
+
+    def list(self) -> list[Scanner]:
+        found: list[Scanner] = []
+        after = None
+        while page := self.store.scan(SCANNERS, after=after, limit=500):
+            found += [Scanner.model_validate(d) for _, d in page]
+            after = page[-1][0]
+        return found
+
+
+class DocumentSignalRegistry:
+    """Remembers which signals were raised, so the same one is never raised twice."""
+
+    def __init__(self, store: DocumentStore):
+        self.store = store
+
+    def claim(self, key: str) -> bool:
+        """True the first time a key is claimed, False ever after (safe under races)."""
+        try:
+            self.store.put(SIGNAL_KEYS, key, {"at": datetime.now(UTC).isoformat()}, if_absent=True)
+        except ConcurrencyConflict:
+            return False
+        return True

@@ -24,11 +24,13 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 lake_app = typer.Typer(help="The Parquet lake.", no_args_is_help=True)
 dead_app = typer.Typer(help="Events a subscriber kept failing on.", no_args_is_help=True)
+scan_app = typer.Typer(help="Scanners: rules run over the whole universe's snapshot.", no_args_is_help=True)
 app.add_typer(symbols_app, name="symbols")
 app.add_typer(keys_app, name="keys")
 app.add_typer(demo_app, name="demo")
 app.add_typer(lake_app, name="lake")
 app.add_typer(dead_app, name="dead-letters")
+app.add_typer(scan_app, name="scan")
 
 DEMO_KEY_FILE = "demo-api-key"
 
@@ -288,6 +290,122 @@ def dead_letters_replay() -> None:
             continue
         container.dead_letters.remove(letter.letter_id)
         typer.echo(f"{letter.letter_id}: delivered")
+
+
+@app.command()
+def indicators(
+    symbol: str,
+    specs: Annotated[list[str], typer.Argument(help="e.g. sma:50 rsi:14 macd:12:26:9 bbands:20:2")],
+    timeframe: Annotated[str, typer.Option(help="1m 5m 15m 1h 1d")] = "1d",
+    start: Annotated[str | None, typer.Option(help="date or ISO timestamp (inclusive)")] = None,
+    end: Annotated[str | None, typer.Option(help="date or ISO timestamp (inclusive)")] = None,
+    limit: int = 10_000,
+    output: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+) -> None:
+    """Indicator values of a symbol (empty cells inside each indicator's warm-up)."""
+    from trading_system.analytics.queries import GetIndicators
+
+    container = _container()
+    try:
+        query = GetIndicators(
+            symbol=symbol,
+            timeframe=timeframe,
+            specs=specs,
+            start=_moment(start),
+            end=_moment(end),
+            limit=limit,
+        )
+    except ValueError as error:
+        _fail(f"error: {error}")
+    table = _run(lambda: container.bus.ask(query))
+    records = table.records()
+    if output == "json":
+        _echo_json(
+            {"symbol": table.symbol, "timeframe": table.timeframe, "specs": table.specs, "rows": records}
+        )
+        return
+    columns = list(table.values)
+    typer.echo(",".join(["ts", *columns]))
+    for r in records:
+        typer.echo(",".join([r["ts"], *("" if r[c] is None else repr(r[c]) for c in columns)]))
+
+
+def _universe(text: str) -> dict[str, Any]:
+    if text == "all":
+        return {"type": "all"}
+    kind, _, value = text.partition(":")
+    if kind == "tag" and value:
+        return {"type": "tag", "tag": value}
+    if kind == "symbols" and value:
+        return {"type": "symbols", "symbols": [s for s in value.split(",") if s]}
+    _fail(f"error: universe {text!r}: use all, tag:<tag> or symbols:AAPL,MSFT")
+
+
+@scan_app.command("create")
+def scan_create(
+    name: Annotated[str, typer.Option()],
+    rule: Annotated[list[str], typer.Option(help="repeatable; all must hold")],
+    timeframe: str = "1d",
+    universe: Annotated[str, typer.Option(help="all, tag:<tag> or symbols:AAPL,MSFT")] = "all",
+    schedule: Annotated[str | None, typer.Option(help="rate(5 minutes) or cron(...)")] = None,
+) -> None:
+    """Create a scanner; bad rules are refused with where and why."""
+    from pydantic import ValidationError
+
+    from trading_system.scanning.commands import CreateScanner
+    from trading_system.scanning.domain import ScannerDefinition
+
+    try:
+        definition = ScannerDefinition(
+            name=name, rules=rule, timeframe=timeframe, universe=_universe(universe), schedule=schedule
+        )
+    except ValidationError as error:
+        _fail(f"error: {error}")
+    scanner = _run(lambda: _container().bus.execute(CreateScanner(definition=definition)))
+    _echo_json(scanner.model_dump(mode="json"))
+
+
+@scan_app.command("list")
+def scan_list() -> None:
+    from trading_system.scanning.commands import ListScanners
+
+    _echo_json([s.model_dump(mode="json") for s in _run(lambda: _container().bus.ask(ListScanners()))])
+
+
+@scan_app.command("run")
+def scan_run(scanner_id: str) -> None:
+    """Run a scanner now; prints its matches and the values that made them match."""
+    from trading_system.scanning.commands import RunScanner
+
+    _echo_json(
+        _run(lambda: _container().bus.execute(RunScanner(scanner_id=scanner_id))).model_dump(mode="json")
+    )
+
+
+@scan_app.command("results")
+def scan_results(scanner_id: str, limit: int = 10) -> None:
+    """A scanner's latest runs with their matches."""
+    from trading_system.scanning.commands import ListScanRuns
+
+    _echo_json(_run(lambda: _container().bus.ask(ListScanRuns(scanner_id=scanner_id, limit=limit))))
+
+
+@scan_app.command("delete")
+def scan_delete(scanner_id: str) -> None:
+    from trading_system.scanning.commands import DeleteScanner
+
+    _run(lambda: _container().bus.execute(DeleteScanner(scanner_id=scanner_id)))
+    typer.echo(f"deleted {scanner_id}")
+
+
+@app.command()
+def signals(scanner: str | None = None, symbol: str | None = None, limit: int = 50) -> None:
+    """Signals from scanners and from crossovers/patterns, newest first."""
+    from trading_system.scanning.commands import ListSignals
+
+    _echo_json(
+        _run(lambda: _container().bus.ask(ListSignals(scanner_id=scanner, symbol=symbol, limit=limit)))
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry

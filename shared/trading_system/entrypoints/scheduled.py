@@ -7,9 +7,11 @@ from typing import Any
 
 from trading_system.bootstrap import Container
 from trading_system.market_data.commands import CompactLake
+from trading_system.scanning.commands import DispatchScanners
 
 ScheduledJob = Callable[[Container], Any]
 
 JOBS: dict[str, ScheduledJob] = {
     "compact_lake_nightly": lambda container: container.bus.execute(CompactLake()),
+    "dispatch_scanners": lambda container: container.bus.execute(DispatchScanners()),
 }

@@ -132,10 +132,12 @@ class MessageBus:
             for event in events
         ]
         if envelopes:
-            self.dependencies.publisher.publish(envelopes)
+            # Observers first: the in-process publisher runs subscribers synchronously, and their
+            # own events must not reach a stream before the event that caused them.
             for envelope in envelopes:
                 for observe in self.observers:
                     observe(envelope)
+            self.dependencies.publisher.publish(envelopes)
 
     def _call(self, handler: Handler, message: Any, context: MessageContext) -> Any:
         kwargs = {

@@ -163,7 +163,7 @@ def get_bars(query: GetBars, symbols: SymbolRepository, lake: BarLake) -> BarsPa
     tf = query.timeframe
     start = tf.ceil(as_utc(query.start)) if query.start else datetime(1970, 1, 1, tzinfo=UTC)
     end_excl = tf.floor(as_utc(query.end)) + tf.delta if query.end else datetime(2100, 1, 1, tzinfo=UTC)
-    source = _source_timeframe(listing, tf, start, end_excl)
+    source = source_timeframe(listing, tf, start, end_excl)
     if source is None:
         return BarsPage(listing.symbol, tf, None, None, None)
     bars = lake.bars(listing.symbol, tf, start, end_excl, query.limit + 1, source)
@@ -174,7 +174,7 @@ def get_bars(query: GetBars, symbols: SymbolRepository, lake: BarLake) -> BarsPa
     return BarsPage(listing.symbol, tf, source, bars, next_start)
 
 
-def _source_timeframe(
+def source_timeframe(
     listing: Listing, wanted: Timeframe, start: datetime, end_excl: datetime
 ) -> Timeframe | None:
     """The stored timeframe to answer from: the wanted one if it has bars in range, else the

@@ -163,7 +163,7 @@ def _get_bars(
     end: datetime | date | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_BARS_PER_PAGE)] = 10_000,
 ) -> Response:
-    query = GetBars(symbol=symbol, timeframe=timeframe, start=_moment(start), end=_moment(end), limit=limit)
+    query = GetBars(symbol=symbol, timeframe=timeframe, start=moment(start), end=moment(end), limit=limit)
     page: BarsPage = bus.ask(query, context)
     # Bars can be tens of thousands: build the JSON from columns rather than through models.
     body: dict[str, Any] = {
@@ -171,11 +171,11 @@ def _get_bars(
         "timeframe": page.timeframe.value,
         "source_timeframe": page.source_timeframe.value if page.source_timeframe else None,
         "bars": page.bars.records() if page.bars is not None else [],
-        "next_start": _iso(page.next_start),
+        "next_start": iso(page.next_start),
     }
     headers = {}
     if page.next_start is not None:
-        params = dict(request.query_params) | {"start": _iso(page.next_start)}
+        params = dict(request.query_params) | {"start": iso(page.next_start)}
         headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
     return JSONResponse(body, headers=headers)
 
@@ -189,17 +189,17 @@ def _compact_lake(body: CompactLake, bus: Bus, context: Context) -> CompactionRe
 def _locate(response: Response, report: IngestReport) -> None:
     if len(report.symbols) == 1:
         r = report.symbols[0]
-        params = urlencode({"timeframe": report.timeframe.value, "start": _iso(r.first), "end": _iso(r.last)})
+        params = urlencode({"timeframe": report.timeframe.value, "start": iso(r.first), "end": iso(r.last)})
         response.headers["Location"] = f"/v1/bars/{r.symbol}?{params}"
 
 
-def _moment(value: datetime | date | None) -> datetime | None:
+def moment(value: datetime | date | None) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.combine(value, time(0), UTC)
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

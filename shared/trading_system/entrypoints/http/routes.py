@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from trading_system.entrypoints.http import market_data, platform
+from trading_system.entrypoints.http import analytics, market_data, platform, scanning
 
-ROUTERS: dict[str, APIRouter] = {**platform.ROUTERS, **market_data.ROUTERS}
+ROUTERS: dict[str, APIRouter] = {
+    **platform.ROUTERS,
+    **market_data.ROUTERS,
+    **analytics.ROUTERS,
+    **scanning.ROUTERS,
+}
 
 
 def router_of(function_name: str) -> APIRouter:

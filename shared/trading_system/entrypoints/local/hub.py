@@ -63,6 +63,9 @@ class StreamHub:
             principal = socket.app.state.container.bus.ask(Authenticate(token=token))
             authorize(principal, Role.VIEWER, "the stream")
         except DomainError as error:
+            # Accept first: a close before the handshake completes becomes a bare HTTP 403,
+            # and the client would never see the 4401/4403 code that says why.
+            await socket.accept()
             await socket.close(code=4401 if error.status == 401 else 4403, reason=error.detail[:120])
             return
         await socket.accept()

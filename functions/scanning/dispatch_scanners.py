@@ -1,0 +1,5 @@
+"""Lambda: runs the scanners whose schedule is due, every minute (see functions/catalog.py)."""
+
+from trading_system.entrypoints.lambda_runtime import scheduled_function
+
+handler = scheduled_function("dispatch_scanners")

@@ -1,0 +1,5 @@
+"""Lambda: runs the refreshed timeframe's scanners on IndicatorsCalculated (see functions/catalog.py)."""
+
+from trading_system.entrypoints.lambda_runtime import event_function
+
+handler = event_function("run_scanners")

@@ -1,0 +1,1 @@
+"""Scanning: scanners whose rules run over the whole universe's snapshot in one query."""

@@ -1,0 +1,340 @@
+"""Scanning's application layer: scanner definitions, runs, schedules and signals."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from trading_system.analytics.events import IndicatorsCalculated
+from trading_system.kernel.bus import Handled, HandlerTable, MessageContext, Subscriber
+from trading_system.kernel.clock import Clock, sortable_id
+from trading_system.kernel.errors import NotFound, Problem, ValidationFailed
+from trading_system.kernel.messages import Event
+from trading_system.scanning.commands import (
+    CreateScanner,
+    DeleteScanner,
+    DispatchScanners,
+    GetScanner,
+    ListScanners,
+    ListScanRuns,
+    ListSignals,
+    RunScanner,
+    UpdateScanner,
+)
+from trading_system.scanning.domain import AllSymbols, Match, Scanner, ScannerDefinition, ScanRun, SymbolList
+from trading_system.scanning.events import ScanCompleted, SignalDetected
+
+if TYPE_CHECKING:
+    from trading_system.adapters.repositories import DocumentScannerRepository, DocumentSignalRegistry
+    from trading_system.analytics.ports import SignalLog, SnapshotStore
+    from trading_system.market_data.ports import SymbolRepository
+    from trading_system.scanning.rules import CompiledRule
+
+
+def compile_definition(definition: ScannerDefinition) -> list[CompiledRule]:
+    """Every rule compiled, or a 422 naming each bad rule with where and why."""
+    from trading_system.entrypoints.schedule import Schedule, ScheduleError
+    from trading_system.scanning import rules
+
+    compiled, problems = [], []
+    for i, text in enumerate(definition.rules):
+        try:
+            compiled.append(rules.compile_rule(rules.parse(text)))
+        except rules.RuleError as error:
+            where = f" at line {error.line}, column {error.column}" if error.line else ""
+            problems.append(Problem(f"{error.message}{where}", field=f"rules[{i}]", value=text[:200]))
+    if definition.schedule is not None:
+        try:
+            Schedule(definition.schedule)
+        except ScheduleError as error:
+            problems.append(Problem(str(error), field="schedule", value=definition.schedule))
+    if problems:
+        raise ValidationFailed(problems[0].reason, problems)
+    return compiled
+
+
+def _next_run(definition: ScannerDefinition, now: datetime) -> datetime | None:
+    from trading_system.entrypoints.schedule import Schedule
+
+    if definition.schedule is None or not definition.enabled:
+        return None
+    return Schedule(definition.schedule).next_after(now.replace(tzinfo=None)).replace(tzinfo=UTC)
+
+
+def create_scanner(
+    cmd: CreateScanner, scanners: DocumentScannerRepository, clock: Clock, context: MessageContext
+) -> Handled[Scanner]:
+    compile_definition(cmd.definition)
+    now = clock.now()
+    scanner = Scanner(
+        **cmd.definition.model_dump(),
+        scanner_id=f"scn_{sortable_id()[-12:]}",
+        created_at=now,
+        created_by=context.principal.key_id,
+        updated_at=now,
+        next_run_at=_next_run(cmd.definition, now),
+    )
+    scanners.add(scanner)
+    return Handled(scanner)
+
+
+def update_scanner(cmd: UpdateScanner, scanners: DocumentScannerRepository, clock: Clock) -> Handled[Scanner]:
+    current = get_scanner(GetScanner(scanner_id=cmd.scanner_id), scanners)
+    compile_definition(cmd.definition)
+    now = clock.now()
+    updated = Scanner(
+        **cmd.definition.model_dump(),
+        scanner_id=current.scanner_id,
+        created_at=current.created_at,
+        created_by=current.created_by,
+        updated_at=now,
+        next_run_at=_next_run(cmd.definition, now),
+    )
+    scanners.save(updated)
+    return Handled(updated)
+
+
+def delete_scanner(cmd: DeleteScanner, scanners: DocumentScannerRepository) -> Handled[None]:
+    get_scanner(GetScanner(scanner_id=cmd.scanner_id), scanners)
+    scanners.delete(cmd.scanner_id)
+    return Handled(None)
+
+
+def get_scanner(query: GetScanner, scanners: DocumentScannerRepository) -> Scanner:
+    scanner = scanners.get(query.scanner_id)
+    if scanner is None:
+        raise NotFound(f"scanner {query.scanner_id} does not exist", field="scanner_id")
+    return scanner
+
+
+def list_scanners(query: ListScanners, scanners: DocumentScannerRepository) -> list[Scanner]:
+    return sorted(scanners.list(), key=lambda s: s.created_at)
+
+
+def run_scanner(
+    cmd: RunScanner,
+    scanners: DocumentScannerRepository,
+    symbols: SymbolRepository,
+    snapshots: SnapshotStore,
+    signal_registry: DocumentSignalRegistry,
+    signal_log: SignalLog,
+    clock: Clock,
+) -> Handled[ScanRun]:
+    scanner = get_scanner(GetScanner(scanner_id=cmd.scanner_id), scanners)
+    run, events = execute_scan(
+        scanner, cmd.trigger, symbols, snapshots, scanners, signal_registry, signal_log, clock
+    )
+    return Handled(run, tuple(events))
+
+
+def execute_scan(
+    scanner: Scanner,
+    trigger: str,
+    symbols: SymbolRepository,
+    snapshots: SnapshotStore,
+    scanners: DocumentScannerRepository,
+    signal_registry: DocumentSignalRegistry,
+    signal_log: SignalLog,
+    clock: Clock,
+) -> tuple[ScanRun, list[Event]]:
+    """One query over the snapshot for the whole universe; new matches become signals."""
+    from trading_system.analytics.handlers import refresh
+    from trading_system.scanning import rules
+
+    started_at = clock.now()
+    began = time.perf_counter()
+    compiled = compile_definition(scanner)
+    needed = {c for rule in compiled for c in rule.columns}
+    refresh_events: list[Event] = []
+    if not needed <= snapshots.snapshot_columns(scanner.timeframe):
+        # A new indicator in a rule, or no snapshot yet: rebuild it from the lake first.
+        # No new data came in, so the IndicatorsCalculated that would rerun every scanner is left out.
+        refresh_events = [
+            e
+            for e in refresh(scanner.timeframe, None, set(), snapshots, scanners, signal_registry, signal_log)
+            if not isinstance(e, IndicatorsCalculated)
+        ]
+    universe = _universe(scanner, symbols)
+    sql, params = rules.scan_sql(compiled)
+    rows = snapshots.query_snapshot(scanner.timeframe, sql, params, universe)
+    run_id = f"run_{sortable_id()}"
+    matches = []
+    for row in rows:
+        flags = [v for k, v in row.items() if k.startswith("r") and k[1:].isdigit()]
+        if flags and not all(flags):
+            continue
+        ts = row["ts"].replace(tzinfo=UTC) if isinstance(row["ts"], datetime) else row["ts"]
+        values = {
+            k: _plain(v)
+            for k, v in row.items()
+            if k not in ("symbol", "ts") and not (k.startswith("r") and k[1:].isdigit())
+        }
+        new = signal_registry.claim(f"scan#{scanner.scanner_id}#{row['symbol']}#{ts.isoformat()}")
+        matches.append(Match(symbol=row["symbol"], ts=ts, values=values, new=new))
+    duration_ms = (time.perf_counter() - began) * 1000
+    run = ScanRun(
+        run_id=run_id,
+        scanner_id=scanner.scanner_id,
+        trigger=trigger,
+        timeframe=scanner.timeframe,  # type: ignore[arg-type]
+        started_at=started_at,
+        duration_ms=round(duration_ms, 3),
+        universe_size=len(universe) if universe is not None else None,
+        matches=matches,
+        new_signals=sum(m.new for m in matches),
+    )
+    fresh = [m for m in matches if m.new]
+    signal_log.append_signals(
+        [
+            {
+                "signal_id": f"{scanner.scanner_id}:{m.symbol}:{m.ts.isoformat()}",
+                "source": "scanner",
+                "scanner_id": scanner.scanner_id,
+                "run_id": run_id,
+                "symbol": m.symbol,
+                "timeframe": scanner.timeframe.value,
+                "ts": m.ts.isoformat(),
+                "name": scanner.name,
+                "values": m.values,
+                "detected_at": started_at.isoformat(),
+            }
+            for m in fresh
+        ]
+    )
+    signal_log.append_run(
+        {
+            "run_id": run_id,
+            "scanner_id": scanner.scanner_id,
+            "trigger": trigger,
+            "timeframe": scanner.timeframe.value,
+            "started_at": started_at.isoformat(),
+            "duration_ms": run.duration_ms,
+            "universe_size": run.universe_size if run.universe_size is not None else -1,
+            "match_count": len(matches),
+            "new_signals": run.new_signals,
+            "matches": [m.model_dump(mode="json") for m in matches],
+        }
+    )
+    events: list[Event] = [*refresh_events]
+    events += [
+        SignalDetected(
+            scanner_id=scanner.scanner_id,
+            scanner_name=scanner.name,
+            run_id=run_id,
+            symbol=m.symbol,
+            timeframe=scanner.timeframe,
+            ts=m.ts,
+            values=m.values,
+        )
+        for m in fresh
+    ]
+    events.append(
+        ScanCompleted(
+            scanner_id=scanner.scanner_id,
+            run_id=run_id,
+            timeframe=scanner.timeframe,
+            trigger=trigger,
+            matches=len(matches),
+            new_signals=run.new_signals,
+            duration_ms=run.duration_ms,
+        )
+    )
+    return run, events
+
+
+def _universe(scanner: Scanner, symbols: SymbolRepository) -> list[str] | None:
+    if isinstance(scanner.universe, AllSymbols):
+        return None
+    if isinstance(scanner.universe, SymbolList):
+        return list(scanner.universe.symbols)
+    tag = scanner.universe.tag
+    found, after = [], None
+    while page := symbols.list(after, 1000):
+        found += [listing.symbol for listing in page if tag in listing.tags]
+        if len(page) < 1000:
+            break
+        after = page[-1].symbol
+    return found
+
+
+def _plain(value: Any) -> float | bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    number = float(value)
+    return None if number != number else number
+
+
+def run_scanners_on_refresh(
+    event: IndicatorsCalculated,
+    scanners: DocumentScannerRepository,
+    symbols: SymbolRepository,
+    snapshots: SnapshotStore,
+    signal_registry: DocumentSignalRegistry,
+    signal_log: SignalLog,
+    clock: Clock,
+) -> Handled[int]:
+    events: list[Event] = []
+    ran = 0
+    for scanner in scanners.list():
+        if scanner.enabled and scanner.run_on_refresh and scanner.timeframe is event.timeframe:
+            _, produced = execute_scan(
+                scanner, "refresh", symbols, snapshots, scanners, signal_registry, signal_log, clock
+            )
+            events += produced
+            ran += 1
+    return Handled(ran, tuple(events))
+
+
+def dispatch_scanners(
+    cmd: DispatchScanners,
+    scanners: DocumentScannerRepository,
+    symbols: SymbolRepository,
+    snapshots: SnapshotStore,
+    signal_registry: DocumentSignalRegistry,
+    signal_log: SignalLog,
+    clock: Clock,
+) -> Handled[list[str]]:
+    """Run every scanner whose schedule is due; API-created scanners need no redeploy."""
+    now = clock.now()
+    ran, events = [], []
+    for scanner in scanners.list():
+        if scanner.enabled and scanner.next_run_at is not None and scanner.next_run_at <= now:
+            _, produced = execute_scan(
+                scanner, "schedule", symbols, snapshots, scanners, signal_registry, signal_log, clock
+            )
+            events += produced
+            scanners.save(scanner.model_copy(update={"next_run_at": _next_run(scanner, now)}))
+            ran.append(scanner.scanner_id)
+    return Handled(ran, tuple(events))
+
+
+def list_scan_runs(
+    query: ListScanRuns, scanners: DocumentScannerRepository, signal_log: SignalLog
+) -> list[dict[str, Any]]:
+    get_scanner(GetScanner(scanner_id=query.scanner_id), scanners)
+    return signal_log.runs(query.scanner_id, query.limit)
+
+
+def list_signals(query: ListSignals, signal_log: SignalLog) -> list[dict[str, Any]]:
+    return signal_log.signals(query.scanner_id, query.symbol, query.since, query.limit)
+
+
+HANDLERS = HandlerTable(
+    commands={
+        CreateScanner: create_scanner,
+        UpdateScanner: update_scanner,
+        DeleteScanner: delete_scanner,
+        RunScanner: run_scanner,
+        DispatchScanners: dispatch_scanners,
+    },
+    queries={
+        ListScanners: list_scanners,
+        GetScanner: get_scanner,
+        ListScanRuns: list_scan_runs,
+        ListSignals: list_signals,
+    },
+    subscribers={
+        "run_scanners": Subscriber("run_scanners", IndicatorsCalculated, run_scanners_on_refresh),
+    },
+)
