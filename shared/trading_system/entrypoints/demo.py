@@ -145,7 +145,25 @@ def seed(
             container, names[:intraday_symbols], minutes, Timeframe.M1, seed_value, 0.001, starts
         )
         rows += added
+    _demo_scanners(container)
     return {"symbols": len(names), "bars": rows}
+
+
+def _demo_scanners(container: Container) -> None:
+    """A few scanners over the demo universe, so the dashboard and the API have runs to show."""
+    from trading_system.scanning.commands import CreateScanner, ListScanners, RunScanner
+    from trading_system.scanning.domain import ScannerDefinition, Tagged
+
+    if container.bus.ask(ListScanners()):
+        return
+    for name, rules in (
+        ("Oversold in an uptrend", ["rsi(14) < 45 and close > sma(200)"]),
+        ("Volume surge", ["volume > 1.5 * sma(volume, 20)", "close > open"]),
+        ("Golden cross", ["crosses_above(sma(50), sma(200))"]),
+    ):
+        definition = ScannerDefinition(name=name, rules=rules, universe=Tagged(tag="demo"), timeframe=Timeframe.D1)
+        scanner = container.bus.execute(CreateScanner(definition=definition))
+        container.bus.execute(RunScanner(scanner_id=scanner.scanner_id))
 
 
 def _ingest(
