@@ -3,7 +3,8 @@
 One library serves the HTTP indicator query (one symbol, its whole history), the snapshot refresh
 (every symbol of a universe at once) and strategies, so a number means the same everywhere.
 TA-Lib itself is too big for the Lambda layer and loops per symbol; this module reproduces its
-output (checked against TA-Lib in tests/unit/test_indicators.py) with whole-array numpy:
+output (checked in tests/unit/test_indicators.py against the C library bundled in the ta-lib
+0.8.2 wheel, a test-only dependency) with whole-array numpy:
 
 * Inputs are float64 arrays of shape ``(n_bars,)`` or ``(n_symbols, n_bars)``. In a universe the
   rows share bar timestamps and a shorter history is NaN-padded on the left: each row's warm-up
@@ -18,8 +19,10 @@ output (checked against TA-Lib in tests/unit/test_indicators.py) with whole-arra
   drop) before calling.
 * Windowed sums (SMA, WMA, Bollinger Bands) are differences of cumulative sums of deviations from
   a reference value; on long histories the sums restart in overlapping segments of a few hundred
-  bars, so a million-bar history loses no precision to one huge running total. Rolling extremes
-  (Stochastic) use the van Herk/Gil-Werman block algorithm: three passes whatever the window.
+  bars, so a million-bar history loses no precision to one huge running total. For a variance the
+  segments are one window long, so the reference bar lies inside every window it serves.
+  Rolling extremes (Stochastic) take shifted views for short windows and the van Herk/Gil-Werman
+  block algorithm (three passes whatever the window) for long ones.
 * The recursive filters (EMA, Wilder smoothing) are first-order linear recurrences
   ``y[t] = a[t] * y[t-1] + u[t]``; the seed (TA-Lib's first SMA) is injected as ``u`` at the seed
   bar. For a narrow input (one symbol, a long history) they are solved in closed form per block
@@ -30,7 +33,7 @@ output (checked against TA-Lib in tests/unit/test_indicators.py) with whole-arra
   operation across every symbol per step.
 
 Definitions that TA-Lib does not have, or where this module's arithmetic differs, are spelled out
-at the function (VWAP; the variance of Bollinger Bands).
+at the function (VWAP; the variance of Bollinger Bands; the zero tests, see TA_EPSILON).
 """
 
 from __future__ import annotations
