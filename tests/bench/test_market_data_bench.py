@@ -24,6 +24,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,8 @@ QUERY_START = "2024-01-01T00:00"
 QUERY_END = datetime(2025, 12, 31, tzinfo=UTC)  # the last bar is 2025-12-30 23:59
 EXPECTED_ROWS = {"1h": 2 * 365 * 24, "1d": 2 * 365}
 QUERY_WARMUP, QUERY_RUNS = 3, 40
-DUP_QUERY_RUNS = 10  # the uncompacted case is slow and only shown for contrast
+CONTRAST_QUERY_RUNS = 10  # the uncompacted cases are slow and only shown for contrast
+MEMORY_QUERY_RUNS = 10  # the memory-only children (one mode each, so each peak is its own)
 LAMBDA_DUCKDB_MB = 512  # TRADING_DUCKDB_MEMORY_LIMIT_MB that infra/ gives a 1024 MB lake function
 QUERY_LIMIT = 50_000
 INGEST_TARGET = Target(">", 1_000_000)
@@ -201,64 +203,77 @@ def test_ingest(folder: Path) -> None:
 def test_query(folder: Path) -> None:
     if not (folder / "query" / "lake").exists():
         pytest.skip("the query data set is built by test_ingest")
-    modes = ("duckdb", "bus", "http", "bus_fresh", "bus_dup")
-    results = {mode: _run(f"query_{mode}", folder).result() for mode in modes}
-    for mode, result in results.items():
-        for tf, expected in EXPECTED_ROWS.items():
-            assert result[tf]["rows"] == expected, (mode, tf, result[tf]["rows"])
+    compare = _run("query_compare", folder).result()
+    contrast = _run("query_contrast", folder).result()
+    memory = {mode: _run(f"query_memory_{mode}", folder).result() for mode in ("duckdb", "bus", "http")}
+    for result in (compare, contrast, *memory.values()):
+        for mode in set(result) - {"peak_reset", "rss_start_mb", "peak_mb"}:
+            for tf, expected in EXPECTED_ROWS.items():
+                assert result[mode][tf]["rows"] == expected, (mode, tf, result[mode][tf]["rows"])
 
     report.section(QUERY)
-    base = results["duckdb"]
+    interleaved = f"{QUERY_RUNS} rounds after {QUERY_WARMUP} warm-ups, in turn with the baseline"
     for tf in EXPECTED_ROWS:
-        base_median, base_p99 = _median_ms(base[tf]["times_s"]), _p99_ms(base[tf]["times_s"])
+        base = compare["duckdb"][tf]["times_s"]
+        base_median, base_p99 = _median_ms(base), _p99_ms(base)
         for mode, label in (("bus", "bus.ask(GetBars)"), ("http", "HTTP GET /v1/bars (TestClient)")):
-            times = results[mode][tf]["times_s"]
-            report.figure(QUERY, f"{tf} {label}: median", _median_ms(times), "ms", QUERY_TARGET, base_median)
+            times = compare[mode][tf]["times_s"]
+            report.figure(
+                QUERY,
+                f"{tf} {label}: median",
+                _median_ms(times),
+                "ms",
+                QUERY_TARGET,
+                base_median,
+                note=f"{interleaved}; {EXPECTED_ROWS[tf]} rows",
+            )
             report.figure(QUERY, f"{tf} {label}: p99", _p99_ms(times), "ms", QUERY_TARGET, base_p99)
+        report.figure(
+            QUERY,
+            f"{tf} baseline: bare DuckDB read_parquet + time_bucket: median",
+            base_median,
+            "ms",
+            note=f"over the compacted files; {interleaved}; p99 is the nearest rank, i.e. the slowest "
+            f"of {QUERY_RUNS}",
+        )
+        report.figure(QUERY, f"{tf} baseline: bare DuckDB: p99", base_p99, "ms")
+        contrast_base = _median_ms(contrast["duckdb"][tf]["times_s"])
         for mode, label, why in (
             (
-                "bus_fresh",
+                "fresh",
                 "before compaction (1 ingest file per period)",
                 "the lake right after the ingest: periods settled, files filtered by symbol",
             ),
             (
-                "bus_dup",
+                "dup",
                 "re-ingested, before compaction (2 files per period)",
-                "compacted lake plus the same bars ingested again: every period takes the "
+                "the compacted lake plus the same bars ingested again: every period takes the "
                 "newest-ingestion-wins window",
             ),
         ):
-            times = results[mode][tf]["times_s"]
+            times = contrast[mode][tf]["times_s"]
             report.figure(
                 QUERY,
                 f"{tf} bus.ask, {label}: median",
                 _median_ms(times),
                 "ms",
                 QUERY_TARGET,
-                base_median,
-                note=f"{DUP_QUERY_RUNS} runs (slowest {max(times) * 1000:.0f} ms); {why}",
+                contrast_base,
+                note=f"{CONTRAST_QUERY_RUNS} rounds in turn with the bare DuckDB baseline (median "
+                f"{contrast_base:.0f} ms in those rounds); slowest {max(times) * 1000:.0f} ms; {why}",
             )
-        report.figure(
-            QUERY,
-            f"{tf} baseline: bare DuckDB read_parquet + time_bucket: median",
-            base_median,
-            "ms",
-            note=f"over the compacted files; {QUERY_RUNS} runs after {QUERY_WARMUP} warm-ups (p99 is the "
-            f"nearest rank, i.e. the slowest of {QUERY_RUNS}); {EXPECTED_ROWS[tf]} rows returned",
-        )
-        report.figure(QUERY, f"{tf} baseline: bare DuckDB: p99", base_p99, "ms")
 
     report.section(MEMORY)
     for mode, label in (("bus", "query via bus.ask"), ("http", "query via HTTP (TestClient)")):
         report.figure(
             MEMORY,
-            f"{label}, 1h and 1d x {QUERY_RUNS + QUERY_WARMUP} runs",
-            results[mode]["peak_mb"],
+            f"{label}, 1h and 1d x {MEMORY_QUERY_RUNS + QUERY_WARMUP} runs",
+            memory[mode]["peak_mb"],
             "MB",
             MEMORY_TARGET,
-            base["peak_mb"],
-            note=f"RSS {results[mode]['rss_start_mb']:.0f} MB when the runs began; "
-            f"baseline: the bare DuckDB query's peak (RSS {base['rss_start_mb']:.0f} MB at start)",
+            memory["duckdb"]["peak_mb"],
+            note=f"RSS {memory[mode]['rss_start_mb']:.0f} MB when the runs began; baseline: the bare "
+            f"DuckDB query's peak (RSS {memory['duckdb']['rss_start_mb']:.0f} MB at start)",
         )
 
 
@@ -578,26 +593,10 @@ def scenario_ingest_duplicate(folder: Path) -> dict[str, Any]:
     return _ingest_files(target, folder / "query.parquet", (QUERY_SYMBOL,), 1, None)
 
 
-def _time_queries(run: Callable[[str], int], runs: int = QUERY_RUNS) -> dict[str, Any]:
-    """Warm-ups, then timed runs of `run(timeframe) -> rows`, for 1h and 1d."""
-    out: dict[str, Any] = {}
-    out["peak_reset"] = report.reset_peak_rss()
-    out["rss_start_mb"] = report.rss_mb()
-    for tf in EXPECTED_ROWS:
-        rows = 0
-        for _ in range(QUERY_WARMUP):
-            rows = run(tf)
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            rows = run(tf)
-            times.append(time.perf_counter() - t0)
-        out[tf] = {"times_s": times, "rows": rows}
-    out["peak_mb"] = report.peak_rss_mb()
-    return out
+Runner = Callable[[str], Any]  # timeframe -> a result; `rows(result)` counts it afterwards
 
 
-def _query_bus(data_dir: Path, runs: int = QUERY_RUNS) -> dict[str, Any]:
+def _bus_runner(data_dir: Path) -> Runner:
     from trading_system.bootstrap import bootstrap
     from trading_system.market_data.domain import Timeframe
     from trading_system.market_data.queries import GetBars
@@ -605,29 +604,17 @@ def _query_bus(data_dir: Path, runs: int = QUERY_RUNS) -> dict[str, Any]:
     container = bootstrap(_settings(data_dir))
     start = datetime.fromisoformat(QUERY_START).replace(tzinfo=UTC)
 
-    def run(tf: str) -> int:
+    def run(tf: str) -> Any:
         query = GetBars(
             symbol=QUERY_SYMBOL, timeframe=Timeframe(tf), start=start, end=QUERY_END, limit=QUERY_LIMIT
         )
-        page = container.bus.ask(query)
-        return len(page.bars)
+        return container.bus.ask(query).bars
 
-    return _time_queries(run, runs)
-
-
-def scenario_query_bus(folder: Path) -> dict[str, Any]:
-    return _query_bus(folder / "query")
+    return run
 
 
-def scenario_query_bus_fresh(folder: Path) -> dict[str, Any]:
-    return _query_bus(folder / "query-fresh", DUP_QUERY_RUNS)
-
-
-def scenario_query_bus_dup(folder: Path) -> dict[str, Any]:
-    return _query_bus(folder / "query-dup", DUP_QUERY_RUNS)
-
-
-def scenario_query_http(folder: Path) -> dict[str, Any]:
+def _http_runner(data_dir: Path, stack: ExitStack) -> Runner:
+    """GET /v1/bars through the whole local app (auth middleware, routing, JSON), in-process."""
     from fastapi.testclient import TestClient
 
     from trading_system.bootstrap import bootstrap
@@ -635,50 +622,110 @@ def scenario_query_http(folder: Path) -> dict[str, Any]:
     from trading_system.identity.commands import CreateApiKey
     from trading_system.kernel.principal import Role
 
-    container = bootstrap(_settings(folder / "query"))
+    container = bootstrap(_settings(data_dir))
     key = container.bus.execute(CreateApiKey(role=Role.VIEWER, label="bench")).api_key
-    with TestClient(build_local_app(container, background=False)) as client:
-        last: dict[str, Any] = {}
+    client = stack.enter_context(TestClient(build_local_app(container, background=False)))
+    end = QUERY_END.strftime("%Y-%m-%dT%H:%M:%SZ")
 
-        def run(tf: str) -> int:
-            response = client.get(
-                f"/v1/bars/{QUERY_SYMBOL}",
-                params={
-                    "timeframe": tf,
-                    "start": f"{QUERY_START}:00Z",
-                    "end": QUERY_END.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "limit": QUERY_LIMIT,
-                },
-                headers={"x-api-key": key},
-            )
-            assert response.status_code == 200, response.text
-            last["response"] = response
-            return -1
+    def run(tf: str) -> Any:
+        params = {"timeframe": tf, "start": f"{QUERY_START}:00Z", "end": end, "limit": QUERY_LIMIT}
+        response = client.get(f"/v1/bars/{QUERY_SYMBOL}", params=params, headers={"x-api-key": key})
+        assert response.status_code == 200, response.text
+        return response
 
-        out = _time_queries(run)
-        for tf in EXPECTED_ROWS:  # parse outside the timed runs: the client's cost, not the API's
-            run(tf)
-            out[tf]["rows"] = len(last["response"].json()["bars"])
-        return out
+    return run
 
 
-def scenario_query_duckdb(folder: Path) -> dict[str, Any]:
+def _duckdb_runner(data_dir: Path) -> Runner:
+    """The baseline: the aggregate alone, over the same (compacted) files, on a connection set up
+    like the lake's."""
     from trading_system.adapters import duck
 
-    settings = _settings(folder / "query")
+    settings = _settings(data_dir)
     conn = duck.connect(settings)
     files = f"{settings.lake_root}/bars/timeframe=1m/symbol={QUERY_SYMBOL}/*/*.parquet"
     seconds = {"1h": 3600, "1d": 86400}
 
-    def run(tf: str) -> int:
-        result = conn.execute(
+    def run(tf: str) -> Any:
+        return conn.execute(
             f"""SELECT time_bucket(INTERVAL '{seconds[tf]} seconds', ts) AS bucket,
                        arg_min(open, ts), max(high), min(low), arg_max(close, ts), sum(volume)
                 FROM read_parquet('{files}') GROUP BY bucket ORDER BY bucket"""
         ).fetchnumpy()
-        return len(result["bucket"])
 
-    return _time_queries(run)
+    return run
+
+
+def _rows(result: Any) -> int:
+    """Rows of a result, counted after the timed runs (parsing JSON is the client's cost)."""
+    if isinstance(result, dict):
+        return len(result["bucket"])
+    if hasattr(result, "json"):
+        return len(result.json()["bars"])
+    return len(result)
+
+
+def _time_queries(runners: dict[str, Runner], runs: int) -> dict[str, Any]:
+    """Warm-ups, then `runs` rounds; each round runs every runner once per timeframe, in turn,
+    so that the handler and its baseline see the same machine (other load comes and goes)."""
+    out: dict[str, Any] = {name: {} for name in runners}
+    out["peak_reset"] = report.reset_peak_rss()
+    out["rss_start_mb"] = report.rss_mb()
+    for tf in EXPECTED_ROWS:
+        last: dict[str, Any] = {}
+        for name, run in runners.items():
+            for _ in range(QUERY_WARMUP):
+                last[name] = run(tf)
+            out[name][tf] = {"times_s": []}
+        for _ in range(runs):
+            for name, run in runners.items():
+                t0 = time.perf_counter()
+                last[name] = run(tf)
+                out[name][tf]["times_s"].append(time.perf_counter() - t0)
+        for name in runners:
+            out[name][tf]["rows"] = _rows(last[name])
+    out["peak_mb"] = report.peak_rss_mb()
+    return out
+
+
+def scenario_query_compare(folder: Path) -> dict[str, Any]:
+    with ExitStack() as stack:
+        runners = {
+            "duckdb": _duckdb_runner(folder / "query"),
+            "bus": _bus_runner(folder / "query"),
+            "http": _http_runner(folder / "query", stack),
+        }
+        return _time_queries(runners, QUERY_RUNS)
+
+
+def _memory_only(runner: Runner) -> dict[str, Any]:
+    return _time_queries({"only": runner}, MEMORY_QUERY_RUNS)
+
+
+def scenario_query_memory_duckdb(folder: Path) -> dict[str, Any]:
+    return _memory_only(_duckdb_runner(folder / "query"))
+
+
+def scenario_query_memory_bus(folder: Path) -> dict[str, Any]:
+    return _memory_only(_bus_runner(folder / "query"))
+
+
+def scenario_query_memory_http(folder: Path) -> dict[str, Any]:
+    with ExitStack() as stack:
+        return _memory_only(_http_runner(folder / "query", stack))
+
+
+def scenario_query_contrast(folder: Path) -> dict[str, Any]:
+    """The same query right after the ingest (before compaction) and after a second ingest of
+    the same bars, against the bare aggregate over the compacted files, in turn."""
+    return _time_queries(
+        {
+            "duckdb": _duckdb_runner(folder / "query"),
+            "fresh": _bus_runner(folder / "query-fresh"),
+            "dup": _bus_runner(folder / "query-dup"),
+        },
+        CONTRAST_QUERY_RUNS,
+    )
 
 
 if __name__ == "__main__":

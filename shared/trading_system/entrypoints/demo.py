@@ -161,7 +161,9 @@ def _demo_scanners(container: Container) -> None:
         ("Volume surge", ["volume > 1.5 * sma(volume, 20)", "close > open"]),
         ("Golden cross", ["crosses_above(sma(50), sma(200))"]),
     ):
-        definition = ScannerDefinition(name=name, rules=rules, universe=Tagged(tag="demo"), timeframe=Timeframe.D1)
+        definition = ScannerDefinition(
+            name=name, rules=rules, universe=Tagged(tag="demo"), timeframe=Timeframe.D1
+        )
         scanner = container.bus.execute(CreateScanner(definition=definition))
         container.bus.execute(RunScanner(scanner_id=scanner.scanner_id))
 
