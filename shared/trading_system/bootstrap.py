@@ -6,6 +6,7 @@ function never builds the lake and so never imports DuckDB.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -19,14 +20,11 @@ from trading_system.adapters.repositories import (
     DocumentSignalRegistry,
     DocumentSymbolRepository,
 )
-from trading_system.analytics.handlers import HANDLERS as ANALYTICS
 from trading_system.config import Settings, load_settings
-from trading_system.identity.handlers import HANDLERS as IDENTITY
-from trading_system.kernel.bus import EventPublisher, HandlerTable, MessageBus
+from trading_system.kernel.bus import EventPublisher, Handler, HandlerTable, MessageBus, Subscriber
 from trading_system.kernel.clock import Clock, SystemClock
 from trading_system.kernel.documents import DocumentStore
-from trading_system.market_data.handlers import HANDLERS as MARKET_DATA
-from trading_system.scanning.handlers import HANDLERS as SCANNING
+from trading_system.kernel.messages import Command, Query
 
 if TYPE_CHECKING:
     from trading_system.adapters.analytics_lake import AnalyticsLake
@@ -35,7 +33,48 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-HANDLERS: HandlerTable = IDENTITY.merge(MARKET_DATA).merge(ANALYTICS).merge(SCANNING)
+CONTEXTS = ("identity", "market_data", "analytics", "scanning")
+
+
+class ContextHandlers:
+    """Every context's handlers, each context imported the first time one of its messages is
+    handled, so a function pays at cold start only for the contexts it uses."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, HandlerTable] = {}
+        self._lock = threading.Lock()
+
+    def _context(self, name: str) -> HandlerTable:
+        table = self._loaded.get(name)
+        if table is None:
+            with self._lock:
+                module = importlib.import_module(f"trading_system.{name}.handlers")
+                table = self._loaded[name] = module.HANDLERS
+        return table
+
+    def _of(self, kind: type) -> HandlerTable:
+        return self._context(kind.__module__.split(".")[1])
+
+    def command(self, kind: type[Command]) -> Handler:
+        return self._of(kind).command(kind)
+
+    def query(self, kind: type[Query]) -> Handler:
+        return self._of(kind).query(kind)
+
+    def subscriber(self, name: str) -> Subscriber:
+        for context in CONTEXTS:  # subscribers are few; look through the contexts in turn
+            table = self._context(context)
+            if name in table.subscribers:
+                return table.subscriber(name)
+        raise KeyError(f"no subscriber named {name!r}")
+
+
+def all_handlers() -> HandlerTable:
+    """Every handler of every context (imports them all)."""
+    table = HandlerTable()
+    for context in CONTEXTS:
+        table = table.merge(importlib.import_module(f"trading_system.{context}.handlers").HANDLERS)
+    return table
 
 
 class _once(Generic[T]):  # noqa: N801 - reads as a decorator
@@ -144,7 +183,7 @@ class Container:
 
     @_once
     def bus(self) -> MessageBus:
-        return MessageBus(HANDLERS, self)
+        return MessageBus(ContextHandlers(), self)
 
 
 def bootstrap(settings: Settings | None = None, **kwargs: Any) -> Container:

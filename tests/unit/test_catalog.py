@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from functions.catalog import CATALOG, Every, FileDropped, Http, by_name, route_roles, subscriptions
-from trading_system.bootstrap import HANDLERS
-from trading_system.entrypoints.http.routes import ROUTERS
+from trading_system.bootstrap import all_handlers
+from trading_system.entrypoints.http.routes import all_routers
 from trading_system.entrypoints.scheduled import JOBS
 from trading_system.kernel.messages import Event
 
@@ -40,6 +40,7 @@ def test_every_function_module_is_in_the_catalog_and_every_entry_has_its_module(
 
 def test_every_route_has_exactly_its_router_and_no_router_is_extra() -> None:
     http = {f.name: f.trigger for f in CATALOG if isinstance(f.trigger, Http)}
+    ROUTERS = all_routers()  # noqa: N806
     assert set(ROUTERS) == set(http)
     for name, trigger in http.items():
         routes = ROUTERS[name].routes
@@ -55,7 +56,7 @@ def test_only_public_routes_go_without_a_role() -> None:
 
 def test_every_subscription_has_its_handler_and_no_handler_is_unrouted() -> None:
     routed = {(name, event) for event, names in subscriptions().items() for name in names}
-    handled = {(s.name, s.event.event_type()) for s in HANDLERS.subscribers.values()}
+    handled = {(s.name, s.event.event_type()) for s in all_handlers().subscribers.values()}
     assert routed == handled
     for event in subscriptions():
         assert event in Event.registry, f"subscription to unknown event {event}"

@@ -348,6 +348,7 @@ class _FileParser:
             f"{_q(ts_col[0])} AS raw_ts",
             f"{self._ts_expr(*ts_col)} AS ts",
         ]
+        self.kinds = {n: columns[n][1] for n in self.NUMBERS} | {"ts": ts_col[1]}
         for n in self.NUMBERS:
             name, kind = columns[n]
             selects.append(f"{_q(name)} AS raw_{n}")
@@ -366,7 +367,12 @@ class _FileParser:
             else "read_parquet($path)"
         )
         try:
-            self.cur.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM {reader}", {"path": self.path})
+            if self.fmt is FileFormat.CSV:  # parsed once into a table
+                self.cur.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM {reader}", {"path": self.path})
+            else:  # Parquet is cheap to scan again: a view (views take no parameters)
+                self.cur.execute(f"SELECT * FROM {reader} LIMIT 0", {"path": self.path})  # fails early
+                literal = self.path.replace("'", "''")
+                self.cur.execute(f"CREATE TEMP VIEW raw AS SELECT * FROM read_parquet('{literal}')")
         except duckdb.Error as error:
             if self.fmt is FileFormat.CSV and _is_empty(self.path):
                 raise ValidationFailed("the file is empty", [Problem("the file is empty")]) from None
@@ -412,6 +418,7 @@ class _FileParser:
         )
 
     def _problems(self, has_symbol_column: bool) -> tuple[list[Problem], int]:
+        text_ts = self.kinds.get("ts") == "VARCHAR"
         checks = [
             (
                 "symbol IS NULL",
@@ -428,13 +435,15 @@ class _FileParser:
                 "symbol",
             ),
             (
-                "raw_ts IS NULL OR trim(CAST(raw_ts AS VARCHAR)) = ''",
+                "raw_ts IS NULL OR trim(raw_ts) = ''" if text_ts else "raw_ts IS NULL",
                 "'ts'",
                 "'ts is missing'",
                 "NULL",
             ),
             (
-                "raw_ts IS NOT NULL AND trim(CAST(raw_ts AS VARCHAR)) <> '' AND ts IS NULL",
+                ("raw_ts IS NOT NULL AND trim(raw_ts) <> '' AND ts IS NULL")
+                if text_ts
+                else "raw_ts IS NOT NULL AND ts IS NULL",
                 "'ts'",
                 "'ts is not a timestamp (use ISO 8601, a date, or epoch seconds/milliseconds)'",
                 "CAST(raw_ts AS VARCHAR)",
@@ -442,15 +451,17 @@ class _FileParser:
         ]
         for n in self.NUMBERS:
             raw = f"raw_{n}"
-            checks.append(
-                (f"{raw} IS NULL OR trim(CAST({raw} AS VARCHAR)) = ''", f"'{n}'", f"'{n} is missing'", "NULL")
-            )
+            if self.kinds.get(n) != "VARCHAR":
+                # A typed column (Parquet) has no text to misread: a value is there or not.
+                checks.append((f"{raw} IS NULL", f"'{n}'", f"'{n} is missing'", "NULL"))
+                continue
+            checks.append((f"{raw} IS NULL OR trim({raw}) = ''", f"'{n}'", f"'{n} is missing'", "NULL"))
             checks.append(
                 (
-                    f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> '' AND {n} IS NULL",
+                    f"{raw} IS NOT NULL AND trim({raw}) <> '' AND {n} IS NULL",
                     f"'{n}'",
                     f"'{n} is not a number'",
-                    f"CAST({raw} AS VARCHAR)",
+                    raw,
                 )
             )
         union = " UNION ALL ".join(

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trading_system.bootstrap import HANDLERS  # noqa: F401 - imports every context's events
+from trading_system.bootstrap import all_handlers
 from trading_system.kernel.messages import Envelope, Event
-from trading_system.market_data import events as _market_data_events  # noqa: F401
 
 
 def domain_events() -> dict[str, type[Event]]:
     """The platform's event types (not ones a test or plug-in defined on the side)."""
+    all_handlers()  # imports every context, and so every event class
     return {
         name: cls
         for name, cls in sorted(Event.registry.items())

@@ -62,6 +62,25 @@ class HandlerTable:
             {**self.subscribers, **other.subscribers},
         )
 
+    def command(self, kind: type[Command]) -> Handler:
+        return self.commands[kind]
+
+    def query(self, kind: type[Query]) -> Handler:
+        return self.queries[kind]
+
+    def subscriber(self, name: str) -> Subscriber:
+        return self.subscribers[name]
+
+
+class Handlers(Protocol):
+    """Where the bus finds handlers: a HandlerTable, or one that loads contexts on demand."""
+
+    def command(self, kind: type[Command]) -> Handler: ...
+
+    def query(self, kind: type[Query]) -> Handler: ...
+
+    def subscriber(self, name: str) -> Subscriber: ...
+
 
 class EventPublisher(Protocol):
     """Puts envelopes on the domain bus (in-process locally, EventBridge in AWS)."""
@@ -91,7 +110,7 @@ Observer = Callable[[Envelope], None]
 
 
 class MessageBus:
-    def __init__(self, handlers: HandlerTable, dependencies: Dependencies):
+    def __init__(self, handlers: Handlers, dependencies: Dependencies):
         self.handlers = handlers
         self.dependencies = dependencies
         self.observers: list[Observer] = []
@@ -99,13 +118,13 @@ class MessageBus:
 
     def execute(self, command: Command, context: MessageContext | None = None) -> Any:
         context = context or MessageContext()
-        handler = self.handlers.commands[type(command)]
+        handler = self.handlers.command(type(command))
         handled = self._call(handler, command, context)
         self._publish(handled.events, context)
         return handled.result
 
     def ask(self, query: Query, context: MessageContext | None = None) -> Any:
-        handler = self.handlers.queries[type(query)]
+        handler = self.handlers.query(type(query))
         return self._call(handler, query, context or MessageContext())
 
     def deliver(self, subscriber: str, envelope: Envelope) -> bool:
@@ -114,7 +133,7 @@ class MessageBus:
         if inbox.seen(subscriber, envelope.event_id):
             log.info("skipping event %s already processed by %s", envelope.event_id, subscriber)
             return False
-        entry = self.handlers.subscribers[subscriber]
+        entry = self.handlers.subscriber(subscriber)
         context = MessageContext(correlation_id=envelope.correlation_id, causation_id=str(envelope.event_id))
         handled = self._call(entry.handler, envelope.open(), context)
         self._publish(handled.events if isinstance(handled, Handled) else (), context)

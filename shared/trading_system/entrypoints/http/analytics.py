@@ -6,14 +6,15 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from trading_system.analytics.handlers import IndicatorTable
 from trading_system.analytics.queries import MAX_INDICATOR_ROWS, GetIndicators, RefreshSnapshot
 from trading_system.entrypoints.http.dependencies import Bus, Context
-from trading_system.entrypoints.http.market_data import iso, moment
+from trading_system.entrypoints.http.params import iso, moment
 from trading_system.market_data.domain import Timeframe
 
 get_indicators = APIRouter(tags=["analytics"])
@@ -70,7 +71,8 @@ def _get_indicators(
     if table.next_start is not None:
         params = dict(request.query_params) | {"start": iso(table.next_start)}
         headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
-    return JSONResponse(body, headers=headers)
+    # orjson: several times faster than json for tens of thousands of bars (NaN becomes null).
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
 @refresh_snapshot.post(

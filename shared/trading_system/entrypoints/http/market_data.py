@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from trading_system.entrypoints.http.dependencies import Bus, Context, Services
+from trading_system.entrypoints.http.params import iso, moment
 from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.market_data.commands import (
     BarRow,
@@ -177,7 +178,8 @@ def _get_bars(
     if page.next_start is not None:
         params = dict(request.query_params) | {"start": iso(page.next_start)}
         headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
-    return JSONResponse(body, headers=headers)
+    # orjson: several times faster than json for tens of thousands of bars (NaN becomes null).
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
 @compact_lake.post("/v1/lake/compactions", summary="Merge small lake files now")
@@ -191,18 +193,6 @@ def _locate(response: Response, report: IngestReport) -> None:
         r = report.symbols[0]
         params = urlencode({"timeframe": report.timeframe.value, "start": iso(r.first), "end": iso(r.last)})
         response.headers["Location"] = f"/v1/bars/{r.symbol}?{params}"
-
-
-def moment(value: datetime | date | None) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.combine(value, time(0), UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 ROUTERS = {

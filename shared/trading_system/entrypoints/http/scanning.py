@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from trading_system.entrypoints.http.dependencies import Bus, Context
-from trading_system.entrypoints.http.market_data import moment
+from trading_system.entrypoints.http.params import moment
 from trading_system.scanning.commands import (
     CreateScanner,
     DeleteScanner,
