@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,31 @@ from trading_system.kernel.clock import sortable_id
 from trading_system.market_data.domain import Timeframe
 
 _OHLCV = "open, high, low, close, volume"
+SIGNAL_SCHEMA = {
+    "signal_id": "VARCHAR",
+    "source": "VARCHAR",
+    "scanner_id": "VARCHAR",
+    "run_id": "VARCHAR",
+    "symbol": "VARCHAR",
+    "timeframe": "VARCHAR",
+    "ts": "VARCHAR",
+    "name": "VARCHAR",
+    "values": "VARCHAR",
+    "detected_at": "VARCHAR",
+}
+RUN_SCHEMA = {
+    "run_id": "VARCHAR",
+    "scanner_id": "VARCHAR",
+    "trigger": "VARCHAR",
+    "timeframe": "VARCHAR",
+    "started_at": "VARCHAR",
+    "duration_ms": "DOUBLE",
+    "universe_size": "BIGINT",
+    "match_count": "BIGINT",
+    "new_signals": "BIGINT",
+    "matches": "VARCHAR",
+}
+MAX_DELTAS = 30  # then the base is rebuilt, so a refresh never reads more than this many
 
 
 class AnalyticsLake:
@@ -30,31 +56,49 @@ class AnalyticsLake:
     # -- snapshots -------------------------------------------------------------------------
 
     def absorb(self, timeframe: Timeframe, ingest_id: str | None, bars_per_symbol: int) -> UniverseBars:
+        """The universe's last bars after one more ingestion.
+
+        The history is a base file plus one small delta file per ingestion since (a copy of
+        what that ingestion wrote). The usual case, bars after each symbol's latest, is merged
+        in numpy without rewriting the base; anything else (a correction of an older bar, a
+        longer history needed, too many deltas, the first refresh) rebuilds the base from the
+        lake in one SQL pass.
+        """
         folder = f"snapshots/timeframe={timeframe.value}"
         existing = self.lake.files.list_files(f"{folder}/")
-        histories = [p for p in existing if p.rsplit("/", 1)[-1].startswith("history_")]
-        kept = max((int(p.rsplit("_", 1)[-1].removesuffix(".parquet")) for p in histories), default=0)
+        bases = [p for p in existing if p.rsplit("/", 1)[-1].startswith("history_")]
+        deltas = sorted(p for p in existing if p.rsplit("/", 1)[-1].startswith("delta_"))
+        kept = max((int(p.rsplit("_", 1)[-1].removesuffix(".parquet")) for p in bases), default=0)
         fresh = [
             p
             for p in self.lake.files.list_files(f"ingests/timeframe={timeframe.value}/")
             if ingest_id is not None and p.rsplit("/", 1)[-1].startswith(f"{ingest_id}_")
         ]
-        if kept >= bars_per_symbol and histories and (fresh or ingest_id is None):
-            sources = [f"SELECT symbol, ts, {_OHLCV}, ingest_id FROM read_parquet($history)"]
-            params: dict[str, Any] = {"history": histories}
+        if (
+            len(bases) == 1
+            and kept >= bars_per_symbol
+            and len(deltas) < MAX_DELTAS
+            and (fresh or not ingest_id)
+        ):
             if fresh:
-                sources.append(f"SELECT symbol, ts, {_OHLCV}, ingest_id FROM read_parquet($fresh)")
-                params["fresh"] = fresh
-        else:  # first refresh, a longer history needed, or the ingestion already compacted away
-            sources, params = self._everything(timeframe)
-            if not sources:
-                return _empty()
-        params["keep"] = bars_per_symbol
-        target = f"{folder}/history_{bars_per_symbol}.parquet"
+                delta = f"{folder}/delta_{ingest_id}.parquet"
+                self._write(delta, f"SELECT symbol, ts, {_OHLCV} FROM read_parquet($fresh)", {"fresh": fresh})
+                deltas.append(f"{self.lake.root}/{delta}")
+            merged = self._apply(self._load_base(bases[0], bars_per_symbol), deltas)
+            if merged is not None:
+                return _trimmed(merged)
+        return self._rebuild(timeframe, folder, bars_per_symbol, bases + deltas)
+
+    def _rebuild(self, timeframe: Timeframe, folder: str, keep: int, stale: list[str]) -> UniverseBars:
+        sources, params = self._everything(timeframe)
+        if not sources:
+            return _empty()
+        params["keep"] = keep
+        target = f"{folder}/history_{keep}.parquet"
         self._write(
             target,
             f"""
-            SELECT symbol, ts, {_OHLCV}, ingest_id FROM (
+            SELECT symbol, ts, {_OHLCV} FROM (
                 SELECT * FROM ({" UNION ALL ".join(sources)})
                 QUALIFY row_number() OVER (PARTITION BY symbol, ts ORDER BY ingest_id DESC) = 1
             )
@@ -63,10 +107,10 @@ class AnalyticsLake:
             """,
             params,
         )
-        stale = [p for p in histories if not p.endswith(target)]
-        if stale:
-            self.lake.files.delete(stale)
-        return self._load_history(f"{self.lake.root}/{target}", bars_per_symbol)
+        old = [p for p in stale if not p.endswith(target)]
+        if old:
+            self.lake.files.delete(old)
+        return _trimmed(self._load_base(f"{self.lake.root}/{target}", keep))
 
     def _everything(self, timeframe: Timeframe) -> tuple[list[str], dict[str, Any]]:
         settled = self.lake.files.list_files(f"bars/timeframe={timeframe.value}/")
@@ -83,37 +127,87 @@ class AnalyticsLake:
             params["fresh"] = fresh
         return sources, params
 
-    def _load_history(self, path: str, width: int) -> UniverseBars:
+    def _load_base(self, path: str, width: int) -> UniverseBars:
+        """The base file, written sorted by (symbol, ts), as right-aligned matrices.
+
+        Read in file order with the symbols' counts: no window function and no sort, which is
+        what keeps a 5,000-symbol refresh well inside a Lambda's memory and a second or two.
+        """
         cur = self.lake.conn.cursor()
         try:
-            symbols = tuple(
-                s
-                for (s,) in cur.execute(
-                    "SELECT DISTINCT symbol FROM read_parquet($p) ORDER BY symbol", {"p": path}
-                ).fetchall()
-            )
+            counted = cur.execute(
+                "SELECT symbol, count(*) FROM read_parquet($p) GROUP BY symbol ORDER BY symbol", {"p": path}
+            ).fetchall()
             data = cur.execute(
-                f"""
-                SELECT dense_rank() OVER (ORDER BY symbol) - 1 AS code,
-                       row_number() OVER (PARTITION BY symbol ORDER BY ts DESC) AS back,
-                       epoch_us(ts) AS ts_us, {_OHLCV}
-                FROM read_parquet($p)
-                """,
-                {"p": path},
+                f"SELECT epoch_us(ts) AS ts_us, {_OHLCV} FROM read_parquet($p)", {"p": path}
             ).fetchnumpy()
         finally:
             cur.close()
+        symbols = tuple(str(s) for s, _ in counted)
+        counts = np.array([c for _, c in counted], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
+        row = np.repeat(np.arange(len(symbols)), counts)
+        position = np.arange(int(counts.sum())) - np.repeat(starts, counts)
+        col = width - np.repeat(counts, counts) + position
+        keep = col >= 0  # a base kept for a longer history than asked: drop the oldest
+        row, col = row[keep], col[keep]
         shape = (len(symbols), width)
-        row = np.asarray(data["code"], dtype=np.int64)
-        col = width - np.asarray(data["back"], dtype=np.int64)
         ts = np.zeros(shape, dtype=np.int64)
-        ts[row, col] = np.asarray(data["ts_us"], dtype=np.int64)
+        ts[row, col] = np.asarray(data["ts_us"], dtype=np.int64)[keep]
         matrices = {}
         for name in ("open", "high", "low", "close", "volume"):
             matrix = np.full(shape, np.nan)
-            matrix[row, col] = np.asarray(data[name], dtype=np.float64)
+            matrix[row, col] = np.asarray(data[name], dtype=np.float64)[keep]
             matrices[name] = matrix
         return UniverseBars(symbols=symbols, ts_us=ts, **matrices)
+
+    def _apply(self, history: UniverseBars, deltas: list[str]) -> UniverseBars | None:
+        """Append each delta's bars in order; None when a bar is not after its symbol's latest
+        (a correction or a backfill), which needs the rebuild."""
+        if not deltas:
+            return history
+        index = {s: i for i, s in enumerate(history.symbols)}
+        symbols = list(history.symbols)
+        arrays = {n: getattr(history, n) for n in ("ts_us", "open", "high", "low", "close", "volume")}
+        cur = self.lake.conn.cursor()
+        try:
+            for delta in deltas:
+                query = f"SELECT symbol, epoch_us(ts) AS ts_us, {_OHLCV} FROM read_parquet($p)"
+                data = cur.execute(f"{query} ORDER BY symbol, ts", {"p": delta}).fetchnumpy()
+                names = [str(s) for s in data["symbol"]]
+                new = [s for s in dict.fromkeys(names) if s not in index]
+                if new:  # symbols seen for the first time get empty rows
+                    for s in new:
+                        index[s] = len(symbols)
+                        symbols.append(s)
+                    for n, a in arrays.items():
+                        pad = (
+                            np.zeros((len(new), a.shape[1]), dtype=a.dtype)
+                            if n == "ts_us"
+                            else np.full((len(new), a.shape[1]), np.nan)
+                        )
+                        arrays[n] = np.vstack([a, pad])
+                rows = np.array([index[s] for s in names], dtype=np.int64)
+                stamps = np.asarray(data["ts_us"], dtype=np.int64)
+                # The k-th bar of every symbol in one vectorised step, k = 0, 1, ...
+                first = np.r_[True, rows[1:] != rows[:-1]] if len(rows) else rows.astype(bool)
+                rank = np.arange(len(rows)) - np.maximum.accumulate(np.where(first, np.arange(len(rows)), 0))
+                for k in range(int(rank.max()) + 1 if len(rank) else 0):
+                    at = rank == k
+                    r, t = rows[at], stamps[at]
+                    latest = arrays["ts_us"][r, -1]
+                    if np.any(t < latest):
+                        return None
+                    same = t == latest
+                    later = ~same
+                    for n, a in arrays.items():
+                        values = t if n == "ts_us" else np.asarray(data[n], dtype=np.float64)[at]
+                        a[r[same], -1] = values[same]
+                        a[r[later], :-1] = a[r[later], 1:]
+                        a[r[later], -1] = values[later]
+        finally:
+            cur.close()
+        return UniverseBars(symbols=tuple(symbols), **arrays)
 
     def save_snapshot(self, timeframe: Timeframe, snapshot: Snapshot) -> None:
         cur = self.lake.conn.cursor()
@@ -184,10 +278,10 @@ class AnalyticsLake:
         if not rows:
             return
         day = str(rows[0]["detected_at"])[:10]
-        self._append(f"signals/date={day}/{sortable_id()}.parquet", rows)
+        self._append(f"signals/date={day}/{sortable_id()}.parquet", rows, SIGNAL_SCHEMA)
 
     def append_run(self, row: dict[str, Any]) -> None:
-        self._append(f"scan_runs/scanner_id={row['scanner_id']}/{row['run_id']}.parquet", [row])
+        self._append(f"scan_runs/scanner_id={row['scanner_id']}/{row['run_id']}.parquet", [row], RUN_SCHEMA)
 
     def signals(
         self, scanner_id: str | None, symbol: str | None, since: datetime | None, limit: int
@@ -227,27 +321,22 @@ class AnalyticsLake:
                     row[key] = json.loads(row[key])
         return rows
 
-    def _append(self, relative: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Rows of JSON-able values as a new whole file (nested values stored as JSON text)."""
-        columns: dict[str, list[Any]] = {name: [] for name in rows[0]}
-        for row in rows:
-            for name in columns:
-                value = row[name]
-                columns[name].append(json.dumps(value) if isinstance(value, (dict, list)) else value)
-        cur = self.lake.conn.cursor()
-        try:
-            arrays = {}
-            for name, values in columns.items():
-                if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                    arrays[name] = np.array(
-                        values, dtype=np.float64 if any(isinstance(v, float) for v in values) else np.int64
-                    )
-                else:
-                    arrays[name] = np.array([None if v is None else str(v) for v in values], dtype=object)
-            cur.register("rows", arrays)
-            self._write(relative, "SELECT * FROM rows", {}, cur)
-        finally:
-            cur.close()
+    def _append(self, relative: str, rows: Sequence[dict[str, Any]], schema: dict[str, str]) -> None:
+        """Rows as a new whole file, through newline-delimited JSON with an explicit schema
+        (nested values stored as JSON text). Registering Python objects instead trips a DuckDB
+        bug on columns of 2,000+ None values."""
+        with tempfile.TemporaryDirectory(prefix="rows-") as folder:
+            path = f"{folder}/rows.json"
+            with open(path, "w") as out:
+                for row in rows:
+                    plain = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()}
+                    out.write(json.dumps(plain) + "\n")
+            columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in schema.items()) + "}"
+            self._write(
+                relative,
+                f"SELECT * FROM read_json($path, format = 'newline_delimited', columns = {columns})",
+                {"path": path},
+            )
 
     def _write(self, relative: str, sql: str, params: dict[str, Any], cur: Any = None) -> None:
         staging = self.lake.files.staging_target(f"a{sortable_id()}")
@@ -265,6 +354,23 @@ class AnalyticsLake:
 
 def _literal(path: str) -> str:
     return path.replace("'", "''")
+
+
+def _trimmed(bars: UniverseBars) -> UniverseBars:
+    """Without leading columns that no symbol has a bar in (shorter histories than asked)."""
+    used = np.flatnonzero(bars.ts_us.any(axis=0))
+    if len(used) == 0 or used[0] == 0 or bars.ts_us.shape[1] - used[0] < 2:
+        return bars
+    start = int(used[0])
+    return UniverseBars(
+        bars.symbols,
+        bars.ts_us[:, start:],
+        bars.open[:, start:],
+        bars.high[:, start:],
+        bars.low[:, start:],
+        bars.close[:, start:],
+        bars.volume[:, start:],
+    )
 
 
 def _empty() -> UniverseBars:

@@ -153,3 +153,8 @@ class DocumentSignalRegistry:
         except ConcurrencyConflict:
             return False
         return True
+
+    def release(self, keys: Iterable[str]) -> None:
+        """Forget claims whose signals could not be recorded, so a retry raises them again."""
+        for key in keys:
+            self.store.delete(SIGNAL_KEYS, key)

@@ -143,12 +143,13 @@ def refresh(
     events: list[Event] = []
     detected_at = datetime.now(UTC)
     logged = []
+    claimed = []
     for signal in snapshot.detect_signals(bars, series, table, touched):
         ts = datetime.fromtimestamp(signal.ts_us / 1e6, UTC)
-        if not signal_registry.claim(
-            f"analytics#{timeframe.value}#{signal.symbol}#{signal.ts_us}#{signal.name}"
-        ):
+        key = f"analytics#{timeframe.value}#{signal.symbol}#{signal.ts_us}#{signal.name}"
+        if not signal_registry.claim(key):
             continue
+        claimed.append(key)
         events.append(
             SignalGenerated(
                 symbol=signal.symbol, timeframe=timeframe, ts=ts, signal=signal.name, values=signal.values
@@ -168,7 +169,11 @@ def refresh(
                 "detected_at": detected_at.isoformat(),
             }
         )
-    signal_log.append_signals(logged)
+    try:
+        signal_log.append_signals(logged)
+    except Exception:
+        signal_registry.release(claimed)
+        raise
     latest = int(bars.ts_us[:, -1].max())
     events.insert(
         0,

@@ -171,6 +171,7 @@ def execute_scan(
             if k not in ("symbol", "ts") and not (k.startswith("r") and k[1:].isdigit())
         }
         new = signal_registry.claim(f"scan#{scanner.scanner_id}#{row['symbol']}#{ts.isoformat()}")
+        # claimed now, released below if the signal cannot be recorded
         matches.append(Match(symbol=row["symbol"], ts=ts, values=values, new=new))
     duration_ms = (time.perf_counter() - began) * 1000
     run = ScanRun(
@@ -185,23 +186,28 @@ def execute_scan(
         new_signals=sum(m.new for m in matches),
     )
     fresh = [m for m in matches if m.new]
-    signal_log.append_signals(
-        [
-            {
-                "signal_id": f"{scanner.scanner_id}:{m.symbol}:{m.ts.isoformat()}",
-                "source": "scanner",
-                "scanner_id": scanner.scanner_id,
-                "run_id": run_id,
-                "symbol": m.symbol,
-                "timeframe": scanner.timeframe.value,
-                "ts": m.ts.isoformat(),
-                "name": scanner.name,
-                "values": m.values,
-                "detected_at": started_at.isoformat(),
-            }
-            for m in fresh
-        ]
-    )
+    claims = [f"scan#{scanner.scanner_id}#{m.symbol}#{m.ts.isoformat()}" for m in fresh]
+    try:
+        signal_log.append_signals(
+            [
+                {
+                    "signal_id": f"{scanner.scanner_id}:{m.symbol}:{m.ts.isoformat()}",
+                    "source": "scanner",
+                    "scanner_id": scanner.scanner_id,
+                    "run_id": run_id,
+                    "symbol": m.symbol,
+                    "timeframe": scanner.timeframe.value,
+                    "ts": m.ts.isoformat(),
+                    "name": scanner.name,
+                    "values": m.values,
+                    "detected_at": started_at.isoformat(),
+                }
+                for m in fresh
+            ]
+        )
+    except Exception:
+        signal_registry.release(claims)
+        raise
     signal_log.append_run(
         {
             "run_id": run_id,

@@ -1,0 +1,100 @@
+"""The snapshot history, kept as a base file plus one delta per ingestion, must always equal a
+rebuild from the whole lake, on a local folder and on S3."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.aws_fixtures import boto_client, unique_name
+from trading_system.adapters.analytics_lake import AnalyticsLake
+from trading_system.adapters.lake import ParquetLake
+from trading_system.analytics.snapshot import UniverseBars
+from trading_system.config import load_settings
+from trading_system.market_data.bar_batch import BarColumns
+from trading_system.market_data.domain import Timeframe
+
+DAY = 86_400_000_000
+T0 = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> ParquetLake:
+    if request.param == "local":
+        return ParquetLake.from_settings(load_settings(data_dir=tmp_path))
+    url = request.getfixturevalue("moto_url")
+    bucket = unique_name("snap")
+    boto_client("s3", url).create_bucket(Bucket=bucket)
+    return ParquetLake.from_settings(
+        load_settings(data_dir=tmp_path, lake_root=f"s3://{bucket}", aws_endpoint_url=url)
+    )
+
+
+def bars(symbols: list[str], days: list[int], seed: int) -> BarColumns:
+    rng = np.random.default_rng(seed)
+    n = len(symbols) * len(days)
+    close = 50 + rng.random(n) * 10
+    return BarColumns(
+        row=np.arange(1, n + 1),
+        symbols=tuple(symbols),
+        symbol_code=np.repeat(np.arange(len(symbols)), len(days)),
+        ts_us=np.tile(T0 + np.array(days, dtype=np.int64) * DAY, len(symbols)),
+        ts_valid=np.ones(n, dtype=np.bool_),
+        open=close,
+        high=close + 1,
+        low=close - 1,
+        close=close,
+        volume=np.full(n, 100.0),
+    )
+
+
+def as_dict(universe: UniverseBars) -> dict[str, list[tuple[int, float]]]:
+    out = {}
+    for i, symbol in enumerate(universe.symbols):
+        mask = universe.ts_us[i] != 0
+        out[symbol] = list(
+            zip(universe.ts_us[i][mask].tolist(), universe.close[i][mask].tolist(), strict=True)
+        )
+    return out
+
+
+def snapshot_files(lake: ParquetLake) -> list[str]:
+    return [p.rsplit("/", 1)[-1] for p in lake.files.list_files("snapshots/timeframe=1d/")]
+
+
+def test_deltas_equal_a_rebuild_and_corrections_fall_back_to_one(lake: ParquetLake) -> None:
+    store = AnalyticsLake(lake)
+    lake.write(bars(["AAA", "BBB"], list(range(30)), 1), Timeframe.D1, "0001")
+    first = store.absorb(Timeframe.D1, "0001", 20)
+    assert first.ts_us.shape == (2, 20)
+    assert snapshot_files(lake) == ["history_20.parquet"]
+
+    lake.write(bars(["AAA", "BBB"], [30], 2), Timeframe.D1, "0002")
+    lake.write(bars(["BBB", "CCC"], [31, 32], 3), Timeframe.D1, "0003")  # a new symbol, two bars
+    store.absorb(Timeframe.D1, "0002", 20)
+    merged = store.absorb(Timeframe.D1, "0003", 20)
+    assert sorted(snapshot_files(lake)) == ["delta_0002.parquet", "delta_0003.parquet", "history_20.parquet"]
+    rebuilt = store.absorb(Timeframe.D1, None, 25)  # a longer history asked: rebuilt from the lake
+    assert snapshot_files(lake) == ["history_25.parquet"]
+    expected = {s: v[-20:] for s, v in as_dict(rebuilt).items()}
+    assert as_dict(merged) == expected
+    assert [ts for ts, _ in as_dict(merged)["CCC"]] == [T0 + 31 * DAY, T0 + 32 * DAY]
+
+    lake.write(bars(["AAA"], [10], 4), Timeframe.D1, "0004")  # corrects an old bar
+    corrected = store.absorb(Timeframe.D1, "0004", 25)
+    assert snapshot_files(lake) == ["history_25.parquet"]
+    aaa = dict(as_dict(corrected)["AAA"])
+    assert aaa[T0 + 10 * DAY] == pytest.approx(bars(["AAA"], [10], 4).close[0])
+
+
+def test_the_latest_bar_can_be_corrected_in_place(lake: ParquetLake) -> None:
+    store = AnalyticsLake(lake)
+    lake.write(bars(["AAA"], list(range(5)), 1), Timeframe.D1, "0001")
+    store.absorb(Timeframe.D1, "0001", 10)
+    lake.write(bars(["AAA"], [4], 9), Timeframe.D1, "0002")
+    fixed = store.absorb(Timeframe.D1, "0002", 10)
+    assert as_dict(fixed)["AAA"][-1] == (T0 + 4 * DAY, pytest.approx(bars(["AAA"], [4], 9).close[0]))
+    assert len(as_dict(fixed)["AAA"]) == 5
