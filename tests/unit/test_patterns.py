@@ -225,3 +225,13 @@ def test_crossovers_of_indicator_outputs() -> None:
     sign_change = (np.sign(hist[:-1]) <= 0) & (hist[1:] > 0)
     np.testing.assert_array_equal(above[1:], sign_change)
     assert above.any() and below.any() and not (above & below).any()
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 6, 9])
+def test_histories_shorter_than_the_lookback_match_nothing(n: int) -> None:
+    close = np.linspace(10, 11, n)
+    bars = OHLCV(open=close, high=close + 0.5, low=close - 0.5, close=close, volume=np.ones(n))
+    for name in ("doji", "hammer", "bullish_engulfing", "bearish_engulfing"):
+        flags = getattr(patterns, name)(bars)
+        assert flags.shape == (n,)
+        assert not flags.any()

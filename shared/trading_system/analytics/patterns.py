@@ -164,6 +164,7 @@ def _crosses(a: npt.ArrayLike, b: npt.ArrayLike, above: bool) -> BoolArray:
 def _before(x: FloatArray, lag: int) -> FloatArray:
     """x[t - lag] at bar t (bars x symbols); the first `lag` bars repeat bar 0 (inside lookback)."""
     out = np.empty_like(x)
+    lag = min(lag, x.shape[0])  # a history shorter than the lookback is all lookback
     out[lag:] = x[: x.shape[0] - lag]
     out[:lag] = x[:1]
     return out
