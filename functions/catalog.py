@@ -68,7 +68,7 @@ Access = Literal["read", "write", "read_write", "publish"]
 @dataclass(frozen=True)
 class Function:
     name: str
-    handler: str  # `module:attribute` of the Lambda entry point
+    context: str  # the folder under functions/ (platform, market_data, analytics, scanning)
     trigger: Trigger
     summary: str
     role: Role | None = None  # None only for public routes and non-HTTP triggers
@@ -79,7 +79,12 @@ class Function:
 
     @property
     def module(self) -> str:
-        return self.handler.split(":")[0]
+        return f"functions.{self.context}.{self.name}"
+
+    @property
+    def handler(self) -> str:
+        """`module:attribute` of the Lambda entry point."""
+        return f"{self.module}:handler"
 
     @property
     def reads_lake(self) -> bool:
@@ -99,7 +104,7 @@ def _http(
 ) -> Function:
     return Function(
         name=name,
-        handler=f"functions.{context}.{name}:handler",
+        context=context,
         trigger=Http(method, path),
         summary=summary,
         role=role,
@@ -122,7 +127,7 @@ CATALOG: tuple[Function, ...] = (
     _http("health", "platform", "GET", "/v1/health", None, "Liveness and version", {}),
     Function(
         name="authorizer",
-        handler="functions.platform.authorizer:handler",
+        context="platform",
         trigger=Authorizer(),
         summary="Checks the API key and the role the route requires",
         uses=_READ_TABLE,
@@ -210,7 +215,7 @@ CATALOG: tuple[Function, ...] = (
     ),
     Function(
         name="compact_lake_nightly",
-        handler="functions.market_data.compact_lake_nightly:handler",
+        context="market_data",
         trigger=Every("cron(30 0 * * ? *)"),
         summary="Merge small lake files every night",
         uses={Resource.LAKE: "read_write"},
@@ -219,7 +224,7 @@ CATALOG: tuple[Function, ...] = (
     ),
     Function(
         name="ingest_dropped_file",
-        handler="functions.market_data.ingest_dropped_file:handler",
+        context="market_data",
         trigger=FileDropped(),
         summary="Ingest a CSV/Parquet file dropped under <timeframe>/[<SYMBOL>/] in the raw bucket",
         uses={
@@ -254,7 +259,7 @@ CATALOG: tuple[Function, ...] = (
     ),
     Function(
         name="refresh_snapshots",
-        handler="functions.analytics.refresh_snapshots:handler",
+        context="analytics",
         trigger=On("BarsIngested"),
         summary="Refresh the indicator snapshot of the ingested timeframe; raise crossover/pattern signals",
         uses=_SNAPSHOT_WRITER,
@@ -332,7 +337,7 @@ CATALOG: tuple[Function, ...] = (
     ),
     Function(
         name="run_scanners",
-        handler="functions.scanning.run_scanners:handler",
+        context="scanning",
         trigger=On("IndicatorsCalculated"),
         summary="Run every scanner of the refreshed timeframe",
         uses=_SNAPSHOT_WRITER,
@@ -342,7 +347,7 @@ CATALOG: tuple[Function, ...] = (
     ),
     Function(
         name="dispatch_scanners",
-        handler="functions.scanning.dispatch_scanners:handler",
+        context="scanning",
         trigger=Every("rate(1 minute)"),
         summary="Run the scanners whose schedule is due (API-created scanners need no redeploy)",
         uses=_SNAPSHOT_WRITER,
@@ -352,7 +357,7 @@ CATALOG: tuple[Function, ...] = (
     ),
     Function(
         name="record_coverage",
-        handler="functions.market_data.record_coverage:handler",
+        context="market_data",
         trigger=On("BarsIngested"),
         summary="Keep each symbol's first/last bar per timeframe up to date",
         uses={Resource.TABLE: "read_write"},

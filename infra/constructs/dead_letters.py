@@ -10,7 +10,8 @@ and each needs its own setting, or failures vanish:
   whose `responsePayload` holds the error.
 
 Both land in the same queue, one per function, so everything a subscriber failed to process is in
-one place (the CLI's dead-letter tooling lists and replays both shapes).
+one place. (`trading dead-letters` lists and replays the local runtime's dead-letter table; a tool
+for these queues, which must read both shapes, is still to come.)
 """
 
 from __future__ import annotations

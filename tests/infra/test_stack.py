@@ -543,7 +543,7 @@ def test_a_trigger_the_stack_cannot_deploy_fails_the_synth() -> None:
     class WebSocketRoute:  # a trigger kind the stack does not know
         pass
 
-    stray = Function(name="stray", handler="functions.x.stray:handler", trigger=WebSocketRoute(), summary="?")  # type: ignore[arg-type]
+    stray = Function(name="stray", context="x", trigger=WebSocketRoute(), summary="?")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="stray"):
         TradingStack(cdk.App(), "Stray", catalog=[*CATALOG, stray])
 
@@ -551,7 +551,7 @@ def test_a_trigger_the_stack_cannot_deploy_fails_the_synth() -> None:
 def test_an_access_a_resource_does_not_offer_fails_the_synth() -> None:
     bad = Function(
         name="bad",
-        handler="functions.x.bad:handler",
+        context="x",
         trigger=On("X"),
         summary="?",
         uses={Resource.BUS: "read"},

@@ -37,6 +37,11 @@ class DocumentSymbolRepository:
     def save_many(self, listings: Iterable[Listing]) -> None:
         self.store.put_many(SYMBOLS, {x.symbol: x.model_dump(mode="json") for x in listings})
 
+    def get_many(self, symbols: Iterable[str]) -> dict[str, Listing]:
+        return {
+            key: Listing.model_validate(doc) for key, doc in self.store.get_many(SYMBOLS, symbols).items()
+        }
+
     def known(self, symbols: Iterable[str]) -> set[str]:
         return set(self.store.get_many(SYMBOLS, symbols))
 

@@ -58,6 +58,15 @@ def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
+def _echo_csv(records: list[dict[str, Any]], columns: list[str], next_start: datetime | None) -> None:
+    """Rows as CSV on stdout (an empty cell for a missing value); the next page's hint on stderr."""
+    typer.echo(",".join(["ts", *columns]))
+    for r in records:
+        typer.echo(",".join([r["ts"], *("" if r[c] is None else str(r[c]) for c in columns)]))
+    if next_start:
+        typer.secho(f"# more rows: --start {next_start.isoformat()}", err=True)
+
+
 def _moment(text: str | None) -> datetime | None:
     if text is None:
         return None
@@ -153,11 +162,7 @@ def bars(
             }
         )
         return
-    typer.echo("ts,open,high,low,close,volume")
-    for r in records:
-        typer.echo(f"{r['ts']},{r['open']},{r['high']},{r['low']},{r['close']},{r['volume']}")
-    if page.next_start:
-        typer.secho(f"# more bars: --start {page.next_start.isoformat()}", err=True)
+    _echo_csv(records, ["open", "high", "low", "close", "volume"], page.next_start)
 
 
 @symbols_app.callback()
@@ -324,10 +329,7 @@ def indicators(
             {"symbol": table.symbol, "timeframe": table.timeframe, "specs": table.specs, "rows": records}
         )
         return
-    columns = list(table.values)
-    typer.echo(",".join(["ts", *columns]))
-    for r in records:
-        typer.echo(",".join([r["ts"], *("" if r[c] is None else repr(r[c]) for c in columns)]))
+    _echo_csv(records, list(table.values), table.next_start)
 
 
 def _universe(text: str) -> dict[str, Any]:

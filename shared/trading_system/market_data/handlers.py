@@ -127,27 +127,33 @@ def compact_lake(cmd: CompactLake, lake: BarLake) -> Handled[CompactionReport]:
 
 def record_coverage(event: BarsIngested, symbols: SymbolRepository) -> None:
     """Keep each listing's coverage (first/last bar per timeframe) in step with the lake."""
-    updated = []
-    for ingested in event.symbols:
-        listing = symbols.get(ingested.symbol)
-        if listing is not None:
-            updated.append(listing.covering(event.timeframe, ingested.first, ingested.last, ingested.rows))
-    symbols.save_many(updated)
+    listings = symbols.get_many(s.symbol for s in event.symbols)
+    symbols.save_many(
+        listings[s.symbol].covering(event.timeframe, s.first, s.last, s.rows)
+        for s in event.symbols
+        if s.symbol in listings
+    )
 
 
 def list_symbols(query: ListSymbols, symbols: SymbolRepository) -> list[Listing]:
     if query.tag is None:
         return symbols.list(query.after, query.limit)
+    return tagged(symbols, query.tag, query.after, query.limit)
+
+
+def tagged(
+    symbols: SymbolRepository, tag: str, after: str | None = None, limit: int | None = None
+) -> list[Listing]:
+    """Listings carrying a tag, in symbol order after `after` (all of them without a limit)."""
     # Tags are few and universes small enough to filter after reading; an index can come later.
     found: list[Listing] = []
-    after = query.after
-    while len(found) < query.limit:
+    while limit is None or len(found) < limit:
         page = symbols.list(after, 1000)
-        found += [listing for listing in page if query.tag in listing.tags]
+        found += [listing for listing in page if tag in listing.tags]
         if len(page) < 1000:
             break
         after = page[-1].symbol
-    return found[: query.limit]
+    return found if limit is None else found[:limit]
 
 
 def get_symbol(query: GetSymbol, symbols: SymbolRepository) -> Listing:

@@ -254,14 +254,9 @@ def _universe(scanner: Scanner, symbols: SymbolRepository) -> list[str] | None:
         return None
     if isinstance(scanner.universe, SymbolList):
         return list(scanner.universe.symbols)
-    tag = scanner.universe.tag
-    found, after = [], None
-    while page := symbols.list(after, 1000):
-        found += [listing.symbol for listing in page if tag in listing.tags]
-        if len(page) < 1000:
-            break
-        after = page[-1].symbol
-    return found
+    from trading_system.market_data.handlers import tagged
+
+    return [listing.symbol for listing in tagged(symbols, scanner.universe.tag)]
 
 
 def _plain(value: Any) -> float | bool | None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -14,7 +12,7 @@ from pydantic import BaseModel, Field
 from trading_system.analytics.handlers import IndicatorTable
 from trading_system.analytics.queries import MAX_INDICATOR_ROWS, GetIndicators, RefreshSnapshot
 from trading_system.entrypoints.http.dependencies import Bus, Context
-from trading_system.entrypoints.http.params import iso, moment
+from trading_system.entrypoints.http.params import iso, moment, page_response
 from trading_system.market_data.domain import Timeframe
 
 get_indicators = APIRouter(tags=["analytics"])
@@ -67,12 +65,7 @@ def _get_indicators(
         "rows": table.records(),
         "next_start": iso(table.next_start),
     }
-    headers = {}
-    if table.next_start is not None:
-        params = dict(request.query_params) | {"start": iso(table.next_start)}
-        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
-    # orjson: several times faster than json for tens of thousands of bars (NaN becomes null).
-    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+    return page_response(request, body, table.next_start)
 
 
 @refresh_snapshot.post(

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import orjson
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from trading_system.entrypoints.http.dependencies import Bus, Context, Services
-from trading_system.entrypoints.http.params import iso, moment
+from trading_system.entrypoints.http.params import iso, moment, page_response
 from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.market_data.commands import (
     BarRow,
@@ -23,7 +22,7 @@ from trading_system.market_data.commands import (
     IngestBars,
     RegisterSymbol,
 )
-from trading_system.market_data.domain import Listing, Symbol, Timeframe
+from trading_system.market_data.domain import Bar, Listing, Symbol, Timeframe
 from trading_system.market_data.handlers import BarsPage, IngestReport, Registered
 from trading_system.market_data.ports import CompactionReport
 from trading_system.market_data.queries import MAX_BARS_PER_PAGE, GetBars, GetSymbol, ListSymbols
@@ -50,20 +49,11 @@ class IngestRequest(BaseModel):
     bars: list[BarRow]
 
 
-class BarOut(BaseModel):
-    ts: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-
-
 class BarsOut(BaseModel):
     symbol: str
     timeframe: Timeframe
     source_timeframe: Timeframe | None = Field(description="the stored timeframe the bars come from")
-    bars: list[BarOut]
+    bars: list[Bar]
     next_start: datetime | None = Field(description="pass as `start` to get the next page")
 
 
@@ -174,12 +164,7 @@ def _get_bars(
         "bars": page.bars.records() if page.bars is not None else [],
         "next_start": iso(page.next_start),
     }
-    headers = {}
-    if page.next_start is not None:
-        params = dict(request.query_params) | {"start": iso(page.next_start)}
-        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
-    # orjson: several times faster than json for tens of thousands of bars (NaN becomes null).
-    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+    return page_response(request, body, page.next_start)
 
 
 @compact_lake.post("/v1/lake/compactions", summary="Merge small lake files now")

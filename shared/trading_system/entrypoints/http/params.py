@@ -1,8 +1,14 @@
-"""Query-parameter conventions shared by the routers: dates and times in, ISO 8601 UTC out."""
+"""Conventions shared by the routers: dates and times in, ISO 8601 UTC out, and large pages
+serialised with orjson and linked to the next one."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import Request, Response
 
 
 def moment(value: datetime | date | None) -> datetime | None:
@@ -15,3 +21,13 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def page_response(request: Request, body: dict[str, Any], next_start: datetime | None) -> Response:
+    """A page of tens of thousands of rows: orjson is several times faster than json (NaN becomes
+    null), and a `Link: rel="next"` header points at the next page when there is one."""
+    headers = {}
+    if next_start is not None:
+        params = dict(request.query_params) | {"start": iso(next_start)}
+        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
