@@ -68,7 +68,7 @@ Access = Literal["read", "write", "read_write", "publish"]
 @dataclass(frozen=True)
 class Function:
     name: str
-    context: str  # the folder under functions/ (platform, market_data, analytics, scanning)
+    context: str  # the folder under functions/ (platform, market_data, analytics, scanning, trading)
     trigger: Trigger
     summary: str
     role: Role | None = None  # None only for public routes and non-HTTP triggers
@@ -123,7 +123,171 @@ _SNAPSHOT_WRITER: Mapping[Resource, Access] = {
     Resource.BUS: "publish",
 }
 
-CATALOG: tuple[Function, ...] = (
+
+_ORDER_WRITER: Mapping[Resource, Access] = {Resource.TABLE: "read_write", Resource.BUS: "publish"}
+
+TRADING: tuple[Function, ...] = (
+    _http(
+        "place_order",
+        "trading",
+        "POST",
+        "/v1/orders",
+        Role.TRADER,
+        "Place an order (risk-checked)",
+        _ORDER_WRITER,
+    ),
+    _http(
+        "list_orders",
+        "trading",
+        "GET",
+        "/v1/orders",
+        Role.VIEWER,
+        "An account's orders, newest first",
+        _READ_TABLE,
+    ),
+    _http("get_order", "trading", "GET", "/v1/orders/{order_id}", Role.VIEWER, "One order", _READ_TABLE),
+    _http(
+        "cancel_order",
+        "trading",
+        "DELETE",
+        "/v1/orders/{order_id}",
+        Role.TRADER,
+        "Cancel an open order",
+        _ORDER_WRITER,
+    ),
+    _http(
+        "list_order_events",
+        "trading",
+        "GET",
+        "/v1/orders/{order_id}/events",
+        Role.VIEWER,
+        "An order's history: every transition, who caused it and when",
+        _READ_TABLE,
+    ),
+    _http(
+        "list_positions",
+        "trading",
+        "GET",
+        "/v1/positions",
+        Role.VIEWER,
+        "An account's positions marked to the latest price",
+        _READ_TABLE,
+    ),
+    _http(
+        "get_account",
+        "trading",
+        "GET",
+        "/v1/account",
+        Role.VIEWER,
+        "An account: cash, equity, buying power, day P&L",
+        _READ_TABLE,
+    ),
+    _http("list_accounts", "trading", "GET", "/v1/accounts", Role.VIEWER, "Every paper account", _READ_TABLE),
+    _http(
+        "create_account",
+        "trading",
+        "POST",
+        "/v1/accounts",
+        Role.ADMIN,
+        "Create a paper account with a starting cash, costs and risk limits",
+        _ORDER_WRITER,
+    ),
+    _http(
+        "reset_account",
+        "trading",
+        "POST",
+        "/v1/accounts/{account_id}/resets",
+        Role.ADMIN,
+        "Cancel an account's open orders and start it again from a starting cash",
+        _ORDER_WRITER,
+        timeout_s=60,
+    ),
+    _http(
+        "list_account_events",
+        "trading",
+        "GET",
+        "/v1/accounts/{account_id}/events",
+        Role.ADMIN,
+        "An account's audit trail: every event, who caused it and when",
+        _READ_TABLE,
+    ),
+    _http(
+        "list_fills",
+        "trading",
+        "GET",
+        "/v1/fills",
+        Role.VIEWER,
+        "An account's fills, newest first",
+        _READ_TABLE,
+    ),
+    _http(
+        "get_pnl",
+        "trading",
+        "GET",
+        "/v1/pnl",
+        Role.VIEWER,
+        "Realized P&L and commissions by market day or by symbol, from the fills in the lake",
+        {Resource.TABLE: "read", Resource.LAKE: "read"},
+        memory_mb=_LAKE_MEMORY_MB,
+    ),
+    _http(
+        "halt_trading",
+        "trading",
+        "POST",
+        "/v1/trading/halt",
+        Role.ADMIN,
+        "Kill switch: reject every new order (optionally cancel the open ones)",
+        _ORDER_WRITER,
+        timeout_s=120,
+    ),
+    _http(
+        "resume_trading",
+        "trading",
+        "POST",
+        "/v1/trading/resume",
+        Role.ADMIN,
+        "Lift the kill switch",
+        _ORDER_WRITER,
+    ),
+    _http(
+        "get_trading_status",
+        "trading",
+        "GET",
+        "/v1/trading/status",
+        Role.VIEWER,
+        "Whether trading is halted, why and by whom",
+        _READ_TABLE,
+    ),
+    Function(
+        name="fill_orders",
+        context="trading",
+        trigger=On("BarsIngested"),
+        summary="The paper broker: fill open orders on the new bars, keep the latest prices",
+        uses={Resource.TABLE: "read_write", Resource.LAKE: "read", Resource.BUS: "publish"},
+        memory_mb=_LAKE_MEMORY_MB,
+        timeout_s=300,
+    ),
+    Function(
+        name="record_fills",
+        context="trading",
+        trigger=On("OrderFilled"),
+        summary="Write fills to the lake for history and P&L",
+        uses={Resource.LAKE: "write"},
+        memory_mb=_LAKE_MEMORY_MB,
+        timeout_s=60,
+    ),
+    Function(
+        name="close_session",
+        context="trading",
+        trigger=Every("cron(0 21 ? * MON-FRI *)"),
+        summary="At the US close: expire open day orders, mark each account's equity for day P&L",
+        uses=_ORDER_WRITER,
+        timeout_s=300,
+        concurrency=1,
+    ),
+)
+
+_CORE: tuple[Function, ...] = (
     _http("health", "platform", "GET", "/v1/health", None, "Liveness and version", {}),
     Function(
         name="authorizer",
@@ -363,6 +527,9 @@ CATALOG: tuple[Function, ...] = (
         uses={Resource.TABLE: "read_write"},
     ),
 )
+
+
+CATALOG: tuple[Function, ...] = _CORE + TRADING
 
 
 def by_name() -> dict[str, Function]:

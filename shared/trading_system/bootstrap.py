@@ -28,12 +28,16 @@ from trading_system.kernel.messages import Command, Query
 
 if TYPE_CHECKING:
     from trading_system.adapters.analytics_lake import AnalyticsLake
+    from trading_system.adapters.fill_lake import FillLake
     from trading_system.adapters.lake import ParquetLake
     from trading_system.adapters.raw import RawFiles
+    from trading_system.kernel.event_store import EventStore
+    from trading_system.trading.broker import BrokerFactory
+    from trading_system.trading.ledger import TradingLedger
 
 T = TypeVar("T")
 
-CONTEXTS = ("identity", "market_data", "analytics", "scanning")
+CONTEXTS = ("identity", "market_data", "analytics", "scanning", "trading")
 
 
 class ContextHandlers:
@@ -164,6 +168,37 @@ class Container:
     @property
     def signal_log(self) -> AnalyticsLake:
         return self.snapshots
+
+    @_once
+    def event_store(self) -> EventStore:
+        if self.settings.runtime == "aws":
+            from trading_system.adapters.aws.dynamodb_events import DynamoDbEventStore
+
+            return DynamoDbEventStore.from_settings(self.settings)
+        from trading_system.adapters.local.sqlite_events import SqliteEventStore
+        from trading_system.adapters.local.sqlite_store import SqliteDocumentStore
+
+        assert isinstance(self.store, SqliteDocumentStore)
+        return SqliteEventStore(self.store)
+
+    @_once
+    def ledger(self) -> TradingLedger:
+        from trading_system.trading.ledger import TradingLedger
+
+        return TradingLedger(self.event_store, self.store)
+
+    @_once
+    def brokers(self) -> BrokerFactory:
+        """Builds the broker of an account from its settings: the paper broker for now."""
+        from trading_system.trading.paper_broker import PaperBroker
+
+        return PaperBroker
+
+    @_once
+    def fill_log(self) -> FillLake:
+        from trading_system.adapters.fill_lake import FillLake
+
+        return FillLake(self.lake)
 
     @_once
     def raw_files(self) -> RawFiles:

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     duckdb_memory_limit_mb: int | None = Field(default=None, ge=64)
     duckdb_threads: int | None = Field(default=None, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    default_account: str = Field(
+        default="paper",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="the account orders use when they name none",
+    )
 
     @model_validator(mode="after")
     def _fill_local_paths(self) -> Settings:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -308,13 +307,7 @@ class AnalyticsLake:
     def _read(self, files: list[str], tail: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         if not files:
             return []
-        cur = self.lake.conn.cursor()
-        try:
-            result = cur.execute(f"SELECT * FROM read_parquet($files, union_by_name = true) {tail}", params)
-            names = [d[0] for d in result.description]
-            rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-        finally:
-            cur.close()
+        rows = self.lake.query(f"SELECT * FROM read_parquet($files, union_by_name = true) {tail}", params)
         for row in rows:
             for key in ("values", "matches"):
                 if isinstance(row.get(key), str):
@@ -322,34 +315,10 @@ class AnalyticsLake:
         return rows
 
     def _append(self, relative: str, rows: Sequence[dict[str, Any]], schema: dict[str, str]) -> None:
-        """Rows as a new whole file, through newline-delimited JSON with an explicit schema
-        (nested values stored as JSON text). Registering Python objects instead trips a DuckDB
-        bug on columns of 2,000+ None values."""
-        with tempfile.TemporaryDirectory(prefix="rows-") as folder:
-            path = f"{folder}/rows.json"
-            with open(path, "w") as out:
-                for row in rows:
-                    plain = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()}
-                    out.write(json.dumps(plain) + "\n")
-            columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in schema.items()) + "}"
-            self._write(
-                relative,
-                f"SELECT * FROM read_json($path, format = 'newline_delimited', columns = {columns})",
-                {"path": path},
-            )
+        self.lake.write_rows(relative, rows, schema)
 
     def _write(self, relative: str, sql: str, params: dict[str, Any], cur: Any = None) -> None:
-        staging = self.lake.files.staging_target(f"a{sortable_id()}")
-        out = f"{staging}/{relative}"
-        self.lake.files.prepare(out)
-        own = cur is None
-        cur = cur or self.lake.conn.cursor()
-        try:
-            cur.execute(f"COPY ({sql}) TO '{_literal(out)}' (FORMAT parquet, COMPRESSION zstd)", params)
-        finally:
-            if own:
-                cur.close()
-        self.lake.files.publish(staging, [out])
+        self.lake.write_query(relative, sql, params, cur)
 
 
 def _literal(path: str) -> str:

@@ -17,9 +17,12 @@ the scan itself.
 
 from __future__ import annotations
 
+import json
 import shutil
+import tempfile
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -308,6 +311,48 @@ class ParquetLake:
         finally:
             cur.close()
 
+    # -- other tables: whole files of rows, and queries over them ------------------------------
+
+    def write_rows(self, relative: str, rows: Sequence[dict[str, Any]], schema: dict[str, str]) -> None:
+        """Rows as a new whole file, through newline-delimited JSON with an explicit schema
+        (nested values stored as JSON text). Registering Python objects instead trips a DuckDB
+        bug on columns of 2,000+ None values."""
+        with tempfile.TemporaryDirectory(prefix="rows-") as folder:
+            path = f"{folder}/rows.json"
+            with open(path, "w") as out:
+                for row in rows:
+                    plain = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()}
+                    out.write(json.dumps(plain) + "\n")
+            columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in schema.items()) + "}"
+            self.write_query(
+                relative,
+                f"SELECT * FROM read_json($path, format = 'newline_delimited', columns = {columns})",
+                {"path": path},
+            )
+
+    def write_query(self, relative: str, sql: str, params: dict[str, Any], cur: Any = None) -> None:
+        """A query's result as one new file at `relative`, published whole."""
+        staging = self.files.staging_target(f"a{sortable_id()}")
+        out = f"{staging}/{relative}"
+        self.files.prepare(out)
+        own = cur is None
+        cur = cur or self.conn.cursor()
+        try:
+            cur.execute(f"COPY ({sql}) TO '{_q_literal(out)}' (FORMAT parquet, COMPRESSION zstd)", params)
+        finally:
+            if own:
+                cur.close()
+        self.files.publish(staging, [out])
+
+    def query(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        cur = self.conn.cursor()
+        try:
+            result = cur.execute(sql, params)
+            names = [d[0] for d in result.description]
+            return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        finally:
+            cur.close()
+
 
 class _FileParser:
     """Reads a CSV or Parquet file into columns, reporting every cell it cannot parse."""
@@ -533,6 +578,10 @@ def _epoch_expr(number: str) -> str:
 
 def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def _q_literal(path: str) -> str:
+    return path.replace("'", "''")
 
 
 def _is_empty(path: str) -> bool:

@@ -16,12 +16,13 @@ from trading_system.kernel.messages import Envelope, Event
 
 
 def domain_events() -> dict[str, type[Event]]:
-    """The platform's event types (not ones a test or plug-in defined on the side)."""
+    """The platform's event types on the bus (not bookkeeping kept in event streams only, nor
+    ones a test or plug-in defined on the side)."""
     all_handlers()  # imports every context, and so every event class
     return {
         name: cls
         for name, cls in sorted(Event.registry.items())
-        if cls.__module__.startswith("trading_system.")
+        if cls.__module__.startswith("trading_system.") and cls.published
     }
 
 

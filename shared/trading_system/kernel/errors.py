@@ -39,6 +39,7 @@ class DomainError(Exception):
     status: int = 400
     title: str = "Bad request"
     type_slug: str = "bad-request"
+    extensions: dict[str, Any] = field(default_factory=dict)  # extra members of the problem document
 
     def __post_init__(self) -> None:
         super().__init__(self.detail)

@@ -33,6 +33,7 @@ class Event(Message):
 
     context: ClassVar[str]
     version: ClassVar[int] = 1
+    published: ClassVar[bool] = True  # False: kept in an event stream, never put on the bus
     registry: ClassVar[dict[str, type[Event]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

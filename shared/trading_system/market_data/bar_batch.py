@@ -144,9 +144,20 @@ def ranges_by_symbol(bars: BarColumns) -> list[SymbolRange]:
     last = np.full(len(bars.symbols), np.iinfo(np.int64).min)
     np.minimum.at(first, bars.symbol_code, bars.ts_us)
     np.maximum.at(last, bars.symbol_code, bars.ts_us)
+    # A validated batch has one bar per (symbol, ts), so exactly one row per symbol is its last.
+    last_rows = np.nonzero(bars.ts_us == last[bars.symbol_code])[0]
+    last_close = np.full(len(bars.symbols), np.nan)
+    last_volume = np.full(len(bars.symbols), np.nan)
+    last_close[bars.symbol_code[last_rows]] = bars.close[last_rows]
+    last_volume[bars.symbol_code[last_rows]] = bars.volume[last_rows]
     return [
         SymbolRange(
-            symbol=symbol, first=_datetime(first[code]), last=_datetime(last[code]), rows=int(counts[code])
+            symbol=symbol,
+            first=_datetime(first[code]),
+            last=_datetime(last[code]),
+            rows=int(counts[code]),
+            last_close=float(last_close[code]),
+            last_volume=float(last_volume[code]),
         )
         for code, symbol in enumerate(bars.symbols)
         if counts[code]

@@ -23,6 +23,8 @@ class SymbolRange(Message):
     first: datetime
     last: datetime
     rows: int
+    last_close: float | None = None  # the close and volume of the bar at `last`: the latest price
+    last_volume: float | None = None
 
 
 class BarsIngested(MarketDataEvent):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from trading_system.kernel.documents import Document
@@ -74,16 +75,28 @@ class SqliteDocumentStore:
 
     def put_many(self, kind: str, docs: Mapping[str, Document]) -> None:
         rows = [(kind, k, json.dumps(d, separators=(",", ":"))) for k, d in docs.items()]
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO documents (kind, key, body) VALUES (?, ?, ?)", rows)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside one write transaction, committed on success and rolled back on
+        any error. BEGIN IMMEDIATE takes the write lock up front, so another process (the CLI
+        next to a running server) waits for it instead of failing half way."""
         with self._lock:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO documents (kind, key, body) VALUES (?, ?, ?)", rows
-                )
+                yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for reads that must not interleave with another thread's writes."""
+        with self._lock:
+            yield self._db
 
     def delete(self, kind: str, key: str) -> None:
         with self._lock:

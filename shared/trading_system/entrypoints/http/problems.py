@@ -26,6 +26,7 @@ def problem_response(
     problems: list[Problem] | None = None,
     total: int | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"/problems/{slug}",
@@ -37,6 +38,7 @@ def problem_response(
     if problems:
         body["errors"] = [p.as_dict() for p in problems]
         body["error_count"] = total if total is not None else len(problems)
+    body.update(extensions or {})
     correlation_id = getattr(request.state, "correlation_id", None)
     if correlation_id:
         body["correlation_id"] = correlation_id
@@ -49,7 +51,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": 'ApiKey header="x-api-key"'} if error.status == 401 else None
         total = getattr(error, "total", None)
         return problem_response(
-            request, error.status, error.title, error.detail, error.type_slug, error.problems, total, headers
+            request,
+            error.status,
+            error.title,
+            error.detail,
+            error.type_slug,
+            error.problems,
+            total,
+            headers,
+            error.extensions,
         )
 
     @app.exception_handler(RequestValidationError)

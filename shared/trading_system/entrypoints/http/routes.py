@@ -1,6 +1,6 @@
 """Every HTTP route, one router per catalog function, found by function name.
 
-Routers live in one module per context (platform, market_data, analytics, scanning: the folder
+Routers live in one module per context (platform, market_data, analytics, scanning, trading: the folder
 of the function in functions/); only the module of the function asked for is imported, so a
 Lambda does not pay for the other contexts' routes at cold start.
 """
@@ -33,6 +33,6 @@ def router_of(function_name: str) -> APIRouter:
 def all_routers() -> dict[str, APIRouter]:
     """Every router of every context module, by function name."""
     found: dict[str, APIRouter] = {}
-    for context in ("platform", "market_data", "analytics", "scanning"):
+    for context in ("platform", "market_data", "analytics", "scanning", "trading"):
         found |= importlib.import_module(f"trading_system.entrypoints.http.{context}").ROUTERS
     return found

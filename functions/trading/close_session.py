@@ -1,0 +1,5 @@
+"""Lambda: the scheduled close (see functions/catalog.py)."""
+
+from trading_system.entrypoints.lambda_runtime import scheduled_function
+
+handler = scheduled_function("close_session")

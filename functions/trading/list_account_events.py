@@ -1,0 +1,5 @@
+"""Lambda: the `list_account_events` route (see functions/catalog.py)."""
+
+from trading_system.entrypoints.lambda_runtime import http_function
+
+handler = http_function("list_account_events")

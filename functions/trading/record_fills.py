@@ -1,0 +1,5 @@
+"""Lambda: writes fills to the lake on OrderFilled (see functions/catalog.py)."""
+
+from trading_system.entrypoints.lambda_runtime import event_function
+
+handler = event_function("record_fills")

@@ -1,0 +1,1 @@
+"""Trading: orders, the paper broker, risk checks, positions, accounts and P&L."""

@@ -1,0 +1,213 @@
+"""Accounts and positions: cash, what open orders hold back, and the shares held.
+
+A paper account is a cash account: buys need cash (buying power is cash less what open buy
+orders hold back) and sells need shares (no short selling). Positions keep an exact cost basis;
+realized P&L is (sell price - average entry price) x qty and commissions are kept apart, so
+equity - starting cash = realized + unrealized - commissions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trading_system.kernel.errors import Conflict
+from trading_system.trading.account_settings import AccountSettings
+from trading_system.trading.events import (
+    AccountCreated,
+    AccountEvent,
+    AccountReset,
+    EquityMarked,
+    FillSettled,
+    FundsReleased,
+    FundsReserved,
+    PositionChanged,
+    PositionClosed,
+    PositionEvent,
+    PositionOpened,
+)
+
+ZERO = Decimal(0)
+PRICE_PLACES = Decimal("0.000001")
+
+
+class Reservation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    symbol: str
+    side: str
+    cash: Decimal
+    qty: Decimal
+
+
+class Position(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    symbol: str
+    qty: Decimal = ZERO
+    cost_basis: Decimal = ZERO
+    realized_pl: Decimal = ZERO
+    commission: Decimal = ZERO
+
+    @property
+    def avg_entry_price(self) -> Decimal:
+        return (self.cost_basis / self.qty).quantize(PRICE_PLACES) if self.qty else ZERO
+
+    def after(self, fill: FillSettled) -> Position:
+        if fill.side == "buy":
+            return self.model_copy(
+                update={
+                    "qty": self.qty + fill.qty,
+                    "cost_basis": self.cost_basis + fill.qty * fill.price,
+                    "commission": self.commission + fill.commission,
+                }
+            )
+        if fill.qty > self.qty:
+            raise Conflict(f"cannot sell {fill.qty} {self.symbol}: the position holds {self.qty}")
+        qty = self.qty - fill.qty
+        # Cost leaves in proportion to the shares sold; all of it when the position closes, so
+        # rounding never leaves a cost basis on zero shares.
+        removed = self.cost_basis if qty == 0 else self.cost_basis * fill.qty / self.qty
+        return self.model_copy(
+            update={
+                "qty": qty,
+                "cost_basis": self.cost_basis - removed,
+                "realized_pl": self.realized_pl + fill.qty * fill.price - removed,
+                "commission": self.commission + fill.commission,
+            }
+        )
+
+
+class Account(BaseModel):
+    """The Account aggregate's state, folded from its stream."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_id: str
+    starting_cash: Decimal
+    cash: Decimal
+    settings: AccountSettings
+    positions: dict[str, Position] = Field(default_factory=dict)
+    reservations: dict[str, Reservation] = Field(default_factory=dict)
+    realized_pl: Decimal = ZERO
+    commission: Decimal = ZERO
+    last_equity: Decimal
+    epoch: int = 0  # how many times the account was reset; fills carry it
+    created_at: datetime
+    reset_at: datetime | None = None
+    updated_at: datetime
+    version: int = 0
+
+    @property
+    def reserved_cash(self) -> Decimal:
+        return sum((r.cash for r in self.reservations.values()), ZERO)
+
+    @property
+    def buying_power(self) -> Decimal:
+        return self.cash - self.reserved_cash
+
+    def reserved_qty(self, symbol: str, side: str) -> Decimal:
+        return sum((r.qty for r in self.reservations.values() if r.symbol == symbol and r.side == side), ZERO)
+
+    def held(self, symbol: str) -> Decimal:
+        position = self.positions.get(symbol)
+        return position.qty if position else ZERO
+
+    def apply(self, event: AccountEvent) -> Account:
+        changes: dict[str, object] = {"version": self.version + 1, "updated_at": event.at}
+        match event:
+            case AccountReset():
+                changes |= {
+                    "starting_cash": event.starting_cash,
+                    "cash": event.starting_cash,
+                    "settings": event.settings,
+                    "positions": {},
+                    "reservations": {},
+                    "realized_pl": ZERO,
+                    "commission": ZERO,
+                    "last_equity": event.starting_cash,
+                    "epoch": event.epoch,
+                    "reset_at": event.at,
+                }
+            case FundsReserved():
+                reservation = Reservation(
+                    symbol=event.symbol, side=event.side, cash=event.cash, qty=event.qty
+                )
+                changes["reservations"] = {**self.reservations, event.order_id: reservation}
+            case FundsReleased():
+                changes["reservations"] = {k: v for k, v in self.reservations.items() if k != event.order_id}
+            case FillSettled():
+                before = self.positions.get(event.symbol) or Position(symbol=event.symbol)
+                after = before.after(event)
+                positions = {**self.positions, event.symbol: after}
+                if after.qty == 0:
+                    del positions[event.symbol]
+                notional = event.qty * event.price
+                cash = self.cash - notional if event.side == "buy" else self.cash + notional
+                changes |= {
+                    "cash": cash - event.commission,
+                    "positions": positions,
+                    "reservations": self._reservations_after(event),
+                    "realized_pl": self.realized_pl + (after.realized_pl - before.realized_pl),
+                    "commission": self.commission + event.commission,
+                }
+            case EquityMarked():
+                changes["last_equity"] = event.equity
+            case _:
+                raise TypeError(f"an account cannot apply {type(event).__name__}")
+        return self.model_copy(update=changes)
+
+    def _reservations_after(self, fill: FillSettled) -> dict[str, Reservation]:
+        """A fill uses up the part of its order's reservation it stood for."""
+        held = self.reservations.get(fill.order_id)
+        if held is None:
+            return self.reservations
+        spent = fill.qty * fill.price + fill.commission if fill.side == "buy" else ZERO
+        used = held.model_copy(
+            update={"qty": max(held.qty - fill.qty, ZERO), "cash": max(held.cash - spent, ZERO)}
+        )
+        return {**self.reservations, fill.order_id: used}
+
+    @classmethod
+    def created(cls, event: AccountCreated) -> Account:
+        return cls(
+            account_id=event.account_id,
+            starting_cash=event.starting_cash,
+            cash=event.starting_cash,
+            settings=event.settings,
+            last_equity=event.starting_cash,
+            created_at=event.at,
+            updated_at=event.at,
+            version=1,
+        )
+
+    @classmethod
+    def from_events(cls, events: list[AccountEvent]) -> Account:
+        first = events[0]
+        if not isinstance(first, AccountCreated):
+            raise TypeError("an account's history starts with AccountCreated")
+        account = cls.created(first)
+        for event in events[1:]:
+            account = account.apply(event)
+        return account
+
+
+def position_event(before: Position, after: Position, account_id: str, at: datetime) -> PositionEvent:
+    """What a fill did to a position, as the event the bus carries."""
+    if before.qty == 0:
+        kind: type[PositionEvent] = PositionOpened
+    elif after.qty == 0:
+        kind = PositionClosed
+    else:
+        kind = PositionChanged
+    return kind(
+        account_id=account_id,
+        symbol=after.symbol,
+        qty=after.qty,
+        avg_entry_price=after.avg_entry_price,
+        cost_basis=after.cost_basis,
+        realized_pl=after.realized_pl,
+        at=at,
+    )

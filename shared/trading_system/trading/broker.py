@@ -1,0 +1,89 @@
+"""The Broker port: where orders go to be executed.
+
+The paper broker (paper_broker.py) simulates executions from market data; a real broker's
+adapter implements the same three calls by sending the order out and translating the venue's
+reports into these executions. The application turns executions into order and account events,
+so the domain never learns which broker it talks to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Protocol
+
+from trading_system.trading.account_settings import AccountSettings
+from trading_system.trading.orders import Order
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The last known price of a symbol: a bar's close, known from the bar's end on."""
+
+    symbol: str
+    price: Decimal
+    volume: Decimal
+    market_time: datetime  # the end of the bar the price closed
+
+
+@dataclass(frozen=True)
+class MarketBar:
+    ts: datetime  # start
+    end: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+    @property
+    def session(self) -> date:
+        """The trading session a bar belongs to: its UTC date."""
+        return self.ts.date()
+
+
+@dataclass(frozen=True)
+class Fill:
+    qty: Decimal
+    price: Decimal
+    commission: Decimal
+    market_time: datetime
+
+
+@dataclass(frozen=True)
+class Cancel:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Expire:
+    reason: str
+
+
+@dataclass(frozen=True)
+class SessionOpened:
+    session: date
+
+
+@dataclass(frozen=True)
+class StopTriggered:
+    market_time: datetime
+
+
+Execution = Fill | Cancel | Expire | SessionOpened | StopTriggered
+
+
+class Broker(Protocol):
+    def on_submit(self, order: Order, quote: Quote | None) -> list[Execution]:
+        """An accepted order arrives; `quote` is the last price known, if any."""
+
+    def on_bar(self, order: Order, bar: MarketBar) -> list[Execution]:
+        """A bar that began after the order's last known price (the caller filters)."""
+
+    def on_cancel(self, order: Order) -> list[Execution]:
+        """The trader asks to cancel an open order."""
+
+
+class BrokerFactory(Protocol):
+    def __call__(self, settings: AccountSettings) -> Broker: ...

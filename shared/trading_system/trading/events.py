@@ -1,0 +1,169 @@
+"""Facts Trading records and publishes (source `trading.trading`).
+
+Order events make up an order's stream and account events an account's stream in the event
+store; together they are the source of truth. Position events are derived from fills and only
+published. Events marked `published = False` are bookkeeping kept in the streams only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from trading_system.kernel.messages import Event
+from trading_system.trading.account_settings import AccountSettings
+
+Side = Literal["buy", "sell"]
+
+
+class TradingEvent(Event):
+    context = "trading"
+
+
+class OrderEvent(TradingEvent):
+    order_id: str
+    account_id: str
+    symbol: str
+    at: datetime
+
+
+class OrderPlaced(OrderEvent):
+    client_order_id: str
+    side: Side
+    type: Literal["market", "limit", "stop", "stop_limit"]
+    time_in_force: Literal["day", "gtc", "ioc", "fok"]
+    qty: Decimal | None
+    notional: Decimal | None
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    as_of: datetime | None  # market time of the last known price: only later bars fill it
+    fingerprint: str  # hash of the request, to tell a retry from a different order
+
+
+class OrderAccepted(OrderEvent):
+    pass
+
+
+class OrderRejected(OrderEvent):
+    reason: str
+
+
+class OrderFilled(OrderEvent):
+    """A fill (TradeExecuted): `qty` at `price` now, and the order's totals after it."""
+
+    fill_id: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    commission: Decimal
+    filled_qty: Decimal
+    filled_avg_price: Decimal
+    status: Literal["partially_filled", "filled"]
+    market_time: datetime  # the time of the price filled at (a bar's start, or the last price's)
+    bar_ts: datetime | None = None  # the bar that filled it; None for a fill at the last price
+    realized_pl: Decimal = Decimal(0)  # of a sell: (price - average entry price) x qty
+    epoch: int = 0  # the account's reset count when it filled
+
+
+class OrderCanceled(OrderEvent):
+    reason: str
+    filled_qty: Decimal
+
+
+class OrderExpired(OrderEvent):
+    reason: str
+    filled_qty: Decimal
+
+
+class OrderSessionOpened(OrderEvent):
+    published = False
+    session: date
+    bar_ts: datetime
+
+
+class OrderStopTriggered(OrderEvent):
+    published = False
+    market_time: datetime
+    bar_ts: datetime | None = None
+
+
+class AccountEvent(TradingEvent):
+    account_id: str
+    at: datetime
+
+
+class AccountCreated(AccountEvent):
+    starting_cash: Decimal
+    settings: AccountSettings
+
+
+class AccountReset(AccountEvent):
+    starting_cash: Decimal
+    settings: AccountSettings
+    epoch: int
+
+
+class FundsReserved(AccountEvent):
+    published = False
+    order_id: str
+    symbol: str
+    side: Side
+    cash: Decimal  # held back from buying power for a buy
+    qty: Decimal  # held back from the sellable position for a sell
+
+
+class FundsReleased(AccountEvent):
+    published = False
+    order_id: str
+
+
+class FillSettled(AccountEvent):
+    published = False
+    order_id: str
+    fill_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    commission: Decimal
+    market_time: datetime
+
+
+class EquityMarked(AccountEvent):
+    """The close: equity now becomes the reference for the next day's P&L."""
+
+    published = False
+    equity: Decimal
+
+
+class PositionEvent(TradingEvent):
+    account_id: str
+    symbol: str
+    qty: Decimal
+    avg_entry_price: Decimal
+    cost_basis: Decimal
+    realized_pl: Decimal
+    at: datetime
+
+
+class PositionOpened(PositionEvent):
+    pass
+
+
+class PositionChanged(PositionEvent):
+    pass
+
+
+class PositionClosed(PositionEvent):
+    pass
+
+
+class TradingHalted(TradingEvent):
+    reason: str
+    cancel_open_orders: bool
+    at: datetime
+
+
+class TradingResumed(TradingEvent):
+    at: datetime

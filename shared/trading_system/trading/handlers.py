@@ -1,0 +1,706 @@
+"""Trading's application layer: each command loads its aggregates, decides, and commits the
+events atomically, retrying when another writer got there first."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import NAMESPACE_URL, uuid4, uuid5
+
+from pydantic import BaseModel
+
+from trading_system.kernel.bus import Handled, HandlerTable, MessageContext, Subscriber
+from trading_system.kernel.clock import Clock, sortable_id
+from trading_system.kernel.errors import (
+    ConcurrencyConflict,
+    Conflict,
+    DomainError,
+    NotFound,
+    Problem,
+    ValidationFailed,
+)
+from trading_system.market_data.events import BarsIngested
+from trading_system.trading import risk
+from trading_system.trading.accounts import Account, Position, position_event
+from trading_system.trading.broker import (
+    BrokerFactory,
+    Cancel,
+    Execution,
+    Expire,
+    Fill,
+    MarketBar,
+    Quote,
+    SessionOpened,
+    StopTriggered,
+)
+from trading_system.trading.commands import (
+    CancelOrder,
+    CloseSession,
+    CreateAccount,
+    GetAccount,
+    GetOrder,
+    GetPnl,
+    GetTradingStatus,
+    HaltTrading,
+    ListAccountEvents,
+    ListAccounts,
+    ListFills,
+    ListOrderEvents,
+    ListOrders,
+    ListPositions,
+    PlaceOrder,
+    ResetAccount,
+    ResumeTrading,
+)
+from trading_system.trading.events import (
+    AccountCreated,
+    AccountReset,
+    EquityMarked,
+    FillSettled,
+    FundsReleased,
+    FundsReserved,
+    OrderFilled,
+    OrderPlaced,
+    TradingHalted,
+    TradingResumed,
+)
+from trading_system.trading.ledger import Change, TradingLedger, audit
+from trading_system.trading.orders import Order, OrderSide, OrderStatus, TimeInForce
+from trading_system.trading.views import (
+    AccountView,
+    OrderPage,
+    PnlReport,
+    PositionView,
+    account_view,
+    position_views,
+)
+
+if TYPE_CHECKING:
+    from trading_system.config import Settings
+    from trading_system.market_data.ports import BarLake, SymbolRepository
+    from trading_system.trading.ports import FillLog
+
+T = TypeVar("T")
+ATTEMPTS = 25
+ZERO = Decimal(0)
+
+
+class RejectedOrder(DomainError):
+    """A placed order that the risk checks turned down: it is recorded (status rejected, with
+    its reason) and the API reports it as a 422 carrying the order."""
+
+    def __init__(self, order: Order):
+        super().__init__(
+            f"order rejected: {order.reject_reason}",
+            [Problem(order.reject_reason or "rejected", field="order")],
+            422,
+            "Order rejected",
+            "order-rejected",
+            {"order": order.model_dump(mode="json")},
+        )
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    order: Order
+    replayed: bool  # the same client_order_id and body were placed before: this is that order
+
+
+def retrying(attempt: Callable[[], T], what: str) -> T:
+    """Run a load-decide-commit attempt until it commits without losing a race."""
+    for n in range(ATTEMPTS):
+        try:
+            return attempt()
+        except ConcurrencyConflict:
+            time.sleep(random.uniform(0, 0.001 * (n + 1)))  # jitter, not crypto
+    raise ConcurrencyConflict(f"{what}: too much contention, gave up after {ATTEMPTS} attempts; retry")
+
+
+def _account(ledger: TradingLedger, account_id: str) -> Account:
+    account = ledger.account(account_id)
+    if account is None:
+        raise NotFound(
+            f"account {account_id} does not exist (an admin creates it: POST /v1/accounts)",
+            field="account_id",
+        )
+    return account
+
+
+def _order(ledger: TradingLedger, order_id: str) -> Order:
+    order = ledger.order(order_id)
+    if order is None:
+        raise NotFound(f"order {order_id} does not exist", field="order_id")
+    return order
+
+
+def order_id_for(account_id: str, client_order_id: str) -> str:
+    """Deterministic, so a client_order_id can only ever create one order per account: the
+    second append to the same new stream loses the race."""
+    return str(uuid5(NAMESPACE_URL, f"trading:{account_id}/{client_order_id}"))
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def place_order(
+    cmd: PlaceOrder,
+    ledger: TradingLedger,
+    symbols: SymbolRepository,
+    brokers: BrokerFactory,
+    clock: Clock,
+    settings: Settings,
+    context: MessageContext,
+) -> Handled[PlacedOrder]:
+    request = cmd.request
+    request.check()
+    if symbols.get(request.symbol) is None:
+        raise ValidationFailed(
+            f"unknown symbol {request.symbol}: register it first",
+            [Problem("unknown symbol", field="symbol", value=request.symbol)],
+        )
+    account_id = request.account_id or settings.default_account
+    client_order_id = request.client_order_id or str(uuid4())
+    order_id = order_id_for(account_id, client_order_id)
+    fingerprint = request.fingerprint()
+
+    def attempt() -> Handled[PlacedOrder]:
+        existing = ledger.order(order_id)
+        if existing is not None:
+            if existing.fingerprint != fingerprint:
+                raise Conflict(
+                    f"client_order_id {client_order_id} was already used for a different order "
+                    f"({existing.id}) on account {account_id}"
+                )
+            return Handled(PlacedOrder(existing, replayed=True))
+        account = _account(ledger, account_id)
+        quote = ledger.quote(request.symbol)
+        now = clock.now()
+        change = Change.of(account)
+        order = change.on_order(
+            OrderPlaced(
+                order_id=order_id,
+                account_id=account_id,
+                symbol=request.symbol,
+                client_order_id=client_order_id,
+                side=request.side.value,
+                type=request.type.value,
+                time_in_force=request.time_in_force.value,
+                qty=request.qty,
+                notional=request.notional,
+                limit_price=request.limit_price,
+                stop_price=request.stop_price,
+                as_of=quote.market_time if quote else None,
+                fingerprint=fingerprint,
+                at=now,
+            )
+        )
+        verdict = risk.check(order, account, quote, ledger.halted())
+        if verdict.reason is not None:
+            change.on_order(order.reject(verdict.reason, now))
+        else:
+            change.on_order(order.accept(now))
+            change.on_account(
+                FundsReserved(
+                    account_id=account_id,
+                    order_id=order_id,
+                    symbol=order.symbol,
+                    side=order.side.value,
+                    cash=verdict.cash,
+                    qty=verdict.qty,
+                    at=now,
+                )
+            )
+            broker = brokers(account.settings)
+            execute(change, order_id, broker.on_submit(change.orders[order_id], quote), now, bar_ts=None)
+        ledger.commit(change, context, "PlaceOrder")
+        return Handled(PlacedOrder(change.orders[order_id], replayed=False), tuple(change.published))
+
+    return retrying(attempt, f"placing order {client_order_id}")
+
+
+def cancel_order(
+    cmd: CancelOrder, ledger: TradingLedger, brokers: BrokerFactory, clock: Clock, context: MessageContext
+) -> Handled[Order]:
+    def attempt() -> Handled[Order]:
+        order = _order(ledger, cmd.order_id)
+        if not order.status.is_open:
+            raise Conflict(f"cannot cancel order {order.id}: it is {order.status}")
+        change = _changing(ledger, order)
+        now = clock.now()
+        executions = brokers(change.account.settings).on_cancel(order)
+        execute(change, order.id, [_because(e, cmd.reason) for e in executions], now, bar_ts=None)
+        ledger.commit(change, context, "CancelOrder")
+        return Handled(change.orders[order.id], tuple(change.published))
+
+    return retrying(attempt, f"canceling order {cmd.order_id}")
+
+
+def _because(execution: Execution, reason: str) -> Execution:
+    return Cancel(reason) if isinstance(execution, Cancel) else execution
+
+
+def _changing(ledger: TradingLedger, order: Order) -> Change:
+    change = Change.of(_account(ledger, order.account_id))
+    change.track(order)
+    return change
+
+
+def create_account(
+    cmd: CreateAccount, ledger: TradingLedger, clock: Clock, context: MessageContext
+) -> Handled[Account]:
+    event = AccountCreated(
+        account_id=cmd.account_id, starting_cash=cmd.starting_cash, settings=cmd.settings, at=clock.now()
+    )
+    try:
+        account = ledger.create_account(event, context, "CreateAccount")
+    except ConcurrencyConflict:
+        raise Conflict(f"account {cmd.account_id} already exists (reset it instead)") from None
+    return Handled(account, (event,))
+
+
+def reset_account(
+    cmd: ResetAccount, ledger: TradingLedger, brokers: BrokerFactory, clock: Clock, context: MessageContext
+) -> Handled[Account]:
+    events = _cancel_open_orders(ledger, _account(ledger, cmd.account_id), "account reset", clock, context)
+
+    def attempt() -> Handled[Account]:
+        account = _account(ledger, cmd.account_id)
+        leftover = list(account.reservations)
+        if leftover:  # an order was placed while the others were being canceled
+            raise ConcurrencyConflict(f"account {cmd.account_id} has new open orders")
+        change = Change.of(account)
+        change.on_account(
+            AccountReset(
+                account_id=account.account_id,
+                starting_cash=cmd.starting_cash or account.starting_cash,
+                settings=cmd.settings or account.settings,
+                epoch=account.epoch + 1,
+                at=clock.now(),
+            )
+        )
+        ledger.commit(change, context, "ResetAccount")
+        return Handled(change.account, (*events, *change.published))
+
+    def with_cancels() -> Handled[Account]:
+        try:
+            return attempt()
+        except ConcurrencyConflict:
+            _cancel_open_orders(ledger, _account(ledger, cmd.account_id), "account reset", clock, context)
+            raise
+
+    return retrying(with_cancels, f"resetting account {cmd.account_id}")
+
+
+def _cancel_open_orders(
+    ledger: TradingLedger, account: Account, reason: str, clock: Clock, context: MessageContext
+) -> list[Any]:
+    published: list[Any] = []
+    for order_id in list(account.reservations):
+
+        def attempt(order_id: str = order_id) -> None:
+            order = _order(ledger, order_id)
+            if not order.status.is_open:
+                return
+            change = _changing(ledger, order)
+            execute(change, order_id, [Cancel(reason)], clock.now(), bar_ts=None)
+            ledger.commit(change, context, "CancelOrder")
+            published.extend(change.published)
+
+        retrying(attempt, f"canceling order {order_id}")
+    return published
+
+
+def halt_trading(
+    cmd: HaltTrading, ledger: TradingLedger, clock: Clock, context: MessageContext
+) -> Handled[dict[str, Any]]:
+    event = TradingHalted(reason=cmd.reason, cancel_open_orders=cmd.cancel_open_orders, at=clock.now())
+    retrying(lambda: ledger.set_control(event, context, "HaltTrading"), "halting trading")
+    published: list[Any] = [event]
+    if cmd.cancel_open_orders:
+        for account in ledger.accounts():
+            reason = f"canceled by the kill switch: {cmd.reason}"
+            published += _cancel_open_orders(ledger, account, reason, clock, context)
+    return Handled(ledger.control_status(), tuple(published))
+
+
+def resume_trading(
+    cmd: ResumeTrading, ledger: TradingLedger, clock: Clock, context: MessageContext
+) -> Handled[dict[str, Any]]:
+    event = TradingResumed(at=clock.now())
+    retrying(lambda: ledger.set_control(event, context, "ResumeTrading"), "resuming trading")
+    return Handled(ledger.control_status(), (event,))
+
+
+def close_session(
+    cmd: CloseSession, ledger: TradingLedger, clock: Clock, context: MessageContext
+) -> Handled[dict[str, int]]:
+    """The close: every open day order expires, and each account's equity becomes the base of
+    the next day's P&L."""
+    expired = 0
+    published: list[Any] = []
+    for listed in ledger.accounts():
+        for order in ledger.orders(list(listed.reservations)):
+            if order.time_in_force is not TimeInForce.DAY or not order.status.is_open:
+                continue
+
+            def expire(order_id: str = order.id) -> None:
+                current = _order(ledger, order_id)
+                if not current.status.is_open:
+                    return
+                change = _changing(ledger, current)
+                execute(
+                    change, order_id, [Expire("day order expired at the close")], clock.now(), bar_ts=None
+                )
+                ledger.commit(change, context, "CloseSession")
+                published.extend(change.published)
+
+            retrying(expire, f"expiring order {order.id}")
+            expired += 1
+
+        def mark(account_id: str = listed.account_id) -> None:
+            account = _account(ledger, account_id)
+            equity = account_view(account, ledger.quotes(account.positions)).equity
+            change = Change.of(account)
+            change.on_account(EquityMarked(account_id=account_id, equity=equity, at=clock.now()))
+            ledger.commit(change, context, "CloseSession")
+
+        retrying(mark, f"marking account {listed.account_id}")
+    return Handled({"expired": expired}, tuple(published))
+
+
+# -- executions: what the broker reports, turned into events ---------------------------------
+
+
+def execute(
+    change: Change, order_id: str, executions: list[Execution], now: datetime, bar_ts: datetime | None
+) -> None:
+    for execution in executions:
+        order = change.orders[order_id]
+        if not order.status.is_open:
+            break
+        match execution:
+            case SessionOpened(session=session):
+                assert bar_ts is not None
+                change.on_order(order.open_session(session, bar_ts, now))
+            case StopTriggered(market_time=market_time):
+                change.on_order(order.trigger_stop(market_time, bar_ts, now))
+            case Fill():
+                _fill(change, order, execution, now, bar_ts)
+            case Cancel(reason=reason):
+                change.on_order(order.cancel(reason, now))
+            case Expire(reason=reason):
+                change.on_order(order.expire(reason, now))
+    order = change.orders[order_id]
+    if not order.status.is_open and order_id in change.account.reservations:
+        change.on_account(FundsReleased(account_id=order.account_id, order_id=order_id, at=now))
+
+
+def _fill(change: Change, order: Order, fill: Fill, now: datetime, bar_ts: datetime | None) -> None:
+    account = change.account
+    buy = order.side is OrderSide.BUY
+    if buy:
+        own = account.reservations.get(order.id)
+        available = account.cash - account.reserved_cash + (own.cash if own else ZERO)
+        cost = fill.qty * fill.price + fill.commission
+        if cost > available:
+            reason = f"insufficient cash at fill: {cost:.2f} needed, {available:.2f} available"
+            change.on_order(order.cancel(reason, now))
+            return
+    elif fill.qty > account.held(order.symbol):
+        reason = f"insufficient position at fill: {account.held(order.symbol)} {order.symbol} held"
+        change.on_order(order.cancel(reason, now))
+        return
+    before = account.positions.get(order.symbol) or Position(symbol=order.symbol)
+    settled = FillSettled(
+        account_id=account.account_id,
+        order_id=order.id,
+        fill_id=f"fil_{sortable_id()}",
+        symbol=order.symbol,
+        side=order.side.value,
+        qty=fill.qty,
+        price=fill.price,
+        commission=fill.commission,
+        market_time=fill.market_time,
+        at=now,
+    )
+    after = before.after(settled)
+    filled = order.fill(
+        settled.fill_id,
+        fill.qty,
+        fill.price,
+        fill.commission,
+        fill.market_time,
+        now,
+        bar_ts=bar_ts,
+        realized_pl=after.realized_pl - before.realized_pl,
+        epoch=account.epoch,
+    )
+    change.on_order(filled)
+    change.on_account(settled)
+    change.publish(position_event(before, after, account.account_id, now))
+    change.fills.append(fill_record(filled, account.epoch, now))
+
+
+def fill_record(event: OrderFilled, epoch: int, recorded_at: datetime) -> dict[str, Any]:
+    """One fill as the fills view and the lake keep it (decimals as text, exact)."""
+    return {
+        "fill_id": event.fill_id,
+        "order_id": event.order_id,
+        "account_id": event.account_id,
+        "epoch": epoch,
+        "symbol": event.symbol,
+        "side": event.side,
+        "qty": str(event.qty),
+        "price": str(event.price),
+        "commission": str(event.commission),
+        "realized_pl": str(event.realized_pl),
+        "market_time": event.market_time.isoformat(),
+        "recorded_at": recorded_at.isoformat(),
+    }
+
+
+# -- market data in: fills on new bars -------------------------------------------------------
+
+
+class BarFills(BaseModel):
+    symbols: int
+    orders: int
+    fills: int
+    quotes: int
+
+
+def fill_orders(
+    event: BarsIngested,
+    ledger: TradingLedger,
+    bar_reader: BarLake,
+    brokers: BrokerFactory,
+    clock: Clock,
+    context: MessageContext,
+) -> Handled[BarFills]:
+    """New bars: open orders on those symbols meet them, bar by bar, then the bars' closes
+    become the last known prices."""
+    published: list[Any] = []
+    touched = fills = 0
+    timeframe = event.timeframe
+    for span in event.symbols:
+        order_ids = ledger.open_order_ids(span.symbol)
+        if not order_ids:
+            continue
+        orders = ledger.orders(order_ids)
+        earliest = min((o.as_of for o in orders if o.as_of is not None), default=span.first)
+        start = max(span.first, timeframe.floor(earliest))
+        series = bar_reader.bars(
+            span.symbol, timeframe, start, span.last + timeframe.delta, 1_000_000, timeframe
+        )
+        bars = _market_bars(series, timeframe.delta)
+        for order in orders:
+            touched += 1
+            for bar in bars:
+
+                def attempt(order_id: str = order.id, bar: MarketBar = bar) -> int:
+                    current = _order(ledger, order_id)
+                    if not current.status.is_open or not current.takes_bar(bar.ts):
+                        return 0
+                    change = _changing(ledger, current)
+                    broker = brokers(change.account.settings)
+                    execute(change, order_id, broker.on_bar(current, bar), clock.now(), bar_ts=bar.ts)
+                    if change.empty:
+                        return 0
+                    ledger.commit(change, context, "FillOrders")
+                    published.extend(change.published)
+                    return len(change.fills)
+
+                fills += retrying(attempt, f"filling order {order.id}")
+    quotes = ledger.save_quotes(
+        Quote(
+            symbol=span.symbol,
+            price=_decimal(span.last_close),
+            volume=_decimal(span.last_volume or 0.0),
+            market_time=span.last + timeframe.delta,
+        )
+        for span in event.symbols
+        if span.last_close is not None
+    )
+    report = BarFills(symbols=len(event.symbols), orders=touched, fills=fills, quotes=quotes)
+    return Handled(report, tuple(published))
+
+
+def _decimal(value: float | None) -> Decimal:
+    # repr gives the shortest text that reads back as the same float: 187.13, not 187.1299999...
+    return Decimal(repr(float(value or 0.0)))
+
+
+def _market_bars(series: Any, length: Any) -> list[MarketBar]:
+    from datetime import UTC
+
+    out = []
+    for i in range(len(series.ts_us)):
+        ts = datetime.fromtimestamp(int(series.ts_us[i]) / 1_000_000, UTC)
+        out.append(
+            MarketBar(
+                ts=ts,
+                end=ts + length,
+                open=_decimal(series.open[i]),
+                high=_decimal(series.high[i]),
+                low=_decimal(series.low[i]),
+                close=_decimal(series.close[i]),
+                volume=_decimal(series.volume[i]),
+            )
+        )
+    return out
+
+
+def record_fill(event: OrderFilled, fill_log: FillLog, clock: Clock) -> Handled[None]:
+    """Fills into the lake, for history and P&L in DuckDB."""
+    fill_log.append([fill_record(event, event.epoch, event.at)])
+    return Handled(None)
+
+
+# -- queries ---------------------------------------------------------------------------------
+
+
+def get_order(query: GetOrder, ledger: TradingLedger) -> Order:
+    return _order(ledger, query.order_id)
+
+
+def list_orders(query: ListOrders, ledger: TradingLedger, settings: Settings) -> OrderPage:
+    account_id = query.account_id or settings.default_account
+    _account(ledger, account_id)
+    found: list[Order] = []
+    after = query.after
+    while len(found) < query.limit:
+        page = ledger.order_page(account_id, after, 500)
+        if not page:
+            after = None
+            break
+        for key, order in page:
+            after = key
+            if _listed(order, query):
+                found.append(order)
+                if len(found) == query.limit:
+                    break
+        else:
+            continue
+        break
+    more = after is not None and bool(ledger.order_page(account_id, after, 1))
+    return OrderPage(orders=found, next=after if more and len(found) == query.limit else None)
+
+
+def _listed(order: Order, query: ListOrders) -> bool:
+    if query.symbol and order.symbol != query.symbol:
+        return False
+    if query.status == "open":
+        return order.status.is_open or order.status is OrderStatus.NEW
+    if query.status == "closed":
+        return order.status.is_terminal
+    return True
+
+
+def list_order_events(query: ListOrderEvents, ledger: TradingLedger) -> list[dict[str, Any]]:
+    _order(ledger, query.order_id)
+    return [_recorded(e) for e in ledger.history(f"order-{query.order_id}")]
+
+
+def list_account_events(
+    query: ListAccountEvents, ledger: TradingLedger, settings: Settings
+) -> list[dict[str, Any]]:
+    account_id = query.account_id or settings.default_account
+    _account(ledger, account_id)
+    events = ledger.history(f"account-{account_id}", query.after_version)
+    return [_recorded(e) for e in events[: query.limit]]
+
+
+def _recorded(event: Any) -> dict[str, Any]:
+    return {
+        "version": event.version,
+        "type": event.type,
+        "recorded_at": event.recorded_at.isoformat(),
+        "by": {"key_id": event.metadata.get("key_id"), "role": event.metadata.get("role")},
+        "command": event.metadata.get("command"),
+        "correlation_id": event.metadata.get("correlation_id"),
+        "data": event.data,
+    }
+
+
+def get_account(query: GetAccount, ledger: TradingLedger, settings: Settings) -> AccountView:
+    account = _account(ledger, query.account_id or settings.default_account)
+    return account_view(account, ledger.quotes(account.positions))
+
+
+def list_accounts(query: ListAccounts, ledger: TradingLedger) -> list[AccountView]:
+    return [account_view(a, ledger.quotes(a.positions)) for a in ledger.accounts()]
+
+
+def list_positions(query: ListPositions, ledger: TradingLedger, settings: Settings) -> list[PositionView]:
+    account = _account(ledger, query.account_id or settings.default_account)
+    return position_views(account, ledger.quotes(account.positions))
+
+
+def list_fills(query: ListFills, ledger: TradingLedger, settings: Settings) -> dict[str, Any]:
+    account_id = query.account_id or settings.default_account
+    _account(ledger, account_id)
+    found: list[dict[str, Any]] = []
+    after = query.after
+    while len(found) < query.limit:
+        page = ledger.fill_page(account_id, after, 500)
+        if not page:
+            after = None
+            break
+        for key, fill in page:
+            after = key
+            if query.symbol is None or fill["symbol"] == query.symbol:
+                found.append(fill)
+                if len(found) == query.limit:
+                    break
+        else:
+            continue
+        break
+    more = after is not None and bool(ledger.fill_page(account_id, after, 1))
+    return {"fills": found, "next": after if more and len(found) == query.limit else None}
+
+
+def get_pnl(query: GetPnl, ledger: TradingLedger, fill_log: FillLog, settings: Settings) -> PnlReport:
+    account = _account(ledger, query.account_id or settings.default_account)
+    epoch = None if query.all_epochs else account.epoch
+    rows = fill_log.pnl(account.account_id, query.by, epoch, query.start, query.end)
+    return PnlReport(account_id=account.account_id, by=query.by, epoch=epoch, rows=rows)
+
+
+def get_trading_status(query: GetTradingStatus, ledger: TradingLedger) -> dict[str, Any]:
+    return ledger.control_status()
+
+
+HANDLERS = HandlerTable(
+    commands={
+        PlaceOrder: place_order,
+        CancelOrder: cancel_order,
+        CreateAccount: create_account,
+        ResetAccount: reset_account,
+        HaltTrading: halt_trading,
+        ResumeTrading: resume_trading,
+        CloseSession: close_session,
+    },
+    queries={
+        GetOrder: get_order,
+        ListOrders: list_orders,
+        ListOrderEvents: list_order_events,
+        GetAccount: get_account,
+        ListAccounts: list_accounts,
+        ListAccountEvents: list_account_events,
+        ListPositions: list_positions,
+        ListFills: list_fills,
+        GetPnl: get_pnl,
+        GetTradingStatus: get_trading_status,
+    },
+    subscribers={
+        "fill_orders": Subscriber("fill_orders", BarsIngested, fill_orders),
+        "record_fills": Subscriber("record_fills", OrderFilled, record_fill),
+    },
+)
+
+__all__ = ["HANDLERS", "PlacedOrder", "RejectedOrder", "audit"]

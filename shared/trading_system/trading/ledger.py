@@ -1,0 +1,301 @@
+"""Where Trading keeps its aggregates: event streams, plus the views written with them.
+
+Each order has a stream `order-<id>` and each account `account-<id>`; the kill switch has
+`trading-control`. A change to orders and their account is one atomic append with the version
+of each stream as loaded (optimistic concurrency), and the views (the order, the account, the
+account's order list, the per-symbol open-order index, the fills) go in the same transaction.
+A view carries the version it was built at, so loading an aggregate reads its view and then
+only the events after it: normally none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from trading_system.kernel.bus import MessageContext
+from trading_system.kernel.documents import DocumentStore
+from trading_system.kernel.event_store import EventStore, NewEvent, RecordedEvent, StreamAppend, ViewWrite
+from trading_system.kernel.messages import Event
+from trading_system.trading.accounts import Account
+from trading_system.trading.broker import Quote
+from trading_system.trading.events import (
+    AccountCreated,
+    AccountEvent,
+    OrderEvent,
+    OrderPlaced,
+    TradingEvent,
+    TradingHalted,
+    TradingResumed,
+)
+from trading_system.trading.orders import Order
+
+ACCOUNTS = "trading_account"
+ORDERS = "trading_order"
+QUOTES = "trading_quote"
+CONTROL = "trading_control"
+CONTROL_STREAM = "trading-control"
+_NS = 10**19
+
+
+def order_list_kind(account_id: str) -> str:
+    return f"trading_orders:{account_id}"
+
+
+def open_orders_kind(symbol: str) -> str:
+    return f"trading_open:{symbol}"
+
+
+def fills_kind(account_id: str) -> str:
+    return f"trading_fills:{account_id}"
+
+
+def newest_first(at: datetime, unique: str) -> str:
+    """A key that sorts newer items first in an ascending scan."""
+    return f"{_NS - int(at.timestamp() * 1_000_000):019d}-{unique}"
+
+
+@dataclass
+class Change:
+    """Events decided for one account and some of its orders, not yet stored."""
+
+    account: Account
+    account_version: int
+    orders: dict[str, Order] = field(default_factory=dict)
+    order_versions: dict[str, int] = field(default_factory=dict)  # as loaded; 0 for a new order
+    account_events: list[AccountEvent] = field(default_factory=list)
+    order_events: dict[str, list[OrderEvent]] = field(default_factory=dict)
+    published: list[Event] = field(default_factory=list)
+    fills: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, account: Account) -> Change:
+        return cls(account=account, account_version=account.version)
+
+    def track(self, order: Order) -> None:
+        self.orders[order.id] = order
+        self.order_versions[order.id] = order.version
+
+    def on_order(self, event: OrderEvent) -> Order:
+        if isinstance(event, OrderPlaced):
+            order = Order.placed(event)
+            self.order_versions[order.id] = 0
+        else:
+            order = self.orders[event.order_id].apply(event)
+        self.orders[order.id] = order
+        self.order_events.setdefault(order.id, []).append(event)
+        self._publish(event)
+        return order
+
+    def on_account(self, event: AccountEvent) -> Account:
+        self.account = self.account.apply(event)
+        self.account_events.append(event)
+        self._publish(event)
+        return self.account
+
+    def publish(self, event: Event) -> None:
+        self.published.append(event)
+
+    def _publish(self, event: TradingEvent) -> None:
+        if event.published:
+            self.published.append(event)
+
+    @property
+    def empty(self) -> bool:
+        return not self.account_events and not any(self.order_events.values())
+
+
+class TradingLedger:
+    def __init__(self, events: EventStore, documents: DocumentStore):
+        self.events = events
+        self.documents = documents
+
+    # -- aggregates ------------------------------------------------------------------------
+
+    def account(self, account_id: str) -> Account | None:
+        doc = self.documents.get(ACCOUNTS, account_id)
+        account = Account.model_validate(doc) if doc else None
+        tail = self.events.read(f"account-{account_id}", account.version if account else 0)
+        if tail:
+            history = [_open(e) for e in tail]
+            if account is None:
+                account = Account.from_events(history)  # type: ignore[arg-type]
+            else:
+                for event in history:
+                    account = account.apply(event)  # type: ignore[arg-type]
+        return account
+
+    def order(self, order_id: str) -> Order | None:
+        doc = self.documents.get(ORDERS, order_id)
+        order = Order.model_validate(doc) if doc else None
+        tail = self.events.read(f"order-{order_id}", order.version if order else 0)
+        if tail:
+            history = [_open(e) for e in tail]
+            if order is None:
+                order = Order.from_events(history)  # type: ignore[arg-type]
+            else:
+                for event in history:
+                    order = order.apply(event)  # type: ignore[arg-type]
+        return order
+
+    def orders(self, order_ids: Iterable[str]) -> list[Order]:
+        found = []
+        for order_id in order_ids:
+            order = self.order(order_id)
+            if order is not None:
+                found.append(order)
+        return found
+
+    def history(self, stream: str, after_version: int = 0) -> list[RecordedEvent]:
+        return self.events.read(stream, after_version)
+
+    def accounts(self) -> list[Account]:
+        found: list[Account] = []
+        after = None
+        while page := self.documents.scan(ACCOUNTS, after=after, limit=500):
+            found += [Account.model_validate(doc) for _, doc in page]
+            after = page[-1][0]
+        return found
+
+    # -- read models -----------------------------------------------------------------------
+
+    def order_page(self, account_id: str, after: str | None, limit: int) -> list[tuple[str, Order]]:
+        page = self.documents.scan(order_list_kind(account_id), after=after, limit=limit)
+        return [(key, Order.model_validate(doc)) for key, doc in page]
+
+    def open_order_ids(self, symbol: str) -> list[str]:
+        ids: list[str] = []
+        after = None
+        while page := self.documents.scan(open_orders_kind(symbol), after=after, limit=500):
+            ids += [key for key, _ in page]
+            after = page[-1][0]
+        return ids
+
+    def fill_page(self, account_id: str, after: str | None, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        return self.documents.scan(fills_kind(account_id), after=after, limit=limit)
+
+    def quote(self, symbol: str) -> Quote | None:
+        doc = self.documents.get(QUOTES, symbol)
+        return _quote(symbol, doc) if doc else None
+
+    def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
+        return {s: _quote(s, doc) for s, doc in self.documents.get_many(QUOTES, symbols).items()}
+
+    def save_quotes(self, quotes: Iterable[Quote]) -> int:
+        """Keep each symbol's latest price; an older bar (a backfill) never replaces a newer one."""
+        fresh = {q.symbol: q for q in quotes}
+        known = self.quotes(fresh)
+        newer = {
+            s: {"price": str(q.price), "volume": str(q.volume), "market_time": q.market_time.isoformat()}
+            for s, q in fresh.items()
+            if s not in known or known[s].market_time <= q.market_time
+        }
+        if newer:
+            self.documents.put_many(QUOTES, newer)
+        return len(newer)
+
+    def halted(self) -> str | None:
+        doc = self.documents.get(CONTROL, "status")
+        return str(doc["reason"]) if doc and doc.get("halted") else None
+
+    def control_status(self) -> dict[str, Any]:
+        return self.documents.get(CONTROL, "status") or {"halted": False, "version": 0}
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def create_account(self, event: AccountCreated, context: MessageContext, command: str) -> Account:
+        account = Account.created(event)
+        self.events.append(
+            [StreamAppend(f"account-{event.account_id}", 0, [_new(event)])],
+            [ViewWrite(ACCOUNTS, account.account_id, account.model_dump(mode="json"))],
+            audit(context, command),
+        )
+        return account
+
+    def set_control(
+        self, event: TradingHalted | TradingResumed, context: MessageContext, command: str
+    ) -> None:
+        status = self.control_status()
+        version = int(status.get("version", 0))
+        halted = isinstance(event, TradingHalted)
+        view = {
+            "halted": halted,
+            "reason": event.reason if isinstance(event, TradingHalted) else None,
+            "since": event.at.isoformat(),
+            "by": context.principal.key_id,
+            "version": version + 1,
+        }
+        self.events.append(
+            [StreamAppend(CONTROL_STREAM, version, [_new(event)])],
+            [ViewWrite(CONTROL, "status", view)],
+            audit(context, command),
+        )
+
+    def commit(self, change: Change, context: MessageContext, command: str) -> None:
+        """Store a change atomically, or raise ConcurrencyConflict and store nothing."""
+        appends = []
+        views = []
+        if change.account_events:
+            appends.append(
+                StreamAppend(
+                    f"account-{change.account.account_id}",
+                    change.account_version,
+                    [_new(e) for e in change.account_events],
+                )
+            )
+            views.append(
+                ViewWrite(ACCOUNTS, change.account.account_id, change.account.model_dump(mode="json"))
+            )
+        for order_id, events in change.order_events.items():
+            if not events:
+                continue
+            order = change.orders[order_id]
+            appends.append(
+                StreamAppend(f"order-{order_id}", change.order_versions[order_id], [_new(e) for e in events])
+            )
+            doc = order.model_dump(mode="json")
+            views.append(ViewWrite(ORDERS, order_id, doc))
+            views.append(
+                ViewWrite(order_list_kind(order.account_id), newest_first(order.submitted_at, order_id), doc)
+            )
+            index = {"account_id": order.account_id} if order.status.is_open else None
+            views.append(ViewWrite(open_orders_kind(order.symbol), order_id, index))
+        for fill in change.fills:
+            at = datetime.fromisoformat(fill["recorded_at"])
+            views.append(ViewWrite(fills_kind(fill["account_id"]), newest_first(at, fill["fill_id"]), fill))
+        if appends:
+            self.events.append(appends, views, audit(context, command))
+
+
+def audit(context: MessageContext, command: str) -> dict[str, Any]:
+    """Who asked, with which role, as part of which chain of messages: kept with every event."""
+    return {
+        "command": command,
+        "key_id": context.principal.key_id,
+        "role": str(context.principal.role),
+        "correlation_id": context.correlation_id,
+        "causation_id": context.causation_id,
+    }
+
+
+def _new(event: TradingEvent) -> NewEvent:
+    return NewEvent(event.event_type(), event.model_dump(mode="json"))
+
+
+def _open(recorded: RecordedEvent) -> TradingEvent:
+    event = Event.registry[recorded.type].model_validate(recorded.data)
+    assert isinstance(event, TradingEvent)
+    return event
+
+
+def _quote(symbol: str, doc: dict[str, Any]) -> Quote:
+    from decimal import Decimal
+
+    return Quote(
+        symbol=symbol,
+        price=Decimal(doc["price"]),
+        volume=Decimal(doc["volume"]),
+        market_time=datetime.fromisoformat(doc["market_time"]),
+    )

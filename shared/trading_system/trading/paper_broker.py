@@ -1,0 +1,125 @@
+"""The paper broker: fills orders from market data, the way a simple backtester would.
+
+- Market orders fill at once at the last known price when there is one, otherwise at the next
+  bar's open.
+- A limit order fills when a bar trades through its price: at the open if the open is already
+  better, else at the limit. A stop order triggers when a bar reaches its stop and then fills
+  like a market order: at the open if the bar gapped through, else at the stop. A stop-limit
+  order becomes a limit order once triggered (within a bar the trigger is assumed to come
+  first: OHLC cannot say more).
+- Slippage moves market and stop fills against the trader; limit fills are never worse than
+  the limit. Commission is per share (with a per-fill minimum) plus basis points of notional,
+  rounded to the cent.
+- With a participation cap, a bar fills at most that share of its volume; the rest waits for
+  the next bar (partially_filled). ioc fills what it can at its first chance and cancels the
+  rest; fok fills everything at its first chance or nothing.
+- A day order lives through the session (UTC date) of the first bar it sees and expires when a
+  bar of a later session arrives, or at the scheduled close.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+
+from trading_system.trading.account_settings import AccountSettings
+from trading_system.trading.broker import (
+    Cancel,
+    Execution,
+    Expire,
+    Fill,
+    MarketBar,
+    Quote,
+    SessionOpened,
+    StopTriggered,
+)
+from trading_system.trading.orders import QTY_STEP, Order, OrderSide, OrderType, TimeInForce
+
+
+@dataclass(frozen=True)
+class PaperBroker:
+    settings: AccountSettings
+
+    def on_submit(self, order: Order, quote: Quote | None) -> list[Execution]:
+        if quote is None:
+            return []  # fills with the first bar that arrives
+        at_last = MarketBar(
+            ts=quote.market_time,
+            end=quote.market_time,
+            open=quote.price,
+            high=quote.price,
+            low=quote.price,
+            close=quote.price,
+            volume=quote.volume,
+        )
+        return self._evaluate(order, at_last, in_session=False)
+
+    def on_bar(self, order: Order, bar: MarketBar) -> list[Execution]:
+        return self._evaluate(order, bar, in_session=True)
+
+    def on_cancel(self, order: Order) -> list[Execution]:
+        return [Cancel("canceled by request")]
+
+    # -- the simulation ------------------------------------------------------------------
+
+    def _evaluate(self, order: Order, bar: MarketBar, *, in_session: bool) -> list[Execution]:
+        out: list[Execution] = []
+        if in_session and order.time_in_force is TimeInForce.DAY:
+            if order.session is None:
+                out.append(SessionOpened(bar.session))
+            elif bar.session > order.session:
+                return [Expire(f"day order expired at the end of session {order.session}")]
+        last_chance = order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK)
+
+        start: Decimal | None = None  # where a stop triggered within this bar
+        if order.type in (OrderType.STOP, OrderType.STOP_LIMIT) and not order.stop_triggered:
+            start = self._trigger(order, bar)
+            if start is None:
+                return (
+                    [*out, Cancel(f"{order.time_in_force} stop order not triggered")] if last_chance else out
+                )
+            if order.type is OrderType.STOP_LIMIT:
+                out.append(StopTriggered(bar.ts))
+
+        price = self._fill_price(order, bar, start)
+        if price is None:
+            return [*out, Cancel(f"{order.time_in_force} order not marketable")] if last_chance else out
+
+        wanted = order.remaining_qty(price)
+        available = wanted
+        if self.settings.participation_cap is not None:
+            cap = (bar.volume * self.settings.participation_cap).quantize(QTY_STEP, rounding=ROUND_DOWN)
+            available = min(wanted, cap)
+        if order.time_in_force is TimeInForce.FOK and available < wanted:
+            return [*out, Cancel(f"fok: only {available} of {wanted} could be filled")]
+        if available > 0:
+            out.append(Fill(available, price, self.commission(available, price), bar.ts))
+        if order.time_in_force is TimeInForce.IOC and available < wanted:
+            out.append(Cancel(f"ioc: {wanted - available} unfilled"))
+        return out
+
+    def _trigger(self, order: Order, bar: MarketBar) -> Decimal | None:
+        stop = order.stop_price
+        assert stop is not None
+        if order.side is OrderSide.BUY:
+            return bar.open if bar.open >= stop else stop if bar.high >= stop else None
+        return bar.open if bar.open <= stop else stop if bar.low <= stop else None
+
+    def _fill_price(self, order: Order, bar: MarketBar, start: Decimal | None) -> Decimal | None:
+        buy = order.side is OrderSide.BUY
+        if order.type is OrderType.MARKET:
+            return self._slipped(bar.open, buy)
+        if order.type is OrderType.STOP:
+            return self._slipped(start if start is not None else bar.open, buy)
+        limit = order.limit_price
+        assert limit is not None
+        first = start if start is not None else bar.open
+        if buy:
+            return first if first <= limit else limit if bar.low <= limit else None
+        return first if first >= limit else limit if bar.high >= limit else None
+
+    def _slipped(self, price: Decimal, buy: bool) -> Decimal:
+        return self.settings.slipped(price, buy)
+
+    def commission(self, qty: Decimal, price: Decimal) -> Decimal:
+        return self.settings.commission(qty, price)
