@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -83,3 +84,29 @@ def boto_client(service: str, endpoint_url: str) -> Any:
     import boto3
 
     return boto3.session.Session().client(service, region_name=REGION, endpoint_url=endpoint_url)
+
+
+@pytest.fixture
+def moto_transactions_serialised(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run moto's TransactWriteItems one at a time, as DynamoDB isolates transactions.
+
+    moto's server handles requests on parallel threads, and its TransactWriteItems (moto 5.2.5)
+    is not isolated: it deep-copies the whole table first and, when any item's condition fails,
+    rolls back by putting that copy back, which erases every write other transactions committed
+    in the meantime. Under racing writers, appends that were acknowledged then vanish and their
+    versions are handed out again (and the copy itself sometimes dies with "dictionary changed
+    size during iteration", a 500 that botocore retries). None of that can happen in DynamoDB, so
+    without this the test measures moto, not the adapter. Only the writes are serialised: the
+    adapter's reads (Query) still race with them. The server runs in this process, so patching
+    the backend class reaches it.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    transact = DynamoDBBackend.transact_write_items
+
+    def serialised(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        with lock:
+            transact(self, transact_items)
+
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", serialised)

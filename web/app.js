@@ -1,4 +1,5 @@
-// The dashboard: symbols, a candlestick + volume chart, and the live event feed.
+// The dashboard: symbols, a candlestick + volume chart with the fills marked on it, the live
+// event feed, and the trading section (account, positions, open orders, recent fills).
 // Plain ES module, no build step. It talks only to its own origin (or the origins named in the
 // page's <meta> tags): the chart library is served by the runner from node_modules at /vendor.
 
@@ -16,6 +17,10 @@ const SYMBOL_PAGE_LIMIT = 1000;
 const MAX_SYMBOL_PAGES = 100;
 const FEED_LIMIT = 200;
 const PING_EVERY_MS = 25000; // keeps idle proxies from closing the socket
+const TRADING_RELOAD_MS = 300; // a fill is a burst of order and position events: one reload
+const OPEN_ORDER_LIMIT = 100;
+const RECENT_FILL_LIMIT = 25;
+const MARKER_FILL_LIMIT = 1000; // the newest fills of the charted symbol drawn as markers
 const RECONNECT_MAX_MS = 30000;
 
 const COLORS = {
@@ -27,6 +32,8 @@ const COLORS = {
   down: "#ef5350",
   upVolume: "rgba(38, 166, 154, 0.5)",
   downVolume: "rgba(239, 83, 80, 0.5)",
+  buy: "#4c9aff", // fill markers: distinct from the candles' green and red
+  sell: "#f0b429",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -57,6 +64,18 @@ const el = {
   keyError: $("key-error"),
   keyForget: $("key-forget"),
   keySubmit: $("key-submit"),
+  trading: $("trading"),
+  tradingAccount: $("trading-account"),
+  tradingUpdated: $("trading-updated"),
+  tradingMessage: $("trading-message"),
+  tradingBody: $("trading-body"),
+  account: $("account"),
+  positions: document.querySelector("#positions tbody"),
+  positionsCount: $("positions-count"),
+  orders: document.querySelector("#open-orders tbody"),
+  ordersCount: $("orders-count"),
+  fills: document.querySelector("#fills tbody"),
+  fillsCount: $("fills-count"),
 };
 
 const meta = (name) => (document.querySelector(`meta[name="${name}"]`)?.content || "").trim();
@@ -71,6 +90,11 @@ const state = {
   timeframe: "1d",
   bars: [], // what the chart shows, for the legend
   loads: 0,
+  symbolFills: { symbol: null, fills: [] }, // the charted symbol's fills, for the markers
+  accountId: null, // the account the trading section shows, once known
+  held: new Set(), // symbols with a position: their new bars change the account's value
+  cancelling: new Set(), // order ids with a cancel request in flight
+  tradingLoads: 0,
 };
 
 // ---- storage (it can throw: private modes, disabled storage) ------------------------------
@@ -114,11 +138,14 @@ class ApiError extends Error {
   }
 }
 
-/** GET a JSON resource; failures become ApiError carrying the problem+json `detail`. */
-async function api(path, key = state.key) {
+/** Call the API (GET unless told); failures become ApiError carrying the problem+json `detail`. */
+async function api(path, { key = state.key, method = "GET" } = {}) {
   let response;
   try {
-    response = await fetch(API_BASE + path, { headers: { "x-api-key": key || "", accept: "application/json" } });
+    response = await fetch(API_BASE + path, {
+      method,
+      headers: { "x-api-key": key || "", accept: "application/json" },
+    });
   } catch (error) {
     throw new ApiError(0, "Cannot reach the API", `${error.message || error} (is the server running?)`);
   }
@@ -188,7 +215,7 @@ async function submitKey(event) {
   if (!key) return;
   el.keySubmit.disabled = true;
   try {
-    await api("/v1/symbols?limit=1", key); // proves the key before anything else uses it
+    await api("/v1/symbols?limit=1", { key }); // proves the key before anything else uses it
   } catch (error) {
     el.keyError.textContent =
       error instanceof ApiError && (error.status === 401 || error.status === 403)
@@ -210,6 +237,7 @@ function forgetKey() {
   stream.stop();
   state.symbols.clear();
   renderSymbols();
+  clearTrading();
   setStatus("idle", "Not connected");
   openKeyDialog();
 }
@@ -310,7 +338,7 @@ function selectionFromHash() {
 
 // ---- chart --------------------------------------------------------------------------------
 
-const chart = { api: null, candles: null, volume: null, loading: null };
+const chart = { api: null, candles: null, volume: null, markers: null, loading: null };
 let loadSequence = 0; // a slow answer for an earlier selection must not overwrite a newer one
 
 async function ensureChart() {
@@ -321,7 +349,7 @@ async function ensureChart() {
   } catch (error) {
     throw new Error(`the chart library did not load from /vendor (run \`make run\` to install it): ${error.message}`);
   }
-  const { createChart, CandlestickSeries, HistogramSeries, ColorType, CrosshairMode } = lib;
+  const { createChart, createSeriesMarkers, CandlestickSeries, HistogramSeries, ColorType, CrosshairMode } = lib;
   chart.api = createChart(el.chart, {
     autoSize: true,
     layout: {
@@ -355,6 +383,7 @@ async function ensureChart() {
     { priceFormat: { type: "volume" }, priceLineVisible: false, lastValueVisible: false },
     1,
   );
+  chart.markers = createSeriesMarkers(chart.candles, []);
   const [pricePane, volumePane] = chart.api.panes();
   pricePane.setStretchFactor(3);
   volumePane.setStretchFactor(1);
@@ -415,6 +444,8 @@ async function loadChart(fresh) {
     const { bars, source } = await fetchBars(listing, timeframe);
     if (sequence !== loadSequence) return;
     draw(bars, fresh);
+    await loadFillMarkers(symbol);
+    if (sequence !== loadSequence) return;
     const name = listing.name ? `${listing.name} · ` : "";
     const from = source && source !== timeframe ? ` (from ${source})` : "";
     el.chartInfo.textContent = `${name}${bars.length} bars${from} · UTC`;
@@ -460,6 +491,7 @@ function draw(bars, fresh) {
   state.bars = candles.map((candle, i) => ({ ...candle, volume: volume[i].value }));
   chart.candles.setData(candles);
   chart.volume.setData(volume);
+  renderMarkers(); // the fills move to the bars that now hold them
 
   if (fresh && candles.length > BARS_SHOWN) {
     timeScale.setVisibleLogicalRange({ from: candles.length - BARS_SHOWN, to: candles.length + 3 });
@@ -475,6 +507,44 @@ const priceFormat = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2,
 const smallPriceFormat = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 4 });
 const volumeFormat = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 2 });
 const price = (value) => (Math.abs(value) >= 1 ? priceFormat : smallPriceFormat).format(value);
+
+// The API sends decimals as strings. They are rounded here for display only; the exact value
+// stays in the cell's title.
+const moneyFormat = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const signedMoneyFormat = new Intl.NumberFormat(undefined, {
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 2,
+  signDisplay: "exceptZero",
+});
+const qtyFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 6 });
+const percentFormat = new Intl.NumberFormat(undefined, {
+  style: "percent",
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 2,
+  signDisplay: "exceptZero",
+});
+
+const MISSING = "—";
+
+/** A decimal string (or null) through `format`, or as received when it is no number. */
+function decimal(value, format) {
+  if (value === null || value === undefined || value === "") return MISSING;
+  const number = Number(value);
+  return Number.isFinite(number) ? format(number) : String(value);
+}
+
+const money = (value) => decimal(value, moneyFormat.format);
+const signedMoney = (value) => decimal(value, signedMoneyFormat.format);
+const quantity = (value) => decimal(value, qtyFormat.format);
+const percent = (value) => decimal(value, percentFormat.format);
+const decimalPrice = (value) => decimal(value, price);
+
+/** "up", "down" or "flat": the class that colours a P&L. */
+function signClass(value) {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number === 0) return "flat";
+  return number > 0 ? "up" : "down";
+}
 
 /** O H L C V of the bar under the cursor, or of the latest bar. */
 function renderLegend(time) {
@@ -501,6 +571,72 @@ function renderLegend(time) {
   el.legend.replaceChildren(...parts, changeSpan);
 }
 
+// ---- fill markers on the chart --------------------------------------------------------------
+
+/** Reads the symbol's newest fills; a failure leaves the markers as they were. */
+async function loadFillMarkers(symbol) {
+  let body;
+  try {
+    body = await api(`/v1/fills?${new URLSearchParams({ symbol, limit: String(MARKER_FILL_LIMIT) })}`);
+  } catch (error) {
+    const noAccount = error instanceof ApiError && error.status === 404; // so no fills either
+    if (!noAccount) {
+      console.warn(`Could not read the ${symbol} fills`, error); // the trading section says why
+      return;
+    }
+    body = { fills: [] };
+  }
+  if (symbol !== state.symbol) return; // another symbol was chosen meanwhile
+  state.symbolFills = { symbol, fills: body.fills || [] };
+  renderMarkers();
+}
+
+/** The start of the charted bar holding `seconds`: the last bar that began at or before it. A fill
+ * after the last bar (at the last known price) goes on the last bar; one before the first is off the chart. */
+function barTimeAt(seconds) {
+  const bars = state.bars;
+  if (!bars.length || !(seconds >= bars[0].time)) return null;
+  let low = 0;
+  let high = bars.length - 1;
+  while (low < high) {
+    const middle = Math.ceil((low + high) / 2);
+    if (bars[middle].time <= seconds) low = middle;
+    else high = middle - 1;
+  }
+  return bars[low].time;
+}
+
+function fillMarker(fill) {
+  const time = barTimeAt(Date.parse(fill.market_time) / 1000);
+  if (time === null) return null;
+  const buy = fill.side === "buy";
+  return {
+    time,
+    id: fill.fill_id,
+    position: buy ? "belowBar" : "aboveBar",
+    shape: buy ? "arrowUp" : "arrowDown",
+    color: buy ? COLORS.buy : COLORS.sell,
+    text: `${buy ? "B" : "S"} ${quantity(fill.qty)} @ ${decimalPrice(fill.price)}`,
+  };
+}
+
+function renderMarkers() {
+  if (!chart.markers) return;
+  const { symbol, fills } = state.symbolFills;
+  const markers = (symbol === state.symbol ? fills : [])
+    .map(fillMarker)
+    .filter(Boolean)
+    .sort((a, b) => a.time - b.time); // the library wants them in time order
+  chart.markers.setMarkers(markers);
+  el.chart.dataset.markers = String(markers.length);
+}
+
+let markersTimer = null;
+function scheduleMarkersReload() {
+  clearTimeout(markersTimer);
+  markersTimer = setTimeout(() => state.symbol && loadFillMarkers(state.symbol), TRADING_RELOAD_MS);
+}
+
 let reloadTimer = null;
 /** Several events in a burst cause one reload. */
 function scheduleChartReload() {
@@ -512,6 +648,261 @@ let symbolsTimer = null;
 function scheduleSymbolsReload() {
   clearTimeout(symbolsTimer);
   symbolsTimer = setTimeout(() => loadSymbols().catch((error) => showError(error, "Could not list symbols")), 500);
+}
+
+// ---- trading: account, positions, open orders, recent fills --------------------------------
+
+let tradingSequence = 0;
+
+/** Reads the four panels together, so they always show the same moment. */
+async function loadTrading() {
+  const sequence = ++tradingSequence;
+  let answers;
+  try {
+    answers = await Promise.all([
+      api("/v1/account"),
+      api("/v1/positions"),
+      api(`/v1/orders?${new URLSearchParams({ status: "open", limit: String(OPEN_ORDER_LIMIT) })}`),
+      api(`/v1/fills?${new URLSearchParams({ limit: String(RECENT_FILL_LIMIT) })}`),
+    ]);
+  } catch (error) {
+    if (sequence !== tradingSequence) return;
+    if (error instanceof ApiError && error.status === 401) showError(error, "Could not read the account");
+    else showTradingMessage(error);
+    countTradingLoad();
+    return;
+  }
+  if (sequence !== tradingSequence) return;
+  const [account, positions, orders, fills] = answers;
+  state.accountId = account.account_id;
+  el.tradingMessage.hidden = true;
+  el.tradingBody.hidden = false;
+  el.tradingAccount.textContent = `${account.account_id} · ${account.currency || "USD"}`;
+  el.tradingUpdated.textContent = `updated ${new Date().toLocaleTimeString(undefined, { hour12: false })}`;
+  renderAccount(account);
+  renderPositions(positions);
+  renderOrders(orders.orders || [], Boolean(orders.next));
+  renderFills(fills.fills || []);
+  countTradingLoad();
+}
+
+/** How many reads have finished, for whoever waits on the section (the browser tests). */
+function countTradingLoad() {
+  state.tradingLoads += 1;
+  el.trading.dataset.loads = String(state.tradingLoads);
+}
+
+/** The section says why it has nothing to show (no account yet, no permission, ...). */
+function showTradingMessage(error) {
+  const status = error instanceof ApiError && error.status ? ` (${error.status} ${error.title})` : "";
+  const missing = error instanceof ApiError && error.status === 404;
+  const lead = missing ? "No trading account" : `Could not read the account${status}`;
+  el.tradingMessage.textContent = `${lead}: ${error.detail || error.message || error}`;
+  el.tradingMessage.hidden = false;
+  el.tradingBody.hidden = true;
+  el.tradingAccount.textContent = "";
+  el.tradingUpdated.textContent = "";
+  state.held = new Set();
+  console.warn("Could not read the trading account", error);
+}
+
+function clearTrading() {
+  tradingSequence += 1; // an answer still on its way is for the old key
+  state.accountId = null;
+  state.held = new Set();
+  el.tradingAccount.textContent = "";
+  el.tradingUpdated.textContent = "";
+  el.tradingMessage.hidden = true;
+  el.tradingBody.hidden = true;
+}
+
+let tradingTimer = null;
+function scheduleTradingReload() {
+  clearTimeout(tradingTimer);
+  tradingTimer = setTimeout(() => state.key && loadTrading(), TRADING_RELOAD_MS);
+}
+
+// The account summary: [field, label, whether it is a P&L (signed and coloured)].
+const ACCOUNT_FIELDS = [
+  ["equity", "Equity", false],
+  ["cash", "Cash", false],
+  ["buying_power", "Buying power", false],
+  ["day_pl", "Day P&L", true],
+  ["unrealized_pl", "Unrealized P&L", true],
+  ["realized_pl", "Realized P&L", true],
+];
+
+function renderAccount(account) {
+  el.account.replaceChildren(
+    ...ACCOUNT_FIELDS.map(([field, label, pl]) => {
+      const exact = account[field];
+      const item = document.createElement("div");
+      item.className = "stat";
+      item.dataset.field = field;
+      const term = document.createElement("dt");
+      term.textContent = label;
+      const value = document.createElement("dd");
+      value.textContent = pl ? signedMoney(exact) : money(exact);
+      value.title = String(exact ?? "");
+      if (pl) value.className = signClass(exact);
+      item.append(term, value);
+      return item;
+    }),
+  );
+}
+
+/** A table cell; `exact` (the value as received) becomes its tooltip. */
+function cell(text, { className = "", exact = null } = {}) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  if (exact !== null && exact !== undefined) td.title = String(exact);
+  return td;
+}
+
+const numberCell = (text, exact, sign = "") => cell(text, { className: `num ${sign}`.trim(), exact });
+
+/** The symbol as a button that opens its chart. */
+function symbolCell(symbol) {
+  const td = document.createElement("td");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "link";
+  button.dataset.selectSymbol = symbol;
+  button.textContent = symbol;
+  button.title = `Show ${symbol} on the chart`;
+  td.append(button);
+  return td;
+}
+
+function emptyRow(columns, text) {
+  const tr = document.createElement("tr");
+  tr.className = "none";
+  const td = cell(text);
+  td.colSpan = columns;
+  tr.append(td);
+  return tr;
+}
+
+function renderPositions(positions) {
+  state.held = new Set(positions.map((p) => p.symbol));
+  const rows = positions.map((p) => {
+    const tr = document.createElement("tr");
+    tr.dataset.symbol = p.symbol;
+    const unrealized = numberCell(signedMoney(p.unrealized_pl), p.unrealized_pl, signClass(p.unrealized_pl));
+    if (p.unrealized_plpc !== null && p.unrealized_plpc !== undefined) {
+      const pct = document.createElement("small");
+      pct.textContent = ` ${percent(p.unrealized_plpc)}`;
+      unrealized.append(pct);
+    }
+    tr.append(
+      symbolCell(p.symbol),
+      numberCell(quantity(p.qty), p.qty),
+      numberCell(decimalPrice(p.avg_entry_price), p.avg_entry_price),
+      numberCell(decimalPrice(p.current_price), p.current_price ?? "no price yet: marked at cost"),
+      numberCell(money(p.market_value), p.market_value),
+      unrealized,
+    );
+    return tr;
+  });
+  el.positions.replaceChildren(...(rows.length ? rows : [emptyRow(6, "No positions.")]));
+  el.positionsCount.textContent = String(positions.length);
+}
+
+/** "139.93" for a limit, "stop 150" for a stop, both for a stop-limit; "market" otherwise. */
+function orderPrice(order) {
+  const parts = [];
+  if (order.stop_price !== null && order.stop_price !== undefined) parts.push(`stop ${decimalPrice(order.stop_price)}`);
+  if (order.limit_price !== null && order.limit_price !== undefined) parts.push(decimalPrice(order.limit_price));
+  return parts.join(" / ") || "market";
+}
+
+function orderQty(order) {
+  if (order.qty !== null && order.qty !== undefined) {
+    const filled = Number(order.filled_qty) ? `${quantity(order.filled_qty)} / ` : "";
+    return `${filled}${quantity(order.qty)}`;
+  }
+  return `$${money(order.notional)}`;
+}
+
+function renderOrders(orders, more) {
+  const rows = orders.map((order) => {
+    const tr = document.createElement("tr");
+    tr.dataset.orderId = order.id;
+    tr.dataset.symbol = order.symbol;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "small danger";
+    button.dataset.cancelOrder = order.id;
+    button.textContent = state.cancelling.has(order.id) ? "Cancelling…" : "Cancel";
+    button.disabled = state.cancelling.has(order.id);
+    button.setAttribute("aria-label", `Cancel the ${order.side} ${order.symbol} ${order.type} order`);
+    const actions = document.createElement("td");
+    actions.className = "actions";
+    actions.append(button);
+    tr.append(
+      symbolCell(order.symbol),
+      cell(order.side, { className: order.side === "buy" ? "side-buy" : "side-sell" }),
+      cell(`${order.type} · ${order.time_in_force}`),
+      numberCell(orderQty(order), order.qty ?? order.notional),
+      numberCell(orderPrice(order), order.limit_price ?? order.stop_price),
+      cell(order.status.replace("_", " ")),
+      actions,
+    );
+    return tr;
+  });
+  el.orders.replaceChildren(...(rows.length ? rows : [emptyRow(7, "No open orders.")]));
+  el.ordersCount.textContent = more ? `${orders.length}+` : String(orders.length);
+}
+
+/** "2026-03-02 14:30:05" (UTC). */
+function utcTime(text) {
+  const at = new Date(text);
+  return Number.isNaN(at.getTime()) ? String(text || "") : at.toISOString().slice(0, 19).replace("T", " ");
+}
+
+function renderFills(fills) {
+  const rows = fills.map((fill) => {
+    const tr = document.createElement("tr");
+    tr.dataset.fillId = fill.fill_id;
+    tr.dataset.symbol = fill.symbol;
+    const realized = Number(fill.realized_pl) ? signedMoney(fill.realized_pl) : MISSING;
+    tr.append(
+      cell(utcTime(fill.recorded_at), { exact: `recorded ${fill.recorded_at}, at the price of ${fill.market_time}` }),
+      symbolCell(fill.symbol),
+      cell(fill.side, { className: fill.side === "buy" ? "side-buy" : "side-sell" }),
+      numberCell(quantity(fill.qty), fill.qty),
+      numberCell(decimalPrice(fill.price), fill.price),
+      numberCell(realized, fill.realized_pl, signClass(fill.realized_pl)),
+    );
+    return tr;
+  });
+  el.fills.replaceChildren(...(rows.length ? rows : [emptyRow(6, "No fills yet.")]));
+  el.fillsCount.textContent = fills.length >= RECENT_FILL_LIMIT ? `latest ${fills.length}` : String(fills.length);
+}
+
+async function cancelOrder(button) {
+  const id = button.dataset.cancelOrder;
+  const symbol = button.closest("tr")?.dataset.symbol || "";
+  state.cancelling.add(id);
+  button.disabled = true;
+  button.textContent = "Cancelling…";
+  try {
+    await api(`/v1/orders/${encodeURIComponent(id)}`, { method: "DELETE" });
+  } catch (error) {
+    showError(error, symbol ? `Could not cancel the ${symbol} order` : "Could not cancel the order");
+  } finally {
+    state.cancelling.delete(id);
+  }
+  await loadTrading(); // the row goes, or its button comes back after a refusal
+}
+
+/** Order and position events: refresh the panels (once per burst), and the markers on a fill. */
+function onTradingEvent(event) {
+  const p = event.payload || {};
+  if (state.accountId && p.account_id && p.account_id !== state.accountId) return; // another account
+  scheduleTradingReload();
+  if (event.event_type === "OrderFilled" && p.symbol === state.symbol) scheduleMarkersReload();
 }
 
 // ---- live feed ----------------------------------------------------------------------------
@@ -545,8 +936,11 @@ function summarize(event) {
     case "SymbolRegistered":
       return `${p.symbol} registered (${p.asset_class || "?"})`;
     default: {
-      if (p.symbol && (p.side || p.qty || p.status)) {
-        return [p.side, p.qty || p.notional, p.symbol, p.type, p.status, p.reason].filter(Boolean).join(" ");
+      if (p.symbol && (p.side || p.qty || p.status || p.order_id)) {
+        // Order events without a status say it in their name: OrderAccepted -> "accepted".
+        const status = p.status || (p.order_id ? event.event_type.replace(/^Order/, "").toLowerCase() : "");
+        const at = p.price ? `@ ${decimalPrice(p.price)}` : "";
+        return [p.side, p.qty || p.notional, p.symbol, p.type, status, at, p.reason].filter(Boolean).join(" ");
       }
       const scalars = Object.entries(p).filter(([, v]) => v === null || typeof v !== "object");
       return scalars.length ? scalars.slice(0, 5).map(([k, v]) => `${k}=${v}`).join(" · ") : event.event_type;
@@ -594,9 +988,16 @@ function onEvent(event) {
     event.event_type === "BarsIngested" &&
     (event.payload.symbols || []).some((s) => !state.symbols.get(s.symbol)?.coverage?.[event.payload.timeframe]);
   if (event.event_type === "SymbolRegistered" || newTimeframe) scheduleSymbolsReload();
+  // Positions are marked to the latest price: new bars of a held symbol change the account.
+  if (event.event_type === "BarsIngested" && (event.payload.symbols || []).some((s) => state.held.has(s.symbol))) {
+    scheduleTradingReload();
+  }
 }
 
 // ---- stream -------------------------------------------------------------------------------
+
+// Order and position events also come on `events` (for the feed): these copies drive the panels.
+const TRADING_CHANNELS = ["orders", "positions"];
 
 const stream = {
   socket: null,
@@ -612,6 +1013,8 @@ const stream = {
     this.socket = socket;
     socket.addEventListener("open", () => {
       socket.send(JSON.stringify({ action: "subscribe", channels: ["events"] }));
+      // Separately: a server without these channels refuses this message only, not the feed.
+      socket.send(JSON.stringify({ action: "subscribe", channels: TRADING_CHANNELS }));
       this.pingTimer = setInterval(() => socket.send(JSON.stringify({ action: "ping" })), PING_EVERY_MS);
     });
     socket.addEventListener("message", (message) => this.receive(message.data));
@@ -627,19 +1030,22 @@ const stream = {
     }
     if (message.type === "subscribed") {
       this.attempts = 0;
+      el.status.dataset.channels = (message.channels || []).join(" "); // what the server confirmed
       setStatus("open", "Live · subscribed to all events");
       if (this.hadDrop) {
         // Events were missed while disconnected: read the state again.
         this.hadDrop = false;
         scheduleSymbolsReload();
         scheduleChartReload();
+        scheduleTradingReload();
       }
     } else if (message.type === "error") {
       showError(new Error(message.detail), "The live stream rejected a message");
     } else if (message.event) {
       const at = new Date().toLocaleTimeString(undefined, { hour12: false });
       setStatus("open", `Live · last event ${at}`);
-      onEvent(message.event);
+      if (TRADING_CHANNELS.includes(message.channel)) onTradingEvent(message.event);
+      else onEvent(message.event);
     }
   },
 
@@ -675,6 +1081,7 @@ async function start(key) {
   state.key = key;
   hideError();
   stream.connect();
+  loadTrading(); // reports its own failures in the section
   try {
     await loadSymbols();
   } catch (error) {
@@ -724,6 +1131,15 @@ function wireEvents() {
     state.timeframe = button.dataset.tf;
     if (state.symbol) select(state.symbol, state.timeframe);
     else markSelected();
+  });
+  el.trading.addEventListener("click", (event) => {
+    const cancel = event.target.closest("button[data-cancel-order]");
+    if (cancel && !cancel.disabled) cancelOrder(cancel);
+    const symbol = event.target.closest("button[data-select-symbol]");
+    if (symbol) {
+      select(symbol.dataset.selectSymbol);
+      el.chart.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    }
   });
   el.feedClear.addEventListener("click", () => {
     el.feed.replaceChildren();

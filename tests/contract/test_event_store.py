@@ -7,6 +7,7 @@ one adapter are at the end, and say so in their name.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -61,7 +62,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         moto_url: str = request.getfixturevalue("moto_url")
         settings = Settings(aws_endpoint_url=moto_url, table_name=request.getfixturevalue("dynamodb_table"))
         yield Backend(
-            "dynamodb", DynamoDbEventStore.from_settings(settings), DynamoDbDocumentStore.from_settings(settings)
+            "dynamodb",
+            DynamoDbEventStore.from_settings(settings),
+            DynamoDbDocumentStore.from_settings(settings),
         )
 
 
@@ -196,7 +199,10 @@ def test_a_multi_stream_append_is_all_or_nothing(backend: Backend, stream: str, 
 
     with pytest.raises(ConcurrencyConflict, match=account):
         backend.events.append(
-            [StreamAppend(stream, 0, _events("Placed", "Accepted")), StreamAppend(account, 1, _events("Held"))],
+            [
+                StreamAppend(stream, 0, _events("Placed", "Accepted")),
+                StreamAppend(account, 1, _events("Held")),
+            ],
             views=[ViewWrite(kind, "order", {"status": "accepted"})],
         )
     assert backend.events.version(stream) == 0
@@ -226,7 +232,9 @@ def test_a_stream_listed_without_events_only_checks_its_version(
 
     for wrong in (1, 3):
         with pytest.raises(ConcurrencyConflict, match=account):
-            backend.events.append([StreamAppend(account, wrong, []), StreamAppend(stream, 1, _events("More"))])
+            backend.events.append(
+                [StreamAppend(account, wrong, []), StreamAppend(stream, 1, _events("More"))]
+            )
     assert backend.events.version(stream) == 1
 
 
@@ -254,28 +262,21 @@ def test_views_are_upserted_and_deleted_with_the_events(backend: Backend, stream
     assert backend.documents.get(kind, "never-existed") is None
     assert [k for k, _ in backend.documents.scan(kind)] == ["existing", "new"]
 
-    backend.events.append([StreamAppend(stream, 1, _events("Cancelled"))], views=[ViewWrite(kind, "new", None)])
+    backend.events.append(
+        [StreamAppend(stream, 1, _events("Cancelled"))], views=[ViewWrite(kind, "new", None)]
+    )
     assert backend.documents.get(kind, "new") is None
 
 
 # --- limits ----------------------------------------------------------------------------------
 
 
-def _not_enforced_by_sqlite(backend: Backend, request: pytest.FixtureRequest) -> None:
-    if backend.name == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="SqliteEventStore.append does not validate the append's size yet (contract gap)",
-            )
-        )
-
-
-@pytest.mark.parametrize(("events", "views"), [(MAX_ITEMS_PER_APPEND + 1, 0), (60, MAX_ITEMS_PER_APPEND - 59)])
+@pytest.mark.parametrize(
+    ("events", "views"), [(MAX_ITEMS_PER_APPEND + 1, 0), (60, MAX_ITEMS_PER_APPEND - 59)]
+)
 def test_an_append_of_too_many_items_is_refused(
     backend: Backend, stream: str, kind: str, events: int, views: int, request: pytest.FixtureRequest
 ) -> None:
-    _not_enforced_by_sqlite(backend, request)
     with pytest.raises(ValueError, match=str(MAX_ITEMS_PER_APPEND)):
         backend.events.append(
             [StreamAppend(stream, 0, _events(*["E"] * events))],
@@ -297,7 +298,6 @@ def test_an_append_of_exactly_the_maximum_is_accepted(backend: Backend, stream: 
 def test_an_append_without_events_is_refused(
     backend: Backend, stream: str, kind: str, request: pytest.FixtureRequest
 ) -> None:
-    _not_enforced_by_sqlite(backend, request)
     with pytest.raises(ValueError, match="at least one event"):
         backend.events.append([StreamAppend(stream, 0, [])], views=[ViewWrite(kind, "k", {"v": 1})])
     assert backend.documents.get(kind, "k") is None
@@ -310,7 +310,11 @@ APPENDS_PER_WRITER = 25
 MAX_ATTEMPTS = 1000  # per append; a writer starved this long fails the test instead of hanging it
 
 
-def test_racing_writers_each_land_every_event_exactly_once(backend: Backend, stream: str) -> None:
+def test_racing_writers_each_land_every_event_exactly_once(
+    backend: Backend, stream: str, request: pytest.FixtureRequest
+) -> None:
+    if backend.name == "dynamodb":
+        request.getfixturevalue("moto_transactions_serialised")
     start = threading.Barrier(WRITERS, timeout=10)
     errors: list[BaseException] = []
     versions: list[int] = []
@@ -324,7 +328,11 @@ def test_racing_writers_each_land_every_event_exactly_once(backend: Backend, str
                     version = backend.events.version(stream)
                     try:
                         [event] = backend.events.append(
-                            [StreamAppend(stream, version, [NewEvent("Noted", {"writer": writer, "seq": seq})])]
+                            [
+                                StreamAppend(
+                                    stream, version, [NewEvent("Noted", {"writer": writer, "seq": seq})]
+                                )
+                            ]
                         )
                     except ConcurrencyConflict:
                         conflicts[writer] += 1
@@ -353,3 +361,121 @@ def test_racing_writers_each_land_every_event_exactly_once(backend: Backend, str
         # each writer's events are all there, once, in the order it appended them
         seqs = [e.data["seq"] for e in read if e.data["writer"] == writer]
         assert seqs == list(range(APPENDS_PER_WRITER)), f"writer {writer}: {seqs}"
+
+
+# --- DynamoDB only: the item layout, paging, the transaction size and error mapping ----------
+
+
+@pytest.fixture
+def dynamodb(moto_url: str, dynamodb_table: str) -> DynamoDbEventStore:
+    return DynamoDbEventStore.from_settings(Settings(aws_endpoint_url=moto_url, table_name=dynamodb_table))
+
+
+def test_dynamodb_stores_events_as_items_next_to_the_documents(
+    dynamodb: DynamoDbEventStore, stream: str, kind: str
+) -> None:
+    dynamodb.append(
+        [StreamAppend(stream, 0, [NewEvent("Placed", {"qty": 1, "text": "café"})])],
+        views=[ViewWrite(kind, "k", {"v": 1})],
+        metadata={"actor": "me"},
+    )
+
+    def item(pk: str, sk: str) -> dict[str, Any]:
+        response = dynamodb.client.get_item(
+            TableName=dynamodb.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        )
+        found: dict[str, Any] = response["Item"]
+        return found
+
+    event = item(f"stream#{stream}", "000000000001")
+    body = json.loads(event["body"]["S"])
+    assert set(event) == {"pk", "sk", "body"}
+    assert body == {
+        "type": "Placed",
+        "data": {"qty": 1, "text": "café"},
+        "recorded_at": body["recorded_at"],
+        "metadata": {"actor": "me"},
+    }
+    assert datetime.fromisoformat(body["recorded_at"]).tzinfo is not None
+    assert event["body"]["S"] == json.dumps(body, separators=(",", ":"), ensure_ascii=False)  # compact
+    assert item(kind, "k")["body"]["S"] == '{"v":1}'  # exactly the document store's layout
+
+
+class ShortPages:
+    """Wraps a real client and cuts every Query page to `page` items, as the 1 MB cap does."""
+
+    def __init__(self, client: Any, page: int) -> None:
+        self._client = client
+        self.page = page
+        self.queries = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def query(self, **request: Any) -> dict[str, Any]:
+        self.queries += 1
+        return dict(
+            self._client.query(**{**request, "Limit": min(request.get("Limit", self.page), self.page)})
+        )
+
+
+def test_dynamodb_read_follows_short_pages(dynamodb: DynamoDbEventStore, stream: str) -> None:
+    _append(dynamodb, stream, 0, count=10)
+    client = ShortPages(dynamodb.client, page=3)
+    paged = DynamoDbEventStore(client, dynamodb.table_name)
+
+    assert [e.version for e in paged.read(stream)] == list(range(1, 11))
+    assert [e.version for e in paged.read(stream, after_version=8)] == [9, 10]
+    assert paged.version(stream) == 10
+    assert client.queries >= 4 + 1 + 1
+
+
+def test_dynamodb_counts_version_checks_against_the_transaction_limit(
+    dynamodb: DynamoDbEventStore, stream: str
+) -> None:
+    _append(dynamodb, stream, 0)
+
+    with pytest.raises(ValueError, match=r"100 events, 0 views and 1 stream version checks"):
+        _append(dynamodb, stream, 1, count=MAX_ITEMS_PER_APPEND)
+    _append(dynamodb, stream, 1, count=MAX_ITEMS_PER_APPEND - 1)  # 99 Puts + 1 ConditionCheck
+
+    assert dynamodb.version(stream) == MAX_ITEMS_PER_APPEND
+
+
+class FailingClient:
+    """A client whose TransactWriteItems is cancelled for the given reasons."""
+
+    def __init__(self, *codes: str) -> None:
+        self.codes = codes
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> None:  # noqa: N803
+        reasons = [{"Code": code} for code in self.codes]
+        error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
+        raise ClientError(
+            {"Error": error, "CancellationReasons": reasons},
+            "TransactWriteItems",
+        )
+
+
+def test_dynamodb_maps_a_transaction_conflict_to_a_concurrency_conflict(stream: str) -> None:
+    store = DynamoDbEventStore(FailingClient("None", "TransactionConflict"), "table")
+
+    with pytest.raises(ConcurrencyConflict, match=f"stream {stream} is being written by another transaction"):
+        _append(store, stream, 1)
+
+
+def test_dynamodb_reraises_a_cancellation_that_is_no_conflict(stream: str) -> None:
+    store = DynamoDbEventStore(FailingClient("None", "ValidationError"), "table")
+
+    with pytest.raises(ClientError, match="TransactionCanceledException"):
+        _append(store, stream, 1)
+
+
+def test_dynamodb_reraises_other_errors(moto_url: str, stream: str) -> None:
+    missing = DynamoDbEventStore.from_settings(
+        Settings(aws_endpoint_url=moto_url, table_name=unique_name("no-such-table"))
+    )
+
+    with pytest.raises(ClientError) as raised:
+        _append(missing, stream, 0)
+    assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"

@@ -3,15 +3,17 @@ Playwright's own browser downloads are not used), against the real local runner.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright
 
 from tests.e2e.conftest import LocalRunner
 
@@ -78,7 +80,8 @@ class Watched:
 
 @pytest.fixture
 def page(browser: Browser, local_runner: LocalRunner) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})  # fresh localStorage
+    # A fresh localStorage; en-US, so the numbers the tests expect are formatted one way.
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
     context.set_default_timeout(WAIT_MS)
     try:
         yield context.new_page()
@@ -257,3 +260,202 @@ def test_key_in_the_url_is_taken_once_and_the_layout_fits_a_phone(
         watched.assert_clean()
     finally:
         context.close()
+
+
+# ---- the trading section ----------------------------------------------------------------------
+
+BUY_MARKER_RGB = (76, 154, 255)  # COLORS.buy in web/app.js
+
+
+def money(value: str) -> str:
+    """How the dashboard shows an amount: two decimals, thousands grouped (en-US)."""
+    return f"{Decimal(value):,.2f}"
+
+
+def quantity(value: str | Decimal) -> str:
+    return f"{Decimal(value).normalize():,f}"
+
+
+def new_key(admin: httpx.Client, role: str) -> str:
+    response = admin.post("/v1/keys", json={"role": role, "label": f"e2e dashboard {role}"})
+    assert response.status_code == 201, response.text
+    key: str = response.json()["api_key"]
+    return key
+
+
+def open_dashboard(page: Page, runner: LocalRunner, key: str, view: str = "#/AAPL/1d") -> dict[str, str]:
+    """The dashboard with `key`, once the chart and the trading section have both loaded and the
+    stream has confirmed the trading channels (events sent before that would not reach the page)."""
+    page.goto(f"{runner.base_url}/?key={key}{view}")
+    symbol, timeframe = view.removeprefix("#/").split("/")
+    state = wait_for_load(page, 0, symbol, timeframe)
+    page.wait_for_function("() => Number(document.getElementById('trading').dataset.loads || 0) > 0")
+    expect(page.locator("#status")).to_have_attribute(
+        "data-channels", re.compile(r"\borders\b.*\bpositions\b")
+    )
+    return state
+
+
+def marker_pixels(page: Page, rgb: tuple[int, int, int]) -> int:
+    """How many pixels of the chart's canvases carry a marker colour."""
+    count: int = page.evaluate(
+        """([R, G, B]) => {
+            let count = 0;
+            for (const canvas of document.querySelectorAll("#chart canvas")) {
+                if (!canvas.width || !canvas.height) continue;
+                const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+                for (let i = 0; i < data.length; i += 4) {
+                    const near = Math.abs(data[i] - R) < 12 && Math.abs(data[i + 1] - G) < 12;
+                    if (near && Math.abs(data[i + 2] - B) < 12) count += 1;
+                }
+            }
+            return count;
+        }""",
+        list(rgb),
+    )
+    return count
+
+
+def symbol_fills(admin: httpx.Client, symbol: str) -> list[dict[str, Any]]:
+    response = admin.get("/v1/fills", params={"symbol": symbol, "limit": 1000})
+    assert response.status_code == 200, response.text
+    fills: list[dict[str, Any]] = response.json()["fills"]
+    return fills
+
+
+def test_trading_section_follows_the_account_live(
+    page: Page, local_runner: LocalRunner, admin: httpx.Client, tmp_path: Path
+) -> None:
+    watched = Watched(page, local_runner)
+    account = admin.get("/v1/account").json()
+    positions = {p["symbol"]: p for p in admin.get("/v1/positions").json()}
+    open_orders = admin.get("/v1/orders", params={"status": "open"}).json()["orders"]
+    # What `trading demo seed` made: two filled market buys and one resting limit order.
+    assert {"AAPL", "MSFT"} <= positions.keys()
+    resting = next(o for o in open_orders if o["client_order_id"] == "demo-AMZN-limit")
+    aapl_fills = symbol_fills(admin, "AAPL")
+    assert aapl_fills, "the demo seed bought AAPL"
+
+    open_dashboard(page, local_runner, local_runner.admin_key)
+
+    # The account summary, the positions and the open orders, as the API has them.
+    expect(page.locator("#trading-account")).to_contain_text(account["account_id"])
+    for field in ("equity", "cash", "buying_power"):
+        expect(page.locator(f"#account [data-field='{field}'] dd")).to_have_text(money(account[field]))
+    day_pl = page.locator("#account [data-field='day_pl'] dd")
+    expect(day_pl).to_have_attribute("title", account["day_pl"])  # the exact value, as received
+    sign = "up" if Decimal(account["day_pl"]) > 0 else "down" if Decimal(account["day_pl"]) < 0 else "flat"
+    expect(day_pl).to_have_class(sign)
+    rows = page.locator("#positions tbody tr[data-symbol]")
+    expect(rows).to_have_count(len(positions))
+    assert set(rows.evaluate_all("els => els.map(e => e.dataset.symbol)")) == set(positions)
+    for symbol, position in positions.items():
+        expect(page.locator(f"#positions tr[data-symbol='{symbol}'] td").nth(1)).to_have_text(
+            quantity(position["qty"])
+        )
+    order_row = page.locator(f"#open-orders tr[data-order-id='{resting['id']}']")
+    expect(order_row).to_contain_text("AMZN")
+    expect(order_row).to_contain_text("limit")
+    expect(order_row.locator("td").nth(4)).to_have_text(f"{Decimal(resting['limit_price']):,.2f}")
+    expect(page.locator("#fills tbody tr[data-fill-id]").first).to_be_visible()
+
+    # The AAPL fills are marked on the chart: buys below the bar, in the buy colour.
+    assert chart_state(page)["markers"] == str(len(aapl_fills))
+    assert marker_pixels(page, BUY_MARKER_RGB) > 20, "no buy marker drawn on the chart"
+
+    # A market order placed elsewhere (a trader's key, through the API) reaches the panels live.
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloaded
+    filled_in_feed = page.locator("#feed li[data-type='OrderFilled']")
+    feed_fills = filled_in_feed.count()
+    trader = local_runner.client(new_key(admin, "trader"))
+    with trader:
+        response = trader.post("/v1/orders", json={"symbol": "AAPL", "side": "buy", "qty": "5"})
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "filled"
+    newest = admin.get("/v1/fills", params={"limit": 1}).json()["fills"][0]
+    assert newest["order_id"] == response.json()["id"]
+    expect(page.locator(f"#fills tr[data-fill-id='{newest['fill_id']}']")).to_contain_text("AAPL")
+    expect(page.locator("#positions tr[data-symbol='AAPL'] td").nth(1)).to_have_text(
+        quantity(Decimal(positions["AAPL"]["qty"]) + 5)
+    )
+    expect(page.locator("#account [data-field='cash'] dd")).to_have_text(
+        money(admin.get("/v1/account").json()["cash"])
+    )
+    page.wait_for_function(
+        "(n) => document.getElementById('chart').dataset.markers === String(n)", arg=len(aapl_fills) + 1
+    )
+    # The fill came on `events` (the feed) and on `orders` (the panels): the feed shows it once.
+    expect(filled_in_feed).to_have_count(feed_fills + 1)
+    assert page.evaluate("window.__sameDocument") is True
+
+    page.locator("#trading").scroll_into_view_if_needed()
+    screenshot = tmp_path / "trading.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 30_000, "the screenshot is nearly blank"
+
+    # Cancel, with an admin key in the dashboard: the order leaves the open orders.
+    order_row.locator("button[data-cancel-order]").click()
+    expect(order_row).to_have_count(0)
+    assert admin.get(f"/v1/orders/{resting['id']}").json()["status"] == "canceled"
+    expect(page.locator("#banner")).to_be_hidden()
+
+    watched.assert_clean()
+
+
+def test_a_viewer_sees_why_it_cannot_cancel(
+    page: Page, local_runner: LocalRunner, admin: httpx.Client
+) -> None:
+    watched = Watched(page, local_runner)
+    positions = admin.get("/v1/positions").json()
+    last = next((p["current_price"] for p in positions if p["symbol"] == "MSFT"), None) or "100"
+    limit = (Decimal(last) / 2).quantize(Decimal("0.01"))  # far below the market: it rests
+    trader = local_runner.client(new_key(admin, "trader"))
+    viewer_key = new_key(admin, "viewer")
+    with trader, local_runner.client(viewer_key) as viewer:
+        placed = trader.post(
+            "/v1/orders",
+            json={"symbol": "MSFT", "side": "buy", "type": "limit", "time_in_force": "gtc",
+                  "qty": "3", "limit_price": str(limit)},
+        )  # fmt: skip
+        assert placed.status_code == 201, placed.text
+        order_id = placed.json()["id"]
+        refused = viewer.delete(f"/v1/orders/{order_id}")
+        assert refused.status_code == 403, refused.text
+
+        open_dashboard(page, local_runner, viewer_key, "#/MSFT/1d")
+        row = page.locator(f"#open-orders tr[data-order-id='{order_id}']")
+        row.locator("button[data-cancel-order]").click()
+
+        # The API's reason reaches the user; the order stays, with its button usable again.
+        banner = page.locator("#banner")
+        expect(banner).to_be_visible()
+        expect(banner).to_contain_text("403")
+        expect(banner).to_contain_text(refused.json()["detail"])
+        expect(row.locator("button[data-cancel-order]")).to_be_enabled()
+        assert admin.get(f"/v1/orders/{order_id}").json()["status"] == "accepted"
+
+        # Cancelled elsewhere: the row goes without a reload, through the stream.
+        assert trader.delete(f"/v1/orders/{order_id}").status_code == 200
+        expect(row).to_have_count(0)
+    watched.assert_clean()
+
+
+def test_without_the_account_the_section_says_why(page: Page, local_runner: LocalRunner) -> None:
+    """The trading reads go to an account that does not exist: the section shows the API's 404
+    message instead of empty or broken panels, and the rest of the dashboard works."""
+    watched = Watched(page, local_runner)
+
+    def to_missing_account(route: Route) -> None:
+        url = route.request.url
+        route.continue_(url=f"{url}{'&' if '?' in url else '?'}account_id=e2e-missing")
+
+    page.route(re.compile(r"/v1/(account|positions|orders|fills)(\?|$)"), to_missing_account)
+    open_dashboard(page, local_runner, local_runner.admin_key)
+    message = page.locator("#trading-message")
+    expect(message).to_be_visible()
+    expect(message).to_contain_text("No trading account")
+    expect(message).to_contain_text("account e2e-missing does not exist")
+    expect(page.locator("#trading-body")).to_be_hidden()
+    expect(page.locator("#banner")).to_be_hidden()
+    assert chart_state(page)["markers"] == "0"
+    watched.assert_clean()

@@ -162,3 +162,136 @@ def test_a_file_dropped_in_the_raw_bucket_is_ingested_and_reported(
     assert rejected["errors"][0]["field"] == "high"
     report = json.loads(s3.get_object(Bucket=raw, Key="_reports/1d/SPY/bad.csv.json")["Body"].read())
     assert report["status"] == "rejected"
+
+
+def test_trading_end_to_end_on_aws_adapters(aws: tuple[Container, str], moto_url: str) -> None:
+    """Orders on DynamoDB (events, conditional transactions), fills from bars through
+    EventBridge, fills into the S3 lake and P&L read back from it in DuckDB."""
+    container, queue_url = aws
+    admin = {"x-api-key": container.bus.execute(CreateApiKey(role=Role.ADMIN)).api_key}
+    client = TestClient(create_app(container, http_functions(), "check_key"))
+
+    created = client.post(
+        "/v1/accounts", json={"account_id": "paper", "starting_cash": "10000"}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    assert client.post("/v1/symbols", json={"symbol": "AAPL"}, headers=admin).status_code == 201
+    history = [_day(1, 100), _day(2, 102), _day(3, 104)]
+    assert client.post("/v1/bars", json=_batch(history), headers=admin).status_code == 201
+    deliver_pending(container, queue_url, moto_url)  # fill_orders keeps the last price: 106.5
+
+    bought = client.post(
+        "/v1/orders",
+        json={"symbol": "AAPL", "side": "buy", "qty": "10", "client_order_id": "b1"},
+        headers=admin,
+    )
+    assert bought.status_code == 201, bought.text
+    assert (bought.json()["status"], bought.json()["filled_avg_price"]) == ("filled", "106.500000")
+    replay = client.post(
+        "/v1/orders",
+        json={"symbol": "AAPL", "side": "buy", "qty": "10.0", "client_order_id": "b1"},
+        headers=admin,
+    )
+    assert (replay.status_code, replay.json()["id"]) == (200, bought.json()["id"])
+    other = client.post(
+        "/v1/orders",
+        json={"symbol": "AAPL", "side": "buy", "qty": "11", "client_order_id": "b1"},
+        headers=admin,
+    )
+    assert other.status_code == 409
+    sell = client.post(
+        "/v1/orders",
+        json={
+            "symbol": "AAPL",
+            "side": "sell",
+            "type": "limit",
+            "qty": "4",
+            "limit_price": "109",
+            "time_in_force": "gtc",
+        },
+        headers=admin,
+    )
+    assert sell.json()["status"] == "accepted"
+    deliver_pending(container, queue_url, moto_url)  # OrderFilled -> record_fills
+
+    # Day 4 trades 106-109 from an open of 107: the sell's limit 109 is reached, filled at it.
+    assert client.post("/v1/bars", json=_batch([_day(4, 106)]), headers=admin).status_code == 201
+    delivered = deliver_pending(container, queue_url, moto_url)
+    assert "OrderFilled" in delivered and "PositionChanged" in delivered
+    filled = client.get(f"/v1/orders/{sell.json()['id']}", headers=admin).json()
+    assert (filled["status"], filled["filled_avg_price"]) == ("filled", "109.000000")
+
+    [position] = client.get("/v1/positions", headers=admin).json()
+    assert (position["qty"], position["realized_pl"]) == ("6", "10.0")  # (109 - 106.5) x 4
+    account = client.get("/v1/account", headers=admin).json()
+    assert account["cash"] == "9371.00"  # 10000 - 1065 + 436
+    pnl = client.get("/v1/pnl", params={"by": "symbol"}, headers=admin).json()["rows"]
+    assert [(r["symbol"], r["realized_pl"], r["fills"]) for r in pnl] == [("AAPL", "10", 2)]
+    events = client.get(f"/v1/orders/{sell.json()['id']}/events", headers=admin).json()
+    assert [e["type"] for e in events] == ["OrderPlaced", "OrderAccepted", "OrderFilled"]
+    assert events[0]["by"]["role"] == "admin" and events[2]["by"]["key_id"] == "system"
+
+
+def test_concurrent_orders_on_dynamodb_never_overspend(
+    aws: tuple[Container, str], moto_transactions_serialised: None
+) -> None:
+    """Threads racing to spend one account's cash on DynamoDB: conditional transactions let
+    exactly as many orders through as the cash covers, and every stream stays contiguous."""
+    import threading
+    from decimal import Decimal
+
+    from trading_system.trading.commands import CreateAccount, GetAccount, PlaceOrder
+    from trading_system.trading.orders import OrderRequest
+
+    container, _ = aws
+    container.bus.execute(CreateAccount(account_id="paper", starting_cash=Decimal("1000")))
+    container.bus.execute(RegisterSymbol(symbol="AAPL"))
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def place(writer: int) -> None:
+        try:
+            for n in range(5):
+                request = OrderRequest(
+                    symbol="AAPL",
+                    side="buy",
+                    type="limit",
+                    qty=Decimal(1),
+                    limit_price=Decimal(100),
+                    time_in_force="gtc",
+                    client_order_id=f"w{writer}-{n}",
+                )
+                results.append(container.bus.execute(PlaceOrder(request=request)).order.status.value)
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=place, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors
+    assert sorted(results).count("accepted") == 10 and sorted(results).count("rejected") == 10
+    account = container.bus.ask(GetAccount(account_id="paper"))
+    assert (account.reserved_cash, account.buying_power, account.open_orders) == (
+        Decimal(1000),
+        Decimal(0),
+        10,
+    )
+    versions = [e.version for e in container.event_store.read("account-paper")]
+    assert versions == list(range(1, 12))  # created + 10 reservations
+
+
+def _day(day: int, low: float) -> dict[str, Any]:
+    return {
+        "ts": f"2024-01-0{day}",
+        "open": low + 1,
+        "high": low + 3,
+        "low": low,
+        "close": low + 2.5,
+        "volume": 1000,
+    }
+
+
+def _batch(bars: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"timeframe": "1d", "symbol": "AAPL", "bars": bars}

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from trading_system.bootstrap import Container
+from trading_system.kernel.errors import NotFound
 from trading_system.market_data.commands import FileFormat, IngestBarFile, RegisterSymbol
 from trading_system.market_data.domain import Timeframe
 
@@ -146,6 +147,7 @@ def seed(
         )
         rows += added
     _demo_scanners(container)
+    _demo_account(container, names[:3])
     return {"symbols": len(names), "bars": rows}
 
 
@@ -166,6 +168,42 @@ def _demo_scanners(container: Container) -> None:
         )
         scanner = container.bus.execute(CreateScanner(definition=definition))
         container.bus.execute(RunScanner(scanner_id=scanner.scanner_id))
+
+
+def _demo_account(container: Container, names: list[str]) -> None:
+    """The default paper account with $100,000, two positions bought at the last close and a
+    resting limit order, so positions, fills and P&L have something to show."""
+    from decimal import Decimal
+
+    from trading_system.trading.commands import CreateAccount, GetAccount, PlaceOrder
+    from trading_system.trading.orders import OrderRequest, OrderSide, OrderType, TimeInForce
+
+    account_id = container.settings.default_account
+    try:
+        container.bus.ask(GetAccount(account_id=account_id))
+        return
+    except NotFound:
+        pass
+    container.bus.execute(CreateAccount(account_id=account_id, starting_cash=Decimal(100_000)))
+    for name in names[:2]:
+        request = OrderRequest(
+            symbol=name, side=OrderSide.BUY, qty=Decimal(50), client_order_id=f"demo-{name}"
+        )
+        container.bus.execute(PlaceOrder(request=request))
+    if len(names) > 2:
+        quote = container.ledger.quote(names[2])
+        if quote is not None:
+            limit = (quote.price * Decimal("0.95")).quantize(Decimal("0.01"))
+            request = OrderRequest(
+                symbol=names[2],
+                side=OrderSide.BUY,
+                type=OrderType.LIMIT,
+                time_in_force=TimeInForce.GTC,
+                qty=Decimal(20),
+                limit_price=limit,
+                client_order_id=f"demo-{names[2]}-limit",
+            )
+            container.bus.execute(PlaceOrder(request=request))
 
 
 def _ingest(

@@ -4,7 +4,8 @@ Client -> server: {"action": "subscribe" | "unsubscribe", "channels": [...]}, {"
 Server -> client: {"channel": ..., "event": <envelope>}, and {"type": "subscribed" | "unsubscribed"
 | "pong" | "error", ...} replies.
 Channels: `events` (everything), `events:<EventType>`, `bars:<SYMBOL>:<timeframe>`,
-`bars:<SYMBOL>`, `symbols`.
+`bars:<SYMBOL>`, `symbols`, `orders` (every order event), `positions` (every position event),
+`signals` (SignalGenerated and SignalDetected).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from pydantic import BaseModel, Field, ValidationError
 from trading_system.kernel.messages import Envelope
 
 MAX_CHANNELS = 200
-_CHANNEL = re.compile(r"^(events(:[A-Za-z]+)?|symbols|bars:[A-Z0-9][A-Z0-9._-]{0,19}(:(1m|5m|15m|1h|1d))?)$")
+_CHANNEL = re.compile(
+    r"^(events(:[A-Za-z]+)?|symbols|orders|positions|signals|bars:[A-Z0-9][A-Z0-9._-]{0,19}(:(1m|5m|15m|1h|1d))?)$"
+)
 
 
 class ClientMessage(BaseModel):
@@ -36,7 +39,8 @@ def parse_client_message(text: str) -> ClientMessage:
     bad = [c for c in message.channels if not _CHANNEL.match(c)]
     if bad:
         raise ValueError(
-            f"unknown channel(s) {', '.join(bad)}: use events, events:<Type>, symbols, bars:<SYMBOL>[:tf]"
+            f"unknown channel(s) {', '.join(bad)}: use events, events:<Type>, symbols, orders, "
+            "positions, signals, bars:<SYMBOL>[:tf]"
         )
     return message
 
@@ -49,6 +53,12 @@ def channels_of(envelope: Envelope) -> list[str]:
             channels += [f"bars:{entry['symbol']}", f"bars:{entry['symbol']}:{payload['timeframe']}"]
     elif envelope.event_type == "SymbolRegistered":
         channels.append("symbols")
+    elif envelope.event_type.startswith("Order"):
+        channels.append("orders")
+    elif envelope.event_type.startswith("Position"):
+        channels.append("positions")
+    elif envelope.event_type in ("SignalGenerated", "SignalDetected"):
+        channels.append("signals")
     return channels
 
 

@@ -21,7 +21,9 @@ from typing import Any, Protocol
 
 from trading_system.kernel.documents import Document
 
-MAX_ITEMS_PER_APPEND = 100  # DynamoDB's TransactWriteItems limit: events + views in one append
+MAX_ITEMS_PER_APPEND = 100
+"""DynamoDB's TransactWriteItems limit. An append counts its events, its views and one version
+check per stream appended past version 0 (or named without events); both adapters refuse more."""
 
 
 @dataclass(frozen=True)
@@ -72,3 +74,17 @@ class EventStore(Protocol):
         """Append to every stream and write every view atomically, or raise ConcurrencyConflict
         (naming the stream) and write nothing. `metadata` (who, when, why) is stored with each
         event: it is the audit trail."""
+
+
+def check_append(appends: Sequence[StreamAppend], views: Sequence[ViewWrite]) -> None:
+    """Refuse an append that adds no event or needs more items than one transaction holds."""
+    events = sum(len(a.events) for a in appends)
+    if not events:
+        raise ValueError("an append must add at least one event")
+    checks = sum(1 for a in appends if a.expected_version > 0) + sum(1 for a in appends if not a.events)
+    if events + len(views) + checks > MAX_ITEMS_PER_APPEND:
+        raise ValueError(
+            f"an append writes at most {MAX_ITEMS_PER_APPEND} items in one transaction, but this one "
+            f"has {events} events, {len(views)} views and {checks} stream version checks "
+            f"(one per stream appended past version 0, or without events): split it"
+        )

@@ -31,6 +31,7 @@ from trading_system.trading.events import (
 
 ZERO = Decimal(0)
 PRICE_PLACES = Decimal("0.000001")
+COST_STEP = Decimal("1e-15")
 
 
 class Reservation(BaseModel):
@@ -67,9 +68,10 @@ class Position(BaseModel):
         if fill.qty > self.qty:
             raise Conflict(f"cannot sell {fill.qty} {self.symbol}: the position holds {self.qty}")
         qty = self.qty - fill.qty
-        # Cost leaves in proportion to the shares sold; all of it when the position closes, so
-        # rounding never leaves a cost basis on zero shares.
-        removed = self.cost_basis if qty == 0 else self.cost_basis * fill.qty / self.qty
+        # Cost leaves in proportion to the shares sold, on the 15-place grid every cost is on
+        # (qty 9 places x price 6), so cost basis and realized P&L stay exact; all of it leaves
+        # when the position closes.
+        removed = self.cost_basis if qty == 0 else _on_cost_grid(self.cost_basis * fill.qty / self.qty)
         return self.model_copy(
             update={
                 "qty": qty,
@@ -78,6 +80,12 @@ class Position(BaseModel):
                 "commission": self.commission + fill.commission,
             }
         )
+
+
+def _on_cost_grid(value: Decimal) -> Decimal:
+    """An exact quotient as it is; an inexact one rounded to 15 places."""
+    exponent = value.as_tuple().exponent
+    return value if isinstance(exponent, int) and exponent >= -15 else value.quantize(COST_STEP)
 
 
 class Account(BaseModel):

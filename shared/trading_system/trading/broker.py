@@ -9,7 +9,7 @@ so the domain never learns which broker it talks to.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -40,7 +40,7 @@ class MarketBar:
     @property
     def session(self) -> date:
         """The trading session a bar belongs to: its UTC date."""
-        return self.ts.date()
+        return self.ts.astimezone(UTC).date()
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from trading_system.market_data.events import BarsIngested
 from trading_system.trading import risk
 from trading_system.trading.accounts import Account, Position, position_event
 from trading_system.trading.broker import (
+    Broker,
     BrokerFactory,
     Cancel,
     Execution,
@@ -415,6 +416,10 @@ def _fill(change: Change, order: Order, fill: Fill, now: datetime, bar_ts: datet
         reason = f"insufficient position at fill: {account.held(order.symbol)} {order.symbol} held"
         change.on_order(order.cancel(reason, now))
         return
+    elif fill.commission > fill.qty * fill.price + account.buying_power:
+        reason = f"commission {fill.commission} exceeds the sale's proceeds and the cash available"
+        change.on_order(order.cancel(reason, now))
+        return
     before = account.positions.get(order.symbol) or Position(symbol=order.symbol)
     settled = FillSettled(
         account_id=account.account_id,
@@ -482,40 +487,61 @@ def fill_orders(
     clock: Clock,
     context: MessageContext,
 ) -> Handled[BarFills]:
-    """New bars: open orders on those symbols meet them, bar by bar, then the bars' closes
-    become the last known prices."""
+    """New bars meet the open orders on their symbols in market-time order (bar by bar across
+    symbols, orders in the order they were placed), then the bars' closes become the last known
+    prices. Bars on which nothing happens are decided in memory; a bar that acts on an order
+    reloads it, decides again and commits (with retries)."""
     published: list[Any] = []
-    touched = fills = 0
     timeframe = event.timeframe
+    books: dict[str, list[Order]] = {}
+    timeline: list[tuple[datetime, str, MarketBar]] = []
     for span in event.symbols:
         order_ids = ledger.open_order_ids(span.symbol)
         if not order_ids:
             continue
-        orders = ledger.orders(order_ids)
+        orders = sorted(ledger.orders(order_ids), key=lambda o: (o.submitted_at, o.id))
         earliest = min((o.as_of for o in orders if o.as_of is not None), default=span.first)
         start = max(span.first, timeframe.floor(earliest))
         series = bar_reader.bars(
             span.symbol, timeframe, start, span.last + timeframe.delta, 1_000_000, timeframe
         )
-        bars = _market_bars(series, timeframe.delta)
-        for order in orders:
-            touched += 1
-            for bar in bars:
+        books[span.symbol] = orders
+        timeline += [(bar.ts, span.symbol, bar) for bar in _market_bars(series, timeframe.delta)]
+    timeline.sort(key=lambda entry: (entry[0], entry[1]))
 
-                def attempt(order_id: str = order.id, bar: MarketBar = bar) -> int:
-                    current = _order(ledger, order_id)
-                    if not current.status.is_open or not current.takes_bar(bar.ts):
-                        return 0
-                    change = _changing(ledger, current)
-                    broker = brokers(change.account.settings)
-                    execute(change, order_id, broker.on_bar(current, bar), clock.now(), bar_ts=bar.ts)
-                    if change.empty:
-                        return 0
-                    ledger.commit(change, context, "FillOrders")
-                    published.extend(change.published)
-                    return len(change.fills)
+    settings: dict[str, Broker | None] = {}
 
-                fills += retrying(attempt, f"filling order {order.id}")
+    def broker_of(account_id: str) -> Broker | None:
+        if account_id not in settings:
+            account = ledger.account(account_id)
+            settings[account_id] = brokers(account.settings) if account else None
+        return settings[account_id]
+
+    fills = 0
+    for _, symbol, bar in timeline:
+        book = books[symbol]
+        for i, order in enumerate(book):
+            if not order.status.is_open or not order.takes_bar(bar.ts):
+                continue
+            broker = broker_of(order.account_id)
+            if broker is None or not broker.on_bar(order, bar):
+                continue
+
+            def attempt(order_id: str = order.id, bar: MarketBar = bar) -> int:
+                current = _order(ledger, order_id)
+                if not current.status.is_open or not current.takes_bar(bar.ts):
+                    return 0
+                change = _changing(ledger, current)
+                executions = brokers(change.account.settings).on_bar(current, bar)
+                execute(change, order_id, executions, clock.now(), bar_ts=bar.ts)
+                if change.empty:
+                    return 0
+                ledger.commit(change, context, "FillOrders")
+                published.extend(change.published)
+                return len(change.fills)
+
+            fills += retrying(attempt, f"filling order {order.id}")
+            book[i] = _order(ledger, order.id)
     quotes = ledger.save_quotes(
         Quote(
             symbol=span.symbol,
@@ -526,6 +552,7 @@ def fill_orders(
         for span in event.symbols
         if span.last_close is not None
     )
+    touched = sum(len(book) for book in books.values())
     report = BarFills(symbols=len(event.symbols), orders=touched, fills=fills, quotes=quotes)
     return Handled(report, tuple(published))
 

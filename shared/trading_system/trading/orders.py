@@ -15,7 +15,7 @@ from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from trading_system.kernel.errors import Conflict, Problem, ValidationFailed
 from trading_system.market_data.domain import Symbol
@@ -35,9 +35,15 @@ QTY_STEP = Decimal("0.000000001")  # fractional shares to 9 places, as Alpaca
 PRICE_STEP = Decimal("0.0001")
 ZERO = Decimal(0)
 
-Quantity = Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=9)]
-Price = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=6)]
-Money = Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=2)]
+
+def _plain(value: Decimal) -> Decimal:
+    """1E+3 -> 1000: decimals echo back as people write them."""
+    return Decimal(format(value, "f"))
+
+
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=9), AfterValidator(_plain)]
+Price = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=6), AfterValidator(_plain)]
+Money = Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=2), AfterValidator(_plain)]
 ClientOrderId = Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[\x21-\x7e]+$")]
 
 
@@ -144,8 +150,10 @@ class OrderRequest(BaseModel):
 
     def fingerprint(self) -> str:
         """What makes two submissions with one client_order_id the same order."""
-        body = self.model_dump(mode="json", exclude={"client_order_id", "account_id"})
-        text = json.dumps({k: v for k, v in body.items() if v is not None}, sort_keys=True)
+        body = self.model_dump(exclude={"client_order_id", "account_id"}, exclude_none=True)
+        # 10, 10.0 and "10.00" are one quantity: decimals in their normal form
+        plain = {k: format(v.normalize(), "f") if isinstance(v, Decimal) else str(v) for k, v in body.items()}
+        text = json.dumps(plain, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -78,8 +78,7 @@ class PaperBroker:
                 return (
                     [*out, Cancel(f"{order.time_in_force} stop order not triggered")] if last_chance else out
                 )
-            if order.type is OrderType.STOP_LIMIT:
-                out.append(StopTriggered(bar.ts))
+            out.append(StopTriggered(bar.ts))  # a capped or unfilled rest stays triggered
 
         price = self._fill_price(order, bar, start)
         if price is None:

@@ -52,7 +52,7 @@ def check(order: Order, account: Account, quote: Quote | None, halted: str | Non
     needs_price = settings.max_order_notional is not None or (
         buy and settings.max_position_notional is not None
     )
-    if notional is None and (needs_price or not buy):
+    if qty is None or (notional is None and needs_price):
         return Verdict(f"no price is known for {order.symbol} yet to check this order; use a limit order")
 
     if not buy:
@@ -73,6 +73,13 @@ def check(order: Order, account: Account, quote: Quote | None, halted: str | Non
             f"order notional {notional:.2f} exceeds max_order_notional {settings.max_order_notional}"
         )
     if not buy:
+        if price is not None:
+            shortfall = settings.commission(qty, price) - qty * price
+            if shortfall > account.buying_power:
+                return Verdict(
+                    f"the commission on this sale exceeds its proceeds by {shortfall:.2f}, "
+                    f"more than the buying power {account.buying_power:.2f}"
+                )
         return Verdict(None, qty=qty or ZERO)
 
     if notional is None:

@@ -14,8 +14,9 @@ documents (pk = kind, sk = key), so DynamoDbDocumentStore reads them.
   that version expected+1 does not exist, so it only asserts the stream's version.
 A failed condition (or a TransactionConflict with another in-flight transaction) cancels the
 whole transaction and becomes ConcurrencyConflict: nothing was written, reload and retry.
-botocore fills in ClientRequestToken, so its own retry of a call whose response was lost is
-idempotent instead of failing on the events the first attempt wrote.
+botocore fills in ClientRequestToken once per call, so DynamoDB treats botocore's own retry of
+a call whose response was lost as the same transaction instead of failing it on the events the
+first attempt wrote (moto ignores the token).
 
 The version checks count against TransactWriteItems' 100 items, like events and views: an
 append that needs more is refused up front with a ValueError rather than DynamoDB's
@@ -31,14 +32,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from trading_system.adapters.aws.dynamodb_store import PAGE_MAX, _body, _check_key
+from trading_system.adapters.aws.dynamodb_store import PAGE_MAX, body_json, check_key
 from trading_system.config import Settings
 from trading_system.kernel.errors import ConcurrencyConflict
 from trading_system.kernel.event_store import (
-    MAX_ITEMS_PER_APPEND,
     RecordedEvent,
     StreamAppend,
     ViewWrite,
+    check_append,
 )
 
 STREAM_PREFIX = "stream#"
@@ -116,8 +117,7 @@ class DynamoDbEventStore:
         views: Sequence[ViewWrite] = (),
         metadata: dict[str, Any] | None = None,
     ) -> list[RecordedEvent]:
-        if not any(append.events for append in appends):
-            raise ValueError("an append must add at least one event")
+        check_append(appends, views)
         now = datetime.now(UTC)
         recorded_at = now.isoformat()
         meta = metadata or {}
@@ -135,26 +135,19 @@ class DynamoDbEventStore:
                 guards.append(guard)
             for version, event in enumerate(append.events, start=expected + 1):
                 body = {"type": event.type, "data": event.data, "recorded_at": recorded_at, "metadata": meta}
-                item = {**_key(stream, version), "body": {"S": _body(body)}}
+                item = {**_key(stream, version), "body": {"S": body_json(body)}}
                 items.append(self._op("Put", Item=item, **_ABSENT))
                 guards.append(guard)
                 recorded.append(RecordedEvent(stream, version, event.type, event.data, now, meta))
         for view in views:
-            _check_key(view.kind, view.key)
+            check_key(view.kind, view.key)
             key = {"pk": {"S": view.kind}, "sk": {"S": view.key}}
             if view.doc is None:
                 items.append(self._op("Delete", Key=key))
             else:
-                items.append(self._op("Put", Item={**key, "body": {"S": _body(view.doc)}}))
+                items.append(self._op("Put", Item={**key, "body": {"S": body_json(view.doc)}}))
             guards.append((f"view {view.kind} {view.key}", ""))
 
-        if len(items) > MAX_ITEMS_PER_APPEND:
-            checks = len(items) - len(recorded) - len(views)
-            raise ValueError(
-                f"an append writes at most {MAX_ITEMS_PER_APPEND} items in one transaction, but this one "
-                f"has {len(recorded)} events, {len(views)} views and {checks} stream version checks "
-                f"(one per stream appended past version 0, or without events): split it"
-            )
         try:
             self.client.transact_write_items(TransactItems=items)
         except ClientError as error:

@@ -35,11 +35,11 @@ class IncompleteBatchError(RuntimeError):
     """DynamoDB kept returning unprocessed items (throttling) after every retry."""
 
 
-def _body(doc: Document) -> str:
+def body_json(doc: Document) -> str:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
-def _check_key(kind: str, key: str) -> None:
+def check_key(kind: str, key: str) -> None:
     # DynamoDB rejects empty key attributes with a ValidationException whose message does not
     # say which document it was; say it here.
     if not kind or not key:
@@ -69,7 +69,7 @@ class DynamoDbDocumentStore:
         return cls(client("dynamodb", settings), settings.table_name)
 
     def get(self, kind: str, key: str) -> Document | None:
-        _check_key(kind, key)
+        check_key(kind, key)
         response = self.client.get_item(
             TableName=self.table_name,
             Key={"pk": {"S": kind}, "sk": {"S": key}},
@@ -83,7 +83,7 @@ class DynamoDbDocumentStore:
     def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, Document]:
         wanted = list(dict.fromkeys(keys))  # BatchGetItem rejects duplicate keys in one request
         for key in wanted:
-            _check_key(kind, key)
+            check_key(kind, key)
         found: dict[str, Document] = {}
         for i in range(0, len(wanted), GET_BATCH):
             request: dict[str, Any] = {
@@ -112,10 +112,10 @@ class DynamoDbDocumentStore:
         return found
 
     def put(self, kind: str, key: str, doc: Document, *, if_absent: bool = False) -> None:
-        _check_key(kind, key)
+        check_key(kind, key)
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            "Item": {"pk": {"S": kind}, "sk": {"S": key}, "body": {"S": _body(doc)}},
+            "Item": {"pk": {"S": kind}, "sk": {"S": key}, "body": {"S": body_json(doc)}},
         }
         if if_absent:
             request["ConditionExpression"] = "attribute_not_exists(#pk)"
@@ -132,8 +132,8 @@ class DynamoDbDocumentStore:
         # BatchWriteItem rejects).
         requests = []
         for key, doc in docs.items():
-            _check_key(kind, key)
-            item = {"pk": {"S": kind}, "sk": {"S": key}, "body": {"S": _body(doc)}}
+            check_key(kind, key)
+            item = {"pk": {"S": kind}, "sk": {"S": key}, "body": {"S": body_json(doc)}}
             requests.append({"PutRequest": {"Item": item}})
         for i in range(0, len(requests), WRITE_BATCH):
             pending: dict[str, Any] = {self.table_name: requests[i : i + WRITE_BATCH]}
@@ -152,7 +152,7 @@ class DynamoDbDocumentStore:
                 )
 
     def delete(self, kind: str, key: str) -> None:
-        _check_key(kind, key)
+        check_key(kind, key)
         self.client.delete_item(TableName=self.table_name, Key={"pk": {"S": kind}, "sk": {"S": key}})
 
     def scan(self, kind: str, *, after: str | None = None, limit: int = 100) -> list[tuple[str, Document]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from trading_system.adapters.local.sqlite_store import SqliteDocumentStore
 from trading_system.kernel.errors import ConcurrencyConflict
-from trading_system.kernel.event_store import RecordedEvent, StreamAppend, ViewWrite
+from trading_system.kernel.event_store import RecordedEvent, StreamAppend, ViewWrite, check_append
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -47,6 +47,7 @@ class SqliteEventStore:
         views: Sequence[ViewWrite] = (),
         metadata: dict[str, Any] | None = None,
     ) -> list[RecordedEvent]:
+        check_append(appends, views)
         recorded_at = datetime.now(UTC)
         recorded: list[RecordedEvent] = []
         rows = []

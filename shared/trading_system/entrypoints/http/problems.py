@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trading_system.kernel.errors import DomainError, Problem
@@ -64,6 +65,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [_from_pydantic(e) for e in error.errors()]
+        detail = "; ".join(f"{p.field}: {p.reason}" if p.field else p.reason for p in problems[:5])
+        return problem_response(
+            request, 422, "Validation failed", detail, "validation-failed", problems[:100], len(problems)
+        )
+
+    @app.exception_handler(ValidationError)
+    async def invalid_message(request: Request, error: ValidationError) -> JSONResponse:
+        # A route built a command or query from path/query values its model refuses.
         problems = [_from_pydantic(e) for e in error.errors()]
         detail = "; ".join(f"{p.field}: {p.reason}" if p.field else p.reason for p in problems[:5])
         return problem_response(
