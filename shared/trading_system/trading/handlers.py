@@ -20,12 +20,11 @@ from trading_system.kernel.errors import (
     ConcurrencyConflict,
     Conflict,
     DomainError,
-    NotFound,
     Problem,
     ValidationFailed,
 )
 from trading_system.market_data.events import BarsIngested
-from trading_system.trading import risk
+from trading_system.trading import queries, risk
 from trading_system.trading.accounts import Account, Position, position_event
 from trading_system.trading.broker import (
     Broker,
@@ -71,14 +70,9 @@ from trading_system.trading.events import (
     TradingResumed,
 )
 from trading_system.trading.ledger import Change, TradingLedger, audit
-from trading_system.trading.orders import Order, OrderSide, OrderStatus, TimeInForce
+from trading_system.trading.orders import Order, OrderSide, TimeInForce
 from trading_system.trading.views import (
-    AccountView,
-    OrderPage,
-    PnlReport,
-    PositionView,
     account_view,
-    position_views,
 )
 
 if TYPE_CHECKING:
@@ -122,23 +116,6 @@ def retrying(attempt: Callable[[], T], what: str) -> T:
     raise ConcurrencyConflict(f"{what}: too much contention, gave up after {ATTEMPTS} attempts; retry")
 
 
-def _account(ledger: TradingLedger, account_id: str) -> Account:
-    account = ledger.account(account_id)
-    if account is None:
-        raise NotFound(
-            f"account {account_id} does not exist (an admin creates it: POST /v1/accounts)",
-            field="account_id",
-        )
-    return account
-
-
-def _order(ledger: TradingLedger, order_id: str) -> Order:
-    order = ledger.order(order_id)
-    if order is None:
-        raise NotFound(f"order {order_id} does not exist", field="order_id")
-    return order
-
-
 def order_id_for(account_id: str, client_order_id: str) -> str:
     """Deterministic, so a client_order_id can only ever create one order per account: the
     second append to the same new stream loses the race."""
@@ -178,7 +155,7 @@ def place_order(
                     f"({existing.id}) on account {account_id}"
                 )
             return Handled(PlacedOrder(existing, replayed=True))
-        account = _account(ledger, account_id)
+        account = ledger.require_account(account_id)
         quote = ledger.quote(request.symbol)
         now = clock.now()
         change = Change.of(account)
@@ -228,7 +205,7 @@ def cancel_order(
     cmd: CancelOrder, ledger: TradingLedger, brokers: BrokerFactory, clock: Clock, context: MessageContext
 ) -> Handled[Order]:
     def attempt() -> Handled[Order]:
-        order = _order(ledger, cmd.order_id)
+        order = ledger.require_order(cmd.order_id)
         if not order.status.is_open:
             raise Conflict(f"cannot cancel order {order.id}: it is {order.status}")
         change = _changing(ledger, order)
@@ -246,7 +223,7 @@ def _because(execution: Execution, reason: str) -> Execution:
 
 
 def _changing(ledger: TradingLedger, order: Order) -> Change:
-    change = Change.of(_account(ledger, order.account_id))
+    change = Change.of(ledger.require_account(order.account_id))
     change.track(order)
     return change
 
@@ -267,10 +244,12 @@ def create_account(
 def reset_account(
     cmd: ResetAccount, ledger: TradingLedger, brokers: BrokerFactory, clock: Clock, context: MessageContext
 ) -> Handled[Account]:
-    events = _cancel_open_orders(ledger, _account(ledger, cmd.account_id), "account reset", clock, context)
+    events = _cancel_open_orders(
+        ledger, ledger.require_account(cmd.account_id), "account reset", clock, context
+    )
 
     def attempt() -> Handled[Account]:
-        account = _account(ledger, cmd.account_id)
+        account = ledger.require_account(cmd.account_id)
         leftover = list(account.reservations)
         if leftover:  # an order was placed while the others were being canceled
             raise ConcurrencyConflict(f"account {cmd.account_id} has new open orders")
@@ -291,7 +270,9 @@ def reset_account(
         try:
             return attempt()
         except ConcurrencyConflict:
-            _cancel_open_orders(ledger, _account(ledger, cmd.account_id), "account reset", clock, context)
+            _cancel_open_orders(
+                ledger, ledger.require_account(cmd.account_id), "account reset", clock, context
+            )
             raise
 
     return retrying(with_cancels, f"resetting account {cmd.account_id}")
@@ -304,7 +285,7 @@ def _cancel_open_orders(
     for order_id in list(account.reservations):
 
         def attempt(order_id: str = order_id) -> None:
-            order = _order(ledger, order_id)
+            order = ledger.require_order(order_id)
             if not order.status.is_open:
                 return
             change = _changing(ledger, order)
@@ -350,7 +331,7 @@ def close_session(
                 continue
 
             def expire(order_id: str = order.id) -> None:
-                current = _order(ledger, order_id)
+                current = ledger.require_order(order_id)
                 if not current.status.is_open:
                     return
                 change = _changing(ledger, current)
@@ -364,7 +345,7 @@ def close_session(
             expired += 1
 
         def mark(account_id: str = listed.account_id) -> None:
-            account = _account(ledger, account_id)
+            account = ledger.require_account(account_id)
             equity = account_view(account, ledger.quotes(account.positions)).equity
             change = Change.of(account)
             change.on_account(EquityMarked(account_id=account_id, equity=equity, at=clock.now()))
@@ -528,7 +509,7 @@ def fill_orders(
                 continue
 
             def attempt(order_id: str = order.id, bar: MarketBar = bar) -> int:
-                current = _order(ledger, order_id)
+                current = ledger.require_order(order_id)
                 if not current.status.is_open or not current.takes_bar(bar.ts):
                     return 0
                 change = _changing(ledger, current)
@@ -541,7 +522,7 @@ def fill_orders(
                 return len(change.fills)
 
             fills += retrying(attempt, f"filling order {order.id}")
-            book[i] = _order(ledger, order.id)
+            book[i] = ledger.require_order(order.id)
     quotes = ledger.save_quotes(
         Quote(
             symbol=span.symbol,
@@ -588,120 +569,6 @@ def record_fill(event: OrderFilled, fill_log: FillLog, clock: Clock) -> Handled[
     return Handled(None)
 
 
-# -- queries ---------------------------------------------------------------------------------
-
-
-def get_order(query: GetOrder, ledger: TradingLedger) -> Order:
-    return _order(ledger, query.order_id)
-
-
-def list_orders(query: ListOrders, ledger: TradingLedger, settings: Settings) -> OrderPage:
-    account_id = query.account_id or settings.default_account
-    _account(ledger, account_id)
-    found: list[Order] = []
-    after = query.after
-    while len(found) < query.limit:
-        page = ledger.order_page(account_id, after, 500)
-        if not page:
-            after = None
-            break
-        for key, order in page:
-            after = key
-            if _listed(order, query):
-                found.append(order)
-                if len(found) == query.limit:
-                    break
-        else:
-            continue
-        break
-    more = after is not None and bool(ledger.order_page(account_id, after, 1))
-    return OrderPage(orders=found, next=after if more and len(found) == query.limit else None)
-
-
-def _listed(order: Order, query: ListOrders) -> bool:
-    if query.symbol and order.symbol != query.symbol:
-        return False
-    if query.status == "open":
-        return order.status.is_open or order.status is OrderStatus.NEW
-    if query.status == "closed":
-        return order.status.is_terminal
-    return True
-
-
-def list_order_events(query: ListOrderEvents, ledger: TradingLedger) -> list[dict[str, Any]]:
-    _order(ledger, query.order_id)
-    return [_recorded(e) for e in ledger.history(f"order-{query.order_id}")]
-
-
-def list_account_events(
-    query: ListAccountEvents, ledger: TradingLedger, settings: Settings
-) -> list[dict[str, Any]]:
-    account_id = query.account_id or settings.default_account
-    _account(ledger, account_id)
-    events = ledger.history(f"account-{account_id}", query.after_version)
-    return [_recorded(e) for e in events[: query.limit]]
-
-
-def _recorded(event: Any) -> dict[str, Any]:
-    return {
-        "version": event.version,
-        "type": event.type,
-        "recorded_at": event.recorded_at.isoformat(),
-        "by": {"key_id": event.metadata.get("key_id"), "role": event.metadata.get("role")},
-        "command": event.metadata.get("command"),
-        "correlation_id": event.metadata.get("correlation_id"),
-        "data": event.data,
-    }
-
-
-def get_account(query: GetAccount, ledger: TradingLedger, settings: Settings) -> AccountView:
-    account = _account(ledger, query.account_id or settings.default_account)
-    return account_view(account, ledger.quotes(account.positions))
-
-
-def list_accounts(query: ListAccounts, ledger: TradingLedger) -> list[AccountView]:
-    return [account_view(a, ledger.quotes(a.positions)) for a in ledger.accounts()]
-
-
-def list_positions(query: ListPositions, ledger: TradingLedger, settings: Settings) -> list[PositionView]:
-    account = _account(ledger, query.account_id or settings.default_account)
-    return position_views(account, ledger.quotes(account.positions))
-
-
-def list_fills(query: ListFills, ledger: TradingLedger, settings: Settings) -> dict[str, Any]:
-    account_id = query.account_id or settings.default_account
-    _account(ledger, account_id)
-    found: list[dict[str, Any]] = []
-    after = query.after
-    while len(found) < query.limit:
-        page = ledger.fill_page(account_id, after, 500)
-        if not page:
-            after = None
-            break
-        for key, fill in page:
-            after = key
-            if query.symbol is None or fill["symbol"] == query.symbol:
-                found.append(fill)
-                if len(found) == query.limit:
-                    break
-        else:
-            continue
-        break
-    more = after is not None and bool(ledger.fill_page(account_id, after, 1))
-    return {"fills": found, "next": after if more and len(found) == query.limit else None}
-
-
-def get_pnl(query: GetPnl, ledger: TradingLedger, fill_log: FillLog, settings: Settings) -> PnlReport:
-    account = _account(ledger, query.account_id or settings.default_account)
-    epoch = None if query.all_epochs else account.epoch
-    rows = fill_log.pnl(account.account_id, query.by, epoch, query.start, query.end)
-    return PnlReport(account_id=account.account_id, by=query.by, epoch=epoch, rows=rows)
-
-
-def get_trading_status(query: GetTradingStatus, ledger: TradingLedger) -> dict[str, Any]:
-    return ledger.control_status()
-
-
 HANDLERS = HandlerTable(
     commands={
         PlaceOrder: place_order,
@@ -713,16 +580,16 @@ HANDLERS = HandlerTable(
         CloseSession: close_session,
     },
     queries={
-        GetOrder: get_order,
-        ListOrders: list_orders,
-        ListOrderEvents: list_order_events,
-        GetAccount: get_account,
-        ListAccounts: list_accounts,
-        ListAccountEvents: list_account_events,
-        ListPositions: list_positions,
-        ListFills: list_fills,
-        GetPnl: get_pnl,
-        GetTradingStatus: get_trading_status,
+        GetOrder: queries.get_order,
+        ListOrders: queries.list_orders,
+        ListOrderEvents: queries.list_order_events,
+        GetAccount: queries.get_account,
+        ListAccounts: queries.list_accounts,
+        ListAccountEvents: queries.list_account_events,
+        ListPositions: queries.list_positions,
+        ListFills: queries.list_fills,
+        GetPnl: queries.get_pnl,
+        GetTradingStatus: queries.get_trading_status,
     },
     subscribers={
         "fill_orders": Subscriber("fill_orders", BarsIngested, fill_orders),

@@ -17,6 +17,7 @@ from typing import Any
 
 from trading_system.kernel.bus import MessageContext
 from trading_system.kernel.documents import DocumentStore
+from trading_system.kernel.errors import NotFound
 from trading_system.kernel.event_store import EventStore, NewEvent, RecordedEvent, StreamAppend, ViewWrite
 from trading_system.kernel.messages import Event
 from trading_system.trading.accounts import Account
@@ -126,6 +127,21 @@ class TradingLedger:
                 for event in history:
                     account = account.apply(event)  # type: ignore[arg-type]
         return account
+
+    def require_account(self, account_id: str) -> Account:
+        account = self.account(account_id)
+        if account is None:
+            raise NotFound(
+                f"account {account_id} does not exist (an admin creates it: POST /v1/accounts)",
+                field="account_id",
+            )
+        return account
+
+    def require_order(self, order_id: str) -> Order:
+        order = self.order(order_id)
+        if order is None:
+            raise NotFound(f"order {order_id} does not exist", field="order_id")
+        return order
 
     def order(self, order_id: str) -> Order | None:
         doc = self.documents.get(ORDERS, order_id)
