@@ -288,3 +288,21 @@ def test_accounts_create_list_reset(market: Path) -> None:
     assert rows(run("positions", "--account", "alt", "--format", "csv").stdout) == []
     assert rows(run("pnl", "--account", "alt", "--format", "csv").stdout) == []
     assert "does not exist" in run("accounts", "reset", "nobody", code=2).stderr
+
+
+def test_the_demo_seed_creates_the_default_account_even_over_older_demo_data(folder: Path) -> None:
+    """Data seeded before Trading existed gets the demo account on the next `make run`."""
+    small = ("--symbols", "3", "--days", "30", "--intraday-symbols", "0", "--intraday-days", "0")
+    run("demo", "seed", *small)
+    positions = json.loads(run("positions", "--format", "json").output)
+    assert len(positions) == 2
+    assert len(json.loads(run("orders", "--format", "json").output)) == 1  # the resting limit
+
+    older = folder / "older"
+    older.mkdir()
+    (folder / "data").rename(older / "data")
+    run("symbols", "add", "OLD")  # symbols but no account, as before Trading existed
+    run("demo", "seed", "--if-empty", *small)
+    account = json.loads(run("account", "--format", "json").output)
+    assert account["starting_cash"] in ("100000", "100000.00")
+    assert json.loads(run("orders", "--status", "all", "--format", "json").output) == []

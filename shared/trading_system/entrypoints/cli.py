@@ -271,6 +271,7 @@ def demo_seed(
     key_file = Path(container.settings.data_dir) / DEMO_KEY_FILE
     if if_empty and container.bus.ask(ListSymbols(limit=1)):
         typer.echo("demo data already present; nothing seeded")
+        _run(lambda: demo.ensure_demo_account(container, demo.symbols(symbols)[:3]))
     else:
         counts = _run(lambda: demo.seed(container, symbols, days, intraday_symbols, intraday_days, seed))
         typer.echo(f"seeded {counts['symbols']} symbols, {counts['bars']} bars")

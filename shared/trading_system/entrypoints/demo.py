@@ -147,7 +147,7 @@ def seed(
         )
         rows += added
     _demo_scanners(container)
-    _demo_account(container, names[:3])
+    ensure_demo_account(container, names[:3])
     return {"symbols": len(names), "bars": rows}
 
 
@@ -170,9 +170,10 @@ def _demo_scanners(container: Container) -> None:
         container.bus.execute(RunScanner(scanner_id=scanner.scanner_id))
 
 
-def _demo_account(container: Container, names: list[str]) -> None:
+def ensure_demo_account(container: Container, names: list[str]) -> None:
     """The default paper account with $100,000, two positions bought at the last close and a
-    resting limit order, so positions, fills and P&L have something to show."""
+    resting limit order, so positions, fills and P&L have something to show. Nothing if the
+    account exists (data seeded before Trading existed gets it on the next `make run`)."""
     from decimal import Decimal
 
     from trading_system.trading.commands import CreateAccount, GetAccount, PlaceOrder
@@ -185,25 +186,24 @@ def _demo_account(container: Container, names: list[str]) -> None:
     except NotFound:
         pass
     container.bus.execute(CreateAccount(account_id=account_id, starting_cash=Decimal(100_000)))
-    for name in names[:2]:
+    # Only symbols with a known price: a demo order must fill or rest near the market.
+    priced = [(name, quote) for name in names if (quote := container.ledger.quote(name)) is not None]
+    for name, _ in priced[:2]:
         request = OrderRequest(
             symbol=name, side=OrderSide.BUY, qty=Decimal(50), client_order_id=f"demo-{name}"
         )
         container.bus.execute(PlaceOrder(request=request))
-    if len(names) > 2:
-        quote = container.ledger.quote(names[2])
-        if quote is not None:
-            limit = (quote.price * Decimal("0.95")).quantize(Decimal("0.01"))
-            request = OrderRequest(
-                symbol=names[2],
-                side=OrderSide.BUY,
-                type=OrderType.LIMIT,
-                time_in_force=TimeInForce.GTC,
-                qty=Decimal(20),
-                limit_price=limit,
-                client_order_id=f"demo-{names[2]}-limit",
-            )
-            container.bus.execute(PlaceOrder(request=request))
+    for name, quote in priced[2:3]:
+        request = OrderRequest(
+            symbol=name,
+            side=OrderSide.BUY,
+            type=OrderType.LIMIT,
+            time_in_force=TimeInForce.GTC,
+            qty=Decimal(20),
+            limit_price=(quote.price * Decimal("0.95")).quantize(Decimal("0.01")),
+            client_order_id=f"demo-{name}-limit",
+        )
+        container.bus.execute(PlaceOrder(request=request))
 
 
 def _ingest(
