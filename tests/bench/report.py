@@ -104,7 +104,11 @@ def start_run(command: str) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     path = CACHE / f"run-{now:%Y%m%d-%H%M%S}.json"
-    run = {"date": now.isoformat(timespec="seconds"), "command": command, "machine": machine_facts()}
+    run: dict[str, Any] = {
+        "date": now.isoformat(timespec="seconds"),
+        "command": command,
+        "machine": machine_facts(),
+    }
     run["load_average_start"] = [round(x, 2) for x in os.getloadavg()]
     run["cpu_start"] = _cpu_seconds()
     run["figures"] = []

@@ -47,7 +47,7 @@ LOCAL = "cold imports, local runtime (TRADING_DATA_DIR=<tmp>)"
 AWS = "cold imports, AWS runtime settings (boto3 clients built at import; no Lambda markers)"
 NETWORK = "network during AWS-runtime cold imports"
 NO_BYTECODE = "cold imports without byte code for the layers and function code, AWS runtime settings"
-NO_BYTECODE_FUNCTIONS = ("health", "get_bars", "record_coverage")
+NO_BYTECODE_FUNCTIONS = ("health", "get_bars", "record_coverage", "place_order")
 NO_BYTECODE_ROUNDS = 3
 
 _PROBE = """
@@ -252,9 +252,36 @@ def test_cold_imports_local(scratch: Path) -> None:
     all_subjects = subjects()
     runs = measure(all_subjects, local_env(scratch), scratch, ROUNDS)
     record(LOCAL, all_subjects, runs, ROUNDS)
+    record_order_functions(all_subjects, runs)
     for s in all_subjects[2:]:
         flags = runs[s.name]["flags"]
         assert not flags["pandas"] and not flags["pyarrow"], (s.name, flags)
+        assert s.reads_lake or not flags["duckdb"], f"{s.name} imports duckdb but does not read the lake"
+
+
+def record_order_functions(all_subjects: list[Subject], runs: dict[str, Any]) -> None:
+    """The Trading context's HTTP functions that do not read the lake (orders, accounts,
+    positions, the kill switch): the order path's cold start, summed up in one figure."""
+    bare = median(runs["bare FastAPI+Mangum app"]["import_ms"])
+    orders = [
+        s
+        for s in all_subjects
+        if s.module.startswith("functions.trading.") and s.kind == "http" and not s.reads_lake
+    ]
+    beyond = {s.name: median(runs[s.name]["import_ms"]) - bare for s in orders}
+    slowest = max(beyond, key=lambda name: beyond[name])
+    with_duckdb = [s.name for s in orders if runs[s.name]["flags"]["duckdb"]]
+    report.figure(
+        LOCAL,
+        f"trading order functions ({len(orders)}, no lake): slowest, beyond bare app",
+        beyond[slowest],
+        "ms",
+        HTTP_TARGET,
+        bare,
+        ratio=(beyond[slowest] + bare) / bare,
+        note=f"{slowest}; median of the {len(orders)}: {statistics.median(beyond.values()):.0f} ms beyond "
+        f"the bare app; duckdb imported by: {', '.join(with_duckdb) or 'none'}",
+    )
 
 
 def test_cold_imports_aws(scratch: Path) -> None:

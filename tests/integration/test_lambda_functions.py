@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,16 @@ from trading_system.config import load_settings
 from trading_system.entrypoints.schemas import domain_events
 from trading_system.identity.commands import CreateApiKey
 from trading_system.identity.domain import ApiKey
-from trading_system.kernel.messages import Event
 from trading_system.kernel.principal import Role
 from trading_system.market_data.commands import BarRow, IngestBars, RegisterSymbol
 from trading_system.scanning.domain import Scanner
+from trading_system.trading.commands import CreateAccount, GetTradingStatus, PlaceOrder, ResumeTrading
+from trading_system.trading.handlers import order_id_for
+from trading_system.trading.orders import OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
+SAMPLE_ORDER_CLIENT_ID = "sample-resting-buy"
+SAMPLE_ORDER = order_id_for("paper", SAMPLE_ORDER_CLIENT_ID)
 
 
 @dataclass
@@ -93,6 +98,24 @@ def seeded(data_dir: Path) -> Container:
             created_by="test",
         )
     )
+    # "paper" is the default account; the reset_account sample resets "practice" instead, since
+    # a reset cancels open orders and the sample order below must stay open for cancel_order
+    container.bus.execute(CreateAccount(account_id="paper", starting_cash=Decimal(100_000)))
+    container.bus.execute(CreateAccount(account_id="practice", starting_cash=Decimal(10_000)))
+    # get_order, cancel_order and list_order_events: a buy far below the market rests (gtc, so
+    # the close_session sample does not expire it)
+    resting = OrderRequest(
+        symbol="AAPL",
+        side=OrderSide.BUY,
+        type=OrderType.LIMIT,
+        time_in_force=TimeInForce.GTC,
+        qty=Decimal(1),
+        limit_price=Decimal(100),
+        client_order_id=SAMPLE_ORDER_CLIENT_ID,
+        account_id="paper",
+    )
+    placed = container.bus.execute(PlaceOrder(request=resting))
+    assert placed.order.id == SAMPLE_ORDER and placed.order.status is OrderStatus.ACCEPTED, placed.order
     return container
 
 
@@ -110,10 +133,11 @@ def test_every_function_and_event_type_has_a_sample() -> None:
 
 
 def test_bus_samples_hold_valid_envelopes() -> None:
+    published = domain_events()  # imports every context, so this does not depend on test order
     for path in (EVENTS / "bus").glob("*.json"):
         event = load(path)
         assert event["detail-type"] == path.stem
-        cls = Event.registry[path.stem]
+        cls = published[path.stem]
         assert event["source"] == cls.bus_source()
         cls.model_validate(event["detail"]["payload"])
 
@@ -140,6 +164,22 @@ EXPECTED_STATUS = {
     "run_scanner": 201,
     "list_scan_runs": 200,
     "list_signals": 200,
+    "place_order": 201,
+    "list_orders": 200,
+    "get_order": 200,
+    "cancel_order": 200,
+    "list_order_events": 200,
+    "list_positions": 200,
+    "get_account": 200,
+    "list_accounts": 200,
+    "create_account": 201,
+    "reset_account": 200,
+    "list_account_events": 200,
+    "list_fills": 200,
+    "get_pnl": 200,
+    "halt_trading": 200,
+    "resume_trading": 200,
+    "get_trading_status": 200,
 }
 SAMPLE_SCANNER = "scn_sample00001"
 
@@ -159,10 +199,21 @@ def ensure_sample_scanner(container: Container) -> None:
         )
 
 
+def ensure_trading_resumed(container: Container) -> None:
+    """The halt_trading sample halts trading; the others expect it open, whatever the order."""
+    if container.bus.ask(GetTradingStatus())["halted"]:
+        container.bus.execute(ResumeTrading())
+
+
+def test_every_http_function_has_an_expected_status() -> None:
+    assert sorted(EXPECTED_STATUS) == sorted(f.name for f in CATALOG if isinstance(f.trigger, Http))
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED_STATUS))
 def test_http_functions_answer_their_sample(name: str, seeded: Container) -> None:
     function = by_name()[name]
     ensure_sample_scanner(seeded)
+    ensure_trading_resumed(seeded)
     response = handler_of(function)(load(sample_for(function)), LambdaContext(function_name=name))
     assert response["statusCode"] == EXPECTED_STATUS[name], response["body"]
     body = base64.b64decode(response["body"]) if response.get("isBase64Encoded") else response["body"]
@@ -270,3 +321,25 @@ def test_a_dropped_file_is_ingested_and_reported(seeded: Container, data_dir: Pa
     assert report["rows"] == 1
     assert (data_dir / "raw" / "_reports" / "1d" / "AAPL" / "aapl 2024-01.csv.json").exists()
     assert not dropped.exists()
+
+
+def test_the_sample_order_is_the_seeded_one(seeded: Container) -> None:
+    for name in ("get_order", "cancel_order", "list_order_events"):
+        assert load(sample_for(by_name()[name]))["pathParameters"]["order_id"] == SAMPLE_ORDER
+
+
+def test_the_trading_subscribers_process_their_samples(seeded: Container) -> None:
+    filled = handler_of(by_name()["fill_orders"])(load(EVENTS / "bus" / "BarsIngested.json"), LambdaContext())
+    assert filled["processed"] is True
+    recorded = handler_of(by_name()["record_fills"])(
+        load(EVENTS / "bus" / "OrderFilled.json"), LambdaContext()
+    )
+    assert recorded["processed"] is True
+    fills = seeded.fill_log.pnl("paper", "symbol", 0, None, None)
+    assert fills, "the sample fill reached the lake"
+
+
+def test_the_schedule_closes_the_session(seeded: Container) -> None:
+    function = by_name()["close_session"]
+    result = handler_of(function)(load(sample_for(function)), LambdaContext())
+    assert result["expired"] == 0  # the seeded order is gtc: it stays open
