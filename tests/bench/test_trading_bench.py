@@ -56,9 +56,6 @@ from tests.bench.report import Target
 
 PLACE_ORDERS = 10_000
 PLACE_WARMUP = 200
-DEPTH = 100  # resting orders the steady-state account keeps
-GROWTH_ORDERS = 2_000
-GROWTH_BLOCK = 500
 PLACE_TARGET = Target("<", 5, source="the brief: warm place-order overhead")
 LATENCY_TARGET = Target("<", 100, source="the brief: place -> filled")
 LATENCY_WARMUP, LATENCY_ROUNDS = 3, 50
@@ -86,44 +83,35 @@ def scratch(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_place_order(scratch: Path) -> None:
-    steady = _run("place_steady", scratch).result()
-    unchecked = _run("place_steady_no_checkpoint", scratch).result()
-    growth = _run("place_growth", scratch).result()
-    for result in (steady, unchecked):
-        assert len(result["place_s"]) == PLACE_ORDERS and result["open_orders"] == DEPTH, result[
-            "open_orders"
-        ]
-    assert len(growth["place_s"]) == GROWTH_ORDERS and growth["open_orders"] == GROWTH_ORDERS
+    run = _run("place_many", scratch).result()
+    placed = run["place_s"]
+    assert len(placed) == PLACE_ORDERS
+    assert run["open_orders"] == PLACE_WARMUP + PLACE_ORDERS  # every order rests: the book only grows
 
     report.section(PLACE)
-    floor = steady["floor_s"]
+    floor = run["floor_s"]
     floor_p50, floor_p99 = _median_ms(floor), _p99_ms(floor)
-    placed = steady["place_s"]
     first, last = placed[:1000], placed[-1000:]
     report.figure(
         PLACE,
-        f"1 account, {DEPTH} resting orders: p50",
+        f"{PLACE_ORDERS:,} orders on 1 account, all left open: p50",
         _median_ms(placed),
         "ms",
         PLACE_TARGET,
         floor_p50,
-        note=f"{PLACE_ORDERS:,} placements after {PLACE_WARMUP} warm-ups, each followed by an untimed "
-        f"cancel of the oldest; first 1,000 p50 {_median_ms(first):.2f} ms, last 1,000 "
-        f"{_median_ms(last):.2f} ms; peak RSS {steady['peak_mb']:.0f} MB",
-    )
-    report.figure(
-        PLACE, f"1 account, {DEPTH} resting orders: p99", _p99_ms(placed), "ms", PLACE_TARGET, floor_p99
+        note=f"after {PLACE_WARMUP} warm-ups; first 1,000 p50 {_median_ms(first):.2f} ms, last 1,000 "
+        f"{_median_ms(last):.2f} ms (the account holds running totals, not one entry per open order); "
+        f"peak RSS {run['peak_mb']:.0f} MB",
     )
     report.figure(
         PLACE,
-        "same, SQLite automatic WAL checkpoint off (diagnostic): p99",
-        _p99_ms(unchecked["place_s"]),
+        f"{PLACE_ORDERS:,} orders on 1 account, all left open: p99",
+        _p99_ms(placed),
         "ms",
         PLACE_TARGET,
-        _p99_ms(unchecked["floor_s"]),
-        note=f"p50 {_median_ms(unchecked['place_s']):.2f} ms; the same scenario in a fresh process with "
-        "PRAGMA wal_autocheckpoint=0: what is left of the tail when no commit has to checkpoint the WAL "
-        "(SQLite runs the checkpoint inside the commit that crosses 1,000 WAL pages)",
+        floor_p99,
+        note=f"first 1,000 p99 {_p99_ms(first):.2f} ms, last 1,000 {_p99_ms(last):.2f} ms; the WAL is "
+        "checkpointed by the store's background thread, never inside a commit",
     )
     report.figure(
         PLACE,
@@ -134,39 +122,14 @@ def test_place_order(scratch: Path) -> None:
         "synchronous=NORMAL), in turn with each placement",
     )
     report.figure(PLACE, "baseline: put_many of 1 document: p99", floor_p99, "ms")
-
-    times = growth["place_s"]
-    blocks = [times[i : i + GROWTH_BLOCK] for i in range(0, GROWTH_ORDERS, GROWTH_BLOCK)]
-    for n, block in enumerate(blocks):
-        lo, hi = n * GROWTH_BLOCK, (n + 1) * GROWTH_BLOCK
-        report.figure(
-            PLACE,
-            f"growth: 1 account with {lo:,}-{hi:,} resting orders: p50",
-            _median_ms(block),
-            "ms",
-            PLACE_TARGET,
-            floor_p50,
-            note=f"p99 {_p99_ms(block):.1f} ms" + ("" if n else "; the account's open orders accumulate"),
-        )
-    per_thousand = (_median_ms(blocks[-1]) - _median_ms(blocks[0])) / (GROWTH_ORDERS - GROWTH_BLOCK) * 1000
+    size = run["account_doc_bytes"]
     report.figure(
         PLACE,
-        "growth: p50 added per 1,000 more resting orders",
-        per_thousand,
-        "ms",
-        note="from the first and last blocks above: the account view (one document) holds a "
-        "reservation per open order and is read, validated, re-serialised and summed on every "
-        f"placement; {GROWTH_ORDERS:,} placements took {sum(times):.1f} s",
-    )
-    size = growth["account_doc_bytes"]
-    report.figure(
-        PLACE,
-        f"growth: account view document with {GROWTH_ORDERS:,} resting orders",
+        f"account view document with {PLACE_WARMUP + PLACE_ORDERS:,} open orders",
         size / 1024,
         "KiB",
         Target("<", DYNAMODB_ITEM_LIMIT / 1024, source="DynamoDB's item size limit"),
-        note=f"{size / GROWTH_ORDERS:.0f} bytes per open order: the 400 KB item limit is reached at "
-        f"about {DYNAMODB_ITEM_LIMIT * GROWTH_ORDERS / size:,.0f} open orders on one account",
+        note="one item in the AWS runtime; its size does not depend on how many orders are open",
     )
 
 
@@ -530,38 +493,18 @@ def _resting(account: str, n: int) -> Any:
     )
 
 
-def scenario_place_steady(folder: Path) -> dict[str, Any]:
-    return _place_steady(folder / "auto-checkpoint", checkpoints=True)
-
-
-def scenario_place_steady_no_checkpoint(folder: Path) -> dict[str, Any]:
-    """The same with SQLite's automatic WAL checkpoint off (diagnostic: the WAL then only grows;
-    a server would checkpoint from a background thread instead)."""
-    return _place_steady(folder / "no-checkpoint", checkpoints=False)
-
-
-def _place_steady(folder: Path, checkpoints: bool) -> dict[str, Any]:
-    from collections import deque
-
-    from trading_system.trading.commands import CancelOrder
+def scenario_place_many(folder: Path) -> dict[str, Any]:
     from trading_system.trading.orders import OrderStatus
 
-    container = _container(folder, "steady")
+    container = _container(folder, "many")
     bus, store = container.bus, container.store
-    if not checkpoints:
-        with store.reading() as db:
-            db.execute("PRAGMA wal_autocheckpoint=0")
-    book: deque[str] = deque()
 
     def place(n: int) -> float:
-        command = _resting("steady", n)
+        command = _resting("many", n)
         t0 = time.perf_counter()
         placed = bus.execute(command)
         took = time.perf_counter() - t0
         assert placed.order.status is OrderStatus.ACCEPTED, placed.order
-        book.append(placed.order.id)
-        if len(book) > DEPTH:
-            bus.execute(CancelOrder(order_id=book.popleft()))
         return took
 
     def floor(n: int) -> float:
@@ -577,27 +520,10 @@ def _place_steady(folder: Path, checkpoints: bool) -> dict[str, Any]:
         out["place_s"].append(place(n))
         out["floor_s"].append(floor(n))
     out["peak_mb"] = report.peak_rss_mb()
-    out["open_orders"] = len(container.ledger.account("steady").reservations)
+    out["open_orders"] = container.ledger.require_account("many").open_orders
+    doc = store.get("trading_account", "many")
+    out["account_doc_bytes"] = len(json.dumps(doc, separators=(",", ":")))
     return out
-
-
-def scenario_place_growth(folder: Path) -> dict[str, Any]:
-    from trading_system.trading.orders import OrderStatus
-
-    container = _container(folder, "growth")
-    times = []
-    for n in range(GROWTH_ORDERS):
-        command = _resting("growth", n)
-        t0 = time.perf_counter()
-        placed = container.bus.execute(command)
-        times.append(time.perf_counter() - t0)
-        assert placed.order.status is OrderStatus.ACCEPTED, placed.order
-    doc = container.store.get("trading_account", "growth")
-    return {
-        "place_s": times,
-        "open_orders": len(doc["reservations"]),
-        "account_doc_bytes": len(json.dumps(doc, separators=(",", ":"))),
-    }
 
 
 def scenario_serve_setup(folder: Path) -> dict[str, Any]:

@@ -154,8 +154,16 @@ def test_json_batch_round_trip_and_resampling_match_an_independent_computation(
     assert response.status_code == 201, response.text
     report = response.json()
     assert report["rows"] == len(bars)
+    last = max(bars, key=lambda bar: bar["ts"])  # the latest bar's close is the symbol's last price
     assert report["symbols"] == [
-        {"symbol": "AAPL", "first": bars[0]["ts"], "last": bars[-1]["ts"], "rows": len(bars)}
+        {
+            "symbol": "AAPL",
+            "first": bars[0]["ts"],
+            "last": bars[-1]["ts"],
+            "rows": len(bars),
+            "last_close": last["close"],
+            "last_volume": last["volume"],
+        }
     ]
     assert response.headers["location"].startswith("/v1/bars/AAPL?timeframe=1m")
 

@@ -1827,17 +1827,75 @@ def test_concurrent_orders_cancels_and_fills_keep_the_books_straight(api: Api, c
     positions = api.get("/v1/positions", account_id="crowd")
     assert [D(p["qty"]) for p in positions] == ([shares] if shares else [])
 
-    # Reservations are exactly the open orders, each holding what is left of it.
+    # What each order held back: reserved once when accepted (the same amount in its stream and
+    # the account's), used up by each fill by min(what it held, what the fill spent), and the
+    # leftover given back once when it closed.
+    reserved_events = {e.data["order_id"]: e.data for e in account_events if e.type == "FundsReserved"}
+    assert len(reserved_events) == sum(e.type == "FundsReserved" for e in account_events)
+    released_events = {e.data["order_id"]: e.data for e in account_events if e.type == "FundsReleased"}
+    assert len(released_events) == sum(e.type == "FundsReleased" for e in account_events)
+    settled_by_id = {f["fill_id"]: f for f in settled}
     open_orders = {oid: o for oid, o in listed.items() if o["status"] in ("accepted", "partially_filled")}
+    leftover: dict[str, tuple[D, D]] = {}  # what each accepted order holds (or gave back), by its stream
+    for order_id, order in listed.items():
+        events = container.event_store.read(f"order-{order_id}")
+        accepted = [e.data for e in events if e.type == "OrderAccepted"]
+        if not accepted:
+            assert order["status"] == "rejected", order_id
+            assert order_id not in reserved_events and order_id not in released_events, order_id
+            continue
+        cash, qty = D(accepted[0]["reserved_cash"]), D(accepted[0]["reserved_qty"])
+        hold = reserved_events[order_id]
+        assert (hold["symbol"], hold["side"]) == (order["symbol"], order["side"]), order_id
+        assert (D(hold["cash"]), D(hold["qty"])) == (cash, qty), order_id
+        assert (D(order["reserved_cash"]), D(order["reserved_qty"])) == (cash, qty), order_id
+        assert qty == D(order["qty"]), order_id
+        if order["side"] == "sell":
+            assert cash == 0, order_id
+        elif order["type"] == "limit":
+            price = D(order["limit_price"])
+            assert cash == qty * price + CROWD.commission(qty, price), order_id
+        held_cash, held_qty = cash, qty
+        for fill in fills_by_order[order_id]:
+            spent = D(fill["qty"]) * D(fill["price"]) + D(fill["commission"])
+            used_cash = min(held_cash, spent) if order["side"] == "buy" else ZERO
+            used_qty = min(held_qty, D(fill["qty"]))
+            on_account = settled_by_id[fill["fill_id"]]
+            assert (D(on_account["held_cash_used"]), D(on_account["held_qty_used"])) == (used_cash, used_qty)
+            held_cash, held_qty = held_cash - used_cash, held_qty - used_qty
+        assert held_qty == D(order["qty"]) - D(order["filled_qty"]), order_id
+        leftover[order_id] = (held_cash, held_qty)
+        if order_id in open_orders:
+            assert order_id not in released_events, order_id
+        else:
+            gave_back = released_events[order_id]
+            assert (gave_back["symbol"], gave_back["side"]) == (order["symbol"], order["side"]), order_id
+            assert (D(gave_back["cash"]), D(gave_back["qty"])) == (held_cash, held_qty), order_id
+    assert set(released_events) == set(reserved_events) - set(open_orders)
+
+    # The account's totals are exactly what the open orders still hold, each read as it stands.
     ledger_account = container.ledger.account("crowd")
     assert ledger_account is not None
-    assert set(ledger_account.reservations) == set(open_orders)
-    for order_id, hold in ledger_account.reservations.items():
-        order = open_orders[order_id]
-        assert (hold.symbol, hold.side) == (order["symbol"], order["side"])
-        assert hold.qty == D(order["qty"]) - D(order["filled_qty"]), order_id
-        assert hold.cash >= 0 if order["side"] == "buy" else hold.cash == 0, order_id
-    assert account["open_orders"] == len(open_orders)
-    assert D(account["reserved_cash"]) == sum((h.cash for h in ledger_account.reservations.values()), ZERO)
+    assert ledger_account.version == account["version"]
+    holds: dict[str, tuple[str, D, D]] = {}
+    for order_id in open_orders:
+        shown = api.order(order_id)
+        kept = container.ledger.order(order_id)
+        assert kept is not None
+        assert (kept.version, str(kept.status)) == (shown["version"], shown["status"]), order_id
+        assert (kept.held_cash, kept.held_qty) == leftover[order_id], order_id
+        assert kept.held_cash >= 0 if kept.side == "buy" else kept.held_cash == 0, order_id
+        holds[order_id] = (shown["side"], kept.held_cash, kept.held_qty)
+    assert account["open_orders"] == ledger_account.open_orders == len(open_orders)
+    assert D(account["reserved_cash"]) == ledger_account.reserved_cash
+    assert ledger_account.reserved_cash == sum((cash for _, cash, _ in holds.values()), ZERO)
+    assert D(account["buying_power"]) == D(account["cash"]) - ledger_account.reserved_cash
+    for side, book in (("buy", ledger_account.reserved_buy_qty), ("sell", ledger_account.reserved_sell_qty)):
+        qty = sum((q for s, _, q in holds.values() if s == side), ZERO)
+        assert ledger_account.reserved_qty("CROWD", side) == qty, side
+        assert book == ({"CROWD": qty} if qty else {}), side
+    by_account = container.ledger.open_order_ids_of("crowd")
+    assert len(by_account) == len(set(by_account))
+    assert set(by_account) == set(open_orders)
     assert set(container.ledger.open_order_ids("CROWD")) == set(open_orders)
     assert {o["id"] for o in api.orders("crowd", status="open")} == set(open_orders)

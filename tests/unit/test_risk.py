@@ -17,6 +17,7 @@ from trading_system.trading.events import (
     AccountCreated,
     AccountEvent,
     FillSettled,
+    FundsReleased,
     FundsReserved,
     OrderPlaced,
 )
@@ -64,7 +65,45 @@ def account(
                 at=T0,
             )
         )
-    return Account.from_events(events)
+    built = Account.from_events(events)
+    # the account keeps what the other orders hold back as running totals
+    others = reserve or []
+    assert built.open_orders == len(others)
+    assert built.reserved_cash == sum((D(money) for _, money, _ in others), D(0))
+    for side in ("buy", "sell"):
+        assert built.reserved_qty("AAPL", side) == sum((D(q) for s, _, q in others if s == side), D(0))
+    return built
+
+
+def fill_of(order_id: str, side: str, qty: str, price: str, commission: str, cash_used: str) -> FillSettled:
+    """A fill of another open order on AAPL, using `cash_used` of what it held and `qty` shares."""
+    return FillSettled(
+        account_id="acct",
+        order_id=order_id,
+        fill_id=f"f-{order_id}-{qty}",
+        symbol="AAPL",
+        side=side,  # type: ignore[arg-type]
+        qty=D(qty),
+        price=D(price),
+        commission=D(commission),
+        market_time=T0,
+        held_cash_used=D(cash_used),
+        held_qty_used=D(qty),
+        at=T0,
+    )
+
+
+def release_of(order_id: str, side: str, cash: str, qty: str) -> FundsReleased:
+    """Another order closed, giving back its leftover `cash` and `qty`."""
+    return FundsReleased(
+        account_id="acct",
+        order_id=order_id,
+        symbol="AAPL",
+        side=side,  # type: ignore[arg-type]
+        cash=D(cash),
+        qty=D(qty),
+        at=T0,
+    )
 
 
 def order(
@@ -211,6 +250,62 @@ def test_the_position_check_comes_before_the_notional_limit_for_sells() -> None:
     both = account(held="1", max_order_notional=D(10))
     reason = risk.check(order("limit", "sell", qty="2", limit="100"), both, None, None).reason
     assert reason is not None and reason.startswith("insufficient position")
+
+
+# -- checks against the running totals as fills and closes change them ---------------------------
+
+
+def test_buying_power_follows_what_fills_and_closes_give_back() -> None:
+    terms: dict[str, Any] = {"commission_per_share": D("0.01"), "commission_min": D(1)}
+    limit_buy = order("limit", limit="100")  # needs 1001.00
+    busy = account("2001", reserve=[("buy", "1000", "10")], **terms)
+    # the other buy fills 4 at 100 + 1: 401 of its 1000 is used, and 401 of cash is spent
+    partly = busy.apply(fill_of("other-0", "buy", "4", "100", "1", cash_used="401"))
+    assert (partly.cash, partly.reserved_cash, partly.buying_power) == (D(1600), D(599), D(1001))
+    assert risk.check(limit_buy, partly, None, None) == Verdict(None, cash=D(1001), qty=D(10))
+    busier = account("2000.99", reserve=[("buy", "1000", "10")], **terms)
+    tighter = busier.apply(fill_of("other-0", "buy", "4", "100", "1", cash_used="401"))
+    assert (tighter.cash, tighter.reserved_cash) == (D("1599.99"), D(599))
+    assert risk.check(limit_buy, tighter, None, None) == Verdict(
+        "insufficient buying power: the order needs 1001.00, buying power is 1000.99"
+    )
+    # it closes: its leftover 599 is buying power again
+    closed = partly.apply(release_of("other-0", "buy", cash="599", qty="6"))
+    assert (closed.open_orders, closed.reserved_cash, closed.buying_power) == (0, D(0), D(1600))
+    assert closed.reserved_qty("AAPL", "buy") == D(0)
+
+
+def test_sellable_shares_follow_what_fills_and_closes_give_back() -> None:
+    holding = account(held="10", reserve=[("sell", "0", "4"), ("buy", "500", "5")])
+    # the open sell fills 3: the position and the shares held back both drop by 3
+    partly = holding.apply(fill_of("other-0", "sell", "3", "100", "0", cash_used="0"))
+    assert (partly.held("AAPL"), partly.reserved_qty("AAPL", "sell")) == (D(7), D(1))
+    assert risk.check(order("limit", "sell", qty="7", limit="100"), partly, None, None) == Verdict(
+        "insufficient position: AAPL holds 7, of which 6 is not held by open sell orders; "
+        "this order sells 7 (short selling is not supported)"
+    )
+    assert risk.check(order("limit", "sell", qty="6", limit="100"), partly, None, None) == Verdict(
+        None, qty=D(6)
+    )
+    closed = partly.apply(release_of("other-0", "sell", cash="0", qty="1"))
+    assert (closed.open_orders, closed.reserved_qty("AAPL", "sell")) == (1, D(0))
+    assert risk.check(order("limit", "sell", qty="7", limit="100"), closed, None, None) == Verdict(
+        None, qty=D(7)
+    )
+
+
+def test_a_partly_filled_buy_counts_once_toward_the_position_limit() -> None:
+    # 5 held + 2 on an open buy + 3 now, at 100: 1000; the open buy then fills 1 of its 2
+    crowded = account(held="5", reserve=[("buy", "200", "2")], max_position_notional=D("999.99"))
+    partly = crowded.apply(fill_of("other-0", "buy", "1", "100", "0", cash_used="100"))
+    assert (partly.held("AAPL"), partly.reserved_qty("AAPL", "buy")) == (D(6), D(1))
+    assert risk.check(order("limit", qty="3", limit="100"), partly, None, None) == Verdict(
+        "position in AAPL would reach 1000.00, above max_position_notional 999.99"
+    )
+    closed = partly.apply(release_of("other-0", "buy", cash="100", qty="1"))  # 6 + 0 + 3
+    assert risk.check(order("limit", qty="3", limit="100"), closed, None, None) == Verdict(
+        None, cash=D(300), qty=D(3)
+    )
 
 
 @pytest.mark.parametrize(

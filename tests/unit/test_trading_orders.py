@@ -61,9 +61,9 @@ def new_order(**changes: Any) -> Order:
     return Order.placed(placed(**changes))
 
 
-def accepted(**changes: Any) -> Order:
+def accepted(reserved_cash: str = "0", reserved_qty: str = "0", **changes: Any) -> Order:
     order = new_order(**changes)
-    return order.apply(order.accept(T0))
+    return order.apply(order.accept(T0, D(reserved_cash), D(reserved_qty)))
 
 
 def fill(order: Order, qty: Decimal | str, price: Decimal | str = "10", commission: str = "0") -> OrderFilled:
@@ -345,7 +345,7 @@ def test_folding_the_events_reproduces_the_state() -> None:
     order = new_order(qty=D(10))
     events: list[OrderEvent] = [placed(qty=D(10))]
     steps: list[Callable[[Order], OrderEvent]] = [
-        lambda o: o.accept(T0),
+        lambda o: o.accept(T0, D("104.00"), D(10)),
         lambda o: fill(o, "3", "10.00", "1.00"),
         lambda o: fill(o, "4", "10.01", "1.25"),
         lambda o: fill(o, "3", "10.05", "0.99"),
@@ -366,6 +366,8 @@ def test_folding_the_events_reproduces_the_state() -> None:
     assert folded.filled_avg_price == D("10.019")
     assert folded.version == 5
     assert folded.filled_at == T0 + timedelta(minutes=1)
+    assert (folded.reserved_cash, folded.reserved_qty) == (D("104.00"), D(10))
+    assert (folded.held_cash, folded.held_qty) == (D("0.57"), D(0))  # 104 - 100.19 - 3.24
 
 
 def test_filled_avg_price_is_the_weighted_average_to_six_places() -> None:
@@ -455,6 +457,76 @@ def test_a_notional_order_fills_in_parts_at_different_prices() -> None:
     assert (order.filled_qty, order.filled_notional, order.filled_avg_price) == (D(20), D(1000), D(50))
 
 
+# -- what an order holds back -------------------------------------------------------------------
+
+
+def test_accepting_records_what_the_order_holds_back() -> None:
+    order = new_order(qty=D(10), type="limit", limit_price=D(100))
+    event = order.accept(T0, D("1001.10"), D(10))
+    assert (event.reserved_cash, event.reserved_qty) == (D("1001.10"), D(10))
+    accepted_ = order.apply(event)
+    assert (accepted_.reserved_cash, accepted_.reserved_qty) == (D("1001.10"), D(10))
+    assert (accepted_.held_cash, accepted_.held_qty) == (D("1001.10"), D(10))
+    # before it is accepted, and when accepted holding nothing, it holds nothing
+    assert (order.held_cash, order.held_qty) == (D(0), D(0))
+    bare = order.apply(order.accept(T0))
+    assert (bare.held_cash, bare.held_qty) == (D(0), D(0))
+    rejected = order.apply(order.reject("no", T0))
+    assert (rejected.held_cash, rejected.held_qty) == (D(0), D(0))
+
+
+def test_a_buy_uses_up_its_holding_fill_by_fill_to_the_cent() -> None:
+    """Buy 30 holding back 30 x 104.30 + 2 = 3131: each fill uses what it spent, commission
+    included, and what is left when the order fills is what it gives back."""
+    order = accepted("3131", "30", qty=D(30))
+    order = order.apply(fill(order, "10", "100", "1.00"))
+    assert (order.held_cash, order.held_qty) == (D(3131) - D(1001), D(20))
+    assert order.held_cash == D(2130)
+    order = order.apply(fill(order, "20", "106", "2.00"))
+    assert order.status is S.FILLED
+    assert (order.held_cash, order.held_qty) == (D(8), D(0))  # 2130 - 2122
+    assert (order.reserved_cash, order.reserved_qty) == (D(3131), D(30))  # the reservation stays
+
+
+def test_a_fill_dearer_than_the_holding_uses_it_up_without_going_negative() -> None:
+    order = accepted("1000", "10", qty=D(10))
+    order = order.apply(fill(order, "4", "105", "1"))  # 421 of 1000
+    assert (order.held_cash, order.held_qty) == (D(579), D(6))
+    order = order.apply(fill(order, "6", "105", "1"))  # 631 more: only 579 was left
+    assert (order.held_cash, order.held_qty) == (D(0), D(0))
+    assert order.filled_notional + order.commission == D(1052)
+
+
+def test_a_closed_order_keeps_what_it_held_when_it_closed() -> None:
+    order = accepted("2020", "20", qty=D(20))
+    order = order.apply(fill(order, "5", "100", "1.25"))  # 501.25 used
+    assert (order.held_cash, order.held_qty) == (D("1518.75"), D(15))
+    for closed in (order.apply(order.cancel("by request", T0)), order.apply(order.expire("day over", T0))):
+        assert not closed.status.is_open
+        assert (closed.held_cash, closed.held_qty) == (D("1518.75"), D(15))  # what it gives back
+
+
+def test_a_sell_holds_shares_and_no_cash() -> None:
+    order = accepted("0", "30", side="sell", qty=D(30))
+    assert (order.held_cash, order.held_qty) == (D(0), D(30))
+    order = order.apply(fill(order, "12", "110", "1.50"))
+    assert (order.held_cash, order.held_qty) == (D(0), D(18))  # the proceeds are not held
+    order = order.apply(fill(order, "18", "101", "1.25"))
+    assert (order.status, order.held_cash, order.held_qty) == (S.FILLED, D(0), D(0))
+
+
+def test_a_notional_buy_filled_cheaper_than_estimated_holds_no_shares_below_zero() -> None:
+    """Held back at 30 a share (33.333333333 shares, 1000.33 with commission) and filled at 25:
+    it buys more shares than it held back, so the shares held back run out at zero."""
+    order = accepted("1000.33", "33.333333333", qty=None, notional=D(1000), time_in_force="day")
+    order = order.apply(fill(order, "20", "25", "0.20"))  # 500.20 used
+    assert (order.held_cash, order.held_qty) == (D("500.13"), D("13.333333333"))
+    order = order.apply(fill(order, "20", "25", "0.20"))
+    assert order.status is S.FILLED and order.filled_qty == D(40)
+    assert (order.held_cash, order.held_qty) == (D("0"), D(0))
+    assert order.held_cash == max(D("1000.33") - D("1000.40"), D(0))
+
+
 # -- property: any sequence of steps keeps the invariants ---------------------------------------
 
 QTY = st.integers(1, 10**12).map(lambda n: D(n) / D(10**9))  # 1e-9 .. 1000, 9 places
@@ -468,26 +540,31 @@ STEP = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(qty=QTY, accept_first=st.booleans(), steps=st.lists(STEP, max_size=25))
+@given(
+    qty=QTY,
+    accept_first=st.booleans(),
+    reserve=st.integers(0, 10**8).map(lambda n: D(n) / 100),
+    steps=st.lists(STEP, max_size=25),
+)
 def test_no_sequence_of_steps_breaks_the_invariants(
-    qty: Decimal, accept_first: bool, steps: list[tuple[str, Decimal]]
+    qty: Decimal, accept_first: bool, reserve: Decimal, steps: list[tuple[str, Decimal]]
 ) -> None:
     order = new_order(qty=qty)
     if accept_first:
-        order = order.apply(order.accept(T0))
-    history: list[OrderEvent] = [placed(qty=qty)] + ([order_accepted()] if accept_first else [])
+        order = order.apply(order.accept(T0, reserve, qty))
+    history: list[OrderEvent] = [placed(qty=qty)] + ([order_accepted(reserve, qty)] if accept_first else [])
     for n, (kind, amount) in enumerate(steps):
         before = order
         assert before.qty is not None
         try:
             if kind == "fill":
-                event: OrderEvent = order.fill(f"f{n}", amount, D(10), D(0), T0, T0)
+                event: OrderEvent = order.fill(f"f{n}", amount, D(10), D("0.01"), T0, T0)
             elif kind == "cancel":
                 event = order.cancel("x", T0)
             elif kind == "expire":
                 event = order.expire("x", T0)
             elif kind == "accept":
-                event = order.accept(T0)
+                event = order.accept(T0, reserve, qty)
             else:
                 event = order.reject("x", T0)
         except IllegalTransition:
@@ -505,8 +582,27 @@ def test_no_sequence_of_steps_breaks_the_invariants(
         assert order.qty is not None
         assert D(0) <= order.filled_qty <= order.qty
         assert (order.status is S.FILLED) == (order.filled_qty == order.qty)
+        # what it holds back is its reservation less what its fills used, never below zero
+        spent = order.filled_notional + order.commission
+        assert order.held_cash == max(order.reserved_cash - spent, D(0)) >= 0
+        assert order.held_qty == order.reserved_qty - order.filled_qty >= 0
+        if before.status is S.NEW:
+            reserved = (reserve, qty) if order.status is S.ACCEPTED else (D(0), D(0))
+            assert (order.reserved_cash, order.reserved_qty) == reserved
+        else:  # a fill uses up min(what is held, what it spent); nothing else changes the holding
+            this_fill = spent - (before.filled_notional + before.commission)
+            assert before.held_cash - order.held_cash == min(before.held_cash, this_fill)
+            assert before.held_qty - order.held_qty == order.filled_qty - before.filled_qty
+            assert (order.reserved_cash, order.reserved_qty) == (before.reserved_cash, before.reserved_qty)
     assert Order.from_events(history) == order
 
 
-def order_accepted() -> OrderAccepted:
-    return OrderAccepted(order_id="ord-1", account_id="acct", symbol="AAPL", at=T0)
+def order_accepted(reserved_cash: Decimal = D(0), reserved_qty: Decimal = D(0)) -> OrderAccepted:
+    return OrderAccepted(
+        order_id="ord-1",
+        account_id="acct",
+        symbol="AAPL",
+        reserved_cash=reserved_cash,
+        reserved_qty=reserved_qty,
+        at=T0,
+    )

@@ -34,15 +34,6 @@ PRICE_PLACES = Decimal("0.000001")
 COST_STEP = Decimal("1e-15")
 
 
-class Reservation(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    symbol: str
-    side: str
-    cash: Decimal
-    qty: Decimal
-
-
 class Position(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -98,7 +89,13 @@ class Account(BaseModel):
     cash: Decimal
     settings: AccountSettings
     positions: dict[str, Position] = Field(default_factory=dict)
-    reservations: dict[str, Reservation] = Field(default_factory=dict)
+    # What open orders hold back, as running totals: each order knows its own share (Order.held_*)
+    # and the events say how much each fill or release gives back, so the account's record stays
+    # small however many orders are open.
+    open_orders: int = 0
+    reserved_cash: Decimal = ZERO
+    reserved_buy_qty: dict[str, Decimal] = Field(default_factory=dict)
+    reserved_sell_qty: dict[str, Decimal] = Field(default_factory=dict)
     realized_pl: Decimal = ZERO
     commission: Decimal = ZERO
     last_equity: Decimal
@@ -109,15 +106,23 @@ class Account(BaseModel):
     version: int = 0
 
     @property
-    def reserved_cash(self) -> Decimal:
-        return sum((r.cash for r in self.reservations.values()), ZERO)
-
-    @property
     def buying_power(self) -> Decimal:
         return self.cash - self.reserved_cash
 
     def reserved_qty(self, symbol: str, side: str) -> Decimal:
-        return sum((r.qty for r in self.reservations.values() if r.symbol == symbol and r.side == side), ZERO)
+        book = self.reserved_buy_qty if side == "buy" else self.reserved_sell_qty
+        return book.get(symbol, ZERO)
+
+    def _holding(self, symbol: str, side: str, cash: Decimal, qty: Decimal) -> dict[str, object]:
+        """The reservation totals after adding (or, negative, giving back) cash and qty."""
+        name = "reserved_buy_qty" if side == "buy" else "reserved_sell_qty"
+        book = dict(getattr(self, name))
+        left = book.get(symbol, ZERO) + qty
+        if left > 0:
+            book[symbol] = left
+        else:
+            book.pop(symbol, None)
+        return {"reserved_cash": self.reserved_cash + cash, name: book}
 
     def held(self, symbol: str) -> Decimal:
         position = self.positions.get(symbol)
@@ -132,7 +137,10 @@ class Account(BaseModel):
                     "cash": event.starting_cash,
                     "settings": event.settings,
                     "positions": {},
-                    "reservations": {},
+                    "open_orders": 0,
+                    "reserved_cash": ZERO,
+                    "reserved_buy_qty": {},
+                    "reserved_sell_qty": {},
                     "realized_pl": ZERO,
                     "commission": ZERO,
                     "last_equity": event.starting_cash,
@@ -140,12 +148,11 @@ class Account(BaseModel):
                     "reset_at": event.at,
                 }
             case FundsReserved():
-                reservation = Reservation(
-                    symbol=event.symbol, side=event.side, cash=event.cash, qty=event.qty
-                )
-                changes["reservations"] = {**self.reservations, event.order_id: reservation}
+                changes |= self._holding(event.symbol, event.side, event.cash, event.qty)
+                changes["open_orders"] = self.open_orders + 1
             case FundsReleased():
-                changes["reservations"] = {k: v for k, v in self.reservations.items() if k != event.order_id}
+                changes |= self._holding(event.symbol, event.side, -event.cash, -event.qty)
+                changes["open_orders"] = self.open_orders - 1
             case FillSettled():
                 before = self.positions.get(event.symbol) or Position(symbol=event.symbol)
                 after = before.after(event)
@@ -157,7 +164,7 @@ class Account(BaseModel):
                 changes |= {
                     "cash": cash - event.commission,
                     "positions": positions,
-                    "reservations": self._reservations_after(event),
+                    **self._holding(event.symbol, event.side, -event.held_cash_used, -event.held_qty_used),
                     "realized_pl": self.realized_pl + (after.realized_pl - before.realized_pl),
                     "commission": self.commission + event.commission,
                 }
@@ -166,17 +173,6 @@ class Account(BaseModel):
             case _:
                 raise TypeError(f"an account cannot apply {type(event).__name__}")
         return self.model_copy(update=changes)
-
-    def _reservations_after(self, fill: FillSettled) -> dict[str, Reservation]:
-        """A fill uses up the part of its order's reservation it stood for."""
-        held = self.reservations.get(fill.order_id)
-        if held is None:
-            return self.reservations
-        spent = fill.qty * fill.price + fill.commission if fill.side == "buy" else ZERO
-        used = held.model_copy(
-            update={"qty": max(held.qty - fill.qty, ZERO), "cash": max(held.cash - spent, ZERO)}
-        )
-        return {**self.reservations, fill.order_id: used}
 
     @classmethod
     def created(cls, event: AccountCreated) -> Account:

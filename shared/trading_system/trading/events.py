@@ -42,7 +42,8 @@ class OrderPlaced(OrderEvent):
 
 
 class OrderAccepted(OrderEvent):
-    pass
+    reserved_cash: Decimal = Decimal(0)  # what the order holds back from buying power (buys)
+    reserved_qty: Decimal = Decimal(0)  # shares it holds back from the position (sells) or buys
 
 
 class OrderRejected(OrderEvent):
@@ -114,8 +115,14 @@ class FundsReserved(AccountEvent):
 
 
 class FundsReleased(AccountEvent):
+    """An order closed: what it still held back goes back to the account."""
+
     published = False
     order_id: str
+    symbol: str
+    side: Side
+    cash: Decimal
+    qty: Decimal
 
 
 class FillSettled(AccountEvent):
@@ -128,6 +135,8 @@ class FillSettled(AccountEvent):
     price: Decimal
     commission: Decimal
     market_time: datetime
+    held_cash_used: Decimal = Decimal(0)  # of what the order held back, the part this fill used
+    held_qty_used: Decimal = Decimal(0)
 
 
 class EquityMarked(AccountEvent):

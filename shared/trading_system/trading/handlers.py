@@ -181,7 +181,7 @@ def place_order(
         if verdict.reason is not None:
             change.on_order(order.reject(verdict.reason, now))
         else:
-            change.on_order(order.accept(now))
+            change.on_order(order.accept(now, verdict.cash, verdict.qty))
             change.on_account(
                 FundsReserved(
                     account_id=account_id,
@@ -250,8 +250,7 @@ def reset_account(
 
     def attempt() -> Handled[Account]:
         account = ledger.require_account(cmd.account_id)
-        leftover = list(account.reservations)
-        if leftover:  # an order was placed while the others were being canceled
+        if account.open_orders:  # an order was placed while the others were being canceled
             raise ConcurrencyConflict(f"account {cmd.account_id} has new open orders")
         change = Change.of(account)
         change.on_account(
@@ -282,7 +281,7 @@ def _cancel_open_orders(
     ledger: TradingLedger, account: Account, reason: str, clock: Clock, context: MessageContext
 ) -> list[Any]:
     published: list[Any] = []
-    for order_id in list(account.reservations):
+    for order_id in ledger.open_order_ids_of(account.account_id):
 
         def attempt(order_id: str = order_id) -> None:
             order = ledger.require_order(order_id)
@@ -326,7 +325,7 @@ def close_session(
     expired = 0
     published: list[Any] = []
     for listed in ledger.accounts():
-        for order in ledger.orders(list(listed.reservations)):
+        for order in ledger.orders(ledger.open_order_ids_of(listed.account_id)):
             if order.time_in_force is not TimeInForce.DAY or not order.status.is_open:
                 continue
 
@@ -361,6 +360,7 @@ def close_session(
 def execute(
     change: Change, order_id: str, executions: list[Execution], now: datetime, bar_ts: datetime | None
 ) -> None:
+    was_open = change.orders[order_id].status.is_open
     for execution in executions:
         order = change.orders[order_id]
         if not order.status.is_open:
@@ -378,16 +378,25 @@ def execute(
             case Expire(reason=reason):
                 change.on_order(order.expire(reason, now))
     order = change.orders[order_id]
-    if not order.status.is_open and order_id in change.account.reservations:
-        change.on_account(FundsReleased(account_id=order.account_id, order_id=order_id, at=now))
+    if was_open and not order.status.is_open:
+        change.on_account(
+            FundsReleased(
+                account_id=order.account_id,
+                order_id=order_id,
+                symbol=order.symbol,
+                side=order.side.value,
+                cash=order.held_cash,
+                qty=order.held_qty,
+                at=now,
+            )
+        )
 
 
 def _fill(change: Change, order: Order, fill: Fill, now: datetime, bar_ts: datetime | None) -> None:
     account = change.account
     buy = order.side is OrderSide.BUY
     if buy:
-        own = account.reservations.get(order.id)
-        available = account.cash - account.reserved_cash + (own.cash if own else ZERO)
+        available = account.cash - account.reserved_cash + order.held_cash
         cost = fill.qty * fill.price + fill.commission
         if cost > available:
             reason = f"insufficient cash at fill: {cost:.2f} needed, {available:.2f} available"
@@ -426,8 +435,12 @@ def _fill(change: Change, order: Order, fill: Fill, now: datetime, bar_ts: datet
         realized_pl=after.realized_pl - before.realized_pl,
         epoch=account.epoch,
     )
-    change.on_order(filled)
-    change.on_account(settled)
+    after_fill = change.on_order(filled)
+    used = {
+        "held_cash_used": order.held_cash - after_fill.held_cash,
+        "held_qty_used": order.held_qty - after_fill.held_qty,
+    }
+    change.on_account(settled.model_copy(update=used))
     change.publish(position_event(before, after, account.account_id, now))
     change.fills.append(fill_record(filled, account.epoch, now))
 

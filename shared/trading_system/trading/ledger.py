@@ -49,6 +49,10 @@ def open_orders_kind(symbol: str) -> str:
     return f"trading_open:{symbol}"
 
 
+def account_open_orders_kind(account_id: str) -> str:
+    return f"trading_account_open:{account_id}"
+
+
 def fills_kind(account_id: str) -> str:
     return f"trading_fills:{account_id}"
 
@@ -189,6 +193,14 @@ class TradingLedger:
             after = page[-1][0]
         return ids
 
+    def open_order_ids_of(self, account_id: str) -> list[str]:
+        ids: list[str] = []
+        after = None
+        while page := self.documents.scan(account_open_orders_kind(account_id), after=after, limit=500):
+            ids += [key for key, _ in page]
+            after = page[-1][0]
+        return ids
+
     def fill_page(self, account_id: str, after: str | None, limit: int) -> list[tuple[str, dict[str, Any]]]:
         return self.documents.scan(fills_kind(account_id), after=after, limit=limit)
 
@@ -278,6 +290,8 @@ class TradingLedger:
             )
             index = {"account_id": order.account_id} if order.status.is_open else None
             views.append(ViewWrite(open_orders_kind(order.symbol), order_id, index))
+            on_account = {"symbol": order.symbol} if order.status.is_open else None
+            views.append(ViewWrite(account_open_orders_kind(order.account_id), order_id, on_account))
         for fill in change.fills:
             at = datetime.fromisoformat(fill["recorded_at"])
             views.append(ViewWrite(fills_kind(fill["account_id"]), newest_first(at, fill["fill_id"]), fill))

@@ -190,6 +190,8 @@ class Order(BaseModel):
     as_of: datetime | None = None  # market time of the last price known when placed; later bars fill
     session: date | None = None  # a day order's trading session (UTC date), set by the first bar
     stop_triggered: bool = False
+    reserved_cash: Decimal = ZERO  # held back when accepted; fills use it up (see held_cash)
+    reserved_qty: Decimal = ZERO
     last_bar_ts: datetime | None = None  # the last bar that acted on it: bars up to it are done
     fingerprint: str
     version: int = 0
@@ -204,15 +206,27 @@ class Order(BaseModel):
         left = self.notional - self.filled_notional
         return (left / price).quantize(QTY_STEP, rounding=ROUND_DOWN) if left > 0 else ZERO
 
+    @property
+    def held_cash(self) -> Decimal:
+        """What the order holds back from buying power while open (what it gave back when it
+        closed): its reservation less what its fills spent."""
+        return max(self.reserved_cash - self.filled_notional - self.commission, ZERO)
+
+    @property
+    def held_qty(self) -> Decimal:
+        return max(self.reserved_qty - self.filled_qty, ZERO)
+
     # -- transitions: each returns the event, never mutates ---------------------------------
 
     def _require(self, target: OrderStatus, action: str) -> None:
         if target not in TRANSITIONS[self.status]:
             raise IllegalTransition(f"cannot {action} order {self.id}: it is {self.status}")
 
-    def accept(self, at: datetime) -> OrderAccepted:
+    def accept(
+        self, at: datetime, reserved_cash: Decimal = ZERO, reserved_qty: Decimal = ZERO
+    ) -> OrderAccepted:
         self._require(OrderStatus.ACCEPTED, "accept")
-        return OrderAccepted(**self._ids(), at=at)
+        return OrderAccepted(**self._ids(), reserved_cash=reserved_cash, reserved_qty=reserved_qty, at=at)
 
     def reject(self, reason: str, at: datetime) -> OrderRejected:
         self._require(OrderStatus.REJECTED, "reject")
@@ -303,7 +317,13 @@ class Order(BaseModel):
         version = self.version + 1
         match event:
             case OrderAccepted():
-                return self._with(status=OrderStatus.ACCEPTED, updated_at=at, version=version)
+                return self._with(
+                    status=OrderStatus.ACCEPTED,
+                    reserved_cash=event.reserved_cash,
+                    reserved_qty=event.reserved_qty,
+                    updated_at=at,
+                    version=version,
+                )
             case OrderRejected(reason=reason):
                 return self._with(
                     status=OrderStatus.REJECTED,

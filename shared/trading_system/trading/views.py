@@ -114,7 +114,7 @@ def account_view(account: Account, quotes: Mapping[str, Quote]) -> AccountView:
         realized_pl=account.realized_pl,
         unrealized_pl=sum((p.unrealized_pl for p in positions), ZERO),
         commission=account.commission,
-        open_orders=len(account.reservations),
+        open_orders=account.open_orders,
         epoch=account.epoch,
         settings=account.settings,
         created_at=account.created_at,
