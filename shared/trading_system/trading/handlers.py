@@ -23,6 +23,7 @@ from trading_system.kernel.errors import (
     Problem,
     ValidationFailed,
 )
+from trading_system.kernel.messages import Event
 from trading_system.market_data.events import BarsIngested
 from trading_system.trading import queries, risk
 from trading_system.trading.accounts import Account, Position, position_event
@@ -204,22 +205,46 @@ def place_order(
 def cancel_order(
     cmd: CancelOrder, ledger: TradingLedger, brokers: BrokerFactory, clock: Clock, context: MessageContext
 ) -> Handled[Order]:
-    def attempt() -> Handled[Order]:
-        order = ledger.require_order(cmd.order_id)
+    def decide(order: Order, broker: Broker) -> list[Execution]:
         if not order.status.is_open:
             raise Conflict(f"cannot cancel order {order.id}: it is {order.status}")
+        return [Cancel(cmd.reason) if isinstance(e, Cancel) else e for e in broker.on_cancel(order)]
+
+    step = act_on(cmd.order_id, decide, ledger, brokers, clock, context, "CancelOrder")
+    return Handled(step.order, tuple(step.published))
+
+
+@dataclass(frozen=True)
+class Step:
+    order: Order  # as it is now
+    published: list[Event]
+    fills: int
+
+
+def act_on(
+    order_id: str,
+    decide: Callable[[Order, Broker], list[Execution]],
+    ledger: TradingLedger,
+    brokers: BrokerFactory,
+    clock: Clock,
+    context: MessageContext,
+    command: str,
+    bar_ts: datetime | None = None,
+) -> Step:
+    """One step of an open order's life: reload it and its account, let `decide` name the
+    executions, commit their events; again from the reload when another writer got there first.
+    Executions for an order that has closed meanwhile change nothing (`execute` stops at once)."""
+
+    def attempt() -> Step:
+        order = ledger.require_order(order_id)
         change = _changing(ledger, order)
-        now = clock.now()
-        executions = brokers(change.account.settings).on_cancel(order)
-        execute(change, order.id, [_because(e, cmd.reason) for e in executions], now, bar_ts=None)
-        ledger.commit(change, context, "CancelOrder")
-        return Handled(change.orders[order.id], tuple(change.published))
+        execute(change, order_id, decide(order, brokers(change.account.settings)), clock.now(), bar_ts)
+        if change.empty:
+            return Step(order, [], 0)
+        ledger.commit(change, context, command)
+        return Step(change.orders[order_id], change.published, len(change.fills))
 
-    return retrying(attempt, f"canceling order {cmd.order_id}")
-
-
-def _because(execution: Execution, reason: str) -> Execution:
-    return Cancel(reason) if isinstance(execution, Cancel) else execution
+    return retrying(attempt, f"{command} on order {order_id}")
 
 
 def _changing(ledger: TradingLedger, order: Order) -> Change:
@@ -245,7 +270,7 @@ def reset_account(
     cmd: ResetAccount, ledger: TradingLedger, brokers: BrokerFactory, clock: Clock, context: MessageContext
 ) -> Handled[Account]:
     events = _cancel_open_orders(
-        ledger, ledger.require_account(cmd.account_id), "account reset", clock, context
+        ledger, brokers, ledger.require_account(cmd.account_id), "account reset", clock, context
     )
 
     def attempt() -> Handled[Account]:
@@ -270,7 +295,7 @@ def reset_account(
             return attempt()
         except ConcurrencyConflict:
             _cancel_open_orders(
-                ledger, ledger.require_account(cmd.account_id), "account reset", clock, context
+                ledger, brokers, ledger.require_account(cmd.account_id), "account reset", clock, context
             )
             raise
 
@@ -278,34 +303,32 @@ def reset_account(
 
 
 def _cancel_open_orders(
-    ledger: TradingLedger, account: Account, reason: str, clock: Clock, context: MessageContext
-) -> list[Any]:
-    published: list[Any] = []
+    ledger: TradingLedger,
+    brokers: BrokerFactory,
+    account: Account,
+    reason: str,
+    clock: Clock,
+    context: MessageContext,
+) -> list[Event]:
+    published: list[Event] = []
     for order_id in ledger.open_order_ids_of(account.account_id):
-
-        def attempt(order_id: str = order_id) -> None:
-            order = ledger.require_order(order_id)
-            if not order.status.is_open:
-                return
-            change = _changing(ledger, order)
-            execute(change, order_id, [Cancel(reason)], clock.now(), bar_ts=None)
-            ledger.commit(change, context, "CancelOrder")
-            published.extend(change.published)
-
-        retrying(attempt, f"canceling order {order_id}")
+        step = act_on(
+            order_id, lambda _o, _b: [Cancel(reason)], ledger, brokers, clock, context, "CancelOrders"
+        )
+        published += step.published
     return published
 
 
 def halt_trading(
-    cmd: HaltTrading, ledger: TradingLedger, clock: Clock, context: MessageContext
+    cmd: HaltTrading, ledger: TradingLedger, brokers: BrokerFactory, clock: Clock, context: MessageContext
 ) -> Handled[dict[str, Any]]:
     event = TradingHalted(reason=cmd.reason, cancel_open_orders=cmd.cancel_open_orders, at=clock.now())
     retrying(lambda: ledger.set_control(event, context, "HaltTrading"), "halting trading")
-    published: list[Any] = [event]
+    published: list[Event] = [event]
     if cmd.cancel_open_orders:
         for account in ledger.accounts():
             reason = f"canceled by the kill switch: {cmd.reason}"
-            published += _cancel_open_orders(ledger, account, reason, clock, context)
+            published += _cancel_open_orders(ledger, brokers, account, reason, clock, context)
     return Handled(ledger.control_status(), tuple(published))
 
 
@@ -318,30 +341,21 @@ def resume_trading(
 
 
 def close_session(
-    cmd: CloseSession, ledger: TradingLedger, clock: Clock, context: MessageContext
+    cmd: CloseSession, ledger: TradingLedger, brokers: BrokerFactory, clock: Clock, context: MessageContext
 ) -> Handled[dict[str, int]]:
     """The close: every open day order expires, and each account's equity becomes the base of
     the next day's P&L."""
     expired = 0
-    published: list[Any] = []
+    published: list[Event] = []
+    closing: list[Execution] = [Expire("day order expired at the close")]
     for listed in ledger.accounts():
         for order in ledger.orders(ledger.open_order_ids_of(listed.account_id)):
-            if order.time_in_force is not TimeInForce.DAY or not order.status.is_open:
-                continue
-
-            def expire(order_id: str = order.id) -> None:
-                current = ledger.require_order(order_id)
-                if not current.status.is_open:
-                    return
-                change = _changing(ledger, current)
-                execute(
-                    change, order_id, [Expire("day order expired at the close")], clock.now(), bar_ts=None
+            if order.time_in_force is TimeInForce.DAY and order.status.is_open:
+                step = act_on(
+                    order.id, lambda _o, _b: closing, ledger, brokers, clock, context, "CloseSession"
                 )
-                ledger.commit(change, context, "CloseSession")
-                published.extend(change.published)
-
-            retrying(expire, f"expiring order {order.id}")
-            expired += 1
+                expired += not step.order.status.is_open
+                published += step.published
 
         def mark(account_id: str = listed.account_id) -> None:
             account = ledger.require_account(account_id)
@@ -485,7 +499,7 @@ def fill_orders(
     symbols, orders in the order they were placed), then the bars' closes become the last known
     prices. Bars on which nothing happens are decided in memory; a bar that acts on an order
     reloads it, decides again and commits (with retries)."""
-    published: list[Any] = []
+    published: list[Event] = []
     timeframe = event.timeframe
     books: dict[str, list[Order]] = {}
     timeline: list[tuple[datetime, str, MarketBar]] = []
@@ -521,21 +535,22 @@ def fill_orders(
             if broker is None or not broker.on_bar(order, bar):
                 continue
 
-            def attempt(order_id: str = order.id, bar: MarketBar = bar) -> int:
-                current = ledger.require_order(order_id)
-                if not current.status.is_open or not current.takes_bar(bar.ts):
-                    return 0
-                change = _changing(ledger, current)
-                executions = brokers(change.account.settings).on_bar(current, bar)
-                execute(change, order_id, executions, clock.now(), bar_ts=bar.ts)
-                if change.empty:
-                    return 0
-                ledger.commit(change, context, "FillOrders")
-                published.extend(change.published)
-                return len(change.fills)
+            def on_bar(current: Order, broker: Broker, bar: MarketBar = bar) -> list[Execution]:
+                return broker.on_bar(current, bar) if current.takes_bar(bar.ts) else []
 
-            fills += retrying(attempt, f"filling order {order.id}")
-            book[i] = ledger.require_order(order.id)
+            step = act_on(
+                order.id,
+                on_bar,
+                ledger,
+                brokers,
+                clock,
+                context,
+                "FillOrders",
+                bar_ts=bar.ts,
+            )
+            published += step.published
+            fills += step.fills
+            book[i] = step.order
     quotes = ledger.save_quotes(
         Quote(
             symbol=span.symbol,
