@@ -11,12 +11,10 @@ WebSocket message), never timings.
 - place order: `container.bus.execute(PlaceOrder(...))` on a `bootstrap(load_settings(data_dir=
   <tmp>))` container (SQLite store, in-process bus), gtc limit buys of 1 share at 50 for a
   symbol without a price, so every order rests (no fills) and passes the risk checks (the
-  account has 10,000,000 in cash). Steady state: one account that keeps DEPTH resting orders,
-  the oldest canceled (untimed) after each placement, 10,000 timed placements after a warm-up.
-  The same again in a fresh process with SQLite's automatic WAL checkpoint off, to show how much
-  of the tail is the checkpoint that SQLite runs inside whichever commit crosses 1,000 WAL pages.
-  Growth: a second account whose resting orders accumulate, GROWTH_ORDERS placements, to show how
-  the cost depends on the number of open orders. Baseline, in turn with each placement: the
+  account has 10,000,000 in cash). One account, PLACE_WARMUP warm-ups then PLACE_ORDERS timed
+  placements, every order left open (so the book only grows: the first and last 1,000 show
+  whether placing depends on how many orders are open), and the size of the account's view
+  document at the end (one DynamoDB item in AWS). Baseline, in turn with each placement: the
   store's smallest write transaction (`put_many` of one small document) on the same SQLite file.
 - place -> filled: the data folder is set up in a child (an admin key, two symbols, an account,
   one 1m bar each), then `trading serve --host 127.0.0.1` runs on it with every background
