@@ -295,3 +295,92 @@ def _day(day: int, low: float) -> dict[str, Any]:
 
 def _batch(bars: list[dict[str, Any]]) -> dict[str, Any]:
     return {"timeframe": "1d", "symbol": "AAPL", "bars": bars}
+
+
+def test_racing_places_cancels_and_fills_on_dynamodb_stay_consistent(
+    aws: tuple[Container, str], moto_url: str, moto_transactions_serialised: None
+) -> None:
+    """Traders place and cancel while bars arrive and fill (EventBridge → fill_orders), all on
+    DynamoDB: no order fills twice or past its qty, every stream is contiguous, cash follows
+    the fills exactly and never goes negative, and what the account holds back is exactly what
+    its open orders hold."""
+    import contextlib
+    import threading
+    from decimal import Decimal
+
+    from trading_system.kernel.errors import Conflict
+    from trading_system.market_data.commands import IngestBars
+    from trading_system.trading.commands import CancelOrder, CreateAccount, GetOrder, PlaceOrder
+    from trading_system.trading.orders import OrderRequest
+
+    container, queue_url = aws
+    container.bus.execute(CreateAccount(account_id="paper", starting_cash=Decimal(1000)))
+    container.bus.execute(RegisterSymbol(symbol="AAPL"))
+    placed: list[str] = []
+    errors: list[BaseException] = []
+
+    def trade(writer: int) -> None:
+        try:
+            for n in range(6):
+                request = OrderRequest(
+                    symbol="AAPL",
+                    side="buy",
+                    type="limit",
+                    qty=Decimal(1),
+                    limit_price=Decimal(100),
+                    time_in_force="gtc",
+                    client_order_id=f"w{writer}-{n}",
+                )
+                order = container.bus.execute(PlaceOrder(request=request)).order
+                placed.append(order.id)
+                if n % 3 == 2:
+                    # filled, rejected or closed meanwhile: cancelling it is refused (409), rightly
+                    with contextlib.suppress(Conflict):
+                        container.bus.execute(CancelOrder(order_id=order.id))
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    def feed() -> None:
+        try:
+            for day in range(1, 4):  # each bar trades through 100: resting buys fill at the limit
+                bar = {
+                    "ts": f"2024-02-0{day}",
+                    "open": 101,
+                    "high": 102,
+                    "low": 95,
+                    "close": 98,
+                    "volume": 10,
+                }
+                container.bus.execute(IngestBars(timeframe="1d", symbol="AAPL", bars=[bar]))
+                deliver_pending(container, queue_url, moto_url)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=trade, args=(w,)) for w in range(3)] + [threading.Thread(target=feed)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(180)
+    assert not errors, errors
+    deliver_pending(container, queue_url, moto_url)
+
+    orders = [container.bus.ask(GetOrder(order_id=order_id)) for order_id in placed]
+    spent = Decimal(0)
+    for order in orders:
+        history = container.event_store.read(f"order-{order.id}")
+        assert [e.version for e in history] == list(range(1, len(history) + 1))
+        fills = [e for e in history if e.type == "OrderFilled"]
+        filled = sum((Decimal(e.data["qty"]) for e in fills), Decimal(0))
+        assert filled == order.filled_qty <= Decimal(1)
+        spent += sum((Decimal(e.data["qty"]) * Decimal(e.data["price"]) for e in fills), Decimal(0))
+    account = container.ledger.require_account("paper")
+    account_history = container.event_store.read("account-paper")
+    assert [e.version for e in account_history] == list(range(1, len(account_history) + 1))
+    assert account.cash == Decimal(1000) - spent >= 0
+    still_open = [o for o in orders if o.status.is_open]
+    assert account.open_orders == len(still_open)
+    assert account.reserved_cash == sum((o.held_cash for o in still_open), Decimal(0))
+    assert sorted(container.ledger.open_order_ids_of("paper")) == sorted(o.id for o in still_open)
+    assert any(o.status.value == "filled" for o in orders) and any(
+        o.status.value == "canceled" for o in orders
+    )
