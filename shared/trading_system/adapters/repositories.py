@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from trading_system.identity.domain import ApiKey
-from trading_system.kernel.documents import DocumentStore
+from trading_system.kernel.documents import DocumentStore, scan_all
 from trading_system.kernel.errors import ConcurrencyConflict
 from trading_system.kernel.messages import Envelope
 from trading_system.market_data.domain import Listing
@@ -64,12 +64,7 @@ class DocumentApiKeyRepository:
         self.store.put(API_KEYS, key.key_id, key.model_dump(mode="json"))
 
     def list(self) -> list[ApiKey]:
-        keys: list[ApiKey] = []
-        after = None
-        while page := self.store.scan(API_KEYS, after=after, limit=500):
-            keys += [ApiKey.model_validate(d) for _, d in page]
-            after = page[-1][0]
-        return keys
+        return [ApiKey.model_validate(d) for _, d in scan_all(self.store, API_KEYS)]
 
 
 class DocumentInbox:
@@ -137,12 +132,7 @@ class DocumentScannerRepository:
         self.store.delete(SCANNERS, scanner_id)
 
     def list(self) -> list[Scanner]:
-        found: list[Scanner] = []
-        after = None
-        while page := self.store.scan(SCANNERS, after=after, limit=500):
-            found += [Scanner.model_validate(d) for _, d in page]
-            after = page[-1][0]
-        return found
+        return [Scanner.model_validate(d) for _, d in scan_all(self.store, SCANNERS)]
 
 
 class DocumentSignalRegistry:

@@ -26,3 +26,13 @@ class DocumentStore(Protocol):
 
     def scan(self, kind: str, *, after: str | None = None, limit: int = 100) -> list[tuple[str, Document]]:
         """Documents of a kind in ascending key order, starting after the key `after`."""
+
+
+def scan_all(store: DocumentStore, kind: str) -> list[tuple[str, Document]]:
+    """Every document of a kind, in key order, read page by page."""
+    found: list[tuple[str, Document]] = []
+    after = None
+    while page := store.scan(kind, after=after, limit=500):
+        found += page
+        after = page[-1][0]
+    return found

@@ -28,9 +28,9 @@ from trading_system.trading.events import (
     PositionEvent,
     PositionOpened,
 )
+from trading_system.trading.orders import RATIO_STEP
 
 ZERO = Decimal(0)
-PRICE_PLACES = Decimal("0.000001")
 COST_STEP = Decimal("1e-15")
 
 
@@ -45,7 +45,7 @@ class Position(BaseModel):
 
     @property
     def avg_entry_price(self) -> Decimal:
-        return (self.cost_basis / self.qty).quantize(PRICE_PLACES) if self.qty else ZERO
+        return (self.cost_basis / self.qty).quantize(RATIO_STEP) if self.qty else ZERO
 
     def after(self, fill: FillSettled) -> Position:
         if fill.side == "buy":

@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import NAMESPACE_URL, uuid4, uuid5
@@ -269,11 +269,11 @@ def create_account(
 def reset_account(
     cmd: ResetAccount, ledger: TradingLedger, brokers: BrokerFactory, clock: Clock, context: MessageContext
 ) -> Handled[Account]:
-    events = _cancel_open_orders(
-        ledger, brokers, ledger.require_account(cmd.account_id), "account reset", clock, context
-    )
+    canceled: list[Event] = []
 
     def attempt() -> Handled[Account]:
+        account = ledger.require_account(cmd.account_id)
+        canceled.extend(_cancel_open_orders(ledger, brokers, account, "account reset", clock, context))
         account = ledger.require_account(cmd.account_id)
         if account.open_orders:  # an order was placed while the others were being canceled
             raise ConcurrencyConflict(f"account {cmd.account_id} has new open orders")
@@ -288,18 +288,9 @@ def reset_account(
             )
         )
         ledger.commit(change, context, "ResetAccount")
-        return Handled(change.account, (*events, *change.published))
+        return Handled(change.account, (*canceled, *change.published))
 
-    def with_cancels() -> Handled[Account]:
-        try:
-            return attempt()
-        except ConcurrencyConflict:
-            _cancel_open_orders(
-                ledger, brokers, ledger.require_account(cmd.account_id), "account reset", clock, context
-            )
-            raise
-
-    return retrying(with_cancels, f"resetting account {cmd.account_id}")
+    return retrying(attempt, f"resetting account {cmd.account_id}")
 
 
 def _cancel_open_orders(
@@ -517,13 +508,13 @@ def fill_orders(
         timeline += [(bar.ts, span.symbol, bar) for bar in _market_bars(series, timeframe.delta)]
     timeline.sort(key=lambda entry: (entry[0], entry[1]))
 
-    settings: dict[str, Broker | None] = {}
+    by_account: dict[str, Broker | None] = {}
 
     def broker_of(account_id: str) -> Broker | None:
-        if account_id not in settings:
+        if account_id not in by_account:
             account = ledger.account(account_id)
-            settings[account_id] = brokers(account.settings) if account else None
-        return settings[account_id]
+            by_account[account_id] = brokers(account.settings) if account else None
+        return by_account[account_id]
 
     fills = 0
     for _, symbol, bar in timeline:
@@ -571,9 +562,7 @@ def _decimal(value: float | None) -> Decimal:
     return Decimal(repr(float(value or 0.0)))
 
 
-def _market_bars(series: Any, length: Any) -> list[MarketBar]:
-    from datetime import UTC
-
+def _market_bars(series: Any, length: timedelta) -> list[MarketBar]:
     out = []
     for i in range(len(series.ts_us)):
         ts = datetime.fromtimestamp(int(series.ts_us[i]) / 1_000_000, UTC)
@@ -591,7 +580,7 @@ def _market_bars(series: Any, length: Any) -> list[MarketBar]:
     return out
 
 
-def record_fill(event: OrderFilled, fill_log: FillLog, clock: Clock) -> Handled[None]:
+def record_fill(event: OrderFilled, fill_log: FillLog) -> Handled[None]:
     """Fills into the lake, for history and P&L in DuckDB."""
     fill_log.append([fill_record(event, event.epoch, event.at)])
     return Handled(None)

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from trading_system.kernel.bus import MessageContext
-from trading_system.kernel.documents import DocumentStore
+from trading_system.kernel.documents import DocumentStore, scan_all
 from trading_system.kernel.errors import NotFound
 from trading_system.kernel.event_store import EventStore, NewEvent, RecordedEvent, StreamAppend, ViewWrite
 from trading_system.kernel.messages import Event
@@ -32,6 +33,8 @@ from trading_system.trading.events import (
     TradingResumed,
 )
 from trading_system.trading.orders import Order
+
+A = TypeVar("A", Account, Order)
 
 ACCOUNTS = "trading_account"
 ORDERS = "trading_order"
@@ -120,17 +123,7 @@ class TradingLedger:
     # -- aggregates ------------------------------------------------------------------------
 
     def account(self, account_id: str) -> Account | None:
-        doc = self.documents.get(ACCOUNTS, account_id)
-        account = Account.model_validate(doc) if doc else None
-        tail = self.events.read(f"account-{account_id}", account.version if account else 0)
-        if tail:
-            history = [_open(e) for e in tail]
-            if account is None:
-                account = Account.from_events(history)  # type: ignore[arg-type]
-            else:
-                for event in history:
-                    account = account.apply(event)  # type: ignore[arg-type]
-        return account
+        return self._load(ACCOUNTS, account_id, f"account-{account_id}", Account)
 
     def require_account(self, account_id: str) -> Account:
         account = self.account(account_id)
@@ -148,17 +141,19 @@ class TradingLedger:
         return order
 
     def order(self, order_id: str) -> Order | None:
-        doc = self.documents.get(ORDERS, order_id)
-        order = Order.model_validate(doc) if doc else None
-        tail = self.events.read(f"order-{order_id}", order.version if order else 0)
-        if tail:
-            history = [_open(e) for e in tail]
-            if order is None:
-                order = Order.from_events(history)  # type: ignore[arg-type]
-            else:
-                for event in history:
-                    order = order.apply(event)  # type: ignore[arg-type]
-        return order
+        return self._load(ORDERS, order_id, f"order-{order_id}", Order)
+
+    def _load(self, kind: str, key: str, stream: str, aggregate: type[A]) -> A | None:
+        """The aggregate's view (its state at the view's version), then the events after it."""
+        doc = self.documents.get(kind, key)
+        state = aggregate.model_validate(doc) if doc else None
+        tail = [_open(e) for e in self.events.read(stream, state.version if state else 0)]
+        if tail and state is None:
+            return aggregate.from_events(tail)  # type: ignore[arg-type]
+        for event in tail:
+            assert state is not None
+            state = state.apply(event)  # type: ignore[arg-type]
+        return state
 
     def orders(self, order_ids: Iterable[str]) -> list[Order]:
         found = []
@@ -172,12 +167,7 @@ class TradingLedger:
         return self.events.read(stream, after_version)
 
     def accounts(self) -> list[Account]:
-        found: list[Account] = []
-        after = None
-        while page := self.documents.scan(ACCOUNTS, after=after, limit=500):
-            found += [Account.model_validate(doc) for _, doc in page]
-            after = page[-1][0]
-        return found
+        return [Account.model_validate(doc) for _, doc in scan_all(self.documents, ACCOUNTS)]
 
     # -- read models -----------------------------------------------------------------------
 
@@ -186,20 +176,10 @@ class TradingLedger:
         return [(key, Order.model_validate(doc)) for key, doc in page]
 
     def open_order_ids(self, symbol: str) -> list[str]:
-        ids: list[str] = []
-        after = None
-        while page := self.documents.scan(open_orders_kind(symbol), after=after, limit=500):
-            ids += [key for key, _ in page]
-            after = page[-1][0]
-        return ids
+        return [key for key, _ in scan_all(self.documents, open_orders_kind(symbol))]
 
     def open_order_ids_of(self, account_id: str) -> list[str]:
-        ids: list[str] = []
-        after = None
-        while page := self.documents.scan(account_open_orders_kind(account_id), after=after, limit=500):
-            ids += [key for key, _ in page]
-            after = page[-1][0]
-        return ids
+        return [key for key, _ in scan_all(self.documents, account_open_orders_kind(account_id))]
 
     def fill_page(self, account_id: str, after: str | None, limit: int) -> list[tuple[str, dict[str, Any]]]:
         return self.documents.scan(fills_kind(account_id), after=after, limit=limit)
@@ -245,8 +225,7 @@ class TradingLedger:
     def set_control(
         self, event: TradingHalted | TradingResumed, context: MessageContext, command: str
     ) -> None:
-        status = self.control_status()
-        version = int(status.get("version", 0))
+        version = self.events.version(CONTROL_STREAM)
         halted = isinstance(event, TradingHalted)
         view = {
             "halted": halted,
@@ -321,8 +300,6 @@ def _open(recorded: RecordedEvent) -> TradingEvent:
 
 
 def _quote(symbol: str, doc: dict[str, Any]) -> Quote:
-    from decimal import Decimal
-
     return Quote(
         symbol=symbol,
         price=Decimal(doc["price"]),

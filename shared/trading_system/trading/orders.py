@@ -32,7 +32,7 @@ from trading_system.trading.events import (
 )
 
 QTY_STEP = Decimal("0.000000001")  # fractional shares to 9 places, as Alpaca
-PRICE_STEP = Decimal("0.0001")
+RATIO_STEP = Decimal("0.000001")  # average prices and ratios are shown to 6 places
 ZERO = Decimal(0)
 
 
@@ -406,4 +406,4 @@ class Order(BaseModel):
 
 
 def _avg(notional: Decimal, qty: Decimal) -> Decimal:
-    return (notional / qty).quantize(Decimal("0.000001")) if qty else ZERO
+    return (notional / qty).quantize(RATIO_STEP) if qty else ZERO

@@ -107,18 +107,15 @@ class PaperBroker:
     def _fill_price(self, order: Order, bar: MarketBar, start: Decimal | None) -> Decimal | None:
         buy = order.side is OrderSide.BUY
         if order.type is OrderType.MARKET:
-            return self._slipped(bar.open, buy)
+            return self.settings.slipped(bar.open, buy)
         if order.type is OrderType.STOP:
-            return self._slipped(start if start is not None else bar.open, buy)
+            return self.settings.slipped(start if start is not None else bar.open, buy)
         limit = order.limit_price
         assert limit is not None
         first = start if start is not None else bar.open
         if buy:
             return first if first <= limit else limit if bar.low <= limit else None
         return first if first >= limit else limit if bar.high >= limit else None
-
-    def _slipped(self, price: Decimal, buy: bool) -> Decimal:
-        return self.settings.slipped(price, buy)
 
     def commission(self, qty: Decimal, price: Decimal) -> Decimal:
         return self.settings.commission(qty, price)

@@ -13,10 +13,9 @@ from pydantic import BaseModel
 from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.accounts import Account
 from trading_system.trading.broker import Quote
-from trading_system.trading.orders import Order
+from trading_system.trading.orders import RATIO_STEP, Order
 
 ZERO = Decimal(0)
-CENTS = Decimal("0.01")
 
 
 class PositionView(BaseModel):
@@ -87,7 +86,7 @@ def position_views(account: Account, quotes: Mapping[str, Quote]) -> list[Positi
                 price_time=quote.market_time if quote else None,
                 market_value=value,
                 unrealized_pl=unrealized,
-                unrealized_plpc=(unrealized / position.cost_basis).quantize(Decimal("0.000001"))
+                unrealized_plpc=(unrealized / position.cost_basis).quantize(RATIO_STEP)
                 if position.cost_basis
                 else None,
                 realized_pl=position.realized_pl,

@@ -10,8 +10,10 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict
 
 from trading_system.entrypoints.http.dependencies import Bus, Context
+from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.accounts import Account
 from trading_system.trading.commands import (
     CancelOrder,
@@ -30,6 +32,7 @@ from trading_system.trading.commands import (
     PlaceOrder,
     ResetAccount,
     ResumeTrading,
+    StartingCash,
 )
 from trading_system.trading.handlers import PlacedOrder, RejectedOrder
 from trading_system.trading.orders import Order, OrderRequest, OrderStatus
@@ -158,16 +161,21 @@ def create_account() -> APIRouter:
     return router
 
 
-class _Reset(ResetAccount):  # at module level: FastAPI resolves annotations in the module's globals
-    account_id: str = ""  # taken from the path
+class ResetTerms(BaseModel):  # at module level: FastAPI resolves annotations in the module's globals
+    """What a reset may change; what is left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    starting_cash: StartingCash | None = None
+    settings: AccountSettings | None = None
 
 
 def reset_account() -> APIRouter:
     router = APIRouter(tags=["trading"])
 
     @router.post("/v1/accounts/{account_id}/resets", summary="Reset a paper account")
-    def _reset(account_id: str, bus: Bus, context: Context, body: _Reset | None = None) -> Account:
-        given = body or _Reset()
+    def _reset(account_id: str, bus: Bus, context: Context, body: ResetTerms | None = None) -> Account:
+        given = body or ResetTerms()
         command = ResetAccount(
             account_id=account_id, starting_cash=given.starting_cash, settings=given.settings
         )
