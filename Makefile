@@ -42,9 +42,11 @@ run: install $(NODE_STAMP)
 	$(BIN)/trading demo seed --if-empty
 	$(BIN)/trading serve
 
+# ruff for style, lint-imports for the dependency rule (the contracts in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy

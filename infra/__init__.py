@@ -1,5 +1,6 @@
-"""The AWS CDK app: one thin stack composed of constructs, every one of them driven by the catalog
-(functions/catalog.py). Synthesis needs no AWS account and no Docker: `make synth`."""
+"""The AWS CDK app: a root stack and one nested stack per bounded context, composed of constructs,
+every one of them driven by the catalog (shared/trading_system/catalog.py). Synthesis needs no AWS
+account and no Docker: `make synth`. docs/INFRA.md describes the layout."""
 
 import os
 

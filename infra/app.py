@@ -26,7 +26,9 @@ def build(app: cdk.App) -> TradingStack:
     stack = TradingStack(
         app,
         STACK_NAME,
-        description="Serverless algorithmic-trading platform (functions/catalog.py is its topology)",
+        description=(
+            "Serverless algorithmic-trading platform (shared/trading_system/catalog.py is its topology)"
+        ),
         alarm_email=str(alarm_email) if alarm_email else None,
     )
     cdk.Tags.of(stack).add("project", "trading-system")

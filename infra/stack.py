@@ -1,21 +1,118 @@
-"""The whole platform in one stack, composed from the catalog-driven constructs."""
+"""The whole platform: a root stack and nested stacks, one per bounded context, all from the catalog.
+
+CloudFormation takes at most 500 resources per stack, and every function brings several (log group,
+role, policy, alarms, rule, queue...). So the root holds only what is shared or stateful, and each
+context of the catalog (`Function.context`) gets a nested stack of its own, holding its functions
+and what serves them (a large context, several: see FUNCTIONS_PER_STACK). A new context or
+function needs no change here.
+
+- root: the table, the buckets, the bus and its archive (kept, RETAIN, under logical ids that never
+  change), the layers, the HTTP API with its stage, authorizer and routes (one resource per route:
+  see `Api` on why routes stay here), the alarm topic, the API's alarm and dashboard;
+- a nested stack per context: its functions, log groups, IAM, API integrations and invoke
+  permissions, rules, schedules, upload triggers, dead-letter queues, alarms and dashboard. What
+  it uses from the root reaches it as parameters, what the root uses from it as outputs (CDK
+  adds both).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from functions.catalog import CATALOG, Function
-from infra.constructs.api import Api
-from infra.constructs.bus import DomainBus, Subscriptions
-from infra.constructs.functions import Functions
+from infra.constructs.api import Api, Route
+from infra.constructs.bus import DomainBus
+from infra.constructs.functions import Functions, Layers, pascal_case
 from infra.constructs.observability import Observability
-from infra.constructs.schedules import Schedules
 from infra.constructs.storage import Storage
-from infra.constructs.uploads import Uploads
+from infra.constructs.triggers import Triggers
+from trading_system.catalog import CATALOG, Function
+
+# Each function brings at most 12 resources to its stack (an asynchronous one: log group, role,
+# policy, function, invoke permission, rule, dead-letter queue and its policy, invoke config, three
+# alarms), so a stack of 30 stays near 360, under the 400 of DESIGN.md's budget and CloudFormation's
+# 500. A context with more continues in another stack (`Trading2`, ...), in catalog order: add a
+# context's new functions at the end of its list, or those after them move to the next stack and
+# are replaced (they are stateless; a moved function's dead-letter queue is replaced too, so it
+# should be empty).
+FUNCTIONS_PER_STACK = 30
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What the root stack shares with the functions of every stack."""
+
+    storage: Storage
+    bus: events.IEventBus
+    layers: Sequence[lambda_.ILayerVersion]
+    api: Api
+
+
+class ContextStack(cdk.NestedStack):
+    """One bounded context (or a part of one): its functions, their triggers, alarms and dashboard.
+    `routes` are its functions' API integrations, for the root to route to."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        context: str,
+        entries: Sequence[Function],
+        platform: Platform,
+        topic: sns.ITopic,
+        dashboard_name: str,
+    ) -> None:
+        super().__init__(scope, construct_id, description=f"The {context} context's functions and triggers")
+        functions = Functions(
+            self,
+            "Functions",
+            entries=entries,
+            storage=platform.storage,
+            bus=platform.bus,
+            layers=platform.layers,
+        ).by_name
+        triggers = Triggers(
+            self,
+            "Triggers",
+            entries=entries,
+            functions=functions,
+            api=platform.api,
+            bus=platform.bus,
+            storage=platform.storage,
+        )
+        Observability(
+            self,
+            "Observability",
+            functions=functions,
+            dead_letter_queues=triggers.dead_letter_queues,
+            topic=topic,
+            dashboard_name=dashboard_name,
+        )
+        self.wired: set[str] = triggers.wired
+        self.routes: list[Route] = triggers.routes
+
+
+def nested_stacks(catalog: Iterable[Function]) -> dict[str, tuple[str, list[Function]]]:
+    """The nested stacks by construct id, each with its context and entries: one per context
+    (`market_data` -> `MarketData`, contexts in catalog order), split every FUNCTIONS_PER_STACK."""
+    by_context: dict[str, list[Function]] = {}
+    for entry in catalog:
+        by_context.setdefault(entry.context, []).append(entry)
+    stacks: dict[str, tuple[str, list[Function]]] = {}
+    for context, entries in by_context.items():
+        for start in range(0, len(entries), FUNCTIONS_PER_STACK):
+            part = start // FUNCTIONS_PER_STACK + 1
+            stack_id = pascal_case(context) + (str(part) if part > 1 else "")
+            stacks[stack_id] = (context, entries[start : start + FUNCTIONS_PER_STACK])
+    return stacks
 
 
 class TradingStack(cdk.Stack):
@@ -33,35 +130,44 @@ class TradingStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         storage = Storage(self, "Storage")
         domain_bus = DomainBus(self, "DomainBus")
-        functions = Functions(self, "Functions", catalog=catalog, storage=storage, bus=domain_bus.bus)
-        by_name = functions.by_name
-
-        api = Api(self, "Api", catalog=catalog, functions=by_name)
-        subscriptions = Subscriptions(
-            self, "Subscriptions", catalog=catalog, functions=by_name, bus=domain_bus.bus
+        api = Api(self, "Api")
+        platform = Platform(
+            storage=storage, bus=domain_bus.bus, layers=Layers(self, "Layers").versions, api=api
         )
-        schedules = Schedules(self, "Schedules", catalog=catalog, functions=by_name)
-        uploads = Uploads(self, "Uploads", catalog=catalog, functions=by_name, storage=storage)
+        # Dashboard names are global to the account: the region keeps two deployments apart.
+        observability = Observability(
+            self,
+            "Observability",
+            functions={},
+            dead_letter_queues={},
+            dashboard_name=f"{self.stack_name}-{cdk.Aws.REGION}",
+            alarm_email=alarm_email,
+            http_api=api.http_api,
+        )
+
+        wired: set[str] = set()
+        routes: list[Route] = []
+        for stack_id, (context, entries) in nested_stacks(catalog).items():
+            stack = ContextStack(
+                self,
+                stack_id,
+                context=context,
+                entries=entries,
+                platform=platform,
+                topic=observability.topic,
+                dashboard_name=f"{self.stack_name}-{stack_id}-{cdk.Aws.REGION}",
+            )
+            wired |= stack.wired
+            routes += stack.routes
+        # Once every stack is built: the routes need the authorizer, whichever stack it is in.
+        for route in routes:
+            api.add_route(route)
 
         # A trigger kind added to the catalog must fail the synth until this stack deploys it,
         # rather than ship a function nothing ever invokes.
-        wired = api.wired | subscriptions.wired | schedules.wired | uploads.wired
         unwired = sorted(entry.name for entry in catalog if entry.name not in wired)
         if unwired:
             raise ValueError(f"catalog entries whose trigger this stack does not deploy: {unwired}")
-
-        Observability(
-            self,
-            "Observability",
-            functions=by_name,
-            dead_letter_queues={
-                **subscriptions.dead_letter_queues,
-                **schedules.dead_letter_queues,
-                **uploads.dead_letter_queues,
-            },
-            http_api=api.http_api,
-            alarm_email=alarm_email,
-        )
 
         outputs = {
             "ApiUrl": api.url,

@@ -1,4 +1,4 @@
-"""Lambda: refreshes the indicator snapshot on BarsIngested (see functions/catalog.py)."""
+"""Lambda: refreshes the indicator snapshot on BarsIngested (see trading_system/catalog.py)."""
 
 from trading_system.entrypoints.lambda_runtime import event_function
 

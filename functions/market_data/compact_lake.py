@@ -1,4 +1,4 @@
-"""Lambda: the `compact_lake` route (see functions/catalog.py)."""
+"""Lambda: the `compact_lake` route (see trading_system/catalog.py)."""
 
 from trading_system.entrypoints.lambda_runtime import http_function
 

@@ -1,4 +1,4 @@
-"""Lambda: nightly lake compaction (see functions/catalog.py)."""
+"""Lambda: nightly lake compaction (see trading_system/catalog.py)."""
 
 from trading_system.entrypoints.lambda_runtime import scheduled_function
 

@@ -1,4 +1,4 @@
-"""Lambda: ingests CSV/Parquet files dropped in the raw bucket (see functions/catalog.py)."""
+"""Lambda: ingests CSV/Parquet files dropped in the raw bucket (see trading_system/catalog.py)."""
 
 from trading_system.entrypoints.lambda_runtime import dropped_file_function
 

@@ -1,4 +1,4 @@
-"""Lambda: the `register_symbol` route (see functions/catalog.py)."""
+"""Lambda: the `register_symbol` route (see trading_system/catalog.py)."""
 
 from trading_system.entrypoints.lambda_runtime import http_function
 

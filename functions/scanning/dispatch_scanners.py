@@ -1,4 +1,4 @@
-"""Lambda: runs the scanners whose schedule is due, every minute (see functions/catalog.py)."""
+"""Lambda: runs the scanners whose schedule is due, every minute (see trading_system/catalog.py)."""
 
 from trading_system.entrypoints.lambda_runtime import scheduled_function
 

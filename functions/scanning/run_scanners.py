@@ -1,4 +1,4 @@
-"""Lambda: runs the refreshed timeframe's scanners on IndicatorsCalculated (see functions/catalog.py)."""
+"""Lambda: runs the refreshed timeframe's scanners on IndicatorsCalculated (see trading_system/catalog.py)."""
 
 from trading_system.entrypoints.lambda_runtime import event_function
 

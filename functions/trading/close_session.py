@@ -1,4 +1,4 @@
-"""Lambda: the scheduled close (see functions/catalog.py)."""
+"""Lambda: the scheduled close (see trading_system/catalog.py)."""
 
 from trading_system.entrypoints.lambda_runtime import scheduled_function
 

@@ -1,4 +1,4 @@
-"""Lambda: the `get_trading_status` route (see functions/catalog.py)."""
+"""Lambda: the `get_trading_status` route (see trading_system/catalog.py)."""
 
 from trading_system.entrypoints.lambda_runtime import http_function
 

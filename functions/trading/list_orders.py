@@ -1,4 +1,4 @@
-"""Lambda: the `list_orders` route (see functions/catalog.py)."""
+"""Lambda: the `list_orders` route (see trading_system/catalog.py)."""
 
 from trading_system.entrypoints.lambda_runtime import http_function
 

@@ -1,4 +1,4 @@
-"""Lambda: writes fills to the lake on OrderFilled (see functions/catalog.py)."""
+"""Lambda: writes fills to the lake on OrderFilled (see trading_system/catalog.py)."""
 
 from trading_system.entrypoints.lambda_runtime import event_function
 

@@ -1,20 +1,20 @@
-"""The HTTP API: one route per `Http` entry, guarded by the Lambda authorizer when it has a role."""
+"""The HTTP API, its routes and authorizer, in the root stack; each function's integration and
+invoke permission, in the function's stack."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigw
-from aws_cdk import aws_apigatewayv2_authorizers as authorizers
-from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from functions.catalog import Authorizer, Function, Http
 from infra.constructs.functions import LOG_RETENTION, pascal_case
+from trading_system.catalog import Function, Http
 
 # Account-wide protection against a runaway client; API keys are not a rate limit by themselves.
 THROTTLE = apigw.ThrottleSettings(rate_limit=100, burst_limit=200)
@@ -41,24 +41,35 @@ _ACCESS_LOG_FORMAT = json.dumps(
 )
 
 
-class Api(Construct):
-    """HTTP API with a `$default` stage. The authorizer runs on every route whose entry names a
-    role; routes without one (health) are public.
+@dataclass(frozen=True)
+class Route:
+    """An `Http` entry and its integration, made in its function's stack, for the API to route to."""
 
-    The authorizer has no identity source and no cache. API Gateway would answer 401 itself,
-    without calling the authorizer, unless every listed identity source is present, and the key
-    may come either as `x-api-key` or as `Authorization: Bearer <key>`; so the authorizer reads
-    the headers itself. Without caching, a revoked key stops working on the next request.
+    entry: Function
+    http: Http
+    integration: apigw.HttpIntegration
+
+
+class Api(Construct):
+    """HTTP API with a `$default` stage and access logs, in the root stack: its logical id is the
+    API's URL, which clients keep, so it must never change (tests/infra pins it).
+
+    The routes and the Authorizer resource live here too, but each function's integration and
+    invoke permissions live in the function's stack (`integrate`, `use_authorizer`). A route key
+    is unique in an API, and CloudFormation creates a resource before it deletes the one it
+    replaces: a route whose logical id changed (say, because its function moved to another stack)
+    would be refused with a 409 conflict. So a route's logical id depends on its method and path
+    only, the very id `HttpApi.add_routes` gave it before the nested stacks, and a function moving
+    between stacks only updates its route's target.
+
+    The authorizer runs on every route whose entry names a role; routes without one (health) are
+    public. It has no identity source and no cache. API Gateway would answer 401 itself, without
+    calling the authorizer, unless every listed identity source is present, and the key may come
+    either as `x-api-key` or as `Authorization: Bearer <key>`; so the authorizer reads the
+    headers itself. Without caching, a revoked key stops working on the next request.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        catalog: Sequence[Function],
-        functions: Mapping[str, lambda_.Function],
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.http_api = apigw.HttpApi(self, "HttpApi", cors_preflight=CORS, create_default_stage=False)
         self.stage = apigw.HttpStage(
@@ -70,44 +81,84 @@ class Api(Construct):
             throttle=THROTTLE,
         )
         self._log_access(self.stage)
+        self._authorizer: apigw.HttpAuthorizer | None = None
 
-        authorizer_entries = [e for e in catalog if isinstance(e.trigger, Authorizer)]
-        routed = [(e, e.trigger) for e in catalog if isinstance(e.trigger, Http)]
-        if routed and len(authorizer_entries) != 1:
-            raise ValueError(
-                f"the catalog needs exactly one Authorizer entry, found {len(authorizer_entries)}"
-            )
-        self.authorizer_name = authorizer_entries[0].name if authorizer_entries else None
-        key_check = (
-            authorizers.HttpLambdaAuthorizer(
-                "ApiKeyAuthorizer",
-                functions[self.authorizer_name],
-                response_types=[authorizers.HttpLambdaResponseType.SIMPLE],
-                identity_source=[],
-                results_cache_ttl=cdk.Duration.seconds(0),
-            )
-            if self.authorizer_name
-            else None
+    def use_authorizer(self, scope: Construct, function: lambda_.IFunction) -> None:
+        """Check keys with `function`: API Gateway's permission to invoke it in `scope` (the
+        function's stack), the Authorizer resource here."""
+        if self._authorizer is not None:
+            raise ValueError("the catalog needs exactly one Authorizer entry, found more")
+        self._allow_invoke(scope, "InvokedByApiAuthorizer", function, "authorizers/*")
+        stack = cdk.Stack.of(self)
+        self._authorizer = apigw.HttpAuthorizer(
+            self.http_api,
+            "ApiKeyAuthorizer",
+            http_api=self.http_api,
+            type=apigw.HttpAuthorizerType.LAMBDA,
+            authorizer_uri=(
+                f"arn:{stack.partition}:apigateway:{stack.region}:lambda:path/2015-03-31/functions/"
+                f"{function.function_arn}/invocations"
+            ),
+            payload_format_version=apigw.AuthorizerPayloadVersion.VERSION_2_0,
+            enable_simple_responses=True,
+            identity_source=[],
+            results_cache_ttl=cdk.Duration.seconds(0),
         )
 
-        self.routes: dict[str, apigw.HttpRoute] = {}
-        for entry, http in routed:
-            name = pascal_case(entry.name)
-            (route,) = self.http_api.add_routes(
-                path=http.path,
-                methods=[apigw.HttpMethod(http.method)],
-                integration=integrations.HttpLambdaIntegration(f"{name}Integration", functions[entry.name]),
-                authorizer=key_check if entry.role is not None else apigw.HttpNoneAuthorizer(),
-            )
-            self.routes[entry.name] = route
+    def integrate(self, scope: Construct, entry: Function, http: Http, function: lambda_.IFunction) -> Route:
+        """The entry's integration and API Gateway's permission to invoke its function, in `scope`
+        (the function's stack); `add_route` routes to it."""
+        name = pascal_case(entry.name)
+        integration = apigw.HttpIntegration(
+            scope,
+            f"{name}Integration",
+            http_api=self.http_api,
+            integration_type=apigw.HttpIntegrationType.AWS_PROXY,
+            integration_uri=function.function_arn,
+            payload_format_version=apigw.PayloadFormatVersion.VERSION_2_0,
+        )
+        self._allow_invoke(scope, f"{name}InvokedByApi", function, f"*/*{http.path}")
+        return Route(entry, http, integration)
+
+    def add_route(self, route: Route) -> None:
+        """The route, here, behind the authorizer when its entry has a role (`use_authorizer` first)."""
+        authorizer = self._authorizer_for(route.entry)
+        # The construct path of a route made by `HttpApi.add_routes`, hence its logical id.
+        scope = Construct(self.http_api, f"{route.http.method}{route.http.path}")
+        apigw.CfnRoute(
+            scope,
+            "Resource",
+            api_id=self.http_api.api_id,
+            route_key=route.http.route_key,
+            target=f"integrations/{route.integration.integration_id}",
+            authorization_type="NONE" if authorizer is None else "CUSTOM",
+            authorizer_id=None if authorizer is None else authorizer.authorizer_id,
+        )
+
+    def _authorizer_for(self, entry: Function) -> apigw.HttpAuthorizer | None:
+        if entry.role is None:
+            return None
+        if self._authorizer is None:
+            raise ValueError(f"catalog entry {entry.name!r} has a role: the catalog needs an Authorizer")
+        return self._authorizer
+
+    def _allow_invoke(
+        self, scope: Construct, construct_id: str, function: lambda_.IFunction, resource_name: str
+    ) -> None:
+        """API Gateway may invoke `function` through this API for `resource_name` (`<stage>/<method>/<path>`
+        or `authorizers/<id>`), the permission in `scope`."""
+        function.add_permission(
+            construct_id,
+            scope=scope,
+            principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            source_arn=cdk.Stack.of(scope).format_arn(
+                service="execute-api", resource=self.http_api.api_id, resource_name=resource_name
+            ),
+        )
 
     @property
     def url(self) -> str:
         return self.stage.url
-
-    @property
-    def wired(self) -> set[str]:
-        return set(self.routes) | ({self.authorizer_name} if self.authorizer_name else set())
 
     def _log_access(self, stage: apigw.HttpStage) -> None:
         log_group = logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION)

@@ -1,28 +1,22 @@
-"""The domain event bus, its archive, and one rule per subscription in the catalog."""
+"""The domain event bus and its archive (the rules on it are in `triggers`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from functions.catalog import Function, On
-from infra.constructs.dead_letters import AsyncInvocation
-from infra.constructs.functions import pascal_case
-
-# Producers publish with source `trading.<context>` (DESIGN.md section 4); nothing else may
-# trigger a subscriber, whatever detail-type it claims.
-EVENT_SOURCE_PREFIX = "trading."
 # The archive is what `replay` works from; a year covers any investigation or backfill.
 ARCHIVE_RETENTION = cdk.Duration.days(365)
 
 
 class DomainBus(Construct):
-    """A custom EventBridge bus with an archive of every event put on it."""
+    """A custom EventBridge bus with an archive of every event put on it.
+
+    Both are kept (RETAIN) if the stack or the resource is ever removed: producers and the
+    archive's year of events outlive any one deployment. Their logical ids must never change (the
+    bus's name is derived from its construct path; tests/infra pins them).
+    """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
@@ -34,42 +28,5 @@ class DomainBus(Construct):
             event_pattern=events.EventPattern(account=[cdk.Stack.of(self).account]),
             retention=ARCHIVE_RETENTION,
         )
-
-
-class Subscriptions(Construct):
-    """One rule per `On` entry: detail-type = the event type, target = the entry's function,
-    with bounded retries and a dead-letter queue."""
-
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        catalog: Sequence[Function],
-        functions: Mapping[str, lambda_.Function],
-        bus: events.IEventBus,
-    ) -> None:
-        super().__init__(scope, construct_id)
-        self.dead_letter_queues: dict[str, sqs.IQueue] = {}
-        self.rules: dict[str, events.Rule] = {}
-        for entry in catalog:
-            if not isinstance(entry.trigger, On):
-                continue
-            name = pascal_case(entry.name)
-            invocation = AsyncInvocation(self, name, function=functions[entry.name])
-            self.rules[entry.name] = events.Rule(
-                self,
-                f"{name}Rule",
-                event_bus=bus,
-                description=f"{entry.trigger.event} -> {entry.name}",
-                event_pattern=events.EventPattern(
-                    detail_type=[entry.trigger.event],
-                    source=events.Match.prefix(EVENT_SOURCE_PREFIX),
-                ),
-                targets=[invocation.rule_target()],
-            )
-            self.dead_letter_queues[entry.name] = invocation.queue
-
-    @property
-    def wired(self) -> set[str]:
-        return set(self.rules)
+        self.bus.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+        self.archive.apply_removal_policy(cdk.RemovalPolicy.RETAIN)

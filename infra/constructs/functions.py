@@ -11,9 +11,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from functions.catalog import Access, Function, Resource
 from infra import packaging
 from infra.constructs.storage import Storage
+from trading_system.catalog import Access, Function, Resource
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -32,43 +32,58 @@ def pascal_case(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
+class Layers(Construct):
+    """The two layers every function runs with; built once, in the root stack, and shared."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.versions: tuple[lambda_.ILayerVersion, ...] = (
+            self._layer(
+                "DependenciesLayer",
+                packaging.dependencies_code(),
+                "Third-party packages pinned in pyproject.toml, built for Python 3.12 on arm64",
+            ),
+            self._layer(
+                "SharedLayer",
+                packaging.shared_code(),
+                "The trading_system package: domain, handlers, adapters",
+            ),
+        )
+
+    def _layer(self, construct_id: str, code: lambda_.Code, description: str) -> lambda_.LayerVersion:
+        return lambda_.LayerVersion(
+            self,
+            construct_id,
+            code=code,
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description=description,
+            # Each build is a new version; old ones would pile up against the code storage quota.
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+
+
 class Functions(Construct):
-    """The functions of the catalog, by name, sharing one code asset and two layers."""
+    """The given catalog entries' functions, by name, sharing one code asset (an asset belongs to
+    one stack, so each stack's Functions stages its own copy; equal content, equal hash)."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        catalog: Sequence[Function],
+        entries: Sequence[Function],
         storage: Storage,
         bus: events.IEventBus,
+        layers: Sequence[lambda_.ILayerVersion],
     ) -> None:
         super().__init__(scope, construct_id)
         self._storage = storage
         self._bus = bus
-        self.dependencies_layer = lambda_.LayerVersion(
-            self,
-            "DependenciesLayer",
-            code=packaging.dependencies_code(),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            description="Third-party packages pinned in pyproject.toml, built for Python 3.12 on arm64",
-            # Each build is a new version; old ones would pile up against the code storage quota.
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-        self.shared_layer = lambda_.LayerVersion(
-            self,
-            "SharedLayer",
-            code=packaging.shared_code(),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            description="The trading_system package: domain, handlers, adapters",
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        self._layers = list(layers)
         code = packaging.functions_code()
         self.by_name: dict[str, lambda_.Function] = {
-            entry.name: self._function(entry, code) for entry in catalog
+            entry.name: self._function(entry, code) for entry in entries
         }
 
     def _function(self, entry: Function, code: lambda_.Code) -> lambda_.Function:
@@ -82,7 +97,7 @@ class Functions(Construct):
             architecture=ARCHITECTURE,
             handler=entry.handler.replace(":", "."),
             code=code,
-            layers=[self.dependencies_layer, self.shared_layer],
+            layers=self._layers,
             memory_size=entry.memory_mb,
             timeout=cdk.Duration.seconds(entry.timeout_s),
             # Functions that rewrite one shared file (the snapshot) or dispatch schedules run

@@ -1,5 +1,5 @@
-"""A CloudWatch dashboard and the alarms someone must hear about: function errors and throttles,
-dead letters waiting, and API server errors. Alarms notify an SNS topic."""
+"""CloudWatch dashboards and the alarms someone must hear about: function errors and throttles,
+dead letters waiting, and API server errors. Alarms notify one SNS topic, in the root stack."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ _WIDGETS_PER_ROW = 3  # of width 8: the dashboard grid is 24 wide
 
 
 class Observability(Construct):
+    """One stack's alarms and dashboard: errors and throttles of each function, dead letters of
+    each queue, and, given the HTTP API, its server errors and traffic.
+
+    Alarms notify `topic`, or a topic of its own (the root's, which the other stacks are given)
+    that `alarm_email` subscribes to. Each stack keeps its own alarms and dashboard so that no
+    stack grows with the whole catalog.
+    """
+
     def __init__(
         self,
         scope: Construct,
@@ -30,14 +38,20 @@ class Observability(Construct):
         *,
         functions: Mapping[str, lambda_.Function],
         dead_letter_queues: Mapping[str, sqs.IQueue],
-        http_api: apigw.HttpApi,
+        dashboard_name: str,
+        topic: sns.ITopic | None = None,
         alarm_email: str | None = None,
+        http_api: apigw.HttpApi | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic = sns.Topic(self, "AlarmTopic", enforce_ssl=True)
-        if alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
-        self._action = cloudwatch_actions.SnsAction(self.topic)
+        if topic is None:
+            topic = sns.Topic(self, "AlarmTopic", enforce_ssl=True)
+            if alarm_email:
+                topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        elif alarm_email:
+            raise ValueError("alarm_email subscribes to the topic Observability creates, not to a given one")
+        self.topic = topic
+        self._action = cloudwatch_actions.SnsAction(topic)
         self.alarms: list[cloudwatch.Alarm] = []
 
         for name, function in functions.items():
@@ -56,17 +70,25 @@ class Observability(Construct):
                 threshold=0,
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             )
-        self._alarm("ApiServerErrors", http_api.metric_server_error(period=PERIOD), "the API answered 5xx")
 
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=cdk.Duration.hours(3))
-        self.dashboard.add_widgets(
-            _graph("API requests", [http_api.metric_count(period=PERIOD)]),
-            _graph(
-                "API errors",
-                [http_api.metric_client_error(period=PERIOD), http_api.metric_server_error(period=PERIOD)],
-            ),
-            _graph("API latency p90", [http_api.metric_latency(period=PERIOD, statistic="p90")]),
+        self.dashboard = cloudwatch.Dashboard(
+            self, "Dashboard", dashboard_name=dashboard_name, default_interval=cdk.Duration.hours(3)
         )
+        if http_api is not None:
+            self._alarm(
+                "ApiServerErrors", http_api.metric_server_error(period=PERIOD), "the API answered 5xx"
+            )
+            self.dashboard.add_widgets(
+                _graph("API requests", [http_api.metric_count(period=PERIOD)]),
+                _graph(
+                    "API errors",
+                    [
+                        http_api.metric_client_error(period=PERIOD),
+                        http_api.metric_server_error(period=PERIOD),
+                    ],
+                ),
+                _graph("API latency p90", [http_api.metric_latency(period=PERIOD, statistic="p90")]),
+            )
         function_widgets = [
             _graph(
                 name,
@@ -81,19 +103,22 @@ class Observability(Construct):
         ]
         for start in range(0, len(function_widgets), _WIDGETS_PER_ROW):
             self.dashboard.add_widgets(*function_widgets[start : start + _WIDGETS_PER_ROW])
-        self.dashboard.add_widgets(
-            _graph(
-                "Dead letters waiting",
-                [
-                    queue.metric_approximate_number_of_messages_visible(
-                        period=PERIOD, statistic="Maximum", label=name
-                    )
-                    for name, queue in dead_letter_queues.items()
-                ],
-                width=12,
-            ),
-            cloudwatch.AlarmStatusWidget(alarms=list(self.alarms), title="Alarms", width=12),
-        )
+        bottom: list[cloudwatch.IWidget] = []
+        if dead_letter_queues:
+            bottom.append(
+                _graph(
+                    "Dead letters waiting",
+                    [
+                        queue.metric_approximate_number_of_messages_visible(
+                            period=PERIOD, statistic="Maximum", label=name
+                        )
+                        for name, queue in dead_letter_queues.items()
+                    ],
+                    width=12,
+                )
+            )
+        bottom.append(cloudwatch.AlarmStatusWidget(alarms=list(self.alarms), title="Alarms", width=12))
+        self.dashboard.add_widgets(*bottom)
 
     def _alarm(
         self,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 # Uploads that never complete still cost storage until aborted; a day covers any real upload.
 _ABORT_INCOMPLETE_UPLOADS_AFTER = cdk.Duration.days(1)
@@ -19,13 +21,20 @@ _NAME_PREFIX_MAX = 30
 
 
 class Storage(Construct):
-    """The lake bucket, the raw-upload bucket and the DynamoDB table.
+    """The lake bucket, the raw-upload bucket and the DynamoDB table: the platform's data, all kept
+    (RETAIN) when the stack or a resource is removed. Their logical ids must never change, or an
+    update would replace them (tests/infra pins them).
 
     The raw bucket gets an explicit name (stack name, account, region), and everything that refers
     to it goes through `raw`, a reference built from that name. The bucket's notifications name the
     ingesting function, and the function's IAM policy names the bucket: if the policy referred to
     the bucket resource, CloudFormation would face a dependency cycle. With the name known up front
     there is no cycle, and no custom-resource Lambda is needed to set the notifications afterwards.
+
+    The notifications live on the bucket resource itself (CloudFormation's
+    NotificationConfiguration) rather than through `Bucket.add_event_notification`, which deploys
+    a custom-resource Lambda that is in no catalog. They are gathered here, from whichever stacks
+    the notified functions live in (`notify_on_upload`), because the bucket has one configuration.
     """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
@@ -55,6 +64,7 @@ class Storage(Construct):
             ),
         )
         self.raw: s3.IBucket = s3.Bucket.from_bucket_name(self, "RawBucketByName", self.raw_bucket_name)
+        self._upload_notifications: list[s3.CfnBucket.LambdaConfigurationProperty] = []
 
         self.table = dynamodb.Table(
             self,
@@ -69,6 +79,32 @@ class Storage(Construct):
             deletion_protection=True,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+
+    def notify_on_upload(
+        self, function: lambda_.IFunction, suffixes: Sequence[str], *, permission: IConstruct
+    ) -> None:
+        """`s3:ObjectCreated:*` of a key ending in one of `suffixes` invokes `function`. S3 checks
+        that it may invoke the function when the configuration is set, so the bucket waits for
+        `permission` (when it is in a nested stack, for that whole stack)."""
+        bucket = self.raw_bucket.node.default_child
+        if not isinstance(bucket, s3.CfnBucket):
+            raise TypeError(f"expected the raw bucket's CfnBucket, got {bucket!r}")
+        self._upload_notifications += [
+            s3.CfnBucket.LambdaConfigurationProperty(
+                event="s3:ObjectCreated:*",
+                function=function.function_arn,
+                filter=s3.CfnBucket.NotificationFilterProperty(
+                    s3_key=s3.CfnBucket.S3KeyFilterProperty(
+                        rules=[s3.CfnBucket.FilterRuleProperty(name="suffix", value=suffix)]
+                    )
+                ),
+            )
+            for suffix in suffixes
+        ]
+        bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+            lambda_configurations=list(self._upload_notifications)
+        )
+        bucket.node.add_dependency(permission)
 
 
 def _private_bucket(

@@ -11,7 +11,6 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from functions.catalog import subscriptions
 from trading_system.adapters.repositories import (
     DocumentApiKeyRepository,
     DocumentDeadLetters,
@@ -20,8 +19,9 @@ from trading_system.adapters.repositories import (
     DocumentSignalRegistry,
     DocumentSymbolRepository,
 )
+from trading_system.catalog import On, by_name, subscriptions
 from trading_system.config import Settings, load_settings
-from trading_system.kernel.bus import EventPublisher, Handler, HandlerTable, MessageBus, Subscriber
+from trading_system.kernel.bus import EventPublisher, Handler, HandlerTable, MessageBus
 from trading_system.kernel.clock import Clock, SystemClock
 from trading_system.kernel.documents import DocumentStore
 from trading_system.kernel.messages import Command, Query
@@ -29,8 +29,10 @@ from trading_system.kernel.messages import Command, Query
 if TYPE_CHECKING:
     from trading_system.adapters.analytics_lake import AnalyticsLake
     from trading_system.adapters.fill_lake import FillLake
+    from trading_system.adapters.indicator_demand import ScannerIndicatorDemand
     from trading_system.adapters.lake import ParquetLake
     from trading_system.adapters.raw import RawFiles
+    from trading_system.adapters.signal_lake import SignalLake
     from trading_system.kernel.event_store import EventStore
     from trading_system.trading.broker import BrokerFactory
     from trading_system.trading.ledger import TradingLedger
@@ -65,12 +67,20 @@ class ContextHandlers:
     def query(self, kind: type[Query]) -> Handler:
         return self._of(kind).query(kind)
 
-    def subscriber(self, name: str) -> Subscriber:
-        for context in CONTEXTS:  # subscribers are few; look through the contexts in turn
-            table = self._context(context)
-            if name in table.subscribers:
-                return table.subscriber(name)
-        raise KeyError(f"no subscriber named {name!r}")
+    def subscriber(self, name: str) -> Handler:
+        return event_handler(name)
+
+
+def event_handler(name: str) -> Handler:
+    """The handler of the catalog's subscription `name`: `<context>.handlers.<name>`."""
+    function = by_name().get(name)
+    if function is None or not isinstance(function.trigger, On):
+        raise KeyError(f"no subscription named {name!r} in the catalog")
+    module = importlib.import_module(f"trading_system.{function.context}.handlers")
+    handler: Handler | None = getattr(module, name, None)
+    if handler is None:
+        raise KeyError(f"trading_system.{function.context}.handlers has no event handler {name!r}")
+    return handler
 
 
 def all_handlers() -> HandlerTable:
@@ -147,10 +157,6 @@ class Container:
 
         return ParquetLake.from_settings(self.settings)
 
-    @property
-    def bar_reader(self) -> ParquetLake:
-        return self.lake
-
     @_once
     def scanners(self) -> DocumentScannerRepository:
         return DocumentScannerRepository(self.store)
@@ -165,9 +171,17 @@ class Container:
 
         return AnalyticsLake(self.lake)
 
-    @property
-    def signal_log(self) -> AnalyticsLake:
-        return self.snapshots
+    @_once
+    def signal_log(self) -> SignalLake:
+        from trading_system.adapters.signal_lake import SignalLake
+
+        return SignalLake(self.lake)
+
+    @_once
+    def indicator_demand(self) -> ScannerIndicatorDemand:
+        from trading_system.adapters.indicator_demand import ScannerIndicatorDemand
+
+        return ScannerIndicatorDemand(self.scanners)
 
     @_once
     def event_store(self) -> EventStore:
@@ -185,7 +199,7 @@ class Container:
     def ledger(self) -> TradingLedger:
         from trading_system.trading.ledger import TradingLedger
 
-        return TradingLedger(self.event_store, self.store)
+        return TradingLedger(self.event_store, self.store, self.settings.default_account)
 
     @_once
     def brokers(self) -> BrokerFactory:

@@ -374,7 +374,7 @@ def test_end_of_day(folder: Path) -> None:
         note=(f"FAILED after {limited['absorb_s']:.1f} s: {limited['error']}" if failed else "ok")
         + f"; the last day's refresh again in a fresh process, with a spill folder; peak RSS "
         f"{limited['peak_mb']:.0f} MB; refresh_snapshots has {limited['limit_mb'] * 2} MB in "
-        "functions/catalog.py and infra/ gives DuckDB half",
+        "shared/trading_system/catalog.py and infra/ gives DuckDB half",
     )
     setup = result["setup_s"]
     report.figure(
@@ -999,7 +999,7 @@ def scenario_eod(folder: Path) -> dict[str, Any]:
     for k in range(INGEST_ALONE_RUNS):
         command = _ingest_file(folder, f"day-{k % days}.parquet")
         t0 = time.perf_counter()
-        handled = ingest_bar_file(command, alone.symbols, alone.lake, alone.bar_reader)
+        handled = ingest_bar_file(command, alone.symbols, alone.lake)
         out["alone_s"].append(time.perf_counter() - t0)
         out["alone_rows"].append(handled.result.rows)
     out["bars_s"], out["bars_validate_s"] = [], []
@@ -1025,10 +1025,10 @@ def scenario_eod(folder: Path) -> dict[str, Any]:
 def scenario_eod_lambda_limit(folder: Path) -> dict[str, Any]:
     """The refresh of the last day again, with DuckDB limited as in Lambda: half the memory of
     refresh_snapshots (infra/ sets TRADING_DUCKDB_MEMORY_LIMIT_MB so) and a spill folder."""
-    from functions.catalog import by_name
     from trading_system.analytics import snapshot
     from trading_system.analytics.handlers import snapshot_specs
     from trading_system.bootstrap import bootstrap
+    from trading_system.catalog import by_name
     from trading_system.config import load_settings
     from trading_system.market_data.domain import Timeframe
 

@@ -34,9 +34,9 @@ from typing import Any
 
 import pytest
 
-from functions.catalog import CATALOG, Http
 from tests.bench import report
 from tests.bench.report import Target
+from trading_system.catalog import CATALOG, Http
 
 ROUNDS = int(os.environ.get("BENCH_IMPORT_ROUNDS", "5"))  # fewer only to try changes quickly
 AWS_ROUNDS = min(ROUNDS, 3)  # the AWS variant is secondary; 3 rounds keep `make bench` short

@@ -50,8 +50,8 @@ LAMBDA_DUCKDB_MB = 512  # TRADING_DUCKDB_MEMORY_LIMIT_MB that infra/ gives a 102
 QUERY_LIMIT = 50_000
 INGEST_TARGET = Target(">", 1_000_000)
 QUERY_TARGET = Target("<", 100)
-LAKE_FUNCTION_MB = 1024  # memory_mb of ingest_bars / upload_bars / get_bars in functions/catalog.py
-MEMORY_TARGET = Target("<", LAKE_FUNCTION_MB, source="the function's memory_mb in functions/catalog.py")
+LAKE_FUNCTION_MB = 1024  # memory_mb of ingest_bars / upload_bars / get_bars in trading_system/catalog.py
+MEMORY_TARGET = Target("<", LAKE_FUNCTION_MB, source="the function's memory_mb in trading_system/catalog.py")
 
 INGEST = "ingest: 1,000,000 bars (200 symbols x 5,000 1m bars) into the local lake"
 QUERY = "bars query: 1 symbol, 2 years of 1m bars (1,051,200, 24/7) resampled"

@@ -1,8 +1,11 @@
-"""Assertions over the synthesised CloudFormation template: the catalog, all of it and nothing
-else, deployed with least privilege, bounded retries, dead-letter queues and alarms."""
+"""Assertions over the synthesised CloudFormation templates (the root stack and one nested stack
+per context): the catalog, all of it and nothing else, deployed with least privilege, bounded
+retries, dead-letter queues and alarms; stateful resources that an upgrade never replaces; and
+stacks that stay well under CloudFormation's resource limit."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -17,18 +20,44 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match
 
-from functions.catalog import CATALOG, Authorizer, Every, FileDropped, Function, Http, On, Resource
 from infra import packaging
-from infra.app import STACK_NAME
-from infra.stack import TradingStack
+from infra.app import cdk_json_context
+from infra.stack import FUNCTIONS_PER_STACK, TradingStack, nested_stacks
 from layers import build_layer
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import Synthesized, synthesized_stacks
+from trading_system.catalog import CATALOG, Authorizer, Every, FileDropped, Function, Http, On, Resource
 from trading_system.config import Settings, load_settings
 
 pytestmark = pytest.mark.xdist_group("infra")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
+# CloudFormation's limit is 500 resources per stack; DESIGN.md's budget is 400, so that a growing
+# stack fails here long before a deployment fails.
+STACK_RESOURCE_BUDGET = 400
+
+# The data lives in these, in the root stack. Their logical ids, read from a synth of the stack as
+# it was deployed before the nested stacks: a changed id makes CloudFormation replace the
+# resource (a new, empty table, bucket or bus), so they must never change.
+STATEFUL = {
+    "StorageTableB43FDCE7": "AWS::DynamoDB::Table",
+    "StorageLakeBucketAD1898C0": "AWS::S3::Bucket",
+    "StorageRawBucketBBD9BDC5": "AWS::S3::Bucket",
+    "DomainBus0AEBAFEC": "AWS::Events::EventBus",
+    "DomainBusArchive706A9702": "AWS::Events::Archive",
+}
+# Not data, but replacing them would break what is outside the stack or fail the update: the API's
+# id is in its URL, which clients keep; the topic's email subscriptions would need confirming
+# again; and a route key (the authorizer's name likewise) is unique in an API, so a new route would
+# be created before the old one is deleted, and refused. A route's id comes from its method and
+# path only (infra/constructs/api.py): two of them, as they were before the nested stacks.
+STABLE = {
+    "ApiHttpApi4C294DC0": "AWS::ApiGatewayV2::Api",
+    "ObservabilityAlarmTopicF724909D": "AWS::SNS::Topic",
+    "ApiHttpApiApiKeyAuthorizer43F2D96A": "AWS::ApiGatewayV2::Authorizer",
+    "ApiHttpApiGETv1healthBEFDFA03": "AWS::ApiGatewayV2::Route",
+    "ApiHttpApiPOSTv1orders0A7C9570": "AWS::ApiGatewayV2::Route",
+}
 
 HTTP = [e for e in CATALOG if isinstance(e.trigger, Http)]
 SUBSCRIBERS = [e for e in CATALOG if isinstance(e.trigger, On)]
@@ -272,6 +301,7 @@ def test_route_invokes_its_function_behind_the_authorizer_when_it_has_a_role(
     integration = synthesized.resources[integration_id]["Properties"]
     assert integration["IntegrationType"] == "AWS_PROXY"
     assert refs(integration["IntegrationUri"]) == {synthesized.function_id(entry)}
+    assert _api_may_invoke(synthesized, entry, f"/*/*{entry.trigger.path}")
     authorizer_id = only_id(synthesized.of_type("AWS::ApiGatewayV2::Authorizer"))
     if entry.role is None:
         assert route["AuthorizationType"] == "NONE"
@@ -279,6 +309,19 @@ def test_route_invokes_its_function_behind_the_authorizer_when_it_has_a_role(
     else:
         assert route["AuthorizationType"] == "CUSTOM"
         assert route["AuthorizerId"] == {"Ref": authorizer_id}
+
+
+def _api_may_invoke(synthesized: Synthesized, entry: Function, source_suffix: str) -> bool:
+    """The entry's function has a permission for API Gateway, from this API, for `source_suffix`."""
+    api_id = only_id(synthesized.of_type("AWS::ApiGatewayV2::Api"))
+    function_id = synthesized.function_id(entry)
+    return any(
+        p["Principal"] == "apigateway.amazonaws.com"
+        and refs(p["FunctionName"]) == {function_id}
+        and api_id in refs(p["SourceArn"])
+        and json.dumps(p["SourceArn"]).endswith(f'{source_suffix}"]]}}')
+        for p in (r["Properties"] for r in synthesized.of_type("AWS::Lambda::Permission").values())
+    )
 
 
 def test_authorizer_reads_the_key_headers_itself_and_never_caches(synthesized: Synthesized) -> None:
@@ -290,6 +333,7 @@ def test_authorizer_reads_the_key_headers_itself_and_never_caches(synthesized: S
     assert authorizer["IdentitySource"] == []
     assert authorizer["AuthorizerResultTtlInSeconds"] == 0
     assert refs(authorizer["AuthorizerUri"]) == {synthesized.function_id(AUTHORIZER)}
+    assert _api_may_invoke(synthesized, AUTHORIZER, "/authorizers/*")
 
 
 def test_api_is_throttled_and_logged(synthesized: Synthesized) -> None:
@@ -380,8 +424,9 @@ def test_raw_bucket_notifies_the_file_dropped_function(synthesized: Synthesized,
     permission = synthesized.resources[permission_id]["Properties"]
     assert "SourceAccount" in permission
     assert "-raw-" in json.dumps(permission["SourceArn"])
-    # S3 checks the permission when the notification is set, so it must exist first.
-    assert permission_id in raw["DependsOn"]
+    # S3 checks the permission when the notification is set, so it must exist first (when it is
+    # in a nested stack, the bucket waits for that stack).
+    assert synthesized.deployed_with[permission_id] in raw["DependsOn"]
 
 
 # --- storage and the bus ----------------------------------------------------------------------
@@ -471,8 +516,9 @@ def test_every_function_has_error_and_throttle_alarms(synthesized: Synthesized, 
     assert metrics == {"Errors", "Throttles"}
 
 
-def test_dashboard_and_outputs_exist(synthesized: Synthesized) -> None:
-    synthesized.template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+def test_each_stack_has_a_dashboard_and_the_root_has_the_outputs(synthesized: Synthesized) -> None:
+    for stack in synthesized.stacks:
+        stack.template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
     outputs = synthesized.document["Outputs"]
     assert {"ApiUrl", "LakeBucketName", "RawBucketName", "TableName", "EventBusName"} <= set(outputs)
 
@@ -480,10 +526,15 @@ def test_dashboard_and_outputs_exist(synthesized: Synthesized) -> None:
 # --- the template as a whole ---------------------------------------------------------------------
 
 
-def test_template_has_no_dependency_cycle(synthesized: Synthesized) -> None:
+def test_templates_have_no_dependency_cycle(synthesized: Synthesized) -> None:
     """CloudFormation rejects a cycle only at deploy time; the raw bucket's notifications make
-    one easy to create (see infra/constructs/storage.py)."""
-    resources = synthesized.resources
+    one easy to create (see infra/constructs/storage.py). Each template is checked as
+    CloudFormation sees it: in the root, a nested stack is one resource."""
+    for stack in synthesized.stacks:
+        _assert_acyclic(stack.name, stack.resources)
+
+
+def _assert_acyclic(name: str, resources: Mapping[str, Any]) -> None:
     graph = {
         rid: (refs(r.get("Properties", {})) | set(r.get("DependsOn", []))) & set(resources)
         for rid, r in resources.items()
@@ -492,7 +543,9 @@ def test_template_has_no_dependency_cycle(synthesized: Synthesized) -> None:
 
     def visit(node: str, path: tuple[str, ...]) -> None:
         if node in path:
-            raise AssertionError(f"dependency cycle: {' -> '.join((*path[path.index(node) :], node))}")
+            raise AssertionError(
+                f"dependency cycle in {name}: {' -> '.join((*path[path.index(node) :], node))}"
+            )
         if node in done:
             return
         for dependency in graph[node]:
@@ -536,6 +589,88 @@ def test_layer_holds_the_pinned_wheels_built_for_lambda(dependency_layer: Path) 
     assert all("cpython-312-aarch64-linux-gnu" in p.name for p in native)
 
 
+# --- stacks: what an upgrade keeps, and room to grow ----------------------------------------------
+
+
+def test_stateful_resources_keep_their_logical_ids_in_the_root_and_are_retained(
+    synthesized: Synthesized,
+) -> None:
+    root = synthesized.root.resources
+    for logical_id, resource_type in STATEFUL.items():
+        assert root[logical_id]["Type"] == resource_type
+        assert root[logical_id]["DeletionPolicy"] == "Retain", logical_id
+        assert root[logical_id]["UpdateReplacePolicy"] == "Retain", logical_id
+    # And no other resource of these types anywhere, in the root or a nested stack.
+    stateful_types = set(STATEFUL.values())
+    assert {k for k, r in synthesized.resources.items() if r["Type"] in stateful_types} == set(STATEFUL)
+
+
+def test_the_api_its_routes_and_the_alarm_topic_keep_their_logical_ids(synthesized: Synthesized) -> None:
+    root = synthesized.root.resources
+    assert {logical_id: root[logical_id]["Type"] for logical_id in STABLE} == STABLE
+    # Every route is in the root, where its id does not depend on its function's stack.
+    routes = synthesized.of_type("AWS::ApiGatewayV2::Route")
+    assert len(routes) == len(HTTP)
+    assert set(routes) <= set(root)
+
+
+def test_every_stack_stays_well_under_the_cloudformation_limits(synthesized: Synthesized) -> None:
+    counts = {stack.name: len(stack.resources) for stack in synthesized.stacks}
+    print("\nresources per stack: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
+    assert max(counts.values()) < STACK_RESOURCE_BUDGET, counts
+    for stack in synthesized.stacks:  # CloudFormation takes 200 of each
+        assert len(stack.document.get("Parameters", {})) < 100, stack.name
+        assert len(stack.document.get("Outputs", {})) < 100, stack.name
+
+
+def test_each_context_has_a_nested_stack_holding_its_functions(synthesized: Synthesized) -> None:
+    def handlers(resources: Mapping[str, Any]) -> list[str]:
+        functions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+        return sorted(f["Properties"]["Handler"] for f in functions)
+
+    expected = nested_stacks(CATALOG)
+    assert {e.context for e in CATALOG} == {context for context, _ in expected.values()}
+    assert [stack.name for stack in synthesized.stacks[1:]] == list(expected)
+    for stack in synthesized.stacks[1:]:
+        _, entries = expected[stack.name]
+        assert handlers(stack.resources) == sorted(e.handler.replace(":", ".") for e in entries)
+    assert not handlers(synthesized.root.resources)
+
+
+def _subscribers(context: str, count: int) -> list[Function]:
+    """`count` entries of the kind that brings the most resources (a rule, a queue, three alarms)."""
+    return [
+        Function(
+            name=f"{context}_{number}",
+            context=context,
+            trigger=On(f"Event{number}"),
+            summary="?",
+            uses={Resource.TABLE: "read_write", Resource.BUS: "publish"},
+        )
+        for number in range(count)
+    ]
+
+
+def test_a_context_too_big_for_one_stack_continues_in_another_in_catalog_order() -> None:
+    entries = _subscribers("big_one", 2 * FUNCTIONS_PER_STACK + 1)
+    stacks = nested_stacks(entries)
+    assert {stack_id: len(part) for stack_id, (_, part) in stacks.items()} == {
+        "BigOne": FUNCTIONS_PER_STACK,
+        "BigOne2": FUNCTIONS_PER_STACK,
+        "BigOne3": 1,
+    }
+    assert [entry for _, part in stacks.values() for entry in part] == entries
+
+
+def test_a_full_nested_stack_stays_under_the_budget(dependency_layer: Path, tmp_path: Path) -> None:
+    app = cdk.App(context={**cdk_json_context(), "aws:cdk:version-reporting": False}, outdir=str(tmp_path))
+    stack = TradingStack(app, "Full", catalog=_subscribers("big", FUNCTIONS_PER_STACK + 1))
+    counts = {s.name: len(s.resources) for s in synthesized_stacks(stack)}
+    print(f"\nresources per stack, {FUNCTIONS_PER_STACK + 1} subscribers: {counts}")
+    assert list(counts) == ["Full", "Big", "Big2"]
+    assert max(counts.values()) < STACK_RESOURCE_BUDGET
+
+
 # --- guard rails of the stack itself --------------------------------------------------------------
 
 
@@ -560,14 +695,23 @@ def test_an_access_a_resource_does_not_offer_fails_the_synth() -> None:
         TradingStack(cdk.App(), "Bad", catalog=[*CATALOG, bad])
 
 
+@pytest.mark.parametrize("authorizers", [0, 2])
+def test_routes_with_a_role_need_exactly_one_authorizer(authorizers: int) -> None:
+    extra = [dataclasses.replace(AUTHORIZER, name=f"authorizer_{number}") for number in range(authorizers)]
+    catalog = [*(e for e in CATALOG if e is not AUTHORIZER), *extra]
+    with pytest.raises(ValueError, match="Authorizer"):
+        TradingStack(cdk.App(), "Authorizers", catalog=catalog)
+
+
 # --- the real CLI ----------------------------------------------------------------------------------
 
 
 def _comparable(template: Mapping[str, Any]) -> dict[str, Any]:
     """The template without CDK metadata, and with asset hashes blanked: source files edited
-    between the two syntheses change a hash, not what the tests are about."""
+    between the two syntheses change a hash (of a code asset, hence of the nested templates
+    holding it), not what the tests are about."""
     resources = {k: {f: v for f, v in r.items() if f != "Metadata"} for k, r in template["Resources"].items()}
-    text = re.sub(r'"S3Key": "[0-9a-f]{64}\.zip"', '"S3Key": "<asset>.zip"', json.dumps(resources))
+    text = re.sub(r'[0-9a-f]{64}\.(zip|json)"', r'<asset>.\1"', json.dumps(resources))
     return {**{k: v for k, v in template.items() if k != "Metadata"}, "Resources": json.loads(text)}
 
 
@@ -600,6 +744,8 @@ def test_cdk_cli_synthesises_without_aws_credentials(synthesized: Synthesized, t
     )
     print(f"\n`npx cdk synth --quiet` took {time.monotonic() - started:.1f} s")
     assert result.returncode == 0, result.stdout + result.stderr
-    from_cli = json.loads((out / f"{STACK_NAME}.template.json").read_text())
-    # The CLI deploys what the tests checked (same feature flags, same catalog).
-    assert _comparable(from_cli) == _comparable(synthesized.document)
+    # The CLI deploys what the tests checked (same feature flags, same catalog), nested stacks too.
+    assert {p.name for p in out.glob("*.template.json")} == {s.template_file for s in synthesized.stacks}
+    for stack in synthesized.stacks:
+        from_cli = json.loads((out / stack.template_file).read_text())
+        assert _comparable(from_cli) == _comparable(stack.document), stack.name

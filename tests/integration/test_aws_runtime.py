@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from functions.catalog import http_functions, subscriptions
 from tests.aws_fixtures import boto_client, unique_name
 from trading_system.adapters.aws.dynamodb_store import create_table
 from trading_system.adapters.aws.event_format import envelope_from_eventbridge
 from trading_system.bootstrap import Container, bootstrap
+from trading_system.catalog import http_functions, subscriptions
 from trading_system.config import load_settings
 from trading_system.entrypoints.dropped_files import ingest_dropped
 from trading_system.entrypoints.http.app import create_app
@@ -240,8 +240,9 @@ def test_concurrent_orders_on_dynamodb_never_overspend(
     import threading
     from decimal import Decimal
 
-    from trading_system.trading.commands import CreateAccount, GetAccount, PlaceOrder
+    from trading_system.trading.commands import CreateAccount, PlaceOrder
     from trading_system.trading.orders import OrderRequest
+    from trading_system.trading.queries import GetAccount
 
     container, _ = aws
     container.bus.execute(CreateAccount(account_id="paper", starting_cash=Decimal("1000")))
@@ -310,8 +311,9 @@ def test_racing_places_cancels_and_fills_on_dynamodb_stay_consistent(
 
     from trading_system.kernel.errors import Conflict
     from trading_system.market_data.commands import IngestBars
-    from trading_system.trading.commands import CancelOrder, CreateAccount, GetOrder, PlaceOrder
+    from trading_system.trading.commands import CancelOrder, CreateAccount, PlaceOrder
     from trading_system.trading.orders import OrderRequest
+    from trading_system.trading.queries import GetOrder
 
     container, queue_url = aws
     container.bus.execute(CreateAccount(account_id="paper", starting_cash=Decimal(1000)))

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from functions.catalog import CATALOG, Authorizer, Every, FileDropped, Function, Http, On, by_name
 from trading_system.bootstrap import Container, bootstrap
+from trading_system.catalog import CATALOG, Authorizer, Every, FileDropped, Function, Http, On, by_name
 from trading_system.config import load_settings
 from trading_system.entrypoints.schemas import domain_events
 from trading_system.identity.commands import CreateApiKey
@@ -30,9 +30,10 @@ from trading_system.identity.domain import ApiKey
 from trading_system.kernel.principal import Role
 from trading_system.market_data.commands import BarRow, IngestBars, RegisterSymbol
 from trading_system.scanning.domain import Scanner
-from trading_system.trading.commands import CreateAccount, GetTradingStatus, PlaceOrder, ResumeTrading
+from trading_system.trading.commands import CreateAccount, PlaceOrder, ResumeTrading
 from trading_system.trading.handlers import order_id_for
 from trading_system.trading.orders import OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
+from trading_system.trading.queries import GetTradingStatus
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_ORDER_CLIENT_ID = "sample-resting-buy"
@@ -120,7 +121,7 @@ def seeded(data_dir: Path) -> Container:
 
 
 def handler_of(function: Function) -> Any:
-    for name in [m for m in sys.modules if m.startswith("functions.") and m != "functions.catalog"]:
+    for name in [m for m in sys.modules if m.startswith("functions.") and m != "trading_system.catalog"]:
         del sys.modules[name]
     return importlib.import_module(function.module).handler
 

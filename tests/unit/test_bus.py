@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from trading_system.kernel.bus import Handled, HandlerTable, MessageBus, MessageContext, Subscriber
+from trading_system.kernel.bus import Handled, Handler, HandlerTable, MessageBus, MessageContext
 from trading_system.kernel.messages import Command, Envelope, Event, Query
 from trading_system.kernel.principal import Principal, Role
 
@@ -67,15 +67,17 @@ def record(event: Greeted, greetings: list[str]) -> None:
     greetings.append(event.name)
 
 
+class GreetingHandlers(HandlerTable):
+    """The bus finds event handlers by subscription name (the catalog's, in the application)."""
+
+    def subscriber(self, name: str) -> Handler:
+        return {"record": record}[name]
+
+
 @pytest.fixture
 def deps() -> Deps:
     deps = Deps()
-    table = HandlerTable(
-        commands={Greet: greet},
-        queries={CountGreetings: count},
-        subscribers={"record": Subscriber("record", Greeted, record)},
-    )
-    deps.bus = MessageBus(table, deps)  # type: ignore[arg-type]
+    deps.bus = MessageBus(GreetingHandlers(commands={Greet: greet}, queries={CountGreetings: count}), deps)  # type: ignore[arg-type]
     return deps
 
 

@@ -4,6 +4,7 @@ has its code."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
 import subprocess
@@ -12,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from functions.catalog import CATALOG, Every, FileDropped, Http, by_name, route_roles, subscriptions
-from trading_system.bootstrap import all_handlers
+from trading_system.bootstrap import event_handler
+from trading_system.catalog import CATALOG, Every, FileDropped, Http, by_name, route_roles, subscriptions
 from trading_system.entrypoints.http.routes import all_routers
-from trading_system.entrypoints.scheduled import JOBS
-from trading_system.kernel.messages import Event
+from trading_system.entrypoints.scheduled import scheduled_command
+from trading_system.kernel.messages import Command, Event
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"
@@ -52,17 +53,28 @@ def test_only_public_routes_go_without_a_role() -> None:
     assert [key for key, role in route_roles().items() if role is None] == ["GET /v1/health"]
 
 
-def test_every_subscription_has_its_handler_and_no_handler_is_unrouted() -> None:
-    routed = {(name, event) for event, names in subscriptions().items() for name in names}
-    handled = {(s.name, s.event.event_type()) for s in all_handlers().subscribers.values()}
-    assert routed == handled
-    for event in subscriptions():
+def test_every_subscription_has_its_handler_taking_its_event() -> None:
+    for event, names in subscriptions().items():
         assert event in Event.registry, f"subscription to unknown event {event}"
+        for name in names:
+            handler = event_handler(name)
+            first = next(iter(inspect.signature(handler).parameters.values()))
+            # annotations are strings here (postponed evaluation): the event's class name
+            assert first.annotation in (event, Event.registry[event]), f"{name} does not take {event}"
 
 
-def test_every_schedule_has_its_job() -> None:
-    scheduled = {f.name for f in CATALOG if isinstance(f.trigger, Every)}
-    assert scheduled == set(JOBS)
+def test_an_unknown_subscription_is_a_clear_error() -> None:
+    with pytest.raises(KeyError, match="no subscription named 'place_order'"):
+        event_handler("place_order")  # an HTTP function, not a subscription
+
+
+def test_every_schedule_sends_a_command_of_its_context() -> None:
+    for function in CATALOG:
+        if isinstance(function.trigger, Every):
+            command = scheduled_command(function)
+            assert issubclass(command, Command)
+            assert command.__module__ == f"trading_system.{function.context}.commands"
+            command()  # a schedule sends the command with its defaults
 
 
 def test_one_function_ingests_dropped_files() -> None:
@@ -80,7 +92,7 @@ def test_each_function_module_builds_its_handler(
     function: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TRADING_DATA_DIR", str(tmp_path))
-    for name in [m for m in sys.modules if m.startswith("functions.") and m != "functions.catalog"]:
+    for name in [m for m in sys.modules if m.startswith("functions.") and m != "trading_system.catalog"]:
         del sys.modules[name]
     module = importlib.import_module(function.module)  # type: ignore[attr-defined]
     assert callable(module.handler)

@@ -36,6 +36,7 @@ from trading_system.scanning.rules import (
     Prev,
     Rule,
     RuleError,
+    children,
     compile_rule,
     parse,
     scan_sql,
@@ -206,20 +207,7 @@ def conditions(depth: int, plain: bool) -> st.SearchStrategy[Expr]:
 
 
 def _size(e: Expr) -> int:
-    return 1 + sum(_size(c) for c in _kids(e))
-
-
-def _kids(e: Expr) -> tuple[Expr, ...]:
-    match e:
-        case Prev(operand=o) | Neg(operand=o) | Not(operand=o):
-            return (o,)
-        case Cross(left=a, right=b) | Arith(left=a, right=b) | Compare(left=a, right=b):
-            return (a, b)
-        case Call(args=args):
-            return args
-        case Logic(operands=ops):
-            return ops
-    return ()
+    return 1 + sum(_size(c) for c in children(e))
 
 
 rules = conditions(3, False)

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from trading_system.entrypoints.schedule import Schedule, ScheduleError
+from trading_system.kernel.schedule import Schedule, ScheduleError
 
 
 @pytest.mark.parametrize(

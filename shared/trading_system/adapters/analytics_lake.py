@@ -1,50 +1,22 @@
-"""Snapshots, signals and scan runs in the Parquet lake (local folder or S3), through DuckDB.
+"""Snapshots in the Parquet lake (local folder or S3), through DuckDB.
 
 - `snapshots/timeframe=1d/history_<n>.parquet`: each symbol's last n bars, kept up to date from
   each ingestion's single fresh file, so a refresh never reads thousands of partitions.
 - `snapshots/timeframe=1d/latest.parquet`: one row per symbol, what scanners read.
-- `signals/date=2026-11-24/<id>.parquet`, `scan_runs/scanner_id=<id>/<run id>.parquet`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from trading_system.adapters.lake import ParquetLake
 from trading_system.analytics.snapshot import Snapshot, UniverseBars
-from trading_system.kernel.clock import sortable_id
 from trading_system.market_data.domain import Timeframe
 
 _OHLCV = "open, high, low, close, volume"
-SIGNAL_SCHEMA = {
-    "signal_id": "VARCHAR",
-    "source": "VARCHAR",
-    "scanner_id": "VARCHAR",
-    "run_id": "VARCHAR",
-    "symbol": "VARCHAR",
-    "timeframe": "VARCHAR",
-    "ts": "VARCHAR",
-    "name": "VARCHAR",
-    "values": "VARCHAR",
-    "detected_at": "VARCHAR",
-}
-RUN_SCHEMA = {
-    "run_id": "VARCHAR",
-    "scanner_id": "VARCHAR",
-    "trigger": "VARCHAR",
-    "timeframe": "VARCHAR",
-    "started_at": "VARCHAR",
-    "duration_ms": "DOUBLE",
-    "universe_size": "BIGINT",
-    "match_count": "BIGINT",
-    "new_signals": "BIGINT",
-    "matches": "VARCHAR",
-}
 MAX_DELTAS = 30  # then the base is rebuilt, so a refresh never reads more than this many
 
 
@@ -81,7 +53,9 @@ class AnalyticsLake:
         ):
             if fresh:
                 delta = f"{folder}/delta_{ingest_id}.parquet"
-                self._write(delta, f"SELECT symbol, ts, {_OHLCV} FROM read_parquet($fresh)", {"fresh": fresh})
+                self.lake.write_query(
+                    delta, f"SELECT symbol, ts, {_OHLCV} FROM read_parquet($fresh)", {"fresh": fresh}
+                )
                 deltas.append(f"{self.lake.root}/{delta}")
             merged = self._apply(self._load_base(bases[0], bars_per_symbol), deltas)
             if merged is not None:
@@ -94,7 +68,7 @@ class AnalyticsLake:
             return _empty()
         params["keep"] = keep
         target = f"{folder}/history_{keep}.parquet"
-        self._write(
+        self.lake.write_query(
             target,
             f"""
             SELECT symbol, ts, {_OHLCV} FROM (
@@ -221,7 +195,7 @@ class AnalyticsLake:
                 else f'"{n}"'
                 for n in names
             )
-            self._write(
+            self.lake.write_query(
                 f"snapshots/timeframe={timeframe.value}/latest.parquet",
                 f"SELECT symbol, make_timestamp(ts_us) AS ts, {select} FROM snap ORDER BY symbol",
                 {},
@@ -270,55 +244,6 @@ class AnalyticsLake:
             if p.endswith("/latest.parquet")
         ]
         return found[0] if found else None
-
-    # -- signals and runs ---------------------------------------------------------------------
-
-    def append_signals(self, rows: Sequence[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        day = str(rows[0]["detected_at"])[:10]
-        self._append(f"signals/date={day}/{sortable_id()}.parquet", rows, SIGNAL_SCHEMA)
-
-    def append_run(self, row: dict[str, Any]) -> None:
-        self._append(f"scan_runs/scanner_id={row['scanner_id']}/{row['run_id']}.parquet", [row], RUN_SCHEMA)
-
-    def signals(
-        self, scanner_id: str | None, symbol: str | None, since: datetime | None, limit: int
-    ) -> list[dict[str, Any]]:
-        files = self.lake.files.list_files("signals/")
-        where, params = ["TRUE"], {"files": files, "limit": limit}
-        if scanner_id:
-            where.append("scanner_id = $scanner_id")
-            params["scanner_id"] = scanner_id
-        if symbol:
-            where.append("symbol = $symbol")
-            params["symbol"] = symbol
-        if since:
-            where.append("detected_at >= $since")
-            params["since"] = since.isoformat()
-        return self._read(
-            files, f"WHERE {' AND '.join(where)} ORDER BY detected_at DESC, signal_id LIMIT $limit", params
-        )
-
-    def runs(self, scanner_id: str, limit: int) -> list[dict[str, Any]]:
-        files = self.lake.files.list_files(f"scan_runs/scanner_id={scanner_id}/")
-        return self._read(files, "ORDER BY started_at DESC LIMIT $limit", {"files": files, "limit": limit})
-
-    def _read(self, files: list[str], tail: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        if not files:
-            return []
-        rows = self.lake.query(f"SELECT * FROM read_parquet($files, union_by_name = true) {tail}", params)
-        for row in rows:
-            for key in ("values", "matches"):
-                if isinstance(row.get(key), str):
-                    row[key] = json.loads(row[key])
-        return rows
-
-    def _append(self, relative: str, rows: Sequence[dict[str, Any]], schema: dict[str, str]) -> None:
-        self.lake.write_rows(relative, rows, schema)
-
-    def _write(self, relative: str, sql: str, params: dict[str, Any], cur: Any = None) -> None:
-        self.lake.write_query(relative, sql, params, cur)
 
 
 def _literal(path: str) -> str:

@@ -47,7 +47,7 @@ _NO_FILES = "No files found"
 
 
 class ParquetLake:
-    """Implements the BarLake and BarFileReader ports."""
+    """Implements the BarLake port: bars in, bars out, bar files parsed."""
 
     def __init__(self, root: str, conn: duckdb.DuckDBPyConnection, files: LakeFiles):
         self.root = root.rstrip("/")
@@ -300,7 +300,7 @@ class ParquetLake:
         self.files.delete(paths)
         return int(result[0]) if result else 0
 
-    # -- BarFileReader -------------------------------------------------------------------
+    # -- bar files ----------------------------------------------------------------------
 
     def read(
         self, path: str, fmt: FileFormat, timeframe: Timeframe, default_symbol: str | None

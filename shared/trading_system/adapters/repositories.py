@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from trading_system.identity.domain import ApiKey
 from trading_system.kernel.documents import DocumentStore, scan_all
-from trading_system.kernel.errors import ConcurrencyConflict
+from trading_system.kernel.errors import ConcurrencyConflict, NotFound
 from trading_system.kernel.messages import Envelope
 from trading_system.market_data.domain import Listing
 from trading_system.scanning.domain import Scanner
@@ -44,6 +44,23 @@ class DocumentSymbolRepository:
 
     def known(self, symbols: Iterable[str]) -> set[str]:
         return set(self.store.get_many(SYMBOLS, symbols))
+
+    def require(self, symbol: str) -> Listing:
+        listing = self.get(symbol)
+        if listing is None:
+            raise NotFound(f"symbol {symbol} is not registered", field="symbol")
+        return listing
+
+    def tagged(self, tag: str, after: str | None = None, limit: int | None = None) -> list[Listing]:
+        # Tags are few and universes small enough to filter after reading; an index can come later.
+        found: list[Listing] = []
+        while limit is None or len(found) < limit:
+            page = self.list(after, 1000)
+            found += [listing for listing in page if tag in listing.tags]
+            if len(page) < 1000:
+                break
+            after = page[-1].symbol
+        return found if limit is None else found[:limit]
 
     def list(self, after: str | None, limit: int) -> list[Listing]:
         return [Listing.model_validate(d) for _, d in self.store.scan(SYMBOLS, after=after, limit=limit)]

@@ -1,12 +1,14 @@
-"""What Analytics and Scanning need from the lake."""
+"""What Analytics needs from outside: the snapshot store, the signal log and registry, and what
+indicators the snapshot's readers (Scanning's rules) demand."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from trading_system.analytics.snapshot import Snapshot, UniverseBars
+from trading_system.analytics.specs import IndicatorSpec
 from trading_system.market_data.domain import Timeframe
 
 
@@ -37,3 +39,19 @@ class SignalLog(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     def runs(self, scanner_id: str, limit: int) -> list[dict[str, Any]]: ...
+
+
+class SignalRegistry(Protocol):
+    """Remembers which signals were raised (in the write store), so none is raised twice."""
+
+    def claim(self, key: str) -> bool:
+        """True the first time a key is claimed, False ever after (until released)."""
+
+    def release(self, keys: Iterable[str]) -> None: ...
+
+
+class IndicatorDemand(Protocol):
+    """The indicators a timeframe's snapshot must hold beyond the defaults (those that enabled
+    scanners' rules read)."""
+
+    def specs(self, timeframe: Timeframe) -> set[IndicatorSpec]: ...

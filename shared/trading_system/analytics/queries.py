@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from trading_system.kernel.messages import Command, Query
+from trading_system.kernel.messages import Query
 from trading_system.market_data.domain import Symbol, Timeframe
 
 MAX_INDICATOR_ROWS = 50_000
@@ -20,9 +20,3 @@ class GetIndicators(Query):
     start: datetime | None = None
     end: datetime | None = None
     limit: int = Field(default=10_000, ge=1, le=MAX_INDICATOR_ROWS)
-
-
-class RefreshSnapshot(Command):
-    """Rebuild a timeframe's snapshot from the lake (normally refreshed on BarsIngested)."""
-
-    timeframe: Timeframe

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from functions.catalog import route_roles
 from trading_system.bootstrap import Container
+from trading_system.catalog import route_roles
 from trading_system.entrypoints.http.auth import token_from
 from trading_system.identity.commands import Authenticate
 from trading_system.identity.handlers import authorize

@@ -153,8 +153,9 @@ def seed(
 
 def _demo_scanners(container: Container) -> None:
     """A few scanners over the demo universe, so the dashboard and the API have runs to show."""
-    from trading_system.scanning.commands import CreateScanner, ListScanners, RunScanner
+    from trading_system.scanning.commands import CreateScanner, RunScanner
     from trading_system.scanning.domain import ScannerDefinition, Tagged
+    from trading_system.scanning.queries import ListScanners
 
     if container.bus.ask(ListScanners()):
         return
@@ -176,8 +177,9 @@ def ensure_demo_account(container: Container, names: list[str]) -> None:
     account exists (data seeded before Trading existed gets it on the next `make run`)."""
     from decimal import Decimal
 
-    from trading_system.trading.commands import CreateAccount, GetAccount, PlaceOrder
+    from trading_system.trading.commands import CreateAccount, PlaceOrder
     from trading_system.trading.orders import OrderRequest, OrderSide, OrderType, TimeInForce
+    from trading_system.trading.queries import GetAccount
 
     account_id = container.settings.default_account
     try:

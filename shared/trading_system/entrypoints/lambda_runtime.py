@@ -11,9 +11,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.catalog import Function, Resource, by_name
 from trading_system.adapters.aws.event_format import envelope_from_eventbridge
 from trading_system.bootstrap import Container, bootstrap
+from trading_system.catalog import Function, Resource, by_name
 from trading_system.kernel.messages import Envelope
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
@@ -87,14 +87,13 @@ def event_function(name: str) -> LambdaHandler:
 
 
 def scheduled_function(name: str) -> LambdaHandler:
-    from trading_system.entrypoints.scheduled import JOBS
+    from trading_system.entrypoints.scheduled import run_scheduled
 
     function = by_name()[name]
     container = container_for(function)
-    run = JOBS[name]
 
     def handler(event: dict[str, Any], context: Any) -> Any:
-        result = run(container)
+        result = run_scheduled(function, container)
         return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
 
     return instrument(function, handler)

@@ -1,19 +1,29 @@
-"""What each scheduled catalog function does; the Lambda and the local scheduler both run it."""
+"""Runs a scheduled catalog function: sends the command its trigger names. The Lambda and the
+local scheduler both call this, so a schedule does the same thing in either runtime."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from typing import Any
 
 from trading_system.bootstrap import Container
-from trading_system.market_data.commands import CompactLake
-from trading_system.scanning.commands import DispatchScanners
-from trading_system.trading.commands import CloseSession
+from trading_system.catalog import Every, Function
+from trading_system.kernel.messages import Command
 
-ScheduledJob = Callable[[Container], Any]
 
-JOBS: dict[str, ScheduledJob] = {
-    "compact_lake_nightly": lambda container: container.bus.execute(CompactLake()),
-    "dispatch_scanners": lambda container: container.bus.execute(DispatchScanners()),
-    "close_session": lambda container: container.bus.execute(CloseSession()),
-}
+def scheduled_command(function: Function) -> type[Command]:
+    """The command class a scheduled function sends, from its context's commands module."""
+    if not isinstance(function.trigger, Every):
+        raise LookupError(f"{function.name} is not a scheduled function")
+    module = importlib.import_module(f"trading_system.{function.context}.commands")
+    kind = getattr(module, function.trigger.command, None)
+    if not (isinstance(kind, type) and issubclass(kind, Command)):
+        raise LookupError(
+            f"{function.name}: trading_system.{function.context}.commands has no command "
+            f"{function.trigger.command!r}"
+        )
+    return kind
+
+
+def run_scheduled(function: Function, container: Container) -> Any:
+    return container.bus.execute(scheduled_command(function)())

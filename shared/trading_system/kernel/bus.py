@@ -40,27 +40,16 @@ class MessageContext:
     causation_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Subscriber:
-    name: str
-    event: type[Event]
-    handler: Handler
-
-
 @dataclass
 class HandlerTable:
-    """Every handler of the application, registered by the contexts."""
+    """A context's command and query handlers, by message type. (Event handlers are found by
+    the name their subscription has in the catalog, so they need no table.)"""
 
     commands: dict[type[Command], Handler] = field(default_factory=dict)
     queries: dict[type[Query], Handler] = field(default_factory=dict)
-    subscribers: dict[str, Subscriber] = field(default_factory=dict)
 
     def merge(self, other: HandlerTable) -> HandlerTable:
-        return HandlerTable(
-            {**self.commands, **other.commands},
-            {**self.queries, **other.queries},
-            {**self.subscribers, **other.subscribers},
-        )
+        return HandlerTable({**self.commands, **other.commands}, {**self.queries, **other.queries})
 
     def command(self, kind: type[Command]) -> Handler:
         return self.commands[kind]
@@ -68,18 +57,16 @@ class HandlerTable:
     def query(self, kind: type[Query]) -> Handler:
         return self.queries[kind]
 
-    def subscriber(self, name: str) -> Subscriber:
-        return self.subscribers[name]
-
 
 class Handlers(Protocol):
-    """Where the bus finds handlers: a HandlerTable, or one that loads contexts on demand."""
+    """Where the bus finds handlers (the bootstrap loads each context's on demand)."""
 
     def command(self, kind: type[Command]) -> Handler: ...
 
     def query(self, kind: type[Query]) -> Handler: ...
 
-    def subscriber(self, name: str) -> Subscriber: ...
+    def subscriber(self, name: str) -> Handler:
+        """The event handler of the subscription called `name`."""
 
 
 class EventPublisher(Protocol):
@@ -133,9 +120,9 @@ class MessageBus:
         if inbox.seen(subscriber, envelope.event_id):
             log.info("skipping event %s already processed by %s", envelope.event_id, subscriber)
             return False
-        entry = self.handlers.subscriber(subscriber)
+        handler = self.handlers.subscriber(subscriber)
         context = MessageContext(correlation_id=envelope.correlation_id, causation_id=str(envelope.event_id))
-        handled = self._call(entry.handler, envelope.open(), context)
+        handled = self._call(handler, envelope.open(), context)
         self._publish(handled.events if isinstance(handled, Handled) else (), context)
         inbox.remember(subscriber, envelope.event_id)
         return True

@@ -14,12 +14,15 @@ pass tests/contract/test_event_store.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from trading_system.kernel.documents import Document
+
+E = TypeVar("E")
+A = TypeVar("A", bound="Aggregate")
 
 MAX_ITEMS_PER_APPEND = 100
 """DynamoDB's TransactWriteItems limit. An append counts its events, its views and one version
@@ -88,3 +91,19 @@ def check_append(appends: Sequence[StreamAppend], views: Sequence[ViewWrite]) ->
             f"has {events} events, {len(views)} views and {checks} stream version checks "
             f"(one per stream appended past version 0, or without events): split it"
         )
+
+
+class Aggregate(Protocol):
+    def apply(self, event: Any) -> Any: ...
+
+
+def replay(events: Sequence[Any], first: type[E], begin: Callable[[E], A], what: str) -> A:
+    """An event-sourced aggregate rebuilt from its history: `begin` makes it from the first
+    event (which must be a `first`), then each later event is applied in turn."""
+    head = events[0] if events else None
+    if not isinstance(head, first):
+        raise TypeError(f"{what}'s history starts with {first.__name__}")
+    aggregate = begin(head)
+    for event in events[1:]:
+        aggregate = aggregate.apply(event)
+    return aggregate

@@ -151,6 +151,20 @@ class Listing(BaseModel):
         )
         return self.model_copy(update={"coverage": {**self.coverage, timeframe: updated}})
 
+    def source_timeframe(self, wanted: Timeframe, start: datetime, end_excl: datetime) -> Timeframe | None:
+        """The stored timeframe to answer from: the wanted one if it has bars in range, else the
+        coarsest finer one that does (fewer rows to aggregate)."""
+        for tf in [wanted, *wanted.finer()]:
+            coverage = self.coverage.get(tf)
+            if coverage and coverage.first < end_excl and coverage.last >= start:
+                return tf
+        return None
+
+
+# The bounds of an open range: a query without `start` reads from EPOCH, one without `end` to FOREVER.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FOREVER = datetime(2100, 1, 1, tzinfo=UTC)
+
 
 def check_range(start: datetime | None, end: datetime | None) -> None:
     if start is not None and end is not None and as_utc(start) > as_utc(end):

@@ -8,19 +8,18 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from trading_system.kernel.bus import Handled, HandlerTable, Subscriber
+from trading_system.kernel.bus import Handled, HandlerTable
 from trading_system.kernel.clock import Clock, sortable_id
-from trading_system.kernel.errors import ConcurrencyConflict, Conflict, NotFound, ValidationFailed
+from trading_system.kernel.errors import ConcurrencyConflict, Conflict, ValidationFailed
 from trading_system.market_data.commands import (
     CompactLake,
     IngestBarFile,
     IngestBars,
     RegisterSymbol,
 )
-from trading_system.market_data.domain import Listing, Timeframe, as_utc, check_range
+from trading_system.market_data.domain import EPOCH, FOREVER, Listing, Timeframe, as_utc, check_range
 from trading_system.market_data.events import BarsIngested, SymbolRange, SymbolRegistered
 from trading_system.market_data.ports import (
-    BarFileReader,
     BarLake,
     CompactionReport,
     SymbolRepository,
@@ -73,10 +72,8 @@ def ingest_bars(cmd: IngestBars, symbols: SymbolRepository, lake: BarLake) -> Ha
     return _ingest(parsed, cmd.timeframe, cmd.source, symbols, lake)
 
 
-def ingest_bar_file(
-    cmd: IngestBarFile, symbols: SymbolRepository, lake: BarLake, bar_reader: BarFileReader
-) -> Handled[IngestReport]:
-    parsed = bar_reader.read(cmd.path, cmd.format, cmd.timeframe, cmd.symbol)
+def ingest_bar_file(cmd: IngestBarFile, symbols: SymbolRepository, lake: BarLake) -> Handled[IngestReport]:
+    parsed = lake.read(cmd.path, cmd.format, cmd.timeframe, cmd.symbol)
     return _ingest(parsed, cmd.timeframe, cmd.source, symbols, lake)
 
 
@@ -138,38 +135,20 @@ def record_coverage(event: BarsIngested, symbols: SymbolRepository) -> None:
 def list_symbols(query: ListSymbols, symbols: SymbolRepository) -> list[Listing]:
     if query.tag is None:
         return symbols.list(query.after, query.limit)
-    return tagged(symbols, query.tag, query.after, query.limit)
-
-
-def tagged(
-    symbols: SymbolRepository, tag: str, after: str | None = None, limit: int | None = None
-) -> list[Listing]:
-    """Listings carrying a tag, in symbol order after `after` (all of them without a limit)."""
-    # Tags are few and universes small enough to filter after reading; an index can come later.
-    found: list[Listing] = []
-    while limit is None or len(found) < limit:
-        page = symbols.list(after, 1000)
-        found += [listing for listing in page if tag in listing.tags]
-        if len(page) < 1000:
-            break
-        after = page[-1].symbol
-    return found if limit is None else found[:limit]
+    return symbols.tagged(query.tag, query.after, query.limit)
 
 
 def get_symbol(query: GetSymbol, symbols: SymbolRepository) -> Listing:
-    listing = symbols.get(query.symbol)
-    if listing is None:
-        raise NotFound(f"symbol {query.symbol} is not registered", field="symbol")
-    return listing
+    return symbols.require(query.symbol)
 
 
 def get_bars(query: GetBars, symbols: SymbolRepository, lake: BarLake) -> BarsPage:
     check_range(query.start, query.end)
-    listing = get_symbol(GetSymbol(symbol=query.symbol), symbols)
+    listing = symbols.require(query.symbol)
     tf = query.timeframe
-    start = tf.ceil(as_utc(query.start)) if query.start else datetime(1970, 1, 1, tzinfo=UTC)
-    end_excl = tf.floor(as_utc(query.end)) + tf.delta if query.end else datetime(2100, 1, 1, tzinfo=UTC)
-    source = source_timeframe(listing, tf, start, end_excl)
+    start = tf.ceil(as_utc(query.start)) if query.start else EPOCH
+    end_excl = tf.floor(as_utc(query.end)) + tf.delta if query.end else FOREVER
+    source = listing.source_timeframe(tf, start, end_excl)
     if source is None:
         return BarsPage(listing.symbol, tf, None, None, None)
     bars = lake.bars(listing.symbol, tf, start, end_excl, query.limit + 1, source)
@@ -180,18 +159,6 @@ def get_bars(query: GetBars, symbols: SymbolRepository, lake: BarLake) -> BarsPa
     return BarsPage(listing.symbol, tf, source, bars, next_start)
 
 
-def source_timeframe(
-    listing: Listing, wanted: Timeframe, start: datetime, end_excl: datetime
-) -> Timeframe | None:
-    """The stored timeframe to answer from: the wanted one if it has bars in range, else the
-    coarsest finer one that does (fewer rows to aggregate)."""
-    for tf in [wanted, *wanted.finer()]:
-        coverage = listing.coverage.get(tf)
-        if coverage and coverage.first < end_excl and coverage.last >= start:
-            return tf
-    return None
-
-
 HANDLERS = HandlerTable(
     commands={
         RegisterSymbol: register_symbol,
@@ -200,7 +167,4 @@ HANDLERS = HandlerTable(
         CompactLake: compact_lake,
     },
     queries={ListSymbols: list_symbols, GetSymbol: get_symbol, GetBars: get_bars},
-    subscribers={
-        "record_coverage": Subscriber("record_coverage", BarsIngested, record_coverage),
-    },
 )

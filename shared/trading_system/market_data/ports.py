@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 class SymbolRepository(Protocol):
     def get(self, symbol: str) -> Listing | None: ...
 
+    def require(self, symbol: str) -> Listing:
+        """The listing, or NotFound naming the symbol."""
+
+    def tagged(self, tag: str, after: str | None = None, limit: int | None = None) -> list[Listing]:
+        """Listings carrying a tag, in symbol order after `after` (all of them without a limit)."""
+
     def add(self, listing: Listing) -> None:
         """Store a new listing; ConcurrencyConflict if the symbol exists."""
 
@@ -46,13 +52,14 @@ class CompactionReport(BaseModel):
     rows: int
 
 
-class BarFileReader(Protocol):
+class BarLake(Protocol):
+    """The Parquet lake of bars; it also parses uploaded bar files (CSV, Parquet), with the same
+    engine that reads the lake."""
+
     def read(
         self, path: str, fmt: FileFormat, timeframe: Timeframe, default_symbol: str | None
     ) -> ParsedBars: ...
 
-
-class BarLake(Protocol):
     def write(self, bars: BarColumns, timeframe: Timeframe, ingest_id: str) -> WrittenBars:
         """Write validated bars as whole files; readers never see a partial file."""
 

@@ -7,34 +7,33 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from trading_system.analytics.events import IndicatorsCalculated
-from trading_system.kernel.bus import Handled, HandlerTable, MessageContext, Subscriber
+from trading_system.analytics.refresh import refresh
+from trading_system.analytics.signals import Signal, record_signals
+from trading_system.kernel.bus import Handled, HandlerTable, MessageContext
 from trading_system.kernel.clock import Clock, sortable_id
 from trading_system.kernel.errors import NotFound, Problem, ValidationFailed
 from trading_system.kernel.messages import Event
+from trading_system.kernel.schedule import Schedule, ScheduleError
 from trading_system.scanning.commands import (
     CreateScanner,
     DeleteScanner,
     DispatchScanners,
-    GetScanner,
-    ListScanners,
-    ListScanRuns,
-    ListSignals,
     RunScanner,
     UpdateScanner,
 )
 from trading_system.scanning.domain import AllSymbols, Match, Scanner, ScannerDefinition, ScanRun, SymbolList
 from trading_system.scanning.events import ScanCompleted, SignalDetected
+from trading_system.scanning.queries import GetScanner, ListScanners, ListScanRuns, ListSignals
 
 if TYPE_CHECKING:
-    from trading_system.adapters.repositories import DocumentScannerRepository, DocumentSignalRegistry
-    from trading_system.analytics.ports import SignalLog, SnapshotStore
+    from trading_system.analytics.ports import IndicatorDemand, SignalLog, SignalRegistry, SnapshotStore
     from trading_system.market_data.ports import SymbolRepository
+    from trading_system.scanning.ports import ScannerRepository
     from trading_system.scanning.rules import CompiledRule
 
 
 def compile_definition(definition: ScannerDefinition) -> list[CompiledRule]:
     """Every rule compiled, or a 422 naming each bad rule with where and why."""
-    from trading_system.entrypoints.schedule import Schedule, ScheduleError
     from trading_system.scanning import rules
 
     compiled, problems = [], []
@@ -55,15 +54,13 @@ def compile_definition(definition: ScannerDefinition) -> list[CompiledRule]:
 
 
 def _next_run(definition: ScannerDefinition, now: datetime) -> datetime | None:
-    from trading_system.entrypoints.schedule import Schedule
-
     if definition.schedule is None or not definition.enabled:
         return None
     return Schedule(definition.schedule).next_after(now.replace(tzinfo=None)).replace(tzinfo=UTC)
 
 
 def create_scanner(
-    cmd: CreateScanner, scanners: DocumentScannerRepository, clock: Clock, context: MessageContext
+    cmd: CreateScanner, scanners: ScannerRepository, clock: Clock, context: MessageContext
 ) -> Handled[Scanner]:
     compile_definition(cmd.definition)
     now = clock.now()
@@ -79,7 +76,7 @@ def create_scanner(
     return Handled(scanner)
 
 
-def update_scanner(cmd: UpdateScanner, scanners: DocumentScannerRepository, clock: Clock) -> Handled[Scanner]:
+def update_scanner(cmd: UpdateScanner, scanners: ScannerRepository, clock: Clock) -> Handled[Scanner]:
     current = get_scanner(GetScanner(scanner_id=cmd.scanner_id), scanners)
     compile_definition(cmd.definition)
     now = clock.now()
@@ -95,35 +92,36 @@ def update_scanner(cmd: UpdateScanner, scanners: DocumentScannerRepository, cloc
     return Handled(updated)
 
 
-def delete_scanner(cmd: DeleteScanner, scanners: DocumentScannerRepository) -> Handled[None]:
+def delete_scanner(cmd: DeleteScanner, scanners: ScannerRepository) -> Handled[None]:
     get_scanner(GetScanner(scanner_id=cmd.scanner_id), scanners)
     scanners.delete(cmd.scanner_id)
     return Handled(None)
 
 
-def get_scanner(query: GetScanner, scanners: DocumentScannerRepository) -> Scanner:
+def get_scanner(query: GetScanner, scanners: ScannerRepository) -> Scanner:
     scanner = scanners.get(query.scanner_id)
     if scanner is None:
         raise NotFound(f"scanner {query.scanner_id} does not exist", field="scanner_id")
     return scanner
 
 
-def list_scanners(query: ListScanners, scanners: DocumentScannerRepository) -> list[Scanner]:
+def list_scanners(query: ListScanners, scanners: ScannerRepository) -> list[Scanner]:
     return sorted(scanners.list(), key=lambda s: s.created_at)
 
 
 def run_scanner(
     cmd: RunScanner,
-    scanners: DocumentScannerRepository,
+    scanners: ScannerRepository,
     symbols: SymbolRepository,
     snapshots: SnapshotStore,
-    signal_registry: DocumentSignalRegistry,
+    indicator_demand: IndicatorDemand,
+    signal_registry: SignalRegistry,
     signal_log: SignalLog,
     clock: Clock,
 ) -> Handled[ScanRun]:
     scanner = get_scanner(GetScanner(scanner_id=cmd.scanner_id), scanners)
     run, events = execute_scan(
-        scanner, cmd.trigger, symbols, snapshots, scanners, signal_registry, signal_log, clock
+        scanner, cmd.trigger, symbols, snapshots, indicator_demand, signal_registry, signal_log, clock
     )
     return Handled(run, tuple(events))
 
@@ -133,13 +131,12 @@ def execute_scan(
     trigger: str,
     symbols: SymbolRepository,
     snapshots: SnapshotStore,
-    scanners: DocumentScannerRepository,
-    signal_registry: DocumentSignalRegistry,
+    indicator_demand: IndicatorDemand,
+    signal_registry: SignalRegistry,
     signal_log: SignalLog,
     clock: Clock,
 ) -> tuple[ScanRun, list[Event]]:
     """One query over the snapshot for the whole universe; new matches become signals."""
-    from trading_system.analytics.handlers import refresh
     from trading_system.scanning import rules
 
     started_at = clock.now()
@@ -150,29 +147,35 @@ def execute_scan(
     if not needed <= snapshots.snapshot_columns(scanner.timeframe):
         # A new indicator in a rule, or no snapshot yet: rebuild it from the lake first.
         # No new data came in, so the IndicatorsCalculated that would rerun every scanner is left out.
-        refresh_events = [
-            e
-            for e in refresh(scanner.timeframe, None, set(), snapshots, scanners, signal_registry, signal_log)
-            if not isinstance(e, IndicatorsCalculated)
-        ]
+        rebuilt = refresh(
+            scanner.timeframe, None, set(), snapshots, indicator_demand, signal_registry, signal_log, clock
+        )
+        refresh_events = [e for e in rebuilt if not isinstance(e, IndicatorsCalculated)]
     universe = _universe(scanner, symbols)
-    sql, params = rules.scan_sql(compiled)
-    rows = snapshots.query_snapshot(scanner.timeframe, sql, params, universe)
+    scan = rules.scan_sql(compiled)
     run_id = f"run_{sortable_id()}"
-    matches = []
-    for row in rows:
-        flags = [v for k, v in row.items() if k.startswith("r") and k[1:].isdigit()]
-        if flags and not all(flags):
+    candidates = []
+    for row in map(scan.read, snapshots.query_snapshot(scanner.timeframe, scan.sql, scan.params, universe)):
+        if row.held and not all(row.held):
             continue
-        ts = row["ts"].replace(tzinfo=UTC) if isinstance(row["ts"], datetime) else row["ts"]
-        values = {
-            k: _plain(v)
-            for k, v in row.items()
-            if k not in ("symbol", "ts") and not (k.startswith("r") and k[1:].isdigit())
-        }
-        new = signal_registry.claim(f"scan#{scanner.scanner_id}#{row['symbol']}#{ts.isoformat()}")
-        # claimed now, released below if the signal cannot be recorded
-        matches.append(Match(symbol=row["symbol"], ts=ts, values=values, new=new))
+        candidates.append(
+            Signal(
+                source="scanner",
+                scanner_id=scanner.scanner_id,
+                run_id=run_id,
+                symbol=row.symbol,
+                timeframe=scanner.timeframe,
+                ts=row.ts.replace(tzinfo=UTC) if isinstance(row.ts, datetime) else row.ts,
+                name=scanner.name,
+                values={k: _plain(v) for k, v in row.values.items()},
+                detected_at=started_at,
+            )
+        )
+    fresh = record_signals(candidates, signal_registry, signal_log)
+    new_ids = {signal.signal_id for signal in fresh}
+    matches = [
+        Match(symbol=c.symbol, ts=c.ts, values=c.values, new=c.signal_id in new_ids) for c in candidates
+    ]
     duration_ms = (time.perf_counter() - began) * 1000
     run = ScanRun(
         run_id=run_id,
@@ -183,31 +186,8 @@ def execute_scan(
         duration_ms=round(duration_ms, 3),
         universe_size=len(universe) if universe is not None else None,
         matches=matches,
-        new_signals=sum(m.new for m in matches),
+        new_signals=len(fresh),
     )
-    fresh = [m for m in matches if m.new]
-    claims = [f"scan#{scanner.scanner_id}#{m.symbol}#{m.ts.isoformat()}" for m in fresh]
-    try:
-        signal_log.append_signals(
-            [
-                {
-                    "signal_id": f"{scanner.scanner_id}:{m.symbol}:{m.ts.isoformat()}",
-                    "source": "scanner",
-                    "scanner_id": scanner.scanner_id,
-                    "run_id": run_id,
-                    "symbol": m.symbol,
-                    "timeframe": scanner.timeframe.value,
-                    "ts": m.ts.isoformat(),
-                    "name": scanner.name,
-                    "values": m.values,
-                    "detected_at": started_at.isoformat(),
-                }
-                for m in fresh
-            ]
-        )
-    except Exception:
-        signal_registry.release(claims)
-        raise
     signal_log.append_run(
         {
             "run_id": run_id,
@@ -228,12 +208,12 @@ def execute_scan(
             scanner_id=scanner.scanner_id,
             scanner_name=scanner.name,
             run_id=run_id,
-            symbol=m.symbol,
+            symbol=signal.symbol,
             timeframe=scanner.timeframe,
-            ts=m.ts,
-            values=m.values,
+            ts=signal.ts,
+            values=signal.values,
         )
-        for m in fresh
+        for signal in fresh
     ]
     events.append(
         ScanCompleted(
@@ -254,9 +234,7 @@ def _universe(scanner: Scanner, symbols: SymbolRepository) -> list[str] | None:
         return None
     if isinstance(scanner.universe, SymbolList):
         return list(scanner.universe.symbols)
-    from trading_system.market_data.handlers import tagged
-
-    return [listing.symbol for listing in tagged(symbols, scanner.universe.tag)]
+    return [listing.symbol for listing in symbols.tagged(scanner.universe.tag)]
 
 
 def _plain(value: Any) -> float | bool | None:
@@ -266,12 +244,13 @@ def _plain(value: Any) -> float | bool | None:
     return None if number != number else number
 
 
-def run_scanners_on_refresh(
+def run_scanners(
     event: IndicatorsCalculated,
-    scanners: DocumentScannerRepository,
+    scanners: ScannerRepository,
     symbols: SymbolRepository,
     snapshots: SnapshotStore,
-    signal_registry: DocumentSignalRegistry,
+    indicator_demand: IndicatorDemand,
+    signal_registry: SignalRegistry,
     signal_log: SignalLog,
     clock: Clock,
 ) -> Handled[int]:
@@ -280,7 +259,7 @@ def run_scanners_on_refresh(
     for scanner in scanners.list():
         if scanner.enabled and scanner.run_on_refresh and scanner.timeframe is event.timeframe:
             _, produced = execute_scan(
-                scanner, "refresh", symbols, snapshots, scanners, signal_registry, signal_log, clock
+                scanner, "refresh", symbols, snapshots, indicator_demand, signal_registry, signal_log, clock
             )
             events += produced
             ran += 1
@@ -289,10 +268,11 @@ def run_scanners_on_refresh(
 
 def dispatch_scanners(
     cmd: DispatchScanners,
-    scanners: DocumentScannerRepository,
+    scanners: ScannerRepository,
     symbols: SymbolRepository,
     snapshots: SnapshotStore,
-    signal_registry: DocumentSignalRegistry,
+    indicator_demand: IndicatorDemand,
+    signal_registry: SignalRegistry,
     signal_log: SignalLog,
     clock: Clock,
 ) -> Handled[list[str]]:
@@ -302,7 +282,7 @@ def dispatch_scanners(
     for scanner in scanners.list():
         if scanner.enabled and scanner.next_run_at is not None and scanner.next_run_at <= now:
             _, produced = execute_scan(
-                scanner, "schedule", symbols, snapshots, scanners, signal_registry, signal_log, clock
+                scanner, "schedule", symbols, snapshots, indicator_demand, signal_registry, signal_log, clock
             )
             events += produced
             scanners.save(scanner.model_copy(update={"next_run_at": _next_run(scanner, now)}))
@@ -311,7 +291,7 @@ def dispatch_scanners(
 
 
 def list_scan_runs(
-    query: ListScanRuns, scanners: DocumentScannerRepository, signal_log: SignalLog
+    query: ListScanRuns, scanners: ScannerRepository, signal_log: SignalLog
 ) -> list[dict[str, Any]]:
     get_scanner(GetScanner(scanner_id=query.scanner_id), scanners)
     return signal_log.runs(query.scanner_id, query.limit)
@@ -334,8 +314,5 @@ HANDLERS = HandlerTable(
         GetScanner: get_scanner,
         ListScanRuns: list_scan_runs,
         ListSignals: list_signals,
-    },
-    subscribers={
-        "run_scanners": Subscriber("run_scanners", IndicatorsCalculated, run_scanners_on_refresh),
     },
 )

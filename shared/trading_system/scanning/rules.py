@@ -23,7 +23,7 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias, cast
+from typing import Any, Literal, NamedTuple, TypeAlias, cast
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -252,7 +252,8 @@ class CompiledRule:
     patterns: frozenset[str]  # candlestick patterns the snapshot must contain
 
 
-def _children(e: Expr) -> tuple[Expr, ...]:
+def children(e: Expr) -> tuple[Expr, ...]:
+    """The sub-expressions of a node, left to right."""
     match e:
         case Prev(operand=o) | Neg(operand=o) | Not(operand=o):
             return (o,)
@@ -613,7 +614,7 @@ def _check_limits(expr: Expr) -> None:
             specs.add(node.spec)
             if len(specs) > MAX_INDICATORS:
                 raise _error_at(f"a rule may use at most {MAX_INDICATORS} different indicators", node.pos)
-        stack.extend((child, depth + 1) for child in _children(node))
+        stack.extend((child, depth + 1) for child in children(node))
 
 
 Kind: TypeAlias = Literal["number", "condition"]
@@ -929,7 +930,7 @@ def _walk(e: Expr) -> Iterator[Expr]:
     while stack:
         node = stack.pop()
         yield node
-        stack.extend(reversed(_children(node)))
+        stack.extend(reversed(children(node)))
 
 
 def _render(
@@ -951,18 +952,48 @@ def compile_rule(rule: Rule) -> CompiledRule:
     return CompiledRule(rule, sql, params, specs, columns, patterns)
 
 
+@dataclass(frozen=True)
+class ScanRow:
+    """One row of a scan, read by name: the symbol, its bar, the values the rules read, and
+    whether each rule held (in the order of the rules)."""
+
+    symbol: str
+    ts: Any
+    values: dict[str, Any]
+    held: tuple[bool, ...]
+
+
+_FLAG = re.compile(r"r\d+")
+
+
+class ScanQuery(NamedTuple):
+    """A scan compiled to SQL and its parameters; `read` names the parts of a result row, so
+    the flag columns the SQL uses internally never leave the compiler."""
+
+    sql: str
+    params: list[Any]
+
+    @staticmethod
+    def read(row: dict[str, Any]) -> ScanRow:
+        flags = {k: bool(v) for k, v in row.items() if _FLAG.fullmatch(k)}
+        values = {k: v for k, v in row.items() if k not in ("symbol", "ts") and k not in flags}
+        held = tuple(flags[f"r{i}"] for i in range(len(flags)))
+        return ScanRow(symbol=row["symbol"], ts=row["ts"], values=values, held=held)
+
+
 def scan_sql(
     rules: Sequence[CompiledRule],
     *,
     require: Literal["all", "any"] = "all",
     universe: Sequence[str] | None = None,
-) -> tuple[str, list[Any]]:
+) -> ScanQuery:
     """One query evaluating a scanner's rules over the whole snapshot.
 
-    Rows: `symbol, ts`, every column any rule reads (the values that made it match), then one
-    BOOLEAN per rule, `r0`, `r1`, ... (NULL counts as false). A scanner's rules must all
-    hold (`require="all"`, the default); `require="any"` keeps symbols matching at least one and
-    the flags say which. `universe`, when given, restricts the symbols (bound as one parameter).
+    Rows (read them with `ScanQuery.read`): `symbol, ts`, every column any rule reads (the
+    values that made it match), then one BOOLEAN flag per rule (NULL counts as false). A
+    scanner's rules must all hold (`require="all"`, the default); `require="any"` keeps symbols
+    matching at least one and the flags say which. `universe`, when given, restricts the
+    symbols (bound as one parameter).
     """
     if not rules:
         raise ValueError("a scanner needs at least one rule")
@@ -991,4 +1022,4 @@ def scan_sql(
     matched = joiner.join(f'"r{i}"' for i in range(len(rules)))
     inner = f'SELECT {", ".join(select)} FROM "snapshot"{where}'
     sql = f'SELECT * FROM ({inner}) WHERE {matched} ORDER BY "symbol"'
-    return sql, params
+    return ScanQuery(sql, params)

@@ -14,6 +14,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from trading_system.kernel.errors import Conflict
+from trading_system.kernel.event_store import replay
 from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.events import (
     AccountCreated,
@@ -189,13 +190,7 @@ class Account(BaseModel):
 
     @classmethod
     def from_events(cls, events: list[AccountEvent]) -> Account:
-        first = events[0]
-        if not isinstance(first, AccountCreated):
-            raise TypeError("an account's history starts with AccountCreated")
-        account = cls.created(first)
-        for event in events[1:]:
-            account = account.apply(event)
-        return account
+        return replay(events, AccountCreated, cls.created, "an account")
 
 
 def position_event(before: Position, after: Position, account_id: str, at: datetime) -> PositionEvent:

@@ -7,15 +7,15 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import NAMESPACE_URL, uuid4, uuid5
 
 from pydantic import BaseModel
 
-from trading_system.kernel.bus import Handled, HandlerTable, MessageContext, Subscriber
-from trading_system.kernel.clock import Clock, sortable_id
+from trading_system.kernel.bus import Handled, HandlerTable, MessageContext
+from trading_system.kernel.clock import Clock
 from trading_system.kernel.errors import (
     ConcurrencyConflict,
     Conflict,
@@ -25,35 +25,22 @@ from trading_system.kernel.errors import (
 )
 from trading_system.kernel.messages import Event
 from trading_system.market_data.events import BarsIngested
-from trading_system.trading import queries, risk
-from trading_system.trading.accounts import Account, Position, position_event
+from trading_system.trading import risk, views
+from trading_system.trading.accounts import Account
 from trading_system.trading.broker import (
     Broker,
     BrokerFactory,
     Cancel,
     Execution,
     Expire,
-    Fill,
     MarketBar,
     Quote,
-    SessionOpened,
-    StopTriggered,
 )
 from trading_system.trading.commands import (
     CancelOrder,
     CloseSession,
     CreateAccount,
-    GetAccount,
-    GetOrder,
-    GetPnl,
-    GetTradingStatus,
     HaltTrading,
-    ListAccountEvents,
-    ListAccounts,
-    ListFills,
-    ListOrderEvents,
-    ListOrders,
-    ListPositions,
     PlaceOrder,
     ResetAccount,
     ResumeTrading,
@@ -62,22 +49,32 @@ from trading_system.trading.events import (
     AccountCreated,
     AccountReset,
     EquityMarked,
-    FillSettled,
-    FundsReleased,
     FundsReserved,
     OrderFilled,
     OrderPlaced,
     TradingHalted,
     TradingResumed,
 )
+from trading_system.trading.execution import as_decimal, execute, fill_record, market_bars
 from trading_system.trading.ledger import Change, TradingLedger, audit
-from trading_system.trading.orders import Order, OrderSide, TimeInForce
+from trading_system.trading.orders import Order, TimeInForce
+from trading_system.trading.queries import (
+    GetAccount,
+    GetOrder,
+    GetPnl,
+    GetTradingStatus,
+    ListAccountEvents,
+    ListAccounts,
+    ListFills,
+    ListOrderEvents,
+    ListOrders,
+    ListPositions,
+)
 from trading_system.trading.views import (
     account_view,
 )
 
 if TYPE_CHECKING:
-    from trading_system.config import Settings
     from trading_system.market_data.ports import BarLake, SymbolRepository
     from trading_system.trading.ports import FillLog
 
@@ -132,7 +129,6 @@ def place_order(
     symbols: SymbolRepository,
     brokers: BrokerFactory,
     clock: Clock,
-    settings: Settings,
     context: MessageContext,
 ) -> Handled[PlacedOrder]:
     request = cmd.request
@@ -142,7 +138,7 @@ def place_order(
             f"unknown symbol {request.symbol}: register it first",
             [Problem("unknown symbol", field="symbol", value=request.symbol)],
         )
-    account_id = request.account_id or settings.default_account
+    account_id = ledger.account_id(request.account_id)
     client_order_id = request.client_order_id or str(uuid4())
     order_id = order_id_for(account_id, client_order_id)
     fingerprint = request.fingerprint()
@@ -359,115 +355,6 @@ def close_session(
     return Handled({"expired": expired}, tuple(published))
 
 
-# -- executions: what the broker reports, turned into events ---------------------------------
-
-
-def execute(
-    change: Change, order_id: str, executions: list[Execution], now: datetime, bar_ts: datetime | None
-) -> None:
-    was_open = change.orders[order_id].status.is_open
-    for execution in executions:
-        order = change.orders[order_id]
-        if not order.status.is_open:
-            break
-        match execution:
-            case SessionOpened(session=session):
-                assert bar_ts is not None
-                change.on_order(order.open_session(session, bar_ts, now))
-            case StopTriggered(market_time=market_time):
-                change.on_order(order.trigger_stop(market_time, bar_ts, now))
-            case Fill():
-                _fill(change, order, execution, now, bar_ts)
-            case Cancel(reason=reason):
-                change.on_order(order.cancel(reason, now))
-            case Expire(reason=reason):
-                change.on_order(order.expire(reason, now))
-    order = change.orders[order_id]
-    if was_open and not order.status.is_open:
-        change.on_account(
-            FundsReleased(
-                account_id=order.account_id,
-                order_id=order_id,
-                symbol=order.symbol,
-                side=order.side.value,
-                cash=order.held_cash,
-                qty=order.held_qty,
-                at=now,
-            )
-        )
-
-
-def _fill(change: Change, order: Order, fill: Fill, now: datetime, bar_ts: datetime | None) -> None:
-    account = change.account
-    buy = order.side is OrderSide.BUY
-    if buy:
-        available = account.cash - account.reserved_cash + order.held_cash
-        cost = fill.qty * fill.price + fill.commission
-        if cost > available:
-            reason = f"insufficient cash at fill: {cost:.2f} needed, {available:.2f} available"
-            change.on_order(order.cancel(reason, now))
-            return
-    elif fill.qty > account.held(order.symbol):
-        reason = f"insufficient position at fill: {account.held(order.symbol)} {order.symbol} held"
-        change.on_order(order.cancel(reason, now))
-        return
-    elif fill.commission > fill.qty * fill.price + account.buying_power:
-        reason = f"commission {fill.commission} exceeds the sale's proceeds and the cash available"
-        change.on_order(order.cancel(reason, now))
-        return
-    before = account.positions.get(order.symbol) or Position(symbol=order.symbol)
-    settled = FillSettled(
-        account_id=account.account_id,
-        order_id=order.id,
-        fill_id=f"fil_{sortable_id()}",
-        symbol=order.symbol,
-        side=order.side.value,
-        qty=fill.qty,
-        price=fill.price,
-        commission=fill.commission,
-        market_time=fill.market_time,
-        at=now,
-    )
-    after = before.after(settled)
-    filled = order.fill(
-        settled.fill_id,
-        fill.qty,
-        fill.price,
-        fill.commission,
-        fill.market_time,
-        now,
-        bar_ts=bar_ts,
-        realized_pl=after.realized_pl - before.realized_pl,
-        epoch=account.epoch,
-    )
-    after_fill = change.on_order(filled)
-    used = {
-        "held_cash_used": order.held_cash - after_fill.held_cash,
-        "held_qty_used": order.held_qty - after_fill.held_qty,
-    }
-    change.on_account(settled.model_copy(update=used))
-    change.publish(position_event(before, after, account.account_id, now))
-    change.fills.append(fill_record(filled, account.epoch, now))
-
-
-def fill_record(event: OrderFilled, epoch: int, recorded_at: datetime) -> dict[str, Any]:
-    """One fill as the fills view and the lake keep it (decimals as text, exact)."""
-    return {
-        "fill_id": event.fill_id,
-        "order_id": event.order_id,
-        "account_id": event.account_id,
-        "epoch": epoch,
-        "symbol": event.symbol,
-        "side": event.side,
-        "qty": str(event.qty),
-        "price": str(event.price),
-        "commission": str(event.commission),
-        "realized_pl": str(event.realized_pl),
-        "market_time": event.market_time.isoformat(),
-        "recorded_at": recorded_at.isoformat(),
-    }
-
-
 # -- market data in: fills on new bars -------------------------------------------------------
 
 
@@ -481,7 +368,7 @@ class BarFills(BaseModel):
 def fill_orders(
     event: BarsIngested,
     ledger: TradingLedger,
-    bar_reader: BarLake,
+    lake: BarLake,
     brokers: BrokerFactory,
     clock: Clock,
     context: MessageContext,
@@ -501,11 +388,9 @@ def fill_orders(
         orders = sorted(ledger.orders(order_ids), key=lambda o: (o.submitted_at, o.id))
         earliest = min((o.as_of for o in orders if o.as_of is not None), default=span.first)
         start = max(span.first, timeframe.floor(earliest))
-        series = bar_reader.bars(
-            span.symbol, timeframe, start, span.last + timeframe.delta, 1_000_000, timeframe
-        )
+        series = lake.bars(span.symbol, timeframe, start, span.last + timeframe.delta, 1_000_000, timeframe)
         books[span.symbol] = orders
-        timeline += [(bar.ts, span.symbol, bar) for bar in _market_bars(series, timeframe.delta)]
+        timeline += [(bar.ts, span.symbol, bar) for bar in market_bars(series, timeframe.delta)]
     timeline.sort(key=lambda entry: (entry[0], entry[1]))
 
     by_account: dict[str, Broker | None] = {}
@@ -545,8 +430,8 @@ def fill_orders(
     quotes = ledger.save_quotes(
         Quote(
             symbol=span.symbol,
-            price=_decimal(span.last_close),
-            volume=_decimal(span.last_volume or 0.0),
+            price=as_decimal(span.last_close),
+            volume=as_decimal(span.last_volume or 0.0),
             market_time=span.last + timeframe.delta,
         )
         for span in event.symbols
@@ -557,30 +442,7 @@ def fill_orders(
     return Handled(report, tuple(published))
 
 
-def _decimal(value: float | None) -> Decimal:
-    # repr gives the shortest text that reads back as the same float: 187.13, not 187.1299999...
-    return Decimal(repr(float(value or 0.0)))
-
-
-def _market_bars(series: Any, length: timedelta) -> list[MarketBar]:
-    out = []
-    for i in range(len(series.ts_us)):
-        ts = datetime.fromtimestamp(int(series.ts_us[i]) / 1_000_000, UTC)
-        out.append(
-            MarketBar(
-                ts=ts,
-                end=ts + length,
-                open=_decimal(series.open[i]),
-                high=_decimal(series.high[i]),
-                low=_decimal(series.low[i]),
-                close=_decimal(series.close[i]),
-                volume=_decimal(series.volume[i]),
-            )
-        )
-    return out
-
-
-def record_fill(event: OrderFilled, fill_log: FillLog) -> Handled[None]:
+def record_fills(event: OrderFilled, fill_log: FillLog) -> Handled[None]:
     """Fills into the lake, for history and P&L in DuckDB."""
     fill_log.append([fill_record(event, event.epoch, event.at)])
     return Handled(None)
@@ -597,20 +459,16 @@ HANDLERS = HandlerTable(
         CloseSession: close_session,
     },
     queries={
-        GetOrder: queries.get_order,
-        ListOrders: queries.list_orders,
-        ListOrderEvents: queries.list_order_events,
-        GetAccount: queries.get_account,
-        ListAccounts: queries.list_accounts,
-        ListAccountEvents: queries.list_account_events,
-        ListPositions: queries.list_positions,
-        ListFills: queries.list_fills,
-        GetPnl: queries.get_pnl,
-        GetTradingStatus: queries.get_trading_status,
-    },
-    subscribers={
-        "fill_orders": Subscriber("fill_orders", BarsIngested, fill_orders),
-        "record_fills": Subscriber("record_fills", OrderFilled, record_fill),
+        GetOrder: views.get_order,
+        ListOrders: views.list_orders,
+        ListOrderEvents: views.list_order_events,
+        GetAccount: views.get_account,
+        ListAccounts: views.list_accounts,
+        ListAccountEvents: views.list_account_events,
+        ListPositions: views.list_positions,
+        ListFills: views.list_fills,
+        GetPnl: views.get_pnl,
+        GetTradingStatus: views.get_trading_status,
     },
 )
 

@@ -116,16 +116,22 @@ class Change:
 
 
 class TradingLedger:
-    def __init__(self, events: EventStore, documents: DocumentStore):
+    def __init__(self, events: EventStore, documents: DocumentStore, default_account: str):
         self.events = events
         self.documents = documents
+        self.default_account = default_account
+
+    def account_id(self, requested: str | None) -> str:
+        """The account a message names, or the platform's default account when it names none."""
+        return requested or self.default_account
 
     # -- aggregates ------------------------------------------------------------------------
 
     def account(self, account_id: str) -> Account | None:
         return self._load(ACCOUNTS, account_id, f"account-{account_id}", Account)
 
-    def require_account(self, account_id: str) -> Account:
+    def require_account(self, requested: str | None) -> Account:
+        account_id = self.account_id(requested)
         account = self.account(account_id)
         if account is None:
             raise NotFound(

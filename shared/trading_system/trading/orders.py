@@ -18,6 +18,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from trading_system.kernel.errors import Conflict, Problem, ValidationFailed
+from trading_system.kernel.event_store import replay
 from trading_system.market_data.domain import Symbol
 from trading_system.trading.events import (
     OrderAccepted,
@@ -396,13 +397,7 @@ class Order(BaseModel):
 
     @classmethod
     def from_events(cls, events: list[OrderEvent]) -> Order:
-        first = events[0]
-        if not isinstance(first, OrderPlaced):
-            raise TypeError("an order's history starts with OrderPlaced")
-        order = cls.placed(first)
-        for event in events[1:]:
-            order = order.apply(event)
-        return order
+        return replay(events, OrderPlaced, cls.placed, "an order")
 
 
 def _avg(notional: Decimal, qty: Decimal) -> Decimal:

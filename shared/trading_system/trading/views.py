@@ -1,19 +1,38 @@
-"""What the queries return: accounts and positions marked to the latest price, order pages,
-P&L reports. Values are computed here from the aggregates, never stored."""
+"""The read side: what the queries return (accounts and positions marked to the latest price,
+order pages, P&L reports) and the query handlers that compute it from the aggregates, never
+stored. handlers.py registers these handlers in the context's table."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
 from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.accounts import Account
 from trading_system.trading.broker import Quote
-from trading_system.trading.orders import RATIO_STEP, Order
+from trading_system.trading.ledger import TradingLedger
+from trading_system.trading.orders import RATIO_STEP, Order, OrderStatus
+from trading_system.trading.queries import (
+    GetAccount,
+    GetOrder,
+    GetPnl,
+    GetTradingStatus,
+    ListAccountEvents,
+    ListAccounts,
+    ListFills,
+    ListOrderEvents,
+    ListOrders,
+    ListPositions,
+)
+
+if TYPE_CHECKING:
+    from trading_system.trading.ports import FillLog
+
+T = TypeVar("T")
 
 ZERO = Decimal(0)
 
@@ -121,3 +140,113 @@ def account_view(account: Account, quotes: Mapping[str, Quote]) -> AccountView:
         updated_at=account.updated_at,
         version=account.version,
     )
+
+
+# -- query handlers ---------------------------------------------------------------------------
+
+
+def get_order(query: GetOrder, ledger: TradingLedger) -> Order:
+    return ledger.require_order(query.order_id)
+
+
+def list_orders(query: ListOrders, ledger: TradingLedger) -> OrderPage:
+    account_id = ledger.require_account(query.account_id).account_id
+    found, after = _filtered_page(
+        lambda after, limit: ledger.order_page(account_id, after, limit),
+        lambda order: _listed(order, query),
+        query.after,
+        query.limit,
+    )
+    return OrderPage(orders=found, next=after)
+
+
+def _listed(order: Order, query: ListOrders) -> bool:
+    if query.symbol and order.symbol != query.symbol:
+        return False
+    if query.status == "open":
+        return order.status.is_open or order.status is OrderStatus.NEW
+    if query.status == "closed":
+        return order.status.is_terminal
+    return True
+
+
+def list_order_events(query: ListOrderEvents, ledger: TradingLedger) -> list[dict[str, Any]]:
+    ledger.require_order(query.order_id)
+    return [_recorded(e) for e in ledger.history(f"order-{query.order_id}")]
+
+
+def list_account_events(query: ListAccountEvents, ledger: TradingLedger) -> list[dict[str, Any]]:
+    account_id = ledger.require_account(query.account_id).account_id
+    events = ledger.history(f"account-{account_id}", query.after_version)
+    return [_recorded(e) for e in events[: query.limit]]
+
+
+def _recorded(event: Any) -> dict[str, Any]:
+    return {
+        "version": event.version,
+        "type": event.type,
+        "recorded_at": event.recorded_at.isoformat(),
+        "by": {"key_id": event.metadata.get("key_id"), "role": event.metadata.get("role")},
+        "command": event.metadata.get("command"),
+        "correlation_id": event.metadata.get("correlation_id"),
+        "data": event.data,
+    }
+
+
+def get_account(query: GetAccount, ledger: TradingLedger) -> AccountView:
+    account = ledger.require_account(query.account_id)
+    return account_view(account, ledger.quotes(account.positions))
+
+
+def list_accounts(query: ListAccounts, ledger: TradingLedger) -> list[AccountView]:
+    return [account_view(a, ledger.quotes(a.positions)) for a in ledger.accounts()]
+
+
+def list_positions(query: ListPositions, ledger: TradingLedger) -> list[PositionView]:
+    account = ledger.require_account(query.account_id)
+    return position_views(account, ledger.quotes(account.positions))
+
+
+def list_fills(query: ListFills, ledger: TradingLedger) -> dict[str, Any]:
+    account_id = ledger.require_account(query.account_id).account_id
+    found, after = _filtered_page(
+        lambda after, limit: ledger.fill_page(account_id, after, limit),
+        lambda fill: query.symbol is None or fill["symbol"] == query.symbol,
+        query.after,
+        query.limit,
+    )
+    return {"fills": found, "next": after}
+
+
+def _filtered_page(
+    fetch: Callable[[str | None, int], list[tuple[str, T]]],
+    keep: Callable[[T], bool],
+    after: str | None,
+    limit: int,
+) -> tuple[list[T], str | None]:
+    """Up to `limit` kept items from a keyed listing, and the cursor of the next page (None
+    when nothing follows)."""
+    found: list[T] = []
+    while len(found) < limit:
+        page = fetch(after, 500)
+        if not page:
+            return found, None
+        for key, item in page:
+            after = key
+            if keep(item):
+                found.append(item)
+                if len(found) == limit:
+                    break
+    more = after is not None and bool(fetch(after, 1))
+    return found, after if more else None
+
+
+def get_pnl(query: GetPnl, ledger: TradingLedger, fill_log: FillLog) -> PnlReport:
+    account = ledger.require_account(query.account_id)
+    epoch = None if query.all_epochs else account.epoch
+    rows = fill_log.pnl(account.account_id, query.by, epoch, query.start, query.end)
+    return PnlReport(account_id=account.account_id, by=query.by, epoch=epoch, rows=rows)
+
+
+def get_trading_status(query: GetTradingStatus, ledger: TradingLedger) -> dict[str, Any]:
+    return ledger.control_status()

@@ -8,9 +8,9 @@ from uuid import uuid4
 
 from fastapi import Depends, FastAPI, Request, Response
 
-from functions.catalog import Function, Http
 from trading_system import __version__
 from trading_system.bootstrap import Container
+from trading_system.catalog import Function, Http
 from trading_system.entrypoints.http.auth import CheckKey, TrustAuthorizer
 from trading_system.entrypoints.http.dependencies import CORRELATION_HEADER
 from trading_system.entrypoints.http.problems import install_problem_handlers

@@ -1,5 +1,6 @@
-"""Conventions shared by the routers: dates and times in, ISO 8601 UTC out, and large pages
-serialised with orjson and linked to the next one."""
+"""Conventions shared by the routers: query parameters validated as their message's fields,
+dates and times in, ISO 8601 UTC out, and large pages serialised with orjson and linked to the
+next one."""
 
 from __future__ import annotations
 
@@ -7,8 +8,31 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
+import annotated_types
 import orjson
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
+from pydantic import BaseModel
+
+_CONSTRAINTS = {
+    annotated_types.Ge: "ge",
+    annotated_types.Gt: "gt",
+    annotated_types.Le: "le",
+    annotated_types.Lt: "lt",
+    annotated_types.MinLen: "min_length",
+    annotated_types.MaxLen: "max_length",
+}
+
+
+def like(message: type[BaseModel], field: str) -> Any:
+    """A query parameter with the default and the limits of the message's field, so each limit
+    is declared once, on the message, and the OpenAPI document shows it."""
+    info = message.model_fields[field]
+    constraints = {
+        _CONSTRAINTS[type(m)]: getattr(m, _CONSTRAINTS[type(m)])
+        for m in info.metadata
+        if type(m) in _CONSTRAINTS
+    }
+    return Query(default=info.default, description=info.description, **constraints)
 
 
 def moment(value: datetime | date | None) -> datetime | None:

@@ -10,8 +10,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from functions.catalog import http_functions
 from trading_system.bootstrap import Container
+from trading_system.catalog import http_functions
 from trading_system.entrypoints.http.app import create_app
 from trading_system.entrypoints.local.hub import StreamHub
 from trading_system.entrypoints.local.workers import RawFolderWatcher, Scheduler

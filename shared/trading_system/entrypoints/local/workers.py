@@ -7,11 +7,11 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from functions.catalog import FileDropped, by_name, schedules
 from trading_system.bootstrap import Container
+from trading_system.catalog import FileDropped, by_name, schedules
 from trading_system.entrypoints.dropped_files import ingest_dropped
-from trading_system.entrypoints.schedule import Schedule
-from trading_system.entrypoints.scheduled import JOBS
+from trading_system.entrypoints.scheduled import run_scheduled
+from trading_system.kernel.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,8 @@ class Scheduler(threading.Thread):
         self.tick_s = tick_s
         self.stopping = threading.Event()
         now = datetime.now(UTC)
-        self.due = {f.name: Schedule(f.trigger.expression).next_after(now) for f in schedules()}  # type: ignore[union-attr]
+        self.schedules = {f.name: (f, Schedule(every.expression)) for f, every in schedules()}
+        self.due = {name: schedule.next_after(now) for name, (_, schedule) in self.schedules.items()}
 
     def run(self) -> None:
         while not self.stopping.wait(self.tick_s):
@@ -33,12 +34,13 @@ class Scheduler(threading.Thread):
         ran = []
         for name, due in self.due.items():
             if now >= due:
+                function, schedule = self.schedules[name]
                 try:
-                    JOBS[name](self.container)
+                    run_scheduled(function, self.container)
                     ran.append(name)
                 except Exception:
                     log.exception("scheduled function %s failed", name)
-                self.due[name] = Schedule(by_name()[name].trigger.expression).next_after(now)  # type: ignore[union-attr]
+                self.due[name] = schedule.next_after(now)
         return ran
 
 

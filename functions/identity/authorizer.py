@@ -1,8 +1,8 @@
-"""Lambda: the HTTP API's authorizer (see functions/catalog.py)."""
+"""Lambda: the HTTP API's authorizer (see trading_system/catalog.py)."""
 
 from typing import Any
 
-from functions.catalog import by_name
+from trading_system.catalog import by_name
 from trading_system.entrypoints.authorizer import decide
 from trading_system.entrypoints.lambda_runtime import container_for, instrument
 

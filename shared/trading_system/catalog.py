@@ -3,6 +3,14 @@
 CDK creates every Lambda, route, rule, schedule, trigger and IAM grant from this list, and the
 local runner mounts every route, subscription and schedule from it. A function that is not here
 does not exist anywhere (tests/unit/test_catalog.py holds the code to that).
+
+A route's method and path, an event subscription and a fixed schedule are written here and only
+here. The code each function runs is found from its context and name, never from a second table:
+- Http: the endpoint `<name>` in `trading_system.entrypoints.http.<context>`;
+- On: the event handler `<name>` in `trading_system.<context>.handlers`;
+- Every: the command class named by the trigger, in `trading_system.<context>.commands`;
+- the Lambda module `functions/<context>/<name>.py`, five lines that call the runtime.
+Schedules users create (a scanner's) are data in the write store, not topology.
 """
 
 from __future__ import annotations
@@ -28,16 +36,18 @@ class Http:
 
 @dataclass(frozen=True)
 class On:
-    """A subscription to a domain event type on the bus."""
+    """A subscription to a domain event type on the bus, handled by `<context>.handlers.<name>`."""
 
     event: str
 
 
 @dataclass(frozen=True)
 class Every:
-    """A schedule, in EventBridge syntax: `rate(5 minutes)` or `cron(0 1 * * ? *)`."""
+    """A schedule, in EventBridge syntax (`rate(5 minutes)` or `cron(0 1 * * ? *)`), that sends
+    the named command of the function's context (built with its defaults) each time it fires."""
 
     expression: str
+    command: str
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,7 @@ Access = Literal["read", "write", "read_write", "publish"]
 @dataclass(frozen=True)
 class Function:
     name: str
-    context: str  # the folder under functions/ (platform, market_data, analytics, scanning, trading)
+    context: str  # the folder under functions/ (identity, market_data, analytics, scanning, trading)
     trigger: Trigger
     summary: str
     role: Role | None = None  # None only for public routes and non-HTTP triggers
@@ -279,7 +289,7 @@ TRADING: tuple[Function, ...] = (
     Function(
         name="close_session",
         context="trading",
-        trigger=Every("cron(0 21 ? * MON-FRI *)"),
+        trigger=Every("cron(0 21 ? * MON-FRI *)", "CloseSession"),
         summary="At the US close: expire open day orders, mark each account's equity for day P&L",
         uses=_ORDER_WRITER,
         timeout_s=300,
@@ -288,27 +298,27 @@ TRADING: tuple[Function, ...] = (
 )
 
 _CORE: tuple[Function, ...] = (
-    _http("health", "platform", "GET", "/v1/health", None, "Liveness and version", {}),
+    _http("health", "identity", "GET", "/v1/health", None, "Liveness and version", {}),
     Function(
         name="authorizer",
-        context="platform",
+        context="identity",
         trigger=Authorizer(),
         summary="Checks the API key and the role the route requires",
         uses=_READ_TABLE,
     ),
     _http(
         "create_api_key",
-        "platform",
+        "identity",
         "POST",
         "/v1/keys",
         Role.ADMIN,
         "Create an API key (the secret is shown once)",
         {Resource.TABLE: "read_write"},
     ),
-    _http("list_api_keys", "platform", "GET", "/v1/keys", Role.ADMIN, "List API keys", _READ_TABLE),
+    _http("list_api_keys", "identity", "GET", "/v1/keys", Role.ADMIN, "List API keys", _READ_TABLE),
     _http(
         "revoke_api_key",
-        "platform",
+        "identity",
         "DELETE",
         "/v1/keys/{key_id}",
         Role.ADMIN,
@@ -380,7 +390,7 @@ _CORE: tuple[Function, ...] = (
     Function(
         name="compact_lake_nightly",
         context="market_data",
-        trigger=Every("cron(30 0 * * ? *)"),
+        trigger=Every("cron(30 0 * * ? *)", "CompactLake"),
         summary="Merge small lake files every night",
         uses={Resource.LAKE: "read_write"},
         memory_mb=_LAKE_MEMORY_MB,
@@ -512,7 +522,7 @@ _CORE: tuple[Function, ...] = (
     Function(
         name="dispatch_scanners",
         context="scanning",
-        trigger=Every("rate(1 minute)"),
+        trigger=Every("rate(1 minute)", "DispatchScanners"),
         summary="Run the scanners whose schedule is due (API-created scanners need no redeploy)",
         uses=_SNAPSHOT_WRITER,
         memory_mb=_SNAPSHOT_MEMORY_MB,
@@ -550,8 +560,8 @@ def subscriptions() -> dict[str, list[str]]:
     return table
 
 
-def schedules() -> list[Function]:
-    return [f for f in CATALOG if isinstance(f.trigger, Every)]
+def schedules() -> list[tuple[Function, Every]]:
+    return [(f, f.trigger) for f in CATALOG if isinstance(f.trigger, Every)]
 
 
 def route_roles() -> dict[str, Role | None]:

@@ -1,11 +1,14 @@
-"""EventBridge schedule expressions evaluated locally, so one expression means the same thing in
-both runtimes: `rate(5 minutes)` and `cron(min hour day-of-month month day-of-week year)`."""
+"""EventBridge schedule expressions evaluated in Python, so one expression means the same thing in
+both runtimes (the local scheduler, and scanners' own schedules in either runtime):
+`rate(5 minutes)` and `cron(min hour day-of-month month day-of-week year)`."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from croniter import croniter
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
@@ -36,8 +39,6 @@ class Schedule:
                 f"{self.expression!r} is not a schedule: use rate(N minutes|hours|days) or "
                 "cron(minutes hours day-of-month month day-of-week year)"
             )
-        from croniter import croniter
-
         return croniter(_to_croniter(self.expression, cron.group(1)), moment).get_next(datetime)  # type: ignore[no-any-return]
 
 

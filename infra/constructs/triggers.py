@@ -1,0 +1,123 @@
+"""What invokes each function: one loop over the catalog entries, one case per trigger kind.
+
+- `Authorizer`: the HTTP API checks keys with the function (see `Api.use_authorizer`);
+- `Http`: an integration of the HTTP API and its invoke permission (`Api.integrate`); `routes`
+  lists them for the root stack, where the routes are (see `Api`);
+- `On`: a rule on the domain bus, detail-type = the event type, source `trading.*`;
+- `Every`: a schedule rule on the default bus (schedules cannot live on a custom bus), in the same
+  expression syntax the catalog and the local scheduler use;
+- `FileDropped`: S3's permission to invoke the function, and the raw bucket's notification for
+  each suffix (the bucket gathers them, see `Storage.notify_on_upload`).
+
+The last three invoke the function asynchronously: it gets bounded retries and a dead-letter queue
+(`AsyncInvocation`), and a rule target delivers its failures to the same queue. An entry whose
+trigger kind has no case here is not wired, which fails the synth (infra/stack.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.constructs.api import Api, Route
+from infra.constructs.dead_letters import AsyncInvocation
+from infra.constructs.functions import pascal_case
+from infra.constructs.storage import Storage
+from trading_system.catalog import Authorizer, Every, FileDropped, Function, Http, On
+
+# Producers publish with source `trading.<context>` (DESIGN.md section 4); nothing else may
+# trigger a subscriber, whatever detail-type it claims.
+EVENT_SOURCE_PREFIX = "trading."
+
+
+class Triggers(Construct):
+    """The triggers of `entries`, in this construct's stack (the routes excepted: `routes`);
+    `wired` names the entries it wired."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        entries: Sequence[Function],
+        functions: Mapping[str, lambda_.Function],
+        api: Api,
+        bus: events.IEventBus,
+        storage: Storage,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.wired: set[str] = set()
+        self.dead_letter_queues: dict[str, sqs.IQueue] = {}
+        self.routes: list[Route] = []
+        for entry in entries:
+            function = functions[entry.name]
+            match entry.trigger:
+                case Authorizer():
+                    api.use_authorizer(self, function)
+                case Http() as http:
+                    self.routes.append(api.integrate(self, entry, http, function))
+                case On(event=event):
+                    self._rule(
+                        entry,
+                        function,
+                        f"{event} -> {entry.name}",
+                        event_bus=bus,
+                        event_pattern=events.EventPattern(
+                            detail_type=[event], source=events.Match.prefix(EVENT_SOURCE_PREFIX)
+                        ),
+                    )
+                case Every(expression=expression):
+                    self._rule(
+                        entry,
+                        function,
+                        f"{expression} -> {entry.name}",
+                        schedule=events.Schedule.expression(expression),
+                    )
+                case FileDropped(suffixes=suffixes):
+                    self._async(entry, function)
+                    permission = lambda_.CfnPermission(
+                        self,
+                        f"{pascal_case(entry.name)}InvokedByS3",
+                        action="lambda:InvokeFunction",
+                        function_name=function.function_arn,
+                        principal="s3.amazonaws.com",
+                        # The ARN from the name, not the resource: see Storage on the dependency cycle.
+                        source_arn=storage.raw.bucket_arn,
+                        source_account=cdk.Aws.ACCOUNT_ID,
+                    )
+                    storage.notify_on_upload(function, suffixes, permission=permission)
+                case _:
+                    continue
+            self.wired.add(entry.name)
+
+    def _async(self, entry: Function, function: lambda_.Function) -> AsyncInvocation:
+        invocation = AsyncInvocation(self, pascal_case(entry.name), function=function)
+        self.dead_letter_queues[entry.name] = invocation.queue
+        return invocation
+
+    def _rule(
+        self,
+        entry: Function,
+        function: lambda_.Function,
+        description: str,
+        *,
+        event_bus: events.IEventBus | None = None,
+        event_pattern: events.EventPattern | None = None,
+        schedule: events.Schedule | None = None,
+    ) -> None:
+        """A rule invoking the entry's function, delivery failures going to its dead-letter queue."""
+        invocation = self._async(entry, function)
+        events.Rule(
+            self,
+            f"{pascal_case(entry.name)}Rule",
+            description=description,
+            event_bus=event_bus,
+            event_pattern=event_pattern,
+            schedule=schedule,
+            targets=[invocation.rule_target()],
+        )

@@ -1,0 +1,86 @@
+"""Signals and scan runs in the Parquet lake (local folder or S3), through DuckDB:
+`signals/date=2026-11-24/<id>.parquet` and `scan_runs/scanner_id=<id>/<run id>.parquet`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from trading_system.adapters.lake import ParquetLake
+from trading_system.kernel.clock import sortable_id
+
+SIGNAL_SCHEMA = {
+    "signal_id": "VARCHAR",
+    "source": "VARCHAR",
+    "scanner_id": "VARCHAR",
+    "run_id": "VARCHAR",
+    "symbol": "VARCHAR",
+    "timeframe": "VARCHAR",
+    "ts": "VARCHAR",
+    "name": "VARCHAR",
+    "values": "VARCHAR",
+    "detected_at": "VARCHAR",
+}
+RUN_SCHEMA = {
+    "run_id": "VARCHAR",
+    "scanner_id": "VARCHAR",
+    "trigger": "VARCHAR",
+    "timeframe": "VARCHAR",
+    "started_at": "VARCHAR",
+    "duration_ms": "DOUBLE",
+    "universe_size": "BIGINT",
+    "match_count": "BIGINT",
+    "new_signals": "BIGINT",
+    "matches": "VARCHAR",
+}
+
+
+class SignalLake:
+    def __init__(self, lake: ParquetLake):
+        self.lake = lake
+
+    def append_signals(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        day = str(rows[0]["detected_at"])[:10]
+        self._append(f"signals/date={day}/{sortable_id()}.parquet", rows, SIGNAL_SCHEMA)
+
+    def append_run(self, row: dict[str, Any]) -> None:
+        self._append(f"scan_runs/scanner_id={row['scanner_id']}/{row['run_id']}.parquet", [row], RUN_SCHEMA)
+
+    def signals(
+        self, scanner_id: str | None, symbol: str | None, since: datetime | None, limit: int
+    ) -> list[dict[str, Any]]:
+        files = self.lake.files.list_files("signals/")
+        where, params = ["TRUE"], {"files": files, "limit": limit}
+        if scanner_id:
+            where.append("scanner_id = $scanner_id")
+            params["scanner_id"] = scanner_id
+        if symbol:
+            where.append("symbol = $symbol")
+            params["symbol"] = symbol
+        if since:
+            where.append("detected_at >= $since")
+            params["since"] = since.isoformat()
+        return self._read(
+            files, f"WHERE {' AND '.join(where)} ORDER BY detected_at DESC, signal_id LIMIT $limit", params
+        )
+
+    def runs(self, scanner_id: str, limit: int) -> list[dict[str, Any]]:
+        files = self.lake.files.list_files(f"scan_runs/scanner_id={scanner_id}/")
+        return self._read(files, "ORDER BY started_at DESC LIMIT $limit", {"files": files, "limit": limit})
+
+    def _read(self, files: list[str], tail: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if not files:
+            return []
+        rows = self.lake.query(f"SELECT * FROM read_parquet($files, union_by_name = true) {tail}", params)
+        for row in rows:
+            for key in ("values", "matches"):
+                if isinstance(row.get(key), str):
+                    row[key] = json.loads(row[key])
+        return rows
+
+    def _append(self, relative: str, rows: Sequence[dict[str, Any]], schema: dict[str, str]) -> None:
+        self.lake.write_rows(relative, rows, schema)

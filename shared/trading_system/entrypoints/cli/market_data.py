@@ -1,0 +1,132 @@
+"""Market Data's commands: symbols, ingest, bars and the lake's compaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trading_system.entrypoints.cli.common import (
+    MomentOption,
+    SeriesFormatOption,
+    TimeframeOption,
+    ask,
+    build_container,
+    echo_json,
+    echo_series,
+    execute,
+    moment,
+    valid,
+)
+
+commands = typer.Typer()
+symbols_app = typer.Typer(
+    help="Registered symbols (`trading symbols` lists them).", invoke_without_command=True
+)
+lake_app = typer.Typer(help="The Parquet lake.", no_args_is_help=True)
+
+
+@commands.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet file")],
+    timeframe: TimeframeOption,
+    symbol: Annotated[str | None, typer.Option(help="symbol of rows that name none")] = None,
+    register: Annotated[bool, typer.Option(help="register unknown symbols first")] = False,
+) -> None:
+    """Ingest a file of bars; nothing is written if any row is bad."""
+    from trading_system.market_data.commands import FileFormat, IngestBarFile, RegisterSymbol
+
+    container = build_container()
+    command = valid(
+        lambda: IngestBarFile(
+            timeframe=timeframe,
+            path=str(file.resolve()),
+            format=FileFormat.of(file.name),
+            symbol=symbol,
+            source="cli",
+        )
+    )
+    if register and symbol:
+        execute(RegisterSymbol(symbol=symbol), container)
+    echo_json(execute(command, container))
+
+
+@commands.command()
+def bars(
+    symbol: str,
+    timeframe: TimeframeOption = "1d",
+    start: MomentOption = None,
+    end: MomentOption = None,
+    limit: int = 10_000,
+    output: SeriesFormatOption = "csv",
+) -> None:
+    """Bars of a symbol, resampled from finer bars when needed."""
+    from trading_system.market_data.queries import GetBars
+
+    container = build_container()
+    query = valid(
+        lambda: GetBars(symbol=symbol, timeframe=timeframe, start=moment(start), end=moment(end), limit=limit)
+    )
+    page = ask(query, container)
+    records = page.bars.records() if page.bars is not None else []
+    as_json = {
+        "symbol": page.symbol,
+        "timeframe": page.timeframe,
+        "source_timeframe": page.source_timeframe,
+        "bars": records,
+        "next_start": page.next_start,
+    }
+    echo_series(output, as_json, records, ["open", "high", "low", "close", "volume"], page.next_start)
+
+
+@symbols_app.callback()
+def symbols_list(ctx: typer.Context, tag: Annotated[str | None, typer.Option()] = None) -> None:
+    """List registered symbols with the data held for each."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from trading_system.market_data.queries import ListSymbols
+
+    container = build_container()
+    query = ListSymbols(limit=1000, tag=tag)
+    typer.echo("symbol,asset_class,tags,timeframes")
+    while True:
+        page = ask(query, container)
+        for listing in page:
+            spans = " ".join(
+                f"{tf.value}:{c.first.date()}..{c.last.date()}" for tf, c in sorted(listing.coverage.items())
+            )
+            typer.echo(f"{listing.symbol},{listing.asset_class},{'|'.join(listing.tags)},{spans}")
+        if len(page) < 1000:
+            break
+        query = query.model_copy(update={"after": page[-1].symbol})
+
+
+@symbols_app.command("add")
+def symbols_add(
+    symbol: str,
+    name: str = "",
+    exchange: str = "",
+    asset_class: str = "us_equity",
+    tag: Annotated[list[str] | None, typer.Option(help="repeatable")] = None,
+) -> None:
+    """Register a symbol."""
+    from trading_system.market_data.commands import RegisterSymbol
+
+    container = build_container()
+    command = valid(
+        lambda: RegisterSymbol(
+            symbol=symbol, name=name, exchange=exchange, asset_class=asset_class, tags=tag or []
+        )
+    )
+    echo_json(execute(command, container).listing)
+
+
+@lake_app.command("compact")
+def lake_compact(timeframe: str | None = None) -> None:
+    """Move fresh ingest files into per-symbol partitions and merge each partition's files
+    (query results do not change)."""
+    from trading_system.market_data.commands import CompactLake
+
+    command = valid(lambda: CompactLake(timeframe=timeframe))
+    echo_json(execute(command).model_dump())  # Python values, printed as their text

@@ -1,0 +1,82 @@
+"""Scanning's commands: scanners and signals."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from trading_system.entrypoints.cli.common import ask, echo_json, execute, fail, valid
+
+commands = typer.Typer()
+scan_app = typer.Typer(help="Scanners: rules run over the whole universe's snapshot.", no_args_is_help=True)
+
+
+def _universe(text: str) -> dict[str, Any]:
+    kind, _, value = text.partition(":")
+    if text != "all" and not (kind in ("tag", "symbols") and value):
+        fail(f"error: universe {text!r}: use all, tag:<tag> or symbols:AAPL,MSFT")
+    if text == "all":
+        return {"type": "all"}
+    if kind == "tag":
+        return {"type": "tag", "tag": value}
+    return {"type": "symbols", "symbols": [s for s in value.split(",") if s]}
+
+
+@scan_app.command("create")
+def scan_create(
+    name: Annotated[str, typer.Option()],
+    rule: Annotated[list[str], typer.Option(help="repeatable; all must hold")],
+    timeframe: str = "1d",
+    universe: Annotated[str, typer.Option(help="all, tag:<tag> or symbols:AAPL,MSFT")] = "all",
+    schedule: Annotated[str | None, typer.Option(help="rate(5 minutes) or cron(...)")] = None,
+) -> None:
+    """Create a scanner; bad rules are refused with where and why."""
+    from trading_system.scanning.commands import CreateScanner
+    from trading_system.scanning.domain import ScannerDefinition
+
+    definition = valid(
+        lambda: ScannerDefinition(
+            name=name, rules=rule, timeframe=timeframe, universe=_universe(universe), schedule=schedule
+        )
+    )
+    echo_json(execute(CreateScanner(definition=definition)))
+
+
+@scan_app.command("list")
+def scan_list() -> None:
+    from trading_system.scanning.queries import ListScanners
+
+    echo_json(ask(ListScanners()))
+
+
+@scan_app.command("run")
+def scan_run(scanner_id: str) -> None:
+    """Run a scanner now; prints its matches and the values that made them match."""
+    from trading_system.scanning.commands import RunScanner
+
+    echo_json(execute(RunScanner(scanner_id=scanner_id)))
+
+
+@scan_app.command("results")
+def scan_results(scanner_id: str, limit: int = 10) -> None:
+    """A scanner's latest runs with their matches."""
+    from trading_system.scanning.queries import ListScanRuns
+
+    echo_json(ask(ListScanRuns(scanner_id=scanner_id, limit=limit)))
+
+
+@scan_app.command("delete")
+def scan_delete(scanner_id: str) -> None:
+    from trading_system.scanning.commands import DeleteScanner
+
+    execute(DeleteScanner(scanner_id=scanner_id))
+    typer.echo(f"deleted {scanner_id}")
+
+
+@commands.command()
+def signals(scanner: str | None = None, symbol: str | None = None, limit: int = 50) -> None:
+    """Signals from scanners and from crossovers/patterns, newest first."""
+    from trading_system.scanning.queries import ListSignals
+
+    echo_json(ask(ListSignals(scanner_id=scanner, symbol=symbol, limit=limit)))

@@ -1,0 +1,42 @@
+"""Identity routes: health and API keys.
+
+Each endpoint is named after its catalog function; the catalog holds its method, path and
+summary, and routes.py builds the route (only the one a Lambda serves).
+"""
+
+from __future__ import annotations
+
+from fastapi import Response
+from pydantic import BaseModel
+
+from trading_system import __version__
+from trading_system.entrypoints.http.dependencies import Bus, Context
+from trading_system.entrypoints.http.routes import route
+from trading_system.identity.commands import CreateApiKey, ListApiKeys, RevokeApiKey
+from trading_system.identity.handlers import IssuedKey, KeyView
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+def health() -> Health:
+    return Health(status="ok", version=__version__)
+
+
+@route(status_code=201)
+def create_api_key(body: CreateApiKey, response: Response, bus: Bus, context: Context) -> IssuedKey:
+    issued: IssuedKey = bus.execute(body, context)
+    response.headers["Location"] = f"/v1/keys/{issued.key_id}"
+    return issued
+
+
+def list_api_keys(bus: Bus, context: Context) -> list[KeyView]:
+    keys: list[KeyView] = bus.ask(ListApiKeys(), context)
+    return keys
+
+
+def revoke_api_key(key_id: str, bus: Bus, context: Context) -> KeyView:
+    revoked: KeyView = bus.execute(RevokeApiKey(key_id=key_id), context)
+    return revoked

@@ -1,0 +1,153 @@
+"""Executions: what a broker reports about an order (a session opened, a stop triggered, a fill,
+a cancel, an expiry), turned into the order's and the account's events on a Change. The cash
+and position rules a fill must pass at the moment it settles live here, not in the handlers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from trading_system.kernel.clock import sortable_id
+from trading_system.trading.accounts import Position, position_event
+from trading_system.trading.broker import (
+    Cancel,
+    Execution,
+    Expire,
+    Fill,
+    MarketBar,
+    SessionOpened,
+    StopTriggered,
+)
+from trading_system.trading.events import FillSettled, FundsReleased, OrderFilled
+from trading_system.trading.ledger import Change
+from trading_system.trading.orders import Order, OrderSide
+
+
+def execute(
+    change: Change, order_id: str, executions: list[Execution], now: datetime, bar_ts: datetime | None
+) -> None:
+    was_open = change.orders[order_id].status.is_open
+    for execution in executions:
+        order = change.orders[order_id]
+        if not order.status.is_open:
+            break
+        match execution:
+            case SessionOpened(session=session):
+                assert bar_ts is not None
+                change.on_order(order.open_session(session, bar_ts, now))
+            case StopTriggered(market_time=market_time):
+                change.on_order(order.trigger_stop(market_time, bar_ts, now))
+            case Fill():
+                settle_fill(change, order, execution, now, bar_ts)
+            case Cancel(reason=reason):
+                change.on_order(order.cancel(reason, now))
+            case Expire(reason=reason):
+                change.on_order(order.expire(reason, now))
+    order = change.orders[order_id]
+    if was_open and not order.status.is_open:
+        change.on_account(
+            FundsReleased(
+                account_id=order.account_id,
+                order_id=order_id,
+                symbol=order.symbol,
+                side=order.side.value,
+                cash=order.held_cash,
+                qty=order.held_qty,
+                at=now,
+            )
+        )
+
+
+def settle_fill(change: Change, order: Order, fill: Fill, now: datetime, bar_ts: datetime | None) -> None:
+    account = change.account
+    buy = order.side is OrderSide.BUY
+    if buy:
+        available = account.cash - account.reserved_cash + order.held_cash
+        cost = fill.qty * fill.price + fill.commission
+        if cost > available:
+            reason = f"insufficient cash at fill: {cost:.2f} needed, {available:.2f} available"
+            change.on_order(order.cancel(reason, now))
+            return
+    elif fill.qty > account.held(order.symbol):
+        reason = f"insufficient position at fill: {account.held(order.symbol)} {order.symbol} held"
+        change.on_order(order.cancel(reason, now))
+        return
+    elif fill.commission > fill.qty * fill.price + account.buying_power:
+        reason = f"commission {fill.commission} exceeds the sale's proceeds and the cash available"
+        change.on_order(order.cancel(reason, now))
+        return
+    before = account.positions.get(order.symbol) or Position(symbol=order.symbol)
+    settled = FillSettled(
+        account_id=account.account_id,
+        order_id=order.id,
+        fill_id=f"fil_{sortable_id()}",
+        symbol=order.symbol,
+        side=order.side.value,
+        qty=fill.qty,
+        price=fill.price,
+        commission=fill.commission,
+        market_time=fill.market_time,
+        at=now,
+    )
+    after = before.after(settled)
+    filled = order.fill(
+        settled.fill_id,
+        fill.qty,
+        fill.price,
+        fill.commission,
+        fill.market_time,
+        now,
+        bar_ts=bar_ts,
+        realized_pl=after.realized_pl - before.realized_pl,
+        epoch=account.epoch,
+    )
+    after_fill = change.on_order(filled)
+    used = {
+        "held_cash_used": order.held_cash - after_fill.held_cash,
+        "held_qty_used": order.held_qty - after_fill.held_qty,
+    }
+    change.on_account(settled.model_copy(update=used))
+    change.publish(position_event(before, after, account.account_id, now))
+    change.fills.append(fill_record(filled, account.epoch, now))
+
+
+def fill_record(event: OrderFilled, epoch: int, recorded_at: datetime) -> dict[str, Any]:
+    """One fill as the fills view and the lake keep it (decimals as text, exact)."""
+    return {
+        "fill_id": event.fill_id,
+        "order_id": event.order_id,
+        "account_id": event.account_id,
+        "epoch": epoch,
+        "symbol": event.symbol,
+        "side": event.side,
+        "qty": str(event.qty),
+        "price": str(event.price),
+        "commission": str(event.commission),
+        "realized_pl": str(event.realized_pl),
+        "market_time": event.market_time.isoformat(),
+        "recorded_at": recorded_at.isoformat(),
+    }
+
+
+def as_decimal(value: float | None) -> Decimal:
+    # repr gives the shortest text that reads back as the same float: 187.13, not 187.1299999...
+    return Decimal(repr(float(value or 0.0)))
+
+
+def market_bars(series: Any, length: timedelta) -> list[MarketBar]:
+    out = []
+    for i in range(len(series.ts_us)):
+        ts = datetime.fromtimestamp(int(series.ts_us[i]) / 1_000_000, UTC)
+        out.append(
+            MarketBar(
+                ts=ts,
+                end=ts + length,
+                open=as_decimal(series.open[i]),
+                high=as_decimal(series.high[i]),
+                low=as_decimal(series.low[i]),
+                close=as_decimal(series.close[i]),
+                volume=as_decimal(series.volume[i]),
+            )
+        )
+    return out

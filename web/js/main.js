@@ -1,0 +1,137 @@
+// The dashboard's entry module: symbols, a candlestick + volume chart with the fills marked on it,
+// the live event feed, and the trading section (account, positions, open orders, recent fills).
+// Native ES modules, no build step. The page talks only to its own origin (or the origins named in
+// its <meta> tags). This module connects the pages: the key, the selection (kept in the URL hash),
+// and the live stream's events.
+
+import { currentKey, setKey } from "./api.js";
+import * as chart from "./chart.js";
+import * as feed from "./feed.js";
+import * as keys from "./key.js";
+import * as notices from "./notices.js";
+import { TIMEFRAMES, state } from "./state.js";
+import { STREAM_URL, Stream } from "./stream.js";
+import * as symbols from "./symbols.js";
+import * as trading from "./trading.js";
+
+// Order and position events also come on `events` (for the feed): these copies drive the panels.
+const TRADING_CHANNELS = ["orders", "positions"];
+
+const stream = new Stream({
+  url: () => `${STREAM_URL}?api_key=${encodeURIComponent(currentKey())}`,
+  subscriptions: [["events"], TRADING_CHANNELS],
+  onEvent(channel, event) {
+    if (TRADING_CHANNELS.includes(channel)) onTradingEvent(event);
+    else onEvent(event);
+  },
+  onResync() {
+    symbols.resync();
+    chart.resync();
+    trading.resync();
+  },
+  onKeyRefused(code, reason) {
+    if (code === 4401) keys.openKeyDialog(`The stream refused the key: ${reason || "unauthorized"}`);
+  },
+});
+
+function onEvent(event) {
+  feed.addToFeed(event);
+  chart.onMarketEvent(event);
+  symbols.onMarketEvent(event);
+  trading.onMarketEvent(event);
+}
+
+function onTradingEvent(event) {
+  if (!trading.concernsAccount(event)) return; // another account
+  trading.onTradingEvent(event);
+  chart.onTradingEvent(event);
+}
+
+// ---- selection and the URL hash (#/AAPL/1h), so a view can be bookmarked and reloaded --------
+
+function markSelected() {
+  symbols.markSelected();
+  chart.markTimeframe();
+}
+
+function select(symbol, timeframe = state.timeframe) {
+  state.symbol = symbol;
+  state.timeframe = timeframe;
+  const hash = `#/${encodeURIComponent(symbol)}/${timeframe}`;
+  if (location.hash !== hash) history.replaceState(history.state, "", hash);
+  markSelected();
+  chart.loadChart(true);
+}
+
+function selectionFromHash() {
+  const [, symbol, timeframe] = location.hash.split("/");
+  if (!symbol) return null;
+  return { symbol: decodeURIComponent(symbol), timeframe: TIMEFRAMES.includes(timeframe) ? timeframe : "1d" };
+}
+
+// ---- start --------------------------------------------------------------------------------
+
+async function start(key) {
+  setKey(key);
+  notices.hideError();
+  stream.connect();
+  trading.loadTrading(); // reports its own failures in the section
+  try {
+    await symbols.loadSymbols();
+  } catch (error) {
+    notices.showError(error, "Could not list symbols");
+    return;
+  }
+  const wanted = selectionFromHash();
+  if (wanted) select(wanted.symbol, wanted.timeframe);
+}
+
+function wireEvents() {
+  keys.init({
+    onKey: start,
+    onForget() {
+      setKey(null);
+      stream.stop();
+      symbols.clearSymbols();
+      trading.clearTrading();
+      notices.setStatus("idle", "Not connected");
+    },
+  });
+  notices.init({
+    onKeyRefused(error) {
+      stream.stop(); // it would only keep retrying with the same key
+      notices.setStatus("denied", "The API key was refused");
+      keys.openKeyDialog(`The API refused the key: ${error.detail}`);
+    },
+  });
+  symbols.init({ onPick: (symbol) => select(symbol) });
+  chart.init({
+    onTimeframe(timeframe) {
+      state.timeframe = timeframe;
+      if (state.symbol) select(state.symbol, state.timeframe);
+      else markSelected();
+    },
+  });
+  trading.init({
+    onPick(symbol) {
+      select(symbol);
+      chart.reveal();
+    },
+  });
+  feed.init();
+  window.addEventListener("hashchange", () => {
+    const wanted = selectionFromHash();
+    if (wanted && currentKey() && (wanted.symbol !== state.symbol || wanted.timeframe !== state.timeframe)) {
+      select(wanted.symbol, wanted.timeframe);
+    }
+  });
+}
+
+function main() {
+  wireEvents();
+  const key = keys.initialKey();
+  if (key) start(key);
+  else keys.openKeyDialog();
+}
+
+main();
