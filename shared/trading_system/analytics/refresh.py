@@ -6,13 +6,16 @@ piece Analytics offers, declared in the import contracts)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from trading_system.analytics.events import IndicatorsCalculated, SignalGenerated
-from trading_system.analytics.ports import IndicatorDemand, SignalLog, SignalRegistry, SnapshotStore
 from trading_system.analytics.signals import Signal, record_signals
 from trading_system.kernel.clock import Clock
 from trading_system.kernel.messages import Event
 from trading_system.market_data.domain import Timeframe
+
+if TYPE_CHECKING:
+    from trading_system.analytics.ports import IndicatorDemand, SignalLog, SignalRegistry, SnapshotStore
 
 
 def refresh(

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
-from trading_system.analytics.ports import SignalLog, SignalRegistry
 from trading_system.market_data.domain import Timeframe
+
+if TYPE_CHECKING:
+    from trading_system.analytics.ports import SignalLog, SignalRegistry
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -1,8 +1,10 @@
+"""What a user can tell Identity to do."""
+
 from __future__ import annotations
 
 from pydantic import Field
 
-from trading_system.kernel.messages import Command, Query
+from trading_system.kernel.messages import Command
 from trading_system.kernel.principal import Role
 
 
@@ -13,11 +15,3 @@ class CreateApiKey(Command):
 
 class RevokeApiKey(Command):
     key_id: str = Field(min_length=1, max_length=64)
-
-
-class ListApiKeys(Query):
-    pass
-
-
-class Authenticate(Query):
-    token: str

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from trading_system.identity import domain
-from trading_system.identity.commands import Authenticate, CreateApiKey, ListApiKeys, RevokeApiKey
+from trading_system.identity.commands import CreateApiKey, RevokeApiKey
 from trading_system.identity.domain import ApiKey
 from trading_system.identity.ports import ApiKeyRepository
+from trading_system.identity.queries import Authenticate, ListApiKeys
 from trading_system.kernel.bus import Handled, HandlerTable, MessageContext
 from trading_system.kernel.clock import Clock
 from trading_system.kernel.errors import Forbidden, NotFound, Unauthorized

@@ -25,7 +25,7 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list() -> None:
-    from trading_system.identity.commands import ListApiKeys
+    from trading_system.identity.queries import ListApiKeys
 
     echo_json(ask(ListApiKeys()))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from trading_system.identity.commands import Authenticate
 from trading_system.identity.handlers import authorize
+from trading_system.identity.queries import Authenticate
 from trading_system.kernel.errors import Unauthorized
 from trading_system.kernel.principal import Principal, Role
 

@@ -12,8 +12,9 @@ from pydantic import BaseModel
 from trading_system import __version__
 from trading_system.entrypoints.http.dependencies import Bus, Context
 from trading_system.entrypoints.http.routes import route
-from trading_system.identity.commands import CreateApiKey, ListApiKeys, RevokeApiKey
+from trading_system.identity.commands import CreateApiKey, RevokeApiKey
 from trading_system.identity.handlers import IssuedKey, KeyView
+from trading_system.identity.queries import ListApiKeys
 
 
 class Health(BaseModel):
