@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-CONTEXTS = ("identity", "market_data", "analytics", "scanning", "trading")
+CONTEXTS = ("identity", "market_data", "analytics", "scanning", "trading", "strategies")
 
 
 class ContextHandlers:

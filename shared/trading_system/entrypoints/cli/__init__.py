@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import typer
 
-from trading_system.entrypoints.cli import analytics, identity, market_data, runtime, scanning, trading
+from trading_system.entrypoints.cli import (
+    analytics,
+    identity,
+    market_data,
+    runtime,
+    scanning,
+    strategies,
+    trading,
+)
 
 app = typer.Typer(help="The trading platform, local runtime.", no_args_is_help=True, add_completion=False)
 # `trading --help` lists the commands in the order they are added: each context's commands...
-for context in (runtime, market_data, analytics, scanning, trading):
+for context in (runtime, market_data, analytics, scanning, trading, strategies):
     app.add_typer(context.commands)
 # ...then the groups of commands.
 app.add_typer(market_data.symbols_app, name="symbols")
@@ -25,6 +33,7 @@ app.add_typer(runtime.dead_app, name="dead-letters")
 app.add_typer(scanning.scan_app, name="scan")
 app.add_typer(trading.order_app, name="order")
 app.add_typer(trading.accounts_app, name="accounts")
+app.add_typer(strategies.backtest_app, name="backtest")
 
 
 def main() -> None:  # pragma: no cover - console entry

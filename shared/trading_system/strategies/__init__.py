@@ -1,0 +1,1 @@
+"""Strategies: strategy code, backtests, sweeps and live deployments."""

@@ -1,0 +1,101 @@
+"""Backtest speed against backtesting.py 0.6.6, in one process, interleaved.
+
+SmaCross(10, 20) on backtesting.py's GOOG daily data (2,148 bars), cash 10,000, commission
+0.002, finalize_trades=True: backtesting.py's `Backtest(...).run()` against our `backtest()`
+(indicators, engine and statistics, all of it), each run 30 times after 3 warm-ups, alternating,
+medians reported. The trades must be identical (asserted: a benchmark of a wrong answer is
+worthless). Our plain bar-by-bar path (every_bar=True, no idle-bar skipping) is reported too.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from backtesting import Backtest
+from backtesting.test import GOOG
+
+from tests.bench import report
+from tests.bench.report import Target
+from tests.unit.test_backtest_oracle import BtSmaCross, bars_of
+from trading_system.strategies.backtest import backtest
+from trading_system.strategies.builtin import SmaCross
+from trading_system.strategies.fills import PROFILES
+
+SECTION = "backtest: SmaCross(10, 20) on GOOG daily (2,148 bars), cash 10,000, commission 0.002"
+SPEEDUP = Target(">", 10, source="issue 14: at least 10x backtesting.py, identical trades")
+RUNS = 30
+WARMUPS = 3
+
+
+def _timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    """As timeit does: garbage collected before, the collector off while timing, for both sides
+    alike (otherwise one side pays for the other's garbage at random)."""
+    gc.collect()
+    gc.disable()
+    try:
+        began = time.perf_counter()
+        result = action()
+        return time.perf_counter() - began, result
+    finally:
+        gc.enable()
+
+
+def test_backtest_speed_against_backtesting_py() -> None:
+    bars = bars_of(GOOG)
+    profile = PROFILES["backtesting_py"].with_costs(0.002, None)
+    strategy = SmaCross(SmaCross.Params(n1=10, n2=20))
+
+    def theirs() -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Backtest(GOOG, BtSmaCross, cash=10_000, commission=0.002, finalize_trades=True).run()
+
+    def ours() -> Any:
+        return backtest(strategy, bars, 10_000, profile, True)
+
+    def plain() -> Any:
+        return backtest(strategy, bars, 10_000, profile, True, every_bar=True)
+
+    times: dict[str, list[float]] = {"theirs": [], "ours": [], "plain": []}
+    for n in range(WARMUPS + RUNS):
+        for name, action in (("theirs", theirs), ("ours", ours), ("plain", plain)):
+            seconds, result = _timed(action)
+            if n >= WARMUPS:
+                times[name].append(seconds)
+            last = result
+            if name == "theirs":
+                expected = [
+                    (float(t.Size), int(t.EntryBar), int(t.ExitBar), float(t.ExitPrice))
+                    for t in last["_trades"].itertuples()
+                ]
+            else:
+                got = [(t.size, t.entry_bar, t.exit_bar, t.exit_price) for t in last.run.trades]
+                assert got == expected, f"{name}: trades differ from backtesting.py's"
+
+    medians = {name: statistics.median(values) * 1000 for name, values in times.items()}
+    report.section(SECTION)
+    report.figure(SECTION, "baseline: backtesting.py Backtest.run(): median", medians["theirs"], "ms")
+    report.figure(
+        SECTION,
+        "ours: backtest() (indicators, engine, statistics): median",
+        medians["ours"],
+        "ms",
+        None,
+        medians["theirs"],
+        note=f"{RUNS} runs after {WARMUPS} warm-ups, interleaved; 94 trades, identical",
+    )
+    report.figure(
+        SECTION, "ours, bar by bar (every_bar=True): median", medians["plain"], "ms", None, medians["theirs"]
+    )
+    report.figure(
+        SECTION,
+        "speed-up over backtesting.py (its median / ours)",
+        medians["theirs"] / medians["ours"],
+        "x",
+        SPEEDUP,
+    )
