@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import gc
 import statistics
+import sys
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from backtesting import Backtest
@@ -99,3 +101,64 @@ def test_backtest_speed_against_backtesting_py() -> None:
         "x",
         SPEEDUP,
     )
+
+
+PORTFOLIO = "backtest: portfolio of 500 symbols x 10 years of daily bars (2,520), shared cash"
+PORTFOLIO_SECONDS = Target("<", 5, source="DESIGN.md §11 / issue 14")
+PORTFOLIO_MB = Target("<", 1024, source="DESIGN.md §11 / issue 14")
+
+
+def test_portfolio_backtest_of_500_symbols() -> None:
+    """SmaCross(10, 50) on 500 synthetic symbols (seeded random walks) over 2,520 daily bars,
+    1,000,000 cash, commission 0.001, in a child process so its peak memory is its own."""
+    child = report.run_child(
+        [sys.executable, "-c", _PORTFOLIO_CHILD], report.child_env(), Path(__file__).resolve().parents[2]
+    )
+    result = child.result()
+    report.section(PORTFOLIO)
+    report.figure(
+        PORTFOLIO,
+        "wall time (bars to statistics)",
+        result["seconds"],
+        "s",
+        PORTFOLIO_SECONDS,
+        note=f"{result['trades']:,} trades; {result['bar_steps']:,} symbol-bars",
+    )
+    report.figure(
+        PORTFOLIO,
+        "peak memory of the process",
+        result["peak_mb"],
+        "MB",
+        PORTFOLIO_MB,
+        baseline=result["baseline_mb"],
+        note="baseline: the process with the bars built, before the run",
+    )
+
+
+_PORTFOLIO_CHILD = """
+import time
+import numpy as np
+from tests.bench import report
+from trading_system.strategies.backtest import backtest_portfolio
+from trading_system.strategies.builtin import SmaCross
+from trading_system.strategies.engine import Bars
+from trading_system.strategies.fills import PROFILES
+
+rng = np.random.default_rng(7)
+symbols, length = 500, 2520
+days = np.datetime64("2015-01-02") + np.arange(length).astype("timedelta64[D]")
+ts = days.astype("datetime64[ns]").astype(np.int64)
+bars = {}
+for k in range(symbols):
+    close = 50 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, length)))
+    open_ = close * (1 + rng.normal(0, 0.003, length))
+    high, low = np.maximum(open_, close) * 1.01, np.minimum(open_, close) * 0.99
+    bars[f"S{k:03d}"] = Bars(ts, open_, high, low, close, np.full(length, 1e6))
+strategies = {s: SmaCross(SmaCross.Params(n1=10, n2=50)) for s in bars}
+baseline = report.rss_mb()
+began = time.perf_counter()
+out = backtest_portfolio(strategies, bars, 1_000_000, PROFILES["backtesting_py"].with_costs(0.001, None))
+seconds = time.perf_counter() - began
+report.emit({"seconds": seconds, "trades": len(out.run.trades), "bar_steps": symbols * length,
+             "peak_mb": report.peak_rss_mb(), "baseline_mb": baseline})
+"""

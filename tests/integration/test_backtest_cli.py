@@ -147,3 +147,21 @@ def test_the_table_output_shows_the_statistics(goog: Path) -> None:
     ]
     output = run(*args).output
     assert "Return [%]" in output and "Max. Drawdown [%]" in output and "entry_time" in output
+
+
+def test_several_symbols_make_one_portfolio_with_shared_cash(goog: Path) -> None:
+    path = goog / "twin.csv"
+    frame = GOOG.rename(columns=str.lower).iloc[300:]
+    frame.index.name = "ts"
+    frame.to_csv(path, date_format="%Y-%m-%d")
+    run("ingest", str(path), "--timeframe", "1d", "--symbol", "TWIN", "--register")
+    args = ["backtest", "run", "--strategy", "donchian_breakout", "--symbols", "GOOG,TWIN", "--json"]
+    args += ["--param", "entry=20", "--param", "exit=10", "--param", "fraction=0.5", "--equity"]
+    document = json.loads(run(*args).output)
+    assert document["symbols"] == ["GOOG", "TWIN"]
+    assert {t["symbol"] for t in document["trades"]} == {"GOOG", "TWIN"}
+    assert document["bars"] == len(GOOG) == len(document["equity"])  # one timeline, the union
+    assert document["stats"]["trades"] == len(document["trades"])
+    first_twin = min(t["entry_time"] for t in document["trades"] if t["symbol"] == "TWIN")
+    assert first_twin >= GOOG.index[300].strftime("%Y-%m-%d")
+    assert min(point["equity"] for point in document["equity"]) > 0

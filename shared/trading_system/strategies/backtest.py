@@ -3,6 +3,7 @@ the engine walks the bars and the statistics are computed from what it did."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,12 +15,19 @@ from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.strategies.domain import PRICE_COLUMNS, Context, Strategy
 from trading_system.strategies.engine import Bars, Broker, Run, run
 from trading_system.strategies.fills import FillProfile
+from trading_system.strategies.portfolio import Leg, PortfolioRun, buy_and_hold_index, run_portfolio
 from trading_system.strategies.statistics import compute_stats
 
 
 @dataclass
 class Outcome:
     run: Run
+    stats: dict[str, Any]
+
+
+@dataclass
+class PortfolioOutcome:
+    run: PortfolioRun
     stats: dict[str, Any]
 
 
@@ -62,20 +70,48 @@ def backtest(
     """`every_bar` calls the strategy on every bar even when it says on which bars it may act:
     the slow, plain path, kept to check the fast one."""
     series = indicator_series(strategy, bars)
-    context: Context | None = None
-
-    def decide(broker: Broker, i: int) -> None:
-        nonlocal context
-        if context is None:
-            context = Context(broker, bars, series)
-        context.i = i
-        strategy.next(context)
-
     active = None if every_bar else strategy.active_bars({**_prices(bars), **series})
-    done = run(bars, series, decide, cash, profile, finalize, active)
+    done = run(bars, series, _decider(strategy, bars, series), cash, profile, finalize, active)
     stats = compute_stats(bars.ts_ns, bars.close, done.equity, done.trades, done.warmup)
     return Outcome(done, stats)
 
 
 def _prices(bars: Bars) -> dict[str, np.ndarray]:
     return {name: bars.column(name) for name in PRICE_COLUMNS}
+
+
+def backtest_portfolio(
+    strategies: Mapping[str, Strategy],
+    bars: Mapping[str, Bars],
+    cash: float,
+    profile: FillProfile,
+    finalize: bool = True,
+) -> PortfolioOutcome:
+    """One strategy (an instance per symbol) over several symbols sharing the cash."""
+    legs = []
+    for symbol, strategy in strategies.items():
+        series = indicator_series(strategy, bars[symbol])
+        active = strategy.active_bars({**_prices(bars[symbol]), **series})
+        decide = _decider(strategy, bars[symbol], series, symbol)
+        legs.append(Leg(symbol, bars[symbol], series, decide, active))
+    done = run_portfolio(legs, cash, profile, finalize)
+    benchmark = buy_and_hold_index(legs, done.timeline_ns)
+    trades = [trade for _, trade in done.trades]
+    stats = compute_stats(done.timeline_ns, benchmark, done.equity, trades, done.warmup)
+    return PortfolioOutcome(done, stats)
+
+
+def _decider(
+    strategy: Strategy, bars: Bars, series: Mapping[str, np.ndarray], symbol: str | None = None
+) -> Callable[[Broker, int], None]:
+    """The engine's callback: the strategy deciding on bar i through its Context."""
+    context: Context | None = None
+
+    def decide(broker: Broker, i: int) -> None:
+        nonlocal context
+        if context is None:
+            context = Context(broker, bars, series, symbol)
+        context.i = i
+        strategy.next(context)
+
+    return decide

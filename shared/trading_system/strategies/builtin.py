@@ -61,6 +61,7 @@ class RsiReversion(Strategy):
         period: int = Field(default=14, ge=2, le=1000)
         lower: float = Field(default=30, gt=0, lt=100)
         upper: float = Field(default=70, gt=0, lt=100)
+        fraction: float = Field(default=1.0, gt=0, le=1, description="share of the equity an entry uses")
 
         @model_validator(mode="after")
         def _ordered(self) -> RsiReversion.Params:
@@ -81,7 +82,7 @@ class RsiReversion(Strategy):
     def next(self, ctx: Context) -> None:
         rsi = ctx.value("rsi")
         if not ctx.position and rsi < self.params.lower:
-            ctx.buy()
+            ctx.buy(fraction=self.params.fraction)
         elif ctx.position > 0 and rsi > self.params.upper:
             ctx.close()
 
@@ -105,6 +106,7 @@ class DonchianBreakout(Strategy):
     class Params(StrategyParams):
         entry: int = Field(default=20, ge=2, le=1000, description="breakout channel, bars")
         exit: int = Field(default=10, ge=2, le=1000, description="exit channel, bars")
+        fraction: float = Field(default=1.0, gt=0, le=1, description="share of the equity an entry uses")
 
     def indicators(self) -> Mapping[str, Indicator]:
         entry, exit_ = self.params.entry, self.params.exit
@@ -124,7 +126,7 @@ class DonchianBreakout(Strategy):
 
     def next(self, ctx: Context) -> None:
         if not ctx.position and ctx.price > ctx.value("upper"):
-            ctx.buy()
+            ctx.buy(fraction=self.params.fraction)
         elif ctx.position > 0 and ctx.price < ctx.value("lower"):
             ctx.close()
 

@@ -69,7 +69,10 @@ class Context:
     """What a strategy sees and does on a bar: the bar and everything before it, its position,
     cash and equity, and orders."""
 
-    def __init__(self, broker: Broker, bars: Bars, series: Mapping[str, np.ndarray]):
+    def __init__(
+        self, broker: Broker, bars: Bars, series: Mapping[str, np.ndarray], symbol: str | None = None
+    ):
+        self.symbol = symbol  # the symbol deciding (in a portfolio, each has its own context)
         self._broker = broker
         self._bars = bars
         self._series = {**{c: bars.column(c) for c in PRICE_COLUMNS}, **series}

@@ -122,10 +122,14 @@ class Broker:
 
     @property
     def equity(self) -> float:
+        return self.cash + self.unrealized()
+
+    def unrealized(self) -> float:
+        """The open trades' profit at the current close: backtesting.py's very arithmetic (price
+        x size - the sum of entry values), so results are equal to the last bit."""
         if self._held is None:
             self._remember_trades()
-        # backtesting.py's very arithmetic (price x size - sum of entry values), for equal results
-        return self.cash + (self._close[self.i] * self._held - self._entries)  # type: ignore[operator]
+        return self._close[self.i] * self._held - self._entries  # type: ignore[operator]
 
     def _remember_trades(self) -> None:
         """What equity needs of the open trades, kept until they change (most bars they do not)."""
@@ -135,12 +139,13 @@ class Broker:
 
     @property
     def margin_available(self) -> float:
-        trades = self.trades
-        if not trades:
+        if not self.trades:
             return max(0.0, self.cash)
+        return max(0.0, self.equity - self.margin_used())
+
+    def margin_used(self) -> float:
         price = self._close[self.i]
-        used = sum(abs(t.size) * price for t in trades)  # margin 1: no leverage
-        return max(0.0, self.equity - used)
+        return sum(abs(t.size) * price for t in self.trades)  # margin 1: no leverage
 
     # -- orders ---------------------------------------------------------------------------------
 
@@ -427,7 +432,7 @@ def run(
         equity[last] = value if value > 0 else 0.0
     filled = _fill_gaps(equity, broker.cash)
     return Run(
-        trades=[_closed(t, bars) for t in broker.closed],
+        trades=[closed_trade(t, bars) for t in broker.closed],
         open_trades=list(broker.trades),
         equity=filled,
         warmup=warmup,
@@ -459,7 +464,11 @@ def _fill_gaps(equity: np.ndarray, cash: float) -> np.ndarray:
     return out
 
 
-def _closed(trade: Trade, bars: Bars) -> ClosedTrade:
+def closed_trade(
+    trade: Trade, bars: Bars, entry_bar: int | None = None, exit_bar: int | None = None
+) -> ClosedTrade:
+    """A closed trade as the statistics take it; its bars may be counted on another timeline
+    (a portfolio's) than the symbol's own bars, which give its times."""
     assert trade.exit_price is not None and trade.exit_bar is not None
     gross = trade.size * (trade.exit_price - trade.entry_price)
     pnl = gross - trade.commissions
@@ -468,8 +477,8 @@ def _closed(trade: Trade, bars: Bars) -> ClosedTrade:
     )
     return ClosedTrade(
         size=trade.size,
-        entry_bar=trade.entry_bar,
-        exit_bar=trade.exit_bar,
+        entry_bar=trade.entry_bar if entry_bar is None else entry_bar,
+        exit_bar=trade.exit_bar if exit_bar is None else exit_bar,
         entry_price=trade.entry_price,
         exit_price=trade.exit_price,
         pnl=pnl,

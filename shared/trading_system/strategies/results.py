@@ -5,6 +5,7 @@ statistic that is undefined (Sharpe with no variance) is null."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,19 +74,22 @@ class BacktestReport(BaseModel):
     equity: list[EquityPoint] | None = None
 
 
-def fingerprint(bars: Bars) -> str:
+def fingerprint(bars: Sequence[Bars]) -> str:
+    """SHA-256 of every bar read, symbol after symbol: the same data gives the same fingerprint."""
     digest = hashlib.sha256()
-    for column in (bars.ts_ns, bars.open, bars.high, bars.low, bars.close, bars.volume):
-        digest.update(np.ascontiguousarray(column).tobytes())
+    for one in bars:
+        for column in (one.ts_ns, one.open, one.high, one.low, one.close, one.volume):
+            digest.update(np.ascontiguousarray(column).tobytes())
     return digest.hexdigest()
 
 
-def equity_points(bars: Bars, equity: np.ndarray) -> list[EquityPoint]:
+def equity_points(ts_ns: np.ndarray, equity: np.ndarray) -> list[EquityPoint]:
     peak = np.maximum.accumulate(equity)
-    drawdown = -(1 - equity / peak) * 100
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drawdown = np.nan_to_num(-(1 - equity / peak) * 100)
     return [
         EquityPoint(ts=utc(ts), equity=value, drawdown_pct=dd)
-        for ts, value, dd in zip(bars.ts_ns.tolist(), equity.tolist(), drawdown.tolist(), strict=True)
+        for ts, value, dd in zip(ts_ns.tolist(), equity.tolist(), drawdown.tolist(), strict=True)
     ]
 
 

@@ -20,6 +20,7 @@ from trading_system.entrypoints.cli.common import (
 )
 
 commands = typer.Typer()
+SYMBOLS_HELP = "a symbol, or several (comma-separated or repeated): one portfolio sharing the cash"
 backtest_app = typer.Typer(help="Backtest a strategy on stored bars.", no_args_is_help=True)
 
 STATS_SHOWN = (
@@ -55,7 +56,7 @@ def list_strategies(as_json: Annotated[bool, typer.Option("--json")] = False) ->
 @backtest_app.command("run")
 def run_backtest(
     strategy: Annotated[str, typer.Option(help="e.g. sma_cross (see `trading strategies`)")],
-    symbols: Annotated[list[str], typer.Option("--symbols", help="one symbol (portfolios: soon)")],
+    symbols: Annotated[list[str], typer.Option("--symbols", help=SYMBOLS_HELP)],
     param: Annotated[list[str] | None, typer.Option("--param", help="name=value, repeatable")] = None,
     timeframe: TimeframeOption = "1d",
     start: MomentOption = None,
