@@ -368,7 +368,6 @@ class Run:
     open_trades: list[Trade]
     equity: np.ndarray
     warmup: int
-    orders_placed: int
 
 
 def run(
@@ -393,7 +392,6 @@ def run(
     equity = np.full(n, np.nan)
     warmup = warmup_bars(indicators)
     start = 1 + warmup
-    placed = 0
     acting: list[int] | None = np.flatnonzero(active).tolist() if active is not None else None
     i = start
     broke = False
@@ -419,9 +417,7 @@ def run(
             broke = True
             break
         if active is None or active[i]:
-            before = len(broker.orders)
             decide(broker, i)
-            placed += max(0, len(broker.orders) - before)
         i += 1
     if not broke and finalize and start < n:
         for trade in reversed(broker.trades):
@@ -430,13 +426,12 @@ def run(
         broker.i = last
         value = broker.step(last)
         equity[last] = value if value > 0 else 0.0
-    filled = _fill_gaps(equity, broker.cash)
+    filled = fill_gaps(equity, broker.cash)
     return Run(
         trades=[closed_trade(t, bars) for t in broker.closed],
         open_trades=list(broker.trades),
         equity=filled,
         warmup=warmup,
-        orders_placed=placed,
     )
 
 
@@ -450,7 +445,7 @@ def _marked(broker: Broker, start: int, stop: int) -> np.ndarray:
     return result
 
 
-def _fill_gaps(equity: np.ndarray, cash: float) -> np.ndarray:
+def fill_gaps(equity: np.ndarray, cash: float) -> np.ndarray:
     """Bars before trading began take the first equity (a backward fill); any after it stopped
     take the cash left."""
     out = equity.copy()

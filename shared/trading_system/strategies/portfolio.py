@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trading_system.strategies.engine import Bars, Broker, Trade, closed_trade, warmup_bars
+from trading_system.strategies.engine import Bars, Broker, Trade, closed_trade, fill_gaps, warmup_bars
 from trading_system.strategies.fills import FillProfile
 from trading_system.strategies.statistics import ClosedTrade
 
@@ -199,12 +199,7 @@ def run_portfolio(
                 book._process_orders()
         value = account.equity()
         equity[-1] = value if value > 0 else 0.0
-    known = np.flatnonzero(~np.isnan(equity))
-    if len(known):
-        equity[: known[0]] = equity[known[0]]
-        equity[known[-1] + 1 :] = account.cash
-    else:
-        equity[:] = account.cash
+    equity = fill_gaps(equity, account.cash)
     own, on_timeline = [], []
     for book in books:
         for trade in book.closed:
