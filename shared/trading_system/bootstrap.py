@@ -28,6 +28,7 @@ from trading_system.kernel.messages import Command, Query
 
 if TYPE_CHECKING:
     from trading_system.adapters.analytics_lake import AnalyticsLake
+    from trading_system.adapters.backtest_store import BacktestLake, DocumentBacktestJobs
     from trading_system.adapters.fill_lake import FillLake
     from trading_system.adapters.indicator_demand import ScannerIndicatorDemand
     from trading_system.adapters.lake import ParquetLake
@@ -213,6 +214,18 @@ class Container:
         from trading_system.adapters.fill_lake import FillLake
 
         return FillLake(self.lake)
+
+    @_once
+    def backtests(self) -> DocumentBacktestJobs:
+        from trading_system.adapters.backtest_store import DocumentBacktestJobs
+
+        return DocumentBacktestJobs(self.store)
+
+    @_once
+    def backtest_results(self) -> BacktestLake:
+        from trading_system.adapters.backtest_store import BacktestLake
+
+        return BacktestLake(self.lake)
 
     @_once
     def raw_files(self) -> RawFiles:

@@ -539,7 +539,87 @@ _CORE: tuple[Function, ...] = (
 )
 
 
-CATALOG: tuple[Function, ...] = _CORE + TRADING
+_BACKTEST_READER: Mapping[Resource, Access] = {Resource.TABLE: "read", Resource.LAKE: "read"}
+
+STRATEGIES: tuple[Function, ...] = (
+    _http(
+        "list_strategies",
+        "strategies",
+        "GET",
+        "/v1/strategies",
+        Role.VIEWER,
+        "The strategies that can be backtested, with their parameters' JSON schema",
+        {},
+    ),
+    _http(
+        "submit_backtest",
+        "strategies",
+        "POST",
+        "/v1/backtests",
+        Role.TRADER,
+        "Check a backtest and queue it (202); it runs in the background and keeps its results",
+        {Resource.TABLE: "read_write", Resource.BUS: "publish"},
+    ),
+    _http(
+        "list_backtests",
+        "strategies",
+        "GET",
+        "/v1/backtests",
+        Role.VIEWER,
+        "Backtests newest first, with their status and statistics; `ids=` compares chosen ones",
+        _READ_TABLE,
+    ),
+    _http(
+        "get_backtest",
+        "strategies",
+        "GET",
+        "/v1/backtests/{backtest_id}",
+        Role.VIEWER,
+        "A backtest: its request, status, what it ran on and its statistics",
+        _READ_TABLE,
+    ),
+    _http(
+        "get_backtest_trades",
+        "strategies",
+        "GET",
+        "/v1/backtests/{backtest_id}/trades",
+        Role.VIEWER,
+        "A completed backtest's trades",
+        _BACKTEST_READER,
+        memory_mb=_LAKE_MEMORY_MB,
+    ),
+    _http(
+        "get_backtest_equity",
+        "strategies",
+        "GET",
+        "/v1/backtests/{backtest_id}/equity",
+        Role.VIEWER,
+        "A completed backtest's equity and drawdown curves",
+        _BACKTEST_READER,
+        memory_mb=_LAKE_MEMORY_MB,
+    ),
+    _http(
+        "delete_backtest",
+        "strategies",
+        "DELETE",
+        "/v1/backtests/{backtest_id}",
+        Role.TRADER,
+        "Delete a backtest and its results",
+        {Resource.TABLE: "read_write", Resource.LAKE: "read_write"},
+        memory_mb=_LAKE_MEMORY_MB,
+    ),
+    Function(
+        name="run_backtests",
+        context="strategies",
+        trigger=On("BacktestRequested"),
+        summary="Run a queued backtest and keep its trades and equity in the lake",
+        uses={Resource.TABLE: "read_write", Resource.LAKE: "read_write", Resource.BUS: "publish"},
+        memory_mb=3008,
+        timeout_s=900,
+    ),
+)
+
+CATALOG: tuple[Function, ...] = _CORE + TRADING + STRATEGIES
 
 
 def by_name() -> dict[str, Function]:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -30,6 +31,8 @@ from trading_system.identity.domain import ApiKey
 from trading_system.kernel.principal import Role
 from trading_system.market_data.commands import BarRow, IngestBars, RegisterSymbol
 from trading_system.scanning.domain import Scanner
+from trading_system.strategies.commands import BacktestRequest
+from trading_system.strategies.jobs import BacktestJob, JobStatus
 from trading_system.trading.commands import CreateAccount, PlaceOrder, ResumeTrading
 from trading_system.trading.handlers import order_id_for
 from trading_system.trading.orders import OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
@@ -181,6 +184,13 @@ EXPECTED_STATUS = {
     "halt_trading": 200,
     "resume_trading": 200,
     "get_trading_status": 200,
+    "list_strategies": 200,
+    "submit_backtest": 202,
+    "list_backtests": 200,
+    "get_backtest": 200,
+    "get_backtest_trades": 200,
+    "get_backtest_equity": 200,
+    "delete_backtest": 204,
 }
 SAMPLE_SCANNER = "scn_sample00001"
 
@@ -200,6 +210,43 @@ def ensure_sample_scanner(container: Container) -> None:
         )
 
 
+SAMPLE_BACKTEST = "bt_8204893027123456789abcdef0"
+
+
+def ensure_sample_backtest(container: Container) -> None:
+    """The backtest the samples name, completed (the delete_backtest sample deletes it)."""
+    job = container.backtests.get(SAMPLE_BACKTEST)
+    if job is not None and job.status is JobStatus.COMPLETED:
+        return
+    container.backtests.add(
+        BacktestJob(
+            backtest_id=SAMPLE_BACKTEST,
+            request=BacktestRequest(strategy="sma_cross", symbols=["AAPL"], params={"n1": 1, "n2": 2}),
+            strategy_name="sma_cross",
+            params={"n1": 1, "n2": 2},
+            submitted_at=datetime.now(UTC),
+            submitted_by="test",
+        )
+    )
+    event = load(EVENTS / "bus" / "BacktestRequested.json")
+    event["detail"]["event_id"] = str(uuid4())  # a new request each time, not a redelivery
+    assert handler_of(by_name()["run_backtests"])(event, LambdaContext())["processed"] is True
+    ran = container.backtests.get(SAMPLE_BACKTEST)
+    assert ran is not None and ran.status is JobStatus.COMPLETED, ran
+
+
+def test_the_backtest_runner_keeps_results_a_redelivery_does_not_rerun(seeded: Container) -> None:
+    seeded.backtests.delete(SAMPLE_BACKTEST)
+    ensure_sample_backtest(seeded)
+    done = seeded.backtests.get(SAMPLE_BACKTEST)
+    assert done is not None and done.outcome is not None and done.outcome.bars == 2
+    curve = seeded.backtest_results.equity(SAMPLE_BACKTEST, 100)
+    assert [point["equity"] for point in curve] == [10_000, 10_000]
+    again = load(EVENTS / "bus" / "BacktestRequested.json")
+    handler_of(by_name()["run_backtests"])(again, LambdaContext())
+    assert seeded.backtests.get(SAMPLE_BACKTEST) == done  # completed jobs never run twice
+
+
 def ensure_trading_resumed(container: Container) -> None:
     """The halt_trading sample halts trading; the others expect it open, whatever the order."""
     if container.bus.ask(GetTradingStatus())["halted"]:
@@ -215,6 +262,7 @@ def test_http_functions_answer_their_sample(name: str, seeded: Container) -> Non
     function = by_name()[name]
     ensure_sample_scanner(seeded)
     ensure_trading_resumed(seeded)
+    ensure_sample_backtest(seeded)
     response = handler_of(function)(load(sample_for(function)), LambdaContext(function_name=name))
     assert response["statusCode"] == EXPECTED_STATUS[name], response["body"]
     body = base64.b64decode(response["body"]) if response.get("isBase64Encoded") else response["body"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trading_system.kernel.messages import Command
 from trading_system.market_data.domain import Symbol, Timeframe
@@ -13,8 +13,11 @@ from trading_system.market_data.domain import Symbol, Timeframe
 ParamValue = bool | int | Annotated[float, Field(allow_inf_nan=False)] | Annotated[str, Field(max_length=200)]
 
 
-class RunBacktest(Command):
-    """Run a strategy over stored bars and report its orders' trades, equity and statistics."""
+class BacktestRequest(BaseModel):
+    """A backtest: a strategy with its parameters over stored bars of one symbol, or of several
+    sharing one cash account."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     strategy: str = Field(min_length=1, max_length=64, description="e.g. sma_cross")
     params: dict[str, ParamValue] = Field(default_factory=dict, max_length=50)
@@ -23,11 +26,10 @@ class RunBacktest(Command):
     start: datetime | None = None
     end: datetime | None = None
     cash: float = Field(default=10_000, gt=0, le=1e12, allow_inf_nan=False)
-    profile: str = Field(default="backtesting_py", description="the fill profile")
+    profile: str = Field(default="backtesting_py", max_length=64, description="the fill profile")
     commission: float | None = Field(default=None, ge=-0.1, lt=0.1, allow_inf_nan=False)
     spread: float | None = Field(default=None, ge=0, lt=0.1, allow_inf_nan=False)
     finalize: bool = Field(default=True, description="close trades still open on the last bar")
-    equity_curve: bool = Field(default=False, description="include the equity per bar in the report")
 
     @field_validator("symbols")
     @classmethod
@@ -35,3 +37,13 @@ class RunBacktest(Command):
         if len(set(symbols)) != len(symbols):
             raise ValueError("a symbol is named twice")
         return symbols
+
+
+class SubmitBacktest(Command):
+    """Check a backtest and queue it; it runs on BacktestRequested and keeps its results."""
+
+    request: BacktestRequest
+
+
+class DeleteBacktest(Command):
+    backtest_id: str = Field(min_length=1, max_length=64)

@@ -147,6 +147,18 @@ class Context:
         return len(self._broker.trades)
 
     @property
+    def positions_held(self) -> int:
+        """Symbols of the account holding a position or with an order waiting to fill, this one
+        included: across every symbol in a portfolio, else 0 or 1. Waiting orders count so that a
+        cap on positions holds even when several symbols decide at the same moment."""
+        # A portfolio's book counts across its account; read only when asked, so strategies that
+        # never ask pay nothing per bar.
+        across: Callable[[], int] | None = getattr(self._broker, "positions_held", None)
+        if across is not None:
+            return across()
+        return 1 if self._broker.trades or self._broker.orders else 0
+
+    @property
     def pending_orders(self) -> int:
         """Orders placed and not yet filled or canceled (brackets included)."""
         return len(self._broker.orders)

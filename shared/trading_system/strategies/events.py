@@ -10,6 +10,14 @@ class StrategiesEvent(Event):
     context = "strategies"
 
 
+class BacktestRequested(StrategiesEvent):
+    """A backtest was checked and queued: its runner picks it up."""
+
+    backtest_id: str
+    strategy: str
+    symbols: int
+
+
 class BacktestCompleted(StrategiesEvent):
     backtest_id: str
     strategy: str
@@ -19,3 +27,9 @@ class BacktestCompleted(StrategiesEvent):
     trades: int
     return_pct: float | None
     data_fingerprint: str
+
+
+class BacktestFailed(StrategiesEvent):
+    backtest_id: str
+    strategy: str
+    error: str

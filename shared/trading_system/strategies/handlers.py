@@ -1,109 +1,239 @@
-"""Strategies' application layer: backtests and the strategy list."""
+"""Strategies' application layer: backtests as jobs (submitted, run on BacktestRequested, kept
+with their results), and the strategy list."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from trading_system import __version__
-from trading_system.kernel.bus import Handled, HandlerTable
-from trading_system.kernel.clock import sortable_id
-from trading_system.kernel.errors import Problem, ValidationFailed
+from trading_system.kernel.bus import Handled, HandlerTable, MessageContext
+from trading_system.kernel.errors import DomainError, NotFound, Problem, ValidationFailed
 from trading_system.market_data.domain import EPOCH, FOREVER, as_utc, check_range
-from trading_system.strategies.commands import RunBacktest
-from trading_system.strategies.events import BacktestCompleted
-from trading_system.strategies.fills import PROFILES
-from trading_system.strategies.queries import ListStrategies
+from trading_system.strategies.commands import BacktestRequest, DeleteBacktest, SubmitBacktest
+from trading_system.strategies.events import BacktestCompleted, BacktestFailed, BacktestRequested
+from trading_system.strategies.fills import PROFILES, FillProfile
+from trading_system.strategies.jobs import BacktestJob, BacktestOutcome, new_backtest_id
+from trading_system.strategies.queries import (
+    GetBacktest,
+    GetBacktestEquity,
+    GetBacktestTrades,
+    ListBacktests,
+    ListStrategies,
+)
 
 if TYPE_CHECKING:
-    from trading_system.market_data.domain import Timeframe
+    from datetime import datetime
+
+    from trading_system.kernel.clock import Clock
+    from trading_system.market_data.domain import Listing, Timeframe
     from trading_system.market_data.ports import BarLake, SymbolRepository
     from trading_system.strategies.engine import Bars
-    from trading_system.strategies.results import BacktestReport
+    from trading_system.strategies.ports import BacktestJobs, BacktestResults
 
 MAX_BARS = 5_000_000  # a backtest's bars per symbol: ten years of 1m bars fit
 
 
-def run_backtest(cmd: RunBacktest, symbols: SymbolRepository, lake: BarLake) -> Handled[BacktestReport]:
+# -- commands ---------------------------------------------------------------------------------
+
+
+def submit_backtest(
+    cmd: SubmitBacktest,
+    backtests: BacktestJobs,
+    symbols: SymbolRepository,
+    clock: Clock,
+    context: MessageContext,
+) -> Handled[BacktestJob]:
+    """Everything that can be checked before running is checked here, so a bad request is a 4xx
+    that names the problem and nothing is queued."""
+    from trading_system.strategies import registry
+
+    request = cmd.request
+    strategy = registry.build(request.strategy, request.params)
+    profile_of(request)
+    check_range(request.start, request.end)
+    _check_data(request, symbols)
+    job = BacktestJob(
+        backtest_id=new_backtest_id(),
+        request=request,
+        strategy_name=strategy.name,
+        params=strategy.params.model_dump(),
+        submitted_at=clock.now(),
+        submitted_by=context.principal.key_id,
+    )
+    backtests.add(job)
+    requested = BacktestRequested(
+        backtest_id=job.backtest_id, strategy=job.strategy_name, symbols=len(request.symbols)
+    )
+    return Handled(job, (requested,))
+
+
+def delete_backtest(
+    cmd: DeleteBacktest, backtests: BacktestJobs, backtest_results: BacktestResults
+) -> Handled[None]:
+    """The job first, so the backtest disappears at once; then its files."""
+    if backtests.get(cmd.backtest_id) is None:
+        raise NotFound(f"no backtest {cmd.backtest_id}", field="backtest_id")
+    backtests.delete(cmd.backtest_id)
+    backtest_results.delete(cmd.backtest_id)
+    return Handled(None)
+
+
+# -- the runner -------------------------------------------------------------------------------
+
+
+def run_backtests(
+    event: BacktestRequested,
+    backtests: BacktestJobs,
+    backtest_results: BacktestResults,
+    symbols: SymbolRepository,
+    lake: BarLake,
+    clock: Clock,
+) -> Handled[BacktestJob | None]:
+    """Run a queued backtest once. A strategy that raises, or data that went away, fails the job
+    with the error recorded (never a retry loop); the results are written before the job says
+    completed, and removed again if it was deleted meanwhile."""
+    job = backtests.get(event.backtest_id)
+    if job is None or not job.runnable(clock.now()):
+        return Handled(None)  # deleted, or already run: a redelivered event does nothing
+    job = job.start(clock.now())
+    backtests.save(job)
+    try:
+        outcome, trades, curve = execute(job.request, symbols, lake)
+        backtest_results.write(job.backtest_id, trades, curve)
+    except Exception as error:
+        failed = job.fail(_describe(error), clock.now())
+        if backtests.get(job.backtest_id) is None:
+            return Handled(None)
+        backtests.save(failed)
+        return Handled(
+            failed,
+            (
+                BacktestFailed(
+                    backtest_id=job.backtest_id, strategy=job.strategy_name, error=failed.error or ""
+                ),
+            ),
+        )
+    if backtests.get(job.backtest_id) is None:
+        backtest_results.delete(job.backtest_id)
+        return Handled(None)
+    done = job.complete(outcome, clock.now())
+    backtests.save(done)
+    completed = BacktestCompleted(
+        backtest_id=job.backtest_id,
+        strategy=job.strategy_name,
+        symbols=outcome.symbols,
+        timeframe=job.request.timeframe,
+        bars=outcome.bars,
+        trades=outcome.trades,
+        return_pct=outcome.stats.get("return_pct"),
+        data_fingerprint=outcome.data_fingerprint,
+    )
+    return Handled(done, (completed,))
+
+
+def execute(
+    request: BacktestRequest, symbols: SymbolRepository, lake: BarLake
+) -> tuple[BacktestOutcome, list[dict[str, Any]], dict[str, Any]]:
     """One symbol: the single-symbol engine. Several: one portfolio sharing the cash, each symbol
-    with its own instance of the strategy."""
+    with its own instance of the strategy. Returns the outcome, the trades and the equity curve."""
     from trading_system.strategies import registry
     from trading_system.strategies.backtest import backtest, backtest_portfolio
-    from trading_system.strategies.results import BacktestReport, TradeRow, equity_points, fingerprint, utc
+    from trading_system.strategies.results import TradeRow, drawdown_pct, fingerprint, utc
 
-    strategy = registry.build(cmd.strategy, cmd.params)
-    profile = PROFILES.get(cmd.profile)
-    if profile is None:
-        raise ValidationFailed(
-            f"unknown fill profile {cmd.profile!r}",
-            [Problem(f"known profiles: {', '.join(PROFILES)}", field="profile", value=cmd.profile)],
-        )
-    profile = profile.with_costs(cmd.commission, cmd.spread)
-    check_range(cmd.start, cmd.end)
-    loaded = {symbol: _bars(cmd, symbol, symbols, lake) for symbol in cmd.symbols}
-    sources = {source for _, source in loaded.values()}
+    strategy = registry.build(request.strategy, request.params)
+    profile = profile_of(request)
+    loaded = {symbol: _bars(request, symbol, symbols, lake) for symbol in request.symbols}
     bars = {symbol: series for symbol, (series, _) in loaded.items()}
     if len(bars) == 1:
         ((symbol, only),) = bars.items()
-        single = backtest(strategy, only, cmd.cash, profile, cmd.finalize)
+        single = backtest(strategy, only, request.cash, profile, request.finalize)
         timeline, equity, stats = only.ts_ns, single.run.equity, single.stats
         trades = [TradeRow.of(symbol, trade) for trade in single.run.trades]
         still_open = len(single.run.open_trades)
     else:
-        each = {symbol: registry.build(cmd.strategy, cmd.params) for symbol in bars}
-        portfolio = backtest_portfolio(each, bars, cmd.cash, profile, cmd.finalize)
+        each = {symbol: registry.build(request.strategy, request.params) for symbol in bars}
+        portfolio = backtest_portfolio(each, bars, request.cash, profile, request.finalize)
         timeline, equity, stats = portfolio.run.timeline_ns, portfolio.run.equity, portfolio.stats
         trades = [TradeRow.of(symbol, trade) for symbol, trade in portfolio.run.symbol_trades]
         still_open = len(portfolio.run.open_trades)
-    report = BacktestReport(
-        backtest_id=f"bt_{sortable_id()}",
-        strategy=strategy.name,
-        params=strategy.params.model_dump(),
+    outcome = BacktestOutcome(
         symbols=list(bars),
-        timeframe=cmd.timeframe,
-        source_timeframe=min(sources, key=lambda tf: tf.seconds),
+        source_timeframe=min((source for _, source in loaded.values()), key=lambda tf: tf.seconds),
         start=utc(int(timeline[0])),
         end=utc(int(timeline[-1])),
         bars=len(timeline),
-        cash=cmd.cash,
         profile=profile.model_dump(),
-        finalize=cmd.finalize,
         code_version=__version__,
         data_fingerprint=fingerprint(list(bars.values())),
         stats=stats,
-        trades=trades,
+        trades=len(trades),
         open_trades=still_open,
-        equity=equity_points(timeline, equity) if cmd.equity_curve else None,
     )
-    completed = BacktestCompleted(
-        backtest_id=report.backtest_id,
-        strategy=report.strategy,
-        symbols=report.symbols,
-        timeframe=cmd.timeframe,
-        bars=report.bars,
-        trades=len(report.trades),
-        return_pct=report.stats.get("return_pct"),
-        data_fingerprint=report.data_fingerprint,
-    )
-    return Handled(report, (completed,))
+    curve = {"ts_ns": timeline, "equity": equity, "drawdown_pct": drawdown_pct(equity)}
+    return outcome, [t.model_dump(mode="json") for t in trades], curve
 
 
-def _bars(cmd: RunBacktest, symbol: str, symbols: SymbolRepository, lake: BarLake) -> tuple[Bars, Timeframe]:
+def profile_of(request: BacktestRequest) -> FillProfile:
+    profile = PROFILES.get(request.profile)
+    if profile is None:
+        raise ValidationFailed(
+            f"unknown fill profile {request.profile!r}",
+            [Problem(f"known profiles: {', '.join(PROFILES)}", field="profile", value=request.profile)],
+        )
+    return profile.with_costs(request.commission, request.spread)
+
+
+def _span(request: BacktestRequest) -> tuple[datetime, datetime]:
+    tf = request.timeframe
+    start = tf.ceil(as_utc(request.start)) if request.start else EPOCH
+    end_excl = tf.floor(as_utc(request.end)) + tf.delta if request.end else FOREVER
+    return start, end_excl
+
+
+def _no_data(request: BacktestRequest, symbol: str, what: str) -> ValidationFailed:
+    start, end_excl = _span(request)
+    span = f"between {start.date()} and {end_excl.date()}" if request.start or request.end else "at all"
+    reason = f"no {request.timeframe.value} bars of {symbol} {span}{what}"
+    return ValidationFailed(reason, [Problem(reason, field="symbols", value=symbol)])
+
+
+def _check_data(request: BacktestRequest, symbols: SymbolRepository) -> None:
+    """Every symbol registered, with bars of the timeframe (or finer) in the range."""
+    listings: dict[str, Listing] = symbols.get_many(request.symbols)
+    problems = []
+    for symbol in request.symbols:
+        listing = listings.get(symbol)
+        if listing is None:
+            problems.append(Problem(f"symbol {symbol} is not registered", field="symbols", value=symbol))
+        elif listing.source_timeframe(request.timeframe, *_span(request)) is None:
+            problems.extend(_no_data(request, symbol, "").problems)
+    if problems:
+        raise ValidationFailed(problems[0].reason, problems)
+
+
+def _bars(
+    request: BacktestRequest, symbol: str, symbols: SymbolRepository, lake: BarLake
+) -> tuple[Bars, Timeframe]:
     """A symbol's bars over the backtest's range, from the finest stored timeframe needed."""
     from trading_system.strategies.engine import Bars
 
-    listing = symbols.require(symbol)
-    tf = cmd.timeframe
-    start = tf.ceil(as_utc(cmd.start)) if cmd.start else EPOCH
-    end_excl = tf.floor(as_utc(cmd.end)) + tf.delta if cmd.end else FOREVER
-    source = listing.source_timeframe(tf, start, end_excl)
-    series = lake.bars(symbol, tf, start, end_excl, MAX_BARS, source) if source else None
+    start, end_excl = _span(request)
+    source = symbols.require(symbol).source_timeframe(request.timeframe, start, end_excl)
+    series = lake.bars(symbol, request.timeframe, start, end_excl, MAX_BARS, source) if source else None
     if source is None or series is None or len(series) < 2:
-        span = f"between {start.date()} and {end_excl.date()}" if cmd.start or cmd.end else "at all"
-        reason = f"no {tf.value} bars of {symbol} {span} (a backtest needs at least two)"
-        raise ValidationFailed(reason, [Problem(reason, field="symbols", value=symbol)])
+        raise _no_data(request, symbol, " (a backtest needs at least two)")
     return Bars(
         series.ts_us * 1000, series.open, series.high, series.low, series.close, series.volume
     ), source
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, DomainError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+# -- queries ----------------------------------------------------------------------------------
 
 
 def list_strategies(query: ListStrategies) -> list[dict[str, Any]]:
@@ -115,7 +245,56 @@ def list_strategies(query: ListStrategies) -> list[dict[str, Any]]:
     ]
 
 
+def get_backtest(query: GetBacktest, backtests: BacktestJobs) -> BacktestJob:
+    return _job(backtests, query.backtest_id)
+
+
+def list_backtests(query: ListBacktests, backtests: BacktestJobs) -> list[BacktestJob]:
+    if query.ids is not None:
+        found = backtests.get_many(query.ids)
+        missing = [i for i in query.ids if i not in found]
+        if missing:
+            raise NotFound(f"no backtest {', '.join(missing)}", field="ids")
+        return [found[i] for i in query.ids]
+    if query.strategy is None:
+        return backtests.newest(query.after, query.limit)
+    # Filtered after reading, a page at a time: a user keeps hundreds of backtests, not millions.
+    picked: list[BacktestJob] = []
+    after = query.after
+    while len(picked) < query.limit and (page := backtests.newest(after, 500)):
+        picked += [job for job in page if job.strategy_name == query.strategy]
+        after = page[-1].backtest_id
+    return picked[: query.limit]
+
+
+def get_backtest_trades(
+    query: GetBacktestTrades, backtests: BacktestJobs, backtest_results: BacktestResults
+) -> list[dict[str, Any]]:
+    _job(backtests, query.backtest_id).require_results()
+    return backtest_results.trades(query.backtest_id, query.offset, query.limit)
+
+
+def get_backtest_equity(
+    query: GetBacktestEquity, backtests: BacktestJobs, backtest_results: BacktestResults
+) -> list[dict[str, Any]]:
+    _job(backtests, query.backtest_id).require_results()
+    return backtest_results.equity(query.backtest_id, query.points)
+
+
+def _job(backtests: BacktestJobs, backtest_id: str) -> BacktestJob:
+    job = backtests.get(backtest_id)
+    if job is None:
+        raise NotFound(f"no backtest {backtest_id}", field="backtest_id")
+    return job
+
+
 HANDLERS = HandlerTable(
-    commands={RunBacktest: run_backtest},
-    queries={ListStrategies: list_strategies},
+    commands={SubmitBacktest: submit_backtest, DeleteBacktest: delete_backtest},
+    queries={
+        ListStrategies: list_strategies,
+        GetBacktest: get_backtest,
+        ListBacktests: list_backtests,
+        GetBacktestTrades: get_backtest_trades,
+        GetBacktestEquity: get_backtest_equity,
+    },
 )

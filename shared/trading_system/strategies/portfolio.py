@@ -94,6 +94,10 @@ class Book(Broker):
     def margin_used(self) -> float:
         return self.account.margin_used()
 
+    def positions_held(self) -> int:
+        """Symbols holding a position or with an order waiting (Context.positions_held)."""
+        return sum(1 for book in self.account.books if book.trades or book.orders)
+
     def _open_trade(
         self, price: float, size: float, sl: float | None, tp: float | None, bar: int, tag: str | None
     ) -> None:

@@ -2,8 +2,40 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from trading_system.kernel.messages import Query
+
+BacktestId = str
 
 
 class ListStrategies(Query):
-    """Every strategy that can be backtested: built in, or installed through the entry-point group."""
+    pass
+
+
+class GetBacktest(Query):
+    backtest_id: BacktestId = Field(min_length=1, max_length=64)
+
+
+class ListBacktests(Query):
+    """Newest first; with `ids`, those backtests side by side (to compare them)."""
+
+    strategy: str | None = Field(default=None, max_length=64)
+    ids: list[BacktestId] | None = Field(default=None, min_length=1, max_length=50)
+    after: BacktestId | None = Field(
+        default=None, max_length=64, description="the last id of the previous page"
+    )
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class GetBacktestTrades(Query):
+    backtest_id: BacktestId = Field(min_length=1, max_length=64)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+    limit: int = Field(default=1000, ge=1, le=10_000)
+
+
+class GetBacktestEquity(Query):
+    """The equity and drawdown curves, thinned to at most `points` (the last bar always kept)."""
+
+    backtest_id: BacktestId = Field(min_length=1, max_length=64)
+    points: int = Field(default=2000, ge=2, le=100_000)

@@ -1,18 +1,15 @@
-"""What a backtest reports: its definition, what it ran on, the trades, the statistics and,
-when asked, the equity curve. Numbers are floats in backtesting.py's units and signs; a
-statistic that is undefined (Sharpe with no variance) is null."""
+"""What a backtest keeps besides its statistics: the trades, the equity and drawdown curves and
+a fingerprint of the data. Numbers are floats in backtesting.py's units and signs."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
 
-from trading_system.market_data.domain import Timeframe
 from trading_system.strategies.engine import Bars
 from trading_system.strategies.statistics import ClosedTrade
 
@@ -47,33 +44,6 @@ class TradeRow(BaseModel):
         )
 
 
-class EquityPoint(BaseModel):
-    ts: datetime
-    equity: float
-    drawdown_pct: float
-
-
-class BacktestReport(BaseModel):
-    backtest_id: str
-    strategy: str
-    params: dict[str, Any]
-    symbols: list[str]
-    timeframe: Timeframe
-    source_timeframe: Timeframe
-    start: datetime
-    end: datetime
-    bars: int
-    cash: float
-    profile: dict[str, Any]
-    finalize: bool
-    code_version: str
-    data_fingerprint: str  # sha256 of the bars the backtest read: same data, same fingerprint
-    stats: dict[str, Any]
-    trades: list[TradeRow]
-    open_trades: int
-    equity: list[EquityPoint] | None = None
-
-
 def fingerprint(bars: Sequence[Bars]) -> str:
     """SHA-256 of every bar read, symbol after symbol: the same data gives the same fingerprint."""
     digest = hashlib.sha256()
@@ -83,14 +53,12 @@ def fingerprint(bars: Sequence[Bars]) -> str:
     return digest.hexdigest()
 
 
-def equity_points(ts_ns: np.ndarray, equity: np.ndarray) -> list[EquityPoint]:
+def drawdown_pct(equity: np.ndarray) -> np.ndarray:
+    """The drawdown from the running peak on each bar, in negative percent (backtesting.py's sign)."""
     peak = np.maximum.accumulate(equity)
     with np.errstate(invalid="ignore", divide="ignore"):
-        drawdown = np.nan_to_num(-(1 - equity / peak) * 100)
-    return [
-        EquityPoint(ts=utc(ts), equity=value, drawdown_pct=dd)
-        for ts, value, dd in zip(ts_ns.tolist(), equity.tolist(), drawdown.tolist(), strict=True)
-    ]
+        drawdown: np.ndarray = np.nan_to_num(-(1 - equity / peak) * 100)
+    return drawdown
 
 
 def utc(ns: int) -> datetime:

@@ -31,6 +31,9 @@ class Listing(StrEnum):
     JSON = "json"
 
 
+ListingOption = Annotated[Listing, typer.Option("--format", help="table (aligned), csv or json")]
+
+
 class Shown(StrEnum):
     TEXT = "text"
     JSON = "json"

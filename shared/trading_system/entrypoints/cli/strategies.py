@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import time
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 
 from trading_system.entrypoints.cli.common import (
     Listing,
+    ListingOption,
     MomentOption,
     TimeframeOption,
     ask,
+    build_container,
     echo_json,
     echo_rows,
     execute,
@@ -19,6 +23,11 @@ from trading_system.entrypoints.cli.common import (
     moment,
 )
 
+if TYPE_CHECKING:
+    from trading_system.bootstrap import Container
+    from trading_system.strategies.jobs import BacktestJob
+
+console = Console(stderr=True)
 commands = typer.Typer()
 SYMBOLS_HELP = "a symbol, or several (comma-separated or repeated): one portfolio sharing the cash"
 backtest_app = typer.Typer(help="Backtest a strategy on stored bars.", no_args_is_help=True)
@@ -71,11 +80,11 @@ def run_backtest(
     equity: Annotated[bool, typer.Option("--equity", help="include the equity curve (with --json)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document, for scripts")] = False,
 ) -> None:
-    """Run a backtest and print its statistics and trades."""
-    from trading_system.strategies.commands import RunBacktest
+    """Run a backtest, keep its results, and print its statistics and trades."""
+    from trading_system.strategies.commands import BacktestRequest, SubmitBacktest
 
-    command = make(
-        RunBacktest,
+    request = make(
+        BacktestRequest,
         strategy=strategy,
         params=_params(param or []),
         symbols=[s.upper() for part in symbols for s in part.split(",") if s],
@@ -87,26 +96,136 @@ def run_backtest(
         spread=spread,
         profile=profile,
         finalize=not keep_open,
-        equity_curve=equity,
     )
-    report = execute(command)
+    container = build_container()
+    job = execute(SubmitBacktest(request=request), container)
+    report = _report(_finished(job.backtest_id, container), container, equity)
     if as_json:
         echo_json(report)
         return
+    _print_report(report)
+
+
+@backtest_app.command("list")
+def list_backtests(
+    strategy: Annotated[str | None, typer.Option(help="only this strategy's backtests")] = None,
+    limit: int = 50,
+    output: ListingOption = Listing.TABLE,
+) -> None:
+    """Kept backtests, newest first."""
+    from trading_system.strategies.queries import ListBacktests
+
+    jobs = ask(make(ListBacktests, strategy=strategy, limit=limit))
+    rows = [_row(job) for job in jobs]
+    columns = [
+        "backtest_id",
+        "status",
+        "strategy",
+        "symbols",
+        "timeframe",
+        "return_pct",
+        "sharpe_ratio",
+        "trades",
+    ]
+    echo_rows(rows, columns, output)
+
+
+@backtest_app.command("show")
+def show_backtest(
+    backtest_id: str,
+    equity: Annotated[bool, typer.Option("--equity", help="include the equity curve (with --json)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON document, for scripts")] = False,
+) -> None:
+    """A kept backtest: its statistics and trades."""
+    from trading_system.strategies.queries import GetBacktest
+
+    container = build_container()
+    report = _report(ask(make(GetBacktest, backtest_id=backtest_id), container), container, equity)
+    if as_json:
+        echo_json(report)
+        return
+    _print_report(report)
+
+
+@backtest_app.command("delete")
+def delete_backtest(backtest_id: str) -> None:
+    """Delete a kept backtest and its results."""
+    from trading_system.strategies.commands import DeleteBacktest
+
+    execute(make(DeleteBacktest, backtest_id=backtest_id))
+    typer.echo(f"deleted {backtest_id}")
+
+
+def _finished(backtest_id: str, container: Container, wait_s: float = 900) -> BacktestJob:
+    """The job once it has run: at once locally (the in-process bus runs it), by polling in AWS."""
+    from trading_system.strategies.jobs import JobStatus
+    from trading_system.strategies.queries import GetBacktest
+
+    deadline = time.monotonic() + wait_s
+    with console.status(f"backtest {backtest_id} running"):
+        while True:
+            job: BacktestJob = ask(GetBacktest(backtest_id=backtest_id), container)
+            if job.status in (JobStatus.COMPLETED, JobStatus.FAILED) or time.monotonic() > deadline:
+                return job
+            time.sleep(1)
+
+
+def _report(job: BacktestJob, container: Container, with_equity: bool) -> dict[str, Any]:
+    """The job, its statistics, every trade and (when asked) the equity curve, as one document."""
+    from trading_system.strategies.queries import GetBacktestEquity, GetBacktestTrades
+
+    if job.outcome is None:
+        fail(
+            f"error: backtest {job.backtest_id} {job.status.value}" + (f": {job.error}" if job.error else "")
+        )
+    trades: list[dict[str, Any]] = []
+    while page := ask(
+        GetBacktestTrades(backtest_id=job.backtest_id, offset=len(trades), limit=10_000), container
+    ):
+        trades += page
+    report = {
+        "backtest_id": job.backtest_id,
+        "status": job.status.value,
+        "strategy": job.strategy_name,
+        "params": job.params,
+        **job.request.model_dump(mode="json", include={"timeframe", "cash", "finalize"}),
+        **job.outcome.model_dump(mode="json", exclude={"trades"}),
+        "trades": trades,
+    }
+    if with_equity:
+        report["equity"] = ask(GetBacktestEquity(backtest_id=job.backtest_id, points=100_000), container)
+    return report
+
+
+def _print_report(report: dict[str, Any]) -> None:
     typer.echo(
-        f"{report.strategy} {report.params} on {', '.join(report.symbols)} {report.timeframe.value}, "
-        f"{report.start.date()} to {report.end.date()} ({report.bars} bars), profile {report.profile['name']}"
+        f"{report['backtest_id']}: {report['strategy']} {report['params']} on {', '.join(report['symbols'])} "
+        f"{report['timeframe']}, {report['start'][:10]} to {report['end'][:10]} ({report['bars']} bars), "
+        f"profile {report['profile']['name']}"
     )
     for key, label in STATS_SHOWN:
-        value = report.stats.get(key)
+        value = report["stats"].get(key)
         typer.echo(f"  {label:<24} {'-' if value is None else round(value, 4)}")
     typer.echo("")
     rows = [
-        {**t.model_dump(mode="json"), "pnl": round(t.pnl, 2), "return_pct": round(t.return_pct, 4)}
-        for t in report.trades
+        {**t, "pnl": round(t["pnl"], 2), "return_pct": round(t["return_pct"], 4)} for t in report["trades"]
     ]
     columns = ["entry_time", "exit_time", "size", "entry_price", "exit_price", "pnl", "return_pct"]
     echo_rows(rows, columns, Listing.TABLE)
+
+
+def _row(job: BacktestJob) -> dict[str, Any]:
+    stats = job.outcome.stats if job.outcome else {}
+    return {
+        "backtest_id": job.backtest_id,
+        "status": job.status.value,
+        "strategy": job.strategy_name,
+        "symbols": ",".join(job.request.symbols),
+        "timeframe": job.request.timeframe.value,
+        "return_pct": stats.get("return_pct"),
+        "sharpe_ratio": stats.get("sharpe_ratio"),
+        "trades": stats.get("trades"),
+    }
 
 
 def _params(pairs: list[str]) -> dict[str, Any]:

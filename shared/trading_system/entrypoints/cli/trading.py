@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from trading_system.entrypoints.cli.common import (
     Listing,
+    ListingOption,
     Shown,
     ask,
     build_container,
@@ -37,7 +38,6 @@ accounts_app = typer.Typer(help="Paper accounts.", no_args_is_help=True)
 AccountOption = Annotated[
     str | None, typer.Option("--account", help="default: the settings' default account")
 ]
-ListingOption = Annotated[Listing, typer.Option("--format", help="table (aligned), csv or json")]
 ShownOption = Annotated[Shown, typer.Option("--format", help="text or json")]
 AfterOption = Annotated[str | None, typer.Option(help="cursor from the previous page")]
 

@@ -1,0 +1,138 @@
+"""Backtests: jobs in the write store (kind `backtest`), results in the Parquet lake.
+
+- `backtests/backtest_id=<id>/trades.parquet`: every closed trade;
+- `backtests/backtest_id=<id>/equity.parquet`: the equity and drawdown on every bar.
+
+Each file is published whole (lake.write_query), and a job is marked completed only after both
+are written, so readers that go through the job never see half a result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from trading_system.adapters.lake import ParquetLake
+from trading_system.kernel.documents import DocumentStore
+from trading_system.strategies.jobs import BacktestJob
+
+BACKTESTS = "backtest"
+TRADE_SCHEMA = {
+    "symbol": "VARCHAR",
+    "size": "DOUBLE",
+    "entry_bar": "BIGINT",
+    "exit_bar": "BIGINT",
+    "entry_time": "TIMESTAMPTZ",
+    "exit_time": "TIMESTAMPTZ",
+    "entry_price": "DOUBLE",
+    "exit_price": "DOUBLE",
+    "pnl": "DOUBLE",
+    "return_pct": "DOUBLE",
+    "commission": "DOUBLE",
+}
+
+
+class DocumentBacktestJobs:
+    """Backtest jobs by id; ids sort newest first (strategies.jobs.new_backtest_id)."""
+
+    def __init__(self, store: DocumentStore):
+        self.store = store
+
+    def get(self, backtest_id: str) -> BacktestJob | None:
+        doc = self.store.get(BACKTESTS, backtest_id)
+        return BacktestJob.model_validate(doc) if doc else None
+
+    def add(self, job: BacktestJob) -> None:
+        self.store.put(BACKTESTS, job.backtest_id, job.model_dump(mode="json"), if_absent=True)
+
+    def save(self, job: BacktestJob) -> None:
+        self.store.put(BACKTESTS, job.backtest_id, job.model_dump(mode="json"))
+
+    def delete(self, backtest_id: str) -> None:
+        self.store.delete(BACKTESTS, backtest_id)
+
+    def newest(self, after: str | None, limit: int) -> list[BacktestJob]:
+        return [
+            BacktestJob.model_validate(d) for _, d in self.store.scan(BACKTESTS, after=after, limit=limit)
+        ]
+
+    def get_many(self, backtest_ids: Sequence[str]) -> dict[str, BacktestJob]:
+        found = self.store.get_many(BACKTESTS, backtest_ids)
+        return {key: BacktestJob.model_validate(doc) for key, doc in found.items()}
+
+
+class BacktestLake:
+    def __init__(self, lake: ParquetLake):
+        self.lake = lake
+
+    def write(self, backtest_id: str, trades: Sequence[dict[str, Any]], equity: dict[str, Any]) -> None:
+        folder = _folder(backtest_id)
+        try:
+            self.lake.write_rows(f"{folder}trades.parquet", trades, TRADE_SCHEMA)
+            cur = self.lake.conn.cursor()
+            try:
+                cur.register(
+                    "curve",
+                    {
+                        "ts_ns": np.asarray(equity["ts_ns"], dtype=np.int64),
+                        "equity": np.asarray(equity["equity"], dtype=np.float64),
+                        "drawdown_pct": np.asarray(equity["drawdown_pct"], dtype=np.float64),
+                    },
+                )
+                self.lake.write_query(
+                    f"{folder}equity.parquet",
+                    "SELECT row_number() OVER () - 1 AS bar, make_timestamp(ts_ns // 1000) AS ts, "
+                    "equity, drawdown_pct FROM curve",
+                    {},
+                    cur,
+                )
+            finally:
+                cur.close()
+        except BaseException:
+            self.delete(backtest_id)  # a half-written result must not stay behind
+            raise
+
+    def trades(self, backtest_id: str, offset: int, limit: int) -> list[dict[str, Any]]:
+        files = self._file(backtest_id, "trades.parquet")
+        if not files:
+            return []
+        return self.lake.query(
+            "SELECT * EXCLUDE (entry_time, exit_time), "
+            "strftime(entry_time AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS entry_time, "
+            "strftime(exit_time AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS exit_time "
+            "FROM read_parquet($files, hive_partitioning = false) "
+            "ORDER BY exit_bar, entry_bar, symbol LIMIT $limit OFFSET $offset",
+            {"files": files, "limit": limit, "offset": offset},
+        )
+
+    def equity(self, backtest_id: str, points: int) -> list[dict[str, Any]]:
+        files = self._file(backtest_id, "equity.parquet")
+        if not files:
+            return []
+        # Every n-th bar so at most `points` come back, the last bar always among them.
+        return self.lake.query(
+            """
+            WITH curve AS (SELECT * FROM read_parquet($files, hive_partitioning = false)),
+                 size AS (SELECT count(*) AS n FROM curve)
+            SELECT strftime(ts, '%Y-%m-%dT%H:%M:%SZ') AS ts, equity, drawdown_pct
+            FROM curve, size
+            WHERE (n - 1 - bar) % greatest(1, ceil(n / $points)::BIGINT) = 0
+            ORDER BY bar
+            """,
+            {"files": files, "points": points},
+        )
+
+    def delete(self, backtest_id: str) -> None:
+        self.lake.files.delete(self.lake.files.list_files(_folder(backtest_id)))
+
+    def _file(self, backtest_id: str, name: str) -> list[str]:
+        """The file as a list for read_parquet: empty if it is not there."""
+        return [
+            path for path in self.lake.files.list_files(_folder(backtest_id)) if path.endswith(f"/{name}")
+        ]
+
+
+def _folder(backtest_id: str) -> str:
+    return f"backtests/backtest_id={backtest_id}/"

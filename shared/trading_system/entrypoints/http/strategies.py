@@ -1,0 +1,86 @@
+"""Strategies routes: the strategy list and backtests as jobs.
+
+Each endpoint is named after its catalog function; the catalog holds its method, path and
+summary, and routes.py builds the route (only the one a Lambda serves).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Response
+
+from trading_system.entrypoints.http.dependencies import Bus, Context
+from trading_system.entrypoints.http.params import like
+from trading_system.entrypoints.http.routes import route
+from trading_system.kernel.errors import Problem, ValidationFailed
+from trading_system.strategies.commands import BacktestRequest, DeleteBacktest, SubmitBacktest
+from trading_system.strategies.jobs import BacktestJob
+from trading_system.strategies.queries import (
+    GetBacktest,
+    GetBacktestEquity,
+    GetBacktestTrades,
+    ListBacktests,
+    ListStrategies,
+)
+
+
+def list_strategies(bus: Bus, context: Context) -> list[dict[str, Any]]:
+    strategies: list[dict[str, Any]] = bus.ask(ListStrategies(), context)
+    return strategies
+
+
+@route(status_code=202)
+def submit_backtest(body: BacktestRequest, response: Response, bus: Bus, context: Context) -> BacktestJob:
+    job: BacktestJob = bus.execute(SubmitBacktest(request=body), context)
+    response.headers["Location"] = f"/v1/backtests/{job.backtest_id}"
+    return job
+
+
+def list_backtests(
+    bus: Bus,
+    context: Context,
+    strategy: str | None = like(ListBacktests, "strategy"),
+    ids: str | None = None,
+    after: str | None = like(ListBacktests, "after"),
+    limit: int = like(ListBacktests, "limit"),
+) -> list[BacktestJob]:
+    """`ids=a,b,c` lists those backtests side by side, in that order, to compare them."""
+    wanted = [i.strip() for i in ids.split(",") if i.strip()] if ids is not None else None
+    if wanted is not None and not 1 <= len(wanted) <= 50:
+        reason = "ids takes 1 to 50 comma-separated backtest ids"
+        raise ValidationFailed(reason, [Problem(reason, field="ids", value=ids[:200] if ids else ids)])
+    jobs: list[BacktestJob] = bus.ask(
+        ListBacktests(strategy=strategy, ids=wanted, after=after, limit=limit), context
+    )
+    return jobs
+
+
+def get_backtest(backtest_id: str, bus: Bus, context: Context) -> BacktestJob:
+    job: BacktestJob = bus.ask(GetBacktest(backtest_id=backtest_id), context)
+    return job
+
+
+def get_backtest_trades(
+    backtest_id: str,
+    bus: Bus,
+    context: Context,
+    offset: int = like(GetBacktestTrades, "offset"),
+    limit: int = like(GetBacktestTrades, "limit"),
+) -> list[dict[str, Any]]:
+    query = GetBacktestTrades(backtest_id=backtest_id, offset=offset, limit=limit)
+    trades: list[dict[str, Any]] = bus.ask(query, context)
+    return trades
+
+
+def get_backtest_equity(
+    backtest_id: str, bus: Bus, context: Context, points: int = like(GetBacktestEquity, "points")
+) -> list[dict[str, Any]]:
+    curve: list[dict[str, Any]] = bus.ask(GetBacktestEquity(backtest_id=backtest_id, points=points), context)
+    return curve
+
+
+@route(status_code=204)
+def delete_backtest(backtest_id: str, bus: Bus, context: Context) -> Response:
+    bus.execute(DeleteBacktest(backtest_id=backtest_id), context)
+    return Response(status_code=204)

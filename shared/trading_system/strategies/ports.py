@@ -1,0 +1,40 @@
+"""What Strategies needs from outside: where backtest jobs and their results are kept. (The bars
+it reads and the symbols' coverage are Market Data's ports, shared with it.)"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from trading_system.strategies.jobs import BacktestJob
+
+
+class BacktestJobs(Protocol):
+    """The jobs, in the write store: small documents, listed newest first."""
+
+    def get(self, backtest_id: str) -> BacktestJob | None: ...
+
+    def add(self, job: BacktestJob) -> None:
+        """Store a new job (ConcurrencyConflict if the id exists)."""
+
+    def save(self, job: BacktestJob) -> None: ...
+
+    def delete(self, backtest_id: str) -> None: ...
+
+    def newest(self, after: str | None, limit: int) -> list[BacktestJob]:
+        """Jobs newest first, starting after the id `after` (ids sort by submission time)."""
+
+    def get_many(self, backtest_ids: Sequence[str]) -> dict[str, BacktestJob]: ...
+
+
+class BacktestResults(Protocol):
+    """A run's trades and equity curve, in the lake, one folder per backtest."""
+
+    def write(self, backtest_id: str, trades: Sequence[dict[str, Any]], equity: dict[str, Any]) -> None:
+        """Write the results whole; `equity` holds the columns ts_ns, equity, drawdown_pct."""
+
+    def trades(self, backtest_id: str, offset: int, limit: int) -> list[dict[str, Any]]: ...
+
+    def equity(self, backtest_id: str, points: int) -> list[dict[str, Any]]: ...
+
+    def delete(self, backtest_id: str) -> None: ...

@@ -1,0 +1,99 @@
+"""Backtest results in the lake, on a local folder and on S3 (moto): written whole, read back
+exactly, thinned with the last bar kept, and deleted without touching another backtest's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.aws_fixtures import boto_client, unique_name
+from trading_system.adapters.backtest_store import BacktestLake
+from trading_system.adapters.lake import ParquetLake
+from trading_system.config import load_settings
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["local", "s3"])
+def results(request: pytest.FixtureRequest, tmp_path: Path) -> BacktestLake:
+    if request.param == "local":
+        return BacktestLake(ParquetLake.from_settings(load_settings(data_dir=tmp_path)))
+    url = request.getfixturevalue("moto_url")
+    bucket = unique_name("backtests")
+    boto_client("s3", url).create_bucket(Bucket=bucket)
+    settings = load_settings(data_dir=tmp_path, lake_root=f"s3://{bucket}", aws_endpoint_url=url)
+    return BacktestLake(ParquetLake.from_settings(settings))
+
+
+def trade(i: int) -> dict[str, Any]:
+    entry, exit_ = T0 + timedelta(days=i), T0 + timedelta(days=i + 3)
+    return {
+        "symbol": "GOOG" if i % 2 else "MSFT",
+        "size": -3.0 if i % 3 == 0 else 7.0,
+        "entry_bar": i,
+        "exit_bar": i + 3,
+        "entry_time": entry.isoformat(),
+        "exit_time": exit_.isoformat(),
+        "entry_price": 100.125 + i,
+        "exit_price": 101.5 + i,
+        "pnl": 1.375 * i - 0.1,
+        "return_pct": 0.0137 * i,
+        "commission": 0.4,
+    }
+
+
+def curve(n: int, seed: int) -> dict[str, np.ndarray]:
+    equity = 10_000 * np.cumprod(1 + np.random.default_rng(seed).normal(0, 0.01, n))
+    peak = np.maximum.accumulate(equity)
+    ts_ns = np.array([int((T0 + timedelta(days=i)).timestamp()) * 10**9 for i in range(n)], dtype=np.int64)
+    return {"ts_ns": ts_ns, "equity": equity, "drawdown_pct": -(1 - equity / peak) * 100}
+
+
+def test_results_are_read_back_exactly(results: BacktestLake) -> None:
+    written = [trade(i) for i in range(25)]
+    equity = curve(300, 1)
+    results.write("bt_a", written, equity)
+    results.write("bt_b", [trade(99)], curve(5, 2))
+
+    read = results.trades("bt_a", 0, 1000)
+    assert len(read) == 25
+    for got, want in zip(read, written, strict=True):
+        assert got == {
+            **want,
+            "entry_time": want["entry_time"][:19] + "Z",
+            "exit_time": want["exit_time"][:19] + "Z",
+        }
+    assert results.trades("bt_a", 20, 3) == read[20:23]
+
+    points = results.equity("bt_a", 100_000)
+    assert [p["equity"] for p in points] == equity["equity"].tolist()
+    assert [p["drawdown_pct"] for p in points] == equity["drawdown_pct"].tolist()
+    assert points[0]["ts"] == "2024-01-01T00:00:00Z"
+    thinned = results.equity("bt_a", 7)
+    assert 4 <= len(thinned) <= 7 and thinned[-1] == points[-1]
+    assert [p["ts"] for p in thinned] == sorted(p["ts"] for p in thinned)
+
+
+def test_deleting_one_backtest_leaves_the_others(results: BacktestLake) -> None:
+    results.write("bt_a", [trade(1)], curve(3, 1))
+    results.write("bt_b", [trade(2)], curve(3, 2))
+    results.delete("bt_a")
+    assert results.trades("bt_a", 0, 10) == [] and results.equity("bt_a", 10) == []
+    assert len(results.trades("bt_b", 0, 10)) == 1 and len(results.equity("bt_b", 10)) == 3
+
+
+def test_a_failed_write_leaves_nothing_behind(results: BacktestLake) -> None:
+    broken = {"ts_ns": np.arange(3), "equity": np.ones(2), "drawdown_pct": np.zeros(3)}  # mismatched lengths
+    with pytest.raises(Exception):  # noqa: B017 - DuckDB's own error for ragged columns
+        results.write("bt_bad", [trade(1)], broken)
+    assert results.trades("bt_bad", 0, 10) == [] and results.equity("bt_bad", 10) == []
+
+
+def test_no_trades_is_an_empty_file_not_a_missing_one(results: BacktestLake) -> None:
+    results.write("bt_none", [], curve(4, 3))
+    assert results.trades("bt_none", 0, 10) == []
+    assert len(results.equity("bt_none", 10)) == 4
