@@ -28,13 +28,18 @@ from trading_system.kernel.messages import Command, Query
 
 if TYPE_CHECKING:
     from trading_system.adapters.analytics_lake import AnalyticsLake
-    from trading_system.adapters.backtest_store import BacktestLake, DocumentBacktestJobs
     from trading_system.adapters.fill_lake import FillLake
     from trading_system.adapters.indicator_demand import ScannerIndicatorDemand
     from trading_system.adapters.lake import ParquetLake
     from trading_system.adapters.raw import RawFiles
     from trading_system.adapters.signal_lake import SignalLake
+    from trading_system.adapters.strategy_store import (
+        BacktestLake,
+        DocumentBacktestJobs,
+        DocumentSavedStrategies,
+    )
     from trading_system.kernel.event_store import EventStore
+    from trading_system.strategies.book import StrategyBook
     from trading_system.trading.broker import BrokerFactory
     from trading_system.trading.ledger import TradingLedger
 
@@ -216,14 +221,26 @@ class Container:
         return FillLake(self.lake)
 
     @_once
+    def saved_strategies(self) -> DocumentSavedStrategies:
+        from trading_system.adapters.strategy_store import DocumentSavedStrategies
+
+        return DocumentSavedStrategies(self.store)
+
+    @_once
+    def strategies(self) -> StrategyBook:
+        from trading_system.strategies.book import StrategyBook
+
+        return StrategyBook(self.saved_strategies, self.settings.strategies_dir)
+
+    @_once
     def backtests(self) -> DocumentBacktestJobs:
-        from trading_system.adapters.backtest_store import DocumentBacktestJobs
+        from trading_system.adapters.strategy_store import DocumentBacktestJobs
 
         return DocumentBacktestJobs(self.store)
 
     @_once
     def backtest_results(self) -> BacktestLake:
-        from trading_system.adapters.backtest_store import BacktestLake
+        from trading_system.adapters.strategy_store import BacktestLake
 
         return BacktestLake(self.lake)
 

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     duckdb_memory_limit_mb: int | None = Field(default=None, ge=64)
     duckdb_threads: int | None = Field(default=None, ge=1)
+    strategies_dir: str | None = Field(
+        default=None,
+        description="a folder of .py files whose Strategy classes can be backtested and deployed",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     default_account: str = Field(
         default="paper",

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tests.aws_fixtures import boto_client, unique_name
-from trading_system.adapters.backtest_store import BacktestLake
 from trading_system.adapters.lake import ParquetLake
+from trading_system.adapters.strategy_store import BacktestLake
 from trading_system.config import load_settings
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

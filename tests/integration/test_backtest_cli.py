@@ -165,3 +165,40 @@ def test_several_symbols_make_one_portfolio_with_shared_cash(goog: Path) -> None
     first_twin = min(t["entry_time"] for t in document["trades"] if t["symbol"] == "TWIN")
     assert first_twin >= GOOG.index[300].strftime("%Y-%m-%d")
     assert min(point["equity"] for point in document["equity"]) > 0
+
+
+def test_a_declarative_strategy_is_saved_and_backtested_from_the_cli(goog: Path) -> None:
+    saved = run("strategy", "save", "--name", "oversold", "--entry", "rsi(14) < 30", "--exit", "rsi(14) > 70")
+    assert "saved oversold" in saved.output
+    assert "oversold" in run("strategies").output
+    rules = backtest_json_of("oversold")
+    python = backtest_json_of("rsi_reversion")
+    assert rules["stats"] == python["stats"] and rules["trades"] == python["trades"]
+    listed = run("backtest", "list", "--format", "json").output
+    assert rules["backtest_id"] in listed and python["backtest_id"] in listed
+    shown = json.loads(run("backtest", "show", rules["backtest_id"], "--json").output)
+    assert shown["stats"] == rules["stats"]
+    bad = run("strategy", "save", "--name", "broken", "--entry", "rsi(14) <", code=2)
+    assert "entry[0]" in bad.output
+    assert (
+        "exists"
+        in run(
+            "strategy", "save", "--name", "oversold", "--entry", "close > 1", "--exit", "close < 1", code=2
+        ).output
+    )
+    run("strategy", "save", "--name", "oversold", "--entry", "close > 1", "--exit", "close < 1", "--replace")
+    assert json.loads(run("strategy", "show", "oversold").output)["rules"]["entry"] == ["close > 1"]
+    run("backtest", "delete", rules["backtest_id"])
+    assert rules["backtest_id"] not in run("backtest", "list", "--format", "json").output
+    run("strategy", "delete", "oversold")
+    assert (
+        "unknown strategy 'oversold'"
+        in run("backtest", "run", "--strategy", "oversold", "--symbols", "GOOG", code=2).output
+    )
+
+
+def backtest_json_of(strategy: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        run("backtest", "run", "--strategy", strategy, "--symbols", "GOOG", "--json").output
+    )
+    return document

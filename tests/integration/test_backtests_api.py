@@ -200,7 +200,7 @@ class Boom(Strategy):
 @pytest.fixture
 def boom(monkeypatch: pytest.MonkeyPatch) -> None:
     known: Mapping[str, type[Strategy]] = {**registry.available(), "boom": Boom}
-    monkeypatch.setattr(registry, "available", lambda: known)
+    monkeypatch.setattr(registry, "available", lambda folder=None: known)
 
 
 def test_a_strategy_that_raises_fails_its_job_with_the_error_and_no_results(

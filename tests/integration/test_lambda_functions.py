@@ -31,7 +31,8 @@ from trading_system.identity.domain import ApiKey
 from trading_system.kernel.principal import Role
 from trading_system.market_data.commands import BarRow, IngestBars, RegisterSymbol
 from trading_system.scanning.domain import Scanner
-from trading_system.strategies.commands import BacktestRequest
+from trading_system.strategies.commands import BacktestRequest, CreateStrategy
+from trading_system.strategies.definitions import StrategyDraft
 from trading_system.strategies.jobs import BacktestJob, JobStatus
 from trading_system.trading.commands import CreateAccount, PlaceOrder, ResumeTrading
 from trading_system.trading.handlers import order_id_for
@@ -185,6 +186,10 @@ EXPECTED_STATUS = {
     "resume_trading": 200,
     "get_trading_status": 200,
     "list_strategies": 200,
+    "create_strategy": 201,
+    "get_strategy": 200,
+    "update_strategy": 200,
+    "delete_strategy": 204,
     "submit_backtest": 202,
     "list_backtests": 200,
     "get_backtest": 200,
@@ -247,6 +252,18 @@ def test_the_backtest_runner_keeps_results_a_redelivery_does_not_rerun(seeded: C
     assert seeded.backtests.get(SAMPLE_BACKTEST) == done  # completed jobs never run twice
 
 
+SAMPLE_STRATEGY = "oversold_bounce"
+
+
+def ensure_sample_strategy(container: Container) -> None:
+    """The saved strategy the samples name (the delete_strategy sample deletes it, and the
+    create_strategy sample saves a second one, which may already exist)."""
+    container.saved_strategies.delete("oversold_bounce_2")
+    if container.saved_strategies.get(SAMPLE_STRATEGY) is None:
+        draft = json.loads(load(EVENTS / "http" / "update_strategy.json")["body"])
+        container.bus.execute(CreateStrategy(draft=StrategyDraft.model_validate(draft)))
+
+
 def ensure_trading_resumed(container: Container) -> None:
     """The halt_trading sample halts trading; the others expect it open, whatever the order."""
     if container.bus.ask(GetTradingStatus())["halted"]:
@@ -263,6 +280,7 @@ def test_http_functions_answer_their_sample(name: str, seeded: Container) -> Non
     ensure_sample_scanner(seeded)
     ensure_trading_resumed(seeded)
     ensure_sample_backtest(seeded)
+    ensure_sample_strategy(seeded)
     response = handler_of(function)(load(sample_for(function)), LambdaContext(function_name=name))
     assert response["statusCode"] == EXPECTED_STATUS[name], response["body"]
     body = base64.b64decode(response["body"]) if response.get("isBase64Encoded") else response["body"]

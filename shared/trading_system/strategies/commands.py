@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trading_system.kernel.messages import Command
 from trading_system.market_data.domain import Symbol, Timeframe
+from trading_system.strategies.definitions import NAME_PATTERN, StrategyDraft
 
 ParamValue = bool | int | Annotated[float, Field(allow_inf_nan=False)] | Annotated[str, Field(max_length=200)]
 
@@ -47,3 +48,18 @@ class SubmitBacktest(Command):
 
 class DeleteBacktest(Command):
     backtest_id: str = Field(min_length=1, max_length=64)
+
+
+class CreateStrategy(Command):
+    """Save a declarative strategy (its rules are parsed and checked first)."""
+
+    draft: StrategyDraft
+
+
+class UpdateStrategy(Command):
+    name: str = Field(pattern=NAME_PATTERN)
+    draft: StrategyDraft
+
+
+class DeleteStrategy(Command):
+    name: str = Field(pattern=NAME_PATTERN)

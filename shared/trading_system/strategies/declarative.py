@@ -11,61 +11,17 @@ broker's, so the strategy acts only on bars where an entry or exit rule holds (`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from trading_system.scanning.rules import Indicator as IndicatorNode
-from trading_system.scanning.rules import Rule, RuleError, children, parse
-from trading_system.strategies.domain import Context, Indicator, Strategy, StrategyParams
+from trading_system.scanning.rules import Rule, children, parse
+from trading_system.strategies.definitions import RuleStrategyDefinition
+from trading_system.strategies.domain import Context, Indicator, Strategy
 from trading_system.strategies.engine import Bars, warmup_bars
 from trading_system.strategies.rule_series import FloatArray, RuleSeries
 
 __all__ = ["RuleStrategy", "RuleStrategyDefinition"]
-
-MAX_RULES = 10
-
-
-class RuleStrategyDefinition(StrategyParams):
-    """What a user writes: rules, side, sizing and brackets. Every rule is parsed and checked
-    here, so a definition that validates always runs."""
-
-    entry: list[str] = Field(
-        min_length=1, max_length=MAX_RULES, description="conditions that must all hold to enter"
-    )
-    exit: list[str] = Field(
-        default_factory=list, max_length=MAX_RULES, description="conditions any one of which exits"
-    )
-    side: Literal["long", "short"] = "long"
-    fraction: float = Field(default=1.0, gt=0, le=1, description="share of the equity an entry uses")
-    stop_loss_pct: float | None = Field(
-        default=None, gt=0, lt=100, description="stop-loss distance from the entry bar's close, percent"
-    )
-    take_profit_pct: float | None = Field(
-        default=None, gt=0, lt=1000, description="take-profit distance from the entry bar's close, percent"
-    )
-    max_positions: int | None = Field(
-        default=None, ge=1, description="in a portfolio, at most this many symbols hold a position at once"
-    )
-
-    @field_validator("entry", "exit")
-    @classmethod
-    def _rules_parse(cls, texts: list[str], info: ValidationInfo) -> list[str]:
-        for index, text in enumerate(texts):
-            try:
-                parse(text)  # parse() also checks that the rule is a condition, not a number
-            except RuleError as error:
-                raise ValueError(f"{info.field_name}[{index}]: {error}") from None
-        return texts
-
-    @model_validator(mode="after")
-    def _consistent(self) -> RuleStrategyDefinition:
-        if not self.exit and self.stop_loss_pct is None and self.take_profit_pct is None:
-            raise ValueError("a strategy needs a way out: exit rules, stop_loss_pct or take_profit_pct")
-        if self.side == "short" and self.take_profit_pct is not None and self.take_profit_pct >= 100:
-            raise ValueError("a short's take_profit_pct must be below 100 (a price cannot fall below 0)")
-        return self
 
 
 class RuleStrategy(Strategy):

@@ -28,18 +28,14 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
+from trading_system.strategies.definitions import StrategyParams
 from trading_system.strategies.engine import FULL_EQUITY, Bars, Broker
+
+__all__ = ["PRICE_COLUMNS", "Context", "Indicator", "Strategy", "StrategyParams"]
 
 Indicator = str | Callable[[Bars], np.ndarray]
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
-
-
-class StrategyParams(BaseModel):
-    """A strategy's parameters: validated, so a typo or an out-of-range value is a clear error."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Strategy:

@@ -7,9 +7,24 @@ from typing import TYPE_CHECKING, Any
 
 from trading_system import __version__
 from trading_system.kernel.bus import Handled, HandlerTable, MessageContext
-from trading_system.kernel.errors import DomainError, NotFound, Problem, ValidationFailed
+from trading_system.kernel.errors import (
+    ConcurrencyConflict,
+    Conflict,
+    DomainError,
+    NotFound,
+    Problem,
+    ValidationFailed,
+)
 from trading_system.market_data.domain import EPOCH, FOREVER, as_utc, check_range
-from trading_system.strategies.commands import BacktestRequest, DeleteBacktest, SubmitBacktest
+from trading_system.strategies.commands import (
+    BacktestRequest,
+    CreateStrategy,
+    DeleteBacktest,
+    DeleteStrategy,
+    SubmitBacktest,
+    UpdateStrategy,
+)
+from trading_system.strategies.definitions import SavedStrategy
 from trading_system.strategies.events import BacktestCompleted, BacktestFailed, BacktestRequested
 from trading_system.strategies.fills import PROFILES, FillProfile
 from trading_system.strategies.jobs import BacktestJob, BacktestOutcome, new_backtest_id
@@ -17,6 +32,7 @@ from trading_system.strategies.queries import (
     GetBacktest,
     GetBacktestEquity,
     GetBacktestTrades,
+    GetStrategy,
     ListBacktests,
     ListStrategies,
 )
@@ -27,8 +43,10 @@ if TYPE_CHECKING:
     from trading_system.kernel.clock import Clock
     from trading_system.market_data.domain import Listing, Timeframe
     from trading_system.market_data.ports import BarLake, SymbolRepository
+    from trading_system.strategies.book import StrategyBook
+    from trading_system.strategies.domain import Strategy
     from trading_system.strategies.engine import Bars
-    from trading_system.strategies.ports import BacktestJobs, BacktestResults
+    from trading_system.strategies.ports import BacktestJobs, BacktestResults, SavedStrategies
 
 MAX_BARS = 5_000_000  # a backtest's bars per symbol: ten years of 1m bars fit
 
@@ -40,15 +58,14 @@ def submit_backtest(
     cmd: SubmitBacktest,
     backtests: BacktestJobs,
     symbols: SymbolRepository,
+    strategies: StrategyBook,
     clock: Clock,
     context: MessageContext,
 ) -> Handled[BacktestJob]:
     """Everything that can be checked before running is checked here, so a bad request is a 4xx
     that names the problem and nothing is queued."""
-    from trading_system.strategies import registry
-
     request = cmd.request
-    strategy = registry.build(request.strategy, request.params)
+    strategy, kind = strategies.build(request.strategy, request.params)
     profile_of(request)
     check_range(request.start, request.end)
     _check_data(request, symbols)
@@ -56,6 +73,7 @@ def submit_backtest(
         backtest_id=new_backtest_id(),
         request=request,
         strategy_name=strategy.name,
+        kind=kind,
         params=strategy.params.model_dump(),
         submitted_at=clock.now(),
         submitted_by=context.principal.key_id,
@@ -78,6 +96,54 @@ def delete_backtest(
     return Handled(None)
 
 
+def create_strategy(
+    cmd: CreateStrategy,
+    saved_strategies: SavedStrategies,
+    strategies: StrategyBook,
+    clock: Clock,
+    context: MessageContext,
+) -> Handled[SavedStrategy]:
+    from trading_system.strategies import registry
+
+    if cmd.draft.name in registry.available(strategies.folder):
+        raise Conflict(f"{cmd.draft.name} is the name of a strategy in code: choose another")
+    now = clock.now()
+    saved = SavedStrategy(
+        **cmd.draft.model_dump(), created_at=now, created_by=context.principal.key_id, updated_at=now
+    )
+    try:
+        saved_strategies.add(saved)
+    except ConcurrencyConflict:
+        raise Conflict(
+            f"a strategy named {cmd.draft.name} exists: update it, or choose another name"
+        ) from None
+    return Handled(saved)
+
+
+def update_strategy(
+    cmd: UpdateStrategy, saved_strategies: SavedStrategies, clock: Clock
+) -> Handled[SavedStrategy]:
+    current = _saved(saved_strategies, cmd.name)
+    if cmd.draft.name != cmd.name:
+        reason = f"the body names {cmd.draft.name}, the path {cmd.name}: a strategy keeps its name"
+        raise ValidationFailed(reason, [Problem(reason, field="name", value=cmd.draft.name)])
+    updated = SavedStrategy(
+        **cmd.draft.model_dump(),
+        created_at=current.created_at,
+        created_by=current.created_by,
+        updated_at=clock.now(),
+    )
+    saved_strategies.save(updated)
+    return Handled(updated)
+
+
+def delete_strategy(cmd: DeleteStrategy, saved_strategies: SavedStrategies) -> Handled[None]:
+    """Backtests already run keep their results: a job records the complete definition it ran."""
+    _saved(saved_strategies, cmd.name)
+    saved_strategies.delete(cmd.name)
+    return Handled(None)
+
+
 # -- the runner -------------------------------------------------------------------------------
 
 
@@ -87,6 +153,7 @@ def run_backtests(
     backtest_results: BacktestResults,
     symbols: SymbolRepository,
     lake: BarLake,
+    strategies: StrategyBook,
     clock: Clock,
 ) -> Handled[BacktestJob | None]:
     """Run a queued backtest once. A strategy that raises, or data that went away, fails the job
@@ -98,7 +165,7 @@ def run_backtests(
     job = job.start(clock.now())
     backtests.save(job)
     try:
-        outcome, trades, curve = execute(job.request, symbols, lake)
+        outcome, trades, curve = execute(job, symbols, lake, strategies)
         backtest_results.write(job.backtest_id, trades, curve)
     except Exception as error:
         failed = job.fail(_describe(error), clock.now())
@@ -132,15 +199,17 @@ def run_backtests(
 
 
 def execute(
-    request: BacktestRequest, symbols: SymbolRepository, lake: BarLake
+    job: BacktestJob, symbols: SymbolRepository, lake: BarLake, strategies: StrategyBook
 ) -> tuple[BacktestOutcome, list[dict[str, Any]], dict[str, Any]]:
     """One symbol: the single-symbol engine. Several: one portfolio sharing the cash, each symbol
     with its own instance of the strategy. Returns the outcome, the trades and the equity curve."""
-    from trading_system.strategies import registry
     from trading_system.strategies.backtest import backtest, backtest_portfolio
     from trading_system.strategies.results import TradeRow, drawdown_pct, fingerprint, utc
 
-    strategy = registry.build(request.strategy, request.params)
+    def instance() -> Strategy:
+        return strategies.rebuild(job.strategy_name, job.kind, job.params)
+
+    request, strategy = job.request, instance()
     profile = profile_of(request)
     loaded = {symbol: _bars(request, symbol, symbols, lake) for symbol in request.symbols}
     bars = {symbol: series for symbol, (series, _) in loaded.items()}
@@ -151,7 +220,7 @@ def execute(
         trades = [TradeRow.of(symbol, trade) for trade in single.run.trades]
         still_open = len(single.run.open_trades)
     else:
-        each = {symbol: registry.build(request.strategy, request.params) for symbol in bars}
+        each = {symbol: instance() for symbol in bars}
         portfolio = backtest_portfolio(each, bars, request.cash, profile, request.finalize)
         timeline, equity, stats = portfolio.run.timeline_ns, portfolio.run.equity, portfolio.stats
         trades = [TradeRow.of(symbol, trade) for symbol, trade in portfolio.run.symbol_trades]
@@ -236,13 +305,21 @@ def _describe(error: Exception) -> str:
 # -- queries ----------------------------------------------------------------------------------
 
 
-def list_strategies(query: ListStrategies) -> list[dict[str, Any]]:
-    from trading_system.strategies import registry
+def list_strategies(query: ListStrategies, strategies: StrategyBook) -> list[dict[str, Any]]:
+    return strategies.describe()
 
-    return [
-        {"name": name, "summary": kind.summary, "params": kind.Params.model_json_schema()}
-        for name, kind in sorted(registry.available().items())
-    ]
+
+def get_strategy(query: GetStrategy, saved_strategies: SavedStrategies) -> SavedStrategy:
+    return _saved(saved_strategies, query.name)
+
+
+def _saved(saved_strategies: SavedStrategies, name: str) -> SavedStrategy:
+    found = saved_strategies.get(name)
+    if found is None:
+        raise NotFound(
+            f"no saved strategy {name} (built-in and code strategies are not stored)", field="name"
+        )
+    return found
 
 
 def get_backtest(query: GetBacktest, backtests: BacktestJobs) -> BacktestJob:
@@ -289,9 +366,16 @@ def _job(backtests: BacktestJobs, backtest_id: str) -> BacktestJob:
 
 
 HANDLERS = HandlerTable(
-    commands={SubmitBacktest: submit_backtest, DeleteBacktest: delete_backtest},
+    commands={
+        CreateStrategy: create_strategy,
+        UpdateStrategy: update_strategy,
+        DeleteStrategy: delete_strategy,
+        SubmitBacktest: submit_backtest,
+        DeleteBacktest: delete_backtest,
+    },
     queries={
         ListStrategies: list_strategies,
+        GetStrategy: get_strategy,
         GetBacktest: get_backtest,
         ListBacktests: list_backtests,
         GetBacktestTrades: get_backtest_trades,

@@ -13,7 +13,7 @@ import os
 import time
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -61,7 +61,8 @@ class BacktestJob(BaseModel):
     backtest_id: str
     request: BacktestRequest
     strategy_name: str  # the strategy's registered name, as resolved when the job was submitted
-    params: dict[str, Any]  # every parameter, defaults included
+    kind: Literal["python", "rules"] = "python"
+    params: dict[str, Any]  # every parameter, defaults included: the job reruns from these alone
     status: JobStatus = JobStatus.QUEUED
     submitted_at: datetime
     submitted_by: str

@@ -1,12 +1,16 @@
-"""What Strategies needs from outside: where backtest jobs and their results are kept. (The bars
+"""What Strategies needs from outside: where declarative strategies, backtest jobs and their
+results are kept. (The bars
 it reads and the symbols' coverage are Market Data's ports, shared with it.)"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from trading_system.strategies.jobs import BacktestJob
+
+if TYPE_CHECKING:
+    from trading_system.strategies.definitions import SavedStrategy
 
 
 class BacktestJobs(Protocol):
@@ -38,3 +42,18 @@ class BacktestResults(Protocol):
     def equity(self, backtest_id: str, points: int) -> list[dict[str, Any]]: ...
 
     def delete(self, backtest_id: str) -> None: ...
+
+
+class SavedStrategies(Protocol):
+    """Declarative strategies, in the write store, by name."""
+
+    def get(self, name: str) -> SavedStrategy | None: ...
+
+    def add(self, strategy: SavedStrategy) -> None:
+        """Store a new one (ConcurrencyConflict if the name is taken)."""
+
+    def save(self, strategy: SavedStrategy) -> None: ...
+
+    def delete(self, name: str) -> None: ...
+
+    def list(self) -> list[SavedStrategy]: ...

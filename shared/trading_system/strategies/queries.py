@@ -13,6 +13,10 @@ class ListStrategies(Query):
     pass
 
 
+class GetStrategy(Query):
+    name: str = Field(min_length=1, max_length=64)
+
+
 class GetBacktest(Query):
     backtest_id: BacktestId = Field(min_length=1, max_length=64)
 

@@ -34,6 +34,7 @@ app.add_typer(scanning.scan_app, name="scan")
 app.add_typer(trading.order_app, name="order")
 app.add_typer(trading.accounts_app, name="accounts")
 app.add_typer(strategies.backtest_app, name="backtest")
+app.add_typer(strategies.strategy_app, name="strategy")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -31,6 +31,8 @@ console = Console(stderr=True)
 commands = typer.Typer()
 SYMBOLS_HELP = "a symbol, or several (comma-separated or repeated): one portfolio sharing the cash"
 backtest_app = typer.Typer(help="Backtest a strategy on stored bars.", no_args_is_help=True)
+strategy_app = typer.Typer(help="Declarative strategies: rules, no Python.", no_args_is_help=True)
+RULE_HELP = "a rule in the scanner rule language (docs/RULES.md), repeatable"
 
 STATS_SHOWN = (
     ("return_pct", "Return [%]"),
@@ -56,10 +58,68 @@ def list_strategies(as_json: Annotated[bool, typer.Option("--json")] = False) ->
         echo_json(found)
         return
     for strategy in found:
-        params = ", ".join(
-            f"{name}={spec.get('default')}" for name, spec in strategy["params"].get("properties", {}).items()
-        )
-        typer.echo(f"{strategy['name']:<20} {strategy['summary']}  ({params})")
+        if strategy["kind"] == "rules":
+            detail = "rules: " + " and ".join(strategy["rules"]["entry"])
+        else:
+            detail = ", ".join(
+                f"{name}={spec.get('default')}"
+                for name, spec in strategy["params"].get("properties", {}).items()
+            )
+        typer.echo(f"{strategy['name']:<20} {strategy['summary']}  ({detail})")
+
+
+@strategy_app.command("save")
+def save_strategy(
+    name: Annotated[str, typer.Option(help="lower-case letters, digits and _, e.g. my_rsi")],
+    entry: Annotated[list[str], typer.Option("--entry", help=f"{RULE_HELP}; all must hold to enter")],
+    exit_: Annotated[list[str] | None, typer.Option("--exit", help=f"{RULE_HELP}; any one exits")] = None,
+    side: Annotated[str, typer.Option(help="long or short")] = "long",
+    fraction: Annotated[float, typer.Option(help="share of the equity an entry uses")] = 1.0,
+    stop_loss_pct: Annotated[
+        float | None, typer.Option(help="percent below (long) the entry bar's close")
+    ] = None,
+    take_profit_pct: Annotated[
+        float | None, typer.Option(help="percent above (long) the entry bar's close")
+    ] = None,
+    max_positions: Annotated[int | None, typer.Option(help="in a portfolio, symbols held at once")] = None,
+    summary: str = "",
+    replace: Annotated[bool, typer.Option("--replace", help="replace a saved strategy of that name")] = False,
+) -> None:
+    """Save a declarative strategy; backtest it with `trading backtest run --strategy NAME`."""
+    from trading_system.strategies.commands import CreateStrategy, UpdateStrategy
+    from trading_system.strategies.definitions import RuleStrategyDefinition, StrategyDraft
+
+    rules = make(
+        RuleStrategyDefinition,
+        entry=entry,
+        exit=exit_ or [],
+        side=side,
+        fraction=fraction,
+        stop_loss_pct=stop_loss_pct,
+        take_profit_pct=take_profit_pct,
+        max_positions=max_positions,
+    )
+    draft = make(StrategyDraft, name=name, summary=summary, rules=rules)
+    command = UpdateStrategy(name=name, draft=draft) if replace else CreateStrategy(draft=draft)
+    saved = execute(command)
+    typer.echo(f"saved {saved.name}: enter when {' and '.join(saved.rules.entry)}")
+
+
+@strategy_app.command("show")
+def show_strategy(name: str) -> None:
+    """A saved strategy, as JSON."""
+    from trading_system.strategies.queries import GetStrategy
+
+    echo_json(ask(make(GetStrategy, name=name)))
+
+
+@strategy_app.command("delete")
+def delete_strategy(name: str) -> None:
+    """Delete a saved strategy (backtests already run keep what they ran)."""
+    from trading_system.strategies.commands import DeleteStrategy
+
+    execute(make(DeleteStrategy, name=name))
+    typer.echo(f"deleted {name}")
 
 
 @backtest_app.command("run")

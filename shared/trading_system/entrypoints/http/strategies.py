@@ -14,12 +14,21 @@ from trading_system.entrypoints.http.dependencies import Bus, Context
 from trading_system.entrypoints.http.params import like
 from trading_system.entrypoints.http.routes import route
 from trading_system.kernel.errors import Problem, ValidationFailed
-from trading_system.strategies.commands import BacktestRequest, DeleteBacktest, SubmitBacktest
+from trading_system.strategies.commands import (
+    BacktestRequest,
+    CreateStrategy,
+    DeleteBacktest,
+    DeleteStrategy,
+    SubmitBacktest,
+    UpdateStrategy,
+)
+from trading_system.strategies.definitions import SavedStrategy, StrategyDraft
 from trading_system.strategies.jobs import BacktestJob
 from trading_system.strategies.queries import (
     GetBacktest,
     GetBacktestEquity,
     GetBacktestTrades,
+    GetStrategy,
     ListBacktests,
     ListStrategies,
 )
@@ -28,6 +37,29 @@ from trading_system.strategies.queries import (
 def list_strategies(bus: Bus, context: Context) -> list[dict[str, Any]]:
     strategies: list[dict[str, Any]] = bus.ask(ListStrategies(), context)
     return strategies
+
+
+@route(status_code=201)
+def create_strategy(body: StrategyDraft, response: Response, bus: Bus, context: Context) -> SavedStrategy:
+    saved: SavedStrategy = bus.execute(CreateStrategy(draft=body), context)
+    response.headers["Location"] = f"/v1/strategies/{saved.name}"
+    return saved
+
+
+def get_strategy(name: str, bus: Bus, context: Context) -> SavedStrategy:
+    saved: SavedStrategy = bus.ask(GetStrategy(name=name), context)
+    return saved
+
+
+def update_strategy(name: str, body: StrategyDraft, bus: Bus, context: Context) -> SavedStrategy:
+    saved: SavedStrategy = bus.execute(UpdateStrategy(name=name, draft=body), context)
+    return saved
+
+
+@route(status_code=204)
+def delete_strategy(name: str, bus: Bus, context: Context) -> Response:
+    bus.execute(DeleteStrategy(name=name), context)
+    return Response(status_code=204)
 
 
 @route(status_code=202)

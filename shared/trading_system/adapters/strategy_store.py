@@ -1,4 +1,5 @@
-"""Backtests: jobs in the write store (kind `backtest`), results in the Parquet lake.
+"""Strategies' stores: declarative strategies (kind `strategy`) and backtest jobs (kind
+`backtest`) in the write store, backtest results in the Parquet lake.
 
 - `backtests/backtest_id=<id>/trades.parquet`: every closed trade;
 - `backtests/backtest_id=<id>/equity.parquet`: the equity and drawdown on every bar.
@@ -15,10 +16,12 @@ from typing import Any
 import numpy as np
 
 from trading_system.adapters.lake import ParquetLake
-from trading_system.kernel.documents import DocumentStore
+from trading_system.kernel.documents import DocumentStore, scan_all
+from trading_system.strategies.definitions import SavedStrategy
 from trading_system.strategies.jobs import BacktestJob
 
 BACKTESTS = "backtest"
+STRATEGIES = "strategy"
 TRADE_SCHEMA = {
     "symbol": "VARCHAR",
     "size": "DOUBLE",
@@ -136,3 +139,26 @@ class BacktestLake:
 
 def _folder(backtest_id: str) -> str:
     return f"backtests/backtest_id={backtest_id}/"
+
+
+class DocumentSavedStrategies:
+    """Declarative strategies by name."""
+
+    def __init__(self, store: DocumentStore):
+        self.store = store
+
+    def get(self, name: str) -> SavedStrategy | None:
+        doc = self.store.get(STRATEGIES, name)
+        return SavedStrategy.model_validate(doc) if doc else None
+
+    def add(self, strategy: SavedStrategy) -> None:
+        self.store.put(STRATEGIES, strategy.name, strategy.model_dump(mode="json"), if_absent=True)
+
+    def save(self, strategy: SavedStrategy) -> None:
+        self.store.put(STRATEGIES, strategy.name, strategy.model_dump(mode="json"))
+
+    def delete(self, name: str) -> None:
+        self.store.delete(STRATEGIES, name)
+
+    def list(self) -> list[SavedStrategy]:
+        return [SavedStrategy.model_validate(doc) for _, doc in scan_all(self.store, STRATEGIES)]

@@ -1,0 +1,78 @@
+"""Every strategy a user can name: code (built in, entry points, the strategies folder: see
+registry.py) and declarative strategies saved in the write store. Code names come first, so a
+saved strategy can never shadow one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from trading_system.strategies import registry
+from trading_system.strategies.domain import Strategy
+
+if TYPE_CHECKING:
+    from trading_system.strategies.ports import SavedStrategies
+
+Kind = Literal["python", "rules"]
+
+
+class StrategyBook:
+    def __init__(self, saved: SavedStrategies, folder: str | None = None):
+        self.saved = saved
+        self.folder = folder
+
+    def kind_of(self, name: str) -> Kind:
+        """`python` or `rules`; a clear 422 (with a suggestion) for a name nobody knows."""
+        if name in registry.available(self.folder):
+            return "python"
+        if self.saved.get(name) is not None:
+            return "rules"
+        registry.strategy_class(name, self.folder, also=tuple(s.name for s in self.saved.list()))
+        raise AssertionError("strategy_class raises for an unknown name")  # pragma: no cover
+
+    def build(self, name: str, params: Mapping[str, Any]) -> tuple[Strategy, Kind]:
+        """The named strategy with `params` validated; for a declarative one they override the
+        saved definition's fields (`fraction`, `stop_loss_pct`...)."""
+        kind = self.kind_of(name)
+        if kind == "python":
+            return registry.build(name, params, self.folder), kind
+        saved = self.saved.get(name)
+        assert saved is not None
+        return self.rebuild(name, kind, {**saved.rules.model_dump(), **params}), kind
+
+    def rebuild(self, name: str, kind: Kind, params: Mapping[str, Any]) -> Strategy:
+        """A strategy from the complete parameters a job recorded, without the store: a job runs
+        what was submitted even if the saved definition changed or went away since."""
+        if kind == "python":
+            return registry.build(name, params, self.folder)
+        from trading_system.strategies.declarative import RuleStrategy
+        from trading_system.strategies.definitions import RuleStrategyDefinition
+
+        return RuleStrategy(registry.validated(name, RuleStrategyDefinition, params), name)
+
+    def describe(self) -> list[dict[str, Any]]:
+        code = [
+            {"name": name, "kind": "python", "summary": cls.summary, "params": cls.Params.model_json_schema()}
+            for name, cls in sorted(registry.available(self.folder).items())
+        ]
+        saved = [
+            {
+                "name": s.name,
+                "kind": "rules",
+                "summary": s.summary,
+                "rules": s.rules.model_dump(),
+                "params": _overridable_schema(),
+            }
+            for s in self.saved.list()
+        ]
+        return code + saved
+
+
+def _overridable_schema() -> dict[str, Any]:
+    """What a backtest's `params` may override on a declarative strategy: its scalar fields."""
+    from trading_system.strategies.definitions import RuleStrategyDefinition
+
+    schema = RuleStrategyDefinition.model_json_schema()
+    schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in ("entry", "exit")}
+    schema.pop("required", None)
+    return schema
