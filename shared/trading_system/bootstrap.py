@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from trading_system.adapters.strategy_store import (
         BacktestLake,
         DocumentBacktestJobs,
+        DocumentDeployments,
         DocumentSavedStrategies,
     )
     from trading_system.kernel.event_store import EventStore
@@ -231,6 +232,12 @@ class Container:
         from trading_system.strategies.book import StrategyBook
 
         return StrategyBook(self.saved_strategies, self.settings.strategies_dir)
+
+    @_once
+    def deployments(self) -> DocumentDeployments:
+        from trading_system.adapters.strategy_store import DocumentDeployments
+
+        return DocumentDeployments(self.store)
 
     @_once
     def backtests(self) -> DocumentBacktestJobs:

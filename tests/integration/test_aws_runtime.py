@@ -101,9 +101,10 @@ def test_market_data_end_to_end_on_aws_adapters(aws: tuple[Container, str], moto
 
     # The lake has the bars at once; the coverage the query uses arrives through the bus.
     assert client.get("/v1/bars/AAPL", params={"timeframe": "1d"}, headers=headers).json()["bars"] == []
-    # BarsIngested -> refresh_snapshots publishes IndicatorsCalculated, delivered in turn.
+    # BarsIngested -> refresh_snapshots publishes IndicatorsCalculated and fill_orders BarsSettled,
+    # each delivered in turn.
     delivered = deliver_pending(container, queue_url, moto_url)
-    assert sorted(delivered) == ["BarsIngested", "IndicatorsCalculated", "SymbolRegistered"]
+    assert sorted(delivered) == ["BarsIngested", "BarsSettled", "IndicatorsCalculated", "SymbolRegistered"]
     daily = client.get("/v1/bars/AAPL", params={"timeframe": "1d"}, headers=headers).json()
     assert daily["source_timeframe"] == "1h"
     assert daily["bars"] == [

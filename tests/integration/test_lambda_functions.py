@@ -33,6 +33,7 @@ from trading_system.market_data.commands import BarRow, IngestBars, RegisterSymb
 from trading_system.scanning.domain import Scanner
 from trading_system.strategies.commands import BacktestRequest, CreateStrategy
 from trading_system.strategies.definitions import StrategyDraft
+from trading_system.strategies.deployments import Deployment, DeploymentDraft, DeploymentStatus
 from trading_system.strategies.jobs import BacktestJob, JobStatus
 from trading_system.trading.commands import CreateAccount, PlaceOrder, ResumeTrading
 from trading_system.trading.handlers import order_id_for
@@ -190,6 +191,12 @@ EXPECTED_STATUS = {
     "get_strategy": 200,
     "update_strategy": 200,
     "delete_strategy": 204,
+    "create_deployment": 201,
+    "list_deployments": 200,
+    "get_deployment": 200,
+    "start_deployment": 200,
+    "pause_deployment": 200,
+    "stop_deployment": 200,
     "submit_backtest": 202,
     "list_backtests": 200,
     "get_backtest": 200,
@@ -264,6 +271,31 @@ def ensure_sample_strategy(container: Container) -> None:
         container.bus.execute(CreateStrategy(draft=StrategyDraft.model_validate(draft)))
 
 
+SAMPLE_DEPLOYMENT = "dep_sample000001"
+
+
+def ensure_sample_deployment(container: Container, fresh: bool = False) -> None:
+    """The deployment the samples name, not stopped (the stop_deployment sample stops it);
+    `fresh`: as created, having decided on no bar yet."""
+    found = container.deployments.get(SAMPLE_DEPLOYMENT)
+    if found is not None and found.status is not DeploymentStatus.STOPPED and not fresh:
+        return
+    now = datetime.now(UTC)
+    container.deployments.save(
+        Deployment(
+            deployment_id=SAMPLE_DEPLOYMENT,
+            draft=DeploymentDraft(strategy="rsi_reversion", symbols=["AAPL"], account_id="paper"),
+            strategy_name="rsi_reversion",
+            kind="python",
+            params={"period": 14, "lower": 30, "upper": 70, "fraction": 1.0},
+            status=DeploymentStatus.RUNNING,
+            created_at=now,
+            created_by="test",
+            updated_at=now,
+        )
+    )
+
+
 def ensure_trading_resumed(container: Container) -> None:
     """The halt_trading sample halts trading; the others expect it open, whatever the order."""
     if container.bus.ask(GetTradingStatus())["halted"]:
@@ -281,6 +313,7 @@ def test_http_functions_answer_their_sample(name: str, seeded: Container) -> Non
     ensure_trading_resumed(seeded)
     ensure_sample_backtest(seeded)
     ensure_sample_strategy(seeded)
+    ensure_sample_deployment(seeded)
     response = handler_of(function)(load(sample_for(function)), LambdaContext(function_name=name))
     assert response["statusCode"] == EXPECTED_STATUS[name], response["body"]
     body = base64.b64decode(response["body"]) if response.get("isBase64Encoded") else response["body"]
@@ -410,3 +443,13 @@ def test_the_schedule_closes_the_session(seeded: Container) -> None:
     function = by_name()["close_session"]
     result = handler_of(function)(load(sample_for(function)), LambdaContext())
     assert result["expired"] == 0  # the seeded order is gtc: it stays open
+
+
+def test_a_deployment_alerts_on_the_stale_sample_bar_instead_of_trading(seeded: Container) -> None:
+    ensure_sample_deployment(seeded, fresh=True)
+    event = load(EVENTS / "bus" / "BarsSettled.json")
+    event["detail"]["event_id"] = str(uuid4())
+    assert handler_of(by_name()["run_deployments"])(event, LambdaContext())["processed"] is True
+    deployment = seeded.deployments.get(SAMPLE_DEPLOYMENT)
+    assert deployment is not None and deployment.status is DeploymentStatus.RUNNING
+    assert deployment.last_bar["AAPL"] == datetime(2024, 1, 3, tzinfo=UTC) and deployment.orders_placed == 0

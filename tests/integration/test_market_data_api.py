@@ -543,7 +543,13 @@ def test_ingest_publishes_bars_ingested_and_updates_coverage(
         json={"timeframe": "1m", "symbol": "AAPL", "bars": minute_bars(3)},
         headers=keys.header("trader"),
     )
-    assert [e.event_type for e in seen] == ["SymbolRegistered", "BarsIngested", "IndicatorsCalculated"]
+    # refresh_snapshots and fill_orders react to the bars, in the catalog's order
+    assert [e.event_type for e in seen] == [
+        "SymbolRegistered",
+        "BarsIngested",
+        "IndicatorsCalculated",
+        "BarsSettled",
+    ]
     payload = seen[1].payload
     assert payload["rows"] == 3 and payload["timeframe"] == "1m" and payload["source"] == "api"
     coverage = client.get("/v1/symbols/AAPL", headers=keys.header("viewer")).json()["coverage"]

@@ -18,10 +18,12 @@ import numpy as np
 from trading_system.adapters.lake import ParquetLake
 from trading_system.kernel.documents import DocumentStore, scan_all
 from trading_system.strategies.definitions import SavedStrategy
+from trading_system.strategies.deployments import Deployment
 from trading_system.strategies.jobs import BacktestJob
 
 BACKTESTS = "backtest"
 STRATEGIES = "strategy"
+DEPLOYMENTS = "deployment"
 TRADE_SCHEMA = {
     "symbol": "VARCHAR",
     "size": "DOUBLE",
@@ -162,3 +164,25 @@ class DocumentSavedStrategies:
 
     def list(self) -> list[SavedStrategy]:
         return [SavedStrategy.model_validate(doc) for _, doc in scan_all(self.store, STRATEGIES)]
+
+
+class DocumentDeployments:
+    """Live deployments by id (few: read whole, they are what every new bar is checked against)."""
+
+    def __init__(self, store: DocumentStore):
+        self.store = store
+
+    def get(self, deployment_id: str) -> Deployment | None:
+        doc = self.store.get(DEPLOYMENTS, deployment_id)
+        return Deployment.model_validate(doc) if doc else None
+
+    def add(self, deployment: Deployment) -> None:
+        self.store.put(
+            DEPLOYMENTS, deployment.deployment_id, deployment.model_dump(mode="json"), if_absent=True
+        )
+
+    def save(self, deployment: Deployment) -> None:
+        self.store.put(DEPLOYMENTS, deployment.deployment_id, deployment.model_dump(mode="json"))
+
+    def list(self) -> list[Deployment]:
+        return [Deployment.model_validate(doc) for _, doc in scan_all(self.store, DEPLOYMENTS)]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from trading_system.kernel.messages import Command
 from trading_system.market_data.domain import Symbol, Timeframe
 from trading_system.strategies.definitions import NAME_PATTERN, StrategyDraft
+from trading_system.strategies.deployments import DeploymentDraft
 
 ParamValue = bool | int | Annotated[float, Field(allow_inf_nan=False)] | Annotated[str, Field(max_length=200)]
 
@@ -63,3 +64,26 @@ class UpdateStrategy(Command):
 
 class DeleteStrategy(Command):
     name: str = Field(pattern=NAME_PATTERN)
+
+
+DeploymentId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class CreateDeployment(Command):
+    """Bind a strategy and its parameters to a universe and a paper account, to trade live."""
+
+    draft: DeploymentDraft
+
+
+class StartDeployment(Command):
+    deployment_id: DeploymentId
+
+
+class PauseDeployment(Command):
+    deployment_id: DeploymentId
+    reason: str = Field(default="paused by a person", max_length=500)
+
+
+class StopDeployment(Command):
+    deployment_id: DeploymentId
+    reason: str = Field(default="stopped by a person", max_length=500)

@@ -23,14 +23,14 @@ the strategy sees their values up to that bar and never a later one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from trading_system.strategies.definitions import StrategyParams
-from trading_system.strategies.engine import FULL_EQUITY, Bars, Broker
+from trading_system.strategies.engine import FULL_EQUITY, Bars
 
 __all__ = ["PRICE_COLUMNS", "Context", "Indicator", "Strategy", "StrategyParams"]
 
@@ -59,6 +59,37 @@ class Strategy:
         A superset is fine; missing a bar where `next` would act is a bug that the engine's
         bar-by-bar check (`every_bar=True`) finds. None (the default): every bar."""
         return None
+
+
+class Broker(Protocol):
+    """What a Context needs of a broker: the engine's in a backtest, strategies.live's live."""
+
+    @property
+    def position_size(self) -> float: ...
+
+    @property
+    def cash(self) -> float: ...
+
+    @property
+    def equity(self) -> float: ...
+
+    @property
+    def trades(self) -> Sequence[Any]: ...
+
+    @property
+    def orders(self) -> Sequence[Any]: ...
+
+    def new_order(
+        self,
+        size: float,
+        limit: float | None = ...,
+        stop: float | None = ...,
+        sl: float | None = ...,
+        tp: float | None = ...,
+        tag: str | None = ...,
+    ) -> Any: ...
+
+    def close_trade_order(self, trade: Any, portion: float = ...) -> None: ...
 
 
 class Context:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from trading_system.kernel.messages import Event
 from trading_system.market_data.domain import Timeframe
 
@@ -33,3 +35,43 @@ class BacktestFailed(StrategiesEvent):
     backtest_id: str
     strategy: str
     error: str
+
+
+class DeploymentStarted(StrategiesEvent):
+    deployment_id: str
+    strategy: str
+    account_id: str
+
+
+class DeploymentPaused(StrategiesEvent):
+    """A person paused it, or it paused itself: its strategy raised, an order was refused, or
+    its account is halted. It stays paused until a person starts it again."""
+
+    deployment_id: str
+    account_id: str
+    reason: str
+
+
+class DeploymentStopped(StrategiesEvent):
+    deployment_id: str
+    account_id: str
+    reason: str
+
+
+class DeploymentOrdered(StrategiesEvent):
+    """A deployment decided on a bar and placed orders (ids are Trading's)."""
+
+    deployment_id: str
+    symbol: str
+    bar: datetime
+    order_ids: list[str]
+
+
+class StaleBars(StrategiesEvent):
+    """An alert: a deployment got a bar that ended too long ago to act on, and did not."""
+
+    deployment_id: str
+    symbol: str
+    bar: datetime
+    age_s: float
+    max_age_s: int

@@ -18,13 +18,26 @@ from trading_system.kernel.errors import (
 from trading_system.market_data.domain import EPOCH, FOREVER, as_utc, check_range
 from trading_system.strategies.commands import (
     BacktestRequest,
+    CreateDeployment,
     CreateStrategy,
     DeleteBacktest,
     DeleteStrategy,
+    PauseDeployment,
+    StartDeployment,
+    StopDeployment,
     SubmitBacktest,
     UpdateStrategy,
 )
 from trading_system.strategies.definitions import SavedStrategy
+from trading_system.strategies.deploying import (
+    create_deployment,
+    get_deployment,
+    list_deployments,
+    pause_deployment,
+    run_deployments,
+    start_deployment,
+    stop_deployment,
+)
 from trading_system.strategies.events import BacktestCompleted, BacktestFailed, BacktestRequested
 from trading_system.strategies.fills import PROFILES, FillProfile
 from trading_system.strategies.jobs import BacktestJob, BacktestOutcome, new_backtest_id
@@ -32,8 +45,10 @@ from trading_system.strategies.queries import (
     GetBacktest,
     GetBacktestEquity,
     GetBacktestTrades,
+    GetDeployment,
     GetStrategy,
     ListBacktests,
+    ListDeployments,
     ListStrategies,
 )
 
@@ -365,6 +380,8 @@ def _job(backtests: BacktestJobs, backtest_id: str) -> BacktestJob:
     return job
 
 
+__all__ = ["HANDLERS", "run_backtests", "run_deployments"]  # the catalog's subscriptions
+
 HANDLERS = HandlerTable(
     commands={
         CreateStrategy: create_strategy,
@@ -372,6 +389,10 @@ HANDLERS = HandlerTable(
         DeleteStrategy: delete_strategy,
         SubmitBacktest: submit_backtest,
         DeleteBacktest: delete_backtest,
+        CreateDeployment: create_deployment,
+        StartDeployment: start_deployment,
+        PauseDeployment: pause_deployment,
+        StopDeployment: stop_deployment,
     },
     queries={
         ListStrategies: list_strategies,
@@ -380,5 +401,7 @@ HANDLERS = HandlerTable(
         ListBacktests: list_backtests,
         GetBacktestTrades: get_backtest_trades,
         GetBacktestEquity: get_backtest_equity,
+        GetDeployment: get_deployment,
+        ListDeployments: list_deployments,
     },
 )

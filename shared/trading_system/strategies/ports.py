@@ -1,6 +1,6 @@
-"""What Strategies needs from outside: where declarative strategies, backtest jobs and their
-results are kept. (The bars
-it reads and the symbols' coverage are Market Data's ports, shared with it.)"""
+"""What Strategies needs from outside: where declarative strategies, deployments, backtest jobs
+and their results are kept. (The bars it reads and the symbols' coverage are Market Data's
+ports, shared with it; accounts and orders are Trading's, reached through its messages.)"""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from trading_system.strategies.jobs import BacktestJob
 
 if TYPE_CHECKING:
     from trading_system.strategies.definitions import SavedStrategy
+    from trading_system.strategies.deployments import Deployment
 
 
 class BacktestJobs(Protocol):
@@ -57,3 +58,15 @@ class SavedStrategies(Protocol):
     def delete(self, name: str) -> None: ...
 
     def list(self) -> list[SavedStrategy]: ...
+
+
+class Deployments(Protocol):
+    """Live deployments, in the write store, by id."""
+
+    def get(self, deployment_id: str) -> Deployment | None: ...
+
+    def add(self, deployment: Deployment) -> None: ...
+
+    def save(self, deployment: Deployment) -> None: ...
+
+    def list(self) -> list[Deployment]: ...

@@ -43,3 +43,11 @@ class GetBacktestEquity(Query):
 
     backtest_id: BacktestId = Field(min_length=1, max_length=64)
     points: int = Field(default=2000, ge=2, le=100_000)
+
+
+class GetDeployment(Query):
+    deployment_id: str = Field(min_length=1, max_length=64)
+
+
+class ListDeployments(Query):
+    pass

@@ -176,3 +176,15 @@ class TradingHalted(TradingEvent):
 
 class TradingResumed(TradingEvent):
     at: datetime
+
+
+class BarsSettled(TradingEvent):
+    """The paper broker has met the open orders with an ingestion's bars and taken their closes
+    as the latest prices. What decides on new bars (live deployments) listens to this, not to
+    BarsIngested, so it always sees the fills those bars caused, in AWS as locally."""
+
+    ingest_id: str
+    timeframe: str
+    symbols: list[str]
+    last: dict[str, datetime]  # per symbol, the start of its newest bar in the ingestion
+    fills: int

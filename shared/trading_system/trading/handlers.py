@@ -48,6 +48,7 @@ from trading_system.trading.commands import (
 from trading_system.trading.events import (
     AccountCreated,
     AccountReset,
+    BarsSettled,
     EquityMarked,
     FundsReserved,
     OrderFilled,
@@ -439,7 +440,14 @@ def fill_orders(
     )
     touched = sum(len(book) for book in books.values())
     report = BarFills(symbols=len(event.symbols), orders=touched, fills=fills, quotes=quotes)
-    return Handled(report, tuple(published))
+    settled = BarsSettled(
+        ingest_id=event.ingest_id,
+        timeframe=timeframe.value,
+        symbols=[span.symbol for span in event.symbols],
+        last={span.symbol: span.last for span in event.symbols},
+        fills=fills,
+    )
+    return Handled(report, (*published, settled))
 
 
 def record_fills(event: OrderFilled, fill_log: FillLog) -> Handled[None]:

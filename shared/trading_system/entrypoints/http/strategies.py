@@ -16,20 +16,27 @@ from trading_system.entrypoints.http.routes import route
 from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.strategies.commands import (
     BacktestRequest,
+    CreateDeployment,
     CreateStrategy,
     DeleteBacktest,
     DeleteStrategy,
+    PauseDeployment,
+    StartDeployment,
+    StopDeployment,
     SubmitBacktest,
     UpdateStrategy,
 )
 from trading_system.strategies.definitions import SavedStrategy, StrategyDraft
+from trading_system.strategies.deployments import Deployment, DeploymentDraft
 from trading_system.strategies.jobs import BacktestJob
 from trading_system.strategies.queries import (
     GetBacktest,
     GetBacktestEquity,
     GetBacktestTrades,
+    GetDeployment,
     GetStrategy,
     ListBacktests,
+    ListDeployments,
     ListStrategies,
 )
 
@@ -116,3 +123,35 @@ def get_backtest_equity(
 def delete_backtest(backtest_id: str, bus: Bus, context: Context) -> Response:
     bus.execute(DeleteBacktest(backtest_id=backtest_id), context)
     return Response(status_code=204)
+
+
+@route(status_code=201)
+def create_deployment(body: DeploymentDraft, response: Response, bus: Bus, context: Context) -> Deployment:
+    deployment: Deployment = bus.execute(CreateDeployment(draft=body), context)
+    response.headers["Location"] = f"/v1/deployments/{deployment.deployment_id}"
+    return deployment
+
+
+def list_deployments(bus: Bus, context: Context) -> list[Deployment]:
+    found: list[Deployment] = bus.ask(ListDeployments(), context)
+    return found
+
+
+def get_deployment(deployment_id: str, bus: Bus, context: Context) -> Deployment:
+    found: Deployment = bus.ask(GetDeployment(deployment_id=deployment_id), context)
+    return found
+
+
+def start_deployment(deployment_id: str, bus: Bus, context: Context) -> Deployment:
+    started: Deployment = bus.execute(StartDeployment(deployment_id=deployment_id), context)
+    return started
+
+
+def pause_deployment(deployment_id: str, bus: Bus, context: Context) -> Deployment:
+    paused: Deployment = bus.execute(PauseDeployment(deployment_id=deployment_id), context)
+    return paused
+
+
+def stop_deployment(deployment_id: str, bus: Bus, context: Context) -> Deployment:
+    stopped: Deployment = bus.execute(StopDeployment(deployment_id=deployment_id), context)
+    return stopped

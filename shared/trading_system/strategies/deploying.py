@@ -1,0 +1,285 @@
+"""Live deployments' handlers: created, started, paused and stopped by people; deciding on each
+settled bar of their universe, and placing their orders through Trading's commands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from trading_system.kernel.bus import Handled, MessageContext
+from trading_system.kernel.clock import sortable_id
+from trading_system.kernel.errors import DomainError, NotFound, Problem, ValidationFailed
+from trading_system.kernel.messages import Event
+from trading_system.kernel.principal import Principal, Role
+from trading_system.market_data.domain import Timeframe
+from trading_system.strategies.commands import (
+    CreateDeployment,
+    PauseDeployment,
+    StartDeployment,
+    StopDeployment,
+)
+from trading_system.strategies.deployments import Deployment, DeploymentStatus
+from trading_system.strategies.events import (
+    DeploymentOrdered,
+    DeploymentPaused,
+    DeploymentStarted,
+    DeploymentStopped,
+    StaleBars,
+)
+from trading_system.strategies.queries import GetDeployment, ListDeployments
+
+if TYPE_CHECKING:
+    from trading_system.kernel.bus import MessageBus
+    from trading_system.kernel.clock import Clock
+    from trading_system.market_data.ports import BarLake, SymbolRepository
+    from trading_system.strategies.book import StrategyBook
+    from trading_system.strategies.live import Holding, Intent
+    from trading_system.strategies.ports import Deployments
+    from trading_system.trading.events import BarsSettled
+
+
+def create_deployment(
+    cmd: CreateDeployment,
+    deployments: Deployments,
+    strategies: StrategyBook,
+    symbols: SymbolRepository,
+    bus: MessageBus,
+    clock: Clock,
+    context: MessageContext,
+) -> Handled[Deployment]:
+    from trading_system.trading.queries import GetAccount
+
+    draft = cmd.draft
+    strategy, kind = strategies.build(draft.strategy, draft.params)
+    if kind == "rules" and (strategy.params.stop_loss_pct or strategy.params.take_profit_pct):
+        reason = "stop-loss and take-profit are not placed live yet: deploy the rules without them"
+        raise ValidationFailed(reason, [Problem(reason, field="params")])
+    known = symbols.known(draft.symbols)
+    problems = [
+        Problem(f"symbol {s} is not registered", field="symbols", value=s)
+        for s in draft.symbols
+        if s not in known
+    ]
+    try:
+        bus.ask(GetAccount(account_id=draft.account_id), context)
+    except NotFound:
+        problems.append(
+            Problem(f"no paper account {draft.account_id}", field="account_id", value=draft.account_id)
+        )
+    if problems:
+        raise ValidationFailed(problems[0].reason, problems)
+    now = clock.now()
+    deployment = Deployment(
+        deployment_id=f"dep_{sortable_id()[-12:]}",
+        draft=draft,
+        strategy_name=strategy.name,
+        kind=kind,
+        params=strategy.params.model_dump(),
+        status=DeploymentStatus.RUNNING if draft.start else DeploymentStatus.PAUSED,
+        reason=None if draft.start else "created paused",
+        created_at=now,
+        created_by=context.principal.key_id,
+        updated_at=now,
+    )
+    deployments.add(deployment)
+    events: tuple[Event, ...] = ()
+    if draft.start:
+        events = (_started(deployment),)
+    return Handled(deployment, events)
+
+
+def start_deployment(cmd: StartDeployment, deployments: Deployments, clock: Clock) -> Handled[Deployment]:
+    started = _deployment(deployments, cmd.deployment_id).start(clock.now())
+    deployments.save(started)
+    return Handled(started, (_started(started),))
+
+
+def pause_deployment(cmd: PauseDeployment, deployments: Deployments, clock: Clock) -> Handled[Deployment]:
+    paused = _deployment(deployments, cmd.deployment_id).pause(cmd.reason, clock.now())
+    deployments.save(paused)
+    return Handled(paused, (_paused(paused),))
+
+
+def stop_deployment(cmd: StopDeployment, deployments: Deployments, clock: Clock) -> Handled[Deployment]:
+    stopped = _deployment(deployments, cmd.deployment_id).stop(cmd.reason, clock.now())
+    deployments.save(stopped)
+    event = DeploymentStopped(
+        deployment_id=stopped.deployment_id, account_id=stopped.draft.account_id, reason=cmd.reason
+    )
+    return Handled(stopped, (event,))
+
+
+def get_deployment(query: GetDeployment, deployments: Deployments) -> Deployment:
+    return _deployment(deployments, query.deployment_id)
+
+
+def list_deployments(query: ListDeployments, deployments: Deployments) -> list[Deployment]:
+    return sorted(deployments.list(), key=lambda d: d.created_at, reverse=True)
+
+
+# -- deciding on new bars ----------------------------------------------------------------------
+
+
+def run_deployments(
+    event: BarsSettled,
+    deployments: Deployments,
+    strategies: StrategyBook,
+    lake: BarLake,
+    bus: MessageBus,
+    clock: Clock,
+    context: MessageContext,
+) -> Handled[int]:
+    """Every running deployment of the bars' timeframe decides on its symbols' newest bar, once
+    per bar. A deployment whose strategy raises, or whose order is refused, pauses itself; the
+    others go on. Returns the number of orders placed."""
+    timeframe = Timeframe(event.timeframe)
+    published: list[Event] = []
+    placed = 0
+    for deployment in deployments.list():
+        if deployment.status is not DeploymentStatus.RUNNING or deployment.draft.timeframe is not timeframe:
+            continue
+        for symbol in [s for s in deployment.draft.symbols if s in event.last]:
+            bar = event.last[symbol]
+            if symbol in deployment.last_bar and bar <= deployment.last_bar[symbol]:
+                continue  # decided already (a redelivery), or an older bar corrected
+            age_s = (clock.now() - (bar + timeframe.delta)).total_seconds()
+            if age_s > deployment.draft.stale_after_s():
+                published.append(
+                    StaleBars(
+                        deployment_id=deployment.deployment_id,
+                        symbol=symbol,
+                        bar=bar,
+                        age_s=age_s,
+                        max_age_s=deployment.draft.stale_after_s(),
+                    )
+                )
+                deployment = deployment.decided(symbol, bar, 0, clock.now())
+                continue
+            try:
+                order_ids = _decide(deployment, symbol, bar, strategies, lake, bus, context)
+            except Exception as error:
+                reason = str(error) if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
+                deployment = deployment.pause(f"{symbol} {bar.isoformat()}: {reason}", clock.now())
+                published.append(_paused(deployment))
+                break
+            deployment = deployment.decided(symbol, bar, len(order_ids), clock.now())
+            placed += len(order_ids)
+            if order_ids:
+                published.append(
+                    DeploymentOrdered(
+                        deployment_id=deployment.deployment_id, symbol=symbol, bar=bar, order_ids=order_ids
+                    )
+                )
+        deployments.save(deployment)
+    return Handled(placed, tuple(published))
+
+
+def _decide(
+    deployment: Deployment,
+    symbol: str,
+    bar: datetime,
+    strategies: StrategyBook,
+    lake: BarLake,
+    bus: MessageBus,
+    context: MessageContext,
+) -> list[str]:
+    from trading_system.strategies.engine import Bars
+    from trading_system.strategies.live import decide
+
+    draft = deployment.draft
+    tf = draft.timeframe
+    # Reading four times the span covers nights, weekends and holidays; the tail is what counts.
+    series = lake.bars(symbol, tf, bar - tf.delta * draft.history_bars * 4, bar + tf.delta, 1_000_000, tf)
+    if series is None or len(series) == 0:
+        raise ValueError(f"no {tf.value} bars of {symbol} up to {bar.isoformat()} in the lake")
+    tail = slice(max(0, len(series) - draft.history_bars), len(series))
+    bars = Bars(
+        series.ts_us[tail] * 1000,
+        series.open[tail],
+        series.high[tail],
+        series.low[tail],
+        series.close[tail],
+        series.volume[tail],
+    )
+    strategy = strategies.rebuild(deployment.strategy_name, deployment.kind, deployment.params)
+    acting = MessageContext(
+        principal=Principal(key_id=deployment.deployment_id, role=Role.TRADER),
+        correlation_id=context.correlation_id,
+        causation_id=context.causation_id,
+    )
+    intents = decide(strategy, bars, _holding(deployment, symbol, bus, acting), symbol)
+    return [_place(deployment, symbol, bar, i, intent, bus, acting) for i, intent in enumerate(intents)]
+
+
+def _holding(deployment: Deployment, symbol: str, bus: MessageBus, context: MessageContext) -> Holding:
+    from trading_system.strategies.live import Holding
+    from trading_system.trading.queries import GetAccount, ListPositions
+
+    account_id = deployment.draft.account_id
+    account = bus.ask(GetAccount(account_id=account_id), context)
+    positions = bus.ask(ListPositions(account_id=account_id), context)
+    qty = sum(float(p.qty) * (-1 if p.side == "short" else 1) for p in positions if p.symbol == symbol)
+    return Holding(
+        qty=qty,
+        cash=float(account.buying_power),
+        equity=float(account.equity),
+        commission=float(account.settings.commission_bps) / 10_000,
+    )
+
+
+def _place(
+    deployment: Deployment,
+    symbol: str,
+    bar: datetime,
+    index: int,
+    intent: Intent,
+    bus: MessageBus,
+    context: MessageContext,
+) -> str:
+    from decimal import Decimal
+
+    from trading_system.trading.commands import PlaceOrder
+    from trading_system.trading.orders import OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
+
+    request = OrderRequest(
+        symbol=symbol,
+        side=OrderSide(intent.side),
+        type=OrderType(intent.type),
+        # good till canceled: a day order placed after the close could expire before the next bar
+        time_in_force=TimeInForce.GTC,
+        qty=Decimal(intent.qty),
+        limit_price=None if intent.limit_price is None else Decimal(str(intent.limit_price)),
+        stop_price=None if intent.stop_price is None else Decimal(str(intent.stop_price)),
+        client_order_id=deployment.client_order_id(symbol, bar, index),
+        account_id=deployment.draft.account_id,
+    )
+    placed = bus.execute(PlaceOrder(request=request), context)
+    if placed.order.status is OrderStatus.REJECTED:
+        raise ValueError(
+            f"order {placed.order.id} ({intent.side} {intent.qty}) was rejected: {placed.order.reject_reason}"
+        )
+    order_id: str = placed.order.id
+    return order_id
+
+
+def _deployment(deployments: Deployments, deployment_id: str) -> Deployment:
+    found = deployments.get(deployment_id)
+    if found is None:
+        raise NotFound(f"no deployment {deployment_id}", field="deployment_id")
+    return found
+
+
+def _started(deployment: Deployment) -> DeploymentStarted:
+    return DeploymentStarted(
+        deployment_id=deployment.deployment_id,
+        strategy=deployment.strategy_name,
+        account_id=deployment.draft.account_id,
+    )
+
+
+def _paused(deployment: Deployment) -> DeploymentPaused:
+    return DeploymentPaused(
+        deployment_id=deployment.deployment_id,
+        account_id=deployment.draft.account_id,
+        reason=deployment.reason or "",
+    )

@@ -1,0 +1,113 @@
+"""A deployment: a strategy with its parameters trading a universe on a paper account, live.
+
+    running --pause--> paused --start--> running
+       \\______________ stop ______________/--> stopped (final)
+
+A strategy that raises, a halted account or a refused order pauses its deployment with the
+reason recorded; a person starts it again. Orders carry client_order_ids derived from
+(deployment, symbol, bar, intent), so an event delivered twice never places an order twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from trading_system.kernel.errors import Conflict
+from trading_system.market_data.domain import Symbol, Timeframe
+
+DEFAULT_HISTORY_BARS = 300
+
+
+class DeploymentStatus(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+class DeploymentDraft(BaseModel):
+    """What a user asks for: POST /v1/deployments."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategy: str = Field(min_length=1, max_length=64)
+    params: dict[str, bool | int | float | str] = Field(default_factory=dict, max_length=50)
+    symbols: list[Symbol] = Field(min_length=1, max_length=500)
+    timeframe: Timeframe = Timeframe.D1
+    account_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    history_bars: int = Field(
+        default=DEFAULT_HISTORY_BARS,
+        ge=2,
+        le=5000,
+        description="bars read before each decision (indicator warm-up)",
+    )
+    max_bar_age_s: int | None = Field(
+        default=None,
+        ge=60,
+        le=30 * 86_400,
+        description="a bar that ended longer ago than this is stale: an alert, no orders (default: 2 bars)",
+    )
+    start: bool = Field(default=True, description="start at once (else created paused)")
+
+    @field_validator("symbols")
+    @classmethod
+    def _distinct(cls, symbols: list[str]) -> list[str]:
+        if len(set(symbols)) != len(symbols):
+            raise ValueError("a symbol is named twice")
+        return symbols
+
+    def stale_after_s(self) -> int:
+        return self.max_bar_age_s if self.max_bar_age_s is not None else 2 * self.timeframe.seconds
+
+
+class Deployment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    deployment_id: str
+    draft: DeploymentDraft
+    strategy_name: str
+    kind: Literal["python", "rules"]
+    params: dict[str, Any]  # complete: the deployment runs these even if a saved strategy changes
+    status: DeploymentStatus
+    reason: str | None = None  # why it is paused or stopped
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    last_bar: dict[str, datetime] = Field(default_factory=dict)  # per symbol, the last bar decided on
+    orders_placed: int = 0
+
+    def start(self, now: datetime) -> Deployment:
+        if self.status is DeploymentStatus.STOPPED:
+            raise Conflict(f"deployment {self.deployment_id} is stopped: create a new one")
+        return self.model_copy(update={"status": DeploymentStatus.RUNNING, "reason": None, "updated_at": now})
+
+    def pause(self, reason: str, now: datetime) -> Deployment:
+        if self.status is DeploymentStatus.STOPPED:
+            raise Conflict(f"deployment {self.deployment_id} is stopped")
+        return self.model_copy(
+            update={"status": DeploymentStatus.PAUSED, "reason": reason[:2000], "updated_at": now}
+        )
+
+    def stop(self, reason: str, now: datetime) -> Deployment:
+        return self.model_copy(
+            update={"status": DeploymentStatus.STOPPED, "reason": reason, "updated_at": now}
+        )
+
+    def decided(self, symbol: str, bar: datetime, orders: int, now: datetime) -> Deployment:
+        return self.model_copy(
+            update={
+                "last_bar": {**self.last_bar, symbol: bar},
+                "orders_placed": self.orders_placed + orders,
+                "updated_at": now,
+            }
+        )
+
+    def client_order_id(self, symbol: str, bar: datetime, intent: int) -> str:
+        """The same decision on the same bar always gets the same id (a redelivered event then
+        replays the order instead of placing a second one)."""
+        key = f"{self.deployment_id}|{symbol}|{bar.isoformat()}|{intent}"
+        return f"{self.deployment_id}-{hashlib.sha256(key.encode()).hexdigest()[:20]}"
