@@ -672,6 +672,17 @@ STRATEGIES: tuple[Function, ...] = (
         _READ_TABLE,
     ),
     _http(
+        "get_parity",
+        "strategies",
+        "GET",
+        "/v1/deployments/{deployment_id}/parity",
+        Role.VIEWER,
+        "What the deployment did live beside what the backtest engine does on the same bars",
+        {Resource.TABLE: "read", Resource.LAKE: "read"},
+        memory_mb=_LAKE_MEMORY_MB,
+        timeout_s=60,
+    ),
+    _http(
         "start_deployment",
         "strategies",
         "POST",

@@ -254,6 +254,36 @@ def test_stream_pushes_bars_ingested(local_runner: LocalRunner, admin: httpx.Cli
             assert event[field], field
 
 
+def test_stream_pushes_a_backtest_from_queued_to_completed(
+    local_runner: LocalRunner, admin: httpx.Client
+) -> None:
+    symbol = "E2EBT"
+    register(admin, symbol)
+    bars = [
+        {
+            "ts": f"2026-01-{d:02d}",
+            "open": 10 + d % 3,
+            "high": 12 + d % 3,
+            "low": 9,
+            "close": 11 - d % 2,
+            "volume": 1000,
+        }
+        for d in range(1, 29)
+    ]
+    assert admin.post("/v1/bars", json={"timeframe": "1d", "symbol": symbol, "bars": bars}).status_code == 201
+    with ws_connect(local_runner, local_runner.admin_key) as ws:
+        ws.send(json.dumps({"action": "subscribe", "channels": ["backtests"]}))
+        assert receive_json(ws) == {"type": "subscribed", "channels": ["backtests"]}
+        request = {"strategy": "sma_cross", "params": {"n1": 2, "n2": 5}, "symbols": [symbol]}
+        response = admin.post("/v1/backtests", json=request)
+        assert response.status_code == 202, response.text
+        backtest_id = response.json()["backtest_id"]
+        received = [receive_json(ws)["event"] for _ in range(2)]
+        assert [e["event_type"] for e in received] == ["BacktestRequested", "BacktestCompleted"]
+        assert {e["payload"]["backtest_id"] for e in received} == {backtest_id}
+        assert received[1]["payload"]["bars"] == len(bars)
+
+
 def test_stream_answers_ping_and_reports_bad_messages(local_runner: LocalRunner) -> None:
     with ws_connect(local_runner, local_runner.admin_key) as ws:
         ws.send(json.dumps({"action": "ping"}))

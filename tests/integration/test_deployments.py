@@ -312,3 +312,42 @@ def test_rules_with_brackets_are_refused_live(client: TestClient, keys: Keys, ma
     refused = deploy(client, keys, status=422, strategy="bracketed")
     assert "stop-loss and take-profit are not placed live yet" in str(refused)
     deploy(client, keys, strategy="bracketed", params={"stop_loss_pct": None}, status=422)
+
+
+def test_the_parity_report_finds_no_difference_when_live_did_what_the_engine_does(
+    client: TestClient, keys: Keys, clock: MovableClock, market: None
+) -> None:
+    deployment = deploy(client, keys)
+    for i in range(HISTORY, TOTAL):
+        ingest(client, keys, clock, [BARS[i]])
+    report = client.get(
+        f"/v1/deployments/{deployment['deployment_id']}/parity", headers=keys.header("viewer")
+    )
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["differences"] == []
+    assert body["profile"]["name"] == "last_close" and body["cash"] == 100_000
+    wave = body["symbols"]["WAVE"]
+    assert wave["live_orders"] == wave["backtest_orders"] >= 4
+    assert wave["first_bar"].startswith(BARS[HISTORY]["ts"]) and wave["last_bar"].startswith(BARS[-1]["ts"])
+
+
+def test_the_parity_report_lists_what_live_missed_while_paused(
+    client: TestClient, keys: Keys, clock: MovableClock, market: None
+) -> None:
+    deployment = deploy(client, keys)
+    path = f"/v1/deployments/{deployment['deployment_id']}"
+    for i in range(HISTORY, TOTAL):
+        if i == 150:
+            assert client.post(f"{path}/pause", headers=keys.header("trader")).json()["status"] == "paused"
+        if i == 200:
+            assert client.post(f"{path}/start", headers=keys.header("trader")).json()["status"] == "running"
+        ingest(client, keys, clock, [BARS[i]])
+    body = client.get(f"{path}/parity", headers=keys.header("viewer")).json()
+    differences = body["differences"]
+    assert differences, "pausing for 50 bars made live miss what the engine did"
+    missed = [d for d in differences if d["kind"] == "only_backtest"]
+    assert missed and all(d["live_qty"] is None and d["backtest_qty"] > 0 for d in missed)
+    paused_span = (BARS[150]["ts"], BARS[199]["ts"])
+    assert any(paused_span[0] <= d["bar"][:10] <= paused_span[1] for d in missed)
+    assert {d["kind"] for d in differences} <= {"only_backtest", "only_live", "qty", "price"}

@@ -194,6 +194,7 @@ EXPECTED_STATUS = {
     "create_deployment": 201,
     "list_deployments": 200,
     "get_deployment": 200,
+    "get_parity": 200,
     "start_deployment": 200,
     "pause_deployment": 200,
     "stop_deployment": 200,

@@ -5,7 +5,8 @@ Server -> client: {"channel": ..., "event": <envelope>}, and {"type": "subscribe
 | "pong" | "error", ...} replies.
 Channels: `events` (everything), `events:<EventType>`, `bars:<SYMBOL>:<timeframe>`,
 `bars:<SYMBOL>`, `symbols`, `orders` (every order event), `positions` (every position event),
-`signals` (SignalGenerated and SignalDetected).
+`signals` (SignalGenerated and SignalDetected), `backtests` (a backtest queued, completed or
+failed), `deployments` (started, paused, stopped, ordered, stale bars).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from trading_system.kernel.messages import Envelope
 
 MAX_CHANNELS = 200
 _CHANNEL = re.compile(
-    r"^(events(:[A-Za-z]+)?|symbols|orders|positions|signals|bars:[A-Z0-9][A-Z0-9._-]{0,19}(:(1m|5m|15m|1h|1d))?)$"
+    r"^(events(:[A-Za-z]+)?|symbols|orders|positions|signals|backtests|deployments|bars:[A-Z0-9][A-Z0-9._-]{0,19}(:(1m|5m|15m|1h|1d))?)$"
 )
 
 
@@ -40,7 +41,7 @@ def parse_client_message(text: str) -> ClientMessage:
     if bad:
         raise ValueError(
             f"unknown channel(s) {', '.join(bad)}: use events, events:<Type>, symbols, orders, "
-            "positions, signals, bars:<SYMBOL>[:tf]"
+            "positions, signals, backtests, deployments, bars:<SYMBOL>[:tf]"
         )
     return message
 
@@ -59,6 +60,10 @@ def channels_of(envelope: Envelope) -> list[str]:
         channels.append("positions")
     elif envelope.event_type in ("SignalGenerated", "SignalDetected"):
         channels.append("signals")
+    elif envelope.event_type.startswith("Backtest"):
+        channels.append("backtests")
+    elif envelope.event_type.startswith("Deployment") or envelope.event_type == "StaleBars":
+        channels.append("deployments")
     return channels
 
 

@@ -26,14 +26,19 @@ from trading_system.strategies.events import (
     DeploymentStopped,
     StaleBars,
 )
-from trading_system.strategies.queries import GetDeployment, ListDeployments
+from trading_system.strategies.queries import GetDeployment, GetParity, ListDeployments
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from trading_system.kernel.bus import MessageBus
     from trading_system.kernel.clock import Clock
     from trading_system.market_data.ports import BarLake, SymbolRepository
     from trading_system.strategies.book import StrategyBook
+    from trading_system.strategies.domain import Context
+    from trading_system.strategies.engine import Bars
     from trading_system.strategies.live import Holding, Intent
+    from trading_system.strategies.parity import Action, ParityReport
     from trading_system.strategies.ports import Deployments
     from trading_system.trading.events import BarsSettled
 
@@ -60,8 +65,9 @@ def create_deployment(
         for s in draft.symbols
         if s not in known
     ]
+    equity = None
     try:
-        bus.ask(GetAccount(account_id=draft.account_id), context)
+        equity = float(bus.ask(GetAccount(account_id=draft.account_id), context).equity)
     except NotFound:
         problems.append(
             Problem(f"no paper account {draft.account_id}", field="account_id", value=draft.account_id)
@@ -80,6 +86,7 @@ def create_deployment(
         created_at=now,
         created_by=context.principal.key_id,
         updated_at=now,
+        starting_equity=equity,
     )
     deployments.add(deployment)
     events: tuple[Event, ...] = ()
@@ -115,6 +122,85 @@ def get_deployment(query: GetDeployment, deployments: Deployments) -> Deployment
 
 def list_deployments(query: ListDeployments, deployments: Deployments) -> list[Deployment]:
     return sorted(deployments.list(), key=lambda d: d.created_at, reverse=True)
+
+
+def get_parity(
+    query: GetParity, deployments: Deployments, strategies: StrategyBook, lake: BarLake, bus: MessageBus
+) -> ParityReport:
+    """Re-run the deployment's strategy over the bars it saw and list every difference between
+    its live orders and the backtest engine's."""
+    from trading_system.strategies.backtest import backtest
+    from trading_system.strategies.fills import PROFILES
+    from trading_system.strategies.parity import ParityReport, backtest_actions, compare
+    from trading_system.trading.queries import GetAccount
+
+    deployment = _deployment(deployments, query.deployment_id)
+    account = bus.ask(GetAccount(account_id=deployment.draft.account_id))
+    profile = PROFILES["last_close"].with_costs(float(account.settings.commission_bps) / 10_000, None)
+    cash = deployment.starting_equity or float(account.starting_cash)
+    live = _live_actions(deployment, bus)
+    summary: dict[str, dict[str, object]] = {}
+    differences = []
+    for symbol, first in deployment.first_bar.items():
+        last = deployment.last_bar[symbol]
+        bars = _history(deployment, symbol, first, last, lake)
+        strategy = strategies.rebuild(deployment.strategy_name, deployment.kind, deployment.params)
+        start = int((bars.ts_ns < int(first.timestamp() * 1e9)).sum())
+        strategy.next = _from_bar(strategy.next, start)  # type: ignore[method-assign,assignment]
+        outcome = backtest(strategy, bars, cash, profile, finalize=False)
+        engine = backtest_actions(bars, outcome.run.trades, outcome.run.open_trades)
+        mine = live.get(symbol, [])
+        summary[symbol] = {
+            "first_bar": first,
+            "last_bar": last,
+            "live_orders": len(mine),
+            "backtest_orders": len(engine),
+        }
+        differences += compare(symbol, mine, engine)
+    return ParityReport(
+        deployment_id=deployment.deployment_id,
+        profile=profile.model_dump(),
+        cash=cash,
+        symbols=summary,
+        differences=sorted(differences, key=lambda d: (d.bar, d.symbol)),
+    )
+
+
+def _from_bar(decide: Callable[[Context], None], start: int) -> Callable[[Context], None]:
+    """The strategy deciding from bar `start` on, as the deployment did (it was not running before)."""
+
+    def from_start(ctx: Context) -> None:
+        if ctx.i >= start:
+            decide(ctx)
+
+    return from_start
+
+
+def _live_actions(deployment: Deployment, bus: MessageBus) -> dict[str, list[Action]]:
+    """The deployment's orders (their client_order_ids start with its id), on the bar each was
+    decided on: the order's `as_of` is the end of that bar."""
+    from trading_system.strategies.parity import Action
+    from trading_system.trading.queries import ListOrders
+
+    tf = deployment.draft.timeframe
+    found: dict[str, list[Action]] = {}
+    after = None
+    while True:
+        page = bus.ask(
+            ListOrders(account_id=deployment.draft.account_id, status="all", after=after, limit=500)
+        )
+        for order in page.orders:
+            if not order.client_order_id.startswith(f"{deployment.deployment_id}-") or order.as_of is None:
+                continue
+            price = None if order.filled_avg_price is None else float(order.filled_avg_price)
+            action = Action(order.as_of - tf.delta, order.side.value, float(order.qty or 0), price)
+            found.setdefault(order.symbol, []).append(action)
+        if page.next is None:
+            break
+        after = page.next
+    return {
+        symbol: sorted(actions, key=lambda a: (a.bar, a.side == "buy")) for symbol, actions in found.items()
+    }
 
 
 # -- deciding on new bars ----------------------------------------------------------------------
@@ -183,24 +269,9 @@ def _decide(
     bus: MessageBus,
     context: MessageContext,
 ) -> list[str]:
-    from trading_system.strategies.engine import Bars
     from trading_system.strategies.live import decide
 
-    draft = deployment.draft
-    tf = draft.timeframe
-    # Reading four times the span covers nights, weekends and holidays; the tail is what counts.
-    series = lake.bars(symbol, tf, bar - tf.delta * draft.history_bars * 4, bar + tf.delta, 1_000_000, tf)
-    if series is None or len(series) == 0:
-        raise ValueError(f"no {tf.value} bars of {symbol} up to {bar.isoformat()} in the lake")
-    tail = slice(max(0, len(series) - draft.history_bars), len(series))
-    bars = Bars(
-        series.ts_us[tail] * 1000,
-        series.open[tail],
-        series.high[tail],
-        series.low[tail],
-        series.close[tail],
-        series.volume[tail],
-    )
+    bars = _history(deployment, symbol, bar, bar, lake)
     strategy = strategies.rebuild(deployment.strategy_name, deployment.kind, deployment.params)
     acting = MessageContext(
         principal=Principal(key_id=deployment.deployment_id, role=Role.TRADER),
@@ -209,6 +280,28 @@ def _decide(
     )
     intents = decide(strategy, bars, _holding(deployment, symbol, bus, acting), symbol)
     return [_place(deployment, symbol, bar, i, intent, bus, acting) for i, intent in enumerate(intents)]
+
+
+def _history(deployment: Deployment, symbol: str, first: datetime, last: datetime, lake: BarLake) -> Bars:
+    """The bars from `history_bars` before `first` up to `last`: what the deployment read."""
+    from trading_system.strategies.engine import Bars
+
+    tf, history = deployment.draft.timeframe, deployment.draft.history_bars
+    # Reading four times the span covers nights, weekends and holidays; the tail is what counts.
+    start = first - tf.delta * history * 4
+    series = lake.bars(symbol, tf, start, last + tf.delta, 5_000_000, tf)
+    if series is None or len(series) == 0:
+        raise ValueError(f"no {tf.value} bars of {symbol} up to {last.isoformat()} in the lake")
+    before_first = int((series.ts_us < int(first.timestamp() * 1e6)).sum())
+    keep = slice(max(0, before_first - history + 1), len(series))
+    return Bars(
+        series.ts_us[keep] * 1000,
+        series.open[keep],
+        series.high[keep],
+        series.low[keep],
+        series.close[keep],
+        series.volume[keep],
+    )
 
 
 def _holding(deployment: Deployment, symbol: str, bus: MessageBus, context: MessageContext) -> Holding:

@@ -77,8 +77,10 @@ class Deployment(BaseModel):
     created_at: datetime
     created_by: str
     updated_at: datetime
+    first_bar: dict[str, datetime] = Field(default_factory=dict)  # per symbol, the first bar decided on
     last_bar: dict[str, datetime] = Field(default_factory=dict)  # per symbol, the last bar decided on
     orders_placed: int = 0
+    starting_equity: float | None = None  # the account's equity when deployed (the parity report's cash)
 
     def start(self, now: datetime) -> Deployment:
         if self.status is DeploymentStatus.STOPPED:
@@ -100,6 +102,7 @@ class Deployment(BaseModel):
     def decided(self, symbol: str, bar: datetime, orders: int, now: datetime) -> Deployment:
         return self.model_copy(
             update={
+                "first_bar": {symbol: bar, **self.first_bar},
                 "last_bar": {**self.last_bar, symbol: bar},
                 "orders_placed": self.orders_placed + orders,
                 "updated_at": now,

@@ -32,6 +32,7 @@ from trading_system.strategies.definitions import SavedStrategy
 from trading_system.strategies.deploying import (
     create_deployment,
     get_deployment,
+    get_parity,
     list_deployments,
     pause_deployment,
     run_deployments,
@@ -46,6 +47,7 @@ from trading_system.strategies.queries import (
     GetBacktestEquity,
     GetBacktestTrades,
     GetDeployment,
+    GetParity,
     GetStrategy,
     ListBacktests,
     ListDeployments,
@@ -403,5 +405,6 @@ HANDLERS = HandlerTable(
         GetBacktestEquity: get_backtest_equity,
         GetDeployment: get_deployment,
         ListDeployments: list_deployments,
+        GetParity: get_parity,
     },
 )

@@ -51,3 +51,9 @@ class GetDeployment(Query):
 
 class ListDeployments(Query):
     pass
+
+
+class GetParity(Query):
+    """A deployment's live orders beside the backtest engine's on the same bars."""
+
+    deployment_id: str = Field(min_length=1, max_length=64)

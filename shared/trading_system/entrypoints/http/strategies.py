@@ -29,11 +29,13 @@ from trading_system.strategies.commands import (
 from trading_system.strategies.definitions import SavedStrategy, StrategyDraft
 from trading_system.strategies.deployments import Deployment, DeploymentDraft
 from trading_system.strategies.jobs import BacktestJob
+from trading_system.strategies.parity import ParityReport
 from trading_system.strategies.queries import (
     GetBacktest,
     GetBacktestEquity,
     GetBacktestTrades,
     GetDeployment,
+    GetParity,
     GetStrategy,
     ListBacktests,
     ListDeployments,
@@ -155,3 +157,8 @@ def pause_deployment(deployment_id: str, bus: Bus, context: Context) -> Deployme
 def stop_deployment(deployment_id: str, bus: Bus, context: Context) -> Deployment:
     stopped: Deployment = bus.execute(StopDeployment(deployment_id=deployment_id), context)
     return stopped
+
+
+def get_parity(deployment_id: str, bus: Bus, context: Context) -> ParityReport:
+    report: ParityReport = bus.ask(GetParity(deployment_id=deployment_id), context)
+    return report
