@@ -299,6 +299,7 @@ TRADING: tuple[Function, ...] = (
 
 _CORE: tuple[Function, ...] = (
     _http("health", "identity", "GET", "/v1/health", None, "Liveness and version", {}),
+    _http("get_me", "identity", "GET", "/v1/me", Role.VIEWER, "The calling key's id and role", {}),
     Function(
         name="authorizer",
         context="identity",

@@ -459,3 +459,283 @@ def test_without_the_account_the_section_says_why(page: Page, local_runner: Loca
     expect(page.locator("#banner")).to_be_hidden()
     assert chart_state(page)["markers"] == "0"
     watched.assert_clean()
+
+
+# ---- the backtests section --------------------------------------------------------------------
+
+BACKTEST_SYMBOLS = ("BTGOOG", "BTHALF")  # GOOG's daily bars, and the same at half the price
+
+
+@pytest.fixture(scope="module")
+def backtest_bars(local_runner: LocalRunner) -> tuple[str, ...]:
+    """backtesting.py's GOOG daily bars (2004-2013) under two symbols of their own, ingested once."""
+    from backtesting.test import GOOG
+
+    with local_runner.client(local_runner.admin_key) as admin:
+        for symbol, scale in zip(BACKTEST_SYMBOLS, (1.0, 0.5), strict=True):
+            assert admin.post("/v1/symbols", json={"symbol": symbol}).status_code in (200, 201)
+            bars = [
+                {
+                    "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "open": round(row.Open * scale, 4),
+                    "high": round(row.High * scale, 4),
+                    "low": round(row.Low * scale, 4),
+                    "close": round(row.Close * scale, 4),
+                    "volume": float(row.Volume),
+                }
+                for ts, row in GOOG.iterrows()
+            ]
+            response = admin.post("/v1/bars", json={"timeframe": "1d", "symbol": symbol, "bars": bars})
+            assert response.status_code == 201, response.text
+    return BACKTEST_SYMBOLS
+
+
+def run_backtest(client: httpx.Client, symbols: list[str], **params: int) -> dict[str, Any]:
+    """A completed sma_cross backtest through the API (the local runtime runs it at once)."""
+    body = {"strategy": "sma_cross", "params": params, "symbols": symbols, "commission": 0.002}
+    response = client.post("/v1/backtests", json=body)
+    assert response.status_code == 202, response.text
+    job: dict[str, Any] = client.get(f"/v1/backtests/{response.json()['backtest_id']}").json()
+    assert job["status"] == "completed", job
+    return job
+
+
+def open_backtests(page: Page, runner: LocalRunner, key: str, symbol: str = BACKTEST_SYMBOLS[0]) -> None:
+    """The dashboard with `key`, once the backtests section has read its list and the strategies."""
+    page.goto(f"{runner.base_url}/?key={key}#/{symbol}/1d")
+    page.wait_for_function(
+        """() => Number(document.getElementById('backtests').dataset.loads || 0) > 0
+                 && Number(document.getElementById('backtest-form').dataset.strategies || 0) > 0"""
+    )
+    expect(page.locator("#backtests-message")).to_be_hidden()
+
+
+def wait_for_backtest(page: Page, backtest_id: str | None = None, after: int = 0) -> dict[str, str]:
+    """Wait until the detail has finished showing a backtest (that one, if given); its data-*."""
+    page.wait_for_function(
+        """([id, after]) => {
+            const d = document.getElementById("backtest-detail").dataset;
+            return Number(d.loads || 0) > after && (!id || d.backtestId === id);
+        }""",
+        arg=[backtest_id, after],
+    )
+    detail: dict[str, str] = page.eval_on_selector("#backtest-detail", "el => ({...el.dataset})")
+    return detail
+
+
+def stat_text(value: float | int | None, kind: str = "number") -> str:
+    """How the dashboard shows a statistic (en-US): two decimals, a count whole, null as an en dash."""
+    if value is None:
+        return "\u2013"
+    return f"{value:,.0f}" if kind == "count" else f"{value:,.2f}"
+
+
+def canvas_sizes(page: Page, selector: str) -> list[list[int]]:
+    sizes: list[list[int]] = page.eval_on_selector_all(
+        f"{selector} canvas", "els => els.map(c => [c.width, c.height])"
+    )
+    return sizes
+
+
+def colour_pixels(page: Page, selector: str, rgb: tuple[int, int, int]) -> int:
+    count: int = page.evaluate(
+        """([selector, [R, G, B]]) => {
+            let count = 0;
+            for (const canvas of document.querySelectorAll(`${selector} canvas`)) {
+                if (!canvas.width || !canvas.height) continue;
+                const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+                for (let i = 0; i < data.length; i += 4) {
+                    const near = Math.abs(data[i] - R) < 12 && Math.abs(data[i + 1] - G) < 12;
+                    if (near && Math.abs(data[i + 2] - B) < 12) count += 1;
+                }
+            }
+            return count;
+        }""",
+        [selector, list(rgb)],
+    )
+    return count
+
+
+def test_a_backtest_runs_from_the_form_and_shows_its_results(
+    page: Page, local_runner: LocalRunner, admin: httpx.Client, backtest_bars: tuple[str, ...]
+) -> None:
+    watched = Watched(page, local_runner)
+    symbol = backtest_bars[0]
+    strategies = {s["name"]: s for s in admin.get("/v1/strategies").json()}
+    open_backtests(page, local_runner, local_runner.admin_key, symbol)
+
+    # The picker is the API's list; sma_cross's inputs come from its schema, with its defaults.
+    options = page.locator("#bt-strategy option")
+    expect(options).to_have_count(len(strategies))
+    assert set(options.evaluate_all("els => els.map(e => e.value)")) == set(strategies)
+    page.select_option("#bt-strategy", "sma_cross")
+    schema = strategies["sma_cross"]["params"]["properties"]
+    for name, spec in schema.items():
+        expect(page.locator(f"#bt-param-{name}")).to_have_value(str(spec["default"]))
+    expect(page.locator("#bt-symbols")).to_have_value(symbol)  # the charted symbol
+
+    # A parameter the API refuses: its 422 is shown by the form, naming the field, and by the field.
+    page.fill("#bt-param-n1", "0")
+    page.fill("#bt-commission", "0.002")
+    page.click("#backtest-run")
+    errors = page.locator("#backtest-form-errors")
+    expect(errors).to_be_visible()
+    expect(errors).to_contain_text("422")
+    expect(errors).to_contain_text("params.n1: Input should be greater than or equal to 1")
+    field = page.locator("#backtest-form [data-field='params.n1']")
+    expect(field.locator(".field-error")).to_have_text("Input should be greater than or equal to 1")
+    expect(page.locator("#bt-param-n1")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#backtest-detail")).to_be_hidden()
+
+    # Fixed, it runs; the result is selected and shown.
+    page.fill("#bt-param-n1", "10")
+    page.click("#backtest-run")
+    detail = wait_for_backtest(page)
+    expect(errors).to_be_hidden()
+    backtest_id = detail["backtestId"]
+    job = admin.get(f"/v1/backtests/{backtest_id}").json()
+    assert job["status"] == detail["status"] == "completed"
+    assert job["params"] == {"n1": 10, "n2": 20} and job["request"]["symbols"] == [symbol]
+    stats = job["outcome"]["stats"]
+    run_status = page.locator("#backtest-run-status")
+    expect(run_status).to_contain_text(f"{stat_text(stats['trades'], 'count')} trades")
+    row = page.locator(f"#backtest-list tr[data-backtest-id='{backtest_id}']")
+    expect(row).to_have_attribute("aria-selected", "true")
+    expect(row.locator("td").nth(5)).to_have_text(stat_text(stats["return_pct"]))
+
+    # The statistics, labelled as backtesting.py labels them.
+    stat_rows = page.locator("#backtest-stats tr")
+    return_row = page.locator("#backtest-stats tr[data-stat='return_pct']")
+    expect(return_row.locator("th")).to_have_text("Return [%]")
+    expect(return_row.locator("td")).to_have_text(stat_text(stats["return_pct"]))
+    sharpe_row = page.locator("#backtest-stats tr[data-stat='sharpe_ratio']")
+    expect(sharpe_row.locator("th")).to_have_text("Sharpe Ratio")
+    expect(sharpe_row.locator("td")).to_have_text(stat_text(stats["sharpe_ratio"]))
+    expect(page.locator("#backtest-stats tr[data-stat='trades'] td")).to_have_text(str(stats["trades"]))
+    assert stat_rows.count() >= len(stats)
+
+    # The equity and drawdown curves, drawn.
+    curve = admin.get(f"/v1/backtests/{backtest_id}/equity", params={"points": 2000}).json()
+    page.wait_for_function(
+        "(n) => document.getElementById('backtest-equity').dataset.points === String(n)", arg=len(curve)
+    )
+    sizes = canvas_sizes(page, "#backtest-equity")
+    assert any(w > 300 and h > 150 for w, h in sizes), sizes  # the equity pane, over the drawdown
+    assert colour_pixels(page, "#backtest-equity", BUY_MARKER_RGB) > 100, "no equity line drawn"
+
+    # Every trade in the table, and marked (entry and exit) on the symbol's candles.
+    trades = admin.get(f"/v1/backtests/{backtest_id}/trades", params={"limit": 10_000}).json()
+    assert len(trades) == stats["trades"] > 10
+    expect(page.locator("#backtest-trades tbody tr[data-trade-index]")).to_have_count(len(trades))
+    candles = page.locator("#backtest-candles")
+    expect(candles).to_have_attribute("data-symbol", symbol)
+    expect(candles).to_have_attribute("data-markers", str(2 * len(trades)))
+    assert int(candles.get_attribute("data-bars") or 0) == job["outcome"]["bars"]
+    assert colour_pixels(page, "#backtest-candles", BUY_MARKER_RGB) > 20, "no entry marker drawn"
+    # A trade's entry time scrolls the candles to it.
+    page.locator("#backtest-trades button[data-trade-index='0']").click()
+    expect(page.locator("#backtest-trades tbody tr").first).to_contain_text(trades[0]["entry_time"][:10])
+
+    watched.assert_clean()
+
+
+def test_backtests_compare_side_by_side_and_delete(
+    page: Page, local_runner: LocalRunner, admin: httpx.Client, backtest_bars: tuple[str, ...]
+) -> None:
+    watched = Watched(page, local_runner)
+    with local_runner.client(new_key(admin, "trader")) as trader:
+        trader_key = str(trader.headers["x-api-key"])
+        single = run_backtest(trader, [backtest_bars[0]], n1=5, n2=30)
+        portfolio = run_backtest(trader, list(backtest_bars))
+    open_backtests(page, local_runner, trader_key)
+    expect(page.locator("#backtests-note")).to_be_hidden()
+
+    # Tick two: the comparison puts their statistics side by side, in the list's order.
+    compare = page.locator("#backtest-compare-button")
+    expect(compare).to_be_disabled()
+    for job in (single, portfolio):
+        page.check(f"#backtest-list input[data-compare-backtest='{job['backtest_id']}']")
+    expect(compare).to_be_enabled()
+    compare.click()
+    table = page.locator("#backtest-compare-table")
+    expect(table).to_be_visible()
+    columns = table.locator("thead th[data-backtest-id]")
+    expect(columns).to_have_count(2)
+    assert columns.evaluate_all("els => els.map(e => e.dataset.backtestId)") == [
+        portfolio["backtest_id"],  # newest first, as listed
+        single["backtest_id"],
+    ]
+    cells = table.locator("tr[data-stat='return_pct'] td")
+    expect(cells).to_have_text([stat_text(j["outcome"]["stats"]["return_pct"]) for j in (portfolio, single)])
+    expect(table.locator("tr[data-stat='sharpe_ratio'] th")).to_have_text("Sharpe Ratio")
+
+    # A portfolio's trades are marked per symbol: the other symbol's on its own candles.
+    page.locator(f"#backtest-list button[data-select-backtest='{portfolio['backtest_id']}']").click()
+    wait_for_backtest(page, portfolio["backtest_id"])
+    trades = admin.get(f"/v1/backtests/{portfolio['backtest_id']}/trades", params={"limit": 10_000}).json()
+    candles = page.locator("#backtest-candles")
+    loads = int(candles.get_attribute("data-loads") or 0)
+    page.select_option("#backtest-symbol", backtest_bars[1])
+    page.wait_for_function(
+        "(n) => Number(document.getElementById('backtest-candles').dataset.loads) > n", arg=loads
+    )
+    expect(candles).to_have_attribute("data-symbol", backtest_bars[1])
+    own = [t for t in trades if t["symbol"] == backtest_bars[1]]
+    expect(candles).to_have_attribute("data-markers", str(2 * len(own)))
+    expect(page.locator("#backtest-trades tbody tr[data-trade-index]")).to_have_count(len(trades))
+
+    # Delete, with a trader's key: a second press confirms; it leaves the list, the comparison
+    # and the detail, and the API.
+    row = page.locator(f"#backtest-list tr[data-backtest-id='{portfolio['backtest_id']}']")
+    delete = row.locator("button[data-delete-backtest]")
+    delete.click()
+    expect(delete).to_have_text("Confirm")
+    assert admin.get(f"/v1/backtests/{portfolio['backtest_id']}").status_code == 200
+    delete.click()
+    expect(row).to_have_count(0)
+    expect(page.locator("#backtest-detail")).to_be_hidden()
+    expect(page.locator("#backtest-compare")).to_be_hidden()
+    assert admin.get(f"/v1/backtests/{portfolio['backtest_id']}").status_code == 404
+    expect(page.locator(f"#backtest-list tr[data-backtest-id='{single['backtest_id']}']")).to_be_visible()
+    expect(page.locator("#banner")).to_be_hidden()
+    watched.assert_clean()
+
+
+def test_a_viewer_cannot_run_or_delete_backtests_and_sees_why(
+    page: Page, local_runner: LocalRunner, admin: httpx.Client, backtest_bars: tuple[str, ...]
+) -> None:
+    watched = Watched(page, local_runner)
+    job = run_backtest(admin, [backtest_bars[0]], n1=1500, n2=2100)  # too slow to cross: no trade
+    assert job["outcome"]["stats"]["trades"] == 0 and job["outcome"]["stats"]["sharpe_ratio"] is None
+    viewer_key = new_key(admin, "viewer")
+    with local_runner.client(viewer_key) as viewer:
+        refused = viewer.delete(f"/v1/backtests/{job['backtest_id']}")
+        me = viewer.get("/v1/me").json()
+    assert refused.status_code == 403, refused.text
+    assert me["role"] == "viewer"
+
+    open_backtests(page, local_runner, viewer_key)
+    note = page.locator("#backtests-note")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("needs the trader role (this key has viewer)")
+    expect(note).to_have_attribute("title", f"key {me['key_id']} has viewer")  # from GET /v1/me
+    row = page.locator(f"#backtest-list tr[data-backtest-id='{job['backtest_id']}']")
+    delete = row.locator("button[data-delete-backtest]")
+    expect(delete).to_be_disabled()
+    expect(delete).to_have_attribute("title", re.compile("trader role"))
+    expect(page.locator("#backtest-run")).to_be_disabled()
+    expect(page.locator("#backtest-form-note")).to_contain_text("Running backtests needs the trader role")
+
+    # Reading is a viewer's right: the backtest opens with its statistics, those without a value
+    # (no trade, no Sharpe ratio) as a dash.
+    page.locator(f"#backtest-list button[data-select-backtest='{job['backtest_id']}']").click()
+    wait_for_backtest(page, job["backtest_id"])
+    expect(page.locator("#backtest-stats tr[data-stat='return_pct'] td")).to_have_text(
+        stat_text(job["outcome"]["stats"]["return_pct"])
+    )
+    expect(page.locator("#backtest-stats tr[data-stat='sharpe_ratio'] td")).to_have_text("\u2013")
+    expect(page.locator("#backtest-stats tr[data-stat='trades'] td")).to_have_text("0")
+    expect(page.locator("#backtest-trades tbody tr.none")).to_have_text("No trades.")
+    expect(page.locator("#backtest-candles")).to_have_attribute("data-markers", "0")
+    assert admin.get(f"/v1/backtests/{job['backtest_id']}").status_code == 200
+    watched.assert_clean()

@@ -150,6 +150,7 @@ def test_bus_samples_hold_valid_envelopes() -> None:
 
 EXPECTED_STATUS = {
     "health": 200,
+    "get_me": 200,
     "create_api_key": 201,
     "list_api_keys": 200,
     "revoke_api_key": 200,

@@ -100,3 +100,11 @@ def test_a_name_is_saved_once_and_kept(client: TestClient, keys: Keys) -> None:
     assert response.status_code == 422 and "keeps its name" in response.text
     assert client.put("/v1/strategies/absent", json=renamed, headers=keys.header("trader")).status_code == 404
     assert client.post("/v1/strategies", json=OVERSOLD, headers=keys.header("viewer")).status_code == 403
+
+
+def test_a_key_learns_its_own_role_to_show_only_what_it_may_do(client: TestClient, keys: Keys) -> None:
+    for role in ("viewer", "trader", "admin"):
+        me = client.get("/v1/me", headers=keys.header(role))
+        assert me.status_code == 200 and me.json()["role"] == role
+        assert getattr(keys, role).startswith(f"tsk_{me.json()['key_id']}")
+    assert client.get("/v1/me").status_code == 401

@@ -30,28 +30,31 @@ export const hasStatus = (error, ...statuses) => error instanceof ApiError && st
 export const statusSuffix = (error) =>
   error instanceof ApiError && error.status ? ` (${error.status} ${error.title})` : "";
 
-/** Call the API (GET unless told) and return the JSON body. */
-export async function api(path, { key = sessionKey, method = "GET" } = {}) {
+/** Call the API (GET unless told) and return the JSON body; `body`, if given, is sent as JSON. */
+export async function api(path, { key = sessionKey, method = "GET", body } = {}) {
+  const headers = { "x-api-key": key || "", accept: "application/json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
   let response;
   try {
     response = await fetch(API_BASE + path, {
       method,
-      headers: { "x-api-key": key || "", accept: "application/json" },
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (error) {
     throw new ApiError(0, "Cannot reach the API", `${error.message || error} (is the server running?)`);
   }
   const isJson = (response.headers.get("content-type") || "").includes("json");
-  const body = isJson ? await response.json().catch(() => null) : null;
+  const answer = isJson ? await response.json().catch(() => null) : null;
   if (!response.ok) {
     throw new ApiError(
       response.status,
-      body?.title || `HTTP ${response.status}`,
-      body?.detail || response.statusText || "the request failed",
-      Array.isArray(body?.errors) ? body.errors : [],
+      answer?.title || `HTTP ${response.status}`,
+      answer?.detail || response.statusText || "the request failed",
+      Array.isArray(answer?.errors) ? answer.errors : [],
     );
   }
-  return body;
+  return answer;
 }
 
 /**

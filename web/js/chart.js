@@ -1,15 +1,14 @@
 // Market data: the candlestick + volume chart of the selected symbol and timeframe, its legend,
-// and the account's fills of that symbol marked on it. The chart library is served by the runner
-// from node_modules at /vendor, next to the page.
+// and the account's fills of that symbol marked on it (the library and the colours: charting.js).
 
 import { api, hasStatus, readPages } from "./api.js";
+import { COLORS, chartLibrary, chartOptions } from "./charting.js";
 import { byId, countLoad, h } from "./dom.js";
 import { decimalPrice, price, quantity, volume as volumeText } from "./format.js";
 import { showError } from "./notices.js";
 import { TF_SECONDS, state, storedTimeframes } from "./state.js";
 import { debounced, latestOnly } from "./timing.js";
 
-const CHART_LIBRARY = new URL("../vendor/lightweight-charts.standalone.production.mjs", import.meta.url).href;
 // How many bars the chart holds per timeframe, and how many it shows when a symbol is opened.
 const BARS_HELD = { "1m": 2000, "5m": 1500, "15m": 1200, "1h": 1000, "1d": 1500 };
 const BARS_SHOWN = 150;
@@ -17,19 +16,6 @@ const BAR_PAGE_LIMIT = 10000;
 const MAX_BAR_PAGES = 10; // bounds the work per load even if the API kept paginating
 const MARKER_FILL_LIMIT = 1000; // the newest fills of the charted symbol drawn as markers
 const MARKERS_RELOAD_MS = 300; // a fill is a burst of order and position events: one reload
-
-const COLORS = {
-  panel: "#161c24",
-  text: "#8593a3",
-  grid: "rgba(38, 49, 64, 0.55)",
-  border: "#263140",
-  up: "#26a69a",
-  down: "#ef5350",
-  upVolume: "rgba(38, 166, 154, 0.5)",
-  downVolume: "rgba(239, 83, 80, 0.5)",
-  buy: "#4c9aff", // fill markers: distinct from the candles' green and red
-  sell: "#f0b429",
-};
 
 const el = {
   heading: byId("chart-heading"),
@@ -47,33 +33,9 @@ const loads = latestOnly(); // a slow answer for an earlier selection must not o
 
 async function ensureChart() {
   if (chart.api) return;
-  let lib;
-  try {
-    lib = await import(CHART_LIBRARY);
-  } catch (error) {
-    throw new Error(`the chart library did not load from /vendor (run \`make run\` to install it): ${error.message}`);
-  }
-  const { createChart, createSeriesMarkers, CandlestickSeries, HistogramSeries, ColorType, CrosshairMode } = lib;
-  chart.api = createChart(el.chart, {
-    autoSize: true,
-    layout: {
-      background: { type: ColorType.Solid, color: COLORS.panel },
-      textColor: COLORS.text,
-      fontSize: 12,
-      panes: { separatorColor: COLORS.border, separatorHoverColor: COLORS.grid },
-    },
-    grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
-    crosshair: { mode: CrosshairMode.Normal },
-    rightPriceScale: { borderColor: COLORS.border },
-    // maxBarSpacing: a handful of bars stays readable instead of stretching into slabs.
-    timeScale: {
-      borderColor: COLORS.border,
-      timeVisible: true,
-      secondsVisible: false,
-      rightOffset: 4,
-      maxBarSpacing: 40,
-    },
-  });
+  const lib = await chartLibrary();
+  const { createChart, createSeriesMarkers, CandlestickSeries, HistogramSeries } = lib;
+  chart.api = createChart(el.chart, chartOptions(lib, { timeScale: { rightOffset: 4 } }));
   chart.candles = chart.api.addSeries(CandlestickSeries, {
     upColor: COLORS.up,
     downColor: COLORS.down,

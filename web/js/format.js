@@ -12,6 +12,13 @@ const signedTwoDecimals = new Intl.NumberFormat(undefined, {
   signDisplay: "exceptZero",
 });
 const sixDecimals = new Intl.NumberFormat(undefined, { maximumFractionDigits: 6 });
+const wholeNumber = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+// signDisplay "negative": a value that rounds to zero shows no minus sign ("0.00", not "-0.00").
+const twoPlaces = new Intl.NumberFormat(undefined, {
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 2,
+  signDisplay: "negative",
+});
 const signedPercent = new Intl.NumberFormat(undefined, {
   style: "percent",
   minimumFractionDigits: 2,
@@ -35,6 +42,23 @@ export const signedMoney = (value) => decimal(value, signedTwoDecimals.format);
 export const quantity = (value) => decimal(value, sixDecimals.format);
 export const percent = (value) => decimal(value, signedPercent.format);
 export const decimalPrice = (value) => decimal(value, price);
+/** A ratio or a percentage already in percent: two decimals, no sign added. */
+export const fixed2 = (value) => decimal(value, twoPlaces.format);
+export const count = (value) => decimal(value, wholeNumber.format);
+
+/** "3,116 days", "2 days 04:30:00", "06:15:00": a span of seconds as pandas prints a timedelta,
+ * whole days without their "00:00:00". */
+export function duration(seconds) {
+  const total = Math.round(seconds);
+  const days = Math.floor(total / 86400);
+  const rest = total - days * 86400;
+  const clock = [Math.floor(rest / 3600), Math.floor((rest % 3600) / 60), rest % 60]
+    .map((part) => String(part).padStart(2, "0"))
+    .join(":");
+  if (!days) return clock;
+  const dayText = `${wholeNumber.format(days)} day${days === 1 ? "" : "s"}`;
+  return rest ? `${dayText} ${clock}` : dayText;
+}
 
 /** "up", "down" or "flat": the class that colours a P&L. */
 export function signClass(value) {

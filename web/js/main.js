@@ -1,10 +1,12 @@
 // The dashboard's entry module: symbols, a candlestick + volume chart with the fills marked on it,
-// the live event feed, and the trading section (account, positions, open orders, recent fills).
+// the live event feed, the trading section (account, positions, open orders, recent fills) and the
+// backtests section (run, list, compare, delete, and one in detail).
 // Native ES modules, no build step. The page talks only to its own origin (or the origins named in
 // its <meta> tags). This module connects the pages: the key, the selection (kept in the URL hash),
 // and the live stream's events.
 
 import { currentKey, setKey } from "./api.js";
+import * as backtests from "./backtests.js";
 import * as chart from "./chart.js";
 import * as feed from "./feed.js";
 import * as keys from "./key.js";
@@ -28,6 +30,7 @@ const stream = new Stream({
     symbols.resync();
     chart.resync();
     trading.resync();
+    backtests.resync();
   },
   onKeyRefused(code, reason) {
     if (code === 4401) keys.openKeyDialog(`The stream refused the key: ${reason || "unauthorized"}`);
@@ -39,6 +42,7 @@ function onEvent(event) {
   chart.onMarketEvent(event);
   symbols.onMarketEvent(event);
   trading.onMarketEvent(event);
+  backtests.onEvent(event);
 }
 
 function onTradingEvent(event) {
@@ -60,6 +64,7 @@ function select(symbol, timeframe = state.timeframe) {
   const hash = `#/${encodeURIComponent(symbol)}/${timeframe}`;
   if (location.hash !== hash) history.replaceState(history.state, "", hash);
   markSelected();
+  backtests.onSymbol(symbol);
   chart.loadChart(true);
 }
 
@@ -76,12 +81,14 @@ async function start(key) {
   notices.hideError();
   stream.connect();
   trading.loadTrading(); // reports its own failures in the section
+  backtests.loadBacktests(); // likewise
   try {
     await symbols.loadSymbols();
   } catch (error) {
     notices.showError(error, "Could not list symbols");
     return;
   }
+  backtests.onSymbolsListed();
   const wanted = selectionFromHash();
   if (wanted) select(wanted.symbol, wanted.timeframe);
 }
@@ -94,6 +101,7 @@ function wireEvents() {
       stream.stop();
       symbols.clearSymbols();
       trading.clearTrading();
+      backtests.clearBacktests();
       notices.setStatus("idle", "Not connected");
     },
   });
@@ -118,6 +126,7 @@ function wireEvents() {
       chart.reveal();
     },
   });
+  backtests.init();
   feed.init();
   window.addEventListener("hashchange", () => {
     const wanted = selectionFromHash();

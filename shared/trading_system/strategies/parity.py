@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
-from trading_system.strategies.engine import Bars, Trade
-from trading_system.strategies.statistics import ClosedTrade
+if TYPE_CHECKING:  # the report's models are the API's response: they must not bring numpy
+    from trading_system.strategies.engine import Bars, Trade
+    from trading_system.strategies.statistics import ClosedTrade
 
 Side = Literal["buy", "sell"]
 

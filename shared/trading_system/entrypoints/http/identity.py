@@ -26,6 +26,16 @@ def health() -> Health:
     return Health(status="ok", version=__version__)
 
 
+class Me(BaseModel):
+    key_id: str
+    role: str
+
+
+def get_me(context: Context) -> Me:
+    """Who the key is and its role: a client shows only what the role allows."""
+    return Me(key_id=context.principal.key_id, role=context.principal.role.value)
+
+
 @route(status_code=201)
 def create_api_key(body: CreateApiKey, response: Response, bus: Bus, context: Context) -> IssuedKey:
     issued: IssuedKey = bus.execute(body, context)
