@@ -159,7 +159,7 @@ def test_a_portfolio_backtest_shares_the_cash(client: TestClient, keys: Keys, go
         ({"timeframe": "1h"}, "symbols", "no 1h bars of GOOG"),
         ({"profile": "nope"}, "profile", "unknown fill profile 'nope'"),
         ({"start": "2010-01-01", "end": "2009-01-01"}, "start", "start"),
-        ({"symbols": []}, "symbols", "at least 1"),
+        ({"symbols": []}, "universe_scanner", "name at least one symbol, or a universe_scanner"),
         ({"symbols": [f"S{i}" for i in range(501)]}, "symbols", "at most 500"),
         ({"cash": -5}, "cash", "greater than 0"),
         ({"commission": "NaN"}, "commission", ""),

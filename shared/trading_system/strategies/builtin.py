@@ -131,4 +131,30 @@ class DonchianBreakout(Strategy):
             ctx.close()
 
 
-BUILTIN: tuple[type[Strategy], ...] = (SmaCross, RsiReversion, DonchianBreakout)
+class ScannerSignals(Strategy):
+    """Trades a scanner's signals: run it with a backtest's `universe_scanner`, which lets it
+    enter a symbol only on a bar where the scanner matched it (the order fills at the next bar's
+    open at the earliest), and it holds each position for `hold_bars` bars."""
+
+    name = "scanner_signals"
+    summary = "Buy what a scanner matches (universe_scanner), hold it hold_bars bars"
+    needs_scanner = True
+
+    class Params(StrategyParams):
+        hold_bars: int = Field(default=5, ge=1, le=1000, description="bars a position is held")
+        fraction: float = Field(default=0.1, gt=0, le=1, description="share of the equity an entry uses")
+
+    def __init__(self, params: StrategyParams):
+        super().__init__(params)
+        self._entered = -1
+
+    def next(self, ctx: Context) -> None:
+        if not ctx.position:
+            if not ctx.pending_orders:
+                ctx.buy(fraction=self.params.fraction)
+                self._entered = ctx.i + 1  # it fills on the next bar
+        elif ctx.i - self._entered + 1 >= self.params.hold_bars:
+            ctx.close()
+
+
+BUILTIN: tuple[type[Strategy], ...] = (SmaCross, RsiReversion, DonchianBreakout, ScannerSignals)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from trading_system.kernel.messages import Command
 from trading_system.market_data.domain import Symbol, Timeframe
@@ -23,7 +23,16 @@ class BacktestRequest(BaseModel):
 
     strategy: str = Field(min_length=1, max_length=64, description="e.g. sma_cross")
     params: dict[str, ParamValue] = Field(default_factory=dict, max_length=50)
-    symbols: list[Symbol] = Field(min_length=1, max_length=500)
+    symbols: list[Symbol] = Field(
+        default_factory=list, max_length=500, description="empty: the universe of `universe_scanner`"
+    )
+    universe_scanner: str | None = Field(
+        default=None,
+        validate_default=True,
+        max_length=64,
+        description="a scanner: a symbol may be entered only on bars where the scanner's rules matched it "
+        "(as they did on that bar, from bars up to it); its universe when `symbols` is empty",
+    )
     timeframe: Timeframe = Timeframe.D1
     start: datetime | None = None
     end: datetime | None = None
@@ -39,6 +48,13 @@ class BacktestRequest(BaseModel):
         if len(set(symbols)) != len(symbols):
             raise ValueError("a symbol is named twice")
         return symbols
+
+    @field_validator("universe_scanner")
+    @classmethod
+    def _some_universe(cls, scanner: str | None, info: ValidationInfo) -> str | None:
+        if scanner is None and not info.data.get("symbols"):
+            raise ValueError("name at least one symbol, or a universe_scanner")
+        return scanner
 
 
 class SubmitBacktest(Command):

@@ -42,6 +42,7 @@ class Strategy:
     name: ClassVar[str]
     summary: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = StrategyParams
+    needs_scanner: ClassVar[bool] = False  # True: only meaningful with a backtest's universe_scanner
 
     def __init__(self, params: StrategyParams):
         self.params: Any = params

@@ -60,6 +60,8 @@ if TYPE_CHECKING:
     from trading_system.kernel.clock import Clock
     from trading_system.market_data.domain import Listing, Timeframe
     from trading_system.market_data.ports import BarLake, SymbolRepository
+    from trading_system.scanning.domain import Scanner
+    from trading_system.scanning.ports import ScannerRepository
     from trading_system.strategies.book import StrategyBook
     from trading_system.strategies.domain import Strategy
     from trading_system.strategies.engine import Bars
@@ -76,6 +78,7 @@ def submit_backtest(
     backtests: BacktestJobs,
     symbols: SymbolRepository,
     strategies: StrategyBook,
+    scanners: ScannerRepository,
     clock: Clock,
     context: MessageContext,
 ) -> Handled[BacktestJob]:
@@ -83,8 +86,15 @@ def submit_backtest(
     that names the problem and nothing is queued."""
     request = cmd.request
     strategy, kind = strategies.build(request.strategy, request.params)
-    profile_of(request)
+    profile = profile_of(request)
     check_range(request.start, request.end)
+    rules = None
+    if request.universe_scanner is not None:
+        rules, universe = _scanner_universe(request, profile, scanners, symbols)
+        request = request.model_copy(update={"symbols": request.symbols or universe})
+    elif strategy.needs_scanner:
+        reason = f"{strategy.name} trades a scanner's signals: name the scanner in universe_scanner"
+        raise ValidationFailed(reason, [Problem(reason, field="universe_scanner")])
     _check_data(request, symbols)
     job = BacktestJob(
         backtest_id=new_backtest_id(),
@@ -92,6 +102,7 @@ def submit_backtest(
         strategy_name=strategy.name,
         kind=kind,
         params=strategy.params.model_dump(),
+        universe_rules=rules,
         submitted_at=clock.now(),
         submitted_by=context.principal.key_id,
     )
@@ -223,21 +234,27 @@ def execute(
     from trading_system.strategies.backtest import backtest, backtest_portfolio
     from trading_system.strategies.results import TradeRow, drawdown_pct, fingerprint, utc
 
-    def instance() -> Strategy:
-        return strategies.rebuild(job.strategy_name, job.kind, job.params)
-
-    request, strategy = job.request, instance()
+    request = job.request
     profile = profile_of(request)
     loaded = {symbol: _bars(request, symbol, symbols, lake) for symbol in request.symbols}
     bars = {symbol: series for symbol, (series, _) in loaded.items()}
+
+    def instance(symbol: str) -> Strategy:
+        strategy = strategies.rebuild(job.strategy_name, job.kind, job.params)
+        if job.universe_rules is not None:
+            from trading_system.strategies.universe import gate, membership
+
+            gate(strategy, membership(job.universe_rules, bars[symbol]))
+        return strategy
+
     if len(bars) == 1:
         ((symbol, only),) = bars.items()
-        single = backtest(strategy, only, request.cash, profile, request.finalize)
+        single = backtest(instance(symbol), only, request.cash, profile, request.finalize)
         timeline, equity, stats = only.ts_ns, single.run.equity, single.stats
         trades = [TradeRow.of(symbol, trade) for trade in single.run.trades]
         still_open = len(single.run.open_trades)
     else:
-        each = {symbol: instance() for symbol in bars}
+        each = {symbol: instance(symbol) for symbol in bars}
         portfolio = backtest_portfolio(each, bars, request.cash, profile, request.finalize)
         timeline, equity, stats = portfolio.run.timeline_ns, portfolio.run.equity, portfolio.stats
         trades = [TradeRow.of(symbol, trade) for symbol, trade in portfolio.run.symbol_trades]
@@ -281,6 +298,61 @@ def _no_data(request: BacktestRequest, symbol: str, what: str) -> ValidationFail
     span = f"between {start.date()} and {end_excl.date()}" if request.start or request.end else "at all"
     reason = f"no {request.timeframe.value} bars of {symbol} {span}{what}"
     return ValidationFailed(reason, [Problem(reason, field="symbols", value=symbol)])
+
+
+MAX_SYMBOLS = 500
+
+
+def _scanner_universe(
+    request: BacktestRequest, profile: FillProfile, scanners: ScannerRepository, symbols: SymbolRepository
+) -> tuple[list[str], list[str]]:
+    """The scanner's rules and its universe's symbols; a scanner of another timeframe, or fills
+    at the signal bar's own close (which would act on a signal before it could be seen), are
+    refused."""
+    scanner = scanners.get(request.universe_scanner or "")
+    field = "universe_scanner"
+    if scanner is None:
+        reason = f"no scanner {request.universe_scanner}"
+        raise ValidationFailed(reason, [Problem(reason, field=field, value=request.universe_scanner)])
+    if scanner.timeframe is not request.timeframe:
+        reason = (
+            f"scanner {scanner.scanner_id} scans {scanner.timeframe.value} bars, "
+            f"the backtest {request.timeframe.value}"
+        )
+        raise ValidationFailed(reason, [Problem(reason, field=field, value=request.universe_scanner)])
+    if profile.market_fill != "next_open":
+        reason = (
+            "a scanner's signal on a bar can be acted on at the next bar's open at the earliest: "
+            "use a next_open profile"
+        )
+        raise ValidationFailed(reason, [Problem(reason, field="profile", value=request.profile)])
+    universe = scanner_symbols(scanner, symbols, request.timeframe)
+    if not request.symbols and len(universe) > MAX_SYMBOLS:
+        reason = (
+            f"scanner {scanner.scanner_id}'s universe has {len(universe)} symbols, "
+            f"more than {MAX_SYMBOLS}: name the symbols"
+        )
+        raise ValidationFailed(reason, [Problem(reason, field="symbols")])
+    if not request.symbols and not universe:
+        reason = f"scanner {scanner.scanner_id}'s universe has no symbol with {request.timeframe.value} bars"
+        raise ValidationFailed(reason, [Problem(reason, field="symbols")])
+    return list(scanner.rules), universe
+
+
+def scanner_symbols(scanner: Scanner, symbols: SymbolRepository, timeframe: Timeframe) -> list[str]:
+    """The symbols of a scanner's universe that have bars of the timeframe (or finer)."""
+    from trading_system.scanning.domain import AllSymbols, SymbolList
+
+    if isinstance(scanner.universe, SymbolList):
+        return list(scanner.universe.symbols)
+    if isinstance(scanner.universe, AllSymbols):
+        listings, after = [], None
+        while page := symbols.list(after, 1000):
+            listings += page
+            after = page[-1].symbol
+    else:
+        listings = symbols.tagged(scanner.universe.tag)
+    return [x.symbol for x in listings if x.source_timeframe(timeframe, EPOCH, FOREVER) is not None]
 
 
 def _check_data(request: BacktestRequest, symbols: SymbolRepository) -> None:

@@ -63,6 +63,7 @@ class BacktestJob(BaseModel):
     strategy_name: str  # the strategy's registered name, as resolved when the job was submitted
     kind: Literal["python", "rules"] = "python"
     params: dict[str, Any]  # every parameter, defaults included: the job reruns from these alone
+    universe_rules: list[str] | None = None  # the universe scanner's rules, as submitted
     status: JobStatus = JobStatus.QUEUED
     submitted_at: datetime
     submitted_by: str
