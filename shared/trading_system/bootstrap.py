@@ -7,6 +7,7 @@ function never builds the lake and so never imports DuckDB.
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -35,12 +36,14 @@ if TYPE_CHECKING:
     from trading_system.adapters.signal_lake import SignalLake
     from trading_system.adapters.strategy_store import (
         BacktestLake,
-        DocumentBacktestJobs,
         DocumentDeployments,
+        DocumentJobs,
         DocumentSavedStrategies,
+        SweepLake,
     )
     from trading_system.kernel.event_store import EventStore
     from trading_system.strategies.book import StrategyBook
+    from trading_system.strategies.jobs import BacktestJob, SweepJob
     from trading_system.trading.broker import BrokerFactory
     from trading_system.trading.ledger import TradingLedger
 
@@ -240,10 +243,30 @@ class Container:
         return DocumentDeployments(self.store)
 
     @_once
-    def backtests(self) -> DocumentBacktestJobs:
-        from trading_system.adapters.strategy_store import DocumentBacktestJobs
+    def backtests(self) -> DocumentJobs[BacktestJob]:
+        from trading_system.adapters.strategy_store import BACKTESTS, DocumentJobs
+        from trading_system.strategies.jobs import BacktestJob
 
-        return DocumentBacktestJobs(self.store)
+        return DocumentJobs(self.store, BACKTESTS, BacktestJob)
+
+    @_once
+    def sweeps(self) -> DocumentJobs[SweepJob]:
+        from trading_system.adapters.strategy_store import SWEEPS, DocumentJobs
+        from trading_system.strategies.jobs import SweepJob
+
+        return DocumentJobs(self.store, SWEEPS, SweepJob)
+
+    @property
+    def sweep_workers(self) -> int:
+        if self.settings.sweep_workers is not None:
+            return self.settings.sweep_workers
+        return 1 if self.settings.runtime == "aws" else (os.cpu_count() or 1)
+
+    @_once
+    def sweep_results(self) -> SweepLake:
+        from trading_system.adapters.strategy_store import SweepLake
+
+        return SweepLake(self.lake)
 
     @_once
     def backtest_results(self) -> BacktestLake:

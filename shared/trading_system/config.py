@@ -49,6 +49,13 @@ class Settings(BaseSettings):
         default=None,
         description="a folder of .py files whose Strategy classes can be backtested and deployed",
     )
+    sweep_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="processes a sweep runs in (default: every core locally, 1 in Lambda, which has no "
+        "shared memory for a process pool)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     default_account: str = Field(
         default="paper",

@@ -351,3 +351,35 @@ def test_the_parity_report_lists_what_live_missed_while_paused(
     paused_span = (BARS[150]["ts"], BARS[199]["ts"])
     assert any(paused_span[0] <= d["bar"][:10] <= paused_span[1] for d in missed)
     assert {d["kind"] for d in differences} <= {"only_backtest", "only_live", "qty", "price"}
+
+
+def test_a_loss_limit_halts_the_account_and_pauses_its_deployments(
+    client: TestClient, keys: Keys, clock: MovableClock, container: Container, extra_strategies: None
+) -> None:
+    assert (
+        client.post("/v1/symbols", json={"symbol": "WAVE"}, headers=keys.header("trader")).status_code == 201
+    )
+    account = {"account_id": "tight", "starting_cash": "100000", "settings": {"max_drawdown_pct": 1}}
+    assert client.post("/v1/accounts", json=account, headers=keys.header("admin")).status_code == 201
+    ingest(client, keys, clock, BARS[:HISTORY])
+    # buy_one buys a unit a bar; a large position first, so a fall crosses the 1% drawdown
+    order = {"symbol": "WAVE", "side": "buy", "qty": "1000", "account_id": "tight"}
+    assert client.post("/v1/orders", json=order, headers=keys.header("trader")).status_code == 201
+    deployment = deploy(client, keys, strategy="buy_one", account_id="tight")
+    seen: list[str] = []
+    container.bus.observers.append(lambda envelope: seen.append(envelope.event_type))
+    for i in range(HISTORY, TOTAL):
+        ingest(client, keys, clock, [BARS[i]])
+        if "AccountHalted" in seen:
+            break
+    assert "AccountHalted" in seen and "DeploymentPaused" in seen
+    paused = client.get(
+        f"/v1/deployments/{deployment['deployment_id']}", headers=keys.header("viewer")
+    ).json()
+    assert (
+        paused["status"] == "paused" and "account tight halted: max_drawdown_pct crossed" in paused["reason"]
+    )
+    placed = paused["orders_placed"]
+    ingest(client, keys, clock, [BARS[i + 1]])  # paused: no more orders
+    again = client.get(f"/v1/deployments/{deployment['deployment_id']}", headers=keys.header("viewer")).json()
+    assert again["orders_placed"] == placed

@@ -31,10 +31,10 @@ from trading_system.identity.domain import ApiKey
 from trading_system.kernel.principal import Role
 from trading_system.market_data.commands import BarRow, IngestBars, RegisterSymbol
 from trading_system.scanning.domain import Scanner
-from trading_system.strategies.commands import BacktestRequest, CreateStrategy
+from trading_system.strategies.commands import BacktestRequest, CreateStrategy, SweepRequest
 from trading_system.strategies.definitions import StrategyDraft
 from trading_system.strategies.deployments import Deployment, DeploymentDraft, DeploymentStatus
-from trading_system.strategies.jobs import BacktestJob, JobStatus
+from trading_system.strategies.jobs import BacktestJob, JobStatus, SweepJob
 from trading_system.trading.commands import CreateAccount, PlaceOrder, ResumeTrading
 from trading_system.trading.handlers import order_id_for
 from trading_system.trading.orders import OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
@@ -181,6 +181,7 @@ EXPECTED_STATUS = {
     "list_accounts": 200,
     "create_account": 201,
     "reset_account": 200,
+    "resume_account": 200,
     "list_account_events": 200,
     "list_fills": 200,
     "get_pnl": 200,
@@ -205,6 +206,12 @@ EXPECTED_STATUS = {
     "get_backtest_trades": 200,
     "get_backtest_equity": 200,
     "delete_backtest": 204,
+    "submit_sweep": 202,
+    "list_sweeps": 200,
+    "get_sweep": 200,
+    "get_sweep_ranking": 200,
+    "get_sweep_heatmap": 200,
+    "delete_sweep": 204,
 }
 SAMPLE_SCANNER = "scn_sample00001"
 
@@ -298,6 +305,34 @@ def ensure_sample_deployment(container: Container, fresh: bool = False) -> None:
     )
 
 
+SAMPLE_SWEEP = "sw_8204893027123456789abcdef0"
+
+
+def ensure_sample_sweep(container: Container) -> None:
+    """The sweep the samples name, completed (the delete_sweep sample deletes it)."""
+    job = container.sweeps.get(SAMPLE_SWEEP)
+    if job is not None and job.status is JobStatus.COMPLETED:
+        return
+    request = SweepRequest.model_validate(json.loads(load(EVENTS / "http" / "submit_sweep.json")["body"]))
+    container.sweeps.save(
+        SweepJob(
+            sweep_id=SAMPLE_SWEEP,
+            request=request,
+            strategy_name="sma_cross",
+            base_params={},
+            combinations=[{"n1": 1, "n2": 2}, {"n1": 1, "n2": 3}, {"n1": 2, "n2": 3}],
+            skipped=[{"values": {"n1": 2, "n2": 2}, "reason": "n1 (2) must be less than n2 (2)"}],
+            submitted_at=datetime.now(UTC),
+            submitted_by="test",
+        )
+    )
+    event = load(EVENTS / "bus" / "SweepRequested.json")
+    event["detail"]["event_id"] = str(uuid4())
+    assert handler_of(by_name()["run_sweeps"])(event, LambdaContext())["processed"] is True
+    ran = container.sweeps.get(SAMPLE_SWEEP)
+    assert ran is not None and ran.status is JobStatus.COMPLETED, ran
+
+
 def ensure_trading_resumed(container: Container) -> None:
     """The halt_trading sample halts trading; the others expect it open, whatever the order."""
     if container.bus.ask(GetTradingStatus())["halted"]:
@@ -314,6 +349,7 @@ def test_http_functions_answer_their_sample(name: str, seeded: Container) -> Non
     ensure_sample_scanner(seeded)
     ensure_trading_resumed(seeded)
     ensure_sample_backtest(seeded)
+    ensure_sample_sweep(seeded)
     ensure_sample_strategy(seeded)
     ensure_sample_deployment(seeded)
     response = handler_of(function)(load(sample_for(function)), LambdaContext(function_name=name))

@@ -35,6 +35,7 @@ from trading_system.kernel.bus import MessageContext
 from trading_system.kernel.errors import ConcurrencyConflict, Conflict
 from trading_system.kernel.principal import Principal, Role
 from trading_system.market_data.commands import IngestBars
+from trading_system.trading.broker import Quote as Quote_
 from trading_system.trading.commands import CancelOrder, CloseSession, PlaceOrder
 from trading_system.trading.orders import OrderRequest
 
@@ -1899,3 +1900,214 @@ def test_concurrent_orders_cancels_and_fills_keep_the_books_straight(api: Api, c
     assert set(by_account) == set(open_orders)
     assert set(container.ledger.open_order_ids("CROWD")) == set(open_orders)
     assert {o["id"] for o in api.orders("crowd", status="open")} == set(open_orders)
+
+
+# -- 8. loss limits ----------------------------------------------------------------------------------
+
+
+def open_account(api: Api, account_id: str, cash: str, **settings: Any) -> None:
+    body = {"account_id": account_id, "starting_cash": cash, "settings": settings}
+    response = api.post("/v1/accounts", body, role="admin")
+    assert response.status_code == 201, response.text
+
+
+def published(container: Container) -> list[Any]:
+    """Every envelope the bus publishes from now on."""
+    seen: list[Any] = []
+    container.bus.observers.append(seen.append)
+    return seen
+
+
+def test_a_loss_limit_halts_an_account_until_an_admin_resumes_it(
+    api: Api, container: Container, keys: Keys
+) -> None:
+    seen = published(container)
+    open_account(api, "guarded", "10000", max_daily_loss="500")
+    api.register("LOSS")
+    api.ingest("LOSS", [flat_bar(T0, "100")])
+    guarded = {"account_id": "guarded", "symbol": "LOSS"}
+    assert api.place({**guarded, "side": "buy", "qty": "50"})["status"] == "filled"
+    resting = api.place(
+        {**guarded, "side": "buy", "qty": "10", "type": "limit", "limit_price": "50", "time_in_force": "gtc"}
+    )
+    account = api.account("guarded")
+    assert account["halted"] is False and D(account["daily_loss_threshold"]) == D(9500)
+
+    # The next bar marks the position at 89: equity 5,000 + 4,450 = 9,450, below 10,000 - 500.
+    api.ingest("LOSS", [flat_bar(T0 + DAY, "89")])
+    account = api.account("guarded")
+    assert account["halted"] is True
+    assert account["halt"]["limit"] == "max_daily_loss"
+    assert (D(account["halt"]["equity"]), D(account["halt"]["threshold"])) == (D(9450), D(9500))
+    assert account["halt_reason"] == "max_daily_loss crossed: equity 9450.00 fell below 9500.00"
+    (halt,) = [e for e in seen if e.event_type == "AccountHalted"]
+    assert halt.payload["account_id"] == "guarded" and halt.payload["limit"] == "max_daily_loss"
+    assert halt.producer  # published on the bus like every event, for deployments to pause on
+    trail = api.get("/v1/accounts/guarded/events", role="admin")
+    assert [(e["type"], e["command"]) for e in trail][-1] == ("AccountHalted", "FillOrders")
+
+    # New buys are rejected naming the limit; the open order stays; selling what is held goes.
+    refused = problem(api.post("/v1/orders", {**guarded, "side": "buy", "qty": "1"}), 422)
+    reason = refused["order"]["reject_reason"]
+    assert reason.startswith("account guarded is halted: max_daily_loss crossed: equity 9450.00")
+    assert "POST /v1/accounts/guarded/resume" in reason
+    assert api.order(resting["id"])["status"] == "accepted"
+    assert api.place({**guarded, "side": "sell", "qty": "20"})["status"] == "filled"
+    beyond = problem(api.post("/v1/orders", {**guarded, "side": "sell", "qty": "31"}), 422)
+    assert beyond["order"]["reject_reason"].startswith("account guarded is halted")
+
+    # Only an admin resumes it; the day's loss then starts from the equity at the resume.
+    assert problem(api.post("/v1/accounts/guarded/resume", role="trader"), 403)
+    resumed = api.post("/v1/accounts/guarded/resume", role="admin")
+    assert resumed.status_code == 200, resumed.text
+    view = resumed.json()
+    assert view["halted"] is False and view["halt"] is None
+    assert D(view["equity"]) == D(9450) and D(view["daily_loss_threshold"]) == D(8950)
+    assert D(view["peak_equity"]) == D(9450)
+    assert [e.payload["equity"] for e in seen if e.event_type == "AccountResumed"] == ["9450.00"]
+    assert api.place({**guarded, "side": "buy", "qty": "1"})["status"] == "filled"
+
+    # A resume of an account that is not halted changes nothing (a retried request).
+    again = api.post("/v1/accounts/guarded/resume", role="admin")
+    assert again.status_code == 200 and again.json()["halted"] is False
+    kinds = [e["type"] for e in api.get("/v1/accounts/guarded/events", role="admin")]
+    assert (kinds.count("AccountHalted"), kinds.count("AccountResumed")) == (1, 1)
+    problem(api.post("/v1/accounts/ghost/resume", role="admin"), 404)
+
+
+def test_a_fill_that_crosses_the_drawdown_limit_halts_at_once(api: Api, container: Container) -> None:
+    seen = published(container)
+    # a 12% commission: a 5,000 buy costs 600 of equity, 6% of the peak of 10,000
+    open_account(api, "dear", "10000", max_drawdown_pct="5", commission_bps="1200")
+    api.register("DEAR")
+    api.ingest("DEAR", [flat_bar(T0, "100")])
+    placed = api.place({"account_id": "dear", "symbol": "DEAR", "side": "buy", "qty": "50"})
+    assert placed["status"] == "filled"  # the fill that crossed the limit stands
+    account = api.account("dear")
+    assert account["halted"] is True and account["halt"]["limit"] == "max_drawdown_pct"
+    assert (D(account["halt"]["equity"]), D(account["halt"]["threshold"])) == (D(9400), D(9500))
+    kinds = [e.event_type for e in seen]
+    assert kinds.index("OrderFilled") < kinds.index("AccountHalted")
+    fill = [e for e in api.get("/v1/accounts/dear/events", role="admin") if e["type"] == "FillSettled"]
+    assert D(fill[0]["data"]["equity"]) == D(9400)
+
+
+def test_the_close_marks_the_peak_and_checks_the_limits(api: Api, container: Container) -> None:
+    open_account(api, "marked", "10000", max_drawdown_pct="10")
+    api.register("MARK")
+    api.ingest("MARK", [flat_bar(T0, "100")])
+    api.place({"account_id": "marked", "symbol": "MARK", "side": "buy", "qty": "50"})
+    api.ingest("MARK", [flat_bar(T0 + DAY, "120")])  # equity 11,000: a price, not a mark
+    assert D(api.account("marked")["peak_equity"]) == D(10000)
+    container.bus.execute(CloseSession())
+    account = api.account("marked")
+    assert (D(account["peak_equity"]), D(account["drawdown_threshold"])) == (D(11000), D(9900))
+    assert account["halted"] is False
+
+    # A price that reached the store without an ingestion (no mark then) is caught at the close.
+    container.ledger.save_quotes(
+        [Quote_(symbol="MARK", price=D("97.99"), volume=D(1), market_time=T0 + 3 * DAY)]
+    )
+    container.bus.execute(CloseSession())
+    account = api.account("marked")
+    assert account["halted"] is True and account["halt"]["limit"] == "max_drawdown_pct"
+    assert D(account["halt"]["equity"]) == D(5000) + 50 * D("97.99") == D("9899.50")
+    trail = [e["type"] for e in api.get("/v1/accounts/marked/events", role="admin")]
+    assert trail[-2:] == ["AccountHalted", "EquityMarked"]  # checked against the day before the mark
+
+
+def test_accounts_without_limits_never_halt(api: Api, paper: Book) -> None:
+    api.register("CALM")
+    api.ingest("CALM", [flat_bar(T0, "100")])
+    api.place({"symbol": "CALM", "side": "buy", "qty": "900"})
+    api.ingest("CALM", [flat_bar(T0 + DAY, "1")])  # 99% gone
+    account = api.account()
+    assert account["halted"] is False and account["daily_loss_threshold"] is None
+    assert account["drawdown_threshold"] is None
+
+
+# -- 9. short selling ------------------------------------------------------------------------------------
+
+
+def test_short_selling_over_the_api(api: Api, container: Container) -> None:
+    open_account(api, "shorty", "10000", shorting=True)
+    open_account(api, "cashonly", "10000")
+    api.register("SHRT")
+    api.ingest("SHRT", [flat_bar(T0, "50")])
+    shorty = {"account_id": "shorty", "symbol": "SHRT"}
+
+    off = problem(
+        api.post("/v1/orders", {"account_id": "cashonly", "symbol": "SHRT", "side": "sell", "qty": "1"}), 422
+    )
+    assert off["order"]["reject_reason"] == (
+        "insufficient position: SHRT holds 0, of which 0 is not held by open sell orders; this order "
+        "sells 1 (short selling is off on account cashonly)"
+    )
+
+    assert api.place({**shorty, "side": "sell", "qty": "100"})["status"] == "filled"
+    (position,) = api.get("/v1/positions", account_id="shorty")
+    assert position["side"] == "short"
+    assert (D(position["qty"]), D(position["cost_basis"]), D(position["market_value"])) == (
+        D(-100),
+        D(-5000),
+        D(-5000),
+    )
+    assert D(position["avg_entry_price"]) == D(50)
+    account = api.account("shorty")
+    assert (D(account["cash"]), D(account["equity"]), D(account["short_market_value"])) == (
+        D(15000),
+        D(10000),
+        D(-5000),
+    )
+    assert (D(account["short_margin"]), D(account["buying_power"])) == (D(7500), D(7500))
+
+    # A resting short sale holds its margin (at the limit: 20 x 60 x 50%) until it is canceled.
+    resting = api.place(
+        {**shorty, "side": "sell", "qty": "20", "type": "limit", "limit_price": "60", "time_in_force": "gtc"}
+    )
+    assert D(resting["reserved_cash"]) == D(600) and D(resting["reserved_short_qty"]) == D(20)
+    assert D(api.account("shorty")["buying_power"]) == D(6900)
+    api.delete(f"/v1/orders/{resting['id']}")
+    assert D(api.account("shorty")["buying_power"]) == D(7500)
+
+    # More than the margin allows is refused, naming it: 300 x 51.50 x 50% = 7,725.
+    refused = problem(api.post("/v1/orders", {**shorty, "side": "sell", "qty": "300"}), 422)
+    assert "insufficient buying power for a short sale" in refused["detail"]
+    assert "short_margin_pct 150%" in refused["order"]["reject_reason"]
+    assert api.place({**shorty, "side": "sell", "qty": "50"})["status"] == "filled"  # 1,287.50
+
+    # The price rises: the short loses and its margin grows with it.
+    api.ingest("SHRT", [flat_bar(T0 + DAY, "60")])
+    (position,) = api.get("/v1/positions", account_id="shorty")
+    assert (D(position["market_value"]), D(position["unrealized_pl"])) == (D(-9000), D(-1500))
+    account = api.account("shorty")
+    assert (D(account["cash"]), D(account["equity"])) == (D(17500), D(8500))
+    assert (D(account["short_margin"]), D(account["buying_power"])) == (D(13500), D(4000))
+
+    # A buy covers: the loss is realized, the margin is given back.
+    cover = api.place({**shorty, "side": "buy", "qty": "150"})
+    assert cover["status"] == "filled"
+    assert api.get("/v1/positions", account_id="shorty") == []
+    account = api.account("shorty")
+    assert (D(account["cash"]), D(account["equity"]), D(account["buying_power"])) == (D(8500),) * 3
+    assert D(account["realized_pl"]) == D(-1500) and D(account["short_margin"]) == 0
+    fills = api.fills("shorty")
+    assert D(fills[0]["realized_pl"]) == D(-1500) and fills[0]["side"] == "buy"
+    (row,) = api.get("/v1/pnl", account_id="shorty", by="symbol")["rows"]
+    assert (D(row["realized_pl"]), D(row["sold_qty"]), D(row["bought_qty"])) == (D(-1500), D(150), D(150))
+
+
+def test_a_halted_short_account_can_still_cover(api: Api) -> None:
+    open_account(api, "squeezed", "10000", shorting=True, max_daily_loss="1000")
+    api.register("SQZ")
+    api.ingest("SQZ", [flat_bar(T0, "50")])
+    squeezed = {"account_id": "squeezed", "symbol": "SQZ"}
+    api.place({**squeezed, "side": "sell", "qty": "100"})
+    api.ingest("SQZ", [flat_bar(T0 + DAY, "61")])  # equity 15,000 - 6,100 = 8,900
+    assert api.account("squeezed")["halted"] is True
+    more = problem(api.post("/v1/orders", {**squeezed, "side": "sell", "qty": "1"}), 422)
+    assert more["order"]["reject_reason"].startswith("account squeezed is halted")
+    flip = problem(api.post("/v1/orders", {**squeezed, "side": "buy", "qty": "101"}), 422)
+    assert flip["order"]["reject_reason"].startswith("account squeezed is halted")
+    assert api.place({**squeezed, "side": "buy", "qty": "100"})["status"] == "filled"
+    assert api.get("/v1/positions", account_id="squeezed") == []

@@ -175,7 +175,7 @@ def test_insufficient_buying_power_is_rejected() -> None:
     )
     # what other open buy orders hold back is not there to spend
     busy = account("2001", reserve=[("buy", "1000", "10")], **terms)
-    assert busy.buying_power == D(1001)
+    assert busy.buying_power({}) == D(1001)
     assert risk.check(limit_buy, busy, None, None).reason is None
     busier = account("2000.99", reserve=[("buy", "1000", "10")], **terms)
     assert risk.check(limit_buy, busier, None, None) == Verdict(
@@ -223,7 +223,7 @@ def test_selling_more_than_is_held_is_rejected() -> None:
     holding = account(held="10")
     assert risk.check(order("limit", "sell", qty="11", limit="100"), holding, None, None) == Verdict(
         "insufficient position: AAPL holds 10, of which 10 is not held by open sell orders; "
-        "this order sells 11 (short selling is not supported)"
+        "this order sells 11 (short selling is off on account acct)"
     )
     assert risk.check(order("limit", "sell", qty="10", limit="100"), holding, None, None) == Verdict(
         None, qty=D(10)
@@ -231,7 +231,7 @@ def test_selling_more_than_is_held_is_rejected() -> None:
     nothing = account()
     assert risk.check(order("limit", "sell", qty="1", limit="100"), nothing, None, None).reason == (
         "insufficient position: AAPL holds 0, of which 0 is not held by open sell orders; "
-        "this order sells 1 (short selling is not supported)"
+        "this order sells 1 (short selling is off on account acct)"
     )
 
 
@@ -239,7 +239,7 @@ def test_selling_more_than_open_sells_leave_is_rejected() -> None:
     holding = account(held="10", reserve=[("sell", "0", "4"), ("buy", "500", "5")])
     assert risk.check(order("limit", "sell", qty="7", limit="100"), holding, None, None) == Verdict(
         "insufficient position: AAPL holds 10, of which 6 is not held by open sell orders; "
-        "this order sells 7 (short selling is not supported)"
+        "this order sells 7 (short selling is off on account acct)"
     )
     assert risk.check(order("limit", "sell", qty="6", limit="100"), holding, None, None) == Verdict(
         None, qty=D(6)
@@ -261,7 +261,7 @@ def test_buying_power_follows_what_fills_and_closes_give_back() -> None:
     busy = account("2001", reserve=[("buy", "1000", "10")], **terms)
     # the other buy fills 4 at 100 + 1: 401 of its 1000 is used, and 401 of cash is spent
     partly = busy.apply(fill_of("other-0", "buy", "4", "100", "1", cash_used="401"))
-    assert (partly.cash, partly.reserved_cash, partly.buying_power) == (D(1600), D(599), D(1001))
+    assert (partly.cash, partly.reserved_cash, partly.buying_power({})) == (D(1600), D(599), D(1001))
     assert risk.check(limit_buy, partly, None, None) == Verdict(None, cash=D(1001), qty=D(10))
     busier = account("2000.99", reserve=[("buy", "1000", "10")], **terms)
     tighter = busier.apply(fill_of("other-0", "buy", "4", "100", "1", cash_used="401"))
@@ -271,7 +271,7 @@ def test_buying_power_follows_what_fills_and_closes_give_back() -> None:
     )
     # it closes: its leftover 599 is buying power again
     closed = partly.apply(release_of("other-0", "buy", cash="599", qty="6"))
-    assert (closed.open_orders, closed.reserved_cash, closed.buying_power) == (0, D(0), D(1600))
+    assert (closed.open_orders, closed.reserved_cash, closed.buying_power({})) == (0, D(0), D(1600))
     assert closed.reserved_qty("AAPL", "buy") == D(0)
 
 
@@ -282,7 +282,7 @@ def test_sellable_shares_follow_what_fills_and_closes_give_back() -> None:
     assert (partly.held("AAPL"), partly.reserved_qty("AAPL", "sell")) == (D(7), D(1))
     assert risk.check(order("limit", "sell", qty="7", limit="100"), partly, None, None) == Verdict(
         "insufficient position: AAPL holds 7, of which 6 is not held by open sell orders; "
-        "this order sells 7 (short selling is not supported)"
+        "this order sells 7 (short selling is off on account acct)"
     )
     assert risk.check(order("limit", "sell", qty="6", limit="100"), partly, None, None) == Verdict(
         None, qty=D(6)

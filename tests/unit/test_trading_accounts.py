@@ -3,7 +3,6 @@ commissions and what open orders hold back, checked with exact Decimal arithmeti
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -12,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.unit.trading_factories import ACCOUNT, T0, D, at, created
 from trading_system.kernel.errors import Conflict
 from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.accounts import Account, Position, position_event
 from trading_system.trading.events import (
-    AccountCreated,
     AccountEvent,
     AccountReset,
     EquityMarked,
@@ -27,18 +26,6 @@ from trading_system.trading.events import (
     PositionClosed,
     PositionOpened,
 )
-
-D = Decimal
-T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
-ACCOUNT = "acct"
-
-
-def at(n: int) -> datetime:
-    return T0 + timedelta(minutes=n)
-
-
-def created(cash: str = "100000", **terms: Any) -> AccountCreated:
-    return AccountCreated(account_id=ACCOUNT, starting_cash=D(cash), settings=AccountSettings(**terms), at=T0)
 
 
 def reserved(
@@ -119,13 +106,13 @@ def assert_not_negative(account: Account) -> None:
 
 def test_a_round_trip_folds_to_the_numbers_worked_out_by_hand() -> None:
     account = Account.created(created())
-    assert (account.cash, account.buying_power, account.version) == (D(100000), D(100000), 1)
+    assert (account.cash, account.buying_power({}), account.version) == (D(100000), D(100000), 1)
     assert holding(account) == (0, D(0), {}, {})
 
     # an order to buy 30, holding back 30 x 104.30 + 2 commission
     account = account.apply(reserved("o1", "buy", cash="3131", qty="30"))
     assert holding(account) == (1, D(3131), {"AAPL": D(30)}, {})
-    assert (account.reserved_cash, account.buying_power) == (D(3131), D(96869))
+    assert (account.reserved_cash, account.buying_power({})) == (D(3131), D(96869))
     assert account.reserved_qty("AAPL", "buy") == D(30)
     assert account.cash == D(100000)
 
@@ -138,7 +125,7 @@ def test_a_round_trip_folds_to_the_numbers_worked_out_by_hand() -> None:
     # the holding shrinks by exactly what the fill used, so buying power does not count it twice
     assert holding(account) == (1, D(3131) - D(1001), {"AAPL": D(20)}, {})
     assert account.reserved_cash == D(2130)
-    assert account.buying_power == D("98999") - D("2130")
+    assert account.buying_power({}) == D("98999") - D("2130")
     assert_not_negative(account)
 
     # 20 x 106 + 2 = 2122 of the 2130 left: the order's holding drops to 8, so 2122 is used
@@ -155,14 +142,14 @@ def test_a_round_trip_folds_to_the_numbers_worked_out_by_hand() -> None:
     # the order closes and gives back its leftover 8
     account = account.apply(released("o1", "buy", cash="8"))
     assert holding(account) == (0, D(0), {}, {})
-    assert account.buying_power == account.cash == D("96877.00")
+    assert account.buying_power({}) == account.cash == D("96877.00")
 
     # sell 12 then the remaining 18, with the 30 held back for the order
     account = account.apply(reserved("o2", "sell", qty="30"))
     assert holding(account) == (1, D(0), {}, {"AAPL": D(30)})
     assert account.reserved_qty("AAPL", "sell") == D(30)
     assert account.reserved_qty("AAPL", "buy") == D(0)
-    assert account.buying_power == account.cash  # a sell holds back shares, not cash
+    assert account.buying_power({}) == account.cash  # a sell holds back shares, not cash
 
     account = account.apply(settled("o2", "sell", "12", "110", "1.50", qty_used="12"))
     position = account.positions["AAPL"]
@@ -172,7 +159,7 @@ def test_a_round_trip_folds_to_the_numbers_worked_out_by_hand() -> None:
     assert position.realized_pl == D(72)
     assert holding(account) == (1, D(0), {}, {"AAPL": D(18)})
     assert account.reserved_qty("AAPL", "sell") == D(18)
-    assert account.buying_power == account.cash  # the proceeds are not held back
+    assert account.buying_power({}) == account.cash  # the proceeds are not held back
 
     account = account.apply(settled("o2", "sell", "18", "101", "1.25", qty_used="18"))
     assert "AAPL" not in account.positions  # closed
@@ -187,7 +174,7 @@ def test_a_round_trip_folds_to_the_numbers_worked_out_by_hand() -> None:
 
     account = account.apply(released("o2", "sell"))  # filled: nothing left to give back
     assert holding(account) == (0, D(0), {}, {})
-    assert account.buying_power == account.cash
+    assert account.buying_power({}) == account.cash
 
     account = account.apply(EquityMarked(account_id=ACCOUNT, equity=D("100012.25"), at=at(9)))
     assert account.last_equity == D("100012.25")
@@ -223,7 +210,7 @@ def test_reservations_from_several_orders_add_up() -> None:
         reserved("s1", "sell", qty="4.5"),
     )
     assert holding(account) == (4, D("3800.50"), {"AAPL": D(13), "MSFT": D(25)}, {"AAPL": D("4.5")})
-    assert account.buying_power == D("6199.50")
+    assert account.buying_power({}) == D("6199.50")
     assert account.reserved_qty("AAPL", "buy") == D(13)
     assert account.reserved_qty("MSFT", "buy") == D(25)
     assert account.reserved_qty("AAPL", "sell") == D("4.5")
@@ -231,7 +218,7 @@ def test_reservations_from_several_orders_add_up() -> None:
 
     account = account.apply(released("b2", "buy", cash="2500.50", qty="25", symbol="MSFT"))
     assert holding(account) == (3, D(1300), {"AAPL": D(13)}, {"AAPL": D("4.5")})
-    assert account.buying_power == D(10000) - D(1300)
+    assert account.buying_power({}) == D(10000) - D(1300)
 
     # a release gives back only the leftover it names, from its own side
     account = account.apply(released("b1", "buy", cash="1000", qty="10"))
@@ -240,7 +227,7 @@ def test_reservations_from_several_orders_add_up() -> None:
     assert holding(account) == (1, D(300), {"AAPL": D(3)}, {})
     account = account.apply(released("b3", "buy", cash="300", qty="3"))
     assert holding(account) == (0, D(0), {}, {})
-    assert account.buying_power == account.cash == D(10000)
+    assert account.buying_power({}) == account.cash == D(10000)
 
 
 def test_a_fill_takes_off_exactly_what_it_used_of_the_holding() -> None:
@@ -253,7 +240,7 @@ def test_a_fill_takes_off_exactly_what_it_used_of_the_holding() -> None:
     )
     assert holding(account) == (2, D("1104.97"), {"AAPL": D(11)}, {})  # 599.92 + 505.05; 6 + 5
     assert account.cash == D(10000) - D("400.08")
-    assert account.buying_power == D("9599.92") - D("1104.97") == D("8494.95")
+    assert account.buying_power({}) == D("9599.92") - D("1104.97") == D("8494.95")
     assert_not_negative(account)
 
 
@@ -266,7 +253,7 @@ def test_a_fill_dearer_than_its_holding_uses_it_up_and_no_more() -> None:
         settled("o1", "buy", "10", "105", "1", cash_used="1000", qty_used="10"),
     )
     assert holding(account) == (1, D(0), {}, {})
-    assert account.buying_power == account.cash == D(10000) - D(1051)
+    assert account.buying_power({}) == account.cash == D(10000) - D(1051)
     assert_not_negative(account)
     account = account.apply(released("o1", "buy"))
     assert holding(account) == (0, D(0), {}, {})
@@ -280,7 +267,7 @@ def test_a_fill_that_used_nothing_leaves_the_holdings_alone() -> None:
         settled("o9", "buy", "1", "10"),  # an order that held nothing back (an unpriced market buy)
     )
     assert holding(account) == (2, D(500), {"AAPL": D(5)}, {"MSFT": D(1)})
-    assert account.buying_power == D(100000) - D(10) - D(500)
+    assert account.buying_power({}) == D(100000) - D(10) - D(500)
 
 
 def test_a_sell_fill_uses_shares_of_its_side_only() -> None:
@@ -340,7 +327,7 @@ def test_a_reset_starts_the_account_over() -> None:
     assert reset.positions == {}
     assert holding(reset) == (0, D(0), {}, {})
     assert reset.reserved_qty("AAPL", "buy") == reset.reserved_qty("AAPL", "sell") == D(0)
-    assert (reset.realized_pl, reset.commission, reset.buying_power) == (D(0), D(0), D(50000))
+    assert (reset.realized_pl, reset.commission, reset.buying_power({})) == (D(0), D(0), D(50000))
     assert (reset.epoch, reset.reset_at, reset.settings) == (1, at(5), terms)
     assert reset.created_at == T0
 
@@ -402,13 +389,13 @@ def test_the_totals_are_the_sum_of_what_each_open_order_still_holds(steps: list[
             for symbol in ("AAPL", "MSFT"):
                 expected = sum((h[3] for h in held.values() if h[:2] == (side, symbol)), D(0))
                 assert account.reserved_qty(symbol, side) == expected, (side, symbol)
-        assert account.buying_power == account.cash - account.reserved_cash
+        assert account.buying_power({}) == account.cash - account.reserved_cash
         assert_not_negative(account)
 
     for order_id, (side, symbol, cash, left) in sorted(held.items()):
         account = account.apply(released(order_id, side, str(cash), str(left), symbol))
     assert holding(account) == (0, D(0), {}, {})
-    assert account.buying_power == account.cash
+    assert account.buying_power({}) == account.cash
 
 
 # -- position events ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ are written, so readers that go through the job never see half a result.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -19,9 +19,10 @@ from trading_system.adapters.lake import ParquetLake
 from trading_system.kernel.documents import DocumentStore, scan_all
 from trading_system.strategies.definitions import SavedStrategy
 from trading_system.strategies.deployments import Deployment
-from trading_system.strategies.jobs import BacktestJob
+from trading_system.strategies.jobs import Job
 
 BACKTESTS = "backtest"
+SWEEPS = "sweep"
 STRATEGIES = "strategy"
 DEPLOYMENTS = "deployment"
 TRADE_SCHEMA = {
@@ -39,33 +40,41 @@ TRADE_SCHEMA = {
 }
 
 
-class DocumentBacktestJobs:
-    """Backtest jobs by id; ids sort newest first (strategies.jobs.new_backtest_id)."""
+J = TypeVar("J", bound=Job)
 
-    def __init__(self, store: DocumentStore):
+
+class DocumentJobs(Generic[J]):
+    """Jobs of one kind by id; ids sort newest first (strategies.jobs.newest_first_id)."""
+
+    def __init__(self, store: DocumentStore, kind: str, model: type[J]):
         self.store = store
+        self.kind = kind
+        self.model = model
 
-    def get(self, backtest_id: str) -> BacktestJob | None:
-        doc = self.store.get(BACKTESTS, backtest_id)
-        return BacktestJob.model_validate(doc) if doc else None
+    def get(self, job_id: str) -> J | None:
+        doc = self.store.get(self.kind, job_id)
+        return self.model.model_validate(doc) if doc else None
 
-    def add(self, job: BacktestJob) -> None:
-        self.store.put(BACKTESTS, job.backtest_id, job.model_dump(mode="json"), if_absent=True)
+    def add(self, job: J) -> None:
+        self.store.put(self.kind, _id(job), job.model_dump(mode="json"), if_absent=True)
 
-    def save(self, job: BacktestJob) -> None:
-        self.store.put(BACKTESTS, job.backtest_id, job.model_dump(mode="json"))
+    def save(self, job: J) -> None:
+        self.store.put(self.kind, _id(job), job.model_dump(mode="json"))
 
-    def delete(self, backtest_id: str) -> None:
-        self.store.delete(BACKTESTS, backtest_id)
+    def delete(self, job_id: str) -> None:
+        self.store.delete(self.kind, job_id)
 
-    def newest(self, after: str | None, limit: int) -> list[BacktestJob]:
-        return [
-            BacktestJob.model_validate(d) for _, d in self.store.scan(BACKTESTS, after=after, limit=limit)
-        ]
+    def newest(self, after: str | None, limit: int) -> list[J]:
+        return [self.model.model_validate(d) for _, d in self.store.scan(self.kind, after=after, limit=limit)]
 
-    def get_many(self, backtest_ids: Sequence[str]) -> dict[str, BacktestJob]:
-        found = self.store.get_many(BACKTESTS, backtest_ids)
-        return {key: BacktestJob.model_validate(doc) for key, doc in found.items()}
+    def get_many(self, job_ids: Sequence[str]) -> dict[str, J]:
+        found = self.store.get_many(self.kind, job_ids)
+        return {key: self.model.model_validate(doc) for key, doc in found.items()}
+
+
+def _id(job: Job) -> str:
+    key: str = getattr(job, "backtest_id", None) or job.sweep_id  # type: ignore[attr-defined]
+    return key
 
 
 class BacktestLake:
@@ -137,6 +146,72 @@ class BacktestLake:
         return [
             path for path in self.lake.files.list_files(_folder(backtest_id)) if path.endswith(f"/{name}")
         ]
+
+
+class SweepLake:
+    """`sweeps/sweep_id=<id>/results.parquet`: one row per (combination, symbol) with every
+    statistic (NaN where undefined), written whole."""
+
+    def __init__(self, lake: ParquetLake):
+        self.lake = lake
+
+    def write(self, sweep_id: str, symbols: Sequence[str], keys: Sequence[str], stats: np.ndarray) -> None:
+        combos, count = stats.shape[0], len(symbols)
+        columns: dict[str, np.ndarray] = {
+            "combination": np.repeat(np.arange(combos, dtype=np.int64), count),
+            "symbol_index": np.tile(np.arange(count, dtype=np.int64), combos),
+        }
+        flat = stats.reshape(combos * count, len(keys))
+        for k, key in enumerate(keys):
+            columns[key] = np.ascontiguousarray(flat[:, k])
+        cur = self.lake.conn.cursor()
+        try:
+            cur.register("results", columns)
+            cur.register(
+                "names",
+                {
+                    "symbol_index": np.arange(count, dtype=np.int64),
+                    "symbol": np.array(list(symbols), dtype=object),
+                },
+            )
+            self.lake.write_query(
+                f"sweeps/sweep_id={sweep_id}/results.parquet",
+                "SELECT r.combination, n.symbol, r.* EXCLUDE (combination, symbol_index) "
+                "FROM results r JOIN names n USING (symbol_index) ORDER BY r.combination, r.symbol_index",
+                {},
+                cur,
+            )
+        finally:
+            cur.close()
+
+    def read(self, sweep_id: str, symbols: Sequence[str], keys: Sequence[str], combos: int) -> np.ndarray:
+        """The statistics as written: shape (combinations, symbols, keys)."""
+        files = [
+            p
+            for p in self.lake.files.list_files(f"sweeps/sweep_id={sweep_id}/")
+            if p.endswith("/results.parquet")
+        ]
+        stats = np.full((combos, len(symbols), len(keys)), np.nan)
+        if not files:
+            return stats
+        index = {symbol: i for i, symbol in enumerate(symbols)}
+        cur = self.lake.conn.cursor()
+        try:
+            selected = ", ".join(f'"{key}"' for key in keys)
+            rows = cur.execute(
+                f"SELECT combination, symbol, {selected} "
+                "FROM read_parquet($files, hive_partitioning = false)",
+                {"files": files},
+            ).fetchnumpy()
+        finally:
+            cur.close()
+        places = np.array([index[s] for s in rows["symbol"].tolist()], dtype=np.int64)
+        for k, key in enumerate(keys):
+            stats[rows["combination"], places, k] = np.asarray(rows[key], dtype=np.float64)
+        return stats
+
+    def delete(self, sweep_id: str) -> None:
+        self.lake.files.delete(self.lake.files.list_files(f"sweeps/sweep_id={sweep_id}/"))
 
 
 def _folder(backtest_id: str) -> str:

@@ -4,7 +4,8 @@ saved strategy can never shadow one."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from trading_system.strategies import registry
@@ -49,6 +50,22 @@ class StrategyBook:
         from trading_system.strategies.definitions import RuleStrategyDefinition
 
         return RuleStrategy(registry.validated(name, RuleStrategyDefinition, params), name)
+
+    def factory(self, name: str, kind: Kind) -> Callable[[Any], Strategy]:
+        """What makes the strategy from validated parameters (picklable when `picklable`)."""
+        if kind == "python":
+            return registry.strategy_class(name, self.folder)
+        from trading_system.strategies.declarative import RuleStrategy
+
+        return functools.partial(RuleStrategy, name=name)
+
+    def picklable(self, name: str, kind: Kind) -> bool:
+        """Whether a spawned worker process can make the strategy: not a strategies folder's."""
+        if kind == "rules":
+            return True
+        return not registry.strategy_class(name, self.folder).__module__.startswith(
+            registry.FOLDER_MODULE_PREFIX
+        )
 
     def describe(self) -> list[dict[str, Any]]:
         code = [

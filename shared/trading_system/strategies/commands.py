@@ -11,17 +11,38 @@ from trading_system.kernel.messages import Command
 from trading_system.market_data.domain import Symbol, Timeframe
 from trading_system.strategies.definitions import NAME_PATTERN, StrategyDraft
 from trading_system.strategies.deployments import DeploymentDraft
+from trading_system.strategies.sweep_spec import SweepSpec
 
 ParamValue = bool | int | Annotated[float, Field(allow_inf_nan=False)] | Annotated[str, Field(max_length=200)]
 
 
-class BacktestRequest(BaseModel):
-    """A backtest: a strategy with its parameters over stored bars of one symbol, or of several
-    sharing one cash account."""
+class _OverBars(BaseModel):
+    """What a backtest and a sweep share: a strategy over stored bars, and how orders fill."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     strategy: str = Field(min_length=1, max_length=64, description="e.g. sma_cross")
+    timeframe: Timeframe = Timeframe.D1
+    start: datetime | None = None
+    end: datetime | None = None
+    cash: float = Field(default=10_000, gt=0, le=1e12, allow_inf_nan=False)
+    profile: str = Field(default="backtesting_py", max_length=64, description="the fill profile")
+    commission: float | None = Field(default=None, ge=-0.1, lt=0.1, allow_inf_nan=False)
+    spread: float | None = Field(default=None, ge=0, lt=0.1, allow_inf_nan=False)
+    finalize: bool = Field(default=True, description="close trades still open on the last bar")
+
+    @field_validator("symbols", check_fields=False)
+    @classmethod
+    def _distinct(cls, symbols: list[str]) -> list[str]:
+        if len(set(symbols)) != len(symbols):
+            raise ValueError("a symbol is named twice")
+        return symbols
+
+
+class BacktestRequest(_OverBars):
+    """A backtest: a strategy with its parameters over stored bars of one symbol, or of several
+    sharing one cash account."""
+
     params: dict[str, ParamValue] = Field(default_factory=dict, max_length=50)
     symbols: list[Symbol] = Field(
         default_factory=list, max_length=500, description="empty: the universe of `universe_scanner`"
@@ -33,21 +54,6 @@ class BacktestRequest(BaseModel):
         description="a scanner: a symbol may be entered only on bars where the scanner's rules matched it "
         "(as they did on that bar, from bars up to it); its universe when `symbols` is empty",
     )
-    timeframe: Timeframe = Timeframe.D1
-    start: datetime | None = None
-    end: datetime | None = None
-    cash: float = Field(default=10_000, gt=0, le=1e12, allow_inf_nan=False)
-    profile: str = Field(default="backtesting_py", max_length=64, description="the fill profile")
-    commission: float | None = Field(default=None, ge=-0.1, lt=0.1, allow_inf_nan=False)
-    spread: float | None = Field(default=None, ge=0, lt=0.1, allow_inf_nan=False)
-    finalize: bool = Field(default=True, description="close trades still open on the last bar")
-
-    @field_validator("symbols")
-    @classmethod
-    def _distinct(cls, symbols: list[str]) -> list[str]:
-        if len(set(symbols)) != len(symbols):
-            raise ValueError("a symbol is named twice")
-        return symbols
 
     @field_validator("universe_scanner")
     @classmethod
@@ -55,6 +61,17 @@ class BacktestRequest(BaseModel):
         if scanner is None and not info.data.get("symbols"):
             raise ValueError("name at least one symbol, or a universe_scanner")
         return scanner
+
+
+class SweepRequest(_OverBars):
+    """A sweep: every combination of parameters on every symbol, each an independent backtest
+    with `cash` of its own, ranked by a statistic."""
+
+    sweep: SweepSpec
+    symbols: list[Symbol] = Field(min_length=1, max_length=500)
+    seed: int = Field(
+        default=0, ge=0, le=2**31, description="for a random sample: the same seed, the same draw"
+    )
 
 
 class SubmitBacktest(Command):
@@ -103,3 +120,14 @@ class PauseDeployment(Command):
 class StopDeployment(Command):
     deployment_id: DeploymentId
     reason: str = Field(default="stopped by a person", max_length=500)
+
+
+class SubmitSweep(Command):
+    """Check a sweep (its combinations against the strategy's parameters, its ceilings) and queue
+    it; it runs on SweepRequested and keeps every backtest's statistics."""
+
+    request: SweepRequest
+
+
+class DeleteSweep(Command):
+    sweep_id: str = Field(min_length=1, max_length=64)

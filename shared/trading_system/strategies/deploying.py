@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from trading_system.strategies.live import Holding, Intent
     from trading_system.strategies.parity import Action, ParityReport
     from trading_system.strategies.ports import Deployments
-    from trading_system.trading.events import BarsSettled
+    from trading_system.trading.events import AccountHalted, BarsSettled
 
 
 def create_deployment(
@@ -203,6 +203,25 @@ def _live_actions(deployment: Deployment, bus: MessageBus) -> dict[str, list[Act
     }
 
 
+def pause_halted_account(
+    event: AccountHalted, deployments: Deployments, clock: Clock
+) -> Handled[list[Deployment]]:
+    """A loss limit halted an account: its running deployments pause, with the limit as the
+    reason, until a person starts them again (after an admin resumes the account)."""
+    reason = (
+        f"account {event.account_id} halted: {event.limit} crossed "
+        f"(equity {event.equity}, limit {event.threshold})"
+    )
+    paused = [
+        d.pause(reason, clock.now())
+        for d in deployments.list()
+        if d.draft.account_id == event.account_id and d.status is DeploymentStatus.RUNNING
+    ]
+    for deployment in paused:
+        deployments.save(deployment)
+    return Handled(paused, tuple(_paused(d) for d in paused))
+
+
 # -- deciding on new bars ----------------------------------------------------------------------
 
 
@@ -311,7 +330,7 @@ def _holding(deployment: Deployment, symbol: str, bus: MessageBus, context: Mess
     account_id = deployment.draft.account_id
     account = bus.ask(GetAccount(account_id=account_id), context)
     positions = bus.ask(ListPositions(account_id=account_id), context)
-    qty = sum(float(p.qty) * (-1 if p.side == "short" else 1) for p in positions if p.symbol == symbol)
+    qty = sum(float(p.qty) for p in positions if p.symbol == symbol)  # negative when short
     return Holding(
         qty=qty,
         cash=float(account.buying_power),

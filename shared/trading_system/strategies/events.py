@@ -37,6 +37,25 @@ class BacktestFailed(StrategiesEvent):
     error: str
 
 
+class SweepRequested(StrategiesEvent):
+    sweep_id: str
+    strategy: str
+    backtests: int
+
+
+class SweepCompleted(StrategiesEvent):
+    sweep_id: str
+    strategy: str
+    backtests: int
+    best: dict[str, object] | None  # the best combination's values and aggregate
+
+
+class SweepFailed(StrategiesEvent):
+    sweep_id: str
+    strategy: str
+    error: str
+
+
 class DeploymentStarted(StrategiesEvent):
     deployment_id: str
     strategy: str

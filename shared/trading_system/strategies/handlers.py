@@ -10,22 +10,23 @@ from trading_system.kernel.bus import Handled, HandlerTable, MessageContext
 from trading_system.kernel.errors import (
     ConcurrencyConflict,
     Conflict,
-    DomainError,
     NotFound,
     Problem,
     ValidationFailed,
 )
-from trading_system.market_data.domain import EPOCH, FOREVER, as_utc, check_range
+from trading_system.market_data.domain import EPOCH, FOREVER, check_range
 from trading_system.strategies.commands import (
     BacktestRequest,
     CreateDeployment,
     CreateStrategy,
     DeleteBacktest,
     DeleteStrategy,
+    DeleteSweep,
     PauseDeployment,
     StartDeployment,
     StopDeployment,
     SubmitBacktest,
+    SubmitSweep,
     UpdateStrategy,
 )
 from trading_system.strategies.definitions import SavedStrategy
@@ -35,13 +36,14 @@ from trading_system.strategies.deploying import (
     get_parity,
     list_deployments,
     pause_deployment,
+    pause_halted_account,
     run_deployments,
     start_deployment,
     stop_deployment,
 )
 from trading_system.strategies.events import BacktestCompleted, BacktestFailed, BacktestRequested
-from trading_system.strategies.fills import PROFILES, FillProfile
-from trading_system.strategies.jobs import BacktestJob, BacktestOutcome, new_backtest_id
+from trading_system.strategies.fills import FillProfile
+from trading_system.strategies.jobs import BacktestJob, BacktestOutcome, newest_first_id
 from trading_system.strategies.queries import (
     GetBacktest,
     GetBacktestEquity,
@@ -49,25 +51,34 @@ from trading_system.strategies.queries import (
     GetDeployment,
     GetParity,
     GetStrategy,
+    GetSweep,
+    GetSweepHeatmap,
+    GetSweepRanking,
     ListBacktests,
     ListDeployments,
     ListStrategies,
+    ListSweeps,
+)
+from trading_system.strategies.runs import bars_of, check_data, describe, profile_of
+from trading_system.strategies.sweeping import (
+    delete_sweep,
+    get_sweep,
+    get_sweep_heatmap,
+    get_sweep_ranking,
+    list_sweeps,
+    run_sweeps,
+    submit_sweep,
 )
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from trading_system.kernel.clock import Clock
-    from trading_system.market_data.domain import Listing, Timeframe
+    from trading_system.market_data.domain import Timeframe
     from trading_system.market_data.ports import BarLake, SymbolRepository
     from trading_system.scanning.domain import Scanner
     from trading_system.scanning.ports import ScannerRepository
     from trading_system.strategies.book import StrategyBook
     from trading_system.strategies.domain import Strategy
-    from trading_system.strategies.engine import Bars
     from trading_system.strategies.ports import BacktestJobs, BacktestResults, SavedStrategies
-
-MAX_BARS = 5_000_000  # a backtest's bars per symbol: ten years of 1m bars fit
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -95,9 +106,9 @@ def submit_backtest(
     elif strategy.needs_scanner:
         reason = f"{strategy.name} trades a scanner's signals: name the scanner in universe_scanner"
         raise ValidationFailed(reason, [Problem(reason, field="universe_scanner")])
-    _check_data(request, symbols)
+    check_data(request, symbols)
     job = BacktestJob(
-        backtest_id=new_backtest_id(),
+        backtest_id=newest_first_id("bt"),
         request=request,
         strategy_name=strategy.name,
         kind=kind,
@@ -196,7 +207,7 @@ def run_backtests(
         outcome, trades, curve = execute(job, symbols, lake, strategies)
         backtest_results.write(job.backtest_id, trades, curve)
     except Exception as error:
-        failed = job.fail(_describe(error), clock.now())
+        failed = job.fail(describe(error), clock.now())
         if backtests.get(job.backtest_id) is None:
             return Handled(None)
         backtests.save(failed)
@@ -236,7 +247,7 @@ def execute(
 
     request = job.request
     profile = profile_of(request)
-    loaded = {symbol: _bars(request, symbol, symbols, lake) for symbol in request.symbols}
+    loaded = {symbol: bars_of(request, symbol, symbols, lake) for symbol in request.symbols}
     bars = {symbol: series for symbol, (series, _) in loaded.items()}
 
     def instance(symbol: str) -> Strategy:
@@ -274,30 +285,6 @@ def execute(
     )
     curve = {"ts_ns": timeline, "equity": equity, "drawdown_pct": drawdown_pct(equity)}
     return outcome, [t.model_dump(mode="json") for t in trades], curve
-
-
-def profile_of(request: BacktestRequest) -> FillProfile:
-    profile = PROFILES.get(request.profile)
-    if profile is None:
-        raise ValidationFailed(
-            f"unknown fill profile {request.profile!r}",
-            [Problem(f"known profiles: {', '.join(PROFILES)}", field="profile", value=request.profile)],
-        )
-    return profile.with_costs(request.commission, request.spread)
-
-
-def _span(request: BacktestRequest) -> tuple[datetime, datetime]:
-    tf = request.timeframe
-    start = tf.ceil(as_utc(request.start)) if request.start else EPOCH
-    end_excl = tf.floor(as_utc(request.end)) + tf.delta if request.end else FOREVER
-    return start, end_excl
-
-
-def _no_data(request: BacktestRequest, symbol: str, what: str) -> ValidationFailed:
-    start, end_excl = _span(request)
-    span = f"between {start.date()} and {end_excl.date()}" if request.start or request.end else "at all"
-    reason = f"no {request.timeframe.value} bars of {symbol} {span}{what}"
-    return ValidationFailed(reason, [Problem(reason, field="symbols", value=symbol)])
 
 
 MAX_SYMBOLS = 500
@@ -353,42 +340,6 @@ def scanner_symbols(scanner: Scanner, symbols: SymbolRepository, timeframe: Time
     else:
         listings = symbols.tagged(scanner.universe.tag)
     return [x.symbol for x in listings if x.source_timeframe(timeframe, EPOCH, FOREVER) is not None]
-
-
-def _check_data(request: BacktestRequest, symbols: SymbolRepository) -> None:
-    """Every symbol registered, with bars of the timeframe (or finer) in the range."""
-    listings: dict[str, Listing] = symbols.get_many(request.symbols)
-    problems = []
-    for symbol in request.symbols:
-        listing = listings.get(symbol)
-        if listing is None:
-            problems.append(Problem(f"symbol {symbol} is not registered", field="symbols", value=symbol))
-        elif listing.source_timeframe(request.timeframe, *_span(request)) is None:
-            problems.extend(_no_data(request, symbol, "").problems)
-    if problems:
-        raise ValidationFailed(problems[0].reason, problems)
-
-
-def _bars(
-    request: BacktestRequest, symbol: str, symbols: SymbolRepository, lake: BarLake
-) -> tuple[Bars, Timeframe]:
-    """A symbol's bars over the backtest's range, from the finest stored timeframe needed."""
-    from trading_system.strategies.engine import Bars
-
-    start, end_excl = _span(request)
-    source = symbols.require(symbol).source_timeframe(request.timeframe, start, end_excl)
-    series = lake.bars(symbol, request.timeframe, start, end_excl, MAX_BARS, source) if source else None
-    if source is None or series is None or len(series) < 2:
-        raise _no_data(request, symbol, " (a backtest needs at least two)")
-    return Bars(
-        series.ts_us * 1000, series.open, series.high, series.low, series.close, series.volume
-    ), source
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, DomainError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
 
 
 # -- queries ----------------------------------------------------------------------------------
@@ -454,7 +405,13 @@ def _job(backtests: BacktestJobs, backtest_id: str) -> BacktestJob:
     return job
 
 
-__all__ = ["HANDLERS", "run_backtests", "run_deployments"]  # the catalog's subscriptions
+__all__ = [
+    "HANDLERS",
+    "pause_halted_account",
+    "run_backtests",
+    "run_deployments",
+    "run_sweeps",
+]  # the catalog's subscriptions
 
 HANDLERS = HandlerTable(
     commands={
@@ -467,6 +424,8 @@ HANDLERS = HandlerTable(
         StartDeployment: start_deployment,
         PauseDeployment: pause_deployment,
         StopDeployment: stop_deployment,
+        SubmitSweep: submit_sweep,
+        DeleteSweep: delete_sweep,
     },
     queries={
         ListStrategies: list_strategies,
@@ -478,5 +437,9 @@ HANDLERS = HandlerTable(
         GetDeployment: get_deployment,
         ListDeployments: list_deployments,
         GetParity: get_parity,
+        GetSweep: get_sweep,
+        ListSweeps: list_sweeps,
+        GetSweepRanking: get_sweep_ranking,
+        GetSweepHeatmap: get_sweep_heatmap,
     },
 )

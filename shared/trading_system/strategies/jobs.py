@@ -1,4 +1,4 @@
-"""A backtest as a job: asked for, run once, then kept with its results or its error.
+"""Backtests and sweeps as jobs: asked for, run once, then kept with their results or their error.
 
     queued --start--> running --complete--> completed
                          \\------fail-----> failed
@@ -13,21 +13,21 @@ import os
 import time
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
 from trading_system.kernel.errors import Conflict
 from trading_system.market_data.domain import Timeframe
-from trading_system.strategies.commands import BacktestRequest
+from trading_system.strategies.commands import BacktestRequest, SweepRequest
 
 STALE_AFTER = timedelta(minutes=20)  # a run older than the Lambda's 15-minute limit has died
 
 
-def new_backtest_id() -> str:
-    """`bt_` and 26 characters whose ascending order is newest first (nanoseconds counted down
-    from 2286, then randomness), so the store's key order is the listing's order."""
-    return f"bt_{10**19 - 1 - time.time_ns():019d}{os.urandom(4).hex()[:7]}"
+def newest_first_id(prefix: str) -> str:
+    """`<prefix>_` and 26 characters whose ascending order is newest first (nanoseconds counted
+    down from 2286, then randomness), so the store's key order is the listing's order."""
+    return f"{prefix}_{10**19 - 1 - time.time_ns():019d}{os.urandom(4).hex()[:7]}"
 
 
 class JobStatus(StrEnum):
@@ -55,54 +55,109 @@ class BacktestOutcome(BaseModel):
     open_trades: int
 
 
-class BacktestJob(BaseModel):
+class Job(BaseModel):
+    """What backtests and sweeps share: who asked when, and the state machine above."""
+
     model_config = ConfigDict(frozen=True)
 
-    backtest_id: str
-    request: BacktestRequest
     strategy_name: str  # the strategy's registered name, as resolved when the job was submitted
     kind: Literal["python", "rules"] = "python"
-    params: dict[str, Any]  # every parameter, defaults included: the job reruns from these alone
-    universe_rules: list[str] | None = None  # the universe scanner's rules, as submitted
     status: JobStatus = JobStatus.QUEUED
     submitted_at: datetime
     submitted_by: str
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
-    outcome: BacktestOutcome | None = None
+
+    @property
+    def job_id(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (JobStatus.COMPLETED, JobStatus.FAILED)
 
     def runnable(self, now: datetime) -> bool:
         """Queued, or running for longer than any run can last (its function died)."""
         if self.status is JobStatus.QUEUED:
             return True
-        return (
-            self.status is JobStatus.RUNNING
-            and self.started_at is not None
-            and now - self.started_at > STALE_AFTER
-        )
+        stale = self.started_at is not None and now - self.started_at > STALE_AFTER
+        return self.status is JobStatus.RUNNING and stale
 
-    def start(self, now: datetime) -> BacktestJob:
+    def start(self, now: datetime) -> Self:
         if not self.runnable(now):
-            raise Conflict(f"backtest {self.backtest_id} is {self.status.value}, it cannot start")
+            raise Conflict(f"{self.job_id} is {self.status.value}, it cannot start")
         return self.model_copy(update={"status": JobStatus.RUNNING, "started_at": now})
 
-    def complete(self, outcome: BacktestOutcome, now: datetime) -> BacktestJob:
-        self._must_be_running()
-        return self.model_copy(update={"status": JobStatus.COMPLETED, "finished_at": now, "outcome": outcome})
-
-    def fail(self, error: str, now: datetime) -> BacktestJob:
+    def fail(self, error: str, now: datetime) -> Self:
         self._must_be_running()
         return self.model_copy(update={"status": JobStatus.FAILED, "finished_at": now, "error": error[:2000]})
 
-    def require_results(self) -> BacktestOutcome:
-        if self.outcome is None:
-            reason = f"backtest {self.backtest_id} is {self.status.value}: it has no results"
-            if self.error:
-                reason += f" ({self.error})"
-            raise Conflict(reason)
-        return self.outcome
+    def _completed(self, now: datetime, **results: Any) -> Self:
+        self._must_be_running()
+        return self.model_copy(update={"status": JobStatus.COMPLETED, "finished_at": now, **results})
+
+    def _no_results(self) -> Conflict:
+        reason = f"{self.job_id} is {self.status.value}: it has no results"
+        return Conflict(reason + (f" ({self.error})" if self.error else ""))
 
     def _must_be_running(self) -> None:
         if self.status is not JobStatus.RUNNING:
-            raise Conflict(f"backtest {self.backtest_id} is {self.status.value}, not running")
+            raise Conflict(f"{self.job_id} is {self.status.value}, not running")
+
+
+class BacktestJob(Job):
+    backtest_id: str
+    request: BacktestRequest
+    params: dict[str, Any]  # every parameter, defaults included: the job reruns from these alone
+    universe_rules: list[str] | None = None  # the universe scanner's rules, as submitted
+    outcome: BacktestOutcome | None = None
+
+    @property
+    def job_id(self) -> str:
+        return f"backtest {self.backtest_id}"
+
+    def complete(self, outcome: BacktestOutcome, now: datetime) -> BacktestJob:
+        return self._completed(now, outcome=outcome)
+
+    def require_results(self) -> BacktestOutcome:
+        if self.outcome is None:
+            raise self._no_results()
+        return self.outcome
+
+
+class SweepOutcome(BaseModel):
+    """What a finished sweep ran on and its best combinations (every backtest's statistics are
+    in the lake)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    symbols: list[str]
+    bars: dict[str, int]
+    backtests: int
+    vectorised: int  # backtests run on the vectorised path (the rest by the event-driven engine)
+    profile: dict[str, Any]
+    code_version: str
+    data_fingerprint: str
+    best: list[dict[str, Any]]  # the top of the ranking by the request's statistic
+
+
+class SweepJob(Job):
+    sweep_id: str
+    request: SweepRequest
+    base_params: dict[str, Any]  # what every combination starts from (a rule strategy's rules)
+    combinations: list[dict[str, Any]]  # the swept values of each valid combination, in order
+    skipped: list[dict[str, Any]]  # combinations the strategy's parameters refused, with why
+    outcome: SweepOutcome | None = None
+
+    @property
+    def job_id(self) -> str:
+        return f"sweep {self.sweep_id}"
+
+    def complete(self, outcome: SweepOutcome, now: datetime) -> SweepJob:
+        return self._completed(now, outcome=outcome)
+
+    def require_results(self) -> SweepOutcome:
+        if self.outcome is None:
+            raise self._no_results()
+        return self.outcome

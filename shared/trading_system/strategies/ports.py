@@ -5,31 +5,40 @@ ports, shared with it; accounts and orders are Trading's, reached through its me
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from trading_system.strategies.jobs import BacktestJob
+from trading_system.strategies.jobs import BacktestJob, Job, SweepJob
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from trading_system.strategies.definitions import SavedStrategy
     from trading_system.strategies.deployments import Deployment
 
 
-class BacktestJobs(Protocol):
-    """The jobs, in the write store: small documents, listed newest first."""
+J = TypeVar("J", bound=Job)
 
-    def get(self, backtest_id: str) -> BacktestJob | None: ...
 
-    def add(self, job: BacktestJob) -> None:
+class Jobs(Protocol[J]):
+    """Backtest or sweep jobs, in the write store: small documents, listed newest first."""
+
+    def get(self, job_id: str) -> J | None: ...
+
+    def add(self, job: J) -> None:
         """Store a new job (ConcurrencyConflict if the id exists)."""
 
-    def save(self, job: BacktestJob) -> None: ...
+    def save(self, job: J) -> None: ...
 
-    def delete(self, backtest_id: str) -> None: ...
+    def delete(self, job_id: str) -> None: ...
 
-    def newest(self, after: str | None, limit: int) -> list[BacktestJob]:
+    def newest(self, after: str | None, limit: int) -> list[J]:
         """Jobs newest first, starting after the id `after` (ids sort by submission time)."""
 
-    def get_many(self, backtest_ids: Sequence[str]) -> dict[str, BacktestJob]: ...
+    def get_many(self, job_ids: Sequence[str]) -> dict[str, J]: ...
+
+
+BacktestJobs = Jobs[BacktestJob]
+SweepJobs = Jobs[SweepJob]
 
 
 class BacktestResults(Protocol):
@@ -70,3 +79,15 @@ class Deployments(Protocol):
     def save(self, deployment: Deployment) -> None: ...
 
     def list(self) -> list[Deployment]: ...
+
+
+class SweepResults(Protocol):
+    """A sweep's statistics, in the lake: one row per (combination, symbol)."""
+
+    def write(
+        self, sweep_id: str, symbols: Sequence[str], keys: Sequence[str], stats: np.ndarray
+    ) -> None: ...
+
+    def read(self, sweep_id: str, symbols: Sequence[str], keys: Sequence[str], combos: int) -> np.ndarray: ...
+
+    def delete(self, sweep_id: str) -> None: ...

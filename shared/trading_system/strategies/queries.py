@@ -57,3 +57,31 @@ class GetParity(Query):
     """A deployment's live orders beside the backtest engine's on the same bars."""
 
     deployment_id: str = Field(min_length=1, max_length=64)
+
+
+class GetSweep(Query):
+    sweep_id: str = Field(min_length=1, max_length=64)
+
+
+class ListSweeps(Query):
+    after: str | None = Field(default=None, max_length=64, description="the last id of the previous page")
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class GetSweepRanking(Query):
+    """The combinations best first by a statistic (the sweep's by default), aggregated over the
+    symbols: mean, median and on how many symbols it is defined."""
+
+    sweep_id: str = Field(min_length=1, max_length=64)
+    rank_by: str | None = Field(default=None, max_length=64)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class GetSweepHeatmap(Query):
+    """A statistic's mean over the symbols for two swept parameters (the best cell where other
+    swept parameters vary)."""
+
+    sweep_id: str = Field(min_length=1, max_length=64)
+    x: str = Field(min_length=1, max_length=64)
+    y: str = Field(min_length=1, max_length=64)
+    rank_by: str | None = Field(default=None, max_length=64)

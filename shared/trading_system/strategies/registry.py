@@ -22,6 +22,7 @@ from trading_system.strategies.builtin import BUILTIN
 from trading_system.strategies.domain import Strategy
 
 ENTRY_POINT_GROUP = "trading_system.strategies"
+FOLDER_MODULE_PREFIX = "user_strategies_"
 
 
 @functools.cache
@@ -53,7 +54,7 @@ def _from_folder(folder: Path) -> list[tuple[type[Strategy], str]]:
         if path.name.startswith("_"):
             continue
         # A module name of its own per file, so two folders' `momentum.py` never collide.
-        module_name = f"user_strategies_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
+        module_name = f"{FOLDER_MODULE_PREFIX}{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:
             continue

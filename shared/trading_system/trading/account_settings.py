@@ -1,4 +1,5 @@
-"""An account's terms: what the paper broker charges and which pre-trade limits apply."""
+"""An account's terms: what the paper broker charges, which pre-trade limits apply, the loss
+limits that halt it, and whether it may sell short (and on what margin)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ BPS = Decimal(10_000)
 
 NonNegative = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=6)]
 Limit = Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=6)]
+Loss = Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=2)]
+Drawdown = Annotated[Decimal, Field(gt=0, lt=100, max_digits=8, decimal_places=4)]
+# Reg T's initial requirement, as Alpaca applies it: a short needs 150% of its value in the
+# account, its own proceeds (100%) plus half its value of the trader's buying power.
+MarginPct = Annotated[Decimal, Field(ge=100, le=1000, max_digits=6, decimal_places=2)]
 
 
 class AccountSettings(BaseModel):
@@ -27,6 +33,15 @@ class AccountSettings(BaseModel):
     max_order_notional: Limit | None = None
     max_position_notional: Limit | None = None  # per symbol, at the order's price
     restricted_symbols: list[Symbol] = Field(default_factory=list, max_length=10_000)
+    # Loss limits: crossing one halts the account (only orders that reduce a position pass)
+    # until an admin resumes it.
+    max_daily_loss: Loss | None = None  # equity below last_equity (the last close's) less this
+    max_drawdown_pct: Drawdown | None = None  # equity this many percent below its peak
+    # Short selling: a sell beyond the shares held opens a short; each short holds
+    # short_margin_pct of its market value (marked to the latest price) out of buying power,
+    # its proceeds included.
+    shorting: bool = False
+    short_margin_pct: MarginPct = Decimal(150)
 
     def commission(self, qty: Decimal, price: Decimal) -> Decimal:
         """Per share (at least commission_min when it applies) plus bps of notional, in cents."""

@@ -1,17 +1,39 @@
-"""Accounts and positions: cash, what open orders hold back, and the shares held.
+"""Accounts and positions: cash, what open orders hold back, the shares held, loss limits.
 
-A paper account is a cash account: buys need cash (buying power is cash less what open buy
-orders hold back) and sells need shares (no short selling). Positions keep an exact cost basis;
-realized P&L is (sell price - average entry price) x qty and commissions are kept apart, so
-equity - starting cash = realized + unrealized - commissions.
+A paper account is a cash account: buys need cash and sells need shares, unless the account's
+settings allow short selling. Buying power is cash less what open orders hold back, less the
+margin held for short positions. Positions keep an exact cost basis; realized P&L is (exit
+price - average entry price) x qty for a long, (average entry price - exit price) x qty for a
+short, and commissions are kept apart, so equity - starting cash = realized + unrealized -
+commissions.
+
+Short selling (settings.shorting): a sell beyond the shares held opens a short (qty and cost
+basis negative, as Alpaca reports them); a buy covers a short before it opens a long. The
+sale's proceeds go to cash, and the short's market value (qty x last price, negative) counts in
+equity. While it is open, short_margin_pct of its market value, marked to the latest price, is
+held out of buying power: at the default 150 (Reg T's initial requirement), its own proceeds
+plus half its value of the trader's money. There are no margin calls, borrow fees or locate
+checks; a short that has run up leaves buying power negative (nothing new can be opened, a
+cover always can), and covering it may take cash below zero.
+
+Loss limits (settings.max_daily_loss, settings.max_drawdown_pct): the equity is marked after
+every fill, at the close and when new bars bring new prices; when it falls below a limit's
+threshold the account is halted (AccountHalted): new orders are rejected unless they only
+reduce a position, open orders stay, until an admin resumes it (AccountResumed). The peak
+equity is the highest of the starting cash, the equity after each fill and at each close; the
+day's loss is measured from the last close's equity. A resume starts both again from the equity
+at the resume, so the limit does not trip again at once; a reset starts them from the starting
+cash and lifts the halt.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trading_system.kernel.errors import Conflict
 from trading_system.kernel.event_store import replay
@@ -19,11 +41,14 @@ from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.events import (
     AccountCreated,
     AccountEvent,
+    AccountHalted,
     AccountReset,
+    AccountResumed,
     EquityMarked,
     FillSettled,
     FundsReleased,
     FundsReserved,
+    LossLimit,
     PositionChanged,
     PositionClosed,
     PositionEvent,
@@ -33,6 +58,8 @@ from trading_system.trading.orders import RATIO_STEP
 
 ZERO = Decimal(0)
 COST_STEP = Decimal("1e-15")
+CENT = Decimal("0.01")
+HUNDRED = Decimal(100)
 
 
 class Position(BaseModel):
@@ -48,27 +75,41 @@ class Position(BaseModel):
     def avg_entry_price(self) -> Decimal:
         return (self.cost_basis / self.qty).quantize(RATIO_STEP) if self.qty else ZERO
 
-    def after(self, fill: FillSettled) -> Position:
-        if fill.side == "buy":
-            return self.model_copy(
-                update={
-                    "qty": self.qty + fill.qty,
-                    "cost_basis": self.cost_basis + fill.qty * fill.price,
-                    "commission": self.commission + fill.commission,
-                }
-            )
-        if fill.qty > self.qty:
+    @property
+    def side(self) -> str:
+        return "short" if self.qty < 0 else "long"
+
+    def market_value(self, mark: Decimal | None) -> Decimal:
+        """qty x the latest price (negative for a short); at cost when no price is known."""
+        return self.qty * mark if mark is not None else self.cost_basis
+
+    def after(self, fill: FillSettled, shorting: bool = False) -> Position:
+        """The position after a fill: it first reduces the position on the other side (a sell
+        closes a long, a buy covers a short), then opens or adds on its own side."""
+        buy = fill.side == "buy"
+        if not buy and not shorting and fill.qty > self.qty:
             raise Conflict(f"cannot sell {fill.qty} {self.symbol}: the position holds {self.qty}")
-        qty = self.qty - fill.qty
-        # Cost leaves in proportion to the shares sold, on the 15-place grid every cost is on
-        # (qty 9 places x price 6), so cost basis and realized P&L stay exact; all of it leaves
-        # when the position closes.
-        removed = self.cost_basis if qty == 0 else _on_cost_grid(self.cost_basis * fill.qty / self.qty)
+        qty, cost, realized = self.qty, self.cost_basis, self.realized_pl
+        reducing = ZERO if qty == 0 or (qty > 0) == buy else min(fill.qty, abs(qty))
+        if reducing:
+            # Cost leaves in proportion to the shares closed, on the 15-place grid every cost
+            # is on (qty 9 places x price 6), so cost basis and realized P&L stay exact; all of
+            # it leaves when the position closes.
+            removed = cost if reducing == abs(qty) else _on_cost_grid(cost * reducing / abs(qty))
+            sign = 1 if qty > 0 else -1
+            realized += sign * reducing * fill.price - removed
+            qty -= sign * reducing
+            cost -= removed
+        opening = fill.qty - reducing
+        if opening:
+            sign = 1 if buy else -1
+            qty += sign * opening
+            cost += sign * opening * fill.price
         return self.model_copy(
             update={
                 "qty": qty,
-                "cost_basis": self.cost_basis - removed,
-                "realized_pl": self.realized_pl + fill.qty * fill.price - removed,
+                "cost_basis": cost,
+                "realized_pl": realized,
                 "commission": self.commission + fill.commission,
             }
         )
@@ -78,6 +119,21 @@ def _on_cost_grid(value: Decimal) -> Decimal:
     """An exact quotient as it is; an inexact one rounded to 15 places."""
     exponent = value.as_tuple().exponent
     return value if isinstance(exponent, int) and exponent >= -15 else value.quantize(COST_STEP)
+
+
+class AccountHalt(BaseModel):
+    """Why an account is halted: the loss limit its equity crossed, and when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    limit: LossLimit
+    equity: Decimal
+    threshold: Decimal
+    at: datetime
+
+    @property
+    def reason(self) -> str:
+        return f"{self.limit} crossed: equity {self.equity:.2f} fell below {self.threshold:.2f}"
 
 
 class Account(BaseModel):
@@ -100,15 +156,73 @@ class Account(BaseModel):
     realized_pl: Decimal = ZERO
     commission: Decimal = ZERO
     last_equity: Decimal
+    peak_equity: Decimal  # the highest equity marked (fills, closes) since creation, reset or resume
+    daily_loss_base: Decimal  # the day's loss is measured from it: last_equity, or a later resume's
+    halt: AccountHalt | None = None  # a loss limit was crossed: see the module's docstring
     epoch: int = 0  # how many times the account was reset; fills carry it
     created_at: datetime
     reset_at: datetime | None = None
     updated_at: datetime
     version: int = 0
 
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_before_loss_limits(cls, data: Any) -> Any:
+        """Accounts stored before loss limits existed start both references at last_equity."""
+        if isinstance(data, dict) and "last_equity" in data:
+            data = {"peak_equity": data["last_equity"], "daily_loss_base": data["last_equity"], **data}
+        return data
+
+    def equity(self, marks: Mapping[str, Decimal]) -> Decimal:
+        """Cash plus every position's market value at `marks` (the latest prices; a position
+        without one is valued at cost)."""
+        return self.cash + sum((p.market_value(marks.get(s)) for s, p in self.positions.items()), ZERO)
+
+    def short_margin(self, marks: Mapping[str, Decimal]) -> Decimal:
+        """What short positions hold out of buying power: short_margin_pct of their market
+        value at `marks`, to the cent."""
+        short = sum((-p.market_value(marks.get(s)) for s, p in self.positions.items() if p.qty < 0), ZERO)
+        if not short:
+            return ZERO
+        return (short * self.settings.short_margin_pct / HUNDRED).quantize(CENT, rounding=ROUND_HALF_UP)
+
+    def buying_power(self, marks: Mapping[str, Decimal]) -> Decimal:
+        """Cash less what open orders hold back and what short positions hold as margin."""
+        return self.cash - self.reserved_cash - self.short_margin(marks)
+
     @property
-    def buying_power(self) -> Decimal:
-        return self.cash - self.reserved_cash
+    def daily_loss_threshold(self) -> Decimal | None:
+        """The equity below which max_daily_loss halts the account."""
+        limit = self.settings.max_daily_loss
+        return None if limit is None else self.daily_loss_base - limit
+
+    @property
+    def drawdown_threshold(self) -> Decimal | None:
+        """The equity below which max_drawdown_pct halts the account (to the cent)."""
+        pct = self.settings.max_drawdown_pct
+        if pct is None:
+            return None
+        return (self.peak_equity * (HUNDRED - pct) / HUNDRED).quantize(CENT, rounding=ROUND_HALF_UP)
+
+    def limit_crossed(self, equity: Decimal, at: datetime) -> AccountHalted | None:
+        """The halt that `equity` calls for (daily loss first), or None: not below any
+        threshold, no limits, or halted already."""
+        if self.halt is not None:
+            return None
+        crossed: tuple[tuple[LossLimit, Decimal | None], ...] = (
+            ("max_daily_loss", self.daily_loss_threshold),
+            ("max_drawdown_pct", self.drawdown_threshold),
+        )
+        for limit, threshold in crossed:
+            if threshold is not None and equity < threshold:
+                return AccountHalted(
+                    account_id=self.account_id, limit=limit, equity=equity, threshold=threshold, at=at
+                )
+        return None
+
+    @property
+    def has_loss_limits(self) -> bool:
+        return self.settings.max_daily_loss is not None or self.settings.max_drawdown_pct is not None
 
     def reserved_qty(self, symbol: str, side: str) -> Decimal:
         book = self.reserved_buy_qty if side == "buy" else self.reserved_sell_qty
@@ -126,6 +240,7 @@ class Account(BaseModel):
         return {"reserved_cash": self.reserved_cash + cash, name: book}
 
     def held(self, symbol: str) -> Decimal:
+        """The position's qty: negative when short."""
         position = self.positions.get(symbol)
         return position.qty if position else ZERO
 
@@ -145,6 +260,9 @@ class Account(BaseModel):
                     "realized_pl": ZERO,
                     "commission": ZERO,
                     "last_equity": event.starting_cash,
+                    "peak_equity": event.starting_cash,
+                    "daily_loss_base": event.starting_cash,
+                    "halt": None,
                     "epoch": event.epoch,
                     "reset_at": event.at,
                 }
@@ -156,7 +274,7 @@ class Account(BaseModel):
                 changes["open_orders"] = self.open_orders - 1
             case FillSettled():
                 before = self.positions.get(event.symbol) or Position(symbol=event.symbol)
-                after = before.after(event)
+                after = before.after(event, self.settings.shorting)
                 positions = {**self.positions, event.symbol: after}
                 if after.qty == 0:
                     del positions[event.symbol]
@@ -169,8 +287,21 @@ class Account(BaseModel):
                     "realized_pl": self.realized_pl + (after.realized_pl - before.realized_pl),
                     "commission": self.commission + event.commission,
                 }
+                if event.equity is not None:
+                    changes["peak_equity"] = max(self.peak_equity, event.equity)
             case EquityMarked():
-                changes["last_equity"] = event.equity
+                changes |= {
+                    "last_equity": event.equity,
+                    "daily_loss_base": event.equity,
+                    "peak_equity": max(self.peak_equity, event.equity),
+                }
+            case AccountHalted():
+                halt = AccountHalt(
+                    limit=event.limit, equity=event.equity, threshold=event.threshold, at=event.at
+                )
+                changes["halt"] = halt
+            case AccountResumed():
+                changes |= {"halt": None, "peak_equity": event.equity, "daily_loss_base": event.equity}
             case _:
                 raise TypeError(f"an account cannot apply {type(event).__name__}")
         return self.model_copy(update=changes)
@@ -183,6 +314,8 @@ class Account(BaseModel):
             cash=event.starting_cash,
             settings=event.settings,
             last_equity=event.starting_cash,
+            peak_equity=event.starting_cash,
+            daily_loss_base=event.starting_cash,
             created_at=event.at,
             updated_at=event.at,
             version=1,

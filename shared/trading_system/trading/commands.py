@@ -48,3 +48,9 @@ class ResumeTrading(Command):
 
 class CloseSession(Command):
     """The scheduled close: expire open day orders and mark each account's equity."""
+
+
+class ResumeAccount(Command):
+    """Lift an account's loss-limit halt (admin)."""
+
+    account_id: AccountId

@@ -3,6 +3,9 @@
 Order events make up an order's stream and account events an account's stream in the event
 store; together they are the source of truth. Position events are derived from fills and only
 published. Events marked `published = False` are bookkeeping kept in the streams only.
+
+Quantities of positions are signed: a short position has a negative qty and cost basis (its
+average entry price stays positive), as Alpaca reports them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from trading_system.kernel.messages import Event
 from trading_system.trading.account_settings import AccountSettings
 
 Side = Literal["buy", "sell"]
+LossLimit = Literal["max_daily_loss", "max_drawdown_pct"]
 
 
 class TradingEvent(Event):
@@ -42,8 +46,10 @@ class OrderPlaced(OrderEvent):
 
 
 class OrderAccepted(OrderEvent):
-    reserved_cash: Decimal = Decimal(0)  # what the order holds back from buying power (buys)
+    # what the order holds back from buying power: a buy's cost, a short sale's margin
+    reserved_cash: Decimal = Decimal(0)
     reserved_qty: Decimal = Decimal(0)  # shares it holds back from the position (sells) or buys
+    reserved_short_qty: Decimal = Decimal(0)  # of a sell's shares, those it sells short
 
 
 class OrderRejected(OrderEvent):
@@ -137,12 +143,30 @@ class FillSettled(AccountEvent):
     market_time: datetime
     held_cash_used: Decimal = Decimal(0)  # of what the order held back, the part this fill used
     held_qty_used: Decimal = Decimal(0)
+    equity: Decimal | None = None  # the account's equity marked right after the fill
 
 
 class EquityMarked(AccountEvent):
     """The close: equity now becomes the reference for the next day's P&L."""
 
     published = False
+    equity: Decimal
+
+
+class AccountHalted(AccountEvent):
+    """An alert: the account's equity crossed one of its loss limits. New orders on it are
+    rejected, except those that only reduce a position, until an admin resumes it; its open
+    orders stay. Live deployments on the account pause on this."""
+
+    limit: LossLimit
+    equity: Decimal  # the equity that crossed it
+    threshold: Decimal  # the equity below which the limit halts
+
+
+class AccountResumed(AccountEvent):
+    """An admin lifted the account's halt: its peak equity and the day's loss start again from
+    `equity`, the equity at the resume."""
+
     equity: Decimal
 
 

@@ -1,15 +1,17 @@
 """Executions: what a broker reports about an order (a session opened, a stop triggered, a fill,
-a cancel, an expiry), turned into the order's and the account's events on a Change. The cash
-and position rules a fill must pass at the moment it settles live here, not in the handlers."""
+a cancel, an expiry), turned into the order's and the account's events on a Change. The cash,
+margin and position rules a fill must pass at the moment it settles live here, not in the
+handlers, and so does the loss-limit check each fill's equity mark makes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from trading_system.kernel.clock import sortable_id
-from trading_system.trading.accounts import Position, position_event
+from trading_system.trading.accounts import Account, Position, position_event
 from trading_system.trading.broker import (
     Cancel,
     Execution,
@@ -61,22 +63,7 @@ def execute(
 
 def settle_fill(change: Change, order: Order, fill: Fill, now: datetime, bar_ts: datetime | None) -> None:
     account = change.account
-    buy = order.side is OrderSide.BUY
-    if buy:
-        available = account.cash - account.reserved_cash + order.held_cash
-        cost = fill.qty * fill.price + fill.commission
-        if cost > available:
-            reason = f"insufficient cash at fill: {cost:.2f} needed, {available:.2f} available"
-            change.on_order(order.cancel(reason, now))
-            return
-    elif fill.qty > account.held(order.symbol):
-        reason = f"insufficient position at fill: {account.held(order.symbol)} {order.symbol} held"
-        change.on_order(order.cancel(reason, now))
-        return
-    elif fill.commission > fill.qty * fill.price + account.buying_power:
-        reason = f"commission {fill.commission} exceeds the sale's proceeds and the cash available"
-        change.on_order(order.cancel(reason, now))
-        return
+    marks = {**change.marks, order.symbol: fill.price}  # the fill is the latest price of its symbol
     before = account.positions.get(order.symbol) or Position(symbol=order.symbol)
     settled = FillSettled(
         account_id=account.account_id,
@@ -90,7 +77,11 @@ def settle_fill(change: Change, order: Order, fill: Fill, now: datetime, bar_ts:
         market_time=fill.market_time,
         at=now,
     )
-    after = before.after(settled)
+    refused = refusal(account, order, settled, marks)
+    if refused is not None:
+        change.on_order(order.cancel(refused, now))
+        return
+    after = before.after(settled, account.settings.shorting)
     filled = order.fill(
         settled.fill_id,
         fill.qty,
@@ -107,9 +98,49 @@ def settle_fill(change: Change, order: Order, fill: Fill, now: datetime, bar_ts:
         "held_cash_used": order.held_cash - after_fill.held_cash,
         "held_qty_used": order.held_qty - after_fill.held_qty,
     }
-    change.on_account(settled.model_copy(update=used))
+    equity = account.apply(settled).equity(marks)
+    change.on_account(settled.model_copy(update={**used, "equity": equity}))
+    change.marks[order.symbol] = fill.price
     change.publish(position_event(before, after, account.account_id, now))
     change.fills.append(fill_record(filled, account.epoch, now))
+    halted = change.account.limit_crossed(equity, now)
+    if halted is not None:
+        change.on_account(halted)
+
+
+def refusal(account: Account, order: Order, fill: FillSettled, marks: Mapping[str, Decimal]) -> str | None:
+    """Why a fill cannot settle now (its order is then canceled with the reason), or None.
+
+    A fill that only reduces a position (closes a long, covers a short) always settles, unless
+    a sale's commission exceeds its proceeds and there is no buying power for the difference.
+    A fill that opens or adds to a position must leave the buying power not held back by other
+    orders (the order's own holding counts as available) at zero or more: cash after the fill,
+    less what other open orders hold back, less the margin of the shorts marked at `marks`."""
+    buy = order.side is OrderSide.BUY
+    held = account.held(order.symbol)
+    reducing = min(fill.qty, max(-held if buy else held, Decimal(0)))
+    opening = fill.qty - reducing
+    if not buy and opening and not account.settings.shorting:
+        return f"insufficient position at fill: {held} {order.symbol} held"
+    if buy and not opening:
+        return None  # covering a short is always allowed
+    after = account.apply(fill)
+    available = after.cash - (account.reserved_cash - order.held_cash) - after.short_margin(marks)
+    if available >= 0:
+        return None
+    if buy:
+        cost = fill.qty * fill.price + fill.commission
+        return f"insufficient cash at fill: {cost:.2f} needed, {cost + available:.2f} available"
+    if opening:
+        pct = account.settings.short_margin_pct
+        return (
+            f"insufficient buying power at fill for a short sale: selling {opening} {order.symbol} short "
+            f"at {fill.price} holds short_margin_pct {pct}% of its value, {-available:.2f} more than "
+            "is available"
+        )
+    if fill.commission > fill.qty * fill.price:
+        return f"commission {fill.commission} exceeds the sale's proceeds and the cash available"
+    return None
 
 
 def fill_record(event: OrderFilled, epoch: int, recorded_at: datetime) -> dict[str, Any]:

@@ -43,11 +43,13 @@ from trading_system.trading.commands import (
     HaltTrading,
     PlaceOrder,
     ResetAccount,
+    ResumeAccount,
     ResumeTrading,
 )
 from trading_system.trading.events import (
     AccountCreated,
     AccountReset,
+    AccountResumed,
     BarsSettled,
     EquityMarked,
     FundsReserved,
@@ -57,7 +59,7 @@ from trading_system.trading.events import (
     TradingResumed,
 )
 from trading_system.trading.execution import as_decimal, execute, fill_record, market_bars
-from trading_system.trading.ledger import Change, TradingLedger, audit
+from trading_system.trading.ledger import Change, TradingLedger, audit, marks_of
 from trading_system.trading.orders import Order, TimeInForce
 from trading_system.trading.queries import (
     GetAccount,
@@ -71,9 +73,7 @@ from trading_system.trading.queries import (
     ListOrders,
     ListPositions,
 )
-from trading_system.trading.views import (
-    account_view,
-)
+from trading_system.trading.views import AccountView, account_view
 
 if TYPE_CHECKING:
     from trading_system.market_data.ports import BarLake, SymbolRepository
@@ -154,9 +154,11 @@ def place_order(
                 )
             return Handled(PlacedOrder(existing, replayed=True))
         account = ledger.require_account(account_id)
-        quote = ledger.quote(request.symbol)
+        quotes = ledger.quotes({*account.positions, request.symbol})
+        quote = quotes.get(request.symbol)
+        marks = marks_of(quotes)
         now = clock.now()
-        change = Change.of(account)
+        change = Change.of(account, marks)
         order = change.on_order(
             OrderPlaced(
                 order_id=order_id,
@@ -175,11 +177,11 @@ def place_order(
                 at=now,
             )
         )
-        verdict = risk.check(order, account, quote, ledger.halted())
+        verdict = risk.check(order, account, quote, ledger.halted(), marks)
         if verdict.reason is not None:
             change.on_order(order.reject(verdict.reason, now))
         else:
-            change.on_order(order.accept(now, verdict.cash, verdict.qty))
+            change.on_order(order.accept(now, verdict.cash, verdict.qty, verdict.short_qty))
             change.on_account(
                 FundsReserved(
                     account_id=account_id,
@@ -245,7 +247,8 @@ def act_on(
 
 
 def _changing(ledger: TradingLedger, order: Order) -> Change:
-    change = Change.of(ledger.require_account(order.account_id))
+    account = ledger.require_account(order.account_id)
+    change = Change.of(account, ledger.marks(account, order.symbol))
     change.track(order)
     return change
 
@@ -274,7 +277,7 @@ def reset_account(
         account = ledger.require_account(cmd.account_id)
         if account.open_orders:  # an order was placed while the others were being canceled
             raise ConcurrencyConflict(f"account {cmd.account_id} has new open orders")
-        change = Change.of(account)
+        change = Change.of(account, {})
         change.on_account(
             AccountReset(
                 account_id=account.account_id,
@@ -328,11 +331,33 @@ def resume_trading(
     return Handled(ledger.control_status(), (event,))
 
 
+def resume_account(
+    cmd: ResumeAccount, ledger: TradingLedger, clock: Clock, context: MessageContext
+) -> Handled[AccountView]:
+    """Lift an account's loss-limit halt: its peak equity and the day's loss start again from
+    the equity now. An account that is not halted is left as it is (a retried resume)."""
+
+    def attempt() -> Handled[AccountView]:
+        account = ledger.require_account(cmd.account_id)
+        quotes = ledger.quotes(account.positions)
+        if account.halt is None:
+            return Handled(account_view(account, quotes))
+        marks = marks_of(quotes)
+        change = Change.of(account, marks)
+        change.on_account(
+            AccountResumed(account_id=account.account_id, equity=account.equity(marks), at=clock.now())
+        )
+        ledger.commit(change, context, "ResumeAccount")
+        return Handled(account_view(change.account, quotes), tuple(change.published))
+
+    return retrying(attempt, f"resuming account {cmd.account_id}")
+
+
 def close_session(
     cmd: CloseSession, ledger: TradingLedger, brokers: BrokerFactory, clock: Clock, context: MessageContext
 ) -> Handled[dict[str, int]]:
-    """The close: every open day order expires, and each account's equity becomes the base of
-    the next day's P&L."""
+    """The close: every open day order expires, each account's equity is checked against its
+    loss limits and becomes the base of the next day's P&L."""
     expired = 0
     published: list[Event] = []
     closing: list[Execution] = [Expire("day order expired at the close")]
@@ -345,15 +370,45 @@ def close_session(
                 expired += not step.order.status.is_open
                 published += step.published
 
-        def mark(account_id: str = listed.account_id) -> None:
+        def mark(account_id: str = listed.account_id) -> list[Event]:
             account = ledger.require_account(account_id)
-            equity = account_view(account, ledger.quotes(account.positions)).equity
-            change = Change.of(account)
+            marks = ledger.marks(account)
+            equity = account.equity(marks)
+            change = Change.of(account, marks)
+            halted = account.limit_crossed(equity, clock.now())
+            if halted is not None:  # measured against the day's base before the mark moves it
+                change.on_account(halted)
             change.on_account(EquityMarked(account_id=account_id, equity=equity, at=clock.now()))
             ledger.commit(change, context, "CloseSession")
+            return change.published
 
-        retrying(mark, f"marking account {listed.account_id}")
+        published += retrying(mark, f"marking account {listed.account_id}")
     return Handled({"expired": expired}, tuple(published))
+
+
+def _check_loss_limits(
+    ledger: TradingLedger, symbols: set[str], clock: Clock, context: MessageContext
+) -> list[Event]:
+    """New prices: halt each account with loss limits, holding any of `symbols`, whose equity
+    at the latest prices has crossed one."""
+    published: list[Event] = []
+    for listed in ledger.accounts():
+        if listed.halt is not None or not listed.has_loss_limits or symbols.isdisjoint(listed.positions):
+            continue
+
+        def mark(account_id: str = listed.account_id) -> list[Event]:
+            account = ledger.require_account(account_id)
+            marks = ledger.marks(account)
+            halted = account.limit_crossed(account.equity(marks), clock.now())
+            if halted is None:
+                return []
+            change = Change.of(account, marks)
+            change.on_account(halted)
+            ledger.commit(change, context, "FillOrders")
+            return change.published
+
+        published += retrying(mark, f"checking the loss limits of account {listed.account_id}")
+    return published
 
 
 # -- market data in: fills on new bars -------------------------------------------------------
@@ -438,6 +493,7 @@ def fill_orders(
         for span in event.symbols
         if span.last_close is not None
     )
+    published += _check_loss_limits(ledger, {span.symbol for span in event.symbols}, clock, context)
     touched = sum(len(book) for book in books.values())
     report = BarFills(symbols=len(event.symbols), orders=touched, fills=fills, quotes=quotes)
     settled = BarsSettled(
@@ -464,6 +520,7 @@ HANDLERS = HandlerTable(
         ResetAccount: reset_account,
         HaltTrading: halt_trading,
         ResumeTrading: resume_trading,
+        ResumeAccount: resume_account,
         CloseSession: close_session,
     },
     queries={

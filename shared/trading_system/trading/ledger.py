@@ -10,7 +10,7 @@ only the events after it: normally none.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -71,6 +71,9 @@ class Change:
 
     account: Account
     account_version: int
+    # the latest price of each symbol the account holds (and of the order's): fills mark the
+    # account's equity and its shorts' margin with them, and add their own prices
+    marks: dict[str, Decimal] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)
     order_versions: dict[str, int] = field(default_factory=dict)  # as loaded; 0 for a new order
     account_events: list[AccountEvent] = field(default_factory=list)
@@ -79,8 +82,8 @@ class Change:
     fills: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def of(cls, account: Account) -> Change:
-        return cls(account=account, account_version=account.version)
+    def of(cls, account: Account, marks: dict[str, Decimal]) -> Change:
+        return cls(account=account, account_version=account.version, marks=dict(marks))
 
     def track(self, order: Order) -> None:
         self.orders[order.id] = order
@@ -197,6 +200,10 @@ class TradingLedger:
     def quotes(self, symbols: Iterable[str]) -> dict[str, Quote]:
         return {s: _quote(s, doc) for s, doc in self.documents.get_many(QUOTES, symbols).items()}
 
+    def marks(self, account: Account, *also: str) -> dict[str, Decimal]:
+        """The latest price of each symbol the account holds, and of `also`."""
+        return marks_of(self.quotes({*account.positions, *also}))
+
     def save_quotes(self, quotes: Iterable[Quote]) -> int:
         """Keep each symbol's latest price; an older bar (a backfill) never replaces a newer one."""
         fresh = {q.symbol: q for q in quotes}
@@ -303,6 +310,10 @@ def _open(recorded: RecordedEvent) -> TradingEvent:
     event = Event.registry[recorded.type].model_validate(recorded.data)
     assert isinstance(event, TradingEvent)
     return event
+
+
+def marks_of(quotes: Mapping[str, Quote]) -> dict[str, Decimal]:
+    return {symbol: quote.price for symbol, quote in quotes.items()}
 
 
 def _quote(symbol: str, doc: dict[str, Any]) -> Quote:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated
 
@@ -34,6 +34,7 @@ from trading_system.trading.events import (
 
 QTY_STEP = Decimal("0.000000001")  # fractional shares to 9 places, as Alpaca
 RATIO_STEP = Decimal("0.000001")  # average prices and ratios are shown to 6 places
+CENT = Decimal("0.01")
 ZERO = Decimal(0)
 
 
@@ -193,6 +194,7 @@ class Order(BaseModel):
     stop_triggered: bool = False
     reserved_cash: Decimal = ZERO  # held back when accepted; fills use it up (see held_cash)
     reserved_qty: Decimal = ZERO
+    reserved_short_qty: Decimal = ZERO  # of a sell's qty, what it sells short (its margin's base)
     last_bar_ts: datetime | None = None  # the last bar that acted on it: bars up to it are done
     fingerprint: str
     version: int = 0
@@ -210,8 +212,16 @@ class Order(BaseModel):
     @property
     def held_cash(self) -> Decimal:
         """What the order holds back from buying power while open (what it gave back when it
-        closed): its reservation less what its fills spent."""
-        return max(self.reserved_cash - self.filled_notional - self.commission, ZERO)
+        closed). A buy: its reservation less what its fills spent. A sell that sells short: the
+        margin of its short part still to fill (its first fills close the long part, if any)."""
+        if self.side is OrderSide.BUY:
+            return max(self.reserved_cash - self.filled_notional - self.commission, ZERO)
+        if not self.reserved_short_qty:
+            return ZERO
+        left = min(self.held_qty, self.reserved_short_qty)
+        if left == self.reserved_short_qty:
+            return self.reserved_cash
+        return (self.reserved_cash * left / self.reserved_short_qty).quantize(CENT, rounding=ROUND_HALF_UP)
 
     @property
     def held_qty(self) -> Decimal:
@@ -224,10 +234,20 @@ class Order(BaseModel):
             raise IllegalTransition(f"cannot {action} order {self.id}: it is {self.status}")
 
     def accept(
-        self, at: datetime, reserved_cash: Decimal = ZERO, reserved_qty: Decimal = ZERO
+        self,
+        at: datetime,
+        reserved_cash: Decimal = ZERO,
+        reserved_qty: Decimal = ZERO,
+        reserved_short_qty: Decimal = ZERO,
     ) -> OrderAccepted:
         self._require(OrderStatus.ACCEPTED, "accept")
-        return OrderAccepted(**self._ids(), reserved_cash=reserved_cash, reserved_qty=reserved_qty, at=at)
+        return OrderAccepted(
+            **self._ids(),
+            reserved_cash=reserved_cash,
+            reserved_qty=reserved_qty,
+            reserved_short_qty=reserved_short_qty,
+            at=at,
+        )
 
     def reject(self, reason: str, at: datetime) -> OrderRejected:
         self._require(OrderStatus.REJECTED, "reject")
@@ -322,6 +342,7 @@ class Order(BaseModel):
                     status=OrderStatus.ACCEPTED,
                     reserved_cash=event.reserved_cash,
                     reserved_qty=event.reserved_qty,
+                    reserved_short_qty=event.reserved_short_qty,
                     updated_at=at,
                     version=version,
                 )

@@ -1,23 +1,39 @@
 """Pre-trade risk checks: an order either passes and holds back what it may cost, or is
-rejected with the first reason that applies."""
+rejected with the first reason that applies.
+
+In this order: the platform's kill switch; the account's loss-limit halt (only orders that
+reduce a position pass it); restricted symbols; a price to check the order at; sells beyond the
+shares held (short selling off); max_order_notional; then, for a sell that sells short, a price,
+max_position_notional on the short and the short's margin against buying power, for a buy
+that opens or adds to a long, max_position_notional and its cost against buying power.
+
+A sell first sells the long shares no other open sell holds back; the rest sells short. A buy
+first covers the short shares no other open buy covers; the rest buys long. Reducing a position
+(closing a long, covering a short) needs no buying power: it is always allowed, halted or not.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from trading_system.trading.accounts import Account
+from trading_system.trading.accounts import HUNDRED, Account
 from trading_system.trading.broker import Quote
 from trading_system.trading.orders import Order, OrderSide, OrderType
 
 ZERO = Decimal(0)
+# Alpaca values an opening short sale at the higher of its limit price and 3% above the market
+# (the last price here), so a market that moves against it before the fill is covered.
+SHORT_PRICE_BUFFER = Decimal("1.03")
 
 
 @dataclass(frozen=True)
 class Verdict:
     reason: str | None  # None: the order may go
-    cash: Decimal = ZERO  # held back from buying power (buys)
-    qty: Decimal = ZERO  # held back from the sellable position (sells)
+    cash: Decimal = ZERO  # held back from buying power (a buy's cost, a short sale's margin)
+    qty: Decimal = ZERO  # held back from the sellable position (sells) or the position limit (buys)
+    short_qty: Decimal = ZERO  # of a sell's qty, the part that sells short
 
 
 def price_estimate(order: Order, quote: Quote | None) -> Decimal | None:
@@ -32,12 +48,39 @@ def price_estimate(order: Order, quote: Quote | None) -> Decimal | None:
     return last
 
 
-def check(order: Order, account: Account, quote: Quote | None, halted: str | None) -> Verdict:
+def short_price(order: Order, quote: Quote | None) -> Decimal | None:
+    """The price a short sale's margin is held at: the higher of its limit (or stop) price and
+    the last price plus 3%."""
+    candidates = [p for p in (order.limit_price, order.stop_price) if p is not None]
+    if quote is not None:
+        candidates.append(quote.price * SHORT_PRICE_BUFFER)
+    return max(candidates) if candidates else None
+
+
+def split(order: Order, account: Account, qty: Decimal) -> tuple[Decimal, Decimal]:
+    """(the part that reduces a position, the part that opens or adds to one) of `qty`, after
+    what the account's other open orders on the same side will do to the position."""
+    held = account.held(order.symbol)
+    if order.side is OrderSide.BUY:
+        room = max(-held, ZERO) - account.reserved_qty(order.symbol, "buy")
+    else:
+        room = max(held, ZERO) - account.reserved_qty(order.symbol, "sell")
+    reducing = min(qty, max(room, ZERO))
+    return reducing, qty - reducing
+
+
+def check(
+    order: Order,
+    account: Account,
+    quote: Quote | None,
+    halted: str | None,
+    marks: Mapping[str, Decimal] | None = None,
+) -> Verdict:
+    """`halted`: the kill switch's reason, if on; `marks`: the latest prices of the account's
+    positions, which value its shorts' margin (a short without one is valued at cost)."""
     settings = account.settings
     if halted is not None:
         return Verdict(f"trading is halted: {halted}")
-    if order.symbol in settings.restricted_symbols:
-        return Verdict(f"{order.symbol} is restricted on account {account.account_id}")
     price = price_estimate(order, quote)
     buy = order.side is OrderSide.BUY
     if price is not None:
@@ -48,6 +91,15 @@ def check(order: Order, account: Account, quote: Quote | None, halted: str | Non
         qty = order.remaining_qty(price)
     else:
         qty = None
+    reducing, opening = split(order, account, qty) if qty is not None else (ZERO, ZERO)
+    if account.halt is not None and (qty is None or opening > 0):
+        return Verdict(
+            f"account {account.account_id} is halted: {account.halt.reason}; only orders that reduce "
+            f"a position are accepted until an admin resumes it "
+            f"(POST /v1/accounts/{account.account_id}/resume)"
+        )
+    if order.symbol in settings.restricted_symbols:
+        return Verdict(f"{order.symbol} is restricted on account {account.account_id}")
     notional = order.notional if order.notional is not None else (qty * price if qty and price else None)
     needs_price = settings.max_order_notional is not None or (
         buy and settings.max_position_notional is not None
@@ -55,15 +107,13 @@ def check(order: Order, account: Account, quote: Quote | None, halted: str | Non
     if qty is None or (notional is None and needs_price):
         return Verdict(f"no price is known for {order.symbol} yet to check this order; use a limit order")
 
-    if not buy:
-        assert qty is not None
+    if not buy and opening > 0 and not settings.shorting:
         held = account.held(order.symbol)
-        sellable = held - account.reserved_qty(order.symbol, "sell")
-        if qty > sellable:
-            return Verdict(
-                f"insufficient position: {order.symbol} holds {held}, of which {sellable} is not held "
-                f"by open sell orders; this order sells {qty} (short selling is not supported)"
-            )
+        return Verdict(
+            f"insufficient position: {order.symbol} holds {held}, of which {reducing} is not held "
+            f"by open sell orders; this order sells {qty} (short selling is off on account "
+            f"{account.account_id})"
+        )
     if (
         notional is not None
         and settings.max_order_notional is not None
@@ -73,14 +123,17 @@ def check(order: Order, account: Account, quote: Quote | None, halted: str | Non
             f"order notional {notional:.2f} exceeds max_order_notional {settings.max_order_notional}"
         )
     if not buy:
+        if opening > 0:
+            return _short_sale(order, account, quote, price, qty, opening, marks or {})
         if price is not None:
             shortfall = settings.commission(qty, price) - qty * price
-            if shortfall > account.buying_power:
+            buying_power = account.buying_power(marks or {})
+            if shortfall > buying_power:
                 return Verdict(
                     f"the commission on this sale exceeds its proceeds by {shortfall:.2f}, "
-                    f"more than the buying power {account.buying_power:.2f}"
+                    f"more than the buying power {buying_power:.2f}"
                 )
-        return Verdict(None, qty=qty or ZERO)
+        return Verdict(None, qty=qty)
 
     if notional is None:
         return Verdict(None)  # an unpriced market buy: its fill is checked against cash instead
@@ -92,10 +145,56 @@ def check(order: Order, account: Account, quote: Quote | None, halted: str | Non
                 f"position in {order.symbol} would reach {after:.2f}, above max_position_notional "
                 f"{settings.max_position_notional}"
             )
-    cost = notional + settings.commission(qty or order.remaining_qty(price), price)
-    if cost > account.buying_power:
+    commission = settings.commission(qty or order.remaining_qty(price), price)
+    if opening == 0:
+        return Verdict(None, cash=commission, qty=qty)  # it only covers a short: always allowed
+    cost = notional - reducing * price + commission
+    buying_power = account.buying_power(marks or {})
+    if cost > buying_power:
         return Verdict(
-            f"insufficient buying power: the order needs {cost:.2f}, "
-            f"buying power is {account.buying_power:.2f}"
+            f"insufficient buying power: the order needs {cost:.2f}, buying power is {buying_power:.2f}"
         )
     return Verdict(None, cash=cost, qty=qty or ZERO)
+
+
+def _short_sale(
+    order: Order,
+    account: Account,
+    quote: Quote | None,
+    price: Decimal | None,
+    qty: Decimal,
+    short_qty: Decimal,
+    marks: Mapping[str, Decimal],
+) -> Verdict:
+    """A sell that sells `short_qty` of its `qty` short, on an account that allows it."""
+    settings = account.settings
+    if order.notional is not None:
+        return Verdict(
+            f"a notional order cannot sell short ({order.symbol} holds {account.held(order.symbol)}); "
+            "give a qty"
+        )
+    valued_at = short_price(order, quote)
+    if price is None or valued_at is None:
+        return Verdict(f"no price is known for {order.symbol} yet to check this order; use a limit order")
+    limit = settings.max_position_notional
+    if limit is not None:
+        # the short it could come to: what is held, less every open sell and this one
+        held = account.held(order.symbol)
+        short = -(held - account.reserved_qty(order.symbol, "sell") - qty) * price
+        if short > limit:
+            return Verdict(
+                f"short position in {order.symbol} would reach {short:.2f}, above "
+                f"max_position_notional {limit}"
+            )
+    pct = settings.short_margin_pct
+    value = short_qty * valued_at
+    needed = value * (pct - HUNDRED) / HUNDRED + settings.commission(short_qty, valued_at)
+    buying_power = account.buying_power(marks)
+    if needed > buying_power:
+        return Verdict(
+            f"insufficient buying power for a short sale: selling {short_qty} {order.symbol} short, "
+            f"valued at {valued_at:.2f} a share, holds short_margin_pct {pct}% of {value:.2f} "
+            f"(its proceeds and {needed:.2f} more, commission included); buying power is "
+            f"{buying_power:.2f}"
+        )
+    return Verdict(None, cash=needed, qty=qty, short_qty=short_qty)

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 from trading_system.trading.account_settings import AccountSettings
-from trading_system.trading.accounts import Account
+from trading_system.trading.accounts import Account, AccountHalt
 from trading_system.trading.broker import Quote
-from trading_system.trading.ledger import TradingLedger
+from trading_system.trading.ledger import TradingLedger, marks_of
 from trading_system.trading.orders import RATIO_STEP, Order, OrderStatus
 from trading_system.trading.queries import (
     GetAccount,
@@ -38,6 +38,9 @@ ZERO = Decimal(0)
 
 
 class PositionView(BaseModel):
+    """A position as Alpaca shows one: a short has side "short" and a negative qty, cost basis
+    and market value; unrealized_plpc is of the cost basis' size."""
+
     symbol: str
     side: str = "long"
     qty: Decimal
@@ -59,11 +62,19 @@ class AccountView(BaseModel):
     starting_cash: Decimal
     cash: Decimal
     reserved_cash: Decimal
-    buying_power: Decimal
+    buying_power: Decimal  # cash - reserved_cash - short_margin
     long_market_value: Decimal
+    short_market_value: Decimal  # negative: the shorts at the latest prices
+    short_margin: Decimal  # held out of buying power: short_margin_pct of the shorts' value
     equity: Decimal
     last_equity: Decimal
     day_pl: Decimal  # equity - last_equity (equity at the last close)
+    peak_equity: Decimal  # the drawdown limit's reference
+    daily_loss_threshold: Decimal | None  # equity below which max_daily_loss halts the account
+    drawdown_threshold: Decimal | None  # equity below which max_drawdown_pct halts it
+    halted: bool  # a loss limit was crossed: only orders that reduce a position are accepted
+    halt: AccountHalt | None  # which limit, at what equity and threshold, when
+    halt_reason: str | None
     realized_pl: Decimal
     unrealized_pl: Decimal
     commission: Decimal
@@ -93,11 +104,12 @@ def position_views(account: Account, quotes: Mapping[str, Quote]) -> list[Positi
     for symbol in sorted(account.positions):
         position = account.positions[symbol]
         quote = quotes.get(symbol)
-        value = position.qty * quote.price if quote else position.cost_basis
+        value = position.market_value(quote.price if quote else None)
         unrealized = value - position.cost_basis
         views.append(
             PositionView(
                 symbol=symbol,
+                side=position.side,
                 qty=position.qty,
                 avg_entry_price=position.avg_entry_price,
                 cost_basis=position.cost_basis,
@@ -105,7 +117,7 @@ def position_views(account: Account, quotes: Mapping[str, Quote]) -> list[Positi
                 price_time=quote.market_time if quote else None,
                 market_value=value,
                 unrealized_pl=unrealized,
-                unrealized_plpc=(unrealized / position.cost_basis).quantize(RATIO_STEP)
+                unrealized_plpc=(unrealized / abs(position.cost_basis)).quantize(RATIO_STEP)
                 if position.cost_basis
                 else None,
                 realized_pl=position.realized_pl,
@@ -117,18 +129,27 @@ def position_views(account: Account, quotes: Mapping[str, Quote]) -> list[Positi
 
 def account_view(account: Account, quotes: Mapping[str, Quote]) -> AccountView:
     positions = position_views(account, quotes)
-    market_value = sum((p.market_value for p in positions), ZERO)
-    equity = account.cash + market_value
+    marks = marks_of(quotes)
+    equity = account.equity(marks)
+    halt = account.halt
     return AccountView(
         account_id=account.account_id,
         starting_cash=account.starting_cash,
         cash=account.cash,
         reserved_cash=account.reserved_cash,
-        buying_power=account.buying_power,
-        long_market_value=market_value,
+        buying_power=account.buying_power(marks),
+        long_market_value=sum((p.market_value for p in positions if p.qty > 0), ZERO),
+        short_market_value=sum((p.market_value for p in positions if p.qty < 0), ZERO),
+        short_margin=account.short_margin(marks),
         equity=equity,
         last_equity=account.last_equity,
         day_pl=equity - account.last_equity,
+        peak_equity=account.peak_equity,
+        daily_loss_threshold=account.daily_loss_threshold,
+        drawdown_threshold=account.drawdown_threshold,
+        halted=halt is not None,
+        halt=halt,
+        halt_reason=halt.reason if halt else None,
         realized_pl=account.realized_pl,
         unrealized_pl=sum((p.unrealized_pl for p in positions), ZERO),
         commission=account.commission,

@@ -20,15 +20,18 @@ from trading_system.strategies.commands import (
     CreateStrategy,
     DeleteBacktest,
     DeleteStrategy,
+    DeleteSweep,
     PauseDeployment,
     StartDeployment,
     StopDeployment,
     SubmitBacktest,
+    SubmitSweep,
+    SweepRequest,
     UpdateStrategy,
 )
 from trading_system.strategies.definitions import SavedStrategy, StrategyDraft
 from trading_system.strategies.deployments import Deployment, DeploymentDraft
-from trading_system.strategies.jobs import BacktestJob
+from trading_system.strategies.jobs import BacktestJob, SweepJob
 from trading_system.strategies.parity import ParityReport
 from trading_system.strategies.queries import (
     GetBacktest,
@@ -37,9 +40,13 @@ from trading_system.strategies.queries import (
     GetDeployment,
     GetParity,
     GetStrategy,
+    GetSweep,
+    GetSweepHeatmap,
+    GetSweepRanking,
     ListBacktests,
     ListDeployments,
     ListStrategies,
+    ListSweeps,
 )
 
 
@@ -162,3 +169,56 @@ def stop_deployment(deployment_id: str, bus: Bus, context: Context) -> Deploymen
 def get_parity(deployment_id: str, bus: Bus, context: Context) -> ParityReport:
     report: ParityReport = bus.ask(GetParity(deployment_id=deployment_id), context)
     return report
+
+
+@route(status_code=202)
+def submit_sweep(body: SweepRequest, response: Response, bus: Bus, context: Context) -> SweepJob:
+    job: SweepJob = bus.execute(SubmitSweep(request=body), context)
+    response.headers["Location"] = f"/v1/sweeps/{job.sweep_id}"
+    return job
+
+
+def list_sweeps(
+    bus: Bus,
+    context: Context,
+    after: str | None = like(ListSweeps, "after"),
+    limit: int = like(ListSweeps, "limit"),
+) -> list[SweepJob]:
+    found: list[SweepJob] = bus.ask(ListSweeps(after=after, limit=limit), context)
+    return found
+
+
+def get_sweep(sweep_id: str, bus: Bus, context: Context) -> SweepJob:
+    found: SweepJob = bus.ask(GetSweep(sweep_id=sweep_id), context)
+    return found
+
+
+def get_sweep_ranking(
+    sweep_id: str,
+    bus: Bus,
+    context: Context,
+    rank_by: str | None = like(GetSweepRanking, "rank_by"),
+    limit: int = like(GetSweepRanking, "limit"),
+) -> list[dict[str, Any]]:
+    ranked: list[dict[str, Any]] = bus.ask(
+        GetSweepRanking(sweep_id=sweep_id, rank_by=rank_by, limit=limit), context
+    )
+    return ranked
+
+
+def get_sweep_heatmap(
+    sweep_id: str,
+    x: str,
+    y: str,
+    bus: Bus,
+    context: Context,
+    rank_by: str | None = like(GetSweepHeatmap, "rank_by"),
+) -> dict[str, Any]:
+    heat: dict[str, Any] = bus.ask(GetSweepHeatmap(sweep_id=sweep_id, x=x, y=y, rank_by=rank_by), context)
+    return heat
+
+
+@route(status_code=204)
+def delete_sweep(sweep_id: str, bus: Bus, context: Context) -> Response:
+    bus.execute(DeleteSweep(sweep_id=sweep_id), context)
+    return Response(status_code=204)

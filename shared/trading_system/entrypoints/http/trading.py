@@ -1,4 +1,5 @@
-"""Trading routes: orders, positions, accounts, fills, P&L and the kill switch.
+"""Trading routes: orders, positions, accounts (and their loss-limit halts), fills, P&L and
+the kill switch.
 
 Each endpoint is named after its catalog function; the catalog holds its method, path and
 summary, and routes.py builds the route (only the one a Lambda serves).
@@ -23,6 +24,7 @@ from trading_system.trading.commands import (
     HaltTrading,
     PlaceOrder,
     ResetAccount,
+    ResumeAccount,
     ResumeTrading,
     StartingCash,
 )
@@ -123,6 +125,11 @@ def reset_account(account_id: str, bus: Bus, context: Context, body: ResetTerms 
     given = body or ResetTerms()
     command = ResetAccount(account_id=account_id, starting_cash=given.starting_cash, settings=given.settings)
     account: Account = bus.execute(command, context)
+    return account
+
+
+def resume_account(account_id: str, bus: Bus, context: Context) -> AccountView:
+    account: AccountView = bus.execute(ResumeAccount(account_id=account_id), context)
     return account
 
 
