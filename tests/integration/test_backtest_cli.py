@@ -202,3 +202,42 @@ def backtest_json_of(strategy: str) -> dict[str, Any]:
         run("backtest", "run", "--strategy", strategy, "--symbols", "GOOG", "--json").output
     )
     return document
+
+
+def test_a_sweep_from_the_cli_ranks_the_combinations(goog: Path) -> None:
+    args = [
+        "sweep",
+        "run",
+        "--strategy",
+        "sma_cross",
+        "--symbols",
+        "GOOG",
+        "--grid",
+        "n1=5,10",
+        "--grid",
+        "n2=20,40",
+    ]
+    document = json.loads(run(*args, "--rank-by", "return_pct", "--json").output)
+    assert document["status"] == "completed" and document["outcome"]["backtests"] == 4
+    ranking = document["ranking"]
+    assert [r["values"] for r in ranking] != [] and len(ranking) == 4
+    assert [r["mean"] for r in ranking] == sorted((r["mean"] for r in ranking), reverse=True)
+    best = ranking[0]["values"]
+    alone = backtest_json_of_params("sma_cross", best)
+    assert ranking[0]["mean"] == pytest.approx(alone["stats"]["return_pct"], rel=1e-9)
+    table = run(*args).output
+    assert "ranked by sharpe_ratio" in table and "mean" in table
+    assert (
+        "n3"
+        in run(
+            "sweep", "run", "--strategy", "sma_cross", "--symbols", "GOOG", "--grid", "n3=1,2", code=2
+        ).output
+    )
+
+
+def backtest_json_of_params(strategy: str, params: dict[str, Any]) -> dict[str, Any]:
+    flags = [part for name, value in params.items() for part in ("--param", f"{name}={value}")]
+    document: dict[str, Any] = json.loads(
+        run("backtest", "run", "--strategy", strategy, "--symbols", "GOOG", *flags, "--json").output
+    )
+    return document

@@ -35,6 +35,7 @@ app.add_typer(trading.order_app, name="order")
 app.add_typer(trading.accounts_app, name="accounts")
 app.add_typer(strategies.backtest_app, name="backtest")
 app.add_typer(strategies.strategy_app, name="strategy")
+app.add_typer(strategies.sweep_app, name="sweep")
 
 
 def main() -> None:  # pragma: no cover - console entry

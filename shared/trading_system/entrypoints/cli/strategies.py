@@ -31,6 +31,7 @@ console = Console(stderr=True)
 commands = typer.Typer()
 SYMBOLS_HELP = "a symbol, or several (comma-separated or repeated): one portfolio sharing the cash"
 backtest_app = typer.Typer(help="Backtest a strategy on stored bars.", no_args_is_help=True)
+sweep_app = typer.Typer(help="Sweep a strategy's parameters on stored bars.", no_args_is_help=True)
 strategy_app = typer.Typer(help="Declarative strategies: rules, no Python.", no_args_is_help=True)
 RULE_HELP = "a rule in the scanner rule language (docs/RULES.md), repeatable"
 
@@ -166,6 +167,80 @@ def run_backtest(
     _print_report(report)
 
 
+@sweep_app.command("run")
+def run_sweep(
+    strategy: Annotated[str, typer.Option(help="e.g. sma_cross (see `trading strategies`)")],
+    symbols: Annotated[
+        list[str], typer.Option("--symbols", help="one symbol or several: each backtested alone")
+    ],
+    grid: Annotated[list[str], typer.Option("--grid", help="name=v1,v2,... (repeatable): the values to try")],
+    fixed: Annotated[
+        list[str] | None, typer.Option("--param", help="name=value kept in every combination")
+    ] = None,
+    rank_by: Annotated[str, typer.Option(help="the statistic that ranks the combinations")] = "sharpe_ratio",
+    timeframe: TimeframeOption = "1d",
+    start: MomentOption = None,
+    end: MomentOption = None,
+    cash: float = 10_000,
+    commission: Annotated[float | None, typer.Option(help="relative, 0.002 = 0.2% a fill")] = None,
+    top: Annotated[int, typer.Option(help="combinations shown")] = 10,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="the job and its whole ranking, for scripts")
+    ] = False,
+) -> None:
+    """Sweep a strategy's parameters over stored bars, keep every result, print the best."""
+    from trading_system.strategies.commands import SubmitSweep, SweepRequest
+    from trading_system.strategies.queries import GetSweep, GetSweepRanking
+    from trading_system.strategies.sweep_spec import SweepSpec
+
+    values = {name: [_value(v) for v in text.split(",") if v] for name, text in _params(grid).items()}
+    spec = make(
+        SweepSpec, grid=values, fixed={k: _value(v) for k, v in _params(fixed or []).items()}, rank_by=rank_by
+    )
+    request = make(
+        SweepRequest,
+        strategy=strategy,
+        sweep=spec,
+        symbols=[s.upper() for part in symbols for s in part.split(",") if s],
+        timeframe=timeframe,
+        start=moment(start),
+        end=moment(end),
+        cash=cash,
+        commission=commission,
+    )
+    container = build_container()
+    queued = execute(SubmitSweep(request=request), container)
+    job = _waited(GetSweep(sweep_id=queued.sweep_id), container)
+    if job.outcome is None:
+        fail(f"error: sweep {job.sweep_id} {job.status.value}" + (f": {job.error}" if job.error else ""))
+    ranking = ask(GetSweepRanking(sweep_id=job.sweep_id, limit=1000), container)
+    if as_json:
+        echo_json({**job.model_dump(mode="json"), "ranking": ranking})
+        return
+    typer.echo(
+        f"{job.sweep_id}: {job.strategy_name} over {', '.join(job.outcome.symbols)}, "
+        f"{job.outcome.backtests} backtests ({len(job.skipped)} combinations skipped), ranked by {rank_by}"
+    )
+    rows = [
+        {**r["values"], "mean": r["mean"], "median": r["median"], "symbols": r["symbols"]}
+        for r in ranking[:top]
+    ]
+    echo_rows(rows, [*values, "mean", "median", "symbols"], Listing.TABLE)
+
+
+def _value(text: str) -> bool | int | float | str:
+    """A parameter value as typed: 10 is an int, 0.5 a float, true a flag, anything else a word."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text.strip()
+
+
 @backtest_app.command("list")
 def list_backtests(
     strategy: Annotated[str | None, typer.Option(help="only this strategy's backtests")] = None,
@@ -216,16 +291,20 @@ def delete_backtest(backtest_id: str) -> None:
     typer.echo(f"deleted {backtest_id}")
 
 
-def _finished(backtest_id: str, container: Container, wait_s: float = 900) -> BacktestJob:
-    """The job once it has run: at once locally (the in-process bus runs it), by polling in AWS."""
-    from trading_system.strategies.jobs import JobStatus
+def _finished(backtest_id: str, container: Container) -> BacktestJob:
     from trading_system.strategies.queries import GetBacktest
 
+    job: BacktestJob = _waited(GetBacktest(backtest_id=backtest_id), container)
+    return job
+
+
+def _waited(query: Any, container: Container, wait_s: float = 900) -> Any:
+    """The job once it has run: at once locally (the in-process bus runs it), by polling in AWS."""
     deadline = time.monotonic() + wait_s
-    with console.status(f"backtest {backtest_id} running"):
+    with console.status(f"{type(query).__name__.removeprefix('Get').lower()} running"):
         while True:
-            job: BacktestJob = ask(GetBacktest(backtest_id=backtest_id), container)
-            if job.status in (JobStatus.COMPLETED, JobStatus.FAILED) or time.monotonic() > deadline:
+            job = ask(query, container)
+            if job.finished or time.monotonic() > deadline:
                 return job
             time.sleep(1)
 
