@@ -139,21 +139,14 @@ _PORTFOLIO_CHILD = """
 import time
 import numpy as np
 from tests.bench import report
+from tests.bench.synthetic import random_walk_universe
 from trading_system.strategies.backtest import backtest_portfolio
 from trading_system.strategies.builtin import SmaCross
 from trading_system.strategies.engine import Bars
 from trading_system.strategies.fills import PROFILES
 
-rng = np.random.default_rng(7)
 symbols, length = 500, 2520
-days = np.datetime64("2015-01-02") + np.arange(length).astype("timedelta64[D]")
-ts = days.astype("datetime64[ns]").astype(np.int64)
-bars = {}
-for k in range(symbols):
-    close = 50 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, length)))
-    open_ = close * (1 + rng.normal(0, 0.003, length))
-    high, low = np.maximum(open_, close) * 1.01, np.minimum(open_, close) * 0.99
-    bars[f"S{k:03d}"] = Bars(ts, open_, high, low, close, np.full(length, 1e6))
+bars = random_walk_universe(symbols, length, seed=7)
 strategies = {s: SmaCross(SmaCross.Params(n1=10, n2=50)) for s in bars}
 baseline = report.rss_mb()
 began = time.perf_counter()
@@ -239,6 +232,7 @@ import os, resource, threading, time
 from pathlib import Path
 import numpy as np
 from tests.bench import report
+from tests.bench.synthetic import random_walk_universe
 from trading_system.strategies.backtest import backtest
 from trading_system.strategies.builtin import SmaCross
 from trading_system.strategies.engine import Bars
@@ -267,16 +261,9 @@ def tree_kb():
     return rss_kb(me) + sum(rss_kb(int(c)) for c in children)
 
 if __name__ == "__main__":
-    rng = np.random.default_rng(7)
     symbols, length = 500, 2520
-    days = np.datetime64("2015-01-02") + np.arange(length).astype("timedelta64[D]")
-    ts = days.astype("datetime64[ns]").astype(np.int64)
-    bars = {}
-    for k in range(symbols):
-        close = 50 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, length)))
-        open_ = close * (1 + rng.normal(0, 0.003, length))
-        high, low = np.maximum(open_, close) * 1.01, np.minimum(open_, close) * 0.99
-        bars[f"S{k:03d}"] = Bars(ts, open_, high, low, close, np.full(length, 1e6))
+    bars = random_walk_universe(symbols, length, seed=7)
+    ts = bars["S000"].ts_ns
     spec = SweepSpec(grid={"n1": list(range(5, 55, 5)), "n2": list(range(60, 260, 20))})
     combos = combinations(spec, SmaCross.Params)
     profile = PROFILES["backtesting_py"].with_costs(0.001, None)

@@ -1,5 +1,5 @@
-"""Backtest results in the lake, on a local folder and on S3 (moto): written whole, read back
-exactly, thinned with the last bar kept, and deleted without touching another backtest's."""
+"""Backtest and sweep results in the lake, on a local folder and on S3 (moto): written whole,
+read back exactly, thinned with the last bar kept, and deleted without touching another's."""
 
 from __future__ import annotations
 
@@ -12,21 +12,26 @@ import pytest
 
 from tests.aws_fixtures import boto_client, unique_name
 from trading_system.adapters.lake import ParquetLake
-from trading_system.adapters.strategy_store import BacktestLake
+from trading_system.adapters.strategy_store import BacktestLake, SweepLake
 from trading_system.config import load_settings
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(params=["local", "s3"])
-def results(request: pytest.FixtureRequest, tmp_path: Path) -> BacktestLake:
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> ParquetLake:
     if request.param == "local":
-        return BacktestLake(ParquetLake.from_settings(load_settings(data_dir=tmp_path)))
+        return ParquetLake.from_settings(load_settings(data_dir=tmp_path))
     url = request.getfixturevalue("moto_url")
     bucket = unique_name("backtests")
     boto_client("s3", url).create_bucket(Bucket=bucket)
     settings = load_settings(data_dir=tmp_path, lake_root=f"s3://{bucket}", aws_endpoint_url=url)
-    return BacktestLake(ParquetLake.from_settings(settings))
+    return ParquetLake.from_settings(settings)
+
+
+@pytest.fixture
+def results(lake: ParquetLake) -> BacktestLake:
+    return BacktestLake(lake)
 
 
 def trade(i: int) -> dict[str, Any]:
@@ -97,3 +102,20 @@ def test_no_trades_is_an_empty_file_not_a_missing_one(results: BacktestLake) -> 
     results.write("bt_none", [], curve(4, 3))
     assert results.trades("bt_none", 0, 10) == []
     assert len(results.equity("bt_none", 10)) == 4
+
+
+def test_sweep_statistics_are_read_back_exactly_with_undefined_ones_kept(lake: ParquetLake) -> None:
+    sweeps = SweepLake(lake)
+    keys = ("return_pct", "sharpe_ratio", "trades")
+    stats = np.random.default_rng(5).normal(size=(4, 3, len(keys)))
+    stats[1, 2, 1] = np.nan  # a Sharpe ratio undefined on one symbol
+    symbols = ["GOOG", "MSFT", "AAPL"]
+    sweeps.write("sw_a", symbols, keys, stats)
+    sweeps.write("sw_b", symbols[:1], keys, stats[:, :1])
+    back = sweeps.read("sw_a", symbols, keys, 4)
+    assert np.array_equal(back, stats, equal_nan=True)
+    reordered = sweeps.read("sw_a", list(reversed(symbols)), keys[::-1], 4)
+    assert np.array_equal(reordered, stats[:, ::-1, ::-1], equal_nan=True)
+    sweeps.delete("sw_a")
+    assert np.isnan(sweeps.read("sw_a", symbols, keys, 4)).all()
+    assert np.array_equal(sweeps.read("sw_b", symbols[:1], keys, 4), stats[:, :1], equal_nan=True)

@@ -56,10 +56,10 @@ class DocumentJobs(Generic[J]):
         return self.model.model_validate(doc) if doc else None
 
     def add(self, job: J) -> None:
-        self.store.put(self.kind, _id(job), job.model_dump(mode="json"), if_absent=True)
+        self.store.put(self.kind, job.key, job.model_dump(mode="json"), if_absent=True)
 
     def save(self, job: J) -> None:
-        self.store.put(self.kind, _id(job), job.model_dump(mode="json"))
+        self.store.put(self.kind, job.key, job.model_dump(mode="json"))
 
     def delete(self, job_id: str) -> None:
         self.store.delete(self.kind, job_id)
@@ -72,11 +72,6 @@ class DocumentJobs(Generic[J]):
         return {key: self.model.model_validate(doc) for key, doc in found.items()}
 
 
-def _id(job: Job) -> str:
-    key: str = getattr(job, "backtest_id", None) or job.sweep_id  # type: ignore[attr-defined]
-    return key
-
-
 class BacktestLake:
     def __init__(self, lake: ParquetLake):
         self.lake = lake
@@ -87,18 +82,21 @@ class BacktestLake:
             self.lake.write_rows(f"{folder}trades.parquet", trades, TRADE_SCHEMA)
             cur = self.lake.conn.cursor()
             try:
+                ts_ns = np.asarray(equity["ts_ns"], dtype=np.int64)
                 cur.register(
                     "curve",
                     {
-                        "ts_ns": np.asarray(equity["ts_ns"], dtype=np.int64),
+                        # the bar number from numpy, not row_number() OVER (): DuckDB 1.5.5's
+                        # window operator fails now and then on a small registered relation
+                        "bar": np.arange(len(ts_ns), dtype=np.int64),
+                        "ts_ns": ts_ns,
                         "equity": np.asarray(equity["equity"], dtype=np.float64),
                         "drawdown_pct": np.asarray(equity["drawdown_pct"], dtype=np.float64),
                     },
                 )
                 self.lake.write_query(
                     f"{folder}equity.parquet",
-                    "SELECT row_number() OVER () - 1 AS bar, make_timestamp(ts_ns // 1000) AS ts, "
-                    "equity, drawdown_pct FROM curve",
+                    "SELECT bar, make_timestamp(ts_ns // 1000) AS ts, equity, drawdown_pct FROM curve",
                     {},
                     cur,
                 )
@@ -207,7 +205,10 @@ class SweepLake:
             cur.close()
         places = np.array([index[s] for s in rows["symbol"].tolist()], dtype=np.int64)
         for k, key in enumerate(keys):
-            stats[rows["combination"], places, k] = np.asarray(rows[key], dtype=np.float64)
+            # DuckDB hands back NaN as NULL, a masked value: undefined again, never its fill value
+            stats[rows["combination"], places, k] = np.ma.filled(
+                np.ma.asarray(rows[key], dtype=np.float64), np.nan
+            )
         return stats
 
     def delete(self, sweep_id: str) -> None:

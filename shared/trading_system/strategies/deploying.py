@@ -3,6 +3,7 @@ settled bar of their universe, and placing their orders through Trading's comman
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -29,8 +30,6 @@ from trading_system.strategies.events import (
 from trading_system.strategies.queries import GetDeployment, GetParity, ListDeployments
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from trading_system.kernel.bus import MessageBus
     from trading_system.kernel.clock import Clock
     from trading_system.market_data.ports import BarLake, SymbolRepository
@@ -130,6 +129,7 @@ def get_parity(
     """Re-run the deployment's strategy over the bars it saw and list every difference between
     its live orders and the backtest engine's."""
     from trading_system.strategies.backtest import backtest
+    from trading_system.strategies.domain import decide_only_when
     from trading_system.strategies.fills import PROFILES
     from trading_system.strategies.parity import ParityReport, backtest_actions, compare
     from trading_system.trading.queries import GetAccount
@@ -146,7 +146,8 @@ def get_parity(
         bars = _history(deployment, symbol, first, last, lake)
         strategy = strategies.rebuild(deployment.strategy_name, deployment.kind, deployment.params)
         start = int((bars.ts_ns < int(first.timestamp() * 1e9)).sum())
-        strategy.next = _from_bar(strategy.next, start)  # type: ignore[method-assign,assignment]
+        # as the deployment did: it was not running before its first bar
+        decide_only_when(strategy, functools.partial(_from, start))
         outcome = backtest(strategy, bars, cash, profile, finalize=False)
         engine = backtest_actions(bars, outcome.run.trades, outcome.run.open_trades)
         mine = live.get(symbol, [])
@@ -166,14 +167,8 @@ def get_parity(
     )
 
 
-def _from_bar(decide: Callable[[Context], None], start: int) -> Callable[[Context], None]:
-    """The strategy deciding from bar `start` on, as the deployment did (it was not running before)."""
-
-    def from_start(ctx: Context) -> None:
-        if ctx.i >= start:
-            decide(ctx)
-
-    return from_start
+def _from(start: int, ctx: Context) -> bool:
+    return ctx.i >= start
 
 
 def _live_actions(deployment: Deployment, bus: MessageBus) -> dict[str, list[Action]]:

@@ -32,7 +32,7 @@ import numpy as np
 from trading_system.strategies.definitions import StrategyParams
 from trading_system.strategies.engine import FULL_EQUITY, Bars
 
-__all__ = ["PRICE_COLUMNS", "Context", "Indicator", "Strategy", "StrategyParams"]
+__all__ = ["PRICE_COLUMNS", "Context", "Indicator", "Strategy", "StrategyParams", "decide_only_when"]
 
 Indicator = str | Callable[[Bars], np.ndarray]
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -60,6 +60,18 @@ class Strategy:
         A superset is fine; missing a bar where `next` would act is a bug that the engine's
         bar-by-bar check (`every_bar=True`) finds. None (the default): every bar."""
         return None
+
+
+def decide_only_when(strategy: Strategy, allowed: Callable[[Context], bool]) -> None:
+    """Let `strategy` decide only on bars where `allowed(ctx)` holds (a universe by date, a
+    deployment's first bar). Its own active_bars stays right: this only takes decisions away."""
+    decide = strategy.next
+
+    def restricted(ctx: Context) -> None:
+        if allowed(ctx):
+            decide(ctx)
+
+    strategy.next = restricted  # type: ignore[method-assign]
 
 
 class Broker(Protocol):

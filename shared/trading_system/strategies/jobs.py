@@ -70,7 +70,13 @@ class Job(BaseModel):
     error: str | None = None
 
     @property
+    def key(self) -> str:
+        """The id the job is stored and addressed by."""
+        raise NotImplementedError
+
+    @property
     def job_id(self) -> str:
+        """How messages name it: `backtest bt_...`."""
         raise NotImplementedError
 
     @property
@@ -114,6 +120,10 @@ class BacktestJob(Job):
     outcome: BacktestOutcome | None = None
 
     @property
+    def key(self) -> str:
+        return self.backtest_id
+
+    @property
     def job_id(self) -> str:
         return f"backtest {self.backtest_id}"
 
@@ -149,6 +159,10 @@ class SweepJob(Job):
     combinations: list[dict[str, Any]]  # the swept values of each valid combination, in order
     skipped: list[dict[str, Any]]  # combinations the strategy's parameters refused, with why
     outcome: SweepOutcome | None = None
+
+    @property
+    def key(self) -> str:
+        return self.sweep_id
 
     @property
     def job_id(self) -> str:

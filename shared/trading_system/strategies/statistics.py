@@ -323,6 +323,16 @@ def compute_stats(
         return _compute(ts, c, eq, trades, warmup_bars, risk_free_rate)
 
 
+def annual_periods(ts: IntArray, freq_days: int | None) -> int:
+    """Periods a year, as backtesting.py counts them: weeks, months or years for such data, else
+    365 days when a good share of the bars fall on weekends (crypto), else 252 trading days."""
+    weekend_share = np.count_nonzero((np.floor_divide(ts, NS_PER_DAY) + 3) % 7 >= 5) / ts.size
+    have_weekends = weekend_share > 2 / 7 * 0.6
+    if freq_days in (7, 31, 365):
+        return {7: 52, 31: 12, 365: 1}[freq_days]
+    return 365 if have_weekends else 252
+
+
 def _compute(
     ts: IntArray,
     c: FloatArray,
@@ -353,17 +363,7 @@ def _compute(
     buy_and_hold = (c[-1] - c[warmup]) / c[warmup] * 100
 
     freq_days = None if period is None else period // NS_PER_DAY
-    weekend_share = np.count_nonzero((np.floor_divide(ts, NS_PER_DAY) + 3) % 7 >= 5) / n
-    have_weekends = weekend_share > 2 / 7 * 0.6
-    annual_trading_days = (
-        52
-        if freq_days == 7
-        else 12
-        if freq_days == 31
-        else 1
-        if freq_days == 365
-        else (365 if have_weekends else 252)
-    )
+    annual_trading_days = annual_periods(ts, freq_days)
     day_returns = _period_returns(ts, equity, freq_days)
     gmean_day_return = _geometric_mean(day_returns)
 

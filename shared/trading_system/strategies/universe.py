@@ -6,11 +6,11 @@ the next bar at the earliest, so a signal seen on D is acted on at D+1's open.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from trading_system.strategies.domain import Context, Strategy
+from trading_system.strategies.domain import Strategy, decide_only_when
 from trading_system.strategies.engine import Bars
 
 
@@ -27,12 +27,5 @@ def membership(rules: Sequence[str], bars: Bars) -> np.ndarray:
 def gate(strategy: Strategy, member: np.ndarray) -> None:
     """Let the strategy decide only while it holds a position or while the symbol belongs: it can
     always get out, and it can get in only on a matched bar."""
-    decide: Callable[[Context], None] = strategy.next
     belongs = member.tolist()
-
-    def gated(ctx: Context) -> None:
-        if ctx.position or ctx.pending_orders or belongs[ctx.i]:
-            decide(ctx)
-
-    # The strategy's own active_bars stays right: gating only takes decisions away.
-    strategy.next = gated  # type: ignore[method-assign]
+    decide_only_when(strategy, lambda ctx: bool(ctx.position or ctx.pending_orders or belongs[ctx.i]))

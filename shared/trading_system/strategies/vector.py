@@ -58,6 +58,7 @@ from trading_system.strategies.statistics import (
     _data_period_ns,
     _drawdowns,
     _resolution_ns,
+    annual_periods,
     compute_stats,
 )
 
@@ -651,7 +652,7 @@ class _Batch:
     # -- from the equity curves ----------------------------------------------------------------
 
     def _equity_stats(self) -> None:
-        ts, c, eq, n = self.ts, self.close, self.equity, self.n
+        ts, c, eq = self.ts, self.close, self.equity
         period = self.period
         duration_ns = int(ts[-1] - ts[0])
         warmups = np.array([run.warmup for run in self.runs])
@@ -662,17 +663,7 @@ class _Batch:
         buy_and_hold = (c[-1] - c[warmups]) / c[warmups] * 100
 
         freq_days = None if period is None else period // NS_PER_DAY
-        weekend_share = np.count_nonzero((np.floor_divide(ts, NS_PER_DAY) + 3) % 7 >= 5) / n
-        have_weekends = weekend_share > 2 / 7 * 0.6
-        annual_days = (
-            52
-            if freq_days == 7
-            else 12
-            if freq_days == 31
-            else 1
-            if freq_days == 365
-            else (365 if have_weekends else 252)
-        )
+        annual_days = annual_periods(ts, freq_days)
         returns, every_bar = _period_returns(ts, eq, freq_days)  # (runs, periods - 1), all finite
         count = returns.shape[1]
         gmean, logs = _geometric_mean(returns)
