@@ -1,5 +1,5 @@
-"""Lambda: runs a queued sweep on SweepRequested (see trading_system/catalog.py)."""
+"""Lambda: a sweep's plan, blocks and finish, invoked by its state machine (see trading_system/catalog.py)."""
 
-from trading_system.entrypoints.lambda_runtime import event_function
+from trading_system.entrypoints.lambda_runtime import fan_out_function
 
-handler = event_function("run_sweeps")
+handler = fan_out_function("run_sweeps")

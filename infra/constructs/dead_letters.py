@@ -32,19 +32,24 @@ MAX_EVENT_AGE = cdk.Duration.hours(1)
 DEAD_LETTER_RETENTION = cdk.Duration.days(14)
 
 
+def dead_letter_queue(scope: Construct) -> sqs.Queue:
+    """The queue where what could not be delivered or processed waits for a person."""
+    return sqs.Queue(
+        scope,
+        "DeadLetterQueue",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=DEAD_LETTER_RETENTION,
+    )
+
+
 class AsyncInvocation(Construct):
     """A function's dead-letter queue, with its async retries and on-failure destination set."""
 
     def __init__(self, scope: Construct, construct_id: str, *, function: lambda_.Function) -> None:
         super().__init__(scope, construct_id)
         self.function = function
-        self.queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DEAD_LETTER_RETENTION,
-        )
+        self.queue = dead_letter_queue(self)
         function.configure_async_invoke(
             retry_attempts=RETRY_ATTEMPTS,
             max_event_age=MAX_EVENT_AGE,

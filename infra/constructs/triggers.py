@@ -7,7 +7,9 @@
 - `Every`: a schedule rule on the default bus (schedules cannot live on a custom bus), in the same
   expression syntax the catalog and the local scheduler use;
 - `FileDropped`: S3's permission to invoke the function, and the raw bucket's notification for
-  each suffix (the bucket gathers them, see `Storage.notify_on_upload`).
+  each suffix (the bucket gathers them, see `Storage.notify_on_upload`);
+- `FanOut`: a rule on the domain bus starting a state machine that invokes the function (see
+  `FanOutWorkflow`).
 
 The last three invoke the function asynchronously: it gets bounded retries and a dead-letter queue
 (`AsyncInvocation`), and a rule target delivers its failures to the same queue. An entry whose
@@ -26,9 +28,10 @@ from constructs import Construct
 
 from infra.constructs.api import Api, Route
 from infra.constructs.dead_letters import AsyncInvocation
+from infra.constructs.fan_out import FanOutWorkflow
 from infra.constructs.functions import pascal_case
 from infra.constructs.storage import Storage
-from trading_system.catalog import Authorizer, Every, FileDropped, Function, Http, On
+from trading_system.catalog import Authorizer, Every, FanOut, FileDropped, Function, Http, On
 
 # Producers publish with source `trading.<context>` (DESIGN.md section 4); nothing else may
 # trigger a subscriber, whatever detail-type it claims.
@@ -91,6 +94,17 @@ class Triggers(Construct):
                         source_account=cdk.Aws.ACCOUNT_ID,
                     )
                     storage.notify_on_upload(function, suffixes, permission=permission)
+                case FanOut() as fan_out:
+                    workflow = FanOutWorkflow(
+                        self,
+                        f"{pascal_case(entry.name)}Workflow",
+                        entry=entry,
+                        fan_out=fan_out,
+                        function=function,
+                        bus=bus,
+                        event_source_prefix=EVENT_SOURCE_PREFIX,
+                    )
+                    self.dead_letter_queues[entry.name] = workflow.queue
                 case _:
                     continue
             self.wired.add(entry.name)

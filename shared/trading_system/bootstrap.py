@@ -20,12 +20,12 @@ from trading_system.adapters.repositories import (
     DocumentSignalRegistry,
     DocumentSymbolRepository,
 )
-from trading_system.catalog import On, by_name, subscriptions
+from trading_system.catalog import FanOut, On, by_name, subscriptions
 from trading_system.config import Settings, load_settings
-from trading_system.kernel.bus import EventPublisher, Handler, HandlerTable, MessageBus
+from trading_system.kernel.bus import EventPublisher, Handler, HandlerTable, MessageBus, MessageContext
 from trading_system.kernel.clock import Clock, SystemClock
 from trading_system.kernel.documents import DocumentStore
-from trading_system.kernel.messages import Command, Query
+from trading_system.kernel.messages import Command, Event, Query
 
 if TYPE_CHECKING:
     from trading_system.adapters.analytics_lake import AnalyticsLake
@@ -82,8 +82,11 @@ class ContextHandlers:
 
 
 def event_handler(name: str) -> Handler:
-    """The handler of the catalog's subscription `name`: `<context>.handlers.<name>`."""
+    """The handler of the catalog's subscription `name`: `<context>.handlers.<name>`, or for a
+    fan-out, its three steps run one after another in this process."""
     function = by_name().get(name)
+    if function is not None and isinstance(function.trigger, FanOut):
+        return fan_out_locally(function.context, function.trigger)
     if function is None or not isinstance(function.trigger, On):
         raise KeyError(f"no subscription named {name!r} in the catalog")
     module = importlib.import_module(f"trading_system.{function.context}.handlers")
@@ -91,6 +94,38 @@ def event_handler(name: str) -> Handler:
     if handler is None:
         raise KeyError(f"trading_system.{function.context}.handlers has no event handler {name!r}")
     return handler
+
+
+def step_commands(context: str, fan_out: FanOut) -> tuple[type[Command], type[Command], type[Command]]:
+    """The plan, each and finish command classes a fan-out names, from its context's commands."""
+    module = importlib.import_module(f"trading_system.{context}.commands")
+    plan, each, finish = (getattr(module, name, None) for name in fan_out.commands)
+    if plan is None or each is None or finish is None:
+        raise KeyError(f"trading_system.{context}.commands lacks one of {fan_out.commands}")
+    return plan, each, finish
+
+
+def fan_out_locally(context: str, fan_out: FanOut) -> Handler:
+    """The local runtime's Step Functions: the plan, every item in order, then the finish, which
+    is told the first item's error (the state machine's Map fails on its first failed item too)."""
+    from trading_system.kernel.errors import describe_failure
+    from trading_system.kernel.fan_out import FanOutPlan, step_command
+
+    plan_kind, each_kind, finish_kind = step_commands(context, fan_out)
+
+    def run_fan_out(event: Event, bus: MessageBus, context: MessageContext) -> None:
+        plan: FanOutPlan = bus.execute(step_command(plan_kind, event.model_dump(mode="json")), context)
+        if plan.finish is None:
+            return
+        error = None
+        try:
+            for item in plan.items:
+                bus.execute(step_command(each_kind, item), context)
+        except Exception as failure:
+            error = describe_failure(failure)
+        bus.execute(step_command(finish_kind, plan.finish, error), context)
+
+    return run_fan_out
 
 
 def all_handlers() -> HandlerTable:
@@ -261,6 +296,10 @@ class Container:
         if self.settings.sweep_workers is not None:
             return self.settings.sweep_workers
         return 1 if self.settings.runtime == "aws" else (os.cpu_count() or 1)
+
+    @property
+    def sweep_block_backtests(self) -> int:
+        return self.settings.sweep_block_backtests
 
     @_once
     def sweep_results(self) -> SweepLake:

@@ -9,6 +9,7 @@ here. The code each function runs is found from its context and name, never from
 - Http: the endpoint `<name>` in `trading_system.entrypoints.http.<context>`;
 - On: the event handler `<name>` in `trading_system.<context>.handlers`;
 - Every: the command class named by the trigger, in `trading_system.<context>.commands`;
+- FanOut: the three command classes named by the trigger, in `trading_system.<context>.commands`;
 - the Lambda module `functions/<context>/<name>.py`, five lines that call the runtime.
 Schedules users create (a scanner's) are data in the write store, not topology.
 """
@@ -62,7 +63,30 @@ class Authorizer:
     """The API's Lambda authorizer: checks the key and the route's role."""
 
 
-Trigger = Http | On | Every | FileDropped | Authorizer
+@dataclass(frozen=True)
+class FanOut:
+    """Work that one invocation cannot hold, started by a domain event and spread over many: the
+    `plan` command (built from the event's fields) marks the work started and answers a
+    `kernel.fan_out.FanOutPlan`; the `each` command runs once per item of the plan; the `finish`
+    command runs once at the end, with `error` set when an item failed. Each names a command class
+    of the function's context, and the one function handles all three.
+
+    In AWS: a rule on the domain bus starts a Step Functions state machine whose Distributed Map
+    invokes the function on the items, at most `max_concurrency` at a time. Locally: the in-process
+    bus runs the plan, the items one after another, and the finish, in the subscriber's process."""
+
+    event: str
+    plan: str
+    each: str
+    finish: str
+    max_concurrency: int
+
+    @property
+    def commands(self) -> tuple[str, str, str]:
+        return (self.plan, self.each, self.finish)
+
+
+Trigger = Http | On | Every | FileDropped | FanOut | Authorizer
 
 
 class Resource(StrEnum):
@@ -706,12 +730,13 @@ STRATEGIES: tuple[Function, ...] = (
     Function(
         name="run_sweeps",
         context="strategies",
-        trigger=On("SweepRequested"),
-        summary="Run a queued sweep (at most 100,000 backtests), keeping every backtest's statistics",
+        # A ceiling on a sweep's spread: ten blocks of backtests at a time (whatever is submitted).
+        trigger=FanOut("SweepRequested", "PlanSweep", "RunSweepBlock", "FinishSweep", max_concurrency=10),
+        summary="Run a queued sweep (at most 100,000 backtests) in blocks, keeping every statistic",
         uses={Resource.TABLE: "read_write", Resource.LAKE: "read_write", Resource.BUS: "publish"},
         memory_mb=10240,
         timeout_s=900,
-        concurrency=2,  # a ceiling: two sweeps at a time, whatever is submitted
+        concurrency=20,  # and on all sweeps together: two sweeps' blocks at most
     ),
     _http(
         "create_deployment",
@@ -822,7 +847,7 @@ def subscriptions() -> dict[str, list[str]]:
     bus are both built from it."""
     table: dict[str, list[str]] = {}
     for f in CATALOG:
-        if isinstance(f.trigger, On):
+        if isinstance(f.trigger, On | FanOut):
             table.setdefault(f.trigger.event, []).append(f.name)
     return table
 

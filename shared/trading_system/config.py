@@ -56,6 +56,13 @@ class Settings(BaseSettings):
         description="processes a sweep runs in (default: every core locally, 1 in Lambda, which has no "
         "shared memory for a process pool)",
     )
+    sweep_block_backtests: int = Field(
+        default=5_000,
+        ge=1,
+        le=100_000,
+        description="backtests in one block of a sweep: one Lambda invocation in AWS, one step of "
+        "its progress locally",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     default_account: str = Field(
         default="paper",

@@ -14,6 +14,7 @@ from tests.aws_fixtures import boto_client, unique_name
 from trading_system.adapters.lake import ParquetLake
 from trading_system.adapters.strategy_store import BacktestLake, SweepLake
 from trading_system.config import load_settings
+from trading_system.strategies.ports import SweptBlock
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -104,18 +105,56 @@ def test_no_trades_is_an_empty_file_not_a_missing_one(results: BacktestLake) -> 
     assert len(results.equity("bt_none", 10)) == 4
 
 
-def test_sweep_statistics_are_read_back_exactly_with_undefined_ones_kept(lake: ParquetLake) -> None:
+def block(number: int, first: int, symbols: list[str], vectorised: int = 0) -> SweptBlock:
+    return SweptBlock(
+        block=number,
+        first_combination=first,
+        symbols=symbols,
+        bars=[100 + i for i in range(len(symbols))],
+        fingerprints=[f"fp-{s}" for s in symbols],
+        vectorised=vectorised,
+    )
+
+
+def test_sweep_statistics_are_read_back_exactly_from_its_blocks_with_undefined_ones_kept(
+    lake: ParquetLake,
+) -> None:
     sweeps = SweepLake(lake)
     keys = ("return_pct", "sharpe_ratio", "trades")
     stats = np.random.default_rng(5).normal(size=(4, 3, len(keys)))
     stats[1, 2, 1] = np.nan  # a Sharpe ratio undefined on one symbol
     symbols = ["GOOG", "MSFT", "AAPL"]
-    sweeps.write("sw_a", symbols, keys, stats)
-    sweeps.write("sw_b", symbols[:1], keys, stats[:, :1])
+    # three blocks: GOOG+MSFT with every combination, AAPL split in two by combination
+    sweeps.write_block("sw_a", block(0, 0, symbols[:2], vectorised=8), keys, stats[:, :2])
+    sweeps.write_block("sw_a", block(2, 2, symbols[2:]), keys, stats[2:, 2:])
+    sweeps.write_block("sw_a", block(1, 0, symbols[2:], vectorised=2), keys, stats[:2, 2:])
+    sweeps.write_block("sw_b", block(0, 0, symbols[:1]), keys, stats[:, :1])
     back = sweeps.read("sw_a", symbols, keys, 4)
     assert np.array_equal(back, stats, equal_nan=True)
     reordered = sweeps.read("sw_a", list(reversed(symbols)), keys[::-1], 4)
     assert np.array_equal(reordered, stats[:, ::-1, ::-1], equal_nan=True)
+    assert sweeps.blocks("sw_a") == [
+        block(0, 0, symbols[:2], vectorised=8),
+        block(1, 0, symbols[2:], vectorised=2),
+        block(2, 2, symbols[2:]),
+    ]
     sweeps.delete("sw_a")
     assert np.isnan(sweeps.read("sw_a", symbols, keys, 4)).all()
+    assert sweeps.blocks("sw_a") == []
     assert np.array_equal(sweeps.read("sw_b", symbols[:1], keys, 4), stats[:, :1], equal_nan=True)
+
+
+def test_a_block_written_again_replaces_itself_and_failures_are_kept_by_block(lake: ParquetLake) -> None:
+    sweeps = SweepLake(lake)
+    keys = ("return_pct",)
+    first, again = np.zeros((2, 1, 1)), np.ones((2, 1, 1))
+    sweeps.write_block("sw_r", block(0, 0, ["GOOG"]), keys, first)
+    sweeps.write_block("sw_r", block(0, 0, ["GOOG"]), keys, again)  # a retried invocation
+    assert np.array_equal(sweeps.read("sw_r", ["GOOG"], keys, 2), again)
+    assert len(sweeps.blocks("sw_r")) == 1
+    assert sweeps.failures("sw_r") == []
+    sweeps.write_failure("sw_r", 3, "ValueError: three")
+    sweeps.write_failure("sw_r", 1, "RuntimeError: one")
+    assert sweeps.failures("sw_r") == ["RuntimeError: one", "ValueError: three"]
+    sweeps.delete("sw_r")
+    assert sweeps.failures("sw_r") == []

@@ -25,7 +25,17 @@ from infra.app import cdk_json_context
 from infra.stack import FUNCTIONS_PER_STACK, TradingStack, nested_stacks
 from layers import build_layer
 from tests.infra.conftest import Synthesized, synthesized_stacks
-from trading_system.catalog import CATALOG, Authorizer, Every, FileDropped, Function, Http, On, Resource
+from trading_system.catalog import (
+    CATALOG,
+    Authorizer,
+    Every,
+    FanOut,
+    FileDropped,
+    Function,
+    Http,
+    On,
+    Resource,
+)
 from trading_system.config import Settings, load_settings
 
 pytestmark = pytest.mark.xdist_group("infra")
@@ -64,6 +74,7 @@ SUBSCRIBERS = [e for e in CATALOG if isinstance(e.trigger, On)]
 SCHEDULED = [e for e in CATALOG if isinstance(e.trigger, Every)]
 FILE_DROPPED = [e for e in CATALOG if isinstance(e.trigger, FileDropped)]
 ASYNC = SUBSCRIBERS + SCHEDULED + FILE_DROPPED
+FAN_OUTS = [e for e in CATALOG if isinstance(e.trigger, FanOut)]  # see test_fan_out.py
 (AUTHORIZER,) = [e for e in CATALOG if isinstance(e.trigger, Authorizer)]
 
 TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
@@ -377,7 +388,7 @@ def test_schedule_rule_runs_the_catalog_expression(synthesized: Synthesized, ent
 
 def test_every_rule_target_has_bounded_retries_and_a_dead_letter_queue(synthesized: Synthesized) -> None:
     rules = synthesized.of_type("AWS::Events::Rule")
-    assert len(rules) == len(SUBSCRIBERS) + len(SCHEDULED)
+    assert len(rules) == len(SUBSCRIBERS) + len(SCHEDULED) + len(FAN_OUTS)
     for rule in rules.values():
         for target in rule["Properties"]["Targets"]:
             assert refs(target["DeadLetterConfig"]["Arn"]) <= queue_ids(synthesized)
@@ -400,8 +411,8 @@ def test_async_invocation_failures_go_to_a_dead_letter_queue(
     assert config["MaximumEventAgeInSeconds"] <= 6 * 3600
 
 
-def test_only_async_functions_have_dead_letter_queues(synthesized: Synthesized) -> None:
-    assert len(queue_ids(synthesized)) == len(ASYNC)
+def test_only_async_functions_and_fan_outs_have_dead_letter_queues(synthesized: Synthesized) -> None:
+    assert len(queue_ids(synthesized)) == len(ASYNC) + len(FAN_OUTS)
     assert len(synthesized.of_type("AWS::Lambda::EventInvokeConfig")) == len(ASYNC)
 
 

@@ -23,7 +23,17 @@ from uuid import uuid4
 import pytest
 
 from trading_system.bootstrap import Container, bootstrap
-from trading_system.catalog import CATALOG, Authorizer, Every, FileDropped, Function, Http, On, by_name
+from trading_system.catalog import (
+    CATALOG,
+    Authorizer,
+    Every,
+    FanOut,
+    FileDropped,
+    Function,
+    Http,
+    On,
+    by_name,
+)
 from trading_system.config import load_settings
 from trading_system.entrypoints.schemas import domain_events
 from trading_system.identity.commands import CreateApiKey
@@ -63,6 +73,8 @@ def sample_for(function: Function) -> Path:
         return EVENTS / "schedule" / f"{function.name}.json"
     if isinstance(trigger, FileDropped):
         return EVENTS / "s3" / f"{function.name}.json"
+    if isinstance(trigger, FanOut):  # the plan step, as the state machine invokes it
+        return EVENTS / "steps" / f"{function.name}.json"
     assert isinstance(trigger, Authorizer)
     return EVENTS / "authorizer" / "authorizer.json"
 
@@ -326,11 +338,19 @@ def ensure_sample_sweep(container: Container) -> None:
             submitted_by="test",
         )
     )
-    event = load(EVENTS / "bus" / "SweepRequested.json")
-    event["detail"]["event_id"] = str(uuid4())
-    assert handler_of(by_name()["run_sweeps"])(event, LambdaContext())["processed"] is True
-    ran = container.sweeps.get(SAMPLE_SWEEP)
-    assert ran is not None and ran.status is JobStatus.COMPLETED, ran
+    # the state machine's three steps, as it invokes them (tests/infra/test_fan_out.py runs the
+    # definition itself): the plan, each item of it, the finish
+    handler = handler_of(by_name()["run_sweeps"])
+    step = load(sample_for(by_name()["run_sweeps"]))
+    plan = handler(step, LambdaContext())
+    assert plan["finish"] == {"sweep_id": SAMPLE_SWEEP, "blocks": len(plan["items"])}, plan
+    for item in plan["items"]:
+        assert handler({**step, "command": "RunSweepBlock", "input": item}, LambdaContext()) is None
+    assert handler({**step, "command": "FinishSweep", "input": plan["finish"]}, LambdaContext()) is None
+    assert handler(step, LambdaContext()) == {"items": [], "finish": None}  # started again: nothing
+    unknown = {**step, "command": "DeleteSweep"}
+    with pytest.raises(ValueError, match="run_sweeps runs PlanSweep, RunSweepBlock, FinishSweep"):
+        handler(unknown, LambdaContext())
 
 
 def ensure_trading_resumed(container: Container) -> None:

@@ -13,8 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from trading_system.bootstrap import event_handler
-from trading_system.catalog import CATALOG, Every, FileDropped, Http, by_name, route_roles, subscriptions
+from trading_system.bootstrap import all_handlers, event_handler, step_commands
+from trading_system.catalog import (
+    CATALOG,
+    Every,
+    FanOut,
+    FileDropped,
+    Http,
+    by_name,
+    route_roles,
+    subscriptions,
+)
 from trading_system.entrypoints.http.routes import all_routers
 from trading_system.entrypoints.scheduled import scheduled_command
 from trading_system.kernel.messages import Command, Event
@@ -57,10 +66,29 @@ def test_every_subscription_has_its_handler_taking_its_event() -> None:
     for event, names in subscriptions().items():
         assert event in Event.registry, f"subscription to unknown event {event}"
         for name in names:
+            if isinstance(by_name()[name].trigger, FanOut):
+                continue  # see test_every_fan_out_names_its_steps_and_plans_from_its_event
             handler = event_handler(name)
             first = next(iter(inspect.signature(handler).parameters.values()))
             # annotations are strings here (postponed evaluation): the event's class name
             assert first.annotation in (event, Event.registry[event]), f"{name} does not take {event}"
+
+
+def test_every_fan_out_names_its_steps_and_plans_from_its_event() -> None:
+    fan_outs = [f for f in CATALOG if isinstance(f.trigger, FanOut)]
+    assert fan_outs
+    for function in fan_outs:
+        fan_out = function.trigger
+        assert isinstance(fan_out, FanOut)
+        plan, each, finish = step_commands(function.context, fan_out)
+        handlers = all_handlers()
+        for kind in (plan, each, finish):
+            assert handlers.command(kind), kind
+        # the plan is built from the event's fields, and the finish is told the error
+        event_fields = set(Event.registry[fan_out.event].model_fields)
+        assert set(plan.model_fields) <= event_fields, f"{plan.__name__} needs what {fan_out.event} lacks"
+        assert "error" in finish.model_fields
+        assert 0 < fan_out.max_concurrency <= (function.concurrency or 1000)
 
 
 def test_an_unknown_subscription_is_a_clear_error() -> None:

@@ -20,6 +20,7 @@ from trading_system.kernel.documents import DocumentStore, scan_all
 from trading_system.strategies.definitions import SavedStrategy
 from trading_system.strategies.deployments import Deployment
 from trading_system.strategies.jobs import Job
+from trading_system.strategies.ports import SweptBlock
 
 BACKTESTS = "backtest"
 SWEEPS = "sweep"
@@ -147,16 +148,21 @@ class BacktestLake:
 
 
 class SweepLake:
-    """`sweeps/sweep_id=<id>/results.parquet`: one row per (combination, symbol) with every
-    statistic (NaN where undefined), written whole."""
+    """A sweep's statistics, block by block, under `sweeps/sweep_id=<id>/`:
+    - `stats-<block>.parquet`: one row per (combination, symbol) with every statistic (NaN where
+      undefined);
+    - `block-<block>.parquet`: the block's symbols, their bars and data fingerprints, written
+      after its statistics, so a block is there once this file is;
+    - `failed-<block>.parquet`: why a block failed.
+    A block run again (a retried invocation) writes the same two names again, replacing them."""
 
     def __init__(self, lake: ParquetLake):
         self.lake = lake
 
-    def write(self, sweep_id: str, symbols: Sequence[str], keys: Sequence[str], stats: np.ndarray) -> None:
-        combos, count = stats.shape[0], len(symbols)
+    def write_block(self, sweep_id: str, block: SweptBlock, keys: Sequence[str], stats: np.ndarray) -> None:
+        combos, count = stats.shape[0], len(block.symbols)
         columns: dict[str, np.ndarray] = {
-            "combination": np.repeat(np.arange(combos, dtype=np.int64), count),
+            "combination": np.repeat(np.arange(combos, dtype=np.int64) + block.first_combination, count),
             "symbol_index": np.tile(np.arange(count, dtype=np.int64), combos),
         }
         flat = stats.reshape(combos * count, len(keys))
@@ -169,11 +175,11 @@ class SweepLake:
                 "names",
                 {
                     "symbol_index": np.arange(count, dtype=np.int64),
-                    "symbol": np.array(list(symbols), dtype=object),
+                    "symbol": np.array(block.symbols, dtype=object),
                 },
             )
             self.lake.write_query(
-                f"sweeps/sweep_id={sweep_id}/results.parquet",
+                f"{_sweep_folder(sweep_id)}stats-{block.block:05d}.parquet",
                 "SELECT r.combination, n.symbol, r.* EXCLUDE (combination, symbol_index) "
                 "FROM results r JOIN names n USING (symbol_index) ORDER BY r.combination, r.symbol_index",
                 {},
@@ -181,14 +187,55 @@ class SweepLake:
             )
         finally:
             cur.close()
+        rows = [
+            {
+                "block": block.block,
+                "first_combination": block.first_combination,
+                "position": position,
+                "symbol": symbol,
+                "bars": bars,
+                "fingerprint": fingerprint,
+                "vectorised": block.vectorised,
+            }
+            for position, (symbol, bars, fingerprint) in enumerate(
+                zip(block.symbols, block.bars, block.fingerprints, strict=True)
+            )
+        ]
+        self.lake.write_rows(f"{_sweep_folder(sweep_id)}block-{block.block:05d}.parquet", rows, _BLOCK_SCHEMA)
+
+    def blocks(self, sweep_id: str) -> list[SweptBlock]:
+        files = self._files(sweep_id, "block-")
+        if not files:
+            return []
+        rows = self.lake.query(
+            "SELECT block, first_combination, list(symbol ORDER BY position) AS symbols, "
+            "list(bars ORDER BY position) AS bars, list(fingerprint ORDER BY position) AS fingerprints, "
+            "any_value(vectorised) AS vectorised FROM read_parquet($files, hive_partitioning = false) "
+            "GROUP BY block, first_combination ORDER BY block",
+            {"files": files},
+        )
+        return [SweptBlock(**row) for row in rows]
+
+    def write_failure(self, sweep_id: str, block: int, error: str) -> None:
+        self.lake.write_rows(
+            f"{_sweep_folder(sweep_id)}failed-{block:05d}.parquet",
+            [{"block": block, "error": error}],
+            {"block": "BIGINT", "error": "VARCHAR"},
+        )
+
+    def failures(self, sweep_id: str) -> list[str]:
+        files = self._files(sweep_id, "failed-")
+        if not files:
+            return []
+        rows = self.lake.query(
+            "SELECT error FROM read_parquet($files, hive_partitioning = false) ORDER BY block",
+            {"files": files},
+        )
+        return [row["error"] for row in rows]
 
     def read(self, sweep_id: str, symbols: Sequence[str], keys: Sequence[str], combos: int) -> np.ndarray:
-        """The statistics as written: shape (combinations, symbols, keys)."""
-        files = [
-            p
-            for p in self.lake.files.list_files(f"sweeps/sweep_id={sweep_id}/")
-            if p.endswith("/results.parquet")
-        ]
+        """The statistics as written: shape (combinations, symbols, keys); NaN where no block wrote."""
+        files = self._files(sweep_id, "stats-")
         stats = np.full((combos, len(symbols), len(keys)), np.nan)
         if not files:
             return stats
@@ -212,7 +259,30 @@ class SweepLake:
         return stats
 
     def delete(self, sweep_id: str) -> None:
-        self.lake.files.delete(self.lake.files.list_files(f"sweeps/sweep_id={sweep_id}/"))
+        self.lake.files.delete(self.lake.files.list_files(_sweep_folder(sweep_id)))
+
+    def _files(self, sweep_id: str, prefix: str) -> list[str]:
+        folder = _sweep_folder(sweep_id)
+        return [
+            path
+            for path in self.lake.files.list_files(folder)
+            if path.rsplit("/", 1)[-1].startswith(prefix) and path.endswith(".parquet")
+        ]
+
+
+_BLOCK_SCHEMA = {
+    "block": "BIGINT",
+    "first_combination": "BIGINT",
+    "position": "BIGINT",
+    "symbol": "VARCHAR",
+    "bars": "BIGINT",
+    "fingerprint": "VARCHAR",
+    "vectorised": "BIGINT",
+}
+
+
+def _sweep_folder(sweep_id: str) -> str:
+    return f"sweeps/sweep_id={sweep_id}/"
 
 
 def _folder(backtest_id: str) -> str:

@@ -86,6 +86,38 @@ def event_function(name: str) -> LambdaHandler:
     return instrument(function, handler)
 
 
+def fan_out_function(name: str) -> LambdaHandler:
+    """A fan-out's steps, invoked by its state machine as `{"command": <one of its three>, "input":
+    {...}, "correlation_id": ..., "error": <what the Map's Catch caught, for the finish>}`. The
+    plan answers its FanOutPlan; an item that raises fails the Map, and so the finish is told."""
+    from pydantic import BaseModel
+
+    from trading_system.bootstrap import step_commands
+    from trading_system.catalog import FanOut
+    from trading_system.kernel.bus import MessageContext
+    from trading_system.kernel.fan_out import FanOutStep, step_command
+
+    function = by_name()[name]
+    assert isinstance(function.trigger, FanOut), f"{name} is not a fan-out"
+    kinds = dict(
+        zip(function.trigger.commands, step_commands(function.context, function.trigger), strict=True)
+    )
+    container = container_for(function)
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        step = FanOutStep.model_validate(event)
+        kind = kinds.get(step.command)
+        if kind is None:
+            raise ValueError(f"{name} runs {', '.join(kinds)}, not {step.command!r}")
+        logger.append_keys(correlation_id=step.correlation_id, step=step.command)
+        command = step_command(kind, step.input, step.failure())
+        message_context = MessageContext(correlation_id=step.correlation_id) if step.correlation_id else None
+        result = container.bus.execute(command, message_context)
+        return result.model_dump(mode="json") if isinstance(result, BaseModel) else None
+
+    return instrument(function, handler)
+
+
 def scheduled_function(name: str) -> LambdaHandler:
     from trading_system.entrypoints.scheduled import run_scheduled
 
@@ -117,4 +149,10 @@ def dropped_file_function(name: str) -> LambdaHandler:
     return instrument(function, handler)
 
 
-__all__ = ["dropped_file_function", "event_function", "http_function", "scheduled_function"]
+__all__ = [
+    "dropped_file_function",
+    "event_function",
+    "fan_out_function",
+    "http_function",
+    "scheduled_function",
+]

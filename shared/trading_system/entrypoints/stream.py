@@ -5,8 +5,9 @@ Server -> client: {"channel": ..., "event": <envelope>}, and {"type": "subscribe
 | "pong" | "error", ...} replies.
 Channels: `events` (everything), `events:<EventType>`, `bars:<SYMBOL>:<timeframe>`,
 `bars:<SYMBOL>`, `symbols`, `orders` (every order event), `positions` (every position event),
-`signals` (SignalGenerated and SignalDetected), `backtests` (a backtest queued, completed or
-failed), `deployments` (started, paused, stopped, ordered, stale bars).
+`signals` (SignalGenerated and SignalDetected), `backtests` (a backtest or sweep queued,
+completed or failed, and each block of a sweep as it runs), `deployments` (started, paused,
+stopped, ordered, stale bars).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def channels_of(envelope: Envelope) -> list[str]:
         channels.append("positions")
     elif envelope.event_type in ("SignalGenerated", "SignalDetected"):
         channels.append("signals")
-    elif envelope.event_type.startswith("Backtest"):
+    elif envelope.event_type.startswith(("Backtest", "Sweep")):
         channels.append("backtests")
     elif envelope.event_type.startswith("Deployment") or envelope.event_type == "StaleBars":
         channels.append("deployments")

@@ -89,3 +89,10 @@ class Forbidden(DomainError):
 
 class ConcurrencyConflict(Conflict):
     """A conditional write lost a race: the caller may reload and retry."""
+
+
+def describe_failure(error: Exception) -> str:
+    """A failure as a job records it: a domain error's own words, anything else with its type."""
+    if isinstance(error, DomainError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"

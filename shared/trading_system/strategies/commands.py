@@ -131,3 +131,31 @@ class SubmitSweep(Command):
 
 class DeleteSweep(Command):
     sweep_id: str = Field(min_length=1, max_length=64)
+
+
+# -- a sweep's steps (catalog.FanOut): planned into blocks, run block by block, finished ------------
+
+
+class PlanSweep(Command):
+    """Start a queued sweep and split it into blocks of backtests (nothing when it already ran)."""
+
+    sweep_id: str = Field(min_length=1, max_length=64)
+
+
+class RunSweepBlock(Command):
+    """Run one block: combinations [start, stop) on the request's symbols at these indices."""
+
+    sweep_id: str = Field(min_length=1, max_length=64)
+    block: int = Field(ge=0)
+    blocks: int = Field(ge=1)
+    symbols: list[int] = Field(min_length=1)
+    start: int = Field(ge=0)
+    stop: int = Field(ge=1)
+
+
+class FinishSweep(Command):
+    """Rank a sweep whose blocks all ran, or fail it with the error that stopped one."""
+
+    sweep_id: str = Field(min_length=1, max_length=64)
+    blocks: int = Field(ge=1)
+    error: str | None = None

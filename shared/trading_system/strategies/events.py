@@ -43,6 +43,15 @@ class SweepRequested(StrategiesEvent):
     backtests: int
 
 
+class SweepProgressed(StrategiesEvent):
+    """One block of a sweep ran (blocks run in any order: a client counts the blocks it saw)."""
+
+    sweep_id: str
+    block: int
+    blocks: int
+    backtests: int  # in this block
+
+
 class SweepCompleted(StrategiesEvent):
     sweep_id: str
     strategy: str

@@ -13,6 +13,7 @@ from trading_system.kernel.errors import (
     NotFound,
     Problem,
     ValidationFailed,
+    describe_failure,
 )
 from trading_system.market_data.domain import EPOCH, FOREVER, check_range
 from trading_system.strategies.commands import (
@@ -22,7 +23,10 @@ from trading_system.strategies.commands import (
     DeleteBacktest,
     DeleteStrategy,
     DeleteSweep,
+    FinishSweep,
     PauseDeployment,
+    PlanSweep,
+    RunSweepBlock,
     StartDeployment,
     StopDeployment,
     SubmitBacktest,
@@ -59,14 +63,16 @@ from trading_system.strategies.queries import (
     ListStrategies,
     ListSweeps,
 )
-from trading_system.strategies.runs import bars_of, check_data, describe, profile_of
+from trading_system.strategies.runs import bars_of, check_data, profile_of
 from trading_system.strategies.sweeping import (
     delete_sweep,
+    finish_sweep,
     get_sweep,
     get_sweep_heatmap,
     get_sweep_ranking,
     list_sweeps,
-    run_sweeps,
+    plan_sweep,
+    run_sweep_block,
     submit_sweep,
 )
 
@@ -207,7 +213,7 @@ def run_backtests(
         outcome, trades, curve = execute(job, symbols, lake, strategies)
         backtest_results.write(job.backtest_id, trades, curve)
     except Exception as error:
-        failed = job.fail(describe(error), clock.now())
+        failed = job.fail(describe_failure(error), clock.now())
         if backtests.get(job.backtest_id) is None:
             return Handled(None)
         backtests.save(failed)
@@ -410,7 +416,6 @@ __all__ = [
     "pause_halted_account",
     "run_backtests",
     "run_deployments",
-    "run_sweeps",
 ]  # the catalog's subscriptions
 
 HANDLERS = HandlerTable(
@@ -426,6 +431,9 @@ HANDLERS = HandlerTable(
         StopDeployment: stop_deployment,
         SubmitSweep: submit_sweep,
         DeleteSweep: delete_sweep,
+        PlanSweep: plan_sweep,
+        RunSweepBlock: run_sweep_block,
+        FinishSweep: finish_sweep,
     },
     queries={
         ListStrategies: list_strategies,

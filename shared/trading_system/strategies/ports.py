@@ -5,6 +5,7 @@ ports, shared with it; accounts and orders are Trading's, reached through its me
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from trading_system.strategies.jobs import BacktestJob, Job, SweepJob
@@ -81,12 +82,34 @@ class Deployments(Protocol):
     def list(self) -> list[Deployment]: ...
 
 
-class SweepResults(Protocol):
-    """A sweep's statistics, in the lake: one row per (combination, symbol)."""
+@dataclass(frozen=True)
+class SweptBlock:
+    """What one block of a sweep ran on: its symbols with their bar counts and data fingerprints,
+    its first combination, and how many of its backtests ran vectorised."""
 
-    def write(
-        self, sweep_id: str, symbols: Sequence[str], keys: Sequence[str], stats: np.ndarray
-    ) -> None: ...
+    block: int
+    first_combination: int
+    symbols: list[str]
+    bars: list[int]
+    fingerprints: list[str]
+    vectorised: int
+
+
+class SweepResults(Protocol):
+    """A sweep's statistics, in the lake: one row per (combination, symbol), written block by
+    block (each block once: writing it again replaces it)."""
+
+    def write_block(self, sweep_id: str, block: SweptBlock, keys: Sequence[str], stats: np.ndarray) -> None:
+        """`stats` has the shape (the block's combinations, its symbols, keys)."""
+
+    def blocks(self, sweep_id: str) -> list[SweptBlock]: ...
+
+    def write_failure(self, sweep_id: str, block: int, error: str) -> None:
+        """Why a block failed, for the finish to report (kept until the sweep's results go)."""
+
+    def failures(self, sweep_id: str) -> list[str]:
+        """The recorded failures, by block."""
+        ...
 
     def read(self, sweep_id: str, symbols: Sequence[str], keys: Sequence[str], combos: int) -> np.ndarray: ...
 

@@ -45,12 +45,22 @@ class TradeRow(BaseModel):
 
 
 def fingerprint(bars: Sequence[Bars]) -> str:
-    """SHA-256 of every bar read, symbol after symbol: the same data gives the same fingerprint."""
+    """The fingerprint of the data a run read: the same bars give the same fingerprint, whether
+    one process read them all (a backtest) or each block of a sweep read its own symbols."""
+    return combined_fingerprint([symbol_fingerprint(one) for one in bars])
+
+
+def symbol_fingerprint(bars: Bars) -> str:
+    """SHA-256 of every bar of one symbol."""
     digest = hashlib.sha256()
-    for one in bars:
-        for column in (one.ts_ns, one.open, one.high, one.low, one.close, one.volume):
-            digest.update(np.ascontiguousarray(column).tobytes())
+    for column in (bars.ts_ns, bars.open, bars.high, bars.low, bars.close, bars.volume):
+        digest.update(np.ascontiguousarray(column).tobytes())
     return digest.hexdigest()
+
+
+def combined_fingerprint(symbol_fingerprints: Sequence[str]) -> str:
+    """SHA-256 of the symbols' fingerprints, in the run's symbol order."""
+    return hashlib.sha256("".join(symbol_fingerprints).encode()).hexdigest()
 
 
 def drawdown_pct(equity: np.ndarray) -> np.ndarray:

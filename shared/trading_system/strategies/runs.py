@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from trading_system.kernel.errors import DomainError, Problem, ValidationFailed
+from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.market_data.domain import EPOCH, FOREVER, Timeframe, as_utc
 from trading_system.strategies.fills import PROFILES, FillProfile
 
@@ -89,9 +89,3 @@ def bars_of(
     return Bars(
         series.ts_us * 1000, series.open, series.high, series.low, series.close, series.volume
     ), source
-
-
-def describe(error: Exception) -> str:
-    if isinstance(error, DomainError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"

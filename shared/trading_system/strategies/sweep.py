@@ -73,6 +73,7 @@ __all__ = [
     "check_ceilings",
     "combinations",
     "default_descending",
+    "plan_blocks",
     "replay",
     "run_sweep",
 ]
@@ -476,6 +477,18 @@ def _blocks(symbols: int, combos: int, workers: int) -> list[tuple[list[int], in
     chunks = math.ceil(combos / STATS_CHUNK)
     parts = min(chunks, math.ceil(wanted / symbols))
     size = math.ceil(chunks / parts) * STATS_CHUNK
+    return [([s], c, min(c + size, combos)) for s in range(symbols) for c in range(0, combos, size)]
+
+
+def plan_blocks(symbols: int, combos: int, per_block: int) -> list[tuple[list[int], int, int]]:
+    """A sweep's blocks of about `per_block` backtests, each run by one invocation: every
+    combination of a symbol in one block while they fit (its indicators computed once), else the
+    combinations split. Blocks start at multiples of STATS_CHUNK, so the results equal one run of
+    the whole sweep to the last bit."""
+    if combos <= per_block:
+        width = max(1, per_block // combos)
+        return [(list(range(s, min(s + width, symbols))), 0, combos) for s in range(0, symbols, width)]
+    size = max(STATS_CHUNK, per_block // STATS_CHUNK * STATS_CHUNK)
     return [([s], c, min(c + size, combos)) for s in range(symbols) for c in range(0, combos, size)]
 
 

@@ -1,5 +1,6 @@
-"""Sweeps' handlers: submitted (checked against the strategy's parameters and the ceilings),
-run on SweepRequested (a process pool locally), kept in the lake, ranked and mapped on demand."""
+"""Sweeps' handlers: submitted (checked against the strategy's parameters and the ceilings), run
+on SweepRequested as a fan-out (planned into blocks, each block run and kept in the lake, then
+finished: see catalog.FanOut), ranked and mapped on demand."""
 
 from __future__ import annotations
 
@@ -7,13 +8,26 @@ from typing import TYPE_CHECKING, Any
 
 from trading_system import __version__
 from trading_system.kernel.bus import Handled, MessageContext
-from trading_system.kernel.errors import NotFound
+from trading_system.kernel.errors import NotFound, describe_failure
+from trading_system.kernel.fan_out import FanOutPlan
 from trading_system.market_data.domain import check_range
-from trading_system.strategies.commands import DeleteSweep, SubmitSweep
-from trading_system.strategies.events import SweepCompleted, SweepFailed, SweepRequested
-from trading_system.strategies.jobs import SweepJob, SweepOutcome, newest_first_id
+from trading_system.strategies.commands import (
+    DeleteSweep,
+    FinishSweep,
+    PlanSweep,
+    RunSweepBlock,
+    SubmitSweep,
+)
+from trading_system.strategies.events import (
+    SweepCompleted,
+    SweepFailed,
+    SweepProgressed,
+    SweepRequested,
+)
+from trading_system.strategies.jobs import JobStatus, SweepJob, SweepOutcome, newest_first_id
+from trading_system.strategies.ports import SweptBlock
 from trading_system.strategies.queries import GetSweep, GetSweepHeatmap, GetSweepRanking, ListSweeps
-from trading_system.strategies.runs import bars_of, check_data, describe, profile_of
+from trading_system.strategies.runs import bars_of, check_data, profile_of
 
 if TYPE_CHECKING:
     from trading_system.kernel.clock import Clock
@@ -24,6 +38,7 @@ if TYPE_CHECKING:
     from trading_system.strategies.sweep import SweepResult
 
 BEST_KEPT = 10  # combinations the job document holds; the ranking route reads them all
+POOL_FROM = 256  # backtests in a block from which it runs in a process pool (sweep_workers)
 
 
 def submit_sweep(
@@ -67,77 +82,153 @@ def submit_sweep(
     )
 
 
-def run_sweeps(
-    event: SweepRequested,
+def plan_sweep(
+    cmd: PlanSweep, sweeps: SweepJobs, sweep_block_backtests: int, clock: Clock
+) -> Handled[FanOutPlan]:
+    """Start a queued sweep and split it into blocks; nothing when it already started (a
+    redelivered SweepRequested) or is gone."""
+    from trading_system.strategies.sweep import plan_blocks
+
+    job = sweeps.get(cmd.sweep_id)
+    if job is None or not job.runnable(clock.now()):
+        return Handled(FanOutPlan.nothing())
+    sweeps.save(job.start(clock.now()))
+    blocks = plan_blocks(len(job.request.symbols), len(job.combinations), sweep_block_backtests)
+    items = [
+        RunSweepBlock(
+            sweep_id=job.sweep_id, block=n, blocks=len(blocks), symbols=symbols, start=start, stop=stop
+        ).model_dump()
+        for n, (symbols, start, stop) in enumerate(blocks)
+    ]
+    return Handled(FanOutPlan(items=items, finish={"sweep_id": job.sweep_id, "blocks": len(blocks)}))
+
+
+def run_sweep_block(
+    cmd: RunSweepBlock,
     sweeps: SweepJobs,
     sweep_results: SweepResults,
     symbols: SymbolRepository,
     lake: BarLake,
     strategies: StrategyBook,
     sweep_workers: int,
-    clock: Clock,
-) -> Handled[SweepJob | None]:
-    """Run a queued sweep once; a failure fails the job with the error and leaves no results."""
-    job = sweeps.get(event.sweep_id)
-    if job is None or not job.runnable(clock.now()):
+) -> Handled[None]:
+    """Backtest one block's combinations on its symbols and keep their statistics; nothing when
+    the sweep was deleted or has already failed. Raising fails the whole sweep (FinishSweep)."""
+    job = sweeps.get(cmd.sweep_id)
+    if job is None or job.status is not JobStatus.RUNNING:
         return Handled(None)
-    job = job.start(clock.now())
-    sweeps.save(job)
     try:
-        outcome, result = _execute(job, symbols, lake, strategies, sweep_workers)
-        sweep_results.write(job.sweep_id, result.symbols, result.keys, result.stats)
+        return _run_block(cmd, job, sweep_results, symbols, lake, strategies, sweep_workers)
     except Exception as error:
-        sweep_results.delete(job.sweep_id)
-        if sweeps.get(job.sweep_id) is None:
-            return Handled(None)
-        failed = job.fail(describe(error), clock.now())
-        sweeps.save(failed)
-        return Handled(
-            failed,
-            (SweepFailed(sweep_id=job.sweep_id, strategy=job.strategy_name, error=failed.error or ""),),
-        )
-    if sweeps.get(job.sweep_id) is None:  # deleted while it ran
-        sweep_results.delete(job.sweep_id)
+        # Step Functions tells the finish only that the Map failed; the lake tells it why.
+        sweep_results.write_failure(cmd.sweep_id, cmd.block, describe_failure(error))
+        raise
+
+
+def _run_block(
+    cmd: RunSweepBlock,
+    job: SweepJob,
+    sweep_results: SweepResults,
+    symbols: SymbolRepository,
+    lake: BarLake,
+    strategies: StrategyBook,
+    sweep_workers: int,
+) -> Handled[None]:
+    from trading_system.strategies.results import symbol_fingerprint
+    from trading_system.strategies.sweep import run_sweep
+    from trading_system.strategies.vector import STAT_KEYS
+
+    request = job.request
+    names = [request.symbols[i] for i in cmd.symbols]
+    bars = {symbol: bars_of(request, symbol, symbols, lake)[0] for symbol in names}
+    factory = strategies.factory(job.strategy_name, job.kind)
+    params = [_params_of(job, strategies, values) for values in job.combinations[cmd.start : cmd.stop]]
+    # Strategies loaded from the strategies folder live in modules a spawned worker cannot import;
+    # and a pool costs about a second to start, more than a small block takes.
+    pooled = strategies.picklable(job.strategy_name, job.kind) and len(params) * len(names) >= POOL_FROM
+    workers = sweep_workers if pooled else 1
+    result = run_sweep(factory, params, bars, request.cash, profile_of(request), request.finalize, workers)
+    block = SweptBlock(
+        block=cmd.block,
+        first_combination=cmd.start,
+        symbols=names,
+        bars=[len(series) for series in bars.values()],
+        fingerprints=[symbol_fingerprint(series) for series in bars.values()],
+        vectorised=result.vectorised,
+    )
+    sweep_results.write_block(job.sweep_id, block, STAT_KEYS, result.stats)
+    progressed = SweepProgressed(
+        sweep_id=job.sweep_id, block=cmd.block, blocks=cmd.blocks, backtests=len(params) * len(names)
+    )
+    return Handled(None, (progressed,))
+
+
+def finish_sweep(
+    cmd: FinishSweep, sweeps: SweepJobs, sweep_results: SweepResults, clock: Clock
+) -> Handled[None]:
+    """Rank a sweep whose every block ran, or fail it with the error and delete what its blocks
+    wrote: a failed sweep leaves no results that look complete. (It answers nothing: a state
+    machine's step answers within 256 KB, and a job with its combinations may not fit.)"""
+    job = sweeps.get(cmd.sweep_id)
+    if job is None:  # deleted while it ran
+        sweep_results.delete(cmd.sweep_id)
         return Handled(None)
-    done = job.complete(outcome, clock.now())
+    if job.status is not JobStatus.RUNNING:  # finished already: a redelivered finish
+        return Handled(None)
+    failures = sweep_results.failures(job.sweep_id)
+    error = (failures[0] if failures else cmd.error) if cmd.error is not None else None
+    if error is None:
+        try:
+            done = job.complete(_outcome(job, sweep_results, cmd.blocks), clock.now())
+        except Exception as failure:
+            error = describe_failure(failure)
+    if error is not None:
+        sweep_results.delete(job.sweep_id)
+        failed = job.fail(error, clock.now())
+        sweeps.save(failed)
+        event = SweepFailed(sweep_id=job.sweep_id, strategy=job.strategy_name, error=failed.error or "")
+        return Handled(None, (event,))
     sweeps.save(done)
+    outcome = done.require_results()
     best = outcome.best[0] if outcome.best else None
     completed = SweepCompleted(
         sweep_id=job.sweep_id, strategy=job.strategy_name, backtests=outcome.backtests, best=best
     )
-    return Handled(done, (completed,))
+    return Handled(None, (completed,))
 
 
-def _execute(
-    job: SweepJob, symbols: SymbolRepository, lake: BarLake, strategies: StrategyBook, workers: int
-) -> tuple[SweepOutcome, SweepResult]:
+def _outcome(job: SweepJob, sweep_results: SweepResults, blocks: int) -> SweepOutcome:
+    """The outcome from every block's statistics, once each block is in the lake exactly once."""
     from dataclasses import asdict
 
-    from trading_system.strategies.results import fingerprint
-    from trading_system.strategies.sweep import run_sweep
+    from trading_system.strategies.results import combined_fingerprint
+    from trading_system.strategies.sweep import SweepResult
+    from trading_system.strategies.vector import STAT_KEYS
 
     request = job.request
-    profile = profile_of(request)
-    bars = {symbol: bars_of(request, symbol, symbols, lake)[0] for symbol in request.symbols}
-    factory = strategies.factory(job.strategy_name, job.kind)
-    params = [_params_of(job, strategies, values) for values in job.combinations]
-    # Strategies loaded from the strategies folder live in modules a spawned worker cannot import.
-    workers = workers if strategies.picklable(job.strategy_name, job.kind) else 1
-    result = run_sweep(factory, params, bars, request.cash, profile, request.finalize, workers)
-    result = type(result)(job.combinations, result.symbols, result.stats, result.vectorised)
+    swept = sweep_results.blocks(job.sweep_id)
+    missing = sorted(set(range(blocks)) - {b.block for b in swept})
+    if missing or len(swept) != blocks:
+        raise RuntimeError(f"sweep {job.sweep_id}: block(s) {missing} of {blocks} left no results")
+    bars: dict[str, int] = {}
+    fingerprints: dict[str, str] = {}
+    for block in swept:
+        bars.update(zip(block.symbols, block.bars, strict=True))
+        fingerprints.update(zip(block.symbols, block.fingerprints, strict=True))
+    stats = sweep_results.read(job.sweep_id, request.symbols, STAT_KEYS, len(job.combinations))
+    result = SweepResult(job.combinations, list(request.symbols), stats, sum(b.vectorised for b in swept))
     spec = request.sweep
     ranking = result.ranking(spec.rank_by, spec.descending)[:BEST_KEPT]
-    outcome = SweepOutcome(
-        symbols=list(bars),
-        bars={symbol: len(series) for symbol, series in bars.items()},
-        backtests=len(params) * len(bars),
+    return SweepOutcome(
+        symbols=list(request.symbols),
+        bars={symbol: bars[symbol] for symbol in request.symbols},
+        backtests=len(job.combinations) * len(request.symbols),
         vectorised=result.vectorised,
-        profile=profile.model_dump(),
+        profile=profile_of(request).model_dump(),
         code_version=__version__,
-        data_fingerprint=fingerprint(list(bars.values())),
+        data_fingerprint=combined_fingerprint([fingerprints[s] for s in request.symbols]),
         best=[asdict(r) for r in ranking],
     )
-    return outcome, result
 
 
 def _params_of(job: SweepJob, strategies: StrategyBook, values: dict[str, Any]) -> StrategyParams:

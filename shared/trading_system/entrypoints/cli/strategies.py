@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -25,6 +27,7 @@ from trading_system.entrypoints.cli.common import (
 
 if TYPE_CHECKING:
     from trading_system.bootstrap import Container
+    from trading_system.kernel.messages import Envelope
     from trading_system.strategies.jobs import BacktestJob
 
 console = Console(stderr=True)
@@ -209,7 +212,8 @@ def run_sweep(
         commission=commission,
     )
     container = build_container()
-    queued = execute(SubmitSweep(request=request), container)
+    with sweep_progress(container, console):
+        queued = execute(SubmitSweep(request=request), container)
     job = _waited(GetSweep(sweep_id=queued.sweep_id), container)
     if job.outcome is None:
         fail(f"error: sweep {job.sweep_id} {job.status.value}" + (f": {job.error}" if job.error else ""))
@@ -226,6 +230,30 @@ def run_sweep(
         for r in ranking[:top]
     ]
     echo_rows(rows, [*values, "mean", "median", "symbols"], Listing.TABLE)
+
+
+@contextmanager
+def sweep_progress(container: Container, terminal: Console) -> Iterator[None]:
+    """A progress bar of a sweep's backtests while it runs, fed by its events: the local runtime
+    runs the sweep inside `execute`, block by block (nothing shows when `terminal` is not one;
+    against AWS the CLI polls the job instead, and shows a status line)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("backtests"))
+    with Progress(*columns, TimeElapsedColumn(), console=terminal, transient=True) as progress:
+        task = progress.add_task("sweep", total=None)
+
+        def observe(envelope: Envelope) -> None:
+            if envelope.event_type == "SweepRequested":
+                progress.update(task, total=envelope.payload["backtests"], completed=0)
+            elif envelope.event_type == "SweepProgressed":
+                progress.advance(task, envelope.payload["backtests"])
+
+        container.bus.observers.append(observe)
+        try:
+            yield
+        finally:
+            container.bus.observers.remove(observe)
 
 
 def _value(text: str) -> bool | int | float | str:
