@@ -64,14 +64,14 @@ class Triggers(Construct):
                     api.use_authorizer(self, function)
                 case Http() as http:
                     self.routes.append(api.integrate(self, entry, http, function))
-                case On(event=event):
+                case On(events=subscribed):
                     self._rule(
                         entry,
                         function,
-                        f"{event} -> {entry.name}",
+                        f"{', '.join(subscribed)} -> {entry.name}",
                         event_bus=bus,
                         event_pattern=events.EventPattern(
-                            detail_type=[event], source=events.Match.prefix(EVENT_SOURCE_PREFIX)
+                            detail_type=list(subscribed), source=events.Match.prefix(EVENT_SOURCE_PREFIX)
                         ),
                     )
                 case Every(expression=expression):

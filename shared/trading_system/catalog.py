@@ -35,11 +35,18 @@ class Http:
         return f"{self.method} {self.path}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class On:
-    """A subscription to a domain event type on the bus, handled by `<context>.handlers.<name>`."""
+    """A subscription to one or more domain event types on the bus, handled by
+    `<context>.handlers.<name>` (whose message is one of them). Several events in one function
+    keep what handles them serialised: one rule, one function, its reserved concurrency."""
 
-    event: str
+    events: tuple[str, ...]
+
+    def __init__(self, *events: str) -> None:
+        if not events:
+            raise ValueError("a subscription names at least one event")
+        object.__setattr__(self, "events", events)
 
 
 @dataclass(frozen=True)
@@ -806,8 +813,9 @@ STRATEGIES: tuple[Function, ...] = (
     Function(
         name="run_deployments",
         context="strategies",
-        trigger=On("BarsSettled"),
-        summary="Running deployments decide on the settled bars and place their orders through Trading",
+        # One function for both, so that a deployment's decisions are made one at a time.
+        trigger=On("BarsSettled", "SignalDetected"),
+        summary="Running deployments decide on settled bars and their scanner's signals, and place orders",
         uses={Resource.TABLE: "read_write", Resource.LAKE: "read", Resource.BUS: "publish"},
         memory_mb=_LAKE_MEMORY_MB,
         timeout_s=120,
@@ -847,7 +855,10 @@ def subscriptions() -> dict[str, list[str]]:
     bus are both built from it."""
     table: dict[str, list[str]] = {}
     for f in CATALOG:
-        if isinstance(f.trigger, On | FanOut):
+        if isinstance(f.trigger, On):
+            for event in f.trigger.events:
+                table.setdefault(event, []).append(f.name)
+        elif isinstance(f.trigger, FanOut):
             table.setdefault(f.trigger.event, []).append(f.name)
     return table
 

@@ -376,7 +376,7 @@ def test_subscription_rule_matches_the_event_type_on_the_domain_bus(
 ) -> None:
     assert isinstance(entry.trigger, On)
     rule = _rule_targeting(synthesized, entry)
-    assert rule["EventPattern"]["detail-type"] == [entry.trigger.event]
+    assert rule["EventPattern"]["detail-type"] == list(entry.trigger.events)
     assert refs(rule["EventBusName"]) == set(synthesized.of_type("AWS::Events::EventBus"))
 
 

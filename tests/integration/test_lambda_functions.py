@@ -68,7 +68,7 @@ def sample_for(function: Function) -> Path:
     if isinstance(trigger, Http):
         return EVENTS / "http" / f"{function.name}.json"
     if isinstance(trigger, On):
-        return EVENTS / "bus" / f"{trigger.event}.json"
+        return EVENTS / "bus" / f"{trigger.events[0]}.json"
     if isinstance(trigger, Every):
         return EVENTS / "schedule" / f"{function.name}.json"
     if isinstance(trigger, FileDropped):

@@ -139,6 +139,10 @@ class ScannerSignals(Strategy):
     name = "scanner_signals"
     summary = "Buy what a scanner matches (universe_scanner), hold it hold_bars bars"
     needs_scanner = True
+    not_live = (
+        "scanner_signals counts the bars since its entry, which a live deployment does not keep: "
+        "deploy a strategy that decides from the bars and the position"
+    )
 
     class Params(StrategyParams):
         hold_bars: int = Field(default=5, ge=1, le=1000, description="bars a position is held")

@@ -19,7 +19,7 @@ from trading_system.strategies.commands import (
     StartDeployment,
     StopDeployment,
 )
-from trading_system.strategies.deployments import Deployment, DeploymentStatus
+from trading_system.strategies.deployments import Deployment, DeploymentDraft, DeploymentStatus
 from trading_system.strategies.events import (
     DeploymentOrdered,
     DeploymentPaused,
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from trading_system.kernel.bus import MessageBus
     from trading_system.kernel.clock import Clock
     from trading_system.market_data.ports import BarLake, SymbolRepository
+    from trading_system.scanning.events import SignalDetected
+    from trading_system.scanning.ports import ScannerRepository
     from trading_system.strategies.book import StrategyBook
     from trading_system.strategies.domain import Context
     from trading_system.strategies.engine import Bars
@@ -47,6 +49,7 @@ def create_deployment(
     deployments: Deployments,
     strategies: StrategyBook,
     symbols: SymbolRepository,
+    scanners: ScannerRepository,
     bus: MessageBus,
     clock: Clock,
     context: MessageContext,
@@ -55,6 +58,8 @@ def create_deployment(
 
     draft = cmd.draft
     strategy, kind = strategies.build(draft.strategy, draft.params)
+    if strategy.not_live:
+        raise ValidationFailed(strategy.not_live, [Problem(strategy.not_live, field="strategy")])
     if kind == "rules" and (strategy.params.stop_loss_pct or strategy.params.take_profit_pct):
         reason = "stop-loss and take-profit are not placed live yet: deploy the rules without them"
         raise ValidationFailed(reason, [Problem(reason, field="params")])
@@ -64,6 +69,7 @@ def create_deployment(
         for s in draft.symbols
         if s not in known
     ]
+    problems += _universe_problems(draft, strategy.needs_scanner, scanners)
     equity = None
     try:
         equity = float(bus.ask(GetAccount(account_id=draft.account_id), context).equity)
@@ -92,6 +98,27 @@ def create_deployment(
     if draft.start:
         events = (_started(deployment),)
     return Handled(deployment, events)
+
+
+def _universe_problems(
+    draft: DeploymentDraft, needs_scanner: bool, scanners: ScannerRepository
+) -> list[Problem]:
+    field = "universe_scanner"
+    if draft.universe_scanner is None:
+        if needs_scanner:
+            reason = f"{draft.strategy} trades a scanner's signals: name the scanner in universe_scanner"
+            return [Problem(reason, field=field)]
+        return []
+    scanner = scanners.get(draft.universe_scanner)
+    if scanner is None:
+        return [Problem(f"no scanner {draft.universe_scanner}", field=field, value=draft.universe_scanner)]
+    if scanner.timeframe is not draft.timeframe:
+        reason = (
+            f"scanner {scanner.scanner_id} scans {scanner.timeframe.value} bars, "
+            f"the deployment trades {draft.timeframe.value}"
+        )
+        return [Problem(reason, field=field, value=draft.universe_scanner)]
+    return []
 
 
 def start_deployment(cmd: StartDeployment, deployments: Deployments, clock: Clock) -> Handled[Deployment]:
@@ -124,10 +151,17 @@ def list_deployments(query: ListDeployments, deployments: Deployments) -> list[D
 
 
 def get_parity(
-    query: GetParity, deployments: Deployments, strategies: StrategyBook, lake: BarLake, bus: MessageBus
+    query: GetParity,
+    deployments: Deployments,
+    strategies: StrategyBook,
+    scanners: ScannerRepository,
+    lake: BarLake,
+    bus: MessageBus,
 ) -> ParityReport:
     """Re-run the deployment's strategy over the bars it saw and list every difference between
-    its live orders and the backtest engine's."""
+    its live orders and the backtest engine's. A deployment following a scanner is re-run with
+    the scanner's rules evaluated on each bar as its universe (what its signals should have
+    said): a signal that was missed or late shows as a difference."""
     from trading_system.strategies.backtest import backtest
     from trading_system.strategies.domain import decide_only_when
     from trading_system.strategies.fills import PROFILES
@@ -142,12 +176,13 @@ def get_parity(
     summary: dict[str, dict[str, object]] = {}
     differences = []
     for symbol, first in deployment.first_bar.items():
-        last = deployment.last_bar[symbol]
+        # up to the newest bar it saw: one following a scanner sees bars it does not decide on
+        last = max(deployment.last_bar[symbol], deployment.settled.get(symbol, deployment.last_bar[symbol]))
         bars = _history(deployment, symbol, first, last, lake)
         strategy = strategies.rebuild(deployment.strategy_name, deployment.kind, deployment.params)
         start = int((bars.ts_ns < int(first.timestamp() * 1e9)).sum())
         # as the deployment did: it was not running before its first bar
-        decide_only_when(strategy, functools.partial(_from, start))
+        decide_only_when(strategy, functools.partial(_from, start, _members(deployment, scanners, bars)))
         outcome = backtest(strategy, bars, cash, profile, finalize=False)
         engine = backtest_actions(bars, outcome.run.trades, outcome.run.open_trades)
         mine = live.get(symbol, [])
@@ -167,8 +202,23 @@ def get_parity(
     )
 
 
-def _from(start: int, ctx: Context) -> bool:
-    return ctx.i >= start
+def _from(start: int, members: list[bool] | None, ctx: Context) -> bool:
+    from trading_system.strategies.universe import may_decide
+
+    return ctx.i >= start and (members is None or may_decide(members, ctx))
+
+
+def _members(deployment: Deployment, scanners: ScannerRepository, bars: Bars) -> list[bool] | None:
+    """On which bars the deployment's scanner matches the symbol (None: it follows no scanner)."""
+    from trading_system.strategies.universe import membership
+
+    if deployment.draft.universe_scanner is None:
+        return None
+    scanner = scanners.get(deployment.draft.universe_scanner)
+    if scanner is None:
+        raise NotFound(f"no scanner {deployment.draft.universe_scanner}", field="universe_scanner")
+    members: list[bool] = membership(scanner.rules, bars).tolist()
+    return members
 
 
 def _live_actions(deployment: Deployment, bus: MessageBus) -> dict[str, list[Action]]:
@@ -221,7 +271,7 @@ def pause_halted_account(
 
 
 def run_deployments(
-    event: BarsSettled,
+    event: BarsSettled | SignalDetected,
     deployments: Deployments,
     strategies: StrategyBook,
     lake: BarLake,
@@ -229,49 +279,120 @@ def run_deployments(
     clock: Clock,
     context: MessageContext,
 ) -> Handled[int]:
-    """Every running deployment of the bars' timeframe decides on its symbols' newest bar, once
-    per bar. A deployment whose strategy raises, or whose order is refused, pauses itself; the
-    others go on. Returns the number of orders placed."""
-    timeframe = Timeframe(event.timeframe)
+    """Running deployments decide, once per bar of each symbol:
+    - on BarsSettled (the bars are in the lake and their fills are done), for the symbols they
+      trade; a deployment following a scanner only where it holds the symbol or a signal named
+      that bar;
+    - on the scanner's SignalDetected, for that symbol, when the bar it names is already settled
+      (else the BarsSettled still to come decides). Older signals are kept, never acted on.
+    A deployment whose strategy raises, or whose order is refused, pauses itself; the others go
+    on. Returns the number of orders placed."""
+    from trading_system.trading.events import BarsSettled
+
     published: list[Event] = []
     placed = 0
     for deployment in deployments.list():
-        if deployment.status is not DeploymentStatus.RUNNING or deployment.draft.timeframe is not timeframe:
+        if deployment.status is not DeploymentStatus.RUNNING:
             continue
-        for symbol in [s for s in deployment.draft.symbols if s in event.last]:
-            bar = event.last[symbol]
-            if symbol in deployment.last_bar and bar <= deployment.last_bar[symbol]:
-                continue  # decided already (a redelivery), or an older bar corrected
-            age_s = (clock.now() - (bar + timeframe.delta)).total_seconds()
-            if age_s > deployment.draft.stale_after_s():
-                published.append(
-                    StaleBars(
-                        deployment_id=deployment.deployment_id,
-                        symbol=symbol,
-                        bar=bar,
-                        age_s=age_s,
-                        max_age_s=deployment.draft.stale_after_s(),
-                    )
-                )
-                deployment = deployment.decided(symbol, bar, 0, clock.now())
-                continue
-            try:
-                order_ids = _decide(deployment, symbol, bar, strategies, lake, bus, context)
-            except Exception as error:
-                reason = str(error) if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
-                deployment = deployment.pause(f"{symbol} {bar.isoformat()}: {reason}", clock.now())
-                published.append(_paused(deployment))
+        if isinstance(event, BarsSettled):
+            due = _settled(deployment, event, bus)
+        else:
+            due = _signalled(deployment, event)
+        if due is None:
+            continue
+        deployment, bars = due
+        for symbol, bar in bars.items():
+            decision = _decide_bar(deployment, symbol, bar, strategies, lake, bus, clock, context)
+            deployment, events, orders = decision
+            published += events
+            placed += orders
+            if deployment.status is not DeploymentStatus.RUNNING:
                 break
-            deployment = deployment.decided(symbol, bar, len(order_ids), clock.now())
-            placed += len(order_ids)
-            if order_ids:
-                published.append(
-                    DeploymentOrdered(
-                        deployment_id=deployment.deployment_id, symbol=symbol, bar=bar, order_ids=order_ids
-                    )
-                )
         deployments.save(deployment)
     return Handled(placed, tuple(published))
+
+
+def _settled(
+    deployment: Deployment, event: BarsSettled, bus: MessageBus
+) -> tuple[Deployment, dict[str, datetime]] | None:
+    """The deployment with the settled bars noted, and the symbols' bars it decides on."""
+    if deployment.draft.timeframe is not Timeframe(event.timeframe):
+        return None
+    mine = {symbol: bar for symbol, bar in event.last.items() if deployment.draft.trades(symbol)}
+    if not mine:
+        return None
+    held: set[str] = set()
+    if deployment.draft.universe_scanner:
+        held = _held(deployment, bus)
+        for symbol, bar in mine.items():
+            deployment = deployment.settle(symbol, bar)
+    return deployment, {s: bar for s, bar in mine.items() if deployment.due(s, bar, s in held)}
+
+
+def _signalled(
+    deployment: Deployment, event: SignalDetected
+) -> tuple[Deployment, dict[str, datetime]] | None:
+    draft = deployment.draft
+    if draft.universe_scanner != event.scanner_id or draft.timeframe is not event.timeframe:
+        return None
+    if not draft.trades(event.symbol):
+        return None
+    deployment = deployment.signal(event.symbol, event.ts)
+    ready = deployment.settled.get(event.symbol) == event.ts and deployment.due(event.symbol, event.ts, False)
+    return deployment, ({event.symbol: event.ts} if ready else {})
+
+
+def _held(deployment: Deployment, bus: MessageBus) -> set[str]:
+    """The symbols the deployment's account holds or has open orders in."""
+    from trading_system.trading.queries import ListOrders, ListPositions
+
+    account_id = deployment.draft.account_id
+    held = {p.symbol for p in bus.ask(ListPositions(account_id=account_id)) if float(p.qty) != 0}
+    after = None
+    while True:
+        page = bus.ask(ListOrders(account_id=account_id, status="open", after=after, limit=500))
+        held |= {order.symbol for order in page.orders}
+        if page.next is None:
+            return held
+        after = page.next
+
+
+def _decide_bar(
+    deployment: Deployment,
+    symbol: str,
+    bar: datetime,
+    strategies: StrategyBook,
+    lake: BarLake,
+    bus: MessageBus,
+    clock: Clock,
+    context: MessageContext,
+) -> tuple[Deployment, list[Event], int]:
+    """One decision: an alert and no order on a stale bar; the orders placed; or the deployment
+    paused with the reason its strategy raised or its order was refused."""
+    timeframe = deployment.draft.timeframe
+    age_s = (clock.now() - (bar + timeframe.delta)).total_seconds()
+    if age_s > deployment.draft.stale_after_s():
+        stale = StaleBars(
+            deployment_id=deployment.deployment_id,
+            symbol=symbol,
+            bar=bar,
+            age_s=age_s,
+            max_age_s=deployment.draft.stale_after_s(),
+        )
+        return deployment.decided(symbol, bar, 0, clock.now()), [stale], 0
+    try:
+        order_ids = _decide(deployment, symbol, bar, strategies, lake, bus, context)
+    except Exception as error:
+        reason = str(error) if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
+        paused = deployment.pause(f"{symbol} {bar.isoformat()}: {reason}", clock.now())
+        return paused, [_paused(paused)], 0
+    deployment = deployment.decided(symbol, bar, len(order_ids), clock.now())
+    if not order_ids:
+        return deployment, [], 0
+    ordered = DeploymentOrdered(
+        deployment_id=deployment.deployment_id, symbol=symbol, bar=bar, order_ids=order_ids
+    )
+    return deployment, [ordered], len(order_ids)
 
 
 def _decide(

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from trading_system.kernel.errors import Conflict
 from trading_system.market_data.domain import Symbol, Timeframe
@@ -36,7 +36,18 @@ class DeploymentDraft(BaseModel):
 
     strategy: str = Field(min_length=1, max_length=64)
     params: dict[str, bool | int | float | str] = Field(default_factory=dict, max_length=50)
-    symbols: list[Symbol] = Field(min_length=1, max_length=500)
+    symbols: list[Symbol] = Field(
+        default_factory=list,
+        max_length=500,
+        description="the symbols it trades; with a universe_scanner, the ones it may trade (empty: any)",
+    )
+    universe_scanner: str | None = Field(
+        default=None,
+        validate_default=True,
+        max_length=64,
+        description="a scanner of the same timeframe: a symbol may be entered only on the bar the "
+        "scanner's signal names (SignalDetected); positions are managed to their exit",
+    )
     timeframe: Timeframe = Timeframe.D1
     account_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     history_bars: int = Field(
@@ -60,6 +71,17 @@ class DeploymentDraft(BaseModel):
             raise ValueError("a symbol is named twice")
         return symbols
 
+    @field_validator("universe_scanner")
+    @classmethod
+    def _some_universe(cls, scanner: str | None, info: ValidationInfo) -> str | None:
+        if scanner is None and not info.data.get("symbols"):
+            raise ValueError("name at least one symbol, or a universe_scanner")
+        return scanner
+
+    def trades(self, symbol: str) -> bool:
+        """Whether the symbol is in its universe (for a scanner's, once a signal names it)."""
+        return symbol in self.symbols if self.symbols else self.universe_scanner is not None
+
     def stale_after_s(self) -> int:
         return self.max_bar_age_s if self.max_bar_age_s is not None else 2 * self.timeframe.seconds
 
@@ -80,6 +102,10 @@ class Deployment(BaseModel):
     first_bar: dict[str, datetime] = Field(default_factory=dict)  # per symbol, the first bar decided on
     last_bar: dict[str, datetime] = Field(default_factory=dict)  # per symbol, the last bar decided on
     orders_placed: int = 0
+    # With a universe scanner: per symbol, the newest bar a signal named, and the newest settled bar
+    # (a signal acts on its bar once both agree, whichever of the two events came first).
+    signalled: dict[str, datetime] = Field(default_factory=dict)
+    settled: dict[str, datetime] = Field(default_factory=dict)
     starting_equity: float | None = None  # the account's equity when deployed (the parity report's cash)
 
     def start(self, now: datetime) -> Deployment:
@@ -108,6 +134,24 @@ class Deployment(BaseModel):
                 "updated_at": now,
             }
         )
+
+    def signal(self, symbol: str, bar: datetime) -> Deployment:
+        newest = max(bar, self.signalled.get(symbol, bar))
+        return self.model_copy(update={"signalled": {**self.signalled, symbol: newest}})
+
+    def settle(self, symbol: str, bar: datetime) -> Deployment:
+        newest = max(bar, self.settled.get(symbol, bar))
+        return self.model_copy(update={"settled": {**self.settled, symbol: newest}})
+
+    def due(self, symbol: str, bar: datetime, holds: bool) -> bool:
+        """Whether it decides on this settled bar of the symbol: once per bar; with a universe
+        scanner only while it holds the symbol (to manage the position) or on the bar a signal
+        named."""
+        if symbol in self.last_bar and bar <= self.last_bar[symbol]:
+            return False  # decided already (a redelivery), or an older bar corrected
+        if self.draft.universe_scanner is None:
+            return True
+        return holds or self.signalled.get(symbol) == bar
 
     def client_order_id(self, symbol: str, bar: datetime, intent: int) -> str:
         """The same decision on the same bar always gets the same id (a redelivered event then

@@ -43,6 +43,9 @@ class Strategy:
     summary: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = StrategyParams
     needs_scanner: ClassVar[bool] = False  # True: only meaningful with a backtest's universe_scanner
+    # Why it cannot trade live, if it cannot: a live deployment decides each bar afresh, from the
+    # bars and the account's position, so a strategy that remembers across bars is refused.
+    not_live: ClassVar[str | None] = None
 
     def __init__(self, params: StrategyParams):
         self.params: Any = params

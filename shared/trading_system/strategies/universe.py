@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from trading_system.strategies.domain import Strategy, decide_only_when
+from trading_system.strategies.domain import Context, Strategy, decide_only_when
 from trading_system.strategies.engine import Bars
 
 
@@ -28,4 +28,10 @@ def gate(strategy: Strategy, member: np.ndarray) -> None:
     """Let the strategy decide only while it holds a position or while the symbol belongs: it can
     always get out, and it can get in only on a matched bar."""
     belongs = member.tolist()
-    decide_only_when(strategy, lambda ctx: bool(ctx.position or ctx.pending_orders or belongs[ctx.i]))
+    decide_only_when(strategy, lambda ctx: may_decide(belongs, ctx))
+
+
+def may_decide(belongs: Sequence[bool], ctx: Context) -> bool:
+    """Whether a strategy gated by a universe decides on this bar: while it holds or has orders
+    in the symbol, or on a bar where the symbol belongs."""
+    return bool(ctx.position or ctx.pending_orders or belongs[ctx.i])
