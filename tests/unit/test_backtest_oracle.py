@@ -17,7 +17,7 @@ from backtesting import Strategy as BtStrategy
 from backtesting.lib import crossover
 from backtesting.test import EURUSD, GOOG, SMA
 
-from trading_system.strategies.backtest import backtest
+from trading_system.strategies.backtest import BacktestPath, backtest
 from trading_system.strategies.builtin import BUILTIN, SmaCross
 from trading_system.strategies.domain import Context, Indicator, Strategy, StrategyParams
 from trading_system.strategies.engine import Bars
@@ -116,10 +116,13 @@ def ours(
     cash: float,
     commission: float,
     finalize: bool,
-    every_bar: bool = False,
+    path: BacktestPath = "fastest",
 ) -> Any:
     profile = PROFILES["backtesting_py"].with_costs(commission, None)
-    return backtest(strategy, bars_of(data), cash, profile, finalize, every_bar)
+    return backtest(strategy, bars_of(data), cash, profile, finalize, path)
+
+
+PATHS = ["fastest", "engine"]  # SmaCross's vectorised form, and the event-driven engine
 
 
 def assert_same(expected: pd.Series, outcome: Any) -> None:
@@ -149,27 +152,34 @@ def assert_same(expected: pd.Series, outcome: Any) -> None:
             assert value == pytest.approx(float(want_value), rel=1e-6, abs=1e-9), key
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("finalize", [True, False], ids=["finalize", "keep-open"])
-def test_sma_cross_on_goog_matches_backtesting_py(finalize: bool) -> None:
+def test_sma_cross_on_goog_matches_backtesting_py(finalize: bool, path: BacktestPath) -> None:
     expected = theirs(GOOG, BtSmaCross, 10_000, 0.002, finalize)
-    outcome = ours(GOOG, SmaCross(SmaCross.Params(n1=10, n2=20)), 10_000, 0.002, finalize)
+    outcome = ours(GOOG, SmaCross(SmaCross.Params(n1=10, n2=20)), 10_000, 0.002, finalize, path)
     assert_same(expected, outcome)
     assert len(outcome.run.trades) == int(expected["# Trades"])
     assert bool(outcome.run.open_trades) is not finalize
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize(
     ("n1", "n2", "commission", "cash"),
     [(5, 30, 0.0, 10_000), (20, 50, 0.01, 10_000), (15, 40, 0.001, 1_000_000), (3, 8, 0.0005, 25_000)],
 )
-def test_other_windows_commissions_and_cash_match(n1: int, n2: int, commission: float, cash: float) -> None:
+def test_other_windows_commissions_and_cash_match(
+    n1: int, n2: int, commission: float, cash: float, path: BacktestPath
+) -> None:
     expected = theirs(GOOG, BtSmaCross, cash, commission, True, n1=n1, n2=n2)
-    assert_same(expected, ours(GOOG, SmaCross(SmaCross.Params(n1=n1, n2=n2)), cash, commission, True))
+    strategy = SmaCross(SmaCross.Params(n1=n1, n2=n2))
+    assert_same(expected, ours(GOOG, strategy, cash, commission, True, path))
 
 
-def test_hourly_data_matches() -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_hourly_data_matches(path: BacktestPath) -> None:
     expected = theirs(EURUSD, BtSmaCross, 10_000, 0.0002, True, n1=12, n2=48)
-    assert_same(expected, ours(EURUSD, SmaCross(SmaCross.Params(n1=12, n2=48)), 10_000, 0.0002, True))
+    strategy = SmaCross(SmaCross.Params(n1=12, n2=48))
+    assert_same(expected, ours(EURUSD, strategy, 10_000, 0.0002, True, path))
 
 
 @pytest.mark.parametrize(
@@ -186,10 +196,10 @@ def test_brackets_limits_and_stops_match(bt_kind: type[BtStrategy], kind: type[S
 
 @pytest.mark.parametrize("kind", BUILTIN, ids=lambda k: k.name)
 def test_skipping_idle_bars_changes_nothing(kind: type[Strategy]) -> None:
-    """The fast path (the strategy names the bars it may act on) against the plain one."""
+    """The engine's fast path (the strategy names the bars it may act on) against the plain one."""
     strategy = kind(kind.Params())
-    fast = ours(GOOG, strategy, 10_000, 0.002, True)
-    plain = ours(GOOG, strategy, 10_000, 0.002, True, every_bar=True)
+    fast = ours(GOOG, strategy, 10_000, 0.002, True, "engine")
+    plain = ours(GOOG, strategy, 10_000, 0.002, True, "every_bar")
     assert fast.run.trades == plain.run.trades
     assert np.array_equal(fast.run.equity, plain.run.equity)
     assert fast.stats == plain.stats

@@ -243,7 +243,7 @@ def test_acting_only_on_entry_and_exit_bars_changes_nothing_with_brackets(side: 
     )
     strategy = rule_strategy(entry, exit_, side=side, fraction=0.5, stop_loss_pct=4, take_profit_pct=6)
     fast = backtest(strategy, bars, 10_000, PROFILE)
-    plain = backtest(strategy, bars, 10_000, PROFILE, every_bar=True)
+    plain = backtest(strategy, bars, 10_000, PROFILE, path="every_bar")
     assert_same_run(fast, plain)
     trades = fast.run.trades
     assert len(trades) > 10

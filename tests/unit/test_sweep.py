@@ -142,7 +142,7 @@ def assert_stats_close(row: np.ndarray, expected: Mapping[str, Any], rel: float 
 def test_sma_cross_on_goog_is_the_engines(n1: int, n2: int, commission: float, finalize: bool) -> None:
     strategy = SmaCross(SmaCross.Params(n1=n1, n2=n2))
     profile = FREE.with_costs(commission, None)
-    expected = backtest(strategy, GOOG_BARS, 10_000, profile, finalize)
+    expected = backtest(strategy, GOOG_BARS, 10_000, profile, finalize, path="engine")
     got = vector_backtest(strategy, GOOG_BARS, 10_000, profile, finalize)
     assert_same(expected, got)
     assert len(expected.run.trades) > 20
@@ -166,7 +166,7 @@ def test_sma_cross_on_goog_is_the_engines(n1: int, n2: int, commission: float, f
 )
 @pytest.mark.parametrize("finalize", [True, False], ids=["finalize", "keep-open"])
 def test_entry_exit_strategies_on_goog_are_the_engines(strategy: Strategy, finalize: bool) -> None:
-    expected = backtest(strategy, GOOG_BARS, 10_000, PROFILE, finalize)
+    expected = backtest(strategy, GOOG_BARS, 10_000, PROFILE, finalize, path="engine")
     assert len(expected.run.trades) >= 5
     assert_same(expected, vector_backtest(strategy, GOOG_BARS, 10_000, PROFILE, finalize))
 
@@ -177,7 +177,7 @@ def test_random_walks_with_gaps_flat_prices_and_bankruptcies(profile: FillProfil
     for bars in WALKS:
         for strategy in strategies():
             for finalize in (True, False):
-                expected = backtest(strategy, bars, 10_000, profile, finalize)
+                expected = backtest(strategy, bars, 10_000, profile, finalize, path="engine")
                 assert_same(expected, vector_backtest(strategy, bars, 10_000, profile, finalize))
                 broke += expected.run.equity[-1] == 0
     assert broke > 0  # shorts in the rising, wild walks run out of money: that path is covered too
@@ -202,13 +202,16 @@ def test_a_decision_on_the_last_bar_and_a_warm_up_longer_than_the_data() -> None
     for signals in cases:
         strategy = Scripted(signals)
         for finalize in (True, False):
-            expected = backtest(strategy, bars, 10_000, PROFILE, finalize)
+            expected = backtest(strategy, bars, 10_000, PROFILE, finalize, path="engine")
             assert_same(expected, vector_backtest(strategy, bars, 10_000, PROFILE, finalize))
     short = Bars(
         *(column[:15] for column in (bars.ts_ns, bars.open, bars.high, bars.low, bars.close, bars.volume))
     )
     strategy = SmaCross(SmaCross.Params(n1=5, n2=20))
-    assert_same(backtest(strategy, short, 10_000, PROFILE), vector_backtest(strategy, short, 10_000, PROFILE))
+    assert_same(
+        backtest(strategy, short, 10_000, PROFILE, path="engine"),
+        vector_backtest(strategy, short, 10_000, PROFILE),
+    )
 
 
 class Scripted(VectorSignals, Strategy):
@@ -261,7 +264,8 @@ def test_a_strategy_opts_in_with_the_mixin() -> None:
     assert vectorisable(strategy)
     for bars in (GOOG_BARS, *WALKS[:3]):
         assert_same(
-            backtest(strategy, bars, 10_000, PROFILE), vector_backtest(strategy, bars, 10_000, PROFILE)
+            backtest(strategy, bars, 10_000, PROFILE, path="engine"),
+            vector_backtest(strategy, bars, 10_000, PROFILE),
         )
 
 
@@ -448,7 +452,7 @@ def test_every_backtest_of_a_sweep_is_the_engines() -> None:
     assert result.vectorised == len(combos) * len(SYMBOLS)
     for c, params in enumerate(combos.params):
         for symbol, bars in SYMBOLS.items():
-            expected = backtest(SmaCross(params), bars, 10_000, PROFILE)
+            expected = backtest(SmaCross(params), bars, 10_000, PROFILE, path="engine")
             assert_stats_close(result.stats[c, result.symbols.index(symbol)], expected.stats)
             stats = result.stats_of(c, symbol)
             assert stats["trades"] == expected.stats["trades"] and isinstance(stats["trades"], int)
@@ -462,7 +466,7 @@ def test_strategies_without_a_vectorised_form_run_on_the_engine_in_a_sweep() -> 
     result = run_sweep(RuleStrategy, combos, {"GOOG": GOOG_BARS}, 10_000, PROFILE)
     assert result.vectorised == 0
     for c, params in enumerate(combos.params):
-        expected = backtest(RuleStrategy(params), GOOG_BARS, 10_000, PROFILE)  # type: ignore[arg-type]
+        expected = backtest(RuleStrategy(params), GOOG_BARS, 10_000, PROFILE, path="engine")  # type: ignore[arg-type]
         assert result.stats_of(c, "GOOG") == {k: expected.stats[k] for k in STAT_KEYS}
 
 
@@ -557,7 +561,7 @@ def test_replay_gives_a_top_result_in_full() -> None:
     result = run_sweep(SmaCross, combos, {"GOOG": GOOG_BARS}, 10_000, PROFILE)
     best = result.ranking("sharpe_ratio")[0]
     outcome = replay(SmaCross, combos.params[best.index], GOOG_BARS, 10_000, PROFILE)
-    expected = backtest(SmaCross(combos.params[best.index]), GOOG_BARS, 10_000, PROFILE)
+    expected = backtest(SmaCross(combos.params[best.index]), GOOG_BARS, 10_000, PROFILE, path="engine")
     assert outcome.run.trades == expected.run.trades and outcome.stats == expected.stats
     assert outcome.stats["sharpe_ratio"] == pytest.approx(best.mean, rel=1e-9)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -59,18 +59,30 @@ def indicator_series(strategy: Strategy, bars: Bars) -> dict[str, np.ndarray]:
     return series
 
 
+# How a backtest runs: "fastest" takes the vectorised form of a strategy that has one
+# (vector.signals_of, equal to the engine trade for trade: tests/unit/test_sweep.py holds the two
+# together), else the engine; "engine" is the event-driven engine, calling the strategy on the
+# bars where it says it may act; "every_bar" the engine calling it on every bar, the slow, plain
+# path kept to check the others.
+BacktestPath = Literal["fastest", "engine", "every_bar"]
+
+
 def backtest(
     strategy: Strategy,
     bars: Bars,
     cash: float,
     profile: FillProfile,
     finalize: bool = True,
-    every_bar: bool = False,
+    path: BacktestPath = "fastest",
 ) -> Outcome:
-    """`every_bar` calls the strategy on every bar even when it says on which bars it may act:
-    the slow, plain path, kept to check the fast one."""
+    if path == "fastest":
+        from trading_system.strategies.vector import vector_backtest
+
+        fast = vector_backtest(strategy, bars, cash, profile, finalize)
+        if fast is not None:
+            return fast
     series = indicator_series(strategy, bars)
-    active = None if every_bar else strategy.active_bars({**_prices(bars), **series})
+    active = None if path == "every_bar" else strategy.active_bars({**_prices(bars), **series})
     done = run(bars, series, _decider(strategy, bars, series), cash, profile, finalize, active)
     stats = compute_stats(bars.ts_ns, bars.close, done.equity, done.trades, done.warmup)
     return Outcome(done, stats)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trading_system.kernel.messages import Command
 from trading_system.market_data.domain import Symbol, Timeframe
-from trading_system.strategies.definitions import NAME_PATTERN, StrategyDraft
+from trading_system.strategies.definitions import NAME_PATTERN, StrategyDraft, some_universe
 from trading_system.strategies.deployments import DeploymentDraft
 from trading_system.strategies.sweep_spec import SweepSpec
 
@@ -55,12 +55,7 @@ class BacktestRequest(_OverBars):
         "(as they did on that bar, from bars up to it); its universe when `symbols` is empty",
     )
 
-    @field_validator("universe_scanner")
-    @classmethod
-    def _some_universe(cls, scanner: str | None, info: ValidationInfo) -> str | None:
-        if scanner is None and not info.data.get("symbols"):
-            raise ValueError("name at least one symbol, or a universe_scanner")
-        return scanner
+    _some_universe = field_validator("universe_scanner")(some_universe)
 
 
 class SweepRequest(_OverBars):

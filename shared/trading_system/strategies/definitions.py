@@ -13,6 +13,13 @@ MAX_RULES = 10
 NAME_PATTERN = r"^[a-z][a-z0-9_]{1,47}$"
 
 
+def some_universe(scanner: str | None, info: ValidationInfo) -> str | None:
+    """A `universe_scanner` validator (of a backtest, a deployment): with no scanner, symbols."""
+    if scanner is None and not info.data.get("symbols"):
+        raise ValueError("name at least one symbol, or a universe_scanner")
+    return scanner
+
+
 class StrategyParams(BaseModel):
     """A strategy's parameters: validated, so a typo or an out-of-range value is a clear error."""
 

@@ -4,8 +4,9 @@ settled bar of their universe, and placing their orders through Trading's comman
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from trading_system.kernel.bus import Handled, MessageContext
 from trading_system.kernel.clock import sortable_id
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from trading_system.strategies.parity import Action, ParityReport
     from trading_system.strategies.ports import Deployments
     from trading_system.trading.events import AccountHalted, BarsSettled
+    from trading_system.trading.orders import Order
 
 
 def create_deployment(
@@ -225,24 +227,15 @@ def _live_actions(deployment: Deployment, bus: MessageBus) -> dict[str, list[Act
     """The deployment's orders (their client_order_ids start with its id), on the bar each was
     decided on: the order's `as_of` is the end of that bar."""
     from trading_system.strategies.parity import Action
-    from trading_system.trading.queries import ListOrders
 
     tf = deployment.draft.timeframe
     found: dict[str, list[Action]] = {}
-    after = None
-    while True:
-        page = bus.ask(
-            ListOrders(account_id=deployment.draft.account_id, status="all", after=after, limit=500)
-        )
-        for order in page.orders:
-            if not order.client_order_id.startswith(f"{deployment.deployment_id}-") or order.as_of is None:
-                continue
-            price = None if order.filled_avg_price is None else float(order.filled_avg_price)
-            action = Action(order.as_of - tf.delta, order.side.value, float(order.qty or 0), price)
-            found.setdefault(order.symbol, []).append(action)
-        if page.next is None:
-            break
-        after = page.next
+    for order in _orders(deployment.draft.account_id, "all", bus):
+        if not order.client_order_id.startswith(f"{deployment.deployment_id}-") or order.as_of is None:
+            continue
+        price = None if order.filled_avg_price is None else float(order.filled_avg_price)
+        action = Action(order.as_of - tf.delta, order.side.value, float(order.qty or 0), price)
+        found.setdefault(order.symbol, []).append(action)
     return {
         symbol: sorted(actions, key=lambda a: (a.bar, a.side == "buy")) for symbol, actions in found.items()
     }
@@ -344,16 +337,23 @@ def _signalled(
 
 def _held(deployment: Deployment, bus: MessageBus) -> set[str]:
     """The symbols the deployment's account holds or has open orders in."""
-    from trading_system.trading.queries import ListOrders, ListPositions
+    from trading_system.trading.queries import ListPositions
 
     account_id = deployment.draft.account_id
     held = {p.symbol for p in bus.ask(ListPositions(account_id=account_id)) if float(p.qty) != 0}
+    return held | {order.symbol for order in _orders(account_id, "open", bus)}
+
+
+def _orders(account_id: str, status: Literal["open", "all"], bus: MessageBus) -> Iterator[Order]:
+    """Every order of the account with that status, page after page."""
+    from trading_system.trading.queries import ListOrders
+
     after = None
     while True:
-        page = bus.ask(ListOrders(account_id=account_id, status="open", after=after, limit=500))
-        held |= {order.symbol for order in page.orders}
+        page = bus.ask(ListOrders(account_id=account_id, status=status, after=after, limit=500))
+        yield from page.orders
         if page.next is None:
-            return held
+            return
         after = page.next
 
 

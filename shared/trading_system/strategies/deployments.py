@@ -15,10 +15,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trading_system.kernel.errors import Conflict
 from trading_system.market_data.domain import Symbol, Timeframe
+from trading_system.strategies.definitions import some_universe
 
 DEFAULT_HISTORY_BARS = 300
 
@@ -71,12 +72,7 @@ class DeploymentDraft(BaseModel):
             raise ValueError("a symbol is named twice")
         return symbols
 
-    @field_validator("universe_scanner")
-    @classmethod
-    def _some_universe(cls, scanner: str | None, info: ValidationInfo) -> str | None:
-        if scanner is None and not info.data.get("symbols"):
-            raise ValueError("name at least one symbol, or a universe_scanner")
-        return scanner
+    _some_universe = field_validator("universe_scanner")(some_universe)
 
     def trades(self, symbol: str) -> bool:
         """Whether the symbol is in its universe (for a scanner's, once a signal names it)."""

@@ -53,7 +53,6 @@ from trading_system.strategies.vector import (
     VectorRun,
     batch_stats,
     stats_row,
-    vector_backtest,
     vector_run,
 )
 
@@ -502,6 +501,4 @@ def replay(
 ) -> Outcome:
     """One backtest of a sweep again, in full: its trades, equity and compute_stats' statistics
     (for the top results, whose trades a sweep does not keep)."""
-    strategy = strategy_factory(params)
-    outcome = vector_backtest(strategy, bars, cash, profile, finalize)
-    return outcome if outcome is not None else backtest(strategy, bars, cash, profile, finalize)
+    return backtest(strategy_factory(params), bars, cash, profile, finalize)

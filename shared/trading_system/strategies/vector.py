@@ -126,7 +126,11 @@ class VectorSignals:
 
 
 def vectorisable(strategy: Strategy) -> bool:
-    """Whether `signals_of` has a vectorised form for this strategy (cheap: no series needed)."""
+    """Whether `signals_of` has a vectorised form for this strategy (cheap: no series needed).
+    A strategy restricted by decide_only_when (a universe, a deployment's first bar) has not: its
+    `next` is no longer the one the form reproduces."""
+    if "next" in vars(strategy):
+        return False
     kind = type(strategy)
     if kind in (SmaCross, RsiReversion, DonchianBreakout):
         return True
