@@ -496,6 +496,9 @@ class _FileParser:
         ]
         for n in self.NUMBERS:
             raw = f"raw_{n}"
+            # NaN is a double but not a number a bar can have (text 'NaN' reads as one too).
+            nan = f"'{n} is NaN, not a number'"
+            checks.append((f"{n} IS NOT NULL AND isnan({n})", f"'{n}'", nan, "NULL"))
             if self.kinds.get(n) != "VARCHAR":
                 # A typed column (Parquet) has no text to misread: a value is there or not.
                 checks.append((f"{raw} IS NULL", f"'{n}'", f"'{n} is missing'", "NULL"))

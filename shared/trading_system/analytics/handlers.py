@@ -11,7 +11,7 @@ from trading_system.analytics.events import IndicatorsCalculated
 from trading_system.analytics.queries import GetIndicators
 from trading_system.analytics.refresh import refresh
 from trading_system.kernel.bus import Handled, HandlerTable
-from trading_system.market_data.domain import EPOCH, FOREVER, as_utc, check_range
+from trading_system.market_data.domain import EPOCH, as_utc, check_range, end_exclusive
 from trading_system.market_data.events import BarsIngested
 from trading_system.market_data.ports import BarLake, SymbolRepository
 
@@ -30,7 +30,7 @@ def get_indicators(query: GetIndicators, symbols: SymbolRepository, lake: BarLak
     listing = symbols.require(query.symbol)
     tf = query.timeframe
     start = tf.ceil(as_utc(query.start)) if query.start else EPOCH
-    end_excl = tf.floor(as_utc(query.end)) + tf.delta if query.end else FOREVER
+    end_excl = end_exclusive(tf, query.end)
     source = listing.source_timeframe(tf, EPOCH, end_excl)
     keys = [s.key for s in specs]
     if source is None:

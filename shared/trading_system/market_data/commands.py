@@ -29,7 +29,12 @@ def _parse_moment(value: Any) -> datetime | date:
     if isinstance(value, (int, float)) or value.strip().isdigit():
         number = float(value)
         seconds = number / 1000 if number >= 1e11 else number
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(
+                f"{value!r} epoch seconds (or milliseconds) is not a time a calendar can hold"
+            ) from None
     text = value.strip()
     try:
         return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)

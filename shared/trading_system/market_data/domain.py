@@ -166,6 +166,14 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FOREVER = datetime(2100, 1, 1, tzinfo=UTC)
 
 
+def end_exclusive(timeframe: Timeframe, end: datetime | None) -> datetime:
+    """The first bar start after the bar `end` falls in: what a read up to `end` (inclusive)
+    stops before. FOREVER with no end, or an end at or past it (9999-12-31 reads all there is)."""
+    if end is None or as_utc(end) >= FOREVER:
+        return FOREVER
+    return timeframe.floor(as_utc(end)) + timeframe.delta
+
+
 def check_range(start: datetime | None, end: datetime | None) -> None:
     if start is not None and end is not None and as_utc(start) > as_utc(end):
         reason = f"start {start.isoformat()} is after end {end.isoformat()}"

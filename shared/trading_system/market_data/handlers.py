@@ -17,7 +17,14 @@ from trading_system.market_data.commands import (
     IngestBars,
     RegisterSymbol,
 )
-from trading_system.market_data.domain import EPOCH, FOREVER, Listing, Timeframe, as_utc, check_range
+from trading_system.market_data.domain import (
+    EPOCH,
+    Listing,
+    Timeframe,
+    as_utc,
+    check_range,
+    end_exclusive,
+)
 from trading_system.market_data.events import BarsIngested, SymbolRange, SymbolRegistered
 from trading_system.market_data.ports import (
     BarLake,
@@ -147,7 +154,7 @@ def get_bars(query: GetBars, symbols: SymbolRepository, lake: BarLake) -> BarsPa
     listing = symbols.require(query.symbol)
     tf = query.timeframe
     start = tf.ceil(as_utc(query.start)) if query.start else EPOCH
-    end_excl = tf.floor(as_utc(query.end)) + tf.delta if query.end else FOREVER
+    end_excl = end_exclusive(tf, query.end)
     source = listing.source_timeframe(tf, start, end_excl)
     if source is None:
         return BarsPage(listing.symbol, tf, None, None, None)

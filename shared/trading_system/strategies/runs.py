@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from trading_system.kernel.errors import Problem, ValidationFailed
-from trading_system.market_data.domain import EPOCH, FOREVER, Timeframe, as_utc
+from trading_system.market_data.domain import EPOCH, Timeframe, as_utc, end_exclusive
 from trading_system.strategies.fills import PROFILES, FillProfile
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def profile_of(request: OverBars) -> FillProfile:
 def span(request: OverBars) -> tuple[datetime, datetime]:
     tf = request.timeframe
     start = tf.ceil(as_utc(request.start)) if request.start else EPOCH
-    end_excl = tf.floor(as_utc(request.end)) + tf.delta if request.end else FOREVER
+    end_excl = end_exclusive(tf, request.end)
     return start, end_excl
 
 

@@ -38,7 +38,8 @@ class ListAccounts(Query):
 
 class ListAccountEvents(Query):
     account_id: AccountId | None = None
-    after_version: int = Field(default=0, ge=0)
+    # An event stream's versions are SQLite / DynamoDB integers: 2**63 - 1 at most.
+    after_version: int = Field(default=0, ge=0, le=2**63 - 1)
     limit: int = Field(default=100, ge=1, le=1000)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -108,4 +109,6 @@ def _from_pydantic(error: Any) -> Problem:
     names = [n for n in names if n not in ("datetime", "date", "function-after[parse_symbol(), str]")]
     value = error.get("input")
     shown = value if isinstance(value, (str, int, float, bool)) else None
+    if isinstance(shown, float) and not math.isfinite(shown):
+        shown = str(shown)  # a problem document is JSON too: no NaN in it
     return Problem(error.get("msg", "invalid"), field=".".join(names) or None, row=row, value=shown)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter
 
 from trading_system.catalog import CATALOG, Function, Http, by_name
+from trading_system.entrypoints.http.strict_json import StrictJsonRoute
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
@@ -61,7 +62,7 @@ def endpoint_of(function: Function) -> Callable[..., Any]:
 
 def _build(function: Function, trigger: Http) -> APIRouter:
     endpoint = endpoint_of(function)
-    router = APIRouter(tags=[function.context.replace("_", " ")])
+    router = APIRouter(tags=[function.context.replace("_", " ")], route_class=StrictJsonRoute)
     router.add_api_route(
         trigger.path,
         endpoint,
