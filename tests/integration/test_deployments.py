@@ -303,15 +303,39 @@ def test_bad_deployments_are_refused_naming_the_problem(
     assert client.get("/v1/deployments", headers=keys.header("viewer")).json() == []
 
 
-def test_rules_with_brackets_are_refused_live(client: TestClient, keys: Keys, market: None) -> None:
+def test_rules_with_brackets_trade_live_as_the_engine_does(
+    client: TestClient, keys: Keys, clock: MovableClock, market: None
+) -> None:
+    """A stop-loss and a take-profit placed once the entry fills, in one-cancels-other with the
+    strategy's own exit: the fills equal the engine's, bracket exits included."""
     draft = {
         "name": "bracketed",
-        "rules": {"entry": ["rsi(14) < 30"], "exit": ["rsi(14) > 70"], "stop_loss_pct": 5},
+        "rules": {
+            "entry": ["rsi(14) < 35"],
+            "exit": ["rsi(14) > 70"],
+            "stop_loss_pct": 3,
+            "take_profit_pct": 4,
+            "fraction": 0.5,
+        },
     }
     assert client.post("/v1/strategies", json=draft, headers=keys.header("trader")).status_code == 201
-    refused = deploy(client, keys, status=422, strategy="bracketed")
-    assert "stop-loss and take-profit are not placed live yet" in str(refused)
-    deploy(client, keys, strategy="bracketed", params={"stop_loss_pct": None}, status=422)
+    deployment = deploy(client, keys, strategy="bracketed")
+    for i in range(HISTORY, TOTAL):
+        ingest(client, keys, clock, [BARS[i]])
+    path = f"/v1/deployments/{deployment['deployment_id']}"
+    shown = client.get(path, headers=keys.header("viewer")).json()
+    assert shown["status"] == "running", shown["reason"]
+    orders = client.get("/v1/orders?account_id=live&status=all&limit=500", headers=keys.header("viewer"))
+    placed = orders.json()["orders"]
+    legs = [o for o in placed if o["type"] in ("stop", "limit")]
+    assert any(o["status"] == "filled" for o in legs), "a stop-loss or take-profit should have filled"
+    assert any("one-cancels-other" in (o["cancel_reason"] or "") for o in legs)
+    body = client.get(f"{path}/parity", headers=keys.header("viewer")).json()
+    assert body["differences"] == [], body
+    wave = body["symbols"]["WAVE"]
+    assert wave["live_orders"] == wave["backtest_orders"] >= 4
+    positions = client.get("/v1/positions?account_id=live", headers=keys.header("viewer")).json()
+    assert all(float(p["qty"]) >= 0 for p in positions)  # never short: one exit at a time
 
 
 def test_the_parity_report_finds_no_difference_when_live_did_what_the_engine_does(

@@ -6,7 +6,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
 
 from trading_system.kernel.bus import Handled, MessageContext
 from trading_system.kernel.clock import sortable_id
@@ -62,9 +63,6 @@ def create_deployment(
     strategy, kind = strategies.build(draft.strategy, draft.params)
     if strategy.not_live:
         raise ValidationFailed(strategy.not_live, [Problem(strategy.not_live, field="strategy")])
-    if kind == "rules" and (strategy.params.stop_loss_pct or strategy.params.take_profit_pct):
-        reason = "stop-loss and take-profit are not placed live yet: deploy the rules without them"
-        raise ValidationFailed(reason, [Problem(reason, field="params")])
     known = symbols.known(draft.symbols)
     problems = [
         Problem(f"symbol {s} is not registered", field="symbols", value=s)
@@ -233,9 +231,13 @@ def _live_actions(deployment: Deployment, bus: MessageBus) -> dict[str, list[Act
     for order in _orders(deployment.draft.account_id, "all", bus):
         if not order.client_order_id.startswith(f"{deployment.deployment_id}-") or order.as_of is None:
             continue
+        if order.oco_group is not None and order.filled_qty == 0:
+            continue  # an exit still waiting, or canceled by its group: nothing happened
         price = None if order.filled_avg_price is None else float(order.filled_avg_price)
-        action = Action(order.as_of - tf.delta, order.side.value, float(order.qty or 0), price)
-        found.setdefault(order.symbol, []).append(action)
+        bar = order.as_of - tf.delta
+        if order.oco_group is not None and order.type.value in ("stop", "limit") and order.last_bar_ts:
+            bar = order.last_bar_ts  # a stop-loss or take-profit acts on the bar that reached it
+        found.setdefault(order.symbol, []).append(Action(bar, order.side.value, float(order.qty or 0), price))
     return {
         symbol: sorted(actions, key=lambda a: (a.bar, a.side == "buy")) for symbol, actions in found.items()
     }
@@ -414,7 +416,11 @@ def _decide(
         causation_id=context.causation_id,
     )
     intents = decide(strategy, bars, _holding(deployment, symbol, bus, acting), symbol)
-    return [_place(deployment, symbol, bar, i, intent, bus, acting) for i, intent in enumerate(intents)]
+    return [
+        order_id
+        for i, intent in enumerate(intents)
+        for order_id in _place(deployment, symbol, bar, i, intent, bus, acting)
+    ]
 
 
 def _history(deployment: Deployment, symbol: str, first: datetime, last: datetime, lake: BarLake) -> Bars:
@@ -463,31 +469,92 @@ def _place(
     intent: Intent,
     bus: MessageBus,
     context: MessageContext,
-) -> str:
-    from decimal import Decimal
+) -> list[str]:
+    """The intent's order, and for a market entry with a stop-loss or take-profit, those too once
+    it filled: exits of a one-cancels-other group with the strategy's own close."""
 
     from trading_system.trading.commands import PlaceOrder
-    from trading_system.trading.orders import OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
-
-    request = OrderRequest(
-        symbol=symbol,
-        side=OrderSide(intent.side),
-        type=OrderType(intent.type),
-        # good till canceled: a day order placed after the close could expire before the next bar
-        time_in_force=TimeInForce.GTC,
-        qty=Decimal(intent.qty),
-        limit_price=None if intent.limit_price is None else Decimal(str(intent.limit_price)),
-        stop_price=None if intent.stop_price is None else Decimal(str(intent.stop_price)),
-        client_order_id=deployment.client_order_id(symbol, bar, index),
-        account_id=deployment.draft.account_id,
+    from trading_system.trading.orders import (
+        OrderRequest,
+        OrderSide,
+        OrderStatus,
+        OrderType,
+        TimeInForce,
     )
-    placed = bus.execute(PlaceOrder(request=request), context)
-    if placed.order.status is OrderStatus.REJECTED:
-        raise ValueError(
-            f"order {placed.order.id} ({intent.side} {intent.qty}) was rejected: {placed.order.reject_reason}"
+
+    def place(request: OrderRequest) -> Order:
+        placed = bus.execute(PlaceOrder(request=request), context)
+        if placed.order.status is OrderStatus.REJECTED:
+            raise ValueError(
+                f"order {placed.order.id} ({request.side} {request.qty}) was rejected: "
+                f"{placed.order.reject_reason}"
+            )
+        order: Order = placed.order
+        return order
+
+    def request(key: int | str, **fields: Any) -> OrderRequest:
+        return OrderRequest(
+            symbol=symbol,
+            # good till canceled: a day order placed after the close could expire before the next bar
+            time_in_force=TimeInForce.GTC,
+            client_order_id=deployment.client_order_id(symbol, bar, key),
+            account_id=deployment.draft.account_id,
+            **fields,
         )
-    order_id: str = placed.order.id
-    return order_id
+
+    group = deployment.oco_group(symbol)
+    entry = place(
+        request(
+            index,
+            side=OrderSide(intent.side),
+            type=OrderType(intent.type),
+            qty=Decimal(intent.qty),
+            limit_price=None if intent.limit_price is None else _price(intent.limit_price),
+            stop_price=None if intent.stop_price is None else _price(intent.stop_price),
+            oco_group=group if intent.exit else None,
+        )
+    )
+    ids = [entry.id]
+    if intent.sl is None and intent.tp is None:
+        return ids
+    if entry.filled_qty == 0:
+        raise ValueError(
+            f"order {entry.id} did not fill at once, so its stop-loss and take-profit were not placed"
+        )
+    out = OrderSide.SELL if intent.side == "buy" else OrderSide.BUY
+    # The stop-loss first: a bar that reaches both fills it, as the backtest engine assumes.
+    if intent.sl is not None:
+        ids.append(
+            place(
+                request(
+                    f"{index}-sl",
+                    side=out,
+                    type=OrderType.STOP,
+                    qty=entry.filled_qty,
+                    stop_price=_price(intent.sl),
+                    oco_group=group,
+                )
+            ).id
+        )
+    if intent.tp is not None:
+        ids.append(
+            place(
+                request(
+                    f"{index}-tp",
+                    side=out,
+                    type=OrderType.LIMIT,
+                    qty=entry.filled_qty,
+                    limit_price=_price(intent.tp),
+                    oco_group=group,
+                )
+            ).id
+        )
+    return ids
+
+
+def _price(value: float) -> Decimal:
+    """A strategy's price on Trading's grid (6 places): 72.74029999999999 is 72.740300."""
+    return Decimal(repr(value)).quantize(Decimal("0.000001"))
 
 
 def _deployment(deployments: Deployments, deployment_id: str) -> Deployment:

@@ -149,7 +149,12 @@ class Deployment(BaseModel):
             return True
         return holds or self.signalled.get(symbol) == bar
 
-    def client_order_id(self, symbol: str, bar: datetime, intent: int) -> str:
+    def oco_group(self, symbol: str) -> str:
+        """The one-cancels-other group of the symbol's exits: a stop-loss, a take-profit and the
+        strategy's own close, so whichever fills first cancels the others."""
+        return f"{self.deployment_id}:{symbol}"
+
+    def client_order_id(self, symbol: str, bar: datetime, intent: int | str) -> str:
         """The same decision on the same bar always gets the same id (a redelivered event then
         replays the order instead of placing a second one)."""
         key = f"{self.deployment_id}|{symbol}|{bar.isoformat()}|{intent}"

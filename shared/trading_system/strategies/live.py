@@ -36,6 +36,9 @@ class Intent:
     type: Literal["market", "limit", "stop", "stop_limit"] = "market"
     limit_price: float | None = None
     stop_price: float | None = None
+    sl: float | None = None  # a market entry's stop-loss and take-profit, placed once it fills
+    tp: float | None = None
+    exit: bool = False  # it closes what is held (and so ends the position's stop-loss/take-profit)
 
 
 @dataclass
@@ -83,8 +86,17 @@ class LiveBroker:
         tp: float | None = None,
         tag: str | None = None,
     ) -> None:
-        if sl is not None or tp is not None:
-            raise NotLiveYet("stop-loss and take-profit orders are not placed live yet")
+        bracketed = sl is not None or tp is not None
+        if bracketed and (limit or stop):
+            raise NotLiveYet("a stop-loss or take-profit on a limit or stop entry is not placed live yet")
+        if bracketed:
+            low, high = (sl, tp) if size > 0 else (tp, sl)
+            if not (low or -math.inf) < self.last_price < (high or math.inf):
+                side_name = "long" if size > 0 else "short"
+                raise ValueError(
+                    f"a {side_name} entry at {self.last_price} needs its stop-loss ({sl}) and take-profit "
+                    f"({tp}) on either side of the price"
+                )
         side: Literal["buy", "sell"] = "buy" if size > 0 else "sell"
         qty = self._units(abs(size), limit or stop or self.last_price)
         if qty < 1:
@@ -92,11 +104,11 @@ class LiveBroker:
         kind: Literal["market", "limit", "stop", "stop_limit"] = (
             "stop_limit" if limit and stop else "limit" if limit else "stop" if stop else "market"
         )
-        self.intents.append(Intent(side, qty, kind, limit, stop))
+        self.intents.append(Intent(side, qty, kind, limit, stop, sl, tp))
 
     def close_trade_order(self, trade: _OpenTrade, portion: float = 1.0) -> None:
         qty = max(1, round(abs(trade.size) * portion))
-        self.intents.append(Intent("sell" if trade.size > 0 else "buy", int(qty)))
+        self.intents.append(Intent("sell" if trade.size > 0 else "buy", int(qty), exit=True))
 
     def _units(self, size: float, price: float) -> int:
         if size >= 1:

@@ -43,6 +43,7 @@ class OrderPlaced(OrderEvent):
     stop_price: Decimal | None
     as_of: datetime | None  # market time of the last known price: only later bars fill it
     fingerprint: str  # hash of the request, to tell a retry from a different order
+    oco_group: str | None = None  # one-cancels-other: a fill cancels the group's other orders
 
 
 class OrderAccepted(OrderEvent):

@@ -174,10 +174,12 @@ def place_order(
                 stop_price=request.stop_price,
                 as_of=quote.market_time if quote else None,
                 fingerprint=fingerprint,
+                oco_group=request.oco_group,
                 at=now,
             )
         )
-        verdict = risk.check(order, account, quote, ledger.halted(), marks)
+        shared = risk.shared_qty(order, group_of(ledger, order))
+        verdict = risk.check(order, account, quote, ledger.halted(), marks, shared)
         if verdict.reason is not None:
             change.on_order(order.reject(verdict.reason, now))
         else:
@@ -196,9 +198,42 @@ def place_order(
             broker = brokers(account.settings)
             execute(change, order_id, broker.on_submit(change.orders[order_id], quote), now, bar_ts=None)
         ledger.commit(change, context, "PlaceOrder")
-        return Handled(PlacedOrder(change.orders[order_id], replayed=False), tuple(change.published))
+        placed = change.orders[order_id]
+        canceled = [
+            e for o in one_cancels_other(placed, ledger, brokers, clock, context) for e in o.published
+        ]
+        return Handled(PlacedOrder(placed, replayed=False), (*change.published, *canceled))
 
     return retrying(attempt, f"placing order {client_order_id}")
+
+
+def group_of(ledger: TradingLedger, order: Order) -> list[Order]:
+    """The other open orders of the order's one-cancels-other group (same account and symbol)."""
+    if order.oco_group is None:
+        return []
+    return [
+        o
+        for o in ledger.orders(ledger.open_order_ids(order.symbol))
+        if o.id != order.id and o.account_id == order.account_id and o.oco_group == order.oco_group
+    ]
+
+
+def one_cancels_other(
+    order: Order, ledger: TradingLedger, brokers: BrokerFactory, clock: Clock, context: MessageContext
+) -> list[Step]:
+    """An order of a one-cancels-other group that filled (in part or whole) cancels the group's
+    other open orders; nothing for an order with no group or no fill."""
+    if order.oco_group is None or order.filled_qty == 0:
+        return []
+    reason = f"one-cancels-other: order {order.id} of group {order.oco_group} filled"
+
+    def cancel(current: Order, broker: Broker) -> list[Execution]:
+        return [Cancel(reason)] if current.status.is_open else []
+
+    return [
+        act_on(sibling.id, cancel, ledger, brokers, clock, context, "CancelOrder")
+        for sibling in group_of(ledger, order)
+    ]
 
 
 def cancel_order(
@@ -483,6 +518,10 @@ def fill_orders(
             published += step.published
             fills += step.fills
             book[i] = step.order
+            if step.fills:
+                for canceled in one_cancels_other(step.order, ledger, brokers, clock, context):
+                    published += canceled.published
+                    book[:] = [canceled.order if o.id == canceled.order.id else o for o in book]
     quotes = ledger.save_quotes(
         Quote(
             symbol=span.symbol,

@@ -121,6 +121,15 @@ class OrderRequest(BaseModel):
     stop_price: Price | None = None
     client_order_id: ClientOrderId | None = None
     account_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    oco_group: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_:.-]+$",
+        description="one-cancels-other: when an order of the group (same account and symbol) fills, "
+        "the group's other open orders are canceled; they may sell (or buy) the same shares, since "
+        "only one will (a stop-loss and a take-profit, and the strategy's own exit)",
+    )
 
     def problems(self) -> list[Problem]:
         """Every invalid combination, each naming its field."""
@@ -196,6 +205,7 @@ class Order(BaseModel):
     reserved_qty: Decimal = ZERO
     reserved_short_qty: Decimal = ZERO  # of a sell's qty, what it sells short (its margin's base)
     last_bar_ts: datetime | None = None  # the last bar that acted on it: bars up to it are done
+    oco_group: str | None = None  # one-cancels-other (see OrderRequest.oco_group)
     fingerprint: str
     version: int = 0
 
@@ -407,6 +417,7 @@ class Order(BaseModel):
             notional=event.notional,
             limit_price=event.limit_price,
             stop_price=event.stop_price,
+            oco_group=event.oco_group,
             status=OrderStatus.NEW,
             created_at=event.at,
             updated_at=event.at,

@@ -14,7 +14,7 @@ first covers the short shares no other open buy covers; the rest buys long. Redu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -57,14 +57,21 @@ def short_price(order: Order, quote: Quote | None) -> Decimal | None:
     return max(candidates) if candidates else None
 
 
-def split(order: Order, account: Account, qty: Decimal) -> tuple[Decimal, Decimal]:
+def shared_qty(order: Order, group: Sequence[Order]) -> Decimal:
+    """What the order's one-cancels-other group already holds on its side: shares it may use
+    too, since only one order of the group will fill (the others are then canceled)."""
+    return sum((o.held_qty for o in group if o.side is order.side), ZERO)
+
+
+def split(order: Order, account: Account, qty: Decimal, shared: Decimal = ZERO) -> tuple[Decimal, Decimal]:
     """(the part that reduces a position, the part that opens or adds to one) of `qty`, after
-    what the account's other open orders on the same side will do to the position."""
+    what the account's other open orders on the same side will do to the position (those of
+    its one-cancels-other group excepted: `shared`)."""
     held = account.held(order.symbol)
     if order.side is OrderSide.BUY:
-        room = max(-held, ZERO) - account.reserved_qty(order.symbol, "buy")
+        room = max(-held, ZERO) - account.reserved_qty(order.symbol, "buy") + shared
     else:
-        room = max(held, ZERO) - account.reserved_qty(order.symbol, "sell")
+        room = max(held, ZERO) - account.reserved_qty(order.symbol, "sell") + shared
     reducing = min(qty, max(room, ZERO))
     return reducing, qty - reducing
 
@@ -75,9 +82,11 @@ def check(
     quote: Quote | None,
     halted: str | None,
     marks: Mapping[str, Decimal] | None = None,
+    shared: Decimal = ZERO,
 ) -> Verdict:
     """`halted`: the kill switch's reason, if on; `marks`: the latest prices of the account's
-    positions, which value its shorts' margin (a short without one is valued at cost)."""
+    positions, which value its shorts' margin (a short without one is valued at cost);
+    `shared`: what the order's one-cancels-other group already holds (see shared_qty)."""
     settings = account.settings
     if halted is not None:
         return Verdict(f"trading is halted: {halted}")
@@ -91,7 +100,7 @@ def check(
         qty = order.remaining_qty(price)
     else:
         qty = None
-    reducing, opening = split(order, account, qty) if qty is not None else (ZERO, ZERO)
+    reducing, opening = split(order, account, qty, shared) if qty is not None else (ZERO, ZERO)
     if account.halt is not None and (qty is None or opening > 0):
         return Verdict(
             f"account {account.account_id} is halted: {account.halt.reason}; only orders that reduce "
