@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     max_batch_rows: int = Field(default=100_000, ge=1)
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    max_json_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1, description="the largest JSON request body (a 413 beyond it)"
+    )
     duckdb_memory_limit_mb: int | None = Field(default=None, ge=64)
     duckdb_threads: int | None = Field(default=None, ge=1)
     strategies_dir: str | None = Field(

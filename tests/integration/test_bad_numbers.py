@@ -5,6 +5,7 @@ what there is instead of failing; a version past the store's integer range is re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -138,3 +139,54 @@ def test_a_file_with_a_non_finite_value_is_refused_and_nothing_is_written(
     )
     refused(response, field, row=2)
     assert client.get("/v1/bars/AAA?timeframe=1d", headers=keys.header("viewer")).json()["bars"] == []
+
+
+# -- bounded requests, read only once the key is checked (issue 9, part 3) --------------------------
+
+
+def test_a_body_is_not_read_before_the_key_is_checked(client: TestClient, keys: Keys, market: None) -> None:
+    broken = '{"timeframe": "1d", "bars": ['  # parsing it would be a 422
+    anonymous = client.post("/v1/bars", content=broken, headers={"content-type": "application/json"})
+    assert anonymous.status_code == 401, anonymous.text
+    viewer = client.post(
+        "/v1/bars", content=broken, headers={**keys.header("viewer"), "content-type": "application/json"}
+    )
+    assert viewer.status_code == 403, viewer.text
+
+
+@pytest.fixture
+def small_bodies(container: Any, settings: Any) -> None:
+    container.settings = settings.model_copy(update={"max_json_bytes": 2_000, "max_upload_bytes": 1_000})
+
+
+def test_a_body_over_the_limit_is_a_413_declared_or_streamed(
+    client: TestClient, keys: Keys, market: None, small_bodies: None
+) -> None:
+    rows = ", ".join([BAR.replace("2024-01-02", f"2024-01-{day:02d}") for day in range(2, 30)])
+    body = f'{{"timeframe": "1d", "symbol": "AAA", "bars": [{rows}]}}'
+    assert len(body) > 2_000
+    headers = {**keys.header("trader"), "content-type": "application/json"}
+    declared = client.post("/v1/bars", content=body, headers=headers)
+    assert declared.status_code == 413, declared.text
+    assert declared.json()["type"] == "/problems/payload-too-large" and "2,000 bytes" in declared.text
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is met while reading
+        for start in range(0, len(body), 500):
+            yield body[start : start + 500].encode()
+
+    streamed = client.post("/v1/bars", content=chunks(), headers=headers)
+    assert streamed.status_code == 413, streamed.text
+    upload = client.post(
+        "/v1/bars/files",
+        data={"symbol": "AAA", "timeframe": "1d"},
+        files={
+            "file": ("bars.csv", b"ts,open,high,low,close,volume\n" + b"2024-01-02,1,2,0.5,1.5,10\n" * 5000)
+        },
+        headers=keys.header("trader"),
+    )
+    assert upload.status_code == 413, upload.text
+    assert client.get("/v1/bars/AAA?timeframe=1d", headers=keys.header("viewer")).json()["bars"] == []
+    fine = client.post(
+        "/v1/bars", content=f'{{"timeframe": "1d", "symbol": "AAA", "bars": [{BAR}]}}', headers=headers
+    )
+    assert fine.status_code == 201, fine.text

@@ -87,6 +87,11 @@ class Forbidden(DomainError):
         super().__init__(detail, [], 403, "Forbidden", "forbidden")
 
 
+class TooLarge(DomainError):
+    def __init__(self, detail: str):
+        super().__init__(detail, [], 413, "Payload too large", "payload-too-large")
+
+
 class ConcurrencyConflict(Conflict):
     """A conditional write lost a race: the caller may reload and retry."""
 

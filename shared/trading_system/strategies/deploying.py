@@ -523,32 +523,21 @@ def _place(
         )
     out = OrderSide.SELL if intent.side == "buy" else OrderSide.BUY
     # The stop-loss first: a bar that reaches both fills it, as the backtest engine assumes.
-    if intent.sl is not None:
-        ids.append(
-            place(
-                request(
-                    f"{index}-sl",
-                    side=out,
-                    type=OrderType.STOP,
-                    qty=entry.filled_qty,
-                    stop_price=_price(intent.sl),
-                    oco_group=group,
-                )
-            ).id
-        )
-    if intent.tp is not None:
-        ids.append(
-            place(
-                request(
-                    f"{index}-tp",
-                    side=out,
-                    type=OrderType.LIMIT,
-                    qty=entry.filled_qty,
-                    limit_price=_price(intent.tp),
-                    oco_group=group,
-                )
-            ).id
-        )
+    legs = (
+        ("sl", OrderType.STOP, "stop_price", intent.sl),
+        ("tp", OrderType.LIMIT, "limit_price", intent.tp),
+    )
+    for name, kind, field, price in legs:
+        if price is not None:
+            leg = request(
+                f"{index}-{name}",
+                side=out,
+                type=kind,
+                qty=entry.filled_qty,
+                oco_group=group,
+                **{field: _price(price)},
+            )
+            ids.append(place(leg).id)
     return ids
 
 

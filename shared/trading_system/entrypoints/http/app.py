@@ -37,9 +37,13 @@ def create_app(container: Container, functions: Sequence[Function], auth: Auth) 
     app.state.container = container
     install_problem_handlers(app)
     guard = CheckKey if auth == "check_key" else TrustAuthorizer
+    # Each route's guard by route key: bodies.GuardedRoute runs it before reading the body, and
+    # it runs again, as a no-op, as the route's dependency (which the OpenAPI document shows).
+    app.state.guards = {}
     for function in functions:
         assert isinstance(function.trigger, Http)
         check = guard(function.role, function.trigger.route_key)
+        app.state.guards[function.trigger.route_key] = check
         app.include_router(router_of(function.name), dependencies=[Depends(check)])
 
     @app.middleware("http")

@@ -35,8 +35,8 @@ class CheckKey:
         self.role, self.route = role, route
 
     def __call__(self, request: Request) -> None:
-        if self.role is None:
-            return
+        if self.role is None or hasattr(request.state, "principal"):
+            return  # public, or checked already (before the body was read: see bodies.py)
         token = token_from(request.headers)
         if token is None:
             raise Unauthorized(f"{self.route} needs an API key in the {API_KEY_HEADER} header")
@@ -52,7 +52,7 @@ class TrustAuthorizer:
         self.role, self.route = role, route
 
     def __call__(self, request: Request) -> None:
-        if self.role is None:
+        if self.role is None or hasattr(request.state, "principal"):
             return
         event = request.scope.get("aws.event") or {}
         context = event.get("requestContext", {}).get("authorizer", {}).get("lambda") or {}
@@ -61,3 +61,6 @@ class TrustAuthorizer:
         principal = Principal(key_id=str(context["key_id"]), role=Role(context["role"]))
         authorize(principal, self.role, self.route)
         request.state.principal = principal
+
+
+Guard = CheckKey | TrustAuthorizer

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter
 
 from trading_system.catalog import CATALOG, Function, Http, by_name
-from trading_system.entrypoints.http.strict_json import StrictJsonRoute
+from trading_system.entrypoints.http.bodies import GuardedRoute
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
@@ -62,7 +62,7 @@ def endpoint_of(function: Function) -> Callable[..., Any]:
 
 def _build(function: Function, trigger: Http) -> APIRouter:
     endpoint = endpoint_of(function)
-    router = APIRouter(tags=[function.context.replace("_", " ")], route_class=StrictJsonRoute)
+    router = APIRouter(tags=[function.context.replace("_", " ")], route_class=GuardedRoute)
     router.add_api_route(
         trigger.path,
         endpoint,
