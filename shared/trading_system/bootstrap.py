@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         SweepLake,
     )
     from trading_system.kernel.event_store import EventStore
+    from trading_system.market_data.domain import BarLimits
     from trading_system.strategies.book import StrategyBook
     from trading_system.strategies.jobs import BacktestJob, SweepJob
     from trading_system.trading.broker import BrokerFactory
@@ -296,6 +297,13 @@ class Container:
         if self.settings.sweep_workers is not None:
             return self.settings.sweep_workers
         return 1 if self.settings.runtime == "aws" else (os.cpu_count() or 1)
+
+    @property
+    def bar_limits(self) -> BarLimits:
+        from trading_system.market_data.domain import BarLimits
+
+        s = self.settings
+        return BarLimits(s.max_clock_skew_s, s.min_bar_price, s.max_bar_price)
 
     @property
     def sweep_block_backtests(self) -> int:

@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     max_batch_rows: int = Field(default=100_000, ge=1)
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    max_clock_skew_s: int = Field(
+        default=300, ge=0, le=366 * 86_400, description="how far in the future an ingested bar may start"
+    )
+    min_bar_price: float = Field(
+        default=1e-8, gt=0, allow_inf_nan=False, description="lowest price a bar may have"
+    )
+    max_bar_price: float = Field(
+        default=1e9, gt=0, allow_inf_nan=False, description="highest price a bar may have"
+    )
     max_json_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1, description="the largest JSON request body (a 413 beyond it)"
     )

@@ -739,3 +739,70 @@ def test_a_viewer_cannot_run_or_delete_backtests_and_sees_why(
     expect(page.locator("#backtest-candles")).to_have_attribute("data-markers", "0")
     assert admin.get(f"/v1/backtests/{job['backtest_id']}").status_code == 200
     watched.assert_clean()
+
+
+# ---- parameter sweeps ---------------------------------------------------------------------------
+
+
+def sweep_cells(page: Page) -> dict[tuple[str, str], float | None]:
+    """The heat map's cells as the page keeps them (JavaScript prints a number so that it reads
+    back as the same double)."""
+    cells: list[list[str]] = page.eval_on_selector_all(
+        "#sweep-heatmap td", "els => els.map(td => [td.dataset.x, td.dataset.y, td.dataset.value])"
+    )
+    return {(x, y): float(value) if value else None for x, y, value in cells}
+
+
+def expected_cells(heat: dict[str, Any]) -> dict[tuple[str, str], float | None]:
+    return {
+        (str(x), str(y)): heat["values"][j][i]
+        for j, y in enumerate(heat["y_values"])
+        for i, x in enumerate(heat["x_values"])
+    }
+
+
+def test_a_sweep_shows_its_heat_map_and_ranking_by_the_statistic_picked(
+    page: Page, local_runner: LocalRunner, admin: httpx.Client, backtest_bars: tuple[str, ...]
+) -> None:
+    body = {
+        "strategy": "sma_cross",
+        "symbols": list(backtest_bars),
+        "commission": 0.002,
+        "sweep": {"grid": {"n1": [5, 10, 20], "n2": [30, 60]}, "rank_by": "sharpe_ratio"},
+    }
+    response = admin.post("/v1/sweeps", json=body)
+    assert response.status_code == 202, response.text
+    sweep_id = response.json()["sweep_id"]
+    assert admin.get(f"/v1/sweeps/{sweep_id}").json()["status"] == "completed"
+
+    open_backtests(page, local_runner, local_runner.admin_key)
+    row = page.locator(f"#sweep-list tr[data-sweep-id='{sweep_id}']")
+    expect(row).to_contain_text("completed")
+    page.click(f"[data-select-sweep='{sweep_id}']")
+    page.wait_for_function("() => Number(document.getElementById('sweep-detail').dataset.loads || 0) > 0")
+    heat = admin.get(f"/v1/sweeps/{sweep_id}/heatmap", params={"x": "n1", "y": "n2"}).json()
+    cells = sweep_cells(page)
+    assert len(cells) == 6 and cells == expected_cells(heat)
+    expect(page.locator("#sweep-ranking tbody tr")).to_have_count(6)
+
+    # another statistic: the map and the ranking follow
+    loads = int(page.eval_on_selector("#sweep-detail", "el => el.dataset.loads"))
+    page.select_option("#sweep-stat", "return_pct")
+    page.wait_for_function(
+        "n => Number(document.getElementById('sweep-detail').dataset.loads || 0) > n", arg=loads
+    )
+    by_return = admin.get(
+        f"/v1/sweeps/{sweep_id}/heatmap", params={"x": "n1", "y": "n2", "rank_by": "return_pct"}
+    ).json()
+    assert sweep_cells(page) == expected_cells(by_return) != cells
+    ranking = admin.get(f"/v1/sweeps/{sweep_id}/ranking", params={"rank_by": "return_pct"}).json()
+    first = page.locator("#sweep-ranking tbody tr").first
+    expect(first).to_contain_text(f"n1={ranking[0]['values']['n1']}, n2={ranking[0]['values']['n2']}")
+
+    # across and down swapped: the same values, transposed
+    loads = int(page.eval_on_selector("#sweep-detail", "el => el.dataset.loads"))
+    page.select_option("#sweep-x", "n2")
+    page.wait_for_function(
+        "n => Number(document.getElementById('sweep-detail').dataset.loads || 0) > n", arg=loads
+    )
+    expect(page.locator("#sweep-map-note")).to_contain_text("two different parameters")

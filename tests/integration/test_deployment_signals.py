@@ -69,6 +69,8 @@ def scanner(client: TestClient, keys: Keys, clock: MovableClock, strategies: Non
         assert client.post("/v1/symbols", json=body, headers=keys.header("trader")).status_code == 201
     account = {"account_id": "live", "starting_cash": "1000000"}
     assert client.post("/v1/accounts", json=account, headers=keys.header("admin")).status_code == 201
+    last = datetime.fromisoformat(UNIVERSE["RISER"][HISTORY - 1]["ts"]).replace(tzinfo=UTC)
+    clock.at = last + timedelta(days=1, minutes=1)  # the history is in the past
     for symbol, bars in UNIVERSE.items():
         body = {"timeframe": "1d", "symbol": symbol, "bars": bars[:HISTORY]}
         assert client.post("/v1/bars", json=body, headers=keys.header("trader")).status_code == 201

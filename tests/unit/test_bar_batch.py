@@ -16,10 +16,13 @@ from trading_system.market_data.bar_batch import (
     ranges_by_symbol,
 )
 from trading_system.market_data.commands import BarRow
-from trading_system.market_data.domain import Timeframe
+from trading_system.market_data.domain import BarLimits, Timeframe
 
 DAY_US = 86_400_000_000
 T0 = int(datetime(2024, 1, 2, tzinfo=UTC).timestamp()) * 1_000_000
+
+LIMITS = BarLimits()
+NOW = datetime.now(UTC)  # the batches here are history: none starts in the future
 
 
 def batch(n: int = 3, symbols: tuple[str, ...] = ("AAPL",), **overrides: object) -> BarColumns:
@@ -42,7 +45,8 @@ def batch(n: int = 3, symbols: tuple[str, ...] = ("AAPL",), **overrides: object)
 def reasons(
     columns: BarColumns, timeframe: Timeframe = Timeframe.D1, known: set[str] | None = None
 ) -> list[tuple[int | None, str | None, str]]:
-    problems, _ = find_problems(columns, timeframe, known if known is not None else {"AAPL", "MSFT"})
+    symbols = known if known is not None else {"AAPL", "MSFT"}
+    problems, _ = find_problems(columns, timeframe, symbols, LIMITS, NOW)
     return [(p.row, p.field, p.reason) for p in problems]
 
 
@@ -118,7 +122,7 @@ def test_rows_that_failed_parsing_are_not_checked_again() -> None:
 def test_problems_are_capped_but_counted() -> None:
     n = 500
     columns = batch(n, volume=np.full(n, -1.0), ts_us=T0 + np.arange(n, dtype=np.int64) * DAY_US)
-    problems, total = find_problems(columns, Timeframe.D1, {"AAPL"})
+    problems, total = find_problems(columns, Timeframe.D1, {"AAPL"}, LIMITS, NOW)
     assert len(problems) == MAX_PROBLEMS
     assert total == n
 
@@ -126,7 +130,7 @@ def test_problems_are_capped_but_counted() -> None:
 def test_many_duplicates_are_counted() -> None:
     n = 300
     columns = batch(n, ts_us=np.full(n, T0, dtype=np.int64))
-    problems, total = find_problems(columns, Timeframe.D1, {"AAPL"})
+    problems, total = find_problems(columns, Timeframe.D1, {"AAPL"}, LIMITS, NOW)
     assert total == n - 1
     assert len(problems) == MAX_PROBLEMS
 
@@ -181,3 +185,23 @@ def test_columns_from_rows_uses_the_batch_symbol_and_flags_rows_without_one() ->
     assert parsed.problem_count == 0
     unnamed = columns_from_rows(rows, None, Timeframe.D1)
     assert [(p.row, p.field) for p in unnamed.problems] == [(1, "symbol")]
+
+
+def test_a_bar_later_than_now_plus_the_allowance_starts_in_the_future() -> None:
+    columns = batch(3)  # days T0, T0+1, T0+2
+    now = datetime.fromtimestamp((T0 + DAY_US) / 1e6, UTC)  # the second bar starts now
+    problems, total = find_problems(columns, Timeframe.D1, {"AAPL"}, BarLimits(max_clock_skew_s=60), now)
+    assert total == 1 and (problems[0].row, problems[0].field) == (3, "ts")
+    assert "starts in the future" in problems[0].reason and "60 s" in problems[0].reason
+    generous = BarLimits(max_clock_skew_s=86_400)
+    assert find_problems(columns, Timeframe.D1, {"AAPL"}, generous, now)[1] == 0
+
+
+def test_a_price_outside_the_configured_range_names_each_field() -> None:
+    columns = batch(2, high=np.array([11.0, 2e9]), low=np.array([9.0, 1e-9]))
+    found = reasons(columns)
+    assert (2, "high", "high must be between 1e-08 and 1e+09 (min_bar_price, max_bar_price)") in found
+    assert (2, "low", "low must be between 1e-08 and 1e+09 (min_bar_price, max_bar_price)") in found
+    wide = BarLimits(min_price=1e-12, max_price=1e12)
+    problems, _ = find_problems(columns, Timeframe.D1, {"AAPL"}, wide, NOW)
+    assert not [p for p in problems if "between" in p.reason]

@@ -1,6 +1,6 @@
 // The dashboard's entry module: symbols, a candlestick + volume chart with the fills marked on it,
 // the live event feed, the trading section (account, positions, open orders, recent fills) and the
-// backtests section (run, list, compare, delete, and one in detail).
+// backtests section (run, list, compare, delete, and one in detail; parameter sweeps' heat maps).
 // Native ES modules, no build step. The page talks only to its own origin (or the origins named in
 // its <meta> tags). This module connects the pages: the key, the selection (kept in the URL hash),
 // and the live stream's events.
@@ -13,6 +13,7 @@ import * as keys from "./key.js";
 import * as notices from "./notices.js";
 import { TIMEFRAMES, state } from "./state.js";
 import { STREAM_URL, Stream } from "./stream.js";
+import * as sweeps from "./sweeps.js";
 import * as symbols from "./symbols.js";
 import * as trading from "./trading.js";
 
@@ -31,6 +32,7 @@ const stream = new Stream({
     chart.resync();
     trading.resync();
     backtests.resync();
+    sweeps.resync();
   },
   onKeyRefused(code, reason) {
     if (code === 4401) keys.openKeyDialog(`The stream refused the key: ${reason || "unauthorized"}`);
@@ -43,6 +45,7 @@ function onEvent(event) {
   symbols.onMarketEvent(event);
   trading.onMarketEvent(event);
   backtests.onEvent(event);
+  sweeps.onEvent(event);
 }
 
 function onTradingEvent(event) {
@@ -82,6 +85,7 @@ async function start(key) {
   stream.connect();
   trading.loadTrading(); // reports its own failures in the section
   backtests.loadBacktests(); // likewise
+  sweeps.loadSweeps(); // likewise
   try {
     await symbols.loadSymbols();
   } catch (error) {
@@ -102,6 +106,7 @@ function wireEvents() {
       symbols.clearSymbols();
       trading.clearTrading();
       backtests.clearBacktests();
+      sweeps.clearSweeps();
       notices.setStatus("idle", "Not connected");
     },
   });
@@ -127,6 +132,7 @@ function wireEvents() {
     },
   });
   backtests.init();
+  sweeps.init();
   feed.init();
   window.addEventListener("hashchange", () => {
     const wanted = selectionFromHash();

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from trading_system.kernel.errors import Problem
-from trading_system.market_data.domain import Timeframe, as_utc
+from trading_system.market_data.domain import BarLimits, Timeframe, as_utc
 
 if TYPE_CHECKING:
     from trading_system.market_data.commands import BarRow
@@ -169,7 +169,7 @@ def _datetime(ts_us: int) -> datetime:
 
 
 def find_problems(
-    bars: BarColumns, timeframe: Timeframe, known_symbols: Collection[str]
+    bars: BarColumns, timeframe: Timeframe, known_symbols: Collection[str], limits: BarLimits, now: datetime
 ) -> tuple[list[Problem], int]:
     """Every rule the batch breaks: (the first MAX_PROBLEMS problems, total count)."""
     problems = _Collector()
@@ -187,9 +187,14 @@ def find_problems(
             problems.add_one(Problem(reason, field="symbol", row=int(rows[0]), value=symbol))
 
     prices = {"open": bars.open, "high": bars.high, "low": bars.low, "close": bars.close}
+    allowed = f"must be between {limits.min_price:g} and {limits.max_price:g} (min_bar_price, max_bar_price)"
     for name, values in prices.items():
         problems.add_rows(bars, ~np.isfinite(values) & ~np.isnan(values), name, "is not finite")
         problems.add_rows(bars, values <= 0, name, "must be greater than 0", values)
+        outside = (
+            (values > 0) & np.isfinite(values) & ((values < limits.min_price) | (values > limits.max_price))
+        )
+        problems.add_rows(bars, outside, name, allowed, values)
     problems.add_rows(bars, bars.volume < 0, "volume", "must not be negative", bars.volume)
     problems.add_rows(bars, ~np.isfinite(bars.volume) & ~np.isnan(bars.volume), "volume", "is not finite")
 
@@ -208,6 +213,15 @@ def find_problems(
     valid = bars.ts_valid
     out_of_range = valid & ((bars.ts_us < _EARLIEST_US) | (bars.ts_us >= _LATEST_US))
     problems.add_rows(bars, out_of_range, "ts", "is outside 1970-01-01 .. 2100-01-01")
+    latest_start_us = int(now.timestamp() * _US) + limits.max_clock_skew_s * _US
+    future = valid & ~out_of_range & (bars.ts_us > latest_start_us)
+    problems.add_rows(
+        bars,
+        future,
+        "ts",
+        f"starts in the future: later than now ({now.isoformat()}) plus "
+        f"{limits.max_clock_skew_s} s (max_clock_skew_s)",
+    )
     step = timeframe.seconds * _US
     misaligned = valid & (bars.ts_us % step != 0)
     problems.add_rows(

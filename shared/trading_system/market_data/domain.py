@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -164,6 +165,17 @@ class Listing(BaseModel):
 # The bounds of an open range: a query without `start` reads from EPOCH, one without `end` to FOREVER.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FOREVER = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class BarLimits:
+    """What ingested bars may hold (settings `max_clock_skew_s`, `min_bar_price`,
+    `max_bar_price`): a start no later than now plus the allowance, prices within the range. A
+    bar dated 2031, or a price of 5e-324, would otherwise become the quote market orders fill at."""
+
+    max_clock_skew_s: int = 300
+    min_price: float = 1e-8
+    max_price: float = 1e9
 
 
 def end_exclusive(timeframe: Timeframe, end: datetime | None) -> datetime:

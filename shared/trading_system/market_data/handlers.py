@@ -19,6 +19,7 @@ from trading_system.market_data.commands import (
 )
 from trading_system.market_data.domain import (
     EPOCH,
+    BarLimits,
     Listing,
     Timeframe,
     as_utc,
@@ -72,16 +73,20 @@ def register_symbol(cmd: RegisterSymbol, symbols: SymbolRepository, clock: Clock
     return Handled(Registered(listing=listing, created=True), (event,))
 
 
-def ingest_bars(cmd: IngestBars, symbols: SymbolRepository, lake: BarLake) -> Handled[IngestReport]:
+def ingest_bars(
+    cmd: IngestBars, symbols: SymbolRepository, lake: BarLake, bar_limits: BarLimits, clock: Clock
+) -> Handled[IngestReport]:
     from trading_system.market_data import bar_batch  # numpy, only where bars are ingested
 
     parsed = bar_batch.columns_from_rows(cmd.bars, cmd.symbol, cmd.timeframe)
-    return _ingest(parsed, cmd.timeframe, cmd.source, symbols, lake)
+    return _ingest(parsed, cmd.timeframe, cmd.source, symbols, lake, bar_limits, clock)
 
 
-def ingest_bar_file(cmd: IngestBarFile, symbols: SymbolRepository, lake: BarLake) -> Handled[IngestReport]:
+def ingest_bar_file(
+    cmd: IngestBarFile, symbols: SymbolRepository, lake: BarLake, bar_limits: BarLimits, clock: Clock
+) -> Handled[IngestReport]:
     parsed = lake.read(cmd.path, cmd.format, cmd.timeframe, cmd.symbol)
-    return _ingest(parsed, cmd.timeframe, cmd.source, symbols, lake)
+    return _ingest(parsed, cmd.timeframe, cmd.source, symbols, lake, bar_limits, clock)
 
 
 def _ingest(
@@ -90,12 +95,14 @@ def _ingest(
     source: str,
     symbols: SymbolRepository,
     lake: BarLake,
+    limits: BarLimits,
+    clock: Clock,
 ) -> Handled[IngestReport]:
     from trading_system.market_data import bar_batch
 
     columns = parsed.columns
     known = symbols.known(columns.symbols)
-    rule_problems, rule_count = bar_batch.find_problems(columns, timeframe, known)
+    rule_problems, rule_count = bar_batch.find_problems(columns, timeframe, known, limits, clock.now())
     problems = (parsed.problems + rule_problems)[: bar_batch.MAX_PROBLEMS]
     total = parsed.problem_count + rule_count
     if total:
