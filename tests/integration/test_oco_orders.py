@@ -1,7 +1,8 @@
 """One-cancels-other groups: a stop-loss and a take-profit on the same shares are both accepted
 (they share what they hold back, since only one will fill), the first to fill cancels the
 other, a bar that reaches both fills only the one placed first, and a market exit in the group
-cancels both legs at once. The position never goes short and nothing stays held back."""
+cancels both legs at once. The position never goes short and nothing stays held back. And a bar
+far from the previous close (a bad tick) fills nothing, unless the account opts out."""
 
 from __future__ import annotations
 
@@ -124,3 +125,34 @@ def test_the_group_is_part_of_what_makes_a_client_order_id_the_same_order(
     )
     again = {"side": "sell", "type": "stop", "qty": 10, "stop_price": 90, "client_order_id": "leg"}
     order(client, keys, status=409, **again, oco_group="b2")
+
+
+# -- a bad tick is not a price (issue 9, part 2) ----------------------------------------------------
+
+
+def test_a_fill_far_from_the_previous_close_is_refused_unless_the_account_opts_out(
+    client: TestClient, keys: Keys, long_ten: None
+) -> None:
+    stop = order(client, keys, side="sell", type="stop", qty=10, stop_price=90)
+    bar(client, keys, 0.5, 2, 1)  # a bad tick: 100 -> 1, a hundredfold drop
+    refused = get_order(client, keys, stop["id"])
+    assert refused["status"] == "canceled" and "max_price_jump" in refused["cancel_reason"], refused
+    assert position(client, keys) == 10  # the ten shares were not sold at 1
+
+    # from 1 back to 400: refused on the default account, filled on one that opts out
+    body = {"account_id": "wild", "starting_cash": "10000", "settings": {"max_price_jump": None}}
+    assert client.post("/v1/accounts", json=body, headers=keys.header("admin")).status_code == 201
+    stops = {
+        account: order(client, keys, side="buy", type="stop", qty=1, stop_price=300, account_id=account)
+        for account in ("oco", "wild")
+    }
+    assert all(placed["status"] == "accepted" for placed in stops.values())
+    bar(client, keys, 300, 450, 400)
+    assert get_order(client, keys, stops["oco"]["id"])["status"] == "canceled"
+    assert get_order(client, keys, stops["wild"]["id"])["status"] == "filled"
+
+
+def test_a_move_within_the_factor_fills(client: TestClient, keys: Keys, long_ten: None) -> None:
+    stop = order(client, keys, side="sell", type="stop", qty=10, stop_price=90)
+    bar(client, keys, 40, 60, 50)  # halved: within 10x
+    assert get_order(client, keys, stop["id"])["status"] == "filled"

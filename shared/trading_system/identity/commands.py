@@ -6,11 +6,12 @@ from pydantic import Field
 
 from trading_system.kernel.messages import Command
 from trading_system.kernel.principal import Role
+from trading_system.kernel.text import PlainText
 
 
 class CreateApiKey(Command):
     role: Role
-    label: str = Field(default="", max_length=100)
+    label: PlainText = Field(default="", max_length=100)
 
 
 class RevokeApiKey(Command):

@@ -9,15 +9,16 @@ from typing import Annotated, Any
 from pydantic import Field, PlainValidator
 
 from trading_system.kernel.messages import Command, Message
+from trading_system.kernel.text import PlainText
 from trading_system.market_data.domain import Symbol, Timeframe
 
 
 class RegisterSymbol(Command):
     symbol: Symbol
-    name: str = Field(default="", max_length=200)
-    exchange: str = Field(default="", max_length=50)
-    asset_class: str = Field(default="us_equity", max_length=50)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    name: PlainText = Field(default="", max_length=200)
+    exchange: PlainText = Field(default="", max_length=50)
+    asset_class: PlainText = Field(default="us_equity", max_length=50)
+    tags: list[PlainText] = Field(default_factory=list, max_length=50)
 
 
 def _parse_moment(value: Any) -> datetime | date:

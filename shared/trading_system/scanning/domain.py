@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from trading_system.kernel.text import PlainText
 from trading_system.market_data.domain import Symbol, Timeframe
 
 
@@ -30,7 +31,7 @@ Universe = Annotated[AllSymbols | SymbolList | Tagged, Field(discriminator="type
 class ScannerDefinition(BaseModel):
     """What a user writes; the rules are checked by compiling them before a scanner is saved."""
 
-    name: str = Field(min_length=1, max_length=100)
+    name: PlainText = Field(min_length=1, max_length=100)
     universe: Universe = Field(default_factory=AllSymbols)
     timeframe: Timeframe = Timeframe.D1
     rules: list[str] = Field(min_length=1, max_length=10, description="all must hold")

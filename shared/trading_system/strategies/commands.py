@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trading_system.kernel.messages import Command
+from trading_system.kernel.text import PlainText
 from trading_system.market_data.domain import Symbol, Timeframe
 from trading_system.strategies.definitions import NAME_PATTERN, StrategyDraft, some_universe
 from trading_system.strategies.deployments import DeploymentDraft
@@ -109,12 +110,12 @@ class StartDeployment(Command):
 
 class PauseDeployment(Command):
     deployment_id: DeploymentId
-    reason: str = Field(default="paused by a person", max_length=500)
+    reason: PlainText = Field(default="paused by a person", max_length=500)
 
 
 class StopDeployment(Command):
     deployment_id: DeploymentId
-    reason: str = Field(default="stopped by a person", max_length=500)
+    reason: PlainText = Field(default="stopped by a person", max_length=500)
 
 
 class SubmitSweep(Command):

@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from trading_system.kernel.text import PlainText
+
 MAX_RULES = 10
 NAME_PATTERN = r"^[a-z][a-z0-9_]{1,47}$"
 
@@ -76,7 +78,7 @@ class StrategyDraft(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN, description="lower-case letters, digits and _, e.g. my_rsi")
-    summary: str = Field(default="", max_length=200)
+    summary: PlainText = Field(default="", max_length=200)
     rules: RuleStrategyDefinition
 
 

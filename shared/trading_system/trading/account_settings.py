@@ -20,6 +20,7 @@ Drawdown = Annotated[Decimal, Field(gt=0, lt=100, max_digits=8, decimal_places=4
 # Reg T's initial requirement, as Alpaca applies it: a short needs 150% of its value in the
 # account, its own proceeds (100%) plus half its value of the trader's buying power.
 MarginPct = Annotated[Decimal, Field(ge=100, le=1000, max_digits=6, decimal_places=2)]
+Jump = Annotated[Decimal, Field(gt=1, le=1_000_000, max_digits=12, decimal_places=4)]
 
 
 class AccountSettings(BaseModel):
@@ -42,6 +43,10 @@ class AccountSettings(BaseModel):
     # its proceeds included.
     shorting: bool = False
     short_margin_pct: MarginPct = Decimal(150)
+    # A bar whose fill price is more than this factor away from the symbol's previous close (up
+    # or down) fills nothing: the order is canceled with the reason. A bad tick must not become a
+    # fill. None: fill at whatever price the bars say.
+    max_price_jump: Jump | None = Decimal(10)
 
     def commission(self, qty: Decimal, price: Decimal) -> Decimal:
         """Per share (at least commission_min when it applies) plus bps of notional, in cents."""

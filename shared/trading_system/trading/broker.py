@@ -36,6 +36,7 @@ class MarketBar:
     low: Decimal
     close: Decimal
     volume: Decimal
+    previous_close: Decimal | None = None  # the symbol's close before this bar, when known
 
     @property
     def session(self) -> date:

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from trading_system.kernel.messages import Command
+from trading_system.kernel.text import PlainText
 from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.orders import OrderRequest
 
@@ -38,7 +39,7 @@ class ResetAccount(Command):
 
 
 class HaltTrading(Command):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: PlainText = Field(min_length=1, max_length=500)
     cancel_open_orders: bool = False
 
 

@@ -166,19 +166,22 @@ def as_decimal(value: float | None) -> Decimal:
     return Decimal(repr(float(value or 0.0)))
 
 
-def market_bars(series: Any, length: timedelta) -> list[MarketBar]:
+def market_bars(series: Any, length: timedelta, before: Decimal | None = None) -> list[MarketBar]:
+    """The bars, each knowing the close before it (`before` for the first: the last known price)."""
     out = []
+    previous = before
     for i in range(len(series.ts_us)):
         ts = datetime.fromtimestamp(int(series.ts_us[i]) / 1_000_000, UTC)
-        out.append(
-            MarketBar(
-                ts=ts,
-                end=ts + length,
-                open=as_decimal(series.open[i]),
-                high=as_decimal(series.high[i]),
-                low=as_decimal(series.low[i]),
-                close=as_decimal(series.close[i]),
-                volume=as_decimal(series.volume[i]),
-            )
+        bar = MarketBar(
+            ts=ts,
+            end=ts + length,
+            open=as_decimal(series.open[i]),
+            high=as_decimal(series.high[i]),
+            low=as_decimal(series.low[i]),
+            close=as_decimal(series.close[i]),
+            volume=as_decimal(series.volume[i]),
+            previous_close=previous,
         )
+        out.append(bar)
+        previous = bar.close
     return out

@@ -481,7 +481,12 @@ def fill_orders(
         start = max(span.first, timeframe.floor(earliest))
         series = lake.bars(span.symbol, timeframe, start, span.last + timeframe.delta, 1_000_000, timeframe)
         books[span.symbol] = orders
-        timeline += [(bar.ts, span.symbol, bar) for bar in market_bars(series, timeframe.delta)]
+        # The first bar's previous close: the last known price, when it is older than the bar.
+        quote = ledger.quotes({span.symbol}).get(span.symbol)
+        first = int(series.ts_us[0]) if len(series.ts_us) else None
+        known = quote is not None and first is not None and quote.market_time.timestamp() * 1e6 <= first
+        before = quote.price if known and quote is not None else None
+        timeline += [(bar.ts, span.symbol, bar) for bar in market_bars(series, timeframe.delta, before)]
     timeline.sort(key=lambda entry: (entry[0], entry[1]))
 
     by_account: dict[str, Broker | None] = {}

@@ -15,6 +15,8 @@
   rest; fok fills everything at its first chance or nothing.
 - A day order lives through the session (UTC date) of the first bar it sees and expires when a
   bar of a later session arrives, or at the scheduled close.
+- A fill more than the account's `max_price_jump` (10x by default) away from the symbol's
+  previous close is refused: the order is canceled with the reason (a bad tick is not a price).
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ class PaperBroker:
         price = self._fill_price(order, bar, start)
         if price is None:
             return [*out, Cancel(f"{order.time_in_force} order not marketable")] if last_chance else out
+        jumped = self._jumped(price, bar)
+        if jumped is not None:
+            return [*out, Cancel(jumped)]
 
         wanted = order.remaining_qty(price)
         available = wanted
@@ -96,6 +101,19 @@ class PaperBroker:
         if order.time_in_force is TimeInForce.IOC and available < wanted:
             out.append(Cancel(f"ioc: {wanted - available} unfilled"))
         return out
+
+    def _jumped(self, price: Decimal, bar: MarketBar) -> str | None:
+        """Why a fill at `price` is refused: it is further from the previous close than the
+        account's max_price_jump allows (a bad tick, not a market)."""
+        limit, previous = self.settings.max_price_jump, bar.previous_close
+        if limit is None or previous is None or previous <= 0 or price <= 0:
+            return None
+        if max(price / previous, previous / price) <= limit:
+            return None
+        return (
+            f"not filled at {price}: more than {limit}x away from the previous close {previous} "
+            "(the account's max_price_jump; null allows any price)"
+        )
 
     def _trigger(self, order: Order, bar: MarketBar) -> Decimal | None:
         stop = order.stop_price

@@ -145,6 +145,21 @@ def _numeric(cells: list[str]) -> bool:
     return bool(filled) and all(NUMBER.fullmatch(c) for c in filled)
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula: text starting like one (=, +, -, @)
+    gets a leading apostrophe, as OWASP advises; numbers (-1.5) stay numbers."""
+    if not text.startswith(_FORMULA_STARTS):
+        return text
+    try:
+        float(text)
+    except ValueError:
+        return "'" + text
+    return text
+
+
 def echo_rows(rows: Sequence[Mapping[str, Any] | BaseModel], columns: list[str], output: Listing) -> None:
     """Rows (dicts or models) as an aligned table (numbers right-aligned), as CSV, or (all
     fields) as JSON."""
@@ -157,7 +172,7 @@ def echo_rows(rows: Sequence[Mapping[str, Any] | BaseModel], columns: list[str],
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows(cells)
+        writer.writerows([[spreadsheet_safe(text) for text in row] for row in cells])
         typer.echo(buffer.getvalue(), nl=False)
         return
     widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
