@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from trading_system.kernel.bus import Handled, MessageContext
 from trading_system.kernel.clock import sortable_id
-from trading_system.kernel.errors import DomainError, NotFound, Problem, ValidationFailed
+from trading_system.kernel.errors import NotFound, Problem, ValidationFailed, describe_failure
 from trading_system.kernel.messages import Event
 from trading_system.kernel.principal import Principal, Role
 from trading_system.market_data.domain import Timeframe
@@ -385,8 +385,7 @@ def _decide_bar(
     try:
         order_ids = _decide(deployment, symbol, bar, strategies, lake, bus, context)
     except Exception as error:
-        reason = str(error) if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
-        paused = deployment.pause(f"{symbol} {bar.isoformat()}: {reason}", clock.now())
+        paused = deployment.pause(f"{symbol} {bar.isoformat()}: {describe_failure(error)}", clock.now())
         return paused, [_paused(paused)], 0
     deployment = deployment.decided(symbol, bar, len(order_ids), clock.now())
     if not order_ids:

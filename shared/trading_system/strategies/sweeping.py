@@ -175,9 +175,10 @@ def finish_sweep(
         return Handled(None)
     if job.status is not JobStatus.RUNNING:  # finished already: a redelivered finish
         return Handled(None)
-    failures = sweep_results.failures(job.sweep_id)
-    error = (failures[0] if failures else cmd.error) if cmd.error is not None else None
-    if error is None:
+    error = cmd.error
+    if error is not None:  # the block's own words, when it could record them (see run_sweep_block)
+        error = next(iter(sweep_results.failures(job.sweep_id)), error)
+    else:
         try:
             done = job.complete(_outcome(job, sweep_results, cmd.blocks), clock.now())
         except Exception as failure:

@@ -472,17 +472,16 @@ def fill_orders(
     timeframe = event.timeframe
     books: dict[str, list[Order]] = {}
     timeline: list[tuple[datetime, str, MarketBar]] = []
-    for span in event.symbols:
-        order_ids = ledger.open_order_ids(span.symbol)
-        if not order_ids:
-            continue
+    with_orders = [(span, ids) for span in event.symbols if (ids := ledger.open_order_ids(span.symbol))]
+    last_known = ledger.quotes({span.symbol for span, _ in with_orders}) if with_orders else {}
+    for span, order_ids in with_orders:
         orders = sorted(ledger.orders(order_ids), key=lambda o: (o.submitted_at, o.id))
         earliest = min((o.as_of for o in orders if o.as_of is not None), default=span.first)
         start = max(span.first, timeframe.floor(earliest))
         series = lake.bars(span.symbol, timeframe, start, span.last + timeframe.delta, 1_000_000, timeframe)
         books[span.symbol] = orders
         # The first bar's previous close: the last known price, when it is older than the bar.
-        quote = ledger.quotes({span.symbol}).get(span.symbol)
+        quote = last_known.get(span.symbol)
         first = int(series.ts_us[0]) if len(series.ts_us) else None
         known = quote is not None and first is not None and quote.market_time.timestamp() * 1e6 <= first
         before = quote.price if known and quote is not None else None
