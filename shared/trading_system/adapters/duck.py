@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import duckdb
@@ -70,11 +70,24 @@ def _enable_s3(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
         options["URL_STYLE"] = "path"
         options["USE_SSL"] = "true" if endpoint.scheme == "https" else "false"
     clauses = ", ".join(
-        f"{name} {value}" if name == "USE_SSL" else f"{name} '{_quote(value)}'"
+        f"{name} {value}" if name == "USE_SSL" else f"{name} '{literal(value)}'"
         for name, value in options.items()
     )
     conn.execute(f"CREATE OR REPLACE SECRET lake (TYPE s3, {clauses})")
 
 
-def _quote(value: str) -> str:
+def literal(value: str) -> str:
+    """A string's text inside a single-quoted SQL literal."""
     return value.replace("'", "''")
+
+
+def identifier(name: str) -> str:
+    """A column name quoted for SQL, whatever it contains."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def contiguous(values: Any, dtype: Any) -> Any:
+    """A DuckDB result column as a contiguous numpy array of the given type."""
+    import numpy as np
+
+    return np.ascontiguousarray(np.asarray(values), dtype=dtype)
