@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     max_bar_price: float = Field(
         default=1e9, gt=0, allow_inf_nan=False, description="highest price a bar may have"
     )
+    lake_orphan_grace_s: int = Field(
+        default=3_600,
+        ge=0,
+        description="how old the files of an ingestion that never committed must be before compaction "
+        "deletes them (younger ones may belong to an ingestion still writing)",
+    )
     max_json_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1, description="the largest JSON request body (a 413 beyond it)"
     )

@@ -14,6 +14,7 @@ import pytest
 from tests.aws_fixtures import boto_client, unique_name
 from trading_system.adapters.lake import ParquetLake
 from trading_system.config import load_settings
+from trading_system.kernel.clock import sortable_id
 from trading_system.market_data.bar_batch import BarColumns, BarSeries
 from trading_system.market_data.commands import FileFormat
 from trading_system.market_data.domain import Timeframe
@@ -153,11 +154,14 @@ def test_the_newest_ingestion_wins_and_compaction_keeps_every_answer(subject: La
     hourly_before = everything(subject.lake, "AAA", Timeframe.H1, Timeframe.M1)
 
     report = subject.lake.compact(None)
-    assert (report.fresh_files, report.files_before, report.files_after, report.rows) == (2, 2, 1, 200)
+    moved = (report.ingest_files_moved, report.partition_files_written, report.rows_moved)
+    assert moved == (2, 1, 200)
+    assert (report.files_before, report.files_after, report.partitions_merged) == (2, 1, 0)
     assert len(subject.list_files()) == 1
     assert_series(everything(subject.lake, "AAA", Timeframe.M1), expected)
     assert_series(everything(subject.lake, "AAA", Timeframe.H1, Timeframe.M1), hourly_before.__dict__)
-    assert subject.lake.compact(None).rows == 0
+    again = subject.lake.compact(None)
+    assert (again.rows_moved, again.rows_merged, again.files_before, again.files_after) == (0, 0, 1, 1)
 
 
 def test_compaction_merges_settled_partitions_with_new_ingests(subject: LakeUnderTest) -> None:
@@ -169,7 +173,9 @@ def test_compaction_merges_settled_partitions_with_new_ingests(subject: LakeUnde
     expected = {s: everything(subject.lake, s, Timeframe.D1) for s in ("AAA", "BBB")}
     assert len(expected["AAA"]) == 15
     report = subject.lake.compact(Timeframe.D1)
-    assert (report.fresh_files, report.partitions, report.files_before, report.files_after) == (1, 2, 3, 2)
+    counts = (report.ingest_files_moved, report.partition_files_written, report.partitions_merged)
+    assert counts == (1, 2, 2)
+    assert (report.files_before, report.files_after, report.rows_merged) == (3, 2, 30)
     for symbol, series in expected.items():
         assert_series(everything(subject.lake, symbol, Timeframe.D1), series.__dict__)
 
@@ -190,3 +196,63 @@ def test_local_writes_leave_nothing_half_done(tmp_path: Path) -> None:
     lake.write(columns(["AAA"], 10, timedelta(days=1)), Timeframe.D1, "0001")
     staging = Path(lake.root) / "_staging"
     assert not staging.exists() or not any(staging.rglob("*"))
+
+
+class WriterDied(BaseException):
+    """Stands for the process dying: nothing after it runs."""
+
+
+def test_an_ingestion_without_its_commit_record_is_never_read_and_compaction_removes_it(
+    subject: LakeUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = columns(["AAA"], 48, timedelta(hours=1), seed=1)
+    subject.lake.write(kept, Timeframe.H1, sortable_id())
+    # Two months of hours for two symbols: the dead batch spans several files.
+    dead = columns(["AAA", "BBB"], 24 * 45, timedelta(hours=1), seed=2)
+
+    def die(relative: str, text: str) -> None:
+        raise WriterDied  # between the last data file and the commit record
+
+    monkeypatch.setattr(subject.lake.files, "write_text", die)
+    with pytest.raises(WriterDied):
+        subject.lake.write(dead, Timeframe.H1, sortable_id())
+    monkeypatch.undo()
+    orphans = len(subject.list_files()) - 1
+    assert orphans >= 2
+
+    def readable() -> dict[str, int]:
+        return {s: len(everything(subject.lake, s, Timeframe.H1)) for s in ("AAA", "BBB")}
+
+    assert_series(everything(subject.lake, "AAA", Timeframe.H1), of_symbol(kept, "AAA"))
+    assert readable() == {"AAA": 48, "BBB": 0}
+    assert len(subject.lake.committed_ingest_files(Timeframe.H1)) == 1  # what snapshots read
+    # A later ingestion into the same range does not make the dead batch's rows readable...
+    later = columns(["BBB"], 5, timedelta(hours=1), seed=3, start=T0 + timedelta(days=10))
+    subject.lake.write(later, Timeframe.H1, sortable_id())
+    assert readable() == {"AAA": 48, "BBB": 5}
+    # ...nor does a compaction within the grace, which leaves the young orphans where they are...
+    report = subject.lake.compact(Timeframe.H1)
+    assert (report.ingest_files_moved, report.orphan_files_removed) == (2, 0)
+    assert readable() == {"AAA": 48, "BBB": 5}
+    assert len(subject.list_files()) == report.files_after == orphans + 2
+    # ...and once they are older than the grace, compaction deletes them.
+    subject.lake.orphan_grace_s = 0
+    report = subject.lake.compact(Timeframe.H1)
+    assert (report.orphan_files_removed, report.files_after) == (orphans, 2)
+    assert len(subject.list_files()) == 2
+    assert readable() == {"AAA": 48, "BBB": 5}
+    assert_series(everything(subject.lake, "AAA", Timeframe.H1), of_symbol(kept, "AAA"))
+
+
+def test_a_record_without_files_is_removed_by_compaction(subject: LakeUnderTest) -> None:
+    """A compaction that died after moving an ingestion's files but before deleting its commit
+    record leaves the record alone: the next compaction deletes it and reads nothing from it."""
+    ingest_id = sortable_id()
+    subject.lake.write(columns(["AAA"], 10, timedelta(days=1)), Timeframe.D1, ingest_id)
+    subject.lake.compact(Timeframe.D1)
+    subject.lake.files.write_text(f"ingests/timeframe=1d/_commits/{ingest_id}.json", "{}")
+    report = subject.lake.compact(Timeframe.D1)
+    assert (report.ingest_files_moved, report.files_before, report.files_after) == (0, 1, 1)
+    records, files = subject.lake.files.list_ingests("ingests/timeframe=1d/")
+    assert (records, files) == ([], [])
+    assert len(everything(subject.lake, "AAA", Timeframe.D1)) == 10

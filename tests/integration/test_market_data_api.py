@@ -236,11 +236,14 @@ def test_compaction_merges_files_without_changing_any_result(
     report = client.post("/v1/lake/compactions", json={}, headers=keys.header("admin"))
     assert report.status_code == 200, report.text
     assert report.json() == {
-        "partitions": 0,
-        "fresh_files": 6,
+        "ingest_files_moved": 6,
+        "partition_files_written": 1,
+        "partitions_merged": 0,
+        "orphan_files_removed": 0,
         "files_before": 6,
         "files_after": 1,
-        "rows": 300,
+        "rows_moved": 300,
+        "rows_merged": 0,
     }
     assert len(bar_files(settings)) == 1
     for tf, expected in before.items():

@@ -87,7 +87,7 @@ class AnalyticsLake:
 
     def _everything(self, timeframe: Timeframe) -> tuple[list[str], dict[str, Any]]:
         settled = self.lake.files.list_files(f"bars/timeframe={timeframe.value}/")
-        fresh = self.lake.files.list_files(f"ingests/timeframe={timeframe.value}/")
+        fresh = self.lake.committed_ingest_files(timeframe)
         sources, params = [], {}
         if settled:
             sources.append(

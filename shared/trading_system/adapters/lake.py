@@ -9,7 +9,14 @@ Two levels, like a log-structured merge tree:
 A period is a month for 1m/5m/15m/1h bars and a year for 1d bars, so files stay large.
 
 Files are written whole: locally into `_staging/` and then renamed into place, on S3 by single
-PUTs. Every row keeps the id of the ingestion that wrote it and reads keep the newest row per
+PUTs. An ingestion that writes several files becomes visible at once, by a commit record written
+after its last file, `ingests/timeframe=1d/_commits/<ingest id>.json`: readers and compaction use
+an ingest file only when its ingestion committed, so a writer killed part-way leaves files nobody
+reads, and compaction deletes them once they are older than `lake_orphan_grace_s` (younger ones
+may belong to an ingestion still writing). Commit records are listed before the files, so a
+record seen means its files are seen too.
+
+Every row keeps the id of the ingestion that wrote it and reads keep the newest row per
 timestamp, so re-ingesting corrects data and compaction never changes a result. Periods that are
 settled (one compacted file, no fresh ingests) skip that deduplication, which costs several times
 the scan itself.
@@ -21,6 +28,7 @@ import json
 import shutil
 import tempfile
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -44,15 +52,19 @@ if TYPE_CHECKING:
 
 _STRFTIME = {Period.DAY: "%Y-%m-%d", Period.MONTH: "%Y-%m", Period.YEAR: "%Y"}
 _NO_FILES = "No files found"
+COMMITS = "_commits"  # the folder of commit records, beside each timeframe's ingest periods
 
 
 class ParquetLake:
     """Implements the BarLake port: bars in, bars out, bar files parsed."""
 
-    def __init__(self, root: str, conn: duckdb.DuckDBPyConnection, files: LakeFiles):
+    def __init__(
+        self, root: str, conn: duckdb.DuckDBPyConnection, files: LakeFiles, orphan_grace_s: int = 3_600
+    ):
         self.root = root.rstrip("/")
         self.conn = conn
         self.files = files
+        self.orphan_grace_s = orphan_grace_s
         self._write_lock = threading.Lock()
 
     @classmethod
@@ -68,7 +80,7 @@ class ParquetLake:
             Path(root).mkdir(parents=True, exist_ok=True)
             root = str(Path(root).resolve())
             files = LocalFolder(root)
-        return cls(root, conn, files)
+        return cls(root, conn, files, settings.lake_orphan_grace_s)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -118,7 +130,17 @@ class ParquetLake:
         assert written is not None
         rows, paths = int(written[0]), list(written[1])
         self.files.publish(staging, paths)
+        record = {"ingest_id": ingest_id, "rows": rows, "files": len(paths)}
+        self.files.write_text(_commit_record(timeframe, ingest_id), json.dumps(record))
         return WrittenBars(ingest_id=ingest_id, rows=rows, files=len(paths))
+
+    def committed_ingest_files(self, timeframe: Timeframe) -> list[str]:
+        """The fresh ingest files of the timeframe whose ingestion committed."""
+        return self._ingests(timeframe).committed_files
+
+    def _ingests(self, timeframe: Timeframe) -> IngestListing:
+        records, files = self.files.list_ingests(f"ingests/timeframe={timeframe.value}/")
+        return IngestListing(records, files)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -203,7 +225,7 @@ class ParquetLake:
         newest-ingestion-wins window.
         """
         sources: dict[str, list[tuple[str, bool]]] = defaultdict(list)  # period -> (path, fresh)
-        for path in self.files.list_files(f"ingests/timeframe={timeframe.value}/"):
+        for path in self.committed_ingest_files(timeframe):
             sources[_period_of(path)].append((path, True))
         for path in self.files.list_files(f"bars/timeframe={timeframe.value}/symbol={symbol}/"):
             sources[_period_of(path)].append((path, False))
@@ -224,30 +246,53 @@ class ParquetLake:
     # -- compaction ----------------------------------------------------------------------
 
     def compact(self, timeframe: Timeframe | None) -> CompactionReport:
-        """Move fresh ingest files into per-symbol partitions, then merge each partition's
-        files into one. Query results are the same before, during and after."""
+        """Move committed ingest files into per-symbol partitions, merge each partition's files
+        into one, and delete what dead writers left. Query results are the same before, during
+        and after, and a compaction killed at any point leaves a lake the next one finishes."""
         timeframes = [timeframe] if timeframe else list(Timeframe)
-        report = CompactionReport(partitions=0, fresh_files=0, files_before=0, files_after=0, rows=0)
+        report = CompactionReport(
+            ingest_files_moved=0,
+            partition_files_written=0,
+            partitions_merged=0,
+            orphan_files_removed=0,
+            files_before=0,
+            files_after=0,
+            rows_moved=0,
+            rows_merged=0,
+        )
+        born_before = time.time_ns() - self.orphan_grace_s * 1_000_000_000
         with self._write_lock:
             for tf in timeframes:
-                fresh = self.files.list_files(f"ingests/timeframe={tf.value}/")
-                settled = self.files.list_files(f"bars/timeframe={tf.value}/")
-                report.files_before += len(fresh) + len(settled)
-                if fresh:
-                    report.fresh_files += len(fresh)
-                    report.rows += self._distribute(tf, fresh)
+                ingests = self._ingests(tf)
+                report.files_before += len(ingests.files) + len(
+                    self.files.list_files(f"bars/timeframe={tf.value}/")
+                )
+                moving = ingests.committed_files
+                if moving:
+                    written, rows = self._distribute(tf, moving)
+                    self.files.delete(moving)
+                    report.ingest_files_moved += len(moving)
+                    report.partition_files_written += written
+                    report.rows_moved += rows
+                # Every record listed had its files listed too: they were just moved, or an
+                # earlier compaction moved them and died before deleting the record.
+                self.files.delete(ingests.records)
+                orphans = ingests.uncommitted_files(born_before)
+                self.files.delete(orphans)
+                report.orphan_files_removed += len(orphans)
                 by_partition: dict[str, list[str]] = defaultdict(list)
                 for path in self.files.list_files(f"bars/timeframe={tf.value}/"):
                     by_partition[path.rsplit("/", 1)[0]].append(path)
-                report.files_after += len(by_partition)
                 for partition, paths in sorted(by_partition.items()):
                     if len(paths) > 1:
-                        report.rows += self._merge(partition, sorted(paths))
-                        report.partitions += 1
+                        report.rows_merged += self._merge(partition, sorted(paths))
+                        report.partitions_merged += 1
+                report.files_after += len(by_partition) + len(self._ingests(tf).files)
+            report.orphan_files_removed += self.files.remove_staging(born_before)
         return report
 
-    def _distribute(self, timeframe: Timeframe, fresh: list[str]) -> int:
-        """Rewrite fresh ingest files as per-symbol partition files; the rows written."""
+    def _distribute(self, timeframe: Timeframe, fresh: list[str]) -> tuple[int, int]:
+        """Rewrite fresh ingest files as per-symbol partition files; the files and rows written."""
         name = f"d{sortable_id()}"
         staging = self.files.staging_target(name)
         target = f"{staging}/bars"
@@ -273,8 +318,7 @@ class ParquetLake:
             cur.close()
         assert written is not None
         self.files.publish(staging, list(written[1]))
-        self.files.delete(fresh)
-        return int(written[0])
+        return len(written[1]), int(written[0])
 
     def _merge(self, partition: str, paths: list[str]) -> int:
         name = f"c{sortable_id()}"
@@ -354,6 +398,47 @@ class ParquetLake:
             cur.close()
 
 
+class IngestListing:
+    """The commit records and data files under one timeframe's `ingests/` folder, the records
+    listed first."""
+
+    def __init__(self, records: list[str], files: list[str]):
+        self.records = records
+        self.files = files
+        self._committed = {_name(path).removesuffix(".json") for path in records}
+
+    @property
+    def committed_files(self) -> list[str]:
+        return [path for path in self.files if _ingest_id_of(path) in self._committed]
+
+    def uncommitted_files(self, born_before: int) -> list[str]:
+        """Files of ingestions without a commit record, started before the time (ns)."""
+        return [
+            path
+            for path in self.files
+            if _ingest_id_of(path) not in self._committed and born_at(_ingest_id_of(path)) < born_before
+        ]
+
+
+def _commit_record(timeframe: Timeframe, ingest_id: str) -> str:
+    return f"ingests/timeframe={timeframe.value}/{COMMITS}/{ingest_id}.json"
+
+
+def _name(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _ingest_id_of(path: str) -> str:
+    return _name(path).split("_", 1)[0]
+
+
+def born_at(name: str) -> int:
+    """When a lake name made from a sortable id (an ingest id, or a staging folder's letter and
+    id) was created, in ns since the epoch; 0 for any other name, which counts as old."""
+    digits = name.lstrip("abcdefghijklmnopqrstuvwxyz")[:19]
+    return int(digits) if digits.isdigit() and len(digits) == 19 else 0
+
+
 def _period_of(path: str) -> str:
     return path.rsplit("/", 2)[-2].removeprefix("period=")
 
@@ -374,7 +459,17 @@ class LakeFiles(Protocol):
 
     def list_files(self, prefix: str) -> list[str]: ...
 
+    def list_ingests(self, prefix: str) -> tuple[list[str], list[str]]:
+        """The commit records (`<prefix>_commits/*.json`) and then the Parquet files under the
+        prefix, listed in that order."""
+
+    def write_text(self, relative: str, text: str) -> None:
+        """A small file, written whole."""
+
     def delete(self, paths: list[str]) -> None: ...
+
+    def remove_staging(self, born_before: int) -> int:
+        """Delete what writers left in staging before the time (ns); the files removed."""
 
 
 class LocalFolder:
@@ -401,9 +496,32 @@ class LocalFolder:
             return []
         return sorted(str(p) for p in base.rglob("*.parquet"))
 
+    def list_ingests(self, prefix: str) -> tuple[list[str], list[str]]:
+        records = Path(self.root) / prefix / COMMITS
+        listed = sorted(str(p) for p in records.glob("*.json")) if records.exists() else []
+        return listed, self.list_files(prefix)
+
+    def write_text(self, relative: str, text: str) -> None:
+        staged = Path(self.staging_target(f"t{sortable_id()}")) / "file"
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        staged.write_text(text)
+        final = Path(self.root) / relative
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staged.replace(final)
+        shutil.rmtree(staged.parent, ignore_errors=True)
+
     def delete(self, paths: list[str]) -> None:
         for path in paths:
             Path(path).unlink(missing_ok=True)
+
+    def remove_staging(self, born_before: int) -> int:
+        staging = Path(self.root) / "_staging"
+        removed = 0
+        for folder in staging.iterdir() if staging.exists() else []:
+            if born_at(folder.name) < born_before:
+                removed += sum(1 for p in folder.rglob("*") if p.is_file())
+                shutil.rmtree(folder, ignore_errors=True)
+        return removed
 
 
 class S3Prefix:
@@ -428,17 +546,29 @@ class S3Prefix:
         return None
 
     def list_files(self, prefix: str) -> list[str]:
+        return [path for path in self._list(prefix) if path.endswith(".parquet")]
+
+    def list_ingests(self, prefix: str) -> tuple[list[str], list[str]]:
+        # One listing: S3 lists keys in order, and "_commits/" sorts before "period=", so the
+        # records come from pages fetched before the files'.
+        listed = self._list(prefix)
+        records = [p for p in listed if p.endswith(".json") and f"/{COMMITS}/" in p]
+        return records, [p for p in listed if p.endswith(".parquet")]
+
+    def _list(self, prefix: str) -> list[str]:
         paths: list[str] = []
         pages = self.s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self.prefix + prefix
         )
         for page in pages:
-            paths += [
-                f"s3://{self.bucket}/{o['Key']}"
-                for o in page.get("Contents", [])
-                if o["Key"].endswith(".parquet")
-            ]
-        return sorted(paths)
+            paths += [f"s3://{self.bucket}/{o['Key']}" for o in page.get("Contents", [])]
+        return paths
+
+    def write_text(self, relative: str, text: str) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=self.prefix + relative, Body=text.encode())
+
+    def remove_staging(self, born_before: int) -> int:
+        return 0  # files are written in place; an interrupted upload never becomes an object
 
     def delete(self, paths: list[str]) -> None:
         keys = [p.removeprefix(f"s3://{self.bucket}/") for p in paths]

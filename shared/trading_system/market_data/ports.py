@@ -45,11 +45,16 @@ class WrittenBars:
 
 
 class CompactionReport(BaseModel):
-    partitions: int  # per-symbol partitions whose several files were merged into one
-    fresh_files: int  # ingest files moved into per-symbol partitions
+    """What one compaction did, counted in data files of the lake's bars."""
+
+    ingest_files_moved: int  # committed ingest files moved into per-symbol partitions...
+    partition_files_written: int  # ...as this many partition files (one per symbol and period)
+    partitions_merged: int  # partitions whose several files were merged into one
+    orphan_files_removed: int  # files of ingestions that never committed, older than the grace
     files_before: int
     files_after: int
-    rows: int
+    rows_moved: int  # distinct bars moved out of ingest files
+    rows_merged: int  # bars in the partitions merged
 
 
 class BarLake(Protocol):
@@ -61,7 +66,8 @@ class BarLake(Protocol):
     ) -> ParsedBars: ...
 
     def write(self, bars: BarColumns, timeframe: Timeframe, ingest_id: str) -> WrittenBars:
-        """Write validated bars as whole files; readers never see a partial file."""
+        """Write validated bars; readers see every bar of the batch or none, even when the
+        writer dies part-way (its files stay invisible until compaction removes them)."""
 
     def bars(
         self,
