@@ -8,6 +8,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
+from infra import nag
 from infra.stack import TradingStack
 
 STACK_NAME = "TradingSystem"
@@ -32,6 +33,7 @@ def build(app: cdk.App) -> TradingStack:
         alarm_email=str(alarm_email) if alarm_email else None,
     )
     cdk.Tags.of(stack).add("project", "trading-system")
+    nag.check(app)
     return stack
 
 
