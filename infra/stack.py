@@ -8,9 +8,10 @@ function needs no change here.
 
 - root: the table, the buckets, the bus and its archive (kept, RETAIN, under logical ids that never
   change), the layers, the HTTP API with its stage, authorizer and routes (one resource per route:
-  see `Api` on why routes stay here), the alarm topic, the API's alarm and dashboard;
+  see `Api` on why routes stay here), the alarm topic, the account-level and API alarms and the
+  one dashboard;
 - a nested stack per context: its functions, log groups, IAM, API integrations and invoke
-  permissions, rules, schedules, upload triggers, dead-letter queues, alarms and dashboard. What
+  permissions, rules, schedules, upload triggers, dead-letter queues and their alarm. What
   it uses from the root reaches it as parameters, what the root uses from it as outputs (CDK
   adds both).
 """
@@ -24,7 +25,6 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constructs.api import Api, Route
@@ -35,13 +35,13 @@ from infra.constructs.storage import Storage
 from infra.constructs.triggers import Triggers
 from trading_system.catalog import CATALOG, Function
 
-# Each function brings at most 12 resources to its stack (an asynchronous one: log group, role,
-# policy, function, invoke permission, rule, dead-letter queue and its policy, invoke config, three
-# alarms), so a stack of 30 stays near 360, under the 400 of DESIGN.md's budget and CloudFormation's
-# 500. A context with more continues in another stack (`Trading2`, ...), in catalog order: add a
-# context's new functions at the end of its list, or those after them move to the next stack and
-# are replaced (they are stateless; a moved function's dead-letter queue is replaced too, so it
-# should be empty).
+# Each function brings at most 10 resources to its stack (an asynchronous one: log group, role,
+# policy, function, invoke permission, rule, dead-letter queue and its policy, invoke config, and
+# a share of its context's dead-letter alarm), so a stack of 30 stays near 300, under the 400 of
+# DESIGN.md's budget and CloudFormation's 500. A context with more continues in another stack
+# (`Trading2`, ...), in catalog order: add a context's new functions at the end of its list, or
+# those after them move to the next stack and are replaced (they are stateless; a moved
+# function's dead-letter queue is replaced too, so it should be empty).
 FUNCTIONS_PER_STACK = 30
 
 
@@ -56,7 +56,7 @@ class Platform:
 
 
 class ContextStack(cdk.NestedStack):
-    """One bounded context (or a part of one): its functions, their triggers, alarms and dashboard.
+    """One bounded context (or a part of one): its functions, their triggers and dead-letter alarms.
     `routes` are its functions' API integrations, for the root to route to."""
 
     def __init__(
@@ -67,8 +67,7 @@ class ContextStack(cdk.NestedStack):
         context: str,
         entries: Sequence[Function],
         platform: Platform,
-        topic: sns.ITopic,
-        dashboard_name: str,
+        observability: Observability,
     ) -> None:
         super().__init__(scope, construct_id, description=f"The {context} context's functions and triggers")
         functions = Functions(
@@ -88,14 +87,7 @@ class ContextStack(cdk.NestedStack):
             bus=platform.bus,
             storage=platform.storage,
         )
-        Observability(
-            self,
-            "Observability",
-            functions=functions,
-            dead_letter_queues=triggers.dead_letter_queues,
-            topic=topic,
-            dashboard_name=dashboard_name,
-        )
+        observability.watch_dead_letters(self, triggers.dead_letter_queues, context)
         self.wired: set[str] = triggers.wired
         self.routes: list[Route] = triggers.routes
 
@@ -138,8 +130,6 @@ class TradingStack(cdk.Stack):
         observability = Observability(
             self,
             "Observability",
-            functions={},
-            dead_letter_queues={},
             dashboard_name=f"{self.stack_name}-{cdk.Aws.REGION}",
             alarm_email=alarm_email,
             http_api=api.http_api,
@@ -154,14 +144,14 @@ class TradingStack(cdk.Stack):
                 context=context,
                 entries=entries,
                 platform=platform,
-                topic=observability.topic,
-                dashboard_name=f"{self.stack_name}-{stack_id}-{cdk.Aws.REGION}",
+                observability=observability,
             )
             wired |= stack.wired
             routes += stack.routes
         # Once every stack is built: the routes need the authorizer, whichever stack it is in.
         for route in routes:
             api.add_route(route)
+        observability.build_dashboard()
 
         # A trigger kind added to the catalog must fail the synth until this stack deploys it,
         # rather than ship a function nothing ever invokes.

@@ -1,5 +1,14 @@
-"""CloudWatch dashboards and the alarms someone must hear about: function errors and throttles,
-dead letters waiting, and API server errors. Alarms notify one SNS topic, in the root stack."""
+"""The alarms someone must hear about and one dashboard, at almost no idle cost.
+
+CloudWatch bills each alarm metric every month, traffic or not, and each dashboard beyond three.
+So the platform alarms on aggregates, not per function: Lambda's account-level Errors and
+Throttles (every function of the account and region: deploy the platform in an account of its
+own, as docs/OPERATIONS.md advises, and they are the platform's), the API's 5xx, and per
+context one metric-math alarm over its dead-letter queues (at most ten metrics per alarm, so one
+more every ten queues). The one dashboard finds functions and queues by Metrics Insights queries,
+which cost nothing to display and need no change when the catalog grows. Alarms notify one SNS
+topic, in the root stack.
+"""
 
 from __future__ import annotations
 
@@ -9,134 +18,121 @@ import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.constructs.functions import pascal_case
-
 PERIOD = cdk.Duration.minutes(5)
+METRICS_PER_ALARM = 10  # CloudWatch's limit for a metric-math alarm
 _AT_LEAST_ONE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-_WIDGETS_PER_ROW = 3  # of width 8: the dashboard grid is 24 wide
+_TOP = 10  # functions or queues a dashboard widget shows, the worst first
 
 
 class Observability(Construct):
-    """One stack's alarms and dashboard: errors and throttles of each function, dead letters of
-    each queue, and, given the HTTP API, its server errors and traffic.
-
-    Alarms notify `topic`, or a topic of its own (the root's, which the other stacks are given)
-    that `alarm_email` subscribes to. Each stack keeps its own alarms and dashboard so that no
-    stack grows with the whole catalog.
-    """
+    """The root stack's alarms, topic and dashboard; `watch_dead_letters` adds a context's."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        functions: Mapping[str, lambda_.Function],
-        dead_letter_queues: Mapping[str, sqs.IQueue],
         dashboard_name: str,
-        topic: sns.ITopic | None = None,
+        http_api: apigw.HttpApi,
         alarm_email: str | None = None,
-        http_api: apigw.HttpApi | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        if topic is None:
-            topic = sns.Topic(self, "AlarmTopic", enforce_ssl=True)
-            if alarm_email:
-                topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
-        elif alarm_email:
-            raise ValueError("alarm_email subscribes to the topic Observability creates, not to a given one")
-        self.topic = topic
-        self._action = cloudwatch_actions.SnsAction(topic)
+        self.topic = sns.Topic(self, "AlarmTopic", enforce_ssl=True)
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        self._action = cloudwatch_actions.SnsAction(self.topic)
         self.alarms: list[cloudwatch.Alarm] = []
+        self._dashboard_name = dashboard_name
+        self._http_api = http_api
+        self._alarm(self, "LambdaErrors", _lambda("Errors"), "a function failed")
+        self._alarm(self, "LambdaThrottles", _lambda("Throttles"), "a function was throttled")
+        self._alarm(
+            self, "ApiServerErrors", http_api.metric_server_error(period=PERIOD), "the API answered 5xx"
+        )
 
-        for name, function in functions.items():
-            self._alarm(f"{pascal_case(name)}Errors", function.metric_errors(period=PERIOD), f"{name} failed")
+    def watch_dead_letters(self, scope: Construct, queues: Mapping[str, sqs.IQueue], context: str) -> None:
+        """In `scope` (the context's stack), alarms while any of `queues` holds a message: each
+        one is an event or a file the platform did not process."""
+        names = sorted(queues)
+        for start in range(0, len(names), METRICS_PER_ALARM):
+            group = names[start : start + METRICS_PER_ALARM]
+            depth = {
+                f"q{i}": queues[name].metric_approximate_number_of_messages_visible(
+                    period=PERIOD, statistic="Maximum"
+                )
+                for i, name in enumerate(group)
+            }
             self._alarm(
-                f"{pascal_case(name)}Throttles",
-                function.metric_throttles(period=PERIOD),
-                f"{name} was throttled",
-            )
-        for name, queue in dead_letter_queues.items():
-            # Any message at all: each one is an event or a file the platform did not process.
-            self._alarm(
-                f"{pascal_case(name)}DeadLetters",
-                queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
-                f"{name} has dead letters waiting to be inspected and replayed",
+                scope,
+                f"DeadLetters{start // METRICS_PER_ALARM + 1}",
+                cloudwatch.MathExpression(
+                    expression=f"MAX([{', '.join(depth)}])",
+                    using_metrics=depth,
+                    period=PERIOD,
+                    label="dead letters waiting",
+                ),
+                f"{context}: dead letters waiting to be inspected and replayed ({', '.join(group)})",
                 threshold=0,
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             )
 
-        self.dashboard = cloudwatch.Dashboard(
-            self, "Dashboard", dashboard_name=dashboard_name, default_interval=cdk.Duration.hours(3)
+    def build_dashboard(self) -> cloudwatch.Dashboard:
+        """The dashboard, once every stack has added its alarms."""
+        api = self._http_api
+        dashboard = cloudwatch.Dashboard(
+            self, "Dashboard", dashboard_name=self._dashboard_name, default_interval=cdk.Duration.hours(3)
         )
-        if http_api is not None:
-            self._alarm(
-                "ApiServerErrors", http_api.metric_server_error(period=PERIOD), "the API answered 5xx"
-            )
-            self.dashboard.add_widgets(
-                _graph("API requests", [http_api.metric_count(period=PERIOD)]),
-                _graph(
-                    "API errors",
-                    [
-                        http_api.metric_client_error(period=PERIOD),
-                        http_api.metric_server_error(period=PERIOD),
-                    ],
-                ),
-                _graph("API latency p90", [http_api.metric_latency(period=PERIOD, statistic="p90")]),
-            )
-        function_widgets = [
+        dashboard.add_widgets(
+            _graph("API requests", [api.metric_count(period=PERIOD)]),
             _graph(
-                name,
-                [
-                    function.metric_invocations(period=PERIOD),
-                    function.metric_errors(period=PERIOD),
-                    function.metric_throttles(period=PERIOD),
-                ],
-                right=[function.metric_duration(period=PERIOD, statistic="p90")],
-            )
-            for name, function in functions.items()
-        ]
-        for start in range(0, len(function_widgets), _WIDGETS_PER_ROW):
-            self.dashboard.add_widgets(*function_widgets[start : start + _WIDGETS_PER_ROW])
-        bottom: list[cloudwatch.IWidget] = []
-        if dead_letter_queues:
-            bottom.append(
-                _graph(
-                    "Dead letters waiting",
-                    [
-                        queue.metric_approximate_number_of_messages_visible(
-                            period=PERIOD, statistic="Maximum", label=name
-                        )
-                        for name, queue in dead_letter_queues.items()
-                    ],
-                    width=12,
-                )
-            )
-        bottom.append(cloudwatch.AlarmStatusWidget(alarms=list(self.alarms), title="Alarms", width=12))
-        self.dashboard.add_widgets(*bottom)
+                "API errors", [api.metric_client_error(period=PERIOD), api.metric_server_error(period=PERIOD)]
+            ),
+            _graph("API latency p90", [api.metric_latency(period=PERIOD, statistic="p90")]),
+        )
+        dashboard.add_widgets(
+            _top("Functions: errors", "SUM(Errors)", "AWS/Lambda", "FunctionName"),
+            _top("Functions: throttles", "SUM(Throttles)", "AWS/Lambda", "FunctionName"),
+            _top("Functions: slowest (max duration)", "MAX(Duration)", "AWS/Lambda", "FunctionName"),
+        )
+        dashboard.add_widgets(
+            _top("Functions: invocations", "SUM(Invocations)", "AWS/Lambda", "FunctionName", width=12),
+            _top(
+                "Queues: messages waiting",
+                "MAX(ApproximateNumberOfMessagesVisible)",
+                "AWS/SQS",
+                "QueueName",
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(alarms=list(self.alarms), title="Alarms", width=24)
+        )
+        return dashboard
 
     def _alarm(
         self,
+        scope: Construct,
         construct_id: str,
-        metric: cloudwatch.Metric,
+        metric: cloudwatch.IMetric,
         description: str,
         *,
         threshold: float = 1,
         comparison: cloudwatch.ComparisonOperator = _AT_LEAST_ONE,
     ) -> None:
-        alarm = metric.create_alarm(
-            self,
+        alarm = cloudwatch.Alarm(
+            scope,
             construct_id,
+            metric=metric,
             alarm_description=description,
             threshold=threshold,
             comparison_operator=comparison,
             evaluation_periods=1,
-            # No data means no invocations, hence no errors: not an alarm.
+            # No data means no invocations (or no messages), hence nothing wrong: not an alarm.
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         alarm.add_alarm_action(self._action)
@@ -144,11 +140,21 @@ class Observability(Construct):
         self.alarms.append(alarm)
 
 
-def _graph(
-    title: str,
-    left: list[cloudwatch.IMetric],
-    *,
-    right: list[cloudwatch.IMetric] | None = None,
-    width: int = 8,
+def _lambda(metric_name: str) -> cloudwatch.Metric:
+    """A Lambda metric over every function of the account and region (no dimension)."""
+    return cloudwatch.Metric(namespace="AWS/Lambda", metric_name=metric_name, statistic="Sum", period=PERIOD)
+
+
+def _top(
+    title: str, aggregate: str, namespace: str, dimension: str, *, width: int = 8
 ) -> cloudwatch.GraphWidget:
-    return cloudwatch.GraphWidget(title=title, left=left, right=right or [], width=width, height=6)
+    """The resources with the highest `aggregate`, found by a Metrics Insights query."""
+    query = (
+        f'SELECT {aggregate} FROM SCHEMA("{namespace}", {dimension}) '
+        f"GROUP BY {dimension} ORDER BY {aggregate.split('(')[0]}() DESC LIMIT {_TOP}"
+    )
+    return _graph(title, [cloudwatch.MathExpression(expression=query, period=PERIOD)], width=width)
+
+
+def _graph(title: str, left: list[cloudwatch.IMetric], *, width: int = 8) -> cloudwatch.GraphWidget:
+    return cloudwatch.GraphWidget(title=title, left=left, width=width, height=6)

@@ -1,0 +1,126 @@
+"""What the stack costs when nobody uses it, counted from the synthesised template (issue 12).
+
+docs/COSTS.md shows the idle table this module renders (`idle_table`); the test fails when the
+template bills more (or less) than the document says, so the figure cannot silently grow.
+Prices: AWS's public list prices, us-east-1, December 2026.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.infra.conftest import Synthesized
+from trading_system.catalog import CATALOG, Every
+
+COSTS_MD = Path(__file__).resolve().parents[2] / "docs" / "COSTS.md"
+
+ALARM_METRIC_MONTH = 0.10  # standard resolution, per metric an alarm evaluates
+DASHBOARD_MONTH = 3.00  # beyond the first three of the account, which are free
+LAMBDA_REQUEST = 0.20 / 1_000_000
+LAMBDA_GB_SECOND_ARM = 0.0000133334
+LOG_INGEST_GB = 0.50
+# A scheduled run with nothing to do: assumed, not measured in AWS (docs/COSTS.md says so).
+IDLE_RUN_SECONDS = 0.1
+IDLE_RUN_LOG_BYTES = 1_000
+MINUTES_A_MONTH = 365.25 * 24 * 60 / 12
+WEEKDAYS_A_MONTH = 365.25 * 5 / 7 / 12
+DAYS_A_MONTH = 365.25 / 12
+
+
+@dataclass(frozen=True)
+class Row:
+    item: str
+    count: float
+    unit: str
+    monthly: float
+
+    def render(self) -> str:
+        count = f"{self.count:,.0f}"
+        return f"| {self.item} | {count} {self.unit} | ${self.monthly:,.2f} |"
+
+
+def runs_a_month(expression: str) -> float:
+    """How often an EventBridge schedule fires in an average month (the forms the catalog uses)."""
+    rate = re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", expression)
+    if rate:
+        every = int(rate[1]) * {"minute": 1, "hour": 60, "day": 1440}[rate[2]]
+        return MINUTES_A_MONTH / every
+    cron = re.fullmatch(r"cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)", expression)
+    assert cron, f"a schedule this cost model cannot read: {expression}"
+    minute, hour, _, _, weekday, _ = cron.groups()
+    assert minute.isdigit() and hour.isdigit(), f"one run a day expected: {expression}"
+    return WEEKDAYS_A_MONTH if weekday == "MON-FRI" else DAYS_A_MONTH
+
+
+def idle_rows(synthesized: Synthesized) -> list[Row]:
+    alarms = synthesized.of_type("AWS::CloudWatch::Alarm").values()
+    metrics = sum(
+        len([m for m in a["Properties"].get("Metrics", []) if "MetricStat" in m]) or 1 for a in alarms
+    )
+    dashboards = len(synthesized.of_type("AWS::CloudWatch::Dashboard"))
+    rows = [
+        Row("CloudWatch alarm metrics", metrics, "metrics", metrics * ALARM_METRIC_MONTH),
+        Row(
+            "CloudWatch dashboards (beyond the account's 3 free)",
+            dashboards,
+            "dashboards",
+            dashboards * DASHBOARD_MONTH,
+        ),
+    ]
+    for entry in CATALOG:
+        if isinstance(entry.trigger, Every):
+            runs = runs_a_month(entry.trigger.expression)
+            gb_seconds = runs * entry.memory_mb / 1024 * IDLE_RUN_SECONDS
+            cost = (
+                runs * LAMBDA_REQUEST
+                + gb_seconds * LAMBDA_GB_SECOND_ARM
+                + runs * IDLE_RUN_LOG_BYTES / 1e9 * LOG_INGEST_GB
+            )
+            rows.append(
+                Row(f"`{entry.name}` ({entry.trigger.expression}, {entry.memory_mb} MB)", runs, "runs", cost)
+            )
+    return rows
+
+
+def idle_table(rows: list[Row]) -> str:
+    total = sum(r.monthly for r in rows)
+    lines = ["| billed when idle | how many a month | USD a month |", "|---|---:|---:|"]
+    lines += [r.render() for r in rows]
+    lines.append(f"| **total** | | **${total:,.2f}** |")
+    return "\n".join(lines)
+
+
+def test_the_documented_idle_cost_is_the_templates(synthesized: Synthesized) -> None:
+    table = idle_table(idle_rows(synthesized))
+    assert table in COSTS_MD.read_text(), f"docs/COSTS.md must show the idle cost as it is now:\n{table}"
+
+
+def test_nothing_else_bills_by_the_month(synthesized: Synthesized) -> None:
+    """Resources with a monthly charge of their own that the idle table does not count: adding
+    one is a decision to write into the table (and into this test)."""
+    for kind in (
+        "AWS::KMS::Key",  # $1 a month each
+        "AWS::SecretsManager::Secret",  # $0.40 a month each
+        "AWS::EC2::NatGateway",
+        "AWS::EC2::VPCEndpoint",
+        "AWS::RDS::DBInstance",
+        "AWS::ElastiCache::CacheCluster",
+        "AWS::Lambda::EventSourceMapping",  # polls a queue whether or not it holds messages
+        "AWS::CloudWatch::CompositeAlarm",
+        "AWS::Synthetics::Canary",
+    ):
+        assert not synthesized.of_type(kind), kind
+    for function in synthesized.of_type("AWS::Lambda::Function").values():
+        assert "ProvisionedConcurrencyConfig" not in function["Properties"]
+    assert not synthesized.of_type("AWS::Lambda::Alias")  # provisioned concurrency lives on aliases
+    tables = synthesized.of_type("AWS::DynamoDB::Table").values()
+    assert all(t["Properties"]["BillingMode"] == "PAY_PER_REQUEST" for t in tables)
+
+
+def test_the_cost_model_reads_every_schedule_of_the_catalog() -> None:
+    assert runs_a_month("rate(1 minute)") == MINUTES_A_MONTH
+    assert runs_a_month("rate(5 minutes)") == MINUTES_A_MONTH / 5
+    assert runs_a_month("cron(30 0 * * ? *)") == DAYS_A_MONTH
+    assert round(runs_a_month("cron(0 21 ? * MON-FRI *)"), 2) == 21.74
