@@ -24,6 +24,7 @@ def cdk_json_context() -> dict[str, Any]:
 
 def build(app: cdk.App) -> TradingStack:
     alarm_email = app.node.try_get_context("alarmEmail")  # `cdk deploy -c alarmEmail=ops@example.com`
+    origins = app.node.try_get_context("corsOrigins")  # `-c corsOrigins=https://a.example,https://b.example`
     stack = TradingStack(
         app,
         STACK_NAME,
@@ -31,6 +32,7 @@ def build(app: cdk.App) -> TradingStack:
             "Serverless algorithmic-trading platform (shared/trading_system/catalog.py is its topology)"
         ),
         alarm_email=str(alarm_email) if alarm_email else None,
+        cors_origins=[o.strip() for o in str(origins).split(",") if o.strip()] if origins else [],
     )
     cdk.Tags.of(stack).add("project", "trading-system")
     nag.check(app)

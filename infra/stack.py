@@ -117,12 +117,13 @@ class TradingStack(cdk.Stack):
         *,
         catalog: Sequence[Function] = CATALOG,
         alarm_email: str | None = None,
+        cors_origins: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         storage = Storage(self, "Storage")
         domain_bus = DomainBus(self, "DomainBus")
-        api = Api(self, "Api")
+        api = Api(self, "Api", cors_origins=cors_origins)
         platform = Platform(
             storage=storage, bus=domain_bus.bus, layers=Layers(self, "Layers").versions, api=api
         )

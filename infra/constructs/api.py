@@ -4,6 +4,7 @@ invoke permission, in the function's stack."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -19,14 +20,26 @@ from trading_system.catalog import Function, Http
 
 # Account-wide protection against a runaway client; API keys are not a rate limit by themselves.
 THROTTLE = apigw.ThrottleSettings(rate_limit=100, burst_limit=200)
-# API keys travel in headers, not cookies, so any origin may call the API from a browser.
-CORS = apigw.CorsPreflightOptions(
-    allow_origins=["*"],
-    allow_methods=[apigw.CorsHttpMethod.ANY],
-    allow_headers=["authorization", "content-type", "x-api-key"],
-    expose_headers=["location"],
-    max_age=cdk.Duration.hours(1),
-)
+
+
+def cors(origins: Sequence[str]) -> apigw.CorsPreflightOptions | None:
+    """Browsers on these origins may call the API (`cdk deploy -c corsOrigins=https://a,https://b`);
+    with none, only same-origin pages and non-browser clients can. Keys travel in headers, never
+    cookies, so no credentials are allowed."""
+    if not origins:
+        return None
+    for origin in origins:
+        if origin == "*" or not origin.startswith(("https://", "http://localhost", "http://127.0.0.1")):
+            raise ValueError(f"corsOrigins: {origin!r} is not an https:// origin (or a local http one)")
+    return apigw.CorsPreflightOptions(
+        allow_origins=list(origins),
+        allow_methods=[apigw.CorsHttpMethod.ANY],
+        allow_headers=["authorization", "content-type", "x-api-key"],
+        expose_headers=["location"],
+        max_age=cdk.Duration.hours(1),
+    )
+
+
 _ACCESS_LOG_FORMAT = json.dumps(
     {
         "requestId": "$context.requestId",
@@ -70,9 +83,11 @@ class Api(Construct):
     headers itself. Without caching, a revoked key stops working on the next request.
     """
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, cors_origins: Sequence[str] = ()) -> None:
         super().__init__(scope, construct_id)
-        self.http_api = apigw.HttpApi(self, "HttpApi", cors_preflight=CORS, create_default_stage=False)
+        self.http_api = apigw.HttpApi(
+            self, "HttpApi", cors_preflight=cors(cors_origins), create_default_stage=False
+        )
         self.stage = apigw.HttpStage(
             self,
             "DefaultStage",

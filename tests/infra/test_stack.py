@@ -18,10 +18,11 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Match
+from aws_cdk.assertions import Match, Template
 
 from infra import packaging
 from infra.app import cdk_json_context
+from infra.constructs.api import Api
 from infra.constructs.observability import METRICS_PER_ALARM
 from infra.stack import FUNCTIONS_PER_STACK, TradingStack, nested_stacks
 from layers import build_layer
@@ -355,6 +356,20 @@ def test_api_is_throttled_and_logged(synthesized: Synthesized) -> None:
     assert refs(stage["AccessLogSettings"]["DestinationArn"]) <= set(
         synthesized.of_type("AWS::Logs::LogGroup")
     )
+
+
+def test_no_origin_may_call_the_api_from_a_browser_unless_configured(synthesized: Synthesized) -> None:
+    (api,) = synthesized.of_type("AWS::ApiGatewayV2::Api").values()
+    assert "CorsConfiguration" not in api["Properties"]
+    configured = cdk.Stack(cdk.App(), "Cors")
+    Api(configured, "Api", cors_origins=["https://desk.example.com", "http://localhost:8000"])
+    (api,) = Template.from_stack(configured).find_resources("AWS::ApiGatewayV2::Api").values()
+    cors = api["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == ["https://desk.example.com", "http://localhost:8000"]
+    assert "AllowCredentials" not in cors
+    for bad in ("*", "http://desk.example.com", "desk.example.com"):
+        with pytest.raises(ValueError, match="corsOrigins"):
+            Api(cdk.Stack(cdk.App(), "Bad"), "Api", cors_origins=[bad])
 
 
 # --- events, schedules, uploads ----------------------------------------------------------------
