@@ -137,7 +137,9 @@ def test_market_data_end_to_end_on_aws_adapters(aws: tuple[Container, str], moto
     lake = boto_client("s3", moto_url).list_objects_v2(
         Bucket=container.settings.lake_root.removeprefix("s3://")
     )
-    assert len([o for o in lake["Contents"] if o["Key"].startswith("ingests/")]) == 1
+    ingested = sorted(o["Key"] for o in lake["Contents"] if o["Key"].startswith("ingests/"))
+    assert len(ingested) == 2, ingested  # the refused batch wrote nothing: one file, one commit record
+    assert ingested[0].startswith("ingests/timeframe=1h/_commits/") and ingested[1].endswith(".parquet")
 
 
 def test_a_file_dropped_in_the_raw_bucket_is_ingested_and_reported(
@@ -187,7 +189,7 @@ def test_trading_end_to_end_on_aws_adapters(aws: tuple[Container, str], moto_url
         headers=admin,
     )
     assert bought.status_code == 201, bought.text
-    assert (bought.json()["status"], bought.json()["filled_avg_price"]) == ("filled", "106.500000")
+    assert (bought.json()["status"], bought.json()["filled_avg_price"]) == ("filled", "106.5")
     replay = client.post(
         "/v1/orders",
         json={"symbol": "AAPL", "side": "buy", "qty": "10.0", "client_order_id": "b1"},
@@ -220,14 +222,15 @@ def test_trading_end_to_end_on_aws_adapters(aws: tuple[Container, str], moto_url
     delivered = deliver_pending(container, queue_url, moto_url)
     assert "OrderFilled" in delivered and "PositionChanged" in delivered
     filled = client.get(f"/v1/orders/{sell.json()['id']}", headers=admin).json()
-    assert (filled["status"], filled["filled_avg_price"]) == ("filled", "109.000000")
+    assert (filled["status"], filled["filled_avg_price"]) == ("filled", "109")
 
     [position] = client.get("/v1/positions", headers=admin).json()
-    assert (position["qty"], position["realized_pl"]) == ("6", "10.0")  # (109 - 106.5) x 4
+    assert (position["qty"], position["realized_pl"]) == ("6", "10.00")  # (109 - 106.5) x 4
     account = client.get("/v1/account", headers=admin).json()
     assert account["cash"] == "9371.00"  # 10000 - 1065 + 436
     pnl = client.get("/v1/pnl", params={"by": "symbol"}, headers=admin).json()["rows"]
-    assert [(r["symbol"], r["realized_pl"], r["fills"]) for r in pnl] == [("AAPL", "10", 2)]
+    # the realized P&L reads as the position reads it
+    assert [(r["symbol"], r["realized_pl"], r["fills"]) for r in pnl] == [("AAPL", "10.00", 2)]
     events = client.get(f"/v1/orders/{sell.json()['id']}/events", headers=admin).json()
     assert [e["type"] for e in events] == ["OrderPlaced", "OrderAccepted", "OrderFilled"]
     assert events[0]["by"]["role"] == "admin" and events[2]["by"]["key_id"] == "system"
