@@ -29,12 +29,17 @@ $(NODE_STAMP): package.json
 	rm -f node_modules/.installed-* && touch $@
 
 # Headless Chromium for the dashboard's browser tests, from Debian: browser builds cannot be
-# downloaded here (so never `playwright install`). Only installed when missing, as root or via sudo.
+# downloaded here (so never `playwright install`); curl and jq, which the README's examples use
+# (tests/e2e/test_readme_examples.py runs them). Only installed when missing, as root or via sudo.
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium chromium-driver"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v jq >/dev/null || missing="$$missing jq"; \
+	if [ -n "$$missing" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 # The dashboard loads its chart library from node_modules (served at /vendor).

@@ -117,6 +117,14 @@ class Function:
     memory_mb: int = 256
     timeout_s: int = 10
     concurrency: int | None = None  # reserved concurrency; 1 serialises read-modify-write jobs
+    # HTTP statuses of errors a route can answer beyond those its shape implies (a key: 401/403;
+    # a path id: 404; input: 422; a body: 413; a write to the table: 409; any: 500), so the
+    # OpenAPI document lists every answer: e.g. 404 for a route that reads the default account.
+    errors: tuple[int, ...] = ()
+    # What a route checks that its request's schema cannot say (a rule language, a file's
+    # contents, one field or another): a request the schema allows may still be a 422 for it,
+    # and the OpenAPI document says so in the route's 422.
+    also_checks: str | None = None
 
     @property
     def module(self) -> str:
@@ -142,6 +150,8 @@ def _http(
     uses: Mapping[Resource, Access],
     memory_mb: int = 256,
     timeout_s: int = 10,
+    errors: tuple[int, ...] = (),
+    also_checks: str | None = None,
 ) -> Function:
     return Function(
         name=name,
@@ -152,6 +162,8 @@ def _http(
         uses=uses,
         memory_mb=memory_mb,
         timeout_s=timeout_s,
+        errors=errors,
+        also_checks=also_checks,
     )
 
 
@@ -176,6 +188,7 @@ TRADING: tuple[Function, ...] = (
         Role.TRADER,
         "Place an order (risk-checked)",
         _ORDER_WRITER,
+        also_checks="a quantity or a notional, the prices its type needs, a known symbol",
     ),
     _http(
         "list_orders",
@@ -185,6 +198,7 @@ TRADING: tuple[Function, ...] = (
         Role.VIEWER,
         "An account's orders, newest first",
         _READ_TABLE,
+        errors=(404,),
     ),
     _http("get_order", "trading", "GET", "/v1/orders/{order_id}", Role.VIEWER, "One order", _READ_TABLE),
     _http(
@@ -213,6 +227,7 @@ TRADING: tuple[Function, ...] = (
         Role.VIEWER,
         "An account's positions marked to the latest price",
         _READ_TABLE,
+        errors=(404,),
     ),
     _http(
         "get_account",
@@ -222,6 +237,7 @@ TRADING: tuple[Function, ...] = (
         Role.VIEWER,
         "An account: cash, equity, buying power, day P&L",
         _READ_TABLE,
+        errors=(404,),
     ),
     _http("list_accounts", "trading", "GET", "/v1/accounts", Role.VIEWER, "Every paper account", _READ_TABLE),
     _http(
@@ -232,6 +248,7 @@ TRADING: tuple[Function, ...] = (
         Role.ADMIN,
         "Create a paper account with a starting cash, costs and risk limits",
         _ORDER_WRITER,
+        also_checks="the starting cash is whole cents",
     ),
     _http(
         "reset_account",
@@ -242,6 +259,7 @@ TRADING: tuple[Function, ...] = (
         "Cancel an account's open orders and start it again from a starting cash",
         _ORDER_WRITER,
         timeout_s=60,
+        also_checks="the starting cash is whole cents",
     ),
     _http(
         "resume_account",
@@ -269,6 +287,7 @@ TRADING: tuple[Function, ...] = (
         Role.VIEWER,
         "An account's fills, newest first",
         _READ_TABLE,
+        errors=(404,),
     ),
     _http(
         "get_pnl",
@@ -279,6 +298,7 @@ TRADING: tuple[Function, ...] = (
         "Realized P&L and commissions by market day or by symbol, from the fills in the lake",
         {Resource.TABLE: "read", Resource.LAKE: "read"},
         memory_mb=_LAKE_MEMORY_MB,
+        errors=(404,),
     ),
     _http(
         "halt_trading",
@@ -289,6 +309,7 @@ TRADING: tuple[Function, ...] = (
         "Kill switch: reject every new order (optionally cancel the open ones)",
         _ORDER_WRITER,
         timeout_s=120,
+        also_checks="the reason is printable text",
     ),
     _http(
         "resume_trading",
@@ -355,6 +376,7 @@ _CORE: tuple[Function, ...] = (
         Role.ADMIN,
         "Create an API key (the secret is shown once)",
         {Resource.TABLE: "read_write"},
+        also_checks="the label is printable text",
     ),
     _http("list_api_keys", "identity", "GET", "/v1/keys", Role.ADMIN, "List API keys", _READ_TABLE),
     _http(
@@ -374,6 +396,7 @@ _CORE: tuple[Function, ...] = (
         Role.TRADER,
         "Register a symbol",
         {Resource.TABLE: "read_write", Resource.BUS: "publish"},
+        also_checks="its texts are printable",
     ),
     _http("list_symbols", "market_data", "GET", "/v1/symbols", Role.VIEWER, "List symbols", _READ_TABLE),
     _http(
@@ -395,6 +418,7 @@ _CORE: tuple[Function, ...] = (
         {Resource.TABLE: "read", Resource.LAKE: "write", Resource.BUS: "publish"},
         memory_mb=_LAKE_MEMORY_MB,
         timeout_s=30,
+        also_checks="each bar has a symbol, its own or the batch's, and consistent prices",
     ),
     _http(
         "upload_bars",
@@ -406,6 +430,7 @@ _CORE: tuple[Function, ...] = (
         {Resource.TABLE: "read", Resource.LAKE: "write", Resource.BUS: "publish"},
         memory_mb=_LAKE_MEMORY_MB,
         timeout_s=30,
+        also_checks="the file is a CSV or Parquet file of bars",
     ),
     _http(
         "get_bars",
@@ -416,6 +441,7 @@ _CORE: tuple[Function, ...] = (
         "Bars for a range, resampled from finer bars when needed",
         {Resource.TABLE: "read", Resource.LAKE: "read"},
         memory_mb=_LAKE_MEMORY_MB,
+        also_checks="start is not after end",
     ),
     _http(
         "compact_lake",
@@ -460,6 +486,7 @@ _CORE: tuple[Function, ...] = (
         "Indicators of a symbol over a range (TA-Lib conventions)",
         {Resource.TABLE: "read", Resource.LAKE: "read"},
         memory_mb=_LAKE_MEMORY_MB,
+        also_checks="the specs name known indicators with valid parameters; start is not after end",
     ),
     _http(
         "refresh_snapshot",
@@ -490,6 +517,7 @@ _CORE: tuple[Function, ...] = (
         Role.TRADER,
         "Create a scanner (rules are compiled and checked first)",
         {Resource.TABLE: "read_write"},
+        also_checks="the rules parse",
     ),
     _http("list_scanners", "scanning", "GET", "/v1/scanners", Role.VIEWER, "List scanners", _READ_TABLE),
     _http(
@@ -509,6 +537,7 @@ _CORE: tuple[Function, ...] = (
         Role.TRADER,
         "Replace a scanner's definition",
         {Resource.TABLE: "read_write"},
+        also_checks="the rules parse",
     ),
     _http(
         "delete_scanner",
@@ -600,6 +629,7 @@ STRATEGIES: tuple[Function, ...] = (
         Role.TRADER,
         "Save a declarative strategy: entry and exit rules, sizing, stop-loss and take-profit",
         {Resource.TABLE: "read_write"},
+        also_checks="the rules parse",
     ),
     _http(
         "get_strategy",
@@ -618,6 +648,7 @@ STRATEGIES: tuple[Function, ...] = (
         Role.TRADER,
         "Replace a saved strategy's rules (backtests already run keep what they ran)",
         {Resource.TABLE: "read_write"},
+        also_checks="the rules parse",
     ),
     _http(
         "delete_strategy",
@@ -636,6 +667,7 @@ STRATEGIES: tuple[Function, ...] = (
         Role.TRADER,
         "Check a backtest and queue it (202); it runs in the background and keeps its results",
         {Resource.TABLE: "read_write", Resource.BUS: "publish"},
+        also_checks="symbols or a universe scanner, a known strategy and its parameters",
     ),
     _http(
         "list_backtests",
@@ -645,6 +677,7 @@ STRATEGIES: tuple[Function, ...] = (
         Role.VIEWER,
         "Backtests newest first, with their status and statistics; `ids=` compares chosen ones",
         _READ_TABLE,
+        errors=(404,),
     ),
     _http(
         "get_backtest",
@@ -693,6 +726,7 @@ STRATEGIES: tuple[Function, ...] = (
         Role.TRADER,
         "Check a parameter sweep (combinations, ceilings) and queue it (202)",
         {Resource.TABLE: "read_write", Resource.BUS: "publish"},
+        also_checks="a grid or a random search, symbols, a known strategy and its parameters",
     ),
     _http("list_sweeps", "strategies", "GET", "/v1/sweeps", Role.VIEWER, "Sweeps newest first", _READ_TABLE),
     _http(
@@ -753,6 +787,7 @@ STRATEGIES: tuple[Function, ...] = (
         Role.TRADER,
         "Deploy a strategy live: parameters, a universe and a paper account",
         {Resource.TABLE: "read_write", Resource.BUS: "publish"},
+        also_checks="symbols or a universe scanner, a known strategy and its parameters",
     ),
     _http(
         "list_deployments",

@@ -32,7 +32,7 @@ def free_port() -> int:
         return port
 
 
-def server_env(data_dir: Path) -> dict[str, str]:
+def server_env(data_dir: Path, log_level: str = "WARNING") -> dict[str, str]:
     """The test's settings only: a developer's TRADING_* variables or proxy settings must not leak in."""
     env = {
         k: v
@@ -41,7 +41,7 @@ def server_env(data_dir: Path) -> dict[str, str]:
     }
     env["TRADING_DATA_DIR"] = str(data_dir)
     env["TRADING_SETTINGS_FILE"] = str(data_dir / "no-settings-file.toml")
-    env["TRADING_LOG_LEVEL"] = "WARNING"
+    env["TRADING_LOG_LEVEL"] = log_level
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     return env
 
@@ -78,6 +78,7 @@ class LocalRunner:
     data_dir: Path
     admin_key: str
     port: int = field(default_factory=free_port)
+    log_level: str = "WARNING"  # INFO writes uvicorn's access log too
     process: subprocess.Popen[str] | None = None
     _log: IO[str] | None = None
 
@@ -101,7 +102,7 @@ class LocalRunner:
         command = [str(TRADING), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self.process = subprocess.Popen(
             command,
-            env=server_env(self.data_dir),
+            env=server_env(self.data_dir, self.log_level),
             cwd=self.data_dir,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -806,3 +806,65 @@ def test_a_sweep_shows_its_heat_map_and_ranking_by_the_statistic_picked(
         "n => Number(document.getElementById('sweep-detail').dataset.loads || 0) > n", arg=loads
     )
     expect(page.locator("#sweep-map-note")).to_contain_text("two different parameters")
+
+
+# ---- prices with the decimals their symbol trades in --------------------------------------------
+
+FX_SYMBOL = "EURUSD"
+
+
+def fx_bars(start: datetime, n: int) -> list[dict[str, Any]]:
+    """Daily bars of a currency pair around 1.08345, five decimals each, ending at 1.08345."""
+    closes = [Decimal("1.08345") + Decimal(k % 7 - 3) * Decimal("0.00013") for k in range(n - 1)]
+    closes.append(Decimal("1.08345"))
+    bars = []
+    for i, close in enumerate(closes):
+        open_ = close - Decimal("0.00021")
+        bars.append(
+            {
+                "ts": (start + timedelta(days=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "open": float(open_),
+                "high": float(close + Decimal("0.00037")),
+                "low": float(open_ - Decimal("0.00029")),
+                "close": float(close),
+                "volume": 1_000_000,
+            }
+        )
+    return bars
+
+
+def test_prices_show_as_many_decimals_as_their_symbol_trades_in(
+    page: Page, local_runner: LocalRunner, admin: httpx.Client
+) -> None:
+    """A currency pair at 1.08345 reads 1.08345 in the chart's legend, the positions and the
+    fills (not 1.08), while an equity next to it keeps two decimals."""
+    watched = Watched(page, local_runner)
+    registered = admin.post("/v1/symbols", json={"symbol": FX_SYMBOL, "asset_class": "fx"})
+    assert registered.status_code in (200, 201), registered.text
+    bars = fx_bars(datetime(2026, 1, 5, tzinfo=UTC), 30)
+    ingested = admin.post("/v1/bars", json={"timeframe": "1d", "symbol": FX_SYMBOL, "bars": bars})
+    assert ingested.status_code == 201, ingested.text
+    bought = admin.post("/v1/orders", json={"symbol": FX_SYMBOL, "side": "buy", "qty": "1000"})
+    assert bought.status_code == 201, bought.text
+    assert bought.json()["status"] == "filled"
+    fill = symbol_fills(admin, FX_SYMBOL)[0]
+    assert fill["price"] == "1.08345"
+    positions = {p["symbol"]: p for p in admin.get("/v1/positions").json()}
+    equity_price = positions["AAPL"]["current_price"]
+
+    open_dashboard(page, local_runner, local_runner.admin_key, view=f"#/{FX_SYMBOL}/1d")
+
+    # The chart's legend: the last bar, O H L C with five decimals.
+    last = bars[-1]
+    legend = page.locator("#legend")
+    expect(legend).to_contain_text(f"C{Decimal(str(last['close'])):.5f}")
+    expect(legend).to_contain_text(f"H{Decimal(str(last['high'])):.5f}")
+    # The positions: the pair's price and average entry with five decimals, the equity's with two.
+    fx_row = page.locator(f"#positions tr[data-symbol='{FX_SYMBOL}'] td")
+    expect(fx_row.nth(2)).to_have_text("1.08345")  # average entry
+    expect(fx_row.nth(3)).to_have_text("1.08345")  # the latest price
+    equity_row = page.locator("#positions tr[data-symbol='AAPL'] td")
+    expect(equity_row.nth(3)).to_have_text(f"{Decimal(equity_price):,.2f}")
+    # The fill, in the table and on the chart's marker.
+    expect(page.locator(f"#fills tr[data-fill-id='{fill['fill_id']}'] td").nth(4)).to_have_text("1.08345")
+    watched.assert_clean()

@@ -11,7 +11,9 @@ market-time order across a batch has its own test.
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import sys
 import threading
 import time
@@ -43,9 +45,15 @@ D = Decimal
 ZERO = D(0)
 CENT = D("0.01")
 BPS = D(10_000)
+
+
+def money(value: D) -> D:
+    """To the cent, half up: how the documented rules round every amount of money."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP) + 0
+
+
 QTY_STEP = D("0.000000001")
 AVG_STEP = D("0.000001")
-PNL_TOLERANCE = D("0.000001")  # the lake keeps money as DECIMAL(38, 9)
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
 
@@ -165,9 +173,10 @@ class Quote:
     price: D
     volume: D
     time: datetime  # the end of the bar that closed at `price`
+    start: datetime  # that bar's start: a fill at the last price is dated by that bar
 
     def as_bar(self) -> Bar:
-        return Bar(self.time, timedelta(0), self.price, self.price, self.price, self.price, self.volume)
+        return Bar(self.start, timedelta(0), self.price, self.price, self.price, self.price, self.volume)
 
 
 @dataclass
@@ -303,7 +312,7 @@ class Book:
             )
             if (self.held(order.symbol) + pending) * price + notional > terms.max_position_notional:
                 return "max_position_notional"
-        cost = notional + terms.commission(qty, price)
+        cost = money(notional + terms.commission(qty, price))
         if cost > self.buying_power:
             return "insufficient buying power"
         self.holds[order.id] = Hold(order.symbol, "buy", cost, qty)
@@ -361,25 +370,26 @@ class Book:
         commission = self.terms.commission(qty, price)
         hold = self.holds.get(order.id)
         holding = self.holdings.setdefault(order.symbol, Holding())
+        value = money(qty * price)  # the cash a fill moves, to the cent
         if order.buy:
             available = self.buying_power + (hold.cash if hold else ZERO)
-            if qty * price + commission > available:
+            if value + commission > available:
                 self._close(order, "canceled", "insufficient cash at fill")
                 return
             holding.qty += qty
-            holding.cost += qty * price
+            holding.cost += value
             realized = ZERO
-            self.cash -= qty * price + commission
+            self.cash -= value + commission
         else:
             if qty > holding.qty:
                 self._close(order, "canceled", "insufficient position at fill")
                 return
-            removed = holding.cost if qty == holding.qty else holding.cost * qty / holding.qty
-            realized = qty * price - removed
+            removed = holding.cost if qty == holding.qty else money(holding.cost * qty / holding.qty)
+            realized = value - removed
             holding.qty -= qty
             holding.cost -= removed
             holding.realized += realized
-            self.cash += qty * price - commission
+            self.cash += value - commission
         holding.commission += commission
         if holding.qty == 0:
             del self.holdings[order.symbol]
@@ -432,7 +442,7 @@ class Book:
 
     def market_value(self, symbol: str, quotes: dict[str, Quote]) -> D:
         holding = self.holdings[symbol]
-        return holding.qty * quotes[symbol].price if symbol in quotes else holding.cost
+        return money(holding.qty * quotes[symbol].price) if symbol in quotes else holding.cost
 
     def equity(self, quotes: dict[str, Quote]) -> D:
         return self.cash + sum((self.market_value(s, quotes) for s in self.holdings), ZERO)
@@ -454,6 +464,7 @@ class Book:
             row["traded_value"] += fill.qty * fill.price
         for row in rows.values():
             row["net_pl"] = row["realized_pl"] - row["commission"]
+            row["traded_value"] = money(row["traded_value"])
         return rows
 
 
@@ -476,7 +487,7 @@ class Market:
         last = bars[-1]
         known = self.quotes.get(symbol)
         if known is None or known.time <= last.end:
-            self.quotes[symbol] = Quote(last.close, last.volume, last.end)
+            self.quotes[symbol] = Quote(last.close, last.volume, last.end, last.ts)
 
     def close_session(self) -> None:
         for book in self.books.values():
@@ -694,7 +705,7 @@ def verify(api: Api, market: Market, book: Book, when: str) -> None:
     )
     assert [k for k, _ in got_fills] == [k for k, _ in want_fills], where
     for (k, got_realized), (_, want_realized) in zip(got_fills, want_fills, strict=True):
-        assert near(got_realized, want_realized), f"{where}: realized P&L of fill {k}"
+        assert got_realized == want_realized, f"{where}: realized P&L of fill {k}"
 
     quotes = market.quotes
     positions = {p["symbol"]: p for p in api.get("/v1/positions", account_id=account_id)}
@@ -703,22 +714,22 @@ def verify(api: Api, market: Market, book: Book, when: str) -> None:
         got = positions[symbol]
         assert D(got["qty"]) == holding.qty, f"{where} {symbol}: {got}"
         assert near(D(got["avg_entry_price"]), holding.cost / holding.qty, AVG_STEP), f"{where}: {got}"
-        assert near(D(got["cost_basis"]), holding.cost), f"{where} {symbol}: {got}"
-        assert near(D(got["market_value"]), book.market_value(symbol, quotes)), f"{where}: {got}"
+        assert D(got["cost_basis"]) == holding.cost, f"{where} {symbol}: {got}"
+        assert D(got["market_value"]) == book.market_value(symbol, quotes), f"{where}: {got}"
         unrealized = book.market_value(symbol, quotes) - holding.cost
-        assert near(D(got["unrealized_pl"]), unrealized), f"{where} {symbol}: {got}"
-        assert near(D(got["realized_pl"]), holding.realized), f"{where} {symbol}: {got}"
+        assert D(got["unrealized_pl"]) == unrealized, f"{where} {symbol}: {got}"
+        assert D(got["realized_pl"]) == holding.realized, f"{where} {symbol}: {got}"
         assert D(got["commission"]) == holding.commission, f"{where} {symbol}: {got}"
 
     account = api.account(account_id)
     assert D(account["cash"]) == book.cash, where
-    assert D(account["reserved_cash"]) == book.reserved, where
-    assert D(account["buying_power"]) == book.buying_power, where
-    assert near(D(account["equity"]), book.equity(quotes)), where
-    assert near(D(account["last_equity"]), book.last_equity), where
+    assert D(account["reserved_cash"]) == money(book.reserved), where
+    assert D(account["buying_power"]) == money(book.buying_power), where
+    assert D(account["equity"]) == book.equity(quotes), where
+    assert D(account["last_equity"]) == book.last_equity, where
     assert account["open_orders"] == len(book.holds), where
     assert D(account["commission"]) == sum((f.commission for f in book.fills), ZERO), where
-    assert near(D(account["realized_pl"]), sum((f.realized for f in book.fills), ZERO)), where
+    assert D(account["realized_pl"]) == sum((f.realized for f in book.fills), ZERO), where
 
     for by in ("day", "symbol"):
         report = api.get("/v1/pnl", account_id=account_id, by=by)
@@ -728,7 +739,7 @@ def verify(api: Api, market: Market, book: Book, when: str) -> None:
         for name, want in want_rows.items():
             for column, value in want.items():
                 got_value = D(str(got_rows[name][column]))
-                assert near(got_value, value, PNL_TOLERANCE), f"{where}: P&L {by} {name} {column}"
+                assert got_value == value, f"{where}: P&L {by} {name} {column}"
 
 
 # -- fixtures ----------------------------------------------------------------------------------
@@ -2111,3 +2122,64 @@ def test_a_halted_short_account_can_still_cover(api: Api) -> None:
     assert flip["order"]["reject_reason"].startswith("account squeezed is halted")
     assert api.place({**squeezed, "side": "buy", "qty": "100"})["status"] == "filled"
     assert api.get("/v1/positions", account_id="squeezed") == []
+
+
+# -- numbers a trader can read -------------------------------------------------------------------
+
+EXPONENT = re.compile(r'"-?\d+(\.\d+)?E[+-]?\d+"')  # "1E-8", "0E-11"
+FRIDAY = datetime(2024, 1, 5, tzinfo=UTC)
+
+
+def test_money_reads_the_same_to_the_cent_in_every_endpoint(api: Api, paper: Book) -> None:
+    """Notional buys at prices that do not divide them, then a partial sale: cash, P&L,
+    commissions and equity are on the cent, one realized P&L reads the same in the account, the
+    position, the fill, the order's events and P&L by symbol and day, and nothing reads like
+    1E-8 or 0E-11."""
+    api.register("NOISE")
+    api.ingest("NOISE", [flat_bar(T0, "187.13")])
+    for n, notional in enumerate(("1000", "333.33", "250.01")):
+        body = {"symbol": "NOISE", "side": "buy", "notional": notional, "client_order_id": f"n{n}"}
+        assert api.place(body)["status"] == "filled"
+    api.ingest("NOISE", [flat_bar(T0 + DAY, "201.37")])
+    sold = api.place({"symbol": "NOISE", "side": "sell", "qty": "3.333333333", "client_order_id": "s"})
+    assert sold["status"] == "filled"
+
+    account = api.account()
+    (position,) = api.get("/v1/positions")
+    fills = api.fills()
+    events = api.get(f"/v1/orders/{sold['id']}/events")
+    by_symbol = api.get("/v1/pnl", by="symbol")["rows"]
+    by_day = api.get("/v1/pnl", by="day")["rows"]
+    for name in ("cash", "equity", "buying_power", "realized_pl", "unrealized_pl", "commission", "day_pl"):
+        assert re.fullmatch(r"-?\d+\.\d\d", account[name]), (name, account[name])
+    for name in ("cost_basis", "market_value", "unrealized_pl", "realized_pl"):
+        assert re.fullmatch(r"-?\d+\.\d\d", position[name]), (name, position[name])
+    realized = account["realized_pl"]
+    assert D(realized) != 0
+    (sale,) = [f for f in fills if f["side"] == "sell"]
+    (filled,) = [e["data"] for e in events if e["type"] == "OrderFilled"]
+    assert {position["realized_pl"], sale["realized_pl"], filled["realized_pl"]} == {realized}
+    assert by_symbol[0]["realized_pl"] == realized
+    assert [row["realized_pl"] for row in by_day] == ["0.00", realized]
+    assert {f["realized_pl"] for f in fills if f["side"] == "buy"} == {"0.00"}
+    # cash moved by each fill's amount, to the cent
+    spent = sum((money(D(f["qty"]) * D(f["price"])) for f in fills if f["side"] == "buy"), ZERO)
+    got = money(D(sale["qty"]) * D(sale["price"]))
+    assert D(account["cash"]) == D(100_000) - spent + got
+    everything = [account, position, fills, events, by_symbol, by_day, api.orders()]
+    for shown in everything:
+        assert not EXPONENT.search(json.dumps(shown)), shown
+
+
+def test_a_fill_at_a_fridays_close_is_fridays_pnl(api: Api, paper: Book) -> None:
+    """A Friday's daily bar ends on Saturday at 00:00 UTC; an order placed over the weekend
+    fills at its close, and its P&L is Friday's, as is the bar's."""
+    api.register("WKND")
+    api.ingest("WKND", [flat_bar(FRIDAY - DAY, "50"), flat_bar(FRIDAY, "51")])
+    assert api.place({"symbol": "WKND", "side": "buy", "qty": "10"})["status"] == "filled"
+    assert api.place({"symbol": "WKND", "side": "sell", "qty": "4"})["status"] == "filled"
+    fills = api.fills()
+    assert {f["market_time"][:10] for f in fills} == {"2024-01-05"}
+    (day,) = api.get("/v1/pnl", by="day")["rows"]
+    assert (day["day"], day["fills"]) == ("2024-01-05", 2)
+    assert api.get("/v1/pnl", by="day", start="2024-01-06")["rows"] == []

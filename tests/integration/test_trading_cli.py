@@ -75,11 +75,11 @@ def test_a_market_buy_fills_at_the_last_close(market: Path) -> None:
     placed = fields(buy("AAPL", "10").stdout)
     assert placed["status"] == "filled"
     assert placed["request"] == "buy 10 AAPL market day"
-    assert placed["filled"] == "10 @ 102.750000"
+    assert placed["filled"] == "10 @ 102.75"
 
     shown = as_json(run("order", "show", placed["order"], "--format", "json"))
     assert shown["order"]["qty"] == "10"
-    assert shown["order"]["filled_avg_price"] == "102.750000"
+    assert shown["order"]["filled_avg_price"] == "102.75"
     assert [e["type"] for e in shown["events"]] == ["OrderPlaced", "OrderAccepted", "OrderFilled"]
 
     position = rows(run("positions", "--format", "csv").stdout)
@@ -90,7 +90,7 @@ def test_a_market_buy_fills_at_the_last_close(market: Path) -> None:
     assert position[0]["market_value"] == "1027.50"
     table = run("positions").stdout.splitlines()
     assert table[0].split()[:3] == ["symbol", "qty", "avg_entry_price"]
-    assert table[1].split()[:4] == ["AAPL", "10", "102.750000", "102.75"]
+    assert table[1].split()[:4] == ["AAPL", "10", "102.75", "102.75"]
 
     account = as_json(run("account", "--format", "json"))
     assert account["cash"] == "98972.50"
@@ -103,7 +103,7 @@ def test_a_market_buy_fills_at_the_last_close(market: Path) -> None:
     (fill,) = rows(run("fills", "--format", "csv").stdout)
     assert (fill["symbol"], fill["side"], fill["qty"], fill["price"]) == ("AAPL", "buy", "10", "102.75")
     assert fill["order_id"] == placed["order"]
-    assert fill["market_time"].startswith("2024-01-05")
+    assert fill["market_time"].startswith("2024-01-04")  # the bar whose close it filled at
 
 
 def test_realized_pnl_by_symbol_and_by_day(market: Path) -> None:
@@ -111,7 +111,7 @@ def test_realized_pnl_by_symbol_and_by_day(market: Path) -> None:
     ingest(market, "ts,open,high,low,close,volume\n2024-01-05,103,111,103,110,1000000\n", "more.csv")
     sold = fields(run("order", "sell", "AAPL", "4").stdout)
     assert sold["status"] == "filled"
-    assert sold["filled"] == "4 @ 110.000000"
+    assert sold["filled"] == "4 @ 110"
 
     (position,) = rows(run("positions", "--format", "csv").stdout)
     assert position["qty"] == "6"
@@ -119,15 +119,16 @@ def test_realized_pnl_by_symbol_and_by_day(market: Path) -> None:
 
     (by_symbol,) = rows(run("pnl", "--by", "symbol", "--format", "csv").stdout)
     assert by_symbol["symbol"] == "AAPL"
-    assert by_symbol["realized_pl"] == "29"
+    assert by_symbol["realized_pl"] == "29.00"  # as the position reads it
     assert by_symbol["fills"] == "2"
     assert (by_symbol["bought_qty"], by_symbol["sold_qty"]) == ("10", "4")
 
     by_day = rows(run("pnl", "--by", "day", "--format", "csv").stdout)
-    assert [(r["day"], r["realized_pl"]) for r in by_day] == [("2024-01-05", "0"), ("2024-01-06", "29")]
-    later = rows(run("pnl", "--start", "2024-01-06", "--format", "csv").stdout)
-    assert [r["day"] for r in later] == ["2024-01-06"]
-    assert as_json(run("pnl", "--end", "2024-01-05", "--format", "json"))[0]["realized_pl"] == "0"
+    # each fill on the day of the bar whose close it filled at (not the day that bar ended)
+    assert [(r["day"], r["realized_pl"]) for r in by_day] == [("2024-01-04", "0.00"), ("2024-01-05", "29.00")]
+    later = rows(run("pnl", "--start", "2024-01-05", "--format", "csv").stdout)
+    assert [r["day"] for r in later] == ["2024-01-05"]
+    assert as_json(run("pnl", "--end", "2024-01-04", "--format", "json"))[0]["realized_pl"] == "0.00"
     assert len(rows(run("fills", "--symbol", "AAPL", "--limit", "1", "--format", "csv").stdout)) == 1
 
     run("pnl", "--by", "week", code=2)
@@ -176,7 +177,7 @@ def test_fractional_and_notional_orders_print_exact_decimals(market: Path) -> No
     assert order["filled_qty"] == "0.123456789"
     notional = fields(buy("AAPL", "--notional", "500.50").stdout)
     assert notional["request"] == "buy $500.50 of AAPL market day"
-    assert notional["filled"] == "4.871046228 @ 102.750000"
+    assert notional["filled"] == "4.871046228 @ 102.75"
     held = rows(run("positions", "--format", "csv").stdout)[0]["qty"]
     assert held == "4.994503017"
 
@@ -203,7 +204,7 @@ def test_a_rejected_order_exits_1_with_its_reason(market: Path) -> None:
     assert (
         as_json(run("order", "show", rejected["id"], "--format", "json"))["order"]["reject_reason"] == reason
     )
-    assert as_json(run("account", "--format", "json"))["cash"] == "100000"
+    assert as_json(run("account", "--format", "json"))["cash"] == "100000.00"
 
     sell = run("order", "sell", "AAPL", "1", code=1)
     assert "insufficient position" in sell.stderr
@@ -268,14 +269,14 @@ def test_accounts_create_list_reset(market: Path) -> None:
 
     listed = {r["account_id"]: r for r in rows(run("accounts", "list", "--format", "csv").stdout)}
     assert listed["alt"]["cash"] == "2500.50"
-    assert listed["paper"]["cash"] == "100000"
+    assert listed["paper"]["cash"] == "100000.00"
     table = run("accounts", "list").stdout
     assert table.splitlines()[0].split()[:3] == ["account_id", "cash", "buying_power"]
 
     assert "max_order_notional 1000" in buy("AAPL", "10", "--account", "alt", code=1).stderr
     placed = fields(buy("AAPL", "5", "--account", "alt").stdout)
     assert placed["account"] == "alt"
-    assert placed["filled"] == "5 @ 102.775700"  # 102.75 slipped by 2.5 bps
+    assert placed["filled"] == "5 @ 102.7757"  # 102.75 slipped by 2.5 bps
     assert placed["commission"] == "1.00"
     assert rows(run("positions", "--format", "csv").stdout) == []
     assert rows(run("positions", "--account", "alt", "--format", "csv").stdout)[0]["qty"] == "5"

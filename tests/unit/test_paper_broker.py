@@ -211,21 +211,22 @@ def test_a_triggered_stop_limit_order_no_longer_needs_the_stop() -> None:
 
 # -- on submit, at the last known price --------------------------------------------------------
 
-QUOTE_TIME = datetime(2024, 1, 2, 14, 29, tzinfo=UTC)
-QUOTE = Quote(symbol="AAPL", price=D("187.13"), volume=D(5000), market_time=QUOTE_TIME)
+QUOTE_TIME = datetime(2024, 1, 2, 14, 29, tzinfo=UTC)  # the end of the bar that closed at it
+QUOTE_BAR = QUOTE_TIME - MINUTE  # that bar's start: a fill at the last price is dated by it
+QUOTE = Quote(symbol="AAPL", price=D("187.13"), volume=D(5000), market_time=QUOTE_TIME, bar_ts=QUOTE_BAR)
 
 
 @pytest.mark.parametrize("side", ["buy", "sell"])
 @pytest.mark.parametrize("tif", ["day", "gtc", "ioc", "fok"])
 def test_a_market_order_fills_at_once_at_the_last_price(side: str, tif: str) -> None:
     executions = PAPER.on_submit(order(side=side, tif=tif), QUOTE)
-    assert executions == [filled_at("187.13", ts=QUOTE_TIME)]  # no session opened: no bar seen yet
+    assert executions == [filled_at("187.13", ts=QUOTE_BAR)]  # no session opened: no bar seen yet
 
 
 @pytest.mark.parametrize(("side", "limit"), [("buy", "190"), ("buy", "187.13"), ("sell", "180")])
 def test_a_marketable_limit_order_fills_at_the_quote(side: str, limit: str) -> None:
     executions = PAPER.on_submit(order("limit", side, limit=limit), QUOTE)
-    assert executions == [filled_at("187.13", ts=QUOTE_TIME)]
+    assert executions == [filled_at("187.13", ts=QUOTE_BAR)]
 
 
 @pytest.mark.parametrize(("side", "limit"), [("buy", "187.12"), ("sell", "187.14")])
@@ -239,7 +240,7 @@ def test_a_limit_order_that_is_not_marketable_rests(side: str, limit: str) -> No
 
 def test_a_stop_through_the_last_price_triggers_at_once() -> None:
     assert fills(PAPER.on_submit(order("stop", "buy", stop="185"), QUOTE)) == [
-        filled_at("187.13", ts=QUOTE_TIME)
+        filled_at("187.13", ts=QUOTE_BAR)
     ]
     assert PAPER.on_submit(order("stop", "buy", stop="190"), QUOTE) == []
     assert PAPER.on_submit(order("stop", "sell", stop="185"), QUOTE) == []
@@ -263,7 +264,7 @@ def test_without_a_quote_nothing_happens_until_a_bar(submitted: Order) -> None:
 def test_a_notional_order_fills_what_the_amount_buys() -> None:
     executions = PAPER.on_submit(order(qty=None, notional="1000", tif="day"), QUOTE)
     # 1000 / 187.13 = 5.34387858713... shares, rounded down to 9 places
-    assert executions == [Fill(D("5.343878587"), D("187.13"), D(0), QUOTE_TIME)]
+    assert executions == [Fill(D("5.343878587"), D("187.13"), D(0), QUOTE_BAR)]
     assert D("5.343878587") * D("187.13") <= 1000 < D("5.343878588") * D("187.13")
     assert settle(order(qty=None, notional="1000", tif="day"), executions, None).status is OrderStatus.FILLED
 
@@ -387,9 +388,9 @@ def test_the_cap_is_a_share_of_volume_rounded_down_to_a_fractional_share(
 
 
 def test_the_cap_applies_to_the_last_price_volume_on_submit() -> None:
-    quote = Quote(symbol="AAPL", price=D(50), volume=D(400), market_time=QUOTE_TIME)
+    quote = Quote(symbol="AAPL", price=D(50), volume=D(400), market_time=QUOTE_TIME, bar_ts=QUOTE_BAR)
     assert broker(participation_cap=D("0.1")).on_submit(order(), quote) == [
-        filled_at("50", qty="40", ts=QUOTE_TIME)
+        filled_at("50", qty="40", ts=QUOTE_BAR)
     ]
 
 
@@ -439,7 +440,7 @@ def test_slippage_is_rounded_to_four_places_half_up() -> None:
 
 def test_slippage_applies_at_the_last_price_too() -> None:
     # 187.13 x 1.0025 = 187.597825
-    assert SLIPPY.on_submit(order(), QUOTE) == [filled_at("187.5978", ts=QUOTE_TIME)]
+    assert SLIPPY.on_submit(order(), QUOTE) == [filled_at("187.5978", ts=QUOTE_BAR)]
 
 
 @pytest.mark.parametrize(

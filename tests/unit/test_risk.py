@@ -151,7 +151,7 @@ def test_a_halt_rejects_everything_first() -> None:
     restricted = account(restricted_symbols=["AAPL"], max_order_notional=D(1))
     for placed in (order(), order(side="sell"), order("limit", limit="1")):
         assert risk.check(placed, restricted, quote("100"), "maintenance") == Verdict(
-            "trading is halted: maintenance"
+            "trading is halted: maintenance", "trading_halted"
         )
 
 
@@ -159,7 +159,7 @@ def test_a_restricted_symbol_is_rejected() -> None:
     restricted = account(restricted_symbols=["aapl", "TSLA"])  # normalised like any symbol
     assert restricted.settings.restricted_symbols == ["AAPL", "TSLA"]
     assert risk.check(order("limit", limit="1"), restricted, None, None) == Verdict(
-        "AAPL is restricted on account acct"
+        "AAPL is restricted on account acct", "symbol_restricted"
     )
     assert risk.check(order(symbol="MSFT"), restricted, None, None).reason is None
 
@@ -168,7 +168,8 @@ def test_insufficient_buying_power_is_rejected() -> None:
     terms: dict[str, Any] = {"commission_per_share": D("0.01"), "commission_min": D(1)}
     limit_buy = order("limit", limit="100")  # 1000 + 1.00 commission
     assert risk.check(limit_buy, account("1000", **terms), None, None) == Verdict(
-        "insufficient buying power: the order needs 1001.00, buying power is 1000.00"
+        "insufficient buying power: the order needs 1001.00, buying power is 1000.00",
+        "insufficient_buying_power",
     )
     assert risk.check(limit_buy, account("1001", **terms), None, None) == Verdict(
         None, cash=D(1001), qty=D(10)
@@ -179,7 +180,8 @@ def test_insufficient_buying_power_is_rejected() -> None:
     assert risk.check(limit_buy, busy, None, None).reason is None
     busier = account("2000.99", reserve=[("buy", "1000", "10")], **terms)
     assert risk.check(limit_buy, busier, None, None) == Verdict(
-        "insufficient buying power: the order needs 1001.00, buying power is 1000.99"
+        "insufficient buying power: the order needs 1001.00, buying power is 1000.99",
+        "insufficient_buying_power",
     )
 
 
@@ -187,7 +189,7 @@ def test_max_order_notional_is_enforced_for_buys_and_sells() -> None:
     limited = account(held="100", max_order_notional=D("999.99"))
     for side in ("buy", "sell"):
         assert risk.check(order("limit", side, limit="100"), limited, None, None) == Verdict(
-            "order notional 1000.00 exceeds max_order_notional 999.99"
+            "order notional 1000.00 exceeds max_order_notional 999.99", "max_order_notional"
         )
     just = account(held="100", max_order_notional=D(1000))
     assert risk.check(order("limit", limit="100"), just, None, None) == Verdict(None, cash=D(1000), qty=D(10))
@@ -198,7 +200,7 @@ def test_max_order_notional_prices_a_market_order_at_the_slipped_last_price() ->
     limited = account(max_order_notional=D(1000), slippage_bps=D(10))
     # 10 x (100 x 1.001) = 1001.00
     assert risk.check(order(), limited, quote("100"), None) == Verdict(
-        "order notional 1001.00 exceeds max_order_notional 1000"
+        "order notional 1001.00 exceeds max_order_notional 1000", "max_order_notional"
     )
     assert risk.check(order(), limited, quote("99.89"), None).reason is None  # 99.9899 -> 999.90
 
@@ -208,7 +210,7 @@ def test_max_position_notional_counts_held_open_buys_and_this_order() -> None:
     crowded = [("buy", "200", "2")]
     over = account(held="5", reserve=crowded, max_position_notional=D("999.99"))
     assert risk.check(order("limit", qty="3", limit="100"), over, None, None) == Verdict(
-        "position in AAPL would reach 1000.00, above max_position_notional 999.99"
+        "position in AAPL would reach 1000.00, above max_position_notional 999.99", "max_position_notional"
     )
     room = account(held="5", reserve=crowded, max_position_notional=D(1000))
     assert risk.check(order("limit", qty="3", limit="100"), room, None, None) == Verdict(
@@ -223,7 +225,8 @@ def test_selling_more_than_is_held_is_rejected() -> None:
     holding = account(held="10")
     assert risk.check(order("limit", "sell", qty="11", limit="100"), holding, None, None) == Verdict(
         "insufficient position: AAPL holds 10, of which 10 is not held by open sell orders; "
-        "this order sells 11 (short selling is off on account acct)"
+        "this order sells 11 (short selling is off on account acct)",
+        "insufficient_position",
     )
     assert risk.check(order("limit", "sell", qty="10", limit="100"), holding, None, None) == Verdict(
         None, qty=D(10)
@@ -239,7 +242,8 @@ def test_selling_more_than_open_sells_leave_is_rejected() -> None:
     holding = account(held="10", reserve=[("sell", "0", "4"), ("buy", "500", "5")])
     assert risk.check(order("limit", "sell", qty="7", limit="100"), holding, None, None) == Verdict(
         "insufficient position: AAPL holds 10, of which 6 is not held by open sell orders; "
-        "this order sells 7 (short selling is off on account acct)"
+        "this order sells 7 (short selling is off on account acct)",
+        "insufficient_position",
     )
     assert risk.check(order("limit", "sell", qty="6", limit="100"), holding, None, None) == Verdict(
         None, qty=D(6)
@@ -267,7 +271,8 @@ def test_buying_power_follows_what_fills_and_closes_give_back() -> None:
     tighter = busier.apply(fill_of("other-0", "buy", "4", "100", "1", cash_used="401"))
     assert (tighter.cash, tighter.reserved_cash) == (D("1599.99"), D(599))
     assert risk.check(limit_buy, tighter, None, None) == Verdict(
-        "insufficient buying power: the order needs 1001.00, buying power is 1000.99"
+        "insufficient buying power: the order needs 1001.00, buying power is 1000.99",
+        "insufficient_buying_power",
     )
     # it closes: its leftover 599 is buying power again
     closed = partly.apply(release_of("other-0", "buy", cash="599", qty="6"))
@@ -282,7 +287,8 @@ def test_sellable_shares_follow_what_fills_and_closes_give_back() -> None:
     assert (partly.held("AAPL"), partly.reserved_qty("AAPL", "sell")) == (D(7), D(1))
     assert risk.check(order("limit", "sell", qty="7", limit="100"), partly, None, None) == Verdict(
         "insufficient position: AAPL holds 7, of which 6 is not held by open sell orders; "
-        "this order sells 7 (short selling is off on account acct)"
+        "this order sells 7 (short selling is off on account acct)",
+        "insufficient_position",
     )
     assert risk.check(order("limit", "sell", qty="6", limit="100"), partly, None, None) == Verdict(
         None, qty=D(6)
@@ -300,7 +306,7 @@ def test_a_partly_filled_buy_counts_once_toward_the_position_limit() -> None:
     partly = crowded.apply(fill_of("other-0", "buy", "1", "100", "0", cash_used="100"))
     assert (partly.held("AAPL"), partly.reserved_qty("AAPL", "buy")) == (D(6), D(1))
     assert risk.check(order("limit", qty="3", limit="100"), partly, None, None) == Verdict(
-        "position in AAPL would reach 1000.00, above max_position_notional 999.99"
+        "position in AAPL would reach 1000.00, above max_position_notional 999.99", "max_position_notional"
     )
     closed = partly.apply(release_of("other-0", "buy", cash="100", qty="1"))  # 6 + 0 + 3
     assert risk.check(order("limit", qty="3", limit="100"), closed, None, None) == Verdict(
@@ -312,7 +318,7 @@ def test_a_partly_filled_buy_counts_once_toward_the_position_limit() -> None:
     "terms", [{"max_order_notional": D(1_000_000)}, {"max_position_notional": D(1_000_000)}]
 )
 def test_an_unpriced_buy_is_rejected_when_a_limit_needs_a_price(terms: dict[str, Any]) -> None:
-    assert risk.check(order(), account(**terms), None, None) == Verdict(NO_PRICE)
+    assert risk.check(order(), account(**terms), None, None) == Verdict(NO_PRICE, "no_price")
     # a limit order carries its own price
     assert risk.check(order("limit", limit="100"), account(**terms), None, None).reason is None
     # so does the last price
@@ -332,7 +338,7 @@ def test_an_unpriced_sell_passes_when_no_limit_needs_a_price() -> None:
 
 def test_an_unpriced_sell_is_rejected_when_a_limit_needs_a_price() -> None:
     limited = account(held="10", max_order_notional=D(1_000_000))
-    assert risk.check(order(side="sell", qty="5"), limited, None, None) == Verdict(NO_PRICE)
+    assert risk.check(order(side="sell", qty="5"), limited, None, None) == Verdict(NO_PRICE, "no_price")
 
 
 @pytest.mark.parametrize("side", ["buy", "sell"])
@@ -340,7 +346,7 @@ def test_an_unpriced_notional_order_gets_a_verdict_not_a_crash(side: str) -> Non
     """A notional order before any price is known: its qty cannot be worked out, so it is
     rejected with the usual reason (risk.check must not raise)."""
     notional = order(side=side, qty=None, notional="1000")
-    assert risk.check(notional, account(held="10"), None, None) == Verdict(NO_PRICE)
+    assert risk.check(notional, account(held="10"), None, None) == Verdict(NO_PRICE, "no_price")
 
 
 # -- what a passing order holds back -----------------------------------------------------------

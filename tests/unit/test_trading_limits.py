@@ -22,7 +22,6 @@ from trading_system.trading.events import (
     EquityMarked,
     FillSettled,
     FundsReserved,
-    OrderPlaced,
 )
 from trading_system.trading.execution import execute
 from trading_system.trading.ledger import Change
@@ -67,24 +66,7 @@ def fold(*events: AccountEvent) -> Account:
 def order(
     side: str = "buy", qty: str | None = "10", notional: str | None = None, symbol: str = "AAPL"
 ) -> Order:
-    return Order.placed(
-        OrderPlaced(
-            order_id="ord-1",
-            account_id=ACCOUNT,
-            symbol=symbol,
-            client_order_id="c-1",
-            side=side,  # type: ignore[arg-type]
-            type="market",
-            time_in_force="day",
-            qty=None if qty is None else D(qty),
-            notional=None if notional is None else D(notional),
-            limit_price=None,
-            stop_price=None,
-            as_of=None,
-            fingerprint="fp",
-            at=T0,
-        )
-    )
+    return Order.placed(market_order_placed(side, qty, notional=notional, symbol=symbol, time_in_force="day"))
 
 
 def quote(price: str, symbol: str = "AAPL") -> Quote:
@@ -245,31 +227,39 @@ HALTED = (
 
 def test_a_halted_account_rejects_buys_naming_the_limit() -> None:
     account = halted_holding()
-    assert risk.check(order(), account, quote("100"), None) == risk.Verdict(HALTED)
-    assert risk.check(order(qty=None, notional="500"), account, quote("100"), None) == risk.Verdict(HALTED)
-    assert risk.check(order(qty=None, notional="500"), account, None, None) == risk.Verdict(HALTED)
-    assert risk.check(order(symbol="MSFT"), account, quote("10", "MSFT"), None) == risk.Verdict(HALTED)
+    assert risk.check(order(), account, quote("100"), None) == risk.Verdict(HALTED, "account_halted")
+    assert risk.check(order(qty=None, notional="500"), account, quote("100"), None) == risk.Verdict(
+        HALTED, "account_halted"
+    )
+    assert risk.check(order(qty=None, notional="500"), account, None, None) == risk.Verdict(
+        HALTED, "account_halted"
+    )
+    assert risk.check(order(symbol="MSFT"), account, quote("10", "MSFT"), None) == risk.Verdict(
+        HALTED, "account_halted"
+    )
 
 
 def test_a_halted_account_accepts_sells_of_what_it_holds_and_no_more() -> None:
     account = halted_holding()
     assert risk.check(order("sell", "10"), account, quote("100"), None) == risk.Verdict(None, qty=D(10))
     assert risk.check(order("sell", "4"), account, None, None) == risk.Verdict(None, qty=D(4))
-    assert risk.check(order("sell", "11"), account, quote("100"), None) == risk.Verdict(HALTED)
+    assert risk.check(order("sell", "11"), account, quote("100"), None) == risk.Verdict(
+        HALTED, "account_halted"
+    )
     # shares another open sell holds back are not this order's to reduce
     busy = account.apply(
         FundsReserved(
             account_id=ACCOUNT, order_id="o2", symbol="AAPL", side="sell", cash=D(0), qty=D(7), at=T0
         )
     )
-    assert risk.check(order("sell", "4"), busy, quote("100"), None) == risk.Verdict(HALTED)
+    assert risk.check(order("sell", "4"), busy, quote("100"), None) == risk.Verdict(HALTED, "account_halted")
     assert risk.check(order("sell", "3"), busy, quote("100"), None).reason is None
 
 
 def test_the_kill_switch_comes_before_the_account_halt() -> None:
     account = halted_holding()
     assert risk.check(order("sell", "1"), account, quote("100"), "maintenance") == risk.Verdict(
-        "trading is halted: maintenance"
+        "trading is halted: maintenance", "trading_halted"
     )
 
 

@@ -32,6 +32,7 @@ from trading_system.trading.events import (
 from trading_system.trading.execution import execute
 from trading_system.trading.ledger import Change
 from trading_system.trading.orders import Order
+from trading_system.trading.precision import money
 from trading_system.trading.risk import Verdict
 from trading_system.trading.views import account_view, position_views
 
@@ -43,8 +44,16 @@ def created(cash: str = "10000", **terms: Any) -> AccountCreated:
 
 
 def settled(
-    side: str, qty: str | Decimal, price: str | Decimal, commission: str | Decimal = "0", symbol: str = "AAPL"
+    side: str,
+    qty: str | Decimal,
+    price: str | Decimal,
+    commission: str | Decimal = "0",
+    symbol: str = "AAPL",
+    *,
+    in_cents: bool = False,
 ) -> FillSettled:
+    """A fill as settled now (`in_cents`: its amount rounded to the cent), or as fills were
+    settled before amounts were rounded (exactly qty x price)."""
     return FillSettled(
         account_id=ACCOUNT,
         order_id=f"o-{side}-{qty}-{price}",
@@ -55,6 +64,7 @@ def settled(
         price=D(price),
         commission=D(commission),
         market_time=T0,
+        amount=money(D(qty) * D(price)) if in_cents else None,
         at=T0,
     )
 
@@ -192,9 +202,10 @@ def test_the_margin_of_shorts_is_marked_and_held_out_of_buying_power() -> None:
     mixed = account.apply(settled("buy", "10", "100", symbol="MSFT")).apply(reserved("o9", "buy", "500", "5"))
     assert mixed.short_margin({"AAPL": D(50), "MSFT": D(200)}) == D(7500)
     assert mixed.buying_power({"AAPL": D(50), "MSFT": D(200)}) == D(14000) - D(500) - D(7500)
-    # to the cent, half up: 3 x 33.335 x 1.5 = 150.0075
+    # each short valued as money first (3 x 33.335 = 100.005 -> 100.01, half up), then
+    # 150% of it to the cent: 150.015 -> 150.02
     odd = short_account(short="3", at="33.335")
-    assert odd.short_margin({}) == D("150.01")
+    assert odd.short_margin({}) == D("150.02")
     pct = short_account(short_margin_pct=D(200))
     assert pct.short_margin({"AAPL": D(50)}) == D(10000)
 
@@ -205,14 +216,17 @@ C = st.integers(0, 500).map(lambda n: D(n) / 100)
 TRADE = st.tuples(st.sampled_from(["AAPL", "MSFT"]), st.booleans(), Q, P, C)
 
 
+@pytest.mark.parametrize("in_cents", [False, True], ids=["settled-exactly", "settled-in-cents"])
 @settings(max_examples=300, deadline=None)
 @given(trades=st.lists(TRADE, min_size=1, max_size=40), lasts=st.tuples(P, P))
 def test_long_and_short_pnl_match_an_independent_average_cost_computation(
-    trades: list[tuple[str, bool, Decimal, Decimal, Decimal]], lasts: tuple[Decimal, Decimal]
+    in_cents: bool, trades: list[tuple[str, bool, Decimal, Decimal, Decimal]], lasts: tuple[Decimal, Decimal]
 ) -> None:
     """Any buys and sells, through zero either way: cash, positions, realized P&L and the
     equity identity against rational arithmetic that closes the old side at its average cost
-    before it opens the new one."""
+    before it opens the new one. Fills settled in cents (as they are now) keep every money
+    figure on the cent, within a cent a fill of the rational figures, and the identity exact;
+    fills settled exactly (events stored before) replay exactly."""
     start = D(1_000_000_000)
     account = Account.created(created(str(start), **SHORTING))
     cash = Fraction(start)
@@ -221,7 +235,9 @@ def test_long_and_short_pnl_match_an_independent_average_cost_computation(
     realized = Fraction(0)
     commission = Fraction(0)
     for symbol, buy, amount, price, fee in trades:
-        account = account.apply(settled("buy" if buy else "sell", amount, price, fee, symbol))
+        account = account.apply(
+            settled("buy" if buy else "sell", amount, price, fee, symbol, in_cents=in_cents)
+        )
         q, p = Fraction(amount), Fraction(price)
         held = qty.get(symbol, Fraction(0))
         sign = 1 if buy else -1
@@ -237,22 +253,35 @@ def test_long_and_short_pnl_match_an_independent_average_cost_computation(
             cost[symbol] = cost.get(symbol, Fraction(0)) + sign * q * p
             held += sign * q
         qty[symbol] = held
-        cash += -sign * Fraction(amount) * p - Fraction(fee)
+        value = Fraction(money(amount * price)) if in_cents else Fraction(amount) * p
+        cash += -sign * value - Fraction(fee)
         commission += Fraction(fee)
 
     assert Fraction(account.cash) == cash
     assert Fraction(account.commission) == commission
     for symbol in ("AAPL", "MSFT"):
         assert Fraction(account.held(symbol)) == qty.get(symbol, Fraction(0))
-    tiny = Fraction(1, 10**12)
-    assert abs(Fraction(account.realized_pl) - realized) <= tiny
+    # rounding to the cent moves each fill's realized P&L and cost by at most a cent
+    tolerance = Fraction(len(trades), 100) if in_cents else Fraction(1, 10**12)
+    assert abs(Fraction(account.realized_pl) - realized) <= tolerance
     for symbol, position in account.positions.items():
-        assert abs(Fraction(position.cost_basis) - cost[symbol]) <= tiny
-        assert (position.cost_basis > 0) == (position.qty > 0)  # the cost basis has the qty's sign
+        assert abs(Fraction(position.cost_basis) - cost[symbol]) <= tolerance
+        # the cost basis has the qty's sign (or is nothing: a few shares at a cent cost 0.00)
+        assert (position.cost_basis > 0) == (position.qty > 0) or (in_cents and not position.cost_basis)
 
     marks = dict(zip(("AAPL", "MSFT"), lasts, strict=True))
-    unrealized = sum((p.qty * marks[s] - p.cost_basis for s, p in account.positions.items()), D(0))
-    equity = account.equity(marks)
+    if in_cents:
+        on_the_cent = [account.cash, account.realized_pl, account.commission]
+        on_the_cent += [p.cost_basis for p in account.positions.values()]
+        on_the_cent += [p.realized_pl for p in account.positions.values()]
+        assert all(figure == money(figure) for figure in on_the_cent)
+        unrealized = sum(
+            (p.market_value(marks[s]) - p.cost_basis for s, p in account.positions.items()), D(0)
+        )
+        equity = account.equity(marks)
+    else:
+        unrealized = sum((p.qty * marks[s] - p.cost_basis for s, p in account.positions.items()), D(0))
+        equity = account.cash + sum((p.qty * marks[s] for s, p in account.positions.items()), D(0))
     assert equity - account.starting_cash == account.realized_pl + unrealized - account.commission
 
 
@@ -263,7 +292,8 @@ def test_without_shorting_a_sale_beyond_the_position_is_rejected() -> None:
     holding = fold(created(), settled("buy", "30", "0"))
     assert risk.check(order(qty="31", type="limit", limit="50"), holding, None, None) == Verdict(
         "insufficient position: AAPL holds 30, of which 30 is not held by open sell orders; "
-        "this order sells 31 (short selling is off on account acct)"
+        "this order sells 31 (short selling is off on account acct)",
+        "insufficient_position",
     )
 
 
@@ -300,7 +330,8 @@ def test_a_short_beyond_the_margin_is_rejected_naming_it() -> None:
     assert risk.check(order(qty="389"), account, quote("50"), None) == Verdict(
         "insufficient buying power for a short sale: selling 389 AAPL short, valued at 51.50 a share, "
         "holds short_margin_pct 150% of 20033.50 (its proceeds and 10020.64 more, commission "
-        "included); buying power is 10000.00"
+        "included); buying power is 10000.00",
+        "insufficient_buying_power",
     )
     # a higher requirement leaves room for less
     strict = fold(created(**SHORTING, short_margin_pct=D(200)))
@@ -328,18 +359,19 @@ def test_a_sale_sells_the_long_shares_first_and_only_the_rest_short() -> None:
 def test_a_short_sale_needs_a_price_and_a_qty() -> None:
     account = fold(created(**SHORTING), settled("buy", "5", "0"))
     assert risk.check(order(), account, None, None) == Verdict(
-        "no price is known for AAPL yet to check this order; use a limit order"
+        "no price is known for AAPL yet to check this order; use a limit order", "no_price"
     )
     assert risk.check(order(qty="5"), account, None, None) == Verdict(None, qty=D(5))  # held: no short
     assert risk.check(order(qty=None, notional="1000"), account, quote("50"), None) == Verdict(
-        "a notional order cannot sell short (AAPL holds 5); give a qty"
+        "a notional order cannot sell short (AAPL holds 5); give a qty", "notional_short"
     )
 
 
 def test_max_position_notional_limits_the_short_it_could_come_to() -> None:
     account = fold(created("100000", **SHORTING, max_position_notional=D("2999.99")))
     assert risk.check(order(qty="30", type="limit", limit="100"), account, None, None) == Verdict(
-        "short position in AAPL would reach 3000.00, above max_position_notional 2999.99"
+        "short position in AAPL would reach 3000.00, above max_position_notional 2999.99",
+        "max_position_notional",
     )
     assert risk.check(order(qty="29", type="limit", limit="100"), account, None, None).reason is None
     pending = account.apply(reserved("o2", "sell", "500", "10"))  # 10 more may go short
@@ -356,7 +388,8 @@ def test_the_shorts_margin_reduces_what_a_buy_may_spend() -> None:
     assert risk.check(cover, account, None, None, marks) == Verdict(None, cash=D(0), qty=D(60))
     msft = buy.model_copy(update={"symbol": "MSFT"})
     assert risk.check(msft, account, None, None, marks) == Verdict(
-        "insufficient buying power: the order needs 6100.00, buying power is 6000.00"
+        "insufficient buying power: the order needs 6100.00, buying power is 6000.00",
+        "insufficient_buying_power",
     )
     assert risk.check(msft.model_copy(update={"qty": D(60)}), account, None, None, marks) == Verdict(
         None, cash=D(6000), qty=D(60)
@@ -374,7 +407,8 @@ def test_covering_a_short_is_always_allowed_even_with_no_buying_power() -> None:
     )
     # one share more is a long to pay for: 101 x 200 - the 100 covered + commission
     assert risk.check(order("buy", "101", type="limit", limit="200"), account, None, None, marks) == Verdict(
-        "insufficient buying power: the order needs 201.01, buying power is -15000.00"
+        "insufficient buying power: the order needs 201.01, buying power is -15000.00",
+        "insufficient_buying_power",
     )
     # shares an open buy already covers are not this one's to cover
     covering = account.apply(reserved("o2", "buy", "1", "60"))

@@ -3,13 +3,13 @@
 
 import { COLORS, chartLibrary, chartOptions } from "./charting.js";
 import { h } from "./dom.js";
-import { price, quantity, signedMoney } from "./format.js";
+import { candlePriceFormat, price, quantity, signedMoney } from "./format.js";
 
 const TRADE_MARGIN_BARS = 20; // bars either side of a trade the chart shows when it is focused
 const BARS_SHOWN = 250; // of a long backtest, the candles shown at first (the latest)
 
 const equity = { api: null, line: null, drawdown: null, cashLine: null };
-const candles = { api: null, series: null, markers: null, times: [] };
+const candles = { api: null, series: null, markers: null, times: [], symbol: null };
 
 const percentFormat = { type: "custom", minMove: 0.01, formatter: (value) => `${value.toFixed(1)}%` };
 
@@ -140,14 +140,16 @@ function tradeMarkers(trade, index) {
   return markers;
 }
 
-/** Draws `bars` with `trades` (of that symbol) marked on them; answers how many markers. */
-export async function drawTrades(container, bars, trades, { intraday }) {
+/** Draws `bars` of `symbol` with `trades` (of that symbol) marked on them; answers how many markers. */
+export async function drawTrades(container, bars, trades, { intraday, symbol }) {
   await ensureCandleChart(container);
   candles.api.applyOptions({ timeScale: { timeVisible: intraday } });
   const data = ascending(
     bars.map(({ ts, open, high, low, close }) => ({ time: Date.parse(ts) / 1000, open, high, low, close })),
   );
   candles.times = data.map((bar) => bar.time);
+  candles.symbol = symbol;
+  candles.series.applyOptions({ priceFormat: candlePriceFormat(symbol, data) }); // the axis too
   candles.series.setData(data);
   const markers = trades.flatMap(tradeMarkers).sort((a, b) => a.time - b.time); // the library wants time order
   candles.markers.setMarkers(markers);
@@ -182,7 +184,7 @@ export function followCrosshair(legend) {
       ...(bar
         ? [["O", bar.open], ["H", bar.high], ["L", bar.low], ["C", bar.close]].flatMap(([label, value]) => [
             h("b", { text: label }),
-            `${price(value)}  `,
+            `${price(value, candles.symbol)}  `,
           ])
         : []),
     );

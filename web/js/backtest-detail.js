@@ -5,7 +5,7 @@ import { api, readPages } from "./api.js";
 import { drawEquity, drawTrades, focusTrade, followCrosshair } from "./backtest-charts.js";
 import { statKeys, statLabel, statText } from "./backtest-stats.js";
 import { byId, countLoad, h } from "./dom.js";
-import { count, decimalPrice, fixed2, listOf, money, quantity, signClass, signedMoney, utcTime } from "./format.js";
+import { count, fixed2, listOf, money, price, quantity, signClass, signedMoney, utcTime } from "./format.js";
 import { TF_SECONDS } from "./state.js";
 import { cell, numberCell, renderRows, tablePanel } from "./table.js";
 import { latestOnly } from "./timing.js";
@@ -64,9 +64,9 @@ const TRADE_COLUMNS = [
         }),
       ),
   },
-  { header: "Entry price", num: true, cell: (t) => numberCell(decimalPrice(t.entry_price), String(t.entry_price)) },
+  { header: "Entry price", num: true, cell: (t) => numberCell(price(t.entry_price, t.symbol), String(t.entry_price)) },
   { header: "Exit (UTC)", cell: (t) => (t.exit_time ? timeCell(t.exit_time) : cell("open")) },
-  { header: "Exit price", num: true, cell: (t) => numberCell(decimalPrice(t.exit_price), String(t.exit_price)) },
+  { header: "Exit price", num: true, cell: (t) => numberCell(price(t.exit_price, t.symbol), String(t.exit_price)) },
   { header: "P&L", num: true, cell: (t) => numberCell(signedMoney(t.pnl), String(t.pnl), signClass(t.pnl)) },
   {
     header: "Return [%]",
@@ -193,7 +193,7 @@ async function loadCandles(symbol) {
     const bars = await readBars(job, symbol);
     if (!current()) return;
     const own = list.filter((trade) => trade.symbol === symbol);
-    const markers = await drawTrades(el.candles, bars, own, { intraday: job.request.timeframe !== "1d" });
+    const markers = await drawTrades(el.candles, bars, own, { intraday: job.request.timeframe !== "1d", symbol });
     followCrosshair(el.legend);
     el.candles.dataset.symbol = symbol;
     el.candles.dataset.bars = String(bars.length);

@@ -4,7 +4,7 @@
 import { api, hasStatus, readPages } from "./api.js";
 import { COLORS, chartLibrary, chartOptions } from "./charting.js";
 import { byId, countLoad, h } from "./dom.js";
-import { decimalPrice, price, quantity, volume as volumeText } from "./format.js";
+import { candlePriceFormat, learnTickSize, price, quantity, volume as volumeText } from "./format.js";
 import { showError } from "./notices.js";
 import { TF_SECONDS, state, storedTimeframes } from "./state.js";
 import { debounced, latestOnly } from "./timing.js";
@@ -111,9 +111,10 @@ export async function loadChart(fresh) {
     const listing = await api(`/v1/symbols/${encodeURIComponent(symbol)}`);
     if (!current()) return;
     state.symbols.set(symbol, listing);
+    learnTickSize(symbol, listing.tick_size);
     const { bars: read, source } = await fetchBars(listing, timeframe);
     if (!current()) return;
-    draw(read, fresh);
+    draw(symbol, read, fresh);
     await loadFillMarkers(symbol);
     if (!current()) return;
     const name = listing.name ? `${listing.name} · ` : "";
@@ -141,7 +142,7 @@ export async function loadChart(fresh) {
   el.chart.dataset.bars = String(bars.length);
 }
 
-function draw(read, fresh) {
+function draw(symbol, read, fresh) {
   const timeScale = chart.api.timeScale();
   const previousCount = bars.length;
   const range = timeScale.getVisibleLogicalRange();
@@ -158,6 +159,7 @@ function draw(read, fresh) {
     volume.push({ time, value: bar.volume, color: bar.close >= bar.open ? COLORS.upVolume : COLORS.downVolume });
   }
   bars = candles.map((candle, i) => ({ ...candle, volume: volume[i].value }));
+  chart.candles.applyOptions({ priceFormat: candlePriceFormat(symbol, candles) }); // the axis too
   chart.candles.setData(candles);
   chart.volume.setData(volume);
   renderMarkers(); // the fills move to the bars that now hold them
@@ -181,10 +183,10 @@ function renderLegend(time) {
   }
   const change = bar.open ? ((bar.close - bar.open) / bar.open) * 100 : 0;
   const parts = [
-    ["O", price(bar.open)],
-    ["H", price(bar.high)],
-    ["L", price(bar.low)],
-    ["C", price(bar.close)],
+    ["O", price(bar.open, state.symbol)],
+    ["H", price(bar.high, state.symbol)],
+    ["L", price(bar.low, state.symbol)],
+    ["C", price(bar.close, state.symbol)],
     ["V", volumeText(bar.volume)],
   ].flatMap(([label, value]) => [h("b", { text: label }), `${value}  `]);
   const changeText = `${change >= 0 ? "+" : ""}${change.toFixed(2)}%`;
@@ -235,7 +237,7 @@ function fillMarker(fill) {
     position: buy ? "belowBar" : "aboveBar",
     shape: buy ? "arrowUp" : "arrowDown",
     color: buy ? COLORS.buy : COLORS.sell,
-    text: `${buy ? "B" : "S"} ${quantity(fill.qty)} @ ${decimalPrice(fill.price)}`,
+    text: `${buy ? "B" : "S"} ${quantity(fill.qty)} @ ${price(fill.price, fill.symbol)}`,
   };
 }
 

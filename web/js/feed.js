@@ -2,7 +2,7 @@
 // it comes from (market data, trading, analytics, scanning).
 
 import { byId, h } from "./dom.js";
-import { clockTime, decimalPrice, listOf, span } from "./format.js";
+import { clockTime, listOf, price, span } from "./format.js";
 
 const FEED_LIMIT = 200;
 
@@ -29,7 +29,7 @@ function summarize(event) {
       if (p.symbol && (p.side || p.qty || p.status || p.order_id)) {
         // Order events without a status say it in their name: OrderAccepted -> "accepted".
         const status = p.status || (p.order_id ? event.event_type.replace(/^Order/, "").toLowerCase() : "");
-        const at = p.price ? `@ ${decimalPrice(p.price)}` : "";
+        const at = p.price ? `@ ${price(p.price, p.symbol)}` : "";
         return [p.side, p.qty || p.notional, p.symbol, p.type, status, at, p.reason].filter(Boolean).join(" ");
       }
       const scalars = Object.entries(p).filter(([, v]) => v === null || typeof v !== "object");

@@ -2,6 +2,7 @@
 
 import { api, readPages } from "./api.js";
 import { byId, h } from "./dom.js";
+import { learnTickSize } from "./format.js";
 import { showError } from "./notices.js";
 import { state, storedTimeframes } from "./state.js";
 import { debounced } from "./timing.js";
@@ -26,6 +27,7 @@ export async function loadSymbols() {
     MAX_SYMBOL_PAGES,
   );
   state.symbols = new Map(listings.map((listing) => [listing.symbol, listing]));
+  for (const listing of listings) learnTickSize(listing.symbol, listing.tick_size); // prices show its decimals
   renderSymbols();
 }
 

@@ -3,7 +3,18 @@
 
 import { api, currentKey, hasStatus, statusSuffix } from "./api.js";
 import { byId, countLoad, h } from "./dom.js";
-import { MISSING, clockTime, decimalPrice, money, percent, quantity, signClass, signedMoney, utcTime } from "./format.js";
+import {
+  MISSING,
+  clockTime,
+  learnPrices,
+  money,
+  percent,
+  price,
+  quantity,
+  signClass,
+  signedMoney,
+  utcTime,
+} from "./format.js";
 import { showError } from "./notices.js";
 import { cell, numberCell, renderRows, symbolCell, tablePanel } from "./table.js";
 import { debounced, latestOnly } from "./timing.js";
@@ -34,11 +45,11 @@ const sideCell = (side) => cell(side, { className: side === "buy" ? "side-buy" :
 const POSITION_COLUMNS = [
   { header: "Symbol", cell: (p) => symbolCell(p.symbol) },
   { header: "Qty", num: true, cell: (p) => numberCell(quantity(p.qty), p.qty) },
-  { header: "Avg entry", num: true, cell: (p) => numberCell(decimalPrice(p.avg_entry_price), p.avg_entry_price) },
+  { header: "Avg entry", num: true, cell: (p) => numberCell(price(p.avg_entry_price, p.symbol), p.avg_entry_price) },
   {
     header: "Price",
     num: true,
-    cell: (p) => numberCell(decimalPrice(p.current_price), p.current_price ?? "no price yet: marked at cost"),
+    cell: (p) => numberCell(price(p.current_price, p.symbol), p.current_price ?? "no price yet: marked at cost"),
   },
   { header: "Value", num: true, cell: (p) => numberCell(money(p.market_value), p.market_value) },
   { header: "Unrealized", num: true, cell: unrealizedCell },
@@ -55,8 +66,8 @@ function unrealizedCell(p) {
 /** "139.93" for a limit, "stop 150" for a stop, both for a stop-limit; "market" otherwise. */
 function orderPrice(order) {
   const parts = [];
-  if (order.stop_price !== null && order.stop_price !== undefined) parts.push(`stop ${decimalPrice(order.stop_price)}`);
-  if (order.limit_price !== null && order.limit_price !== undefined) parts.push(decimalPrice(order.limit_price));
+  if (order.stop_price !== null && order.stop_price !== undefined) parts.push(`stop ${price(order.stop_price, order.symbol)}`);
+  if (order.limit_price !== null && order.limit_price !== undefined) parts.push(price(order.limit_price, order.symbol));
   return parts.join(" / ") || "market";
 }
 
@@ -100,7 +111,7 @@ const FILL_COLUMNS = [
   { header: "Symbol", cell: (fill) => symbolCell(fill.symbol) },
   { header: "Side", cell: (fill) => sideCell(fill.side) },
   { header: "Qty", num: true, cell: (fill) => numberCell(quantity(fill.qty), fill.qty) },
-  { header: "Price", num: true, cell: (fill) => numberCell(decimalPrice(fill.price), fill.price) },
+  { header: "Price", num: true, cell: (fill) => numberCell(price(fill.price, fill.symbol), fill.price) },
   {
     header: "Realized",
     num: true,
@@ -194,6 +205,7 @@ export async function loadTrading() {
   el.body.hidden = false;
   el.account.textContent = `${account.account_id} · ${account.currency || "USD"}`;
   el.updated.textContent = `updated ${clockTime()}`;
+  for (const p of positions) learnPrices(p.symbol, [p.current_price]); // how many decimals each trades in
   renderAccount(account);
   renderPositions(positions);
   renderOrders(orders.orders || [], Boolean(orders.next));

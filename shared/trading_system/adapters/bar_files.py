@@ -14,6 +14,12 @@ from trading_system.market_data.bar_batch import MAX_PROBLEMS, BarColumns, Parse
 from trading_system.market_data.commands import FileFormat
 from trading_system.market_data.domain import Timeframe
 
+# What a first column without a name is called once read: DuckDB names an empty CSV header cell
+# column0 (pandas writes one for its index), and pandas stores an unnamed index in Parquet as
+# __index_level_0__.
+UNNAMED_FIRST_COLUMNS = ("column0", "__index_level_0__")
+UNNAMED = "unnamed first column"
+
 
 class BarFileParser:
     """Reads a CSV or Parquet file into columns, reporting every cell it cannot parse."""
@@ -35,17 +41,33 @@ class BarFileParser:
 
     def parse(self) -> ParsedBars:
         self._load()
-        columns = {name.strip().lower(): (name, kind) for name, kind in self._describe()}
+        described = self._describe()
+        columns = {name.strip().lower(): (name, kind) for name, kind in described}
         ts_col = next((columns[n] for n in self.TS_NAMES if n in columns), None)
         symbol_col = next((columns[n] for n in self.SYMBOL_NAMES if n in columns), None)
+        unnamed = described[0] if described and described[0][0] in UNNAMED_FIRST_COLUMNS else None
+        not_timestamps = None
+        if ts_col is None and unnamed is not None:
+            not_timestamps = self._first_non_timestamp(*unnamed)
+            ts_col = unnamed if not_timestamps is None else None
         missing = [n for n in self.NUMBERS if n not in columns]
         if ts_col is None:
             missing.insert(0, "ts")
         if missing:
-            found = ", ".join(name for name, _ in columns.values()) or "none"
+            names = [name for name, _ in described]
+            if unnamed is not None:
+                names[0] = f"({UNNAMED})"
+            found = ", ".join(names) or "none"
+            hint = ""
+            if unnamed is not None and "ts" in missing:
+                why = f"holds {not_timestamps!r}, not a timestamp" if not_timestamps else "is empty"
+                hint = f"; the {UNNAMED} {why}: if it is meant to be the timestamps, fix it and name it ts"
+            problems = [
+                Problem(f"missing column (found: {found}{hint if m == 'ts' else ''})", field=m)
+                for m in missing
+            ]
             raise ValidationFailed(
-                f"the file lacks the column(s) {', '.join(missing)}; found: {found}",
-                [Problem(f"missing column (found: {found})", field=m) for m in missing],
+                f"the file lacks the column(s) {', '.join(missing)}; found: {found}{hint}", problems
             )
         assert ts_col is not None
         selects = [
@@ -90,6 +112,19 @@ class BarFileParser:
 
     def _describe(self) -> list[tuple[str, str]]:
         return [(row[0], row[1]) for row in self.cur.execute("DESCRIBE raw").fetchall()]
+
+    def _first_non_timestamp(self, name: str, kind: str) -> str | None:
+        """The first filled cell of the column that is not a timestamp, or None when every filled
+        cell is one (and at least one is filled)."""
+        col = duck.identifier(name)
+        filled = f"{col} IS NOT NULL" + (f" AND trim({col}) <> ''" if kind == "VARCHAR" else "")
+        first_bad, parsed = self.cur.execute(
+            f"SELECT first(CAST({col} AS VARCHAR)) FILTER (WHERE {self._ts_expr(name, kind)} IS NULL), "
+            f"count(*) FROM raw WHERE {filled}"
+        ).fetchone() or (None, 0)
+        if parsed == 0:
+            return ""
+        return None if first_bad is None else str(first_bad)
 
     def _symbol_expr(self, column: tuple[str, str] | None) -> str:
         given = f"upper(trim(CAST({duck.identifier(column[0])} AS VARCHAR)))" if column else "NULL"

@@ -1,5 +1,7 @@
 """The raw-upload area: a folder locally, a bucket in AWS. Files dropped there are ingested;
-each one gets a report next to it (`_reports/<key>.json`) saying what happened."""
+each one gets a report (`_reports/<key>.json`) saying what happened. Locally an ingested file
+moves to `_done/<key>`, a rejected one to `_rejected/<key>` with its problems beside it
+(`_rejected/<key>.problems.json`), so what needs fixing is never mixed with what was taken."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ if TYPE_CHECKING:
 
 REPORTS = "_reports"
 DONE = "_done"
+REJECTED = "_rejected"
+PROBLEMS_SUFFIX = ".problems.json"
 
 
 class RawFiles(Protocol):
@@ -25,7 +29,11 @@ class RawFiles(Protocol):
         """Keys waiting to be ingested (the local watcher polls this; S3 notifies instead)."""
 
     def archive(self, key: str) -> None:
-        """Move a processed file out of the way so it is not ingested twice."""
+        """Move an ingested file out of the way so it is not ingested twice."""
+
+    def reject(self, key: str, report: dict[str, Any]) -> None:
+        """Move a refused file out of the way, apart from ingested ones, with the report naming
+        its problems beside it."""
 
 
 class LocalRawFolder:
@@ -36,11 +44,7 @@ class LocalRawFolder:
         return str(self.root / key)
 
     def report(self, key: str, report: dict[str, Any]) -> None:
-        path = self.root / REPORTS / f"{key}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(report, indent=2, default=str))
-        tmp.replace(path)
+        _write_json(self.root / REPORTS / f"{key}.json", report)
 
     def pending(self) -> list[str]:
         if not self.root.exists():
@@ -53,7 +57,14 @@ class LocalRawFolder:
         return keys
 
     def archive(self, key: str) -> None:
-        target = self.root / DONE / key
+        self._move(key, self.root / DONE / key)
+
+    def reject(self, key: str, report: dict[str, Any]) -> None:
+        target = self.root / REJECTED / key
+        _write_json(target.with_name(target.name + PROBLEMS_SUFFIX), report)
+        self._move(key, target)
+
+    def _move(self, key: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(self.root / key), target)
 
@@ -79,6 +90,17 @@ class S3RawBucket:
 
     def archive(self, key: str) -> None:
         return None  # a versioned bucket keeps the upload; the report records it was processed
+
+    def reject(self, key: str, report: dict[str, Any]) -> None:
+        return None  # S3 notifies each upload once; its report under _reports/ names the problems
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    """Written aside, then renamed: a reader never sees half a document."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(document, indent=2, default=str))
+    tmp.replace(path)
 
 
 def raw_files(settings: Settings) -> RawFiles:

@@ -11,7 +11,7 @@ from typing import Any
 
 from trading_system.bootstrap import Container
 from trading_system.kernel.bus import MessageContext
-from trading_system.kernel.errors import DomainError
+from trading_system.kernel.errors import DomainError, Problem
 from trading_system.market_data.commands import FileFormat, IngestBarFile
 from trading_system.market_data.domain import Timeframe, parse_symbol
 from trading_system.market_data.handlers import IngestReport
@@ -41,13 +41,25 @@ def ingest_dropped(container: Container, key: str, context: MessageContext | Non
     try:
         command = command_for(key, raw.uri(key))
         result: IngestReport = container.bus.execute(command, context)
-        report: dict[str, Any] = {"key": key, "status": "ingested", **result.model_dump(mode="json")}
     except (DomainError, ValueError) as error:
-        problems = [p.as_dict() for p in getattr(error, "problems", [])]
-        report = {"key": key, "status": "rejected", "detail": getattr(error, "detail", str(error))}
-        if problems:
-            report["errors"] = problems
+        report = rejection(key, error)
         log.warning("rejected dropped file %s: %s", key, report["detail"])
+        raw.report(key, report)
+        raw.reject(key, report)
+        return report
+    report = {"key": key, "status": "ingested", **result.model_dump(mode="json")}
     raw.report(key, report)
     raw.archive(key)
+    return report
+
+
+def rejection(key: str, error: DomainError | ValueError) -> dict[str, Any]:
+    """Why a file was refused, with the members the API's problem document has: the detail,
+    the problems (at most 100, each with its row and field) and how many there were."""
+    detail = getattr(error, "detail", str(error))
+    report: dict[str, Any] = {"key": key, "status": "rejected", "detail": detail}
+    problems: list[Problem] = getattr(error, "problems", [])
+    if problems:
+        report["errors"] = [p.as_dict() for p in problems]
+        report["error_count"] = getattr(error, "total", len(problems))
     return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
@@ -136,6 +137,11 @@ class Listing(BaseModel):
     exchange: str = Field(default="", max_length=50)
     asset_class: str = Field(default="us_equity", max_length=50)
     tags: list[str] = Field(default_factory=list, max_length=50)
+    # The smallest price move and quantity the symbol trades in, when known; without them
+    # Trading takes the quantity step from the asset class, and the dashboard the price's
+    # decimals from the data.
+    tick_size: Decimal | None = Field(default=None, gt=0)
+    qty_step: Decimal | None = Field(default=None, gt=0)
     registered_at: datetime
     coverage: dict[Timeframe, Coverage] = Field(default_factory=dict)
 

@@ -74,6 +74,6 @@ class ScanRun(BaseModel):
     timeframe: Timeframe
     started_at: datetime
     duration_ms: float
-    universe_size: int | None
+    universe_size: int  # symbols scanned: the universe's symbols in the snapshot
     matches: list[Match]
     new_signals: int

@@ -27,6 +27,7 @@ from trading_system.scanning.queries import GetScanner, ListScanners, ListScanRu
 
 if TYPE_CHECKING:
     from trading_system.analytics.ports import IndicatorDemand, SignalLog, SignalRegistry, SnapshotStore
+    from trading_system.market_data.domain import Timeframe
     from trading_system.market_data.ports import SymbolRepository
     from trading_system.scanning.ports import ScannerRepository
     from trading_system.scanning.rules import CompiledRule
@@ -184,7 +185,7 @@ def execute_scan(
         timeframe=scanner.timeframe,  # type: ignore[arg-type]
         started_at=started_at,
         duration_ms=round(duration_ms, 3),
-        universe_size=len(universe) if universe is not None else None,
+        universe_size=_symbols_scanned(snapshots, scanner.timeframe, universe),
         matches=matches,
         new_signals=len(fresh),
     )
@@ -196,7 +197,7 @@ def execute_scan(
             "timeframe": scanner.timeframe.value,
             "started_at": started_at.isoformat(),
             "duration_ms": run.duration_ms,
-            "universe_size": run.universe_size if run.universe_size is not None else -1,
+            "universe_size": run.universe_size,
             "match_count": len(matches),
             "new_signals": run.new_signals,
             "matches": [m.model_dump(mode="json") for m in matches],
@@ -235,6 +236,13 @@ def _universe(scanner: Scanner, symbols: SymbolRepository) -> list[str] | None:
     if isinstance(scanner.universe, SymbolList):
         return list(scanner.universe.symbols)
     return [listing.symbol for listing in symbols.tagged(scanner.universe.tag)]
+
+
+def _symbols_scanned(snapshots: SnapshotStore, timeframe: Timeframe, universe: list[str] | None) -> int:
+    """How many symbols the scan evaluated: its universe's symbols in the snapshot (every
+    symbol of it for the universe `all`), not the ones named without bars to scan."""
+    counted = snapshots.query_snapshot(timeframe, "SELECT count(*) AS symbols FROM snapshot", [], universe)
+    return int(counted[0]["symbols"]) if counted else 0
 
 
 def _plain(value: Any) -> float | bool | None:

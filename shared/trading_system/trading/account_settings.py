@@ -6,11 +6,11 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from trading_system.market_data.domain import Symbol
+from trading_system.trading.precision import PlainNumbers, money
 
-CENT = Decimal("0.01")
 BPS = Decimal(10_000)
 
 NonNegative = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=6)]
@@ -23,7 +23,7 @@ MarginPct = Annotated[Decimal, Field(ge=100, le=1000, max_digits=6, decimal_plac
 Jump = Annotated[Decimal, Field(gt=1, le=1_000_000, max_digits=12, decimal_places=4)]
 
 
-class AccountSettings(BaseModel):
+class AccountSettings(PlainNumbers):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     commission_per_share: NonNegative = Decimal(0)
@@ -49,12 +49,12 @@ class AccountSettings(BaseModel):
     max_price_jump: Jump | None = Decimal(10)
 
     def commission(self, qty: Decimal, price: Decimal) -> Decimal:
-        """Per share (at least commission_min when it applies) plus bps of notional, in cents."""
+        """Per share (at least commission_min when it applies) plus bps of notional, as money."""
         per_share = qty * self.commission_per_share
         if per_share > 0:
             per_share = max(per_share, self.commission_min)
         total = per_share + qty * price * self.commission_bps / BPS
-        return total.quantize(CENT, rounding=ROUND_HALF_UP)
+        return money(total)
 
     def slipped(self, price: Decimal, buy: bool) -> Decimal:
         """The price moved against the trader by slippage_bps (to 4 places)."""

@@ -30,10 +30,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from trading_system.kernel.errors import Conflict
 from trading_system.kernel.event_store import replay
@@ -54,15 +54,14 @@ from trading_system.trading.events import (
     PositionEvent,
     PositionOpened,
 )
-from trading_system.trading.orders import RATIO_STEP
+from trading_system.trading.precision import PlainNumbers, average_price, money
 
 ZERO = Decimal(0)
 COST_STEP = Decimal("1e-15")
-CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
 
 
-class Position(BaseModel):
+class Position(PlainNumbers):
     model_config = ConfigDict(frozen=True)
 
     symbol: str
@@ -73,15 +72,17 @@ class Position(BaseModel):
 
     @property
     def avg_entry_price(self) -> Decimal:
-        return (self.cost_basis / self.qty).quantize(RATIO_STEP) if self.qty else ZERO
+        """What a share cost on average: the cost basis over the qty (positive for a short)."""
+        return average_price(self.cost_basis, self.qty)
 
     @property
     def side(self) -> str:
         return "short" if self.qty < 0 else "long"
 
     def market_value(self, mark: Decimal | None) -> Decimal:
-        """qty x the latest price (negative for a short); at cost when no price is known."""
-        return self.qty * mark if mark is not None else self.cost_basis
+        """qty x the latest price (negative for a short), as money; at cost when no price is
+        known."""
+        return money(self.qty * mark if mark is not None else self.cost_basis)
 
     def after(self, fill: FillSettled, shorting: bool = False) -> Position:
         """The position after a fill: it first reduces the position on the other side (a sell
@@ -91,20 +92,32 @@ class Position(BaseModel):
             raise Conflict(f"cannot sell {fill.qty} {self.symbol}: the position holds {self.qty}")
         qty, cost, realized = self.qty, self.cost_basis, self.realized_pl
         reducing = ZERO if qty == 0 or (qty > 0) == buy else min(fill.qty, abs(qty))
+        opening = fill.qty - reducing
+        # A fill settled in cents (its `amount`) books cents: the part that reduces is valued
+        # on its own and the rest of the amount opens, and the cost that leaves is rounded like
+        # money, so cost basis and realized P&L stay on the cent and equity - starting cash is
+        # still exactly realized + unrealized - commissions. A fill settled before amounts were
+        # rounded replays exactly as it was decided.
+        in_cents = fill.amount is not None
+        if not in_cents:
+            reduced_value, opened_value = reducing * fill.price, opening * fill.price
+        elif opening:
+            reduced_value = money(reducing * fill.price)
+            opened_value = fill.value - reduced_value
+        else:
+            reduced_value, opened_value = fill.value, ZERO
         if reducing:
-            # Cost leaves in proportion to the shares closed, on the 15-place grid every cost
-            # is on (qty 9 places x price 6), so cost basis and realized P&L stay exact; all of
-            # it leaves when the position closes.
-            removed = cost if reducing == abs(qty) else _on_cost_grid(cost * reducing / abs(qty))
+            # Cost leaves in proportion to the shares closed; all of it when the position closes.
+            share = cost * reducing / abs(qty)
+            removed = cost if reducing == abs(qty) else money(share) if in_cents else _on_cost_grid(share)
             sign = 1 if qty > 0 else -1
-            realized += sign * reducing * fill.price - removed
+            realized += sign * reduced_value - removed
             qty -= sign * reducing
             cost -= removed
-        opening = fill.qty - reducing
         if opening:
             sign = 1 if buy else -1
             qty += sign * opening
-            cost += sign * opening * fill.price
+            cost += sign * opened_value
         return self.model_copy(
             update={
                 "qty": qty,
@@ -116,12 +129,13 @@ class Position(BaseModel):
 
 
 def _on_cost_grid(value: Decimal) -> Decimal:
-    """An exact quotient as it is; an inexact one rounded to 15 places."""
+    """An exact quotient as it is; an inexact one rounded to 15 places (the grid every cost of a
+    fill settled before amounts were rounded is on: qty 9 places x price 6)."""
     exponent = value.as_tuple().exponent
     return value if isinstance(exponent, int) and exponent >= -15 else value.quantize(COST_STEP)
 
 
-class AccountHalt(BaseModel):
+class AccountHalt(PlainNumbers):
     """Why an account is halted: the loss limit its equity crossed, and when."""
 
     model_config = ConfigDict(frozen=True)
@@ -136,7 +150,7 @@ class AccountHalt(BaseModel):
         return f"{self.limit} crossed: equity {self.equity:.2f} fell below {self.threshold:.2f}"
 
 
-class Account(BaseModel):
+class Account(PlainNumbers):
     """The Account aggregate's state, folded from its stream."""
 
     model_config = ConfigDict(frozen=True)
@@ -175,16 +189,15 @@ class Account(BaseModel):
 
     def equity(self, marks: Mapping[str, Decimal]) -> Decimal:
         """Cash plus every position's market value at `marks` (the latest prices; a position
-        without one is valued at cost)."""
-        return self.cash + sum((p.market_value(marks.get(s)) for s, p in self.positions.items()), ZERO)
+        without one is valued at cost), as money."""
+        values = sum((p.market_value(marks.get(s)) for s, p in self.positions.items()), ZERO)
+        return money(self.cash + values)
 
     def short_margin(self, marks: Mapping[str, Decimal]) -> Decimal:
         """What short positions hold out of buying power: short_margin_pct of their market
-        value at `marks`, to the cent."""
+        value at `marks`, as money."""
         short = sum((-p.market_value(marks.get(s)) for s, p in self.positions.items() if p.qty < 0), ZERO)
-        if not short:
-            return ZERO
-        return (short * self.settings.short_margin_pct / HUNDRED).quantize(CENT, rounding=ROUND_HALF_UP)
+        return money(short * self.settings.short_margin_pct / HUNDRED)
 
     def buying_power(self, marks: Mapping[str, Decimal]) -> Decimal:
         """Cash less what open orders hold back and what short positions hold as margin."""
@@ -198,11 +211,11 @@ class Account(BaseModel):
 
     @property
     def drawdown_threshold(self) -> Decimal | None:
-        """The equity below which max_drawdown_pct halts the account (to the cent)."""
+        """The equity below which max_drawdown_pct halts the account, as money."""
         pct = self.settings.max_drawdown_pct
         if pct is None:
             return None
-        return (self.peak_equity * (HUNDRED - pct) / HUNDRED).quantize(CENT, rounding=ROUND_HALF_UP)
+        return money(self.peak_equity * (HUNDRED - pct) / HUNDRED)
 
     def limit_crossed(self, equity: Decimal, at: datetime) -> AccountHalted | None:
         """The halt that `equity` calls for (daily loss first), or None: not below any
@@ -278,8 +291,7 @@ class Account(BaseModel):
                 positions = {**self.positions, event.symbol: after}
                 if after.qty == 0:
                     del positions[event.symbol]
-                notional = event.qty * event.price
-                cash = self.cash - notional if event.side == "buy" else self.cash + notional
+                cash = self.cash - event.value if event.side == "buy" else self.cash + event.value
                 changes |= {
                     "cash": cash - event.commission,
                     "positions": positions,

@@ -9,7 +9,7 @@ so the domain never learns which broker it talks to.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -25,6 +25,15 @@ class Quote:
     price: Decimal
     volume: Decimal
     market_time: datetime  # the end of the bar the price closed
+    bar_ts: datetime | None = None  # the start of that bar (None in quotes kept before it was)
+
+    @property
+    def bar_start(self) -> datetime:
+        """The start of the bar the price closed: a fill at this price belongs to that bar's
+        session (a Friday's daily bar ends on Saturday at 00:00 UTC, but its close is
+        Friday's). A quote kept without it: just before the bar's end, when it closed, which is
+        in the same UTC date for every timeframe up to a day."""
+        return self.bar_ts if self.bar_ts is not None else self.market_time - timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,13 @@ from typing import Literal
 
 from trading_system.kernel.messages import Event
 from trading_system.trading.account_settings import AccountSettings
+from trading_system.trading.precision import PlainNumbers
 
 Side = Literal["buy", "sell"]
 LossLimit = Literal["max_daily_loss", "max_drawdown_pct"]
 
 
-class TradingEvent(Event):
+class TradingEvent(Event, PlainNumbers):
     context = "trading"
 
 
@@ -44,6 +45,9 @@ class OrderPlaced(OrderEvent):
     as_of: datetime | None  # market time of the last known price: only later bars fill it
     fingerprint: str  # hash of the request, to tell a retry from a different order
     oco_group: str | None = None  # one-cancels-other: a fill cancels the group's other orders
+    # the symbol's quantity step (qty is a whole number of them, notional orders fill in them);
+    # None in orders placed before steps existed: fractional to 9 places
+    qty_step: Decimal | None = None
 
 
 class OrderAccepted(OrderEvent):
@@ -55,6 +59,7 @@ class OrderAccepted(OrderEvent):
 
 class OrderRejected(OrderEvent):
     reason: str
+    code: str | None = None  # the reason's kind (trading/risk.py): events before it have none
 
 
 class OrderFilled(OrderEvent):
@@ -68,9 +73,11 @@ class OrderFilled(OrderEvent):
     filled_qty: Decimal
     filled_avg_price: Decimal
     status: Literal["partially_filled", "filled"]
-    market_time: datetime  # the time of the price filled at (a bar's start, or the last price's)
+    # the start of the bar whose price it filled at: the bar that filled it, or for a fill at the
+    # last price the bar that price closed (so its market day is that bar's session)
+    market_time: datetime
     bar_ts: datetime | None = None  # the bar that filled it; None for a fill at the last price
-    realized_pl: Decimal = Decimal(0)  # of a sell: (price - average entry price) x qty
+    realized_pl: Decimal = Decimal(0)  # what it closed: (price - average entry price) x qty, in cents
     epoch: int = 0  # the account's reset count when it filled
 
 
@@ -145,6 +152,14 @@ class FillSettled(AccountEvent):
     held_cash_used: Decimal = Decimal(0)  # of what the order held back, the part this fill used
     held_qty_used: Decimal = Decimal(0)
     equity: Decimal | None = None  # the account's equity marked right after the fill
+    # the cash the shares cost or brought in: qty x price on the currency's minor unit. None in
+    # fills settled before amounts were rounded: those replay exactly as they were decided.
+    amount: Decimal | None = None
+
+    @property
+    def value(self) -> Decimal:
+        """What the fill's shares cost (a buy) or brought in (a sell), before commission."""
+        return self.amount if self.amount is not None else self.qty * self.price
 
 
 class EquityMarked(AccountEvent):

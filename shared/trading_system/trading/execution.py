@@ -24,6 +24,7 @@ from trading_system.trading.broker import (
 from trading_system.trading.events import FillSettled, FundsReleased, OrderFilled
 from trading_system.trading.ledger import Change
 from trading_system.trading.orders import Order, OrderSide
+from trading_system.trading.precision import decimal_from_float, decimal_text, money, plain
 
 
 def execute(
@@ -75,6 +76,7 @@ def settle_fill(change: Change, order: Order, fill: Fill, now: datetime, bar_ts:
         price=fill.price,
         commission=fill.commission,
         market_time=fill.market_time,
+        amount=money(fill.qty * fill.price),  # the cash moves in cents, rounded once here
         at=now,
     )
     refused = refusal(account, order, settled, marks)
@@ -129,7 +131,7 @@ def refusal(account: Account, order: Order, fill: FillSettled, marks: Mapping[st
     if available >= 0:
         return None
     if buy:
-        cost = fill.qty * fill.price + fill.commission
+        cost = fill.value + fill.commission
         return f"insufficient cash at fill: {cost:.2f} needed, {cost + available:.2f} available"
     if opening:
         pct = account.settings.short_margin_pct
@@ -138,32 +140,41 @@ def refusal(account: Account, order: Order, fill: FillSettled, marks: Mapping[st
             f"at {fill.price} holds short_margin_pct {pct}% of its value, {-available:.2f} more than "
             "is available"
         )
-    if fill.commission > fill.qty * fill.price:
+    if fill.commission > fill.value:
         return f"commission {fill.commission} exceeds the sale's proceeds and the cash available"
     return None
 
 
 def fill_record(event: OrderFilled, epoch: int, recorded_at: datetime) -> dict[str, Any]:
-    """One fill as the fills view and the lake keep it (decimals as text, exact)."""
-    return {
-        "fill_id": event.fill_id,
-        "order_id": event.order_id,
-        "account_id": event.account_id,
-        "epoch": epoch,
-        "symbol": event.symbol,
-        "side": event.side,
-        "qty": str(event.qty),
-        "price": str(event.price),
-        "commission": str(event.commission),
-        "realized_pl": str(event.realized_pl),
-        "market_time": event.market_time.isoformat(),
-        "recorded_at": recorded_at.isoformat(),
-    }
+    """One fill as the fills view and the lake keep it (decimals as text)."""
+    return shown_fill(
+        {
+            "fill_id": event.fill_id,
+            "order_id": event.order_id,
+            "account_id": event.account_id,
+            "epoch": epoch,
+            "symbol": event.symbol,
+            "side": event.side,
+            "qty": str(event.qty),
+            "price": str(event.price),
+            "commission": str(event.commission),
+            "realized_pl": str(event.realized_pl),
+            "market_time": event.market_time.isoformat(),
+            "recorded_at": recorded_at.isoformat(),
+        }
+    )
 
 
-def as_decimal(value: float | None) -> Decimal:
-    # repr gives the shortest text that reads back as the same float: 187.13, not 187.1299999...
-    return Decimal(repr(float(value or 0.0)))
+FILL_MONEY = ("commission", "realized_pl")
+FILL_NUMBERS = ("qty", "price")
+
+
+def shown_fill(record: dict[str, Any]) -> dict[str, Any]:
+    """A fill record with its money as money and its quantity and price in plain notation, as
+    every endpoint shows them (records kept before money was rounded included)."""
+    money_fields = {k: decimal_text(money(Decimal(record[k]))) for k in FILL_MONEY if k in record}
+    numbers = {k: decimal_text(plain(Decimal(record[k]))) for k in FILL_NUMBERS if k in record}
+    return {**record, **money_fields, **numbers}
 
 
 def market_bars(series: Any, length: timedelta, before: Decimal | None = None) -> list[MarketBar]:
@@ -175,11 +186,11 @@ def market_bars(series: Any, length: timedelta, before: Decimal | None = None) -
         bar = MarketBar(
             ts=ts,
             end=ts + length,
-            open=as_decimal(series.open[i]),
-            high=as_decimal(series.high[i]),
-            low=as_decimal(series.low[i]),
-            close=as_decimal(series.close[i]),
-            volume=as_decimal(series.volume[i]),
+            open=decimal_from_float(series.open[i]),
+            high=decimal_from_float(series.high[i]),
+            low=decimal_from_float(series.low[i]),
+            close=decimal_from_float(series.close[i]),
+            volume=decimal_from_float(series.volume[i]),
             previous_close=previous,
         )
         out.append(bar)

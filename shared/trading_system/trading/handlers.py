@@ -58,9 +58,10 @@ from trading_system.trading.events import (
     TradingHalted,
     TradingResumed,
 )
-from trading_system.trading.execution import as_decimal, execute, fill_record, market_bars
+from trading_system.trading.execution import execute, fill_record, market_bars
 from trading_system.trading.ledger import Change, TradingLedger, audit, marks_of
 from trading_system.trading.orders import Order, TimeInForce
+from trading_system.trading.precision import decimal_from_float, qty_step
 from trading_system.trading.queries import (
     GetAccount,
     GetOrder,
@@ -134,11 +135,14 @@ def place_order(
 ) -> Handled[PlacedOrder]:
     request = cmd.request
     request.check()
-    if symbols.get(request.symbol) is None:
+    listing = symbols.get(request.symbol)
+    if listing is None:
         raise ValidationFailed(
             f"unknown symbol {request.symbol}: register it first",
             [Problem("unknown symbol", field="symbol", value=request.symbol)],
         )
+    step = qty_step(listing.asset_class, listing.qty_step)
+    request.check(step)  # again, now that the symbol's quantity step is known
     account_id = ledger.account_id(request.account_id)
     client_order_id = request.client_order_id or str(uuid4())
     order_id = order_id_for(account_id, client_order_id)
@@ -175,13 +179,14 @@ def place_order(
                 as_of=quote.market_time if quote else None,
                 fingerprint=fingerprint,
                 oco_group=request.oco_group,
+                qty_step=step,
                 at=now,
             )
         )
         shared = risk.shared_qty(order, group_of(ledger, order))
         verdict = risk.check(order, account, quote, ledger.halted(), marks, shared)
         if verdict.reason is not None:
-            change.on_order(order.reject(verdict.reason, now))
+            change.on_order(order.reject(verdict.reason, now, verdict.code))
         else:
             change.on_order(order.accept(now, verdict.cash, verdict.qty, verdict.short_qty))
             change.on_account(
@@ -529,9 +534,10 @@ def fill_orders(
     quotes = ledger.save_quotes(
         Quote(
             symbol=span.symbol,
-            price=as_decimal(span.last_close),
-            volume=as_decimal(span.last_volume or 0.0),
+            price=decimal_from_float(span.last_close),
+            volume=decimal_from_float(span.last_volume or 0.0),
             market_time=span.last + timeframe.delta,
+            bar_ts=span.last,
         )
         for span in event.symbols
         if span.last_close is not None

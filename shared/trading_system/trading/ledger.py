@@ -209,7 +209,12 @@ class TradingLedger:
         fresh = {q.symbol: q for q in quotes}
         known = self.quotes(fresh)
         newer = {
-            s: {"price": str(q.price), "volume": str(q.volume), "market_time": q.market_time.isoformat()}
+            s: {
+                "price": str(q.price),
+                "volume": str(q.volume),
+                "market_time": q.market_time.isoformat(),
+                **({"bar_ts": q.bar_ts.isoformat()} if q.bar_ts else {}),
+            }
             for s, q in fresh.items()
             if s not in known or known[s].market_time <= q.market_time
         }
@@ -317,9 +322,11 @@ def marks_of(quotes: Mapping[str, Quote]) -> dict[str, Decimal]:
 
 
 def _quote(symbol: str, doc: dict[str, Any]) -> Quote:
+    bar_ts = doc.get("bar_ts")
     return Quote(
         symbol=symbol,
         price=Decimal(doc["price"]),
         volume=Decimal(doc["volume"]),
         market_time=datetime.fromisoformat(doc["market_time"]),
+        bar_ts=datetime.fromisoformat(bar_ts) if bar_ts else None,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, datetime
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
@@ -31,21 +31,23 @@ from trading_system.trading.events import (
     OrderSessionOpened,
     OrderStopTriggered,
 )
+from trading_system.trading.precision import (
+    FRACTIONAL_QTY_STEP,
+    PlainNumbers,
+    average_price,
+    decimal_text,
+    money,
+    on_step,
+    quantity,
+    without_exponent,
+)
 
-QTY_STEP = Decimal("0.000000001")  # fractional shares to 9 places, as Alpaca
-RATIO_STEP = Decimal("0.000001")  # average prices and ratios are shown to 6 places
-CENT = Decimal("0.01")
 ZERO = Decimal(0)
 
-
-def _plain(value: Decimal) -> Decimal:
-    """1E+3 -> 1000: decimals echo back as people write them."""
-    return Decimal(format(value, "f"))
-
-
-Quantity = Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=9), AfterValidator(_plain)]
-Price = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=6), AfterValidator(_plain)]
-Money = Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=2), AfterValidator(_plain)]
+# Decimals echo back as people write them (1E+3 -> 1000)
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=9), AfterValidator(without_exponent)]
+Price = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=6), AfterValidator(without_exponent)]
+Money = Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=2), AfterValidator(without_exponent)]
 ClientOrderId = Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[\x21-\x7e]+$")]
 
 
@@ -131,9 +133,18 @@ class OrderRequest(BaseModel):
         "only one will (a stop-loss and a take-profit, and the strategy's own exit)",
     )
 
-    def problems(self) -> list[Problem]:
-        """Every invalid combination, each naming its field."""
+    def problems(self, qty_step: Decimal = FRACTIONAL_QTY_STEP) -> list[Problem]:
+        """Every invalid combination, each naming its field; `qty_step`: the symbol's
+        quantity step (precision.qty_step), which a qty must be a whole number of."""
         found: list[Problem] = []
+        if self.qty is not None and not on_step(self.qty, qty_step):
+            found.append(
+                Problem(
+                    f"qty must be a whole number of {self.symbol}'s quantity step {decimal_text(qty_step)}",
+                    field="qty",
+                    value=self.qty,
+                )
+            )
         if self.qty is not None and self.notional is not None:
             found.append(Problem("give qty or notional, not both", field="notional", value=self.notional))
         if self.qty is None and self.notional is None:
@@ -154,8 +165,8 @@ class OrderRequest(BaseModel):
             found.append(Problem(f"a {self.type} order takes no stop_price", field="stop_price"))
         return found
 
-    def check(self) -> None:
-        problems = self.problems()
+    def check(self, qty_step: Decimal = FRACTIONAL_QTY_STEP) -> None:
+        problems = self.problems(qty_step)
         if problems:
             raise ValidationFailed(problems[0].reason, problems)
 
@@ -168,7 +179,7 @@ class OrderRequest(BaseModel):
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-class Order(BaseModel):
+class Order(PlainNumbers):
     """The Order aggregate's state, folded from its events (see `apply`)."""
 
     model_config = ConfigDict(frozen=True)
@@ -206,6 +217,7 @@ class Order(BaseModel):
     reserved_short_qty: Decimal = ZERO  # of a sell's qty, what it sells short (its margin's base)
     last_bar_ts: datetime | None = None  # the last bar that acted on it: bars up to it are done
     oco_group: str | None = None  # one-cancels-other (see OrderRequest.oco_group)
+    qty_step: Decimal = FRACTIONAL_QTY_STEP  # the symbol's quantity step when placed
     fingerprint: str
     version: int = 0
 
@@ -217,7 +229,7 @@ class Order(BaseModel):
             return self.qty - self.filled_qty
         assert self.notional is not None
         left = self.notional - self.filled_notional
-        return (left / price).quantize(QTY_STEP, rounding=ROUND_DOWN) if left > 0 else ZERO
+        return quantity(left / price, self.qty_step) if left > 0 else ZERO
 
     @property
     def held_cash(self) -> Decimal:
@@ -231,7 +243,7 @@ class Order(BaseModel):
         left = min(self.held_qty, self.reserved_short_qty)
         if left == self.reserved_short_qty:
             return self.reserved_cash
-        return (self.reserved_cash * left / self.reserved_short_qty).quantize(CENT, rounding=ROUND_HALF_UP)
+        return money(self.reserved_cash * left / self.reserved_short_qty)
 
     @property
     def held_qty(self) -> Decimal:
@@ -259,9 +271,9 @@ class Order(BaseModel):
             at=at,
         )
 
-    def reject(self, reason: str, at: datetime) -> OrderRejected:
+    def reject(self, reason: str, at: datetime, code: str | None = None) -> OrderRejected:
         self._require(OrderStatus.REJECTED, "reject")
-        return OrderRejected(**self._ids(), reason=reason, at=at)
+        return OrderRejected(**self._ids(), reason=reason, code=code, at=at)
 
     def fill(
         self,
@@ -289,7 +301,7 @@ class Order(BaseModel):
             done = filled_qty == self.qty
         else:
             assert self.notional is not None
-            done = ((self.notional - filled_notional) / price).quantize(QTY_STEP, rounding=ROUND_DOWN) <= 0
+            done = quantity((self.notional - filled_notional) / price, self.qty_step) <= 0
         status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
         self._require(status, "fill")
         return OrderFilled(
@@ -300,7 +312,7 @@ class Order(BaseModel):
             price=price,
             commission=commission,
             filled_qty=filled_qty,
-            filled_avg_price=_avg(filled_notional, filled_qty),
+            filled_avg_price=average_price(filled_notional, filled_qty),
             status=status,
             market_time=market_time,
             bar_ts=bar_ts,
@@ -418,6 +430,8 @@ class Order(BaseModel):
             limit_price=event.limit_price,
             stop_price=event.stop_price,
             oco_group=event.oco_group,
+            # orders placed before quantity steps existed were fractional to 9 places
+            qty_step=event.qty_step or FRACTIONAL_QTY_STEP,
             status=OrderStatus.NEW,
             created_at=event.at,
             updated_at=event.at,
@@ -430,7 +444,3 @@ class Order(BaseModel):
     @classmethod
     def from_events(cls, events: list[OrderEvent]) -> Order:
         return replay(events, OrderPlaced, cls.placed, "an order")
-
-
-def _avg(notional: Decimal, qty: Decimal) -> Decimal:
-    return (notional / qty).quantize(RATIO_STEP) if qty else ZERO

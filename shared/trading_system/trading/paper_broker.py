@@ -22,7 +22,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.broker import (
@@ -35,7 +35,8 @@ from trading_system.trading.broker import (
     SessionOpened,
     StopTriggered,
 )
-from trading_system.trading.orders import QTY_STEP, Order, OrderSide, OrderType, TimeInForce
+from trading_system.trading.orders import Order, OrderSide, OrderType, TimeInForce
+from trading_system.trading.precision import quantity
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,9 @@ class PaperBroker:
     def on_submit(self, order: Order, quote: Quote | None) -> list[Execution]:
         if quote is None:
             return []  # fills with the first bar that arrives
+        # the bar the last price closed: a fill at it is dated by that bar, like a fill on a bar
         at_last = MarketBar(
-            ts=quote.market_time,
+            ts=quote.bar_start,
             end=quote.market_time,
             open=quote.price,
             high=quote.price,
@@ -92,7 +94,7 @@ class PaperBroker:
         wanted = order.remaining_qty(price)
         available = wanted
         if self.settings.participation_cap is not None:
-            cap = (bar.volume * self.settings.participation_cap).quantize(QTY_STEP, rounding=ROUND_DOWN)
+            cap = quantity(bar.volume * self.settings.participation_cap, order.qty_step)
             available = min(wanted, cap)
         if order.time_in_force is TimeInForce.FOK and available < wanted:
             return [*out, Cancel(f"fok: only {available} of {wanted} could be filled")]

@@ -21,6 +21,7 @@ from decimal import Decimal
 from trading_system.trading.accounts import HUNDRED, Account
 from trading_system.trading.broker import Quote
 from trading_system.trading.orders import Order, OrderSide, OrderType
+from trading_system.trading.precision import money
 
 ZERO = Decimal(0)
 # Alpaca values an opening short sale at the higher of its limit price and 3% above the market
@@ -31,6 +32,7 @@ SHORT_PRICE_BUFFER = Decimal("1.03")
 @dataclass(frozen=True)
 class Verdict:
     reason: str | None  # None: the order may go
+    code: str | None = None  # the reason's kind, a short stable word (a metric's label)
     cash: Decimal = ZERO  # held back from buying power (a buy's cost, a short sale's margin)
     qty: Decimal = ZERO  # held back from the sellable position (sells) or the position limit (buys)
     short_qty: Decimal = ZERO  # of a sell's qty, the part that sells short
@@ -89,7 +91,7 @@ def check(
     `shared`: what the order's one-cancels-other group already holds (see shared_qty)."""
     settings = account.settings
     if halted is not None:
-        return Verdict(f"trading is halted: {halted}")
+        return Verdict(f"trading is halted: {halted}", "trading_halted")
     price = price_estimate(order, quote)
     buy = order.side is OrderSide.BUY
     if price is not None:
@@ -105,23 +107,27 @@ def check(
         return Verdict(
             f"account {account.account_id} is halted: {account.halt.reason}; only orders that reduce "
             f"a position are accepted until an admin resumes it "
-            f"(POST /v1/accounts/{account.account_id}/resume)"
+            f"(POST /v1/accounts/{account.account_id}/resume)",
+            "account_halted",
         )
     if order.symbol in settings.restricted_symbols:
-        return Verdict(f"{order.symbol} is restricted on account {account.account_id}")
+        return Verdict(f"{order.symbol} is restricted on account {account.account_id}", "symbol_restricted")
     notional = order.notional if order.notional is not None else (qty * price if qty and price else None)
     needs_price = settings.max_order_notional is not None or (
         buy and settings.max_position_notional is not None
     )
     if qty is None or (notional is None and needs_price):
-        return Verdict(f"no price is known for {order.symbol} yet to check this order; use a limit order")
+        return Verdict(
+            f"no price is known for {order.symbol} yet to check this order; use a limit order", "no_price"
+        )
 
     if not buy and opening > 0 and not settings.shorting:
         held = account.held(order.symbol)
         return Verdict(
             f"insufficient position: {order.symbol} holds {held}, of which {reducing} is not held "
             f"by open sell orders; this order sells {qty} (short selling is off on account "
-            f"{account.account_id})"
+            f"{account.account_id})",
+            "insufficient_position",
         )
     if (
         notional is not None
@@ -129,7 +135,8 @@ def check(
         and notional > settings.max_order_notional
     ):
         return Verdict(
-            f"order notional {notional:.2f} exceeds max_order_notional {settings.max_order_notional}"
+            f"order notional {notional:.2f} exceeds max_order_notional {settings.max_order_notional}",
+            "max_order_notional",
         )
     if not buy:
         if opening > 0:
@@ -140,7 +147,8 @@ def check(
             if shortfall > buying_power:
                 return Verdict(
                     f"the commission on this sale exceeds its proceeds by {shortfall:.2f}, "
-                    f"more than the buying power {buying_power:.2f}"
+                    f"more than the buying power {buying_power:.2f}",
+                    "commission_exceeds_proceeds",
                 )
         return Verdict(None, qty=qty)
 
@@ -152,16 +160,18 @@ def check(
         if after > settings.max_position_notional:
             return Verdict(
                 f"position in {order.symbol} would reach {after:.2f}, above max_position_notional "
-                f"{settings.max_position_notional}"
+                f"{settings.max_position_notional}",
+                "max_position_notional",
             )
     commission = settings.commission(qty or order.remaining_qty(price), price)
     if opening == 0:
         return Verdict(None, cash=commission, qty=qty)  # it only covers a short: always allowed
-    cost = notional - reducing * price + commission
+    cost = money(notional - reducing * price + commission)
     buying_power = account.buying_power(marks or {})
     if cost > buying_power:
         return Verdict(
-            f"insufficient buying power: the order needs {cost:.2f}, buying power is {buying_power:.2f}"
+            f"insufficient buying power: the order needs {cost:.2f}, buying power is {buying_power:.2f}",
+            "insufficient_buying_power",
         )
     return Verdict(None, cash=cost, qty=qty or ZERO)
 
@@ -180,11 +190,14 @@ def _short_sale(
     if order.notional is not None:
         return Verdict(
             f"a notional order cannot sell short ({order.symbol} holds {account.held(order.symbol)}); "
-            "give a qty"
+            "give a qty",
+            "notional_short",
         )
     valued_at = short_price(order, quote)
     if price is None or valued_at is None:
-        return Verdict(f"no price is known for {order.symbol} yet to check this order; use a limit order")
+        return Verdict(
+            f"no price is known for {order.symbol} yet to check this order; use a limit order", "no_price"
+        )
     limit = settings.max_position_notional
     if limit is not None:
         # the short it could come to: what is held, less every open sell and this one
@@ -193,17 +206,19 @@ def _short_sale(
         if short > limit:
             return Verdict(
                 f"short position in {order.symbol} would reach {short:.2f}, above "
-                f"max_position_notional {limit}"
+                f"max_position_notional {limit}",
+                "max_position_notional",
             )
     pct = settings.short_margin_pct
     value = short_qty * valued_at
-    needed = value * (pct - HUNDRED) / HUNDRED + settings.commission(short_qty, valued_at)
+    needed = money(value * (pct - HUNDRED) / HUNDRED + settings.commission(short_qty, valued_at))
     buying_power = account.buying_power(marks)
     if needed > buying_power:
         return Verdict(
             f"insufficient buying power for a short sale: selling {short_qty} {order.symbol} short, "
             f"valued at {valued_at:.2f} a share, holds short_margin_pct {pct}% of {value:.2f} "
             f"(its proceeds and {needed:.2f} more, commission included); buying power is "
-            f"{buying_power:.2f}"
+            f"{buying_power:.2f}",
+            "insufficient_buying_power",
         )
     return Verdict(None, cash=needed, qty=qty, short_qty=short_qty)

@@ -14,8 +14,17 @@ from pydantic import BaseModel
 from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.accounts import Account, AccountHalt
 from trading_system.trading.broker import Quote
+from trading_system.trading.execution import shown_fill
 from trading_system.trading.ledger import TradingLedger, marks_of
-from trading_system.trading.orders import RATIO_STEP, Order, OrderStatus
+from trading_system.trading.orders import Order, OrderStatus
+from trading_system.trading.precision import (
+    ACCOUNT_CURRENCY,
+    PlainNumbers,
+    decimal_text,
+    money,
+    plain,
+    ratio,
+)
 from trading_system.trading.queries import (
     GetAccount,
     GetOrder,
@@ -37,7 +46,7 @@ T = TypeVar("T")
 ZERO = Decimal(0)
 
 
-class PositionView(BaseModel):
+class PositionView(PlainNumbers):
     """A position as Alpaca shows one: a short has side "short" and a negative qty, cost basis
     and market value; unrealized_plpc is of the cost basis' size."""
 
@@ -55,10 +64,13 @@ class PositionView(BaseModel):
     commission: Decimal
 
 
-class AccountView(BaseModel):
+class AccountView(PlainNumbers):
+    """An account marked to the latest prices; every money figure on its currency's minor unit
+    (figures kept before money was rounded are rounded here)."""
+
     account_id: str
     status: str = "ACTIVE"
-    currency: str = "USD"
+    currency: str = ACCOUNT_CURRENCY
     starting_cash: Decimal
     cash: Decimal
     reserved_cash: Decimal
@@ -105,23 +117,22 @@ def position_views(account: Account, quotes: Mapping[str, Quote]) -> list[Positi
         position = account.positions[symbol]
         quote = quotes.get(symbol)
         value = position.market_value(quote.price if quote else None)
-        unrealized = value - position.cost_basis
+        cost_basis = money(position.cost_basis)
+        unrealized = value - cost_basis
         views.append(
             PositionView(
                 symbol=symbol,
                 side=position.side,
-                qty=position.qty,
+                qty=plain(position.qty),
                 avg_entry_price=position.avg_entry_price,
-                cost_basis=position.cost_basis,
-                current_price=quote.price if quote else None,
+                cost_basis=cost_basis,
+                current_price=plain(quote.price) if quote else None,
                 price_time=quote.market_time if quote else None,
                 market_value=value,
                 unrealized_pl=unrealized,
-                unrealized_plpc=(unrealized / abs(position.cost_basis)).quantize(RATIO_STEP)
-                if position.cost_basis
-                else None,
-                realized_pl=position.realized_pl,
-                commission=position.commission,
+                unrealized_plpc=ratio(unrealized / abs(cost_basis)) if cost_basis else None,
+                realized_pl=money(position.realized_pl),
+                commission=money(position.commission),
             )
         )
     return views
@@ -132,27 +143,29 @@ def account_view(account: Account, quotes: Mapping[str, Quote]) -> AccountView:
     marks = marks_of(quotes)
     equity = account.equity(marks)
     halt = account.halt
+    last_equity = money(account.last_equity)
+    daily_loss_threshold = account.daily_loss_threshold
     return AccountView(
         account_id=account.account_id,
-        starting_cash=account.starting_cash,
-        cash=account.cash,
-        reserved_cash=account.reserved_cash,
-        buying_power=account.buying_power(marks),
-        long_market_value=sum((p.market_value for p in positions if p.qty > 0), ZERO),
-        short_market_value=sum((p.market_value for p in positions if p.qty < 0), ZERO),
+        starting_cash=money(account.starting_cash),
+        cash=money(account.cash),
+        reserved_cash=money(account.reserved_cash),
+        buying_power=money(account.buying_power(marks)),
+        long_market_value=money(sum((p.market_value for p in positions if p.qty > 0), ZERO)),
+        short_market_value=money(sum((p.market_value for p in positions if p.qty < 0), ZERO)),
         short_margin=account.short_margin(marks),
         equity=equity,
-        last_equity=account.last_equity,
-        day_pl=equity - account.last_equity,
-        peak_equity=account.peak_equity,
-        daily_loss_threshold=account.daily_loss_threshold,
+        last_equity=last_equity,
+        day_pl=equity - last_equity,
+        peak_equity=money(account.peak_equity),
+        daily_loss_threshold=money(daily_loss_threshold) if daily_loss_threshold is not None else None,
         drawdown_threshold=account.drawdown_threshold,
         halted=halt is not None,
         halt=halt,
         halt_reason=halt.reason if halt else None,
-        realized_pl=account.realized_pl,
-        unrealized_pl=sum((p.unrealized_pl for p in positions), ZERO),
-        commission=account.commission,
+        realized_pl=money(account.realized_pl),
+        unrealized_pl=money(sum((p.unrealized_pl for p in positions), ZERO)),
+        commission=money(account.commission),
         open_orders=account.open_orders,
         epoch=account.epoch,
         settings=account.settings,
@@ -236,7 +249,7 @@ def list_fills(query: ListFills, ledger: TradingLedger) -> dict[str, Any]:
         query.after,
         query.limit,
     )
-    return {"fills": found, "next": after}
+    return {"fills": [shown_fill(fill) for fill in found], "next": after}
 
 
 def _filtered_page(
@@ -265,8 +278,25 @@ def _filtered_page(
 def get_pnl(query: GetPnl, ledger: TradingLedger, fill_log: FillLog) -> PnlReport:
     account = ledger.require_account(query.account_id)
     epoch = None if query.all_epochs else account.epoch
-    rows = fill_log.pnl(account.account_id, query.by, epoch, query.start, query.end)
+    rows = [_pnl_row(r) for r in fill_log.pnl(account.account_id, query.by, epoch, query.start, query.end)]
     return PnlReport(account_id=account.account_id, by=query.by, epoch=epoch, rows=rows)
+
+
+PNL_MONEY = ("realized_pl", "commission", "net_pl", "traded_value")
+PNL_QUANTITIES = ("bought_qty", "sold_qty")
+
+
+def _pnl_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A P&L row with its money as money ("129.30", "0.00") and its quantities in plain
+    notation, as the account, positions and fills show the same figures."""
+    shown = dict(row)
+    for name in PNL_MONEY:
+        if row.get(name) is not None:
+            shown[name] = decimal_text(money(Decimal(str(row[name]))))
+    for name in PNL_QUANTITIES:
+        if row.get(name) is not None:
+            shown[name] = decimal_text(plain(Decimal(str(row[name]))))
+    return shown
 
 
 def get_trading_status(query: GetTradingStatus, ledger: TradingLedger) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from trading_system.entrypoints.cli.common import build_container, echo_json, run
+from trading_system.entrypoints.cli.common import build_container, echo_json, fail, run
 from trading_system.kernel.principal import Role
 
 commands = typer.Typer()
@@ -25,11 +25,15 @@ def serve(
     """Serve the API, the WebSocket stream and the dashboard."""
     import uvicorn
 
+    from trading_system.entrypoints.local.listening import why_cannot_listen
+    from trading_system.entrypoints.local.logs import log_config
     from trading_system.entrypoints.local.runner import STREAM_PATH, build_local_app
 
     container = build_container()
     settings = container.settings
     host, port = host or settings.host, port or settings.port
+    if problem := why_cannot_listen(host, port):
+        fail(problem)  # before the banner: a banner would announce a server that never starts
     url = f"http://{host}:{port}"
     typer.echo(f"Trading platform (local runtime) on {url}")
     typer.echo(f"  API docs:   {url}/docs   (OpenAPI: {url}/openapi.json)")
@@ -39,7 +43,13 @@ def serve(
     if key_file.exists():
         typer.echo(f"  Demo API key (admin): {key_file.read_text().strip()}")
     typer.echo(f"  Data:       {Path(settings.data_dir).resolve()}   (Ctrl-C stops; data is kept)")
-    uvicorn.run(build_local_app(container), host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        build_local_app(container),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=log_config(settings.log_level),
+    )
 
 
 @demo_app.command("seed")

@@ -6,7 +6,7 @@ summary, and routes.py builds the route (only the one a Lambda serves).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query, Request
@@ -17,7 +17,7 @@ from trading_system.analytics.commands import RefreshSnapshot
 from trading_system.analytics.domain import IndicatorTable
 from trading_system.analytics.queries import GetIndicators
 from trading_system.entrypoints.http.dependencies import Bus, Context
-from trading_system.entrypoints.http.params import iso, like, moment, page_response
+from trading_system.entrypoints.http.params import IsoMoment, iso, like, moment, page_response
 from trading_system.entrypoints.http.routes import route
 from trading_system.market_data.domain import Timeframe
 
@@ -39,7 +39,7 @@ class RefreshOut(BaseModel):
 
 @route(response_model=IndicatorsOut)
 def get_indicators(
-    symbol: str,
+    symbol: Annotated[str, like(GetIndicators, "symbol", in_path=True)],
     request: Request,
     bus: Bus,
     context: Context,
@@ -47,8 +47,8 @@ def get_indicators(
         str, Query(description="comma-separated, e.g. sma:50,ema:20,rsi:14,macd:12:26:9,bbands:20:2")
     ],
     timeframe: Timeframe = Timeframe.D1,
-    start: datetime | date | None = None,
-    end: datetime | date | None = None,
+    start: IsoMoment | None = None,
+    end: IsoMoment | None = None,
     limit: int = like(GetIndicators, "limit"),
 ) -> Response:
     query = GetIndicators(

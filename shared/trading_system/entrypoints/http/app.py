@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 from uuid import uuid4
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
+from starlette.routing import compile_path
 
 from trading_system import __version__
 from trading_system.bootstrap import Container
 from trading_system.catalog import Function, Http
-from trading_system.entrypoints.http.auth import CheckKey, TrustAuthorizer
+from trading_system.entrypoints.http.auth import SECURITY_SCHEMES, CheckKey, TrustAuthorizer
 from trading_system.entrypoints.http.dependencies import CORRELATION_HEADER
-from trading_system.entrypoints.http.problems import install_problem_handlers
+from trading_system.entrypoints.http.problems import (
+    PROBLEM_SCHEMA,
+    SCHEMA_NAME,
+    install_problem_handlers,
+    problem_response,
+)
 from trading_system.entrypoints.http.routes import router_of
 
 Auth = Literal["check_key", "trust_authorizer"]
@@ -45,6 +52,24 @@ def create_app(container: Container, functions: Sequence[Function], auth: Auth) 
         check = guard(function.role, function.trigger.route_key)
         app.state.guards[function.trigger.route_key] = check
         app.include_router(router_of(function.name), dependencies=[Depends(check)])
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    declared_methods = _declared_methods(functions)
+
+    @app.middleware("http")
+    async def refuse_undeclared_methods(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Before routing: a path the API declares answers an undeclared method with a 405 and
+        # its Allow header, rather than falling through to whatever else is mounted (the
+        # local dashboard at /) or to Starlette's 405, which names only one route's methods.
+        allowed = declared_methods(request.url.path)
+        if allowed and request.method not in allowed:
+            detail = f"{request.url.path} takes {', '.join(allowed)}"
+            headers = {"Allow": ", ".join(allowed)}
+            return problem_response(
+                request, 405, "Method not allowed", detail, "method-not-allowed", headers=headers
+            )
+        return await call_next(request)
 
     @app.middleware("http")
     async def correlate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -55,3 +80,33 @@ def create_app(container: Container, functions: Sequence[Function], auth: Auth) 
         return response
 
     return app
+
+
+def _declared_methods(functions: Sequence[Function]) -> Callable[[str], list[str]]:
+    """The methods the catalog declares for a request path (none for a path it does not have).
+    The most specific path wins, as the document reads: /v1/bars/files is not /v1/bars/{symbol}."""
+    by_path: dict[str, set[str]] = {}
+    for function in functions:
+        assert isinstance(function.trigger, Http)
+        by_path.setdefault(function.trigger.path, set()).add(function.trigger.method)
+    specific_first = sorted(by_path.items(), key=lambda item: item[0].count("{"))
+    patterns = [(compile_path(path)[0], sorted(methods)) for path, methods in specific_first]
+
+    def methods_of(path: str) -> list[str]:
+        return next((methods for pattern, methods in patterns if pattern.match(path)), [])
+
+    return methods_of
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with what the routes refer to but FastAPI cannot know: the problem
+    document's schema and the ways to present a key."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = document.setdefault("components", {})
+        components.setdefault("schemas", {})[SCHEMA_NAME] = PROBLEM_SCHEMA
+        components["securitySchemes"] = SECURITY_SCHEMES
+        app.openapi_schema = document
+    return app.openapi_schema

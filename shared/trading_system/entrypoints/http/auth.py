@@ -3,6 +3,8 @@ done so with the same code (entrypoints/authorizer.py) and passed the principal 
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 
 from trading_system.identity.handlers import authorize
@@ -11,6 +13,19 @@ from trading_system.kernel.errors import Unauthorized
 from trading_system.kernel.principal import Principal, Role
 
 API_KEY_HEADER = "x-api-key"
+
+# The two ways token_from accepts a key, as the OpenAPI document declares them (the query
+# parameter is for the stream's WebSocket only, which the document does not describe).
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "ApiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER},
+    "Bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the same key, as Authorization: Bearer <key>",
+    },
+}
+# An operation that needs a key takes either of them.
+KEY_REQUIRED: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
 
 
 def token_from(headers: dict[str, str] | object, query: dict[str, str] | None = None) -> str | None:

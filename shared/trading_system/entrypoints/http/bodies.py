@@ -9,6 +9,11 @@
   reads 1e400 as infinity; JSON has none of them, and a NaN price stored as a bar, or an infinite
   limit, has no meaning anywhere downstream. A body carrying one is a 422 naming every field
   where it appears; the body is parsed once, and FastAPI reads that parse.
+- **Strict booleans and integers.** Pydantic's lax mode reads `0` and `"false"` as False and
+  `"5"` as 5, so `{"cancel_open_orders": 0}` would halt trading; the OpenAPI document says
+  boolean and integer, and only those are taken. A JSON body is validated once more in strict
+  JSON mode, and its strict-only refusals of booleans and integers are a 422. (Strict mode
+  everywhere would also refuse a date for a datetime, which clients rely on.)
 """
 
 from __future__ import annotations
@@ -17,17 +22,23 @@ import contextlib
 import json
 import math
 from collections.abc import Callable, Coroutine, Iterator, Mapping
+from functools import cached_property
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.params import Form
 from fastapi.routing import APIRoute
+from pydantic import TypeAdapter, ValidationError
 from starlette.types import Message
 
 from trading_system.entrypoints.http.auth import Guard
 from trading_system.kernel.errors import TooLarge
 
 _FORM_ROOM = 64 * 1024  # multipart boundaries and the form's other fields
+# What strict mode refuses and lax mode would have coerced: 0/"true" for a boolean, "5" or 5.0
+# for an integer.
+_COERCIONS = frozenset({"bool_type", "int_type"})
 
 
 class GuardedRoute(APIRoute):
@@ -55,9 +66,33 @@ class GuardedRoute(APIRoute):
                     with contextlib.suppress(json.JSONDecodeError):
                         if body:
                             request._json = parse_strict(body)  # what Request.json() returns from now on
+                            if self._body_type is not None:
+                                refuse_coercions(self._body_type, body)
             return await handler(request)
 
         return guarded
+
+    @cached_property
+    def _body_type(self) -> TypeAdapter[Any] | None:
+        """The JSON body's type (built on first use: a Lambda builds only the routes it runs)."""
+        if self.body_field is None or isinstance(self.body_field.field_info, Form):
+            return None
+        annotation: Any = self.body_field.field_info.annotation
+        return TypeAdapter(annotation)
+
+
+def refuse_coercions(body_type: TypeAdapter[Any], body: bytes) -> None:
+    """RequestValidationError for each boolean or integer that only lax mode would take."""
+    try:
+        body_type.validate_json(body, strict=True)
+    except ValidationError as error:
+        coerced = [
+            {**e, "loc": ("body", *e["loc"])}
+            for e in error.errors(include_url=False)
+            if e["type"] in _COERCIONS
+        ]
+        if coerced:
+            raise RequestValidationError(coerced) from None
 
 
 def _bound(request: Request, limit: int, what: str) -> None:
@@ -108,9 +143,16 @@ def non_finite_places(value: Any, place: tuple[str | int, ...] = ("body",)) -> I
 
 
 def parse_strict(body: bytes) -> Any:
-    """The body's JSON; RequestValidationError naming each NaN or Infinity; JSONDecodeError as
-    json raises it (FastAPI reports that one itself)."""
-    parsed = json.loads(body, parse_constant=_NonFinite, parse_float=_finite)
+    """The body's JSON; RequestValidationError for a body that is not UTF-8 and naming each NaN
+    or Infinity; JSONDecodeError as json raises it (FastAPI reports that one itself)."""
+    try:
+        text = body.decode("utf-8")  # JSON is UTF-8 (RFC 8259); FastAPI would answer a bare 400
+    except UnicodeDecodeError as error:
+        reason = f"the body is not UTF-8 text (byte {error.start})"
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": reason, "input": None}]
+        ) from None
+    parsed = json.loads(text, parse_constant=_NonFinite, parse_float=_finite)
     errors = [
         {
             "type": "finite_number",

@@ -6,11 +6,14 @@ summary, and routes.py builds the route (only the one a Lambda serves).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import Response
 from pydantic import BaseModel
 
 from trading_system import __version__
 from trading_system.entrypoints.http.dependencies import Bus, Context
+from trading_system.entrypoints.http.params import like
 from trading_system.entrypoints.http.routes import route
 from trading_system.identity.commands import CreateApiKey, RevokeApiKey
 from trading_system.identity.handlers import IssuedKey, KeyView
@@ -48,6 +51,8 @@ def list_api_keys(bus: Bus, context: Context) -> list[KeyView]:
     return keys
 
 
-def revoke_api_key(key_id: str, bus: Bus, context: Context) -> KeyView:
+def revoke_api_key(
+    key_id: Annotated[str, like(RevokeApiKey, "key_id", in_path=True)], bus: Bus, context: Context
+) -> KeyView:
     revoked: KeyView = bus.execute(RevokeApiKey(key_id=key_id), context)
     return revoked

@@ -7,7 +7,7 @@ summary, and routes.py builds the route (only the one a Lambda serves).
 from __future__ import annotations
 
 import tempfile
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -16,7 +16,7 @@ from fastapi import File, Form, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from trading_system.entrypoints.http.dependencies import Bus, Context, Services
-from trading_system.entrypoints.http.params import iso, like, moment, page_response
+from trading_system.entrypoints.http.params import IsoMoment, iso, like, moment, page_response
 from trading_system.entrypoints.http.routes import route
 from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.market_data.commands import (
@@ -43,7 +43,7 @@ class SymbolPage(BaseModel):
 class IngestRequest(BaseModel):
     timeframe: Timeframe
     symbol: Symbol | None = Field(default=None, description="symbol of the bars that name none")
-    bars: list[BarRow]
+    bars: list[BarRow] = Field(min_length=1)
 
 
 class BarsOut(BaseModel):
@@ -54,7 +54,10 @@ class BarsOut(BaseModel):
     next_start: datetime | None = Field(description="pass as `start` to get the next page")
 
 
-@route(status_code=201)
+@route(
+    status_code=201,
+    responses={200: {"description": "The symbol was registered before: its listing, updated"}},
+)
 def register_symbol(body: RegisterSymbol, response: Response, bus: Bus, context: Context) -> Listing:
     registered: Registered = bus.execute(body, context)
     response.headers["Location"] = f"/v1/symbols/{registered.listing.symbol}"
@@ -74,7 +77,9 @@ def list_symbols(
     return SymbolPage(items=items, next_cursor=items[-1].symbol if len(items) == limit else None)
 
 
-def get_symbol(symbol: str, bus: Bus, context: Context) -> Listing:
+def get_symbol(
+    symbol: Annotated[str, like(GetSymbol, "symbol", in_path=True)], bus: Bus, context: Context
+) -> Listing:
     listing: Listing = bus.ask(GetSymbol(symbol=symbol), context)
     return listing
 
@@ -136,13 +141,13 @@ def upload_bars(
 
 @route(response_model=BarsOut)
 def get_bars(
-    symbol: str,
+    symbol: Annotated[str, like(GetBars, "symbol", in_path=True)],
     request: Request,
     bus: Bus,
     context: Context,
     timeframe: Timeframe = Timeframe.D1,
-    start: datetime | date | None = None,
-    end: datetime | date | None = None,
+    start: IsoMoment | None = None,
+    end: IsoMoment | None = None,
     limit: int = like(GetBars, "limit"),
 ) -> Response:
     query = GetBars(symbol=symbol, timeframe=timeframe, start=moment(start), end=moment(end), limit=limit)

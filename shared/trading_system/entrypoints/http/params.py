@@ -5,13 +5,16 @@ next one."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
 
 import annotated_types
 import orjson
-from fastapi import Query, Request, Response
-from pydantic import BaseModel
+from fastapi import Path, Query, Request, Response
+from pydantic import BaseModel, BeforeValidator
+from pydantic.fields import FieldInfo
+
+from trading_system.market_data.domain import parse_symbol
 
 _CONSTRAINTS = {
     annotated_types.Ge: "ge",
@@ -22,17 +25,58 @@ _CONSTRAINTS = {
     annotated_types.MaxLen: "max_length",
 }
 
+# market_data.domain.parse_symbol's rule as a pattern, for the OpenAPI document (a validator
+# function shows in no schema): it strips and upper-cases first, so both are allowed here.
+SYMBOL_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9._-]{0,19}\s*$"
 
-def like(message: type[BaseModel], field: str) -> Any:
-    """A query parameter with the default and the limits of the message's field, so each limit
-    is declared once, on the message, and the OpenAPI document shows it."""
+
+def like(message: type[BaseModel], field: str, in_path: bool = False, description: str | None = None) -> Any:
+    """A query (or path) parameter with the default and the limits of the message's field, so
+    each limit is declared once, on the message, and the OpenAPI document shows it: a request
+    the document allows is not refused for a limit it does not show."""
     info = message.model_fields[field]
-    constraints = {
-        _CONSTRAINTS[type(m)]: getattr(m, _CONSTRAINTS[type(m)])
-        for m in info.metadata
-        if type(m) in _CONSTRAINTS
-    }
-    return Query(default=info.default, description=info.description, **constraints)
+    constraints: dict[str, Any] = {}
+    for item in _metadata_of(info):
+        if type(item) in _CONSTRAINTS:
+            name = _CONSTRAINTS[type(item)]
+            constraints[name] = getattr(item, name)
+        elif getattr(item, "pattern", None) is not None:
+            constraints["pattern"] = item.pattern
+        elif getattr(item, "func", None) is parse_symbol:
+            constraints["pattern"] = SYMBOL_PATTERN
+    described = description or info.description
+    if in_path:
+        return Path(description=described, **constraints)
+    return Query(default=info.default, description=described, **constraints)
+
+
+def _metadata_of(info: FieldInfo) -> list[Any]:
+    """The field's constraints and validators, with those of an optional annotated type
+    (`AccountId | None` keeps AccountId's inside the union)."""
+    found = list(info.metadata)
+    for member in get_args(info.annotation):
+        for item in getattr(member, "__metadata__", ()):
+            found.extend(item.metadata if isinstance(item, FieldInfo) else [item])
+    return found
+
+
+def _not_a_number(value: Any) -> Any:
+    """Pydantic reads "0.5" as a Unix time; the document says an ISO 8601 date or date-time."""
+    if isinstance(value, str) and _is_number(value):
+        raise ValueError("use an ISO 8601 date or date-time, e.g. 2024-01-31 or 2024-01-31T14:30:00Z")
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# A date or a date-time in a query string, and nothing else.
+IsoMoment = Annotated[datetime | date, BeforeValidator(_not_a_number)]
 
 
 def moment(value: datetime | date | None) -> datetime | None:

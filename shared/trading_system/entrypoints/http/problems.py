@@ -1,9 +1,11 @@
-"""Errors as RFC 9457 problem documents (application/problem+json)."""
+"""Errors as RFC 9457 problem documents (application/problem+json), and their place in the
+OpenAPI document: every operation lists each error status it can answer, with this media type."""
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +19,51 @@ from trading_system.kernel.errors import DomainError, Problem
 log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
+SCHEMA_NAME = "Problem"
+
+# What problem_response writes: the members of RFC 9457 and ours (errors, error_count,
+# correlation_id); an error may add more (a rejected order carries the order).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": SCHEMA_NAME,
+    "description": "An RFC 9457 problem document",
+    "required": ["type", "title", "status", "detail", "instance"],
+    "properties": {
+        "type": {"type": "string", "description": "/problems/<slug>, e.g. /problems/not-found"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "description": "the request's path"},
+        "errors": {
+            "type": "array",
+            "description": "what is wrong with the request, up to 100 items",
+            "items": {
+                "type": "object",
+                "required": ["reason"],
+                "properties": {
+                    "reason": {"type": "string"},
+                    "field": {"type": "string"},
+                    "row": {"type": "integer", "description": "1-based row of a batch"},
+                    "value": {"description": "the value refused"},
+                },
+            },
+        },
+        "error_count": {"type": "integer", "description": "every problem found, listed or not"},
+        "correlation_id": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+
+# What each error status means on this API, as the OpenAPI document describes it.
+ERROR_STATUSES: dict[int, str] = {
+    401: "No API key, or one that is unknown or revoked",
+    403: "The key's role may not use this route",
+    404: "Something the request names does not exist",
+    409: "A conflict with the current state (e.g. a write lost a race: retry)",
+    413: "The body is larger than the server accepts",
+    422: "The request is not valid: `errors` says where and why",
+    500: "An unexpected error, logged with the correlation id",
+}
 
 
 def problem_response(
@@ -27,7 +74,7 @@ def problem_response(
     slug: str,
     problems: list[Problem] | None = None,
     total: int | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
@@ -45,6 +92,14 @@ def problem_response(
     if correlation_id:
         body["correlation_id"] = correlation_id
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def problem_responses(statuses: Iterable[int]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of these error statuses: each a problem document."""
+    content = {MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{SCHEMA_NAME}"}}}
+    return {
+        status: {"description": ERROR_STATUSES[status], "content": content} for status in sorted(statuses)
+    }
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -85,7 +140,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
         title = {404: "Not found", 405: "Method not allowed"}.get(error.status_code, "HTTP error")
-        return problem_response(request, error.status_code, title, str(error.detail), slug)
+        # its headers too: a 405's Allow says which methods the path takes
+        return problem_response(
+            request, error.status_code, title, str(error.detail), slug, headers=error.headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

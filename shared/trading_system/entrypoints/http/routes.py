@@ -7,6 +7,10 @@ contexts' routes at cold start, and only its own route is built: building a rout
 analysis of its signature, dependencies and response model (a millisecond or more per route).
 A router is built once per name and shared by every app that includes it (include_router
 copies its routes).
+
+Each route's OpenAPI operation is completed here, from its catalog entry and its shape, so that
+no endpoint lists its errors by hand: the key it needs and every error status it can answer,
+each a problem document (problems.py).
 """
 
 from __future__ import annotations
@@ -16,9 +20,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
+from fastapi.dependencies.utils import get_flat_params
+from fastapi.routing import APIRoute
 
-from trading_system.catalog import CATALOG, Function, Http, by_name
+from trading_system.catalog import CATALOG, Function, Http, Resource, by_name
+from trading_system.entrypoints.http.auth import KEY_REQUIRED
 from trading_system.entrypoints.http.bodies import GuardedRoute
+from trading_system.entrypoints.http.problems import problem_responses
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
@@ -71,4 +79,38 @@ def _build(function: Function, trigger: Http) -> APIRouter:
         name=function.name,
         **getattr(endpoint, _OPTIONS, {}),
     )
+    built = router.routes[-1]
+    assert isinstance(built, APIRoute)
+    _document(built, function)
     return router
+
+
+def _document(route: APIRoute, function: Function) -> None:
+    """The key the route needs and the errors it can answer, in its OpenAPI operation."""
+    if function.role is not None:
+        route.openapi_extra = {"security": KEY_REQUIRED, **(route.openapi_extra or {})}
+    errors = problem_responses(error_statuses(route, function))
+    if function.also_checks:
+        invalid = errors[422]
+        errors[422] = {
+            **invalid,
+            "description": f"{invalid['description']}; it also checks: {function.also_checks}",
+        }
+    # the endpoint's own entries (e.g. place_order's 200 for a replay) stay as they are
+    route.responses = {**errors, **route.responses}
+
+
+def error_statuses(route: APIRoute, function: Function) -> set[int]:
+    """Every error status a route can answer, from what it takes and what the catalog says."""
+    statuses = {500, *function.errors}
+    if function.role is not None:
+        statuses |= {401, 403}
+    if route.param_convertors:
+        statuses.add(404)  # the path's id names nothing
+    if get_flat_params(route.dependant) or route.body_field is not None:
+        statuses.add(422)
+    if route.body_field is not None:
+        statuses.add(413)
+    if function.uses.get(Resource.TABLE) in ("write", "read_write"):
+        statuses.add(409)  # a conditional write lost its race, or the state forbids the change
+    return statuses

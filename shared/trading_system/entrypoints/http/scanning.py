@@ -6,13 +6,12 @@ summary, and routes.py builds the route (only the one a Lambda serves).
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Response
 
 from trading_system.entrypoints.http.dependencies import Bus, Context
-from trading_system.entrypoints.http.params import like, moment
+from trading_system.entrypoints.http.params import IsoMoment, like, moment
 from trading_system.entrypoints.http.routes import route
 from trading_system.scanning.commands import CreateScanner, DeleteScanner, RunScanner, UpdateScanner
 from trading_system.scanning.domain import Scanner, ScannerDefinition, ScanRun
@@ -31,31 +30,48 @@ def list_scanners(bus: Bus, context: Context) -> list[Scanner]:
     return scanners
 
 
-def get_scanner(scanner_id: str, bus: Bus, context: Context) -> Scanner:
+def get_scanner(
+    scanner_id: Annotated[str, like(GetScanner, "scanner_id", in_path=True)], bus: Bus, context: Context
+) -> Scanner:
     scanner: Scanner = bus.ask(GetScanner(scanner_id=scanner_id), context)
     return scanner
 
 
-def update_scanner(scanner_id: str, body: ScannerDefinition, bus: Bus, context: Context) -> Scanner:
+def update_scanner(
+    scanner_id: Annotated[str, like(UpdateScanner, "scanner_id", in_path=True)],
+    body: ScannerDefinition,
+    bus: Bus,
+    context: Context,
+) -> Scanner:
     scanner: Scanner = bus.execute(UpdateScanner(scanner_id=scanner_id, definition=body), context)
     return scanner
 
 
 @route(status_code=204)
-def delete_scanner(scanner_id: str, bus: Bus, context: Context) -> Response:
+def delete_scanner(
+    scanner_id: Annotated[str, like(DeleteScanner, "scanner_id", in_path=True)], bus: Bus, context: Context
+) -> Response:
     bus.execute(DeleteScanner(scanner_id=scanner_id), context)
     return Response(status_code=204)
 
 
 @route(status_code=201)
-def run_scanner(scanner_id: str, response: Response, bus: Bus, context: Context) -> ScanRun:
+def run_scanner(
+    scanner_id: Annotated[str, like(RunScanner, "scanner_id", in_path=True)],
+    response: Response,
+    bus: Bus,
+    context: Context,
+) -> ScanRun:
     run: ScanRun = bus.execute(RunScanner(scanner_id=scanner_id), context)
     response.headers["Location"] = f"/v1/scanners/{scanner_id}/runs"
     return run
 
 
 def list_scan_runs(
-    scanner_id: str, bus: Bus, context: Context, limit: int = like(ListScanRuns, "limit")
+    scanner_id: Annotated[str, like(ListScanRuns, "scanner_id", in_path=True)],
+    bus: Bus,
+    context: Context,
+    limit: int = like(ListScanRuns, "limit"),
 ) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = bus.ask(ListScanRuns(scanner_id=scanner_id, limit=limit), context)
     return runs
@@ -64,9 +80,9 @@ def list_scan_runs(
 def list_signals(
     bus: Bus,
     context: Context,
-    scanner_id: str | None = None,
-    symbol: str | None = None,
-    since: datetime | date | None = None,
+    scanner_id: str | None = like(ListSignals, "scanner_id"),
+    symbol: str | None = like(ListSignals, "symbol"),
+    since: IsoMoment | None = None,
     limit: int = like(ListSignals, "limit"),
 ) -> list[dict[str, Any]]:
     query = ListSignals(scanner_id=scanner_id, symbol=symbol, since=moment(since), limit=limit)

@@ -6,9 +6,9 @@ summary, and routes.py builds the route (only the one a Lambda serves).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Response
+from fastapi import Query, Response
 
 from trading_system.entrypoints.http.dependencies import Bus, Context
 from trading_system.entrypoints.http.params import like
@@ -62,18 +62,27 @@ def create_strategy(body: StrategyDraft, response: Response, bus: Bus, context: 
     return saved
 
 
-def get_strategy(name: str, bus: Bus, context: Context) -> SavedStrategy:
+def get_strategy(
+    name: Annotated[str, like(GetStrategy, "name", in_path=True)], bus: Bus, context: Context
+) -> SavedStrategy:
     saved: SavedStrategy = bus.ask(GetStrategy(name=name), context)
     return saved
 
 
-def update_strategy(name: str, body: StrategyDraft, bus: Bus, context: Context) -> SavedStrategy:
+def update_strategy(
+    name: Annotated[str, like(UpdateStrategy, "name", in_path=True)],
+    body: StrategyDraft,
+    bus: Bus,
+    context: Context,
+) -> SavedStrategy:
     saved: SavedStrategy = bus.execute(UpdateStrategy(name=name, draft=body), context)
     return saved
 
 
 @route(status_code=204)
-def delete_strategy(name: str, bus: Bus, context: Context) -> Response:
+def delete_strategy(
+    name: Annotated[str, like(DeleteStrategy, "name", in_path=True)], bus: Bus, context: Context
+) -> Response:
     bus.execute(DeleteStrategy(name=name), context)
     return Response(status_code=204)
 
@@ -85,11 +94,17 @@ def submit_backtest(body: BacktestRequest, response: Response, bus: Bus, context
     return job
 
 
+# 1 to 50 non-empty ids: the schema refuses what the route would (Query applies the pattern)
+_IDS_PATTERN = r"^\s*[^\s,]+\s*(,\s*[^\s,]+\s*){0,49}$"
+
+
 def list_backtests(
     bus: Bus,
     context: Context,
     strategy: str | None = like(ListBacktests, "strategy"),
-    ids: str | None = None,
+    ids: Annotated[
+        str | None, Query(pattern=_IDS_PATTERN, description="1 to 50 backtest ids, comma-separated")
+    ] = None,
     after: str | None = like(ListBacktests, "after"),
     limit: int = like(ListBacktests, "limit"),
 ) -> list[BacktestJob]:
@@ -104,13 +119,15 @@ def list_backtests(
     return jobs
 
 
-def get_backtest(backtest_id: str, bus: Bus, context: Context) -> BacktestJob:
+def get_backtest(
+    backtest_id: Annotated[str, like(GetBacktest, "backtest_id", in_path=True)], bus: Bus, context: Context
+) -> BacktestJob:
     job: BacktestJob = bus.ask(GetBacktest(backtest_id=backtest_id), context)
     return job
 
 
 def get_backtest_trades(
-    backtest_id: str,
+    backtest_id: Annotated[str, like(GetBacktestTrades, "backtest_id", in_path=True)],
     bus: Bus,
     context: Context,
     offset: int = like(GetBacktestTrades, "offset"),
@@ -122,14 +139,19 @@ def get_backtest_trades(
 
 
 def get_backtest_equity(
-    backtest_id: str, bus: Bus, context: Context, points: int = like(GetBacktestEquity, "points")
+    backtest_id: Annotated[str, like(GetBacktestEquity, "backtest_id", in_path=True)],
+    bus: Bus,
+    context: Context,
+    points: int = like(GetBacktestEquity, "points"),
 ) -> list[dict[str, Any]]:
     curve: list[dict[str, Any]] = bus.ask(GetBacktestEquity(backtest_id=backtest_id, points=points), context)
     return curve
 
 
 @route(status_code=204)
-def delete_backtest(backtest_id: str, bus: Bus, context: Context) -> Response:
+def delete_backtest(
+    backtest_id: Annotated[str, like(DeleteBacktest, "backtest_id", in_path=True)], bus: Bus, context: Context
+) -> Response:
     bus.execute(DeleteBacktest(backtest_id=backtest_id), context)
     return Response(status_code=204)
 
@@ -146,27 +168,45 @@ def list_deployments(bus: Bus, context: Context) -> list[Deployment]:
     return found
 
 
-def get_deployment(deployment_id: str, bus: Bus, context: Context) -> Deployment:
+def get_deployment(
+    deployment_id: Annotated[str, like(GetDeployment, "deployment_id", in_path=True)],
+    bus: Bus,
+    context: Context,
+) -> Deployment:
     found: Deployment = bus.ask(GetDeployment(deployment_id=deployment_id), context)
     return found
 
 
-def start_deployment(deployment_id: str, bus: Bus, context: Context) -> Deployment:
+def start_deployment(
+    deployment_id: Annotated[str, like(StartDeployment, "deployment_id", in_path=True)],
+    bus: Bus,
+    context: Context,
+) -> Deployment:
     started: Deployment = bus.execute(StartDeployment(deployment_id=deployment_id), context)
     return started
 
 
-def pause_deployment(deployment_id: str, bus: Bus, context: Context) -> Deployment:
+def pause_deployment(
+    deployment_id: Annotated[str, like(PauseDeployment, "deployment_id", in_path=True)],
+    bus: Bus,
+    context: Context,
+) -> Deployment:
     paused: Deployment = bus.execute(PauseDeployment(deployment_id=deployment_id), context)
     return paused
 
 
-def stop_deployment(deployment_id: str, bus: Bus, context: Context) -> Deployment:
+def stop_deployment(
+    deployment_id: Annotated[str, like(StopDeployment, "deployment_id", in_path=True)],
+    bus: Bus,
+    context: Context,
+) -> Deployment:
     stopped: Deployment = bus.execute(StopDeployment(deployment_id=deployment_id), context)
     return stopped
 
 
-def get_parity(deployment_id: str, bus: Bus, context: Context) -> ParityReport:
+def get_parity(
+    deployment_id: Annotated[str, like(GetParity, "deployment_id", in_path=True)], bus: Bus, context: Context
+) -> ParityReport:
     report: ParityReport = bus.ask(GetParity(deployment_id=deployment_id), context)
     return report
 
@@ -188,13 +228,15 @@ def list_sweeps(
     return found
 
 
-def get_sweep(sweep_id: str, bus: Bus, context: Context) -> SweepJob:
+def get_sweep(
+    sweep_id: Annotated[str, like(GetSweep, "sweep_id", in_path=True)], bus: Bus, context: Context
+) -> SweepJob:
     found: SweepJob = bus.ask(GetSweep(sweep_id=sweep_id), context)
     return found
 
 
 def get_sweep_ranking(
-    sweep_id: str,
+    sweep_id: Annotated[str, like(GetSweepRanking, "sweep_id", in_path=True)],
     bus: Bus,
     context: Context,
     rank_by: str | None = like(GetSweepRanking, "rank_by"),
@@ -207,9 +249,9 @@ def get_sweep_ranking(
 
 
 def get_sweep_heatmap(
-    sweep_id: str,
-    x: str,
-    y: str,
+    sweep_id: Annotated[str, like(GetSweepHeatmap, "sweep_id", in_path=True)],
+    x: Annotated[str, like(GetSweepHeatmap, "x")],
+    y: Annotated[str, like(GetSweepHeatmap, "y")],
     bus: Bus,
     context: Context,
     rank_by: str | None = like(GetSweepHeatmap, "rank_by"),
@@ -219,6 +261,8 @@ def get_sweep_heatmap(
 
 
 @route(status_code=204)
-def delete_sweep(sweep_id: str, bus: Bus, context: Context) -> Response:
+def delete_sweep(
+    sweep_id: Annotated[str, like(DeleteSweep, "sweep_id", in_path=True)], bus: Bus, context: Context
+) -> Response:
     bus.execute(DeleteSweep(sweep_id=sweep_id), context)
     return Response(status_code=204)

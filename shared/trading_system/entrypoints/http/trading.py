@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import Query, Response
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict
 
 from trading_system.entrypoints.http.dependencies import Bus, Context
@@ -44,7 +44,7 @@ from trading_system.trading.queries import (
 )
 from trading_system.trading.views import AccountView, OrderPage, PnlReport, PositionView
 
-AccountParam = Annotated[str | None, Query(description="default: the platform's default account")]
+_DEFAULT_ACCOUNT = "default: the platform's default account"
 
 
 @route(
@@ -64,10 +64,10 @@ def place_order(body: OrderRequest, response: Response, bus: Bus, context: Conte
 def list_orders(
     bus: Bus,
     context: Context,
-    account_id: AccountParam = None,
+    account_id: str | None = like(ListOrders, "account_id", description=_DEFAULT_ACCOUNT),
     status: Literal["open", "closed", "all"] = "open",
-    symbol: str | None = None,
-    after: str | None = None,
+    symbol: str | None = like(ListOrders, "symbol"),
+    after: str | None = like(ListOrders, "after"),
     limit: int = like(ListOrders, "limit"),
 ) -> OrderPage:
     query = ListOrders(account_id=account_id, status=status, symbol=symbol, after=after, limit=limit)
@@ -75,27 +75,41 @@ def list_orders(
     return page
 
 
-def get_order(order_id: str, bus: Bus, context: Context) -> Order:
+def get_order(
+    order_id: Annotated[str, like(GetOrder, "order_id", in_path=True)], bus: Bus, context: Context
+) -> Order:
     order: Order = bus.ask(GetOrder(order_id=order_id), context)
     return order
 
 
-def cancel_order(order_id: str, bus: Bus, context: Context) -> Order:
+def cancel_order(
+    order_id: Annotated[str, like(CancelOrder, "order_id", in_path=True)], bus: Bus, context: Context
+) -> Order:
     order: Order = bus.execute(CancelOrder(order_id=order_id), context)
     return order
 
 
-def list_order_events(order_id: str, bus: Bus, context: Context) -> list[dict[str, Any]]:
+def list_order_events(
+    order_id: Annotated[str, like(ListOrderEvents, "order_id", in_path=True)], bus: Bus, context: Context
+) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = bus.ask(ListOrderEvents(order_id=order_id), context)
     return events
 
 
-def list_positions(bus: Bus, context: Context, account_id: AccountParam = None) -> list[PositionView]:
+def list_positions(
+    bus: Bus,
+    context: Context,
+    account_id: str | None = like(ListPositions, "account_id", description=_DEFAULT_ACCOUNT),
+) -> list[PositionView]:
     positions: list[PositionView] = bus.ask(ListPositions(account_id=account_id), context)
     return positions
 
 
-def get_account(bus: Bus, context: Context, account_id: AccountParam = None) -> AccountView:
+def get_account(
+    bus: Bus,
+    context: Context,
+    account_id: str | None = like(GetAccount, "account_id", description=_DEFAULT_ACCOUNT),
+) -> AccountView:
     account: AccountView = bus.ask(GetAccount(account_id=account_id), context)
     return account
 
@@ -121,20 +135,27 @@ class ResetTerms(BaseModel):  # at module level: FastAPI resolves annotations in
     settings: AccountSettings | None = None
 
 
-def reset_account(account_id: str, bus: Bus, context: Context, body: ResetTerms | None = None) -> Account:
+def reset_account(
+    account_id: Annotated[str, like(ResetAccount, "account_id", in_path=True)],
+    bus: Bus,
+    context: Context,
+    body: ResetTerms | None = None,
+) -> Account:
     given = body or ResetTerms()
     command = ResetAccount(account_id=account_id, starting_cash=given.starting_cash, settings=given.settings)
     account: Account = bus.execute(command, context)
     return account
 
 
-def resume_account(account_id: str, bus: Bus, context: Context) -> AccountView:
+def resume_account(
+    account_id: Annotated[str, like(ResumeAccount, "account_id", in_path=True)], bus: Bus, context: Context
+) -> AccountView:
     account: AccountView = bus.execute(ResumeAccount(account_id=account_id), context)
     return account
 
 
 def list_account_events(
-    account_id: str,
+    account_id: Annotated[str, like(ListAccountEvents, "account_id", in_path=True)],
     bus: Bus,
     context: Context,
     after_version: int = like(ListAccountEvents, "after_version"),
@@ -148,9 +169,9 @@ def list_account_events(
 def list_fills(
     bus: Bus,
     context: Context,
-    account_id: AccountParam = None,
-    symbol: str | None = None,
-    after: str | None = None,
+    account_id: str | None = like(ListFills, "account_id", description=_DEFAULT_ACCOUNT),
+    symbol: str | None = like(ListFills, "symbol"),
+    after: str | None = like(ListFills, "after"),
     limit: int = like(ListFills, "limit"),
 ) -> dict[str, Any]:
     page: dict[str, Any] = bus.ask(
@@ -162,7 +183,7 @@ def list_fills(
 def get_pnl(
     bus: Bus,
     context: Context,
-    account_id: AccountParam = None,
+    account_id: str | None = like(GetPnl, "account_id", description=_DEFAULT_ACCOUNT),
     by: Literal["day", "symbol"] = "day",
     start: date | None = None,
     end: date | None = None,

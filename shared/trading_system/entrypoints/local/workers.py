@@ -45,7 +45,8 @@ class Scheduler(threading.Thread):
 
 
 class RawFolderWatcher(threading.Thread):
-    """Polls the raw folder; each file is ingested once, then moved to _done/ with a report."""
+    """Polls the raw folder; each file is read once, then moved to _done/ (ingested) or
+    _rejected/ (refused, its problems beside it), with a report."""
 
     def __init__(self, container: Container, poll_s: float = 2.0):
         super().__init__(name="raw-watcher", daemon=True)

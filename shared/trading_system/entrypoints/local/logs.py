@@ -1,0 +1,53 @@
+"""The local server's logging: uvicorn's own setup, with API keys taken out of every line.
+
+Browsers cannot set headers on a WebSocket, so the dashboard passes its key as `?api_key=...`;
+uvicorn writes request paths with their query strings (the HTTP access log, and the WebSocket
+handshake lines of its error log), which would leave keys in clear in any log kept or shared.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from typing import Any
+
+# The value runs to the next parameter, the end of the path, or a quote (access log lines
+# quote the request line).
+API_KEY_IN_QUERY = re.compile(r"(?i)(\bapi_key=)[^&\s\"'#]*")
+REDACTED = "***"
+
+
+def redact(text: str) -> str:
+    return API_KEY_IN_QUERY.sub(rf"\g<1>{REDACTED}", text)
+
+
+class RedactApiKeys(logging.Filter):
+    """Redacts `api_key=<value>` in a record's message and arguments. The arguments are
+    redacted one by one rather than merged into the message, because uvicorn's access
+    formatter reads them by position."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        colored = getattr(record, "color_message", None)  # what uvicorn prints on a terminal instead
+        if isinstance(colored, str):
+            record.color_message = redact(colored)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        return True
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging configuration with the redaction on every handler, and the platform's
+    own loggers (the root logger) written through uvicorn's default handler at `level`."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"redact_api_keys": {"()": RedactApiKeys}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact_api_keys"]
+    config["root"] = {"handlers": ["default"], "level": level.upper()}
+    return config
