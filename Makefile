@@ -6,13 +6,15 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cat package.json | cksum | cut -d' ' -f1)
 
-.PHONY: help install browser run test lint typecheck unit synth deploy bench clean schemas
+.PHONY: help install browser run test lint typecheck unit synth deploy destroy smoke bench clean schemas
 
 help:
 	@echo "make run      start the platform locally (API, WebSocket, dashboard) on demo data"
 	@echo "make test     lint, type-check and run every test suite"
 	@echo "make synth    synthesise the AWS stack offline (cdk.out/)"
-	@echo "make deploy   cdk deploy (needs an AWS account and credentials)"
+	@echo "make deploy   cdk deploy (needs an AWS account and credentials; STAGE=dev for a second stack)"
+	@echo "make destroy  cdk destroy (the data is retained: docs/OPERATIONS.md)"
+	@echo "make smoke    URL=<api url> KEY=<admin key>: a smoke test of a deployment"
 	@echo "make bench    run the benchmarks and print the figures"
 
 install: $(STAMP)
@@ -66,10 +68,22 @@ schemas: install
 	$(PY) -m trading_system.entrypoints.schemas events/schemas
 
 synth: install $(NODE_STAMP)
-	CDK_DISABLE_VERSION_CHECK=1 npx cdk synth --quiet
+	CDK_DISABLE_VERSION_CHECK=1 npx cdk synth --quiet $(CDK_STAGE)
+
+# STAGE=dev deploys a second stack, TradingSystem-dev, beside the default one.
+CDK_STAGE := $(if $(STAGE),-c stage=$(STAGE),)
 
 deploy: install $(NODE_STAMP)
-	CDK_DISABLE_VERSION_CHECK=1 npx cdk deploy --require-approval broadening
+	CDK_DISABLE_VERSION_CHECK=1 npx cdk deploy $(CDK_STAGE) --require-approval broadening
+
+# The data (table, buckets, bus archive) is retained: see docs/OPERATIONS.md to delete it too.
+destroy: install $(NODE_STAMP)
+	CDK_DISABLE_VERSION_CHECK=1 npx cdk destroy $(CDK_STAGE)
+
+# make smoke URL=https://<api>.execute-api.<region>.amazonaws.com KEY=tsk_...
+smoke: install
+	@test -n "$(URL)" -a -n "$(KEY)" || { echo "usage: make smoke URL=<the API's URL> KEY=<an admin key>"; exit 2; }
+	TRADING_SMOKE_KEY="$(KEY)" $(BIN)/trading deployment smoke --url "$(URL)"
 
 bench: install
 	$(BIN)/pytest tests/bench -s -q -p no:xdist -p no:randomly

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,24 @@ def cdk_json_context() -> dict[str, Any]:
     return context
 
 
+def stack_name(stage: str | None) -> str:
+    """`TradingSystem`, or `TradingSystem-<stage>` so that several live in one account and region
+    (`make deploy STAGE=dev`): every name the stack makes derives from its own."""
+    if not stage:
+        return STACK_NAME
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,19}", stage):
+        raise ValueError(
+            f"stage {stage!r}: use 1-20 lowercase letters, digits and dashes, starting with a letter"
+        )
+    return f"{STACK_NAME}-{stage}"
+
+
 def build(app: cdk.App) -> TradingStack:
     alarm_email = app.node.try_get_context("alarmEmail")  # `cdk deploy -c alarmEmail=ops@example.com`
     origins = app.node.try_get_context("corsOrigins")  # `-c corsOrigins=https://a.example,https://b.example`
     stack = TradingStack(
         app,
-        STACK_NAME,
+        stack_name(app.node.try_get_context("stage")),
         description=(
             "Serverless algorithmic-trading platform (shared/trading_system/catalog.py is its topology)"
         ),

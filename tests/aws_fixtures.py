@@ -13,9 +13,14 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from trading_system.config import Settings
 
 REGION = "us-east-1"
 
@@ -110,3 +115,38 @@ def moto_transactions_serialised(monkeypatch: pytest.MonkeyPatch) -> None:
             transact(self, transact_items)
 
     monkeypatch.setattr(DynamoDBBackend, "transact_write_items", serialised)
+
+
+@dataclass(frozen=True)
+class PlatformResources:
+    """What a deployed stack provides the functions (its outputs), made on moto."""
+
+    table: str
+    bus: str
+    lake: str
+    raw: str
+
+    @classmethod
+    def create(cls, moto_url: str) -> PlatformResources:
+        from trading_system.adapters.aws.dynamodb_store import create_table
+
+        made = cls(*(unique_name(kind) for kind in ("table", "bus", "lake", "raw")))
+        create_table(boto_client("dynamodb", moto_url), made.table)
+        boto_client("events", moto_url).create_event_bus(Name=made.bus)
+        for bucket in (made.lake, made.raw):
+            boto_client("s3", moto_url).create_bucket(Bucket=bucket)
+        return made
+
+    def settings(self, moto_url: str, data_dir: Path) -> Settings:
+        """The AWS runtime's settings on these resources."""
+        from trading_system.config import load_settings
+
+        return load_settings(
+            runtime="aws",
+            data_dir=data_dir,
+            table_name=self.table,
+            event_bus_name=self.bus,
+            lake_root=f"s3://{self.lake}",
+            raw_root=f"s3://{self.raw}",
+            aws_endpoint_url=moto_url,
+        )

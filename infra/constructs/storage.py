@@ -18,6 +18,9 @@ from infra import nag
 _ABORT_INCOMPLETE_UPLOADS_AFTER = cdk.Duration.days(1)
 # Raw files are versioned so an overwritten upload can be recovered; old versions do not live forever.
 _RAW_NONCURRENT_VERSIONS_EXPIRE_AFTER = cdk.Duration.days(30)
+# Lake files are rewritten by compaction, which deletes what it merged: a week of old versions
+# undoes a bad compaction or a stray delete (docs/OPERATIONS.md) without keeping every merge.
+_LAKE_NONCURRENT_VERSIONS_EXPIRE_AFTER = cdk.Duration.days(7)
 # Bucket names are at most 63 characters; `-<12-digit account>-<region>` takes up to 29 of them.
 _NAME_PREFIX_MAX = 30
 
@@ -43,14 +46,15 @@ class Storage(Construct):
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
 
-        # Lake files are immutable and rewritten only by compaction, which deletes what it merged;
-        # versioning would keep every merged file forever.
+        # The lake is the only copy of bars ingested through the API: versioned, old versions
+        # kept a week.
         self.lake_bucket = _private_bucket(
             self,
             "LakeBucket",
-            versioned=False,
+            versioned=True,
             lifecycle_rule=s3.LifecycleRule(
-                abort_incomplete_multipart_upload_after=_ABORT_INCOMPLETE_UPLOADS_AFTER
+                abort_incomplete_multipart_upload_after=_ABORT_INCOMPLETE_UPLOADS_AFTER,
+                noncurrent_version_expiration=_LAKE_NONCURRENT_VERSIONS_EXPIRE_AFTER,
             ),
         )
 

@@ -21,7 +21,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from infra import packaging
-from infra.app import cdk_json_context
+from infra.app import build, cdk_json_context, stack_name
 from infra.constructs.api import Api
 from infra.constructs.observability import METRICS_PER_ALARM
 from infra.stack import FUNCTIONS_PER_STACK, TradingStack, nested_stacks
@@ -483,9 +483,14 @@ def test_buckets_are_encrypted_private_and_tls_only(synthesized: Synthesized) ->
         )
 
 
-def test_raw_bucket_keeps_versions(synthesized: Synthesized) -> None:
-    raw = next(iter(_bucket_ids(synthesized, raw=True).values()))
-    assert raw["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+def test_both_buckets_keep_versions_for_a_while(synthesized: Synthesized) -> None:
+    """What a delete or an overwrite took can be restored (docs/OPERATIONS.md): raw uploads for
+    30 days, lake files (compaction deletes what it merged) for 7."""
+    for raw, days in ((True, 30), (False, 7)):
+        (bucket,) = _bucket_ids(synthesized, raw=raw).values()
+        assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+        rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+        assert [r["NoncurrentVersionExpiration"]["NoncurrentDays"] for r in rules] == [days]
 
 
 def test_table_keys_billing_and_recovery(synthesized: Synthesized) -> None:
@@ -711,6 +716,17 @@ def test_a_full_nested_stack_stays_under_the_budget(dependency_layer: Path, tmp_
 
 
 # --- guard rails of the stack itself --------------------------------------------------------------
+
+
+def test_a_stage_is_a_stack_of_its_own(dependency_layer: Path) -> None:
+    """`make deploy STAGE=dev`: a second stack whose names (the raw bucket's too) are its own."""
+    assert stack_name(None) == "TradingSystem"
+    staged = build(cdk.App(context={**cdk_json_context(), "stage": "dev"}))
+    assert staged.stack_name == "TradingSystem-dev"
+    assert staged.node.find_child("Storage").raw_bucket_name.startswith("tradingsystem-dev-raw-")  # type: ignore[attr-defined]
+    for bad in ("Dev", "1dev", "dev_1", "x" * 21):
+        with pytest.raises(ValueError, match="stage"):
+            stack_name(bad)
 
 
 def test_a_trigger_the_stack_cannot_deploy_fails_the_synth() -> None:

@@ -11,12 +11,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.aws_fixtures import boto_client, unique_name
-from trading_system.adapters.aws.dynamodb_store import create_table
+from tests.aws_fixtures import PlatformResources, boto_client, unique_name
 from trading_system.adapters.aws.event_format import envelope_from_eventbridge
 from trading_system.bootstrap import Container, bootstrap
 from trading_system.catalog import http_functions, subscriptions
-from trading_system.config import load_settings
 from trading_system.entrypoints.dropped_files import ingest_dropped
 from trading_system.entrypoints.http.app import create_app
 from trading_system.identity.commands import CreateApiKey
@@ -28,32 +26,18 @@ pytestmark = pytest.mark.usefixtures("aws_env")
 
 @pytest.fixture
 def aws(moto_url: str, tmp_path: Any) -> Iterator[tuple[Container, str]]:
-    names = {k: unique_name(k) for k in ("table", "bus", "lake", "raw", "queue")}
-    create_table(boto_client("dynamodb", moto_url), names["table"])
+    made = PlatformResources.create(moto_url)
     events = boto_client("events", moto_url)
-    events.create_event_bus(Name=names["bus"])
     sqs = boto_client("sqs", moto_url)
-    queue_url = sqs.create_queue(QueueName=names["queue"])["QueueUrl"]
+    queue_url = sqs.create_queue(QueueName=unique_name("queue"))["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
     events.put_rule(
-        Name="all", EventBusName=names["bus"], EventPattern=json.dumps({"source": [{"prefix": "trading."}]})
+        Name="all", EventBusName=made.bus, EventPattern=json.dumps({"source": [{"prefix": "trading."}]})
     )
-    events.put_targets(Rule="all", EventBusName=names["bus"], Targets=[{"Id": "q", "Arn": queue_arn}])
-    s3 = boto_client("s3", moto_url)
-    s3.create_bucket(Bucket=names["lake"])
-    s3.create_bucket(Bucket=names["raw"])
-    settings = load_settings(
-        runtime="aws",
-        data_dir=tmp_path,
-        table_name=names["table"],
-        event_bus_name=names["bus"],
-        lake_root=f"s3://{names['lake']}",
-        raw_root=f"s3://{names['raw']}",
-        aws_endpoint_url=moto_url,
-    )
-    yield bootstrap(settings), queue_url
+    events.put_targets(Rule="all", EventBusName=made.bus, Targets=[{"Id": "q", "Arn": queue_arn}])
+    yield bootstrap(made.settings(moto_url, tmp_path)), queue_url
 
 
 def deliver_pending(container: Container, queue_url: str, moto_url: str) -> list[str]:

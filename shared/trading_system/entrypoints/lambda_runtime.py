@@ -7,13 +7,14 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from trading_system.adapters.aws.event_format import envelope_from_eventbridge
 from trading_system.bootstrap import Container, bootstrap
 from trading_system.catalog import Function, Resource, by_name
+from trading_system.entrypoints.business_metrics import samples
 from trading_system.kernel.messages import Envelope
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
@@ -37,9 +38,21 @@ def container_for(function: Function) -> Container:
 
 
 def _count_event(envelope: Envelope) -> None:
+    """Every event published, by type, and the business metrics it stands for (one list for both
+    runtimes: entrypoints/business_metrics.py). A labelled sample is a metric of its own, with
+    its labels as dimensions."""
     metrics.add_metric(name=envelope.event_type, unit=MetricUnit.Count, value=1)
-    if envelope.event_type == "BarsIngested":
-        metrics.add_metric(name="IngestedBars", unit=MetricUnit.Count, value=envelope.payload["rows"])
+    for sample in samples(envelope):
+        definition = sample.definition
+        unit = MetricUnit.Seconds if definition.unit == "seconds" else MetricUnit.Count
+        if not sample.labels:
+            metrics.add_metric(name=definition.cloudwatch_name, unit=unit, value=sample.value)
+            continue
+        with single_metric(
+            name=definition.cloudwatch_name, unit=unit, value=sample.value, namespace=metrics.namespace
+        ) as metric:
+            for label, value in sample.labels.items():
+                metric.add_dimension(name=label, value=value)
 
 
 def instrument(

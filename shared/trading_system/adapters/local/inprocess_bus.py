@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[str, Envelope], object]
 Listener = Callable[[Envelope], None]
+DeadLetterListener = Callable[[str, Envelope], None]
 
 
 class InProcessPublisher:
@@ -31,6 +32,7 @@ class InProcessPublisher:
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.listeners: list[Listener] = []
+        self.dead_letter_listeners: list[DeadLetterListener] = []  # (subscriber, envelope)
 
     def publish(self, envelopes: Sequence[Envelope]) -> None:
         for envelope in envelopes:
@@ -55,5 +57,7 @@ class InProcessPublisher:
                 )
                 if attempt == self.attempts:
                     self.dead_letters.add(subscriber, envelope, repr(error), attempt)
+                    for listener in self.dead_letter_listeners:
+                        listener(subscriber, envelope)
                 else:
                     time.sleep(self.backoff_s * attempt)

@@ -12,6 +12,7 @@ import typer
 
 from trading_system.entrypoints.cli import (
     analytics,
+    deployment,
     identity,
     market_data,
     runtime,
@@ -36,6 +37,7 @@ app.add_typer(trading.accounts_app, name="accounts")
 app.add_typer(strategies.backtest_app, name="backtest")
 app.add_typer(strategies.strategy_app, name="strategy")
 app.add_typer(strategies.sweep_app, name="sweep")
+app.add_typer(deployment.deployment_app, name="deployment")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -10,13 +10,16 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from trading_system.adapters.local.inprocess_bus import InProcessPublisher
 from trading_system.bootstrap import Container
 from trading_system.catalog import http_functions
 from trading_system.entrypoints.http.app import create_app
 from trading_system.entrypoints.local.hub import StreamHub
+from trading_system.entrypoints.local.metrics import PrometheusMetrics
 from trading_system.entrypoints.local.workers import RawFolderWatcher, Scheduler
 
 STREAM_PATH = "/v1/stream"
+METRICS_PATH = "/metrics"
 
 
 def repository_root() -> Path:
@@ -40,6 +43,12 @@ def build_local_app(container: Container, background: bool = True) -> FastAPI:
     container.bus.observers.append(hub.publish)
     app.add_api_websocket_route(STREAM_PATH, hub.endpoint)
     app.state.hub = hub
+    metrics = PrometheusMetrics()
+    container.bus.observers.append(metrics.observe)
+    if isinstance(container.publisher, InProcessPublisher):
+        container.publisher.dead_letter_listeners.append(metrics.dead_lettered)
+    app.add_route(METRICS_PATH, metrics.endpoint, methods=["GET"], include_in_schema=False)
+    app.state.metrics = metrics
 
     # /vendor before /: a mount at / would otherwise swallow every /vendor request.
     vendor = vendor_folder()
