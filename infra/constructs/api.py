@@ -18,7 +18,8 @@ from infra import nag
 from infra.constructs.functions import LOG_RETENTION, pascal_case
 from trading_system.catalog import Function, Http
 
-# Account-wide protection against a runaway client; API keys are not a rate limit by themselves.
+# Account-wide protection against a runaway client (each route has its own limits too, from the
+# catalog); API keys are not a rate limit by themselves.
 THROTTLE = apigw.ThrottleSettings(rate_limit=100, burst_limit=200)
 
 
@@ -98,6 +99,7 @@ class Api(Construct):
         )
         self._log_access(self.stage)
         self._authorizer: apigw.HttpAuthorizer | None = None
+        self._route_settings: dict[str, dict[str, float]] = {}
 
     def use_authorizer(self, scope: Construct, function: lambda_.IFunction) -> None:
         """Check keys with `function`: API Gateway's permission to invoke it in `scope` (the
@@ -148,7 +150,7 @@ class Api(Construct):
                 f"{route.http.route_key} is public by design (its catalog entry names no role): it "
                 "answers whether the API is up and reveals nothing",
             )
-        apigw.CfnRoute(
+        cfn_route = apigw.CfnRoute(
             scope,
             "Resource",
             api_id=self.http_api.api_id,
@@ -157,6 +159,20 @@ class Api(Construct):
             authorization_type="NONE" if authorizer is None else "CUSTOM",
             authorizer_id=None if authorizer is None else authorizer.authorizer_id,
         )
+        self._throttle(route.http, cfn_route)
+
+    def _throttle(self, http: Http, route: apigw.CfnRoute) -> None:
+        """The route's own limits (the catalog's `Http.limits`) in the stage's route settings; the
+        stage waits for the route, which CloudFormation must create before it can set them."""
+        stage = self.stage.node.default_child
+        assert isinstance(stage, apigw.CfnStage)
+        limits = http.limits
+        self._route_settings[http.route_key] = {
+            "ThrottlingRateLimit": limits.rate,
+            "ThrottlingBurstLimit": limits.burst,
+        }
+        stage.route_settings = dict(self._route_settings)
+        stage.add_dependency(route)
 
     def _authorizer_for(self, entry: Function) -> apigw.HttpAuthorizer | None:
         if entry.role is None:

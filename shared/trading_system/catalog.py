@@ -25,9 +25,30 @@ from trading_system.kernel.principal import Role
 
 
 @dataclass(frozen=True)
+class Throttle:
+    """How many requests a route takes, across every client: `rate` a second sustained, `burst`
+    at once. In AWS, API Gateway enforces it per route and answers 429 beyond it."""
+
+    rate: float
+    burst: int
+
+
+READS = Throttle(rate=50, burst=100)
+WRITES = Throttle(rate=10, burst=20)
+ORDERS = Throttle(rate=5, burst=10)  # orders move money: the strictest
+
+
+@dataclass(frozen=True)
 class Http:
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
     path: str
+    throttle: Throttle | None = None  # None: READS for GET, WRITES otherwise
+
+    @property
+    def limits(self) -> Throttle:
+        if self.throttle is not None:
+            return self.throttle
+        return READS if self.method == "GET" else WRITES
 
     @property
     def route_key(self) -> str:
@@ -152,11 +173,12 @@ def _http(
     timeout_s: int = 10,
     errors: tuple[int, ...] = (),
     also_checks: str | None = None,
+    throttle: Throttle | None = None,
 ) -> Function:
     return Function(
         name=name,
         context=context,
-        trigger=Http(method, path),
+        trigger=Http(method, path, throttle),
         summary=summary,
         role=role,
         uses=uses,
@@ -189,6 +211,7 @@ TRADING: tuple[Function, ...] = (
         "Place an order (risk-checked)",
         _ORDER_WRITER,
         also_checks="a quantity or a notional, the prices its type needs, a known symbol",
+        throttle=ORDERS,
     ),
     _http(
         "list_orders",
@@ -209,6 +232,7 @@ TRADING: tuple[Function, ...] = (
         Role.TRADER,
         "Cancel an open order",
         _ORDER_WRITER,
+        throttle=ORDERS,
     ),
     _http(
         "list_order_events",

@@ -136,7 +136,7 @@ def test_the_document_declares_every_error_and_the_key(client: TestClient) -> No
     }
     place_order = document["paths"]["/v1/orders"]["post"]
     assert {"ApiKey": []} in place_order["security"]
-    errors = {status for status in place_order["responses"] if status[0] in "45"}
+    errors = {status for status in place_order["responses"] if status[0] in "45"} - {"429"}  # API Gateway's
     assert errors == {"401", "403", "409", "413", "422", "500"}
     for status in errors:
         assert list(place_order["responses"][status]["content"]) == ["application/problem+json"]
@@ -146,3 +146,15 @@ def test_the_document_declares_every_error_and_the_key(client: TestClient) -> No
         p for p in document["paths"]["/v1/orders"]["get"]["parameters"] if p["name"] == "account_id"
     )
     assert {"minLength": 1, "pattern": "^[A-Za-z0-9_-]+$"}.items() <= account_id["schema"]["anyOf"][0].items()
+
+
+def test_the_document_says_each_routes_throttle(client: TestClient) -> None:
+    """In AWS, API Gateway answers 429 beyond a route's limits (catalog `Http.limits`)."""
+    paths = client.get("/openapi.json").json()["paths"]
+    place, read = (
+        paths["/v1/orders"]["post"]["responses"]["429"],
+        paths["/v1/orders"]["get"]["responses"]["429"],
+    )
+    assert "5 a second, bursts of 10" in place["description"]
+    assert "50 a second, bursts of 100" in read["description"]
+    assert "application/json" in place["content"]

@@ -358,6 +358,25 @@ def test_api_is_throttled_and_logged(synthesized: Synthesized) -> None:
     )
 
 
+def test_each_route_has_the_catalogs_limits_and_orders_are_the_strictest(synthesized: Synthesized) -> None:
+    (stage,) = synthesized.of_type("AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["RouteSettings"]
+    http = {e.trigger.route_key: e.trigger for e in CATALOG if isinstance(e.trigger, Http)}
+    assert set(settings) == set(http)
+    for key, trigger in http.items():
+        assert settings[key] == {
+            "ThrottlingRateLimit": trigger.limits.rate,
+            "ThrottlingBurstLimit": trigger.limits.burst,
+        }
+    assert (
+        settings["POST /v1/orders"]["ThrottlingRateLimit"] < settings["GET /v1/orders"]["ThrottlingRateLimit"]
+    )
+    assert settings["DELETE /v1/orders/{order_id}"] == settings["POST /v1/orders"]
+    # CloudFormation sets route settings only on routes that exist
+    route_ids = set(synthesized.of_type("AWS::ApiGatewayV2::Route"))
+    assert route_ids <= set(stage.get("DependsOn", []))
+
+
 def test_no_origin_may_call_the_api_from_a_browser_unless_configured(synthesized: Synthesized) -> None:
     (api,) = synthesized.of_type("AWS::ApiGatewayV2::Api").values()
     assert "CorsConfiguration" not in api["Properties"]

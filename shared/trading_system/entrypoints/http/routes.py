@@ -97,7 +97,20 @@ def _document(route: APIRoute, function: Function) -> None:
             "description": f"{invalid['description']}; it also checks: {function.also_checks}",
         }
     # the endpoint's own entries (e.g. place_order's 200 for a replay) stay as they are
-    route.responses = {**errors, **route.responses}
+    route.responses = {**errors, 429: _throttled(function), **route.responses}
+
+
+def _throttled(function: Function) -> dict[str, Any]:
+    """API Gateway's own answer beyond the route's limits (not a problem document: it is not ours)."""
+    assert isinstance(function.trigger, Http)
+    limits = function.trigger.limits
+    return {
+        "description": f"Too many requests: in AWS this route takes {limits.rate:g} a second, bursts "
+        f"of {limits.burst}, across all clients (the local runtime does not throttle)",
+        "content": {
+            "application/json": {"schema": {"type": "object", "properties": {"message": {"type": "string"}}}}
+        },
+    }
 
 
 def error_statuses(route: APIRoute, function: Function) -> set[int]:
