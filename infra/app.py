@@ -46,6 +46,8 @@ def build(app: cdk.App) -> TradingStack:
         ),
         alarm_email=str(alarm_email) if alarm_email else None,
         cors_origins=[o.strip() for o in str(origins).split(",") if o.strip()] if origins else [],
+        # `-c customerManagedKey=true`: the data under a KMS key of the account's own
+        customer_managed_key=str(app.node.try_get_context("customerManagedKey")).lower() == "true",
     )
     cdk.Tags.of(stack).add("project", "trading-system")
     nag.check(app)

@@ -118,10 +118,11 @@ class TradingStack(cdk.Stack):
         catalog: Sequence[Function] = CATALOG,
         alarm_email: str | None = None,
         cors_origins: Sequence[str] = (),
+        customer_managed_key: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        storage = Storage(self, "Storage")
+        storage = Storage(self, "Storage", customer_managed_key=customer_managed_key)
         domain_bus = DomainBus(self, "DomainBus")
         api = Api(self, "Api", cors_origins=cors_origins)
         platform = Platform(

@@ -122,6 +122,13 @@ class Functions(Construct):
         )
         for resource, access in entry.uses.items():
             self._grant(entry.name, resource, access, function)
+        if self._storage.key is not None and Resource.TABLE in entry.uses:
+            for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+                nag.acknowledge(
+                    function,
+                    f"AwsSolutions-IAM5[Action::{action}]",
+                    "CDK's grant on the table for DynamoDB's use of the data key, on that one key only",
+                )
         nag.acknowledge(
             function,
             nag.BASIC_EXECUTION_ROLE,
@@ -189,6 +196,11 @@ class Functions(Construct):
                 grantee=grantee, actions=on_objects, resource_arns=[bucket.arn_for_objects("*")]
             )
             iam.Grant.add_to_principal(grantee=grantee, actions=on_bucket, resource_arns=[bucket.bucket_arn])
+            key = self._storage.key
+            if key is not None:  # objects under the account's own key (S3 asks KMS on our behalf)
+                # a PUT makes a data key; reading decrypts it, and so does a multipart upload
+                uses = ["kms:Decrypt"] if access == "read" else ["kms:Decrypt", "kms:GenerateDataKey"]
+                iam.Grant.add_to_principal(grantee=grantee, actions=uses, resource_arns=[key.key_arn])
             if isinstance(grantee, Construct):
                 nag.acknowledge(
                     grantee,

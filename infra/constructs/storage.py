@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
@@ -42,15 +43,28 @@ class Storage(Construct):
     the notified functions live in (`notify_on_upload`), because the bucket has one configuration.
     """
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, customer_managed_key: bool = False) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
+        # By default AWS keys encrypt the data (S3 managed, DynamoDB's AWS owned): free, and
+        # nothing to manage. A key of the account's own ($1 a month and per request) lets it
+        # audit every use in CloudTrail, and revoke them all at once by disabling it.
+        self.key: kms.IKey | None = None
+        if customer_managed_key:
+            self.key = kms.Key(
+                self,
+                "DataKey",
+                description=f"{stack.stack_name}: the table and the lake and raw buckets",
+                enable_key_rotation=True,
+                removal_policy=cdk.RemovalPolicy.RETAIN,  # data encrypted with it outlives the stack
+            )
 
         # The lake is the only copy of bars ingested through the API: versioned, old versions
         # kept a week.
         self.lake_bucket = _private_bucket(
             self,
             "LakeBucket",
+            key=self.key,
             versioned=True,
             lifecycle_rule=s3.LifecycleRule(
                 abort_incomplete_multipart_upload_after=_ABORT_INCOMPLETE_UPLOADS_AFTER,
@@ -63,6 +77,7 @@ class Storage(Construct):
             self,
             "RawBucket",
             bucket_name=self.raw_bucket_name,
+            key=self.key,
             versioned=True,
             lifecycle_rule=s3.LifecycleRule(
                 abort_incomplete_multipart_upload_after=_ABORT_INCOMPLETE_UPLOADS_AFTER,
@@ -84,6 +99,10 @@ class Storage(Construct):
             # The event store and the API keys: never lost to a stack update or a stray delete.
             deletion_protection=True,
             removal_policy=cdk.RemovalPolicy.RETAIN,
+            encryption=(
+                dynamodb.TableEncryption.CUSTOMER_MANAGED if self.key else dynamodb.TableEncryption.DEFAULT
+            ),
+            encryption_key=self.key,
         )
 
     def notify_on_upload(
@@ -117,16 +136,20 @@ def _private_bucket(
     scope: Construct,
     construct_id: str,
     *,
+    key: kms.IKey | None,
     versioned: bool,
     lifecycle_rule: s3.LifecycleRule,
     bucket_name: str | None = None,
 ) -> s3.Bucket:
-    """Encrypted, TLS only, never public, ACLs off; kept when the stack is deleted."""
+    """Encrypted (with `key` when given, S3's own key otherwise), TLS only, never public, ACLs
+    off; kept when the stack is deleted."""
     bucket = s3.Bucket(
         scope,
         construct_id,
         bucket_name=bucket_name,
-        encryption=s3.BucketEncryption.S3_MANAGED,
+        encryption=s3.BucketEncryption.KMS if key else s3.BucketEncryption.S3_MANAGED,
+        encryption_key=key,
+        bucket_key_enabled=key is not None,  # one data key per bucket, not a KMS call per object
         enforce_ssl=True,
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,

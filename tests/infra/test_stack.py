@@ -26,7 +26,7 @@ from infra.constructs.api import Api
 from infra.constructs.observability import METRICS_PER_ALARM
 from infra.stack import FUNCTIONS_PER_STACK, TradingStack, nested_stacks
 from layers import build_layer
-from tests.infra.conftest import Synthesized, synthesized_stacks
+from tests.infra.conftest import Synthesized, flatten, synthesized_stacks
 from trading_system.catalog import (
     CATALOG,
     Authorizer,
@@ -735,6 +735,42 @@ def test_a_full_nested_stack_stays_under_the_budget(dependency_layer: Path, tmp_
 
 
 # --- guard rails of the stack itself --------------------------------------------------------------
+
+
+def test_a_customer_managed_key_encrypts_the_data_and_the_functions_may_use_it(
+    dependency_layer: Path, tmp_path: Path
+) -> None:
+    """`-c customerManagedKey=true`: one rotating key, kept with the data, for the table and both
+    buckets; each function that reads or writes a bucket may decrypt (and encrypt) with it.
+    Without the option there is no key (tests/infra/test_costs.py: it would bill $1 a month)."""
+    context = {**cdk_json_context(), "aws:cdk:version-reporting": False, "customerManagedKey": "true"}
+    resources, _ = flatten(synthesized_stacks(build(cdk.App(context=context, outdir=str(tmp_path)))))
+    (key_id, key), *others = [(k, r) for k, r in resources.items() if r["Type"] == "AWS::KMS::Key"]
+    assert not others and key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"
+    (table,) = [r for r in resources.values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert refs(table["Properties"]["SSESpecification"]["KMSMasterKeyId"]) == {key_id}
+    buckets = [r for r in resources.values() if r["Type"] == "AWS::S3::Bucket"]
+    for bucket in buckets:
+        (rule,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+        assert refs(rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]) == {key_id}
+        assert rule["BucketKeyEnabled"] is True
+    may_decrypt = set()
+    for policy in resources.values():
+        if policy["Type"] != "AWS::IAM::Policy":
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "kms:Decrypt" in actions and key_id in refs(statement["Resource"]):
+                may_decrypt |= {r["Ref"] for r in policy["Properties"]["Roles"] if "Ref" in r}
+    role_of = {
+        r["Properties"]["Handler"]: next(iter(refs(r["Properties"]["Role"])))
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Function" and "Handler" in r["Properties"]
+    }
+    lake_users = [e for e in CATALOG if Resource.LAKE in e.uses or Resource.RAW in e.uses]
+    assert lake_users and all(role_of[e.handler.replace(":", ".")] in may_decrypt for e in lake_users)
 
 
 def test_a_stage_is_a_stack_of_its_own(dependency_layer: Path) -> None:
