@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         "its progress locally",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="the local server's log lines: text for a terminal, or JSON with the fields "
+        "Lambda's lines have (level, location, message, timestamp, service, correlation_id)",
+    )
     default_account: str = Field(
         default="paper",
         pattern=r"^[A-Za-z0-9_-]{1,64}$",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID, uuid4
 
+from trading_system.kernel.correlation import correlated
 from trading_system.kernel.messages import Command, Envelope, Event, Query
 from trading_system.kernel.principal import SYSTEM, Principal
 
@@ -150,7 +151,8 @@ class MessageBus:
             name: context if name == "context" else getattr(self.dependencies, name)
             for name in _dependency_names(handler)
         }
-        return handler(message, **kwargs)
+        with correlated(context.correlation_id):  # what the handler logs carries the id
+            return handler(message, **kwargs)
 
 
 _signature_cache: dict[Handler, tuple[str, ...]] = {}

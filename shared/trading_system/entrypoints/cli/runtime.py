@@ -48,7 +48,7 @@ def serve(
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
-        log_config=log_config(settings.log_level),
+        log_config=log_config(settings.log_level, settings.log_format),
     )
 
 

@@ -22,6 +22,7 @@ from trading_system.entrypoints.http.problems import (
     problem_response,
 )
 from trading_system.entrypoints.http.routes import router_of
+from trading_system.kernel.correlation import correlated
 
 Auth = Literal["check_key", "trust_authorizer"]
 
@@ -75,7 +76,8 @@ def create_app(container: Container, functions: Sequence[Function], auth: Auth) 
     async def correlate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid4())
         request.state.correlation_id = correlation_id[:128]
-        response = await call_next(request)
+        with correlated(request.state.correlation_id):  # the request's log lines carry it
+            response = await call_next(request)
         response.headers[CORRELATION_HEADER] = request.state.correlation_id
         return response
 

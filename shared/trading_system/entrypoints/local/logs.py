@@ -1,4 +1,5 @@
-"""The local server's logging: uvicorn's own setup, with API keys taken out of every line.
+"""The local server's logging: uvicorn's own setup, with API keys taken out of every line, as
+text or as JSON with the fields Lambda's lines have (`log_format`).
 
 Browsers cannot set headers on a WebSocket, so the dashboard passes its key as `?api_key=...`;
 uvicorn writes request paths with their query strings (the HTTP access log, and the WebSocket
@@ -8,9 +9,15 @@ handshake lines of its error log), which would leave keys in clear in any log ke
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
+
+from trading_system.kernel import correlation
+
+SERVICE = "trading"  # POWERTOOLS_SERVICE_NAME of the functions (infra/constructs/functions.py)
 
 # The value runs to the next parameter, the end of the path, or a quote (access log lines
 # quote the request line).
@@ -40,14 +47,38 @@ class RedactApiKeys(logging.Filter):
         return True
 
 
-def log_config(level: str) -> dict[str, Any]:
+class JsonLines(logging.Formatter):
+    """One JSON object a line, with the keys Powertools' Logger writes in Lambda (level, location,
+    message, timestamp, service, correlation_id), so one query reads both runtimes' logs."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "level": record.levelname,
+            "location": f"{record.funcName}:{record.lineno}",
+            "message": record.getMessage(),
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "service": SERVICE,
+            "logger": record.name,
+        }
+        correlation_id = correlation.current.get()
+        if correlation_id is not None:
+            line["correlation_id"] = correlation_id
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def log_config(level: str, log_format: str = "text") -> dict[str, Any]:
     """uvicorn's logging configuration with the redaction on every handler, and the platform's
-    own loggers (the root logger) written through uvicorn's default handler at `level`."""
+    own loggers (the root logger) written through uvicorn's default handler at `level`; in JSON
+    lines when `log_format` is json."""
     from uvicorn.config import LOGGING_CONFIG
 
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
     config["filters"] = {"redact_api_keys": {"()": RedactApiKeys}}
     for handler in config["handlers"].values():
         handler["filters"] = ["redact_api_keys"]
+    if log_format == "json":
+        config["formatters"] = {name: {"()": JsonLines} for name in config["formatters"]}
     config["root"] = {"handlers": ["default"], "level": level.upper()}
     return config
