@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -19,6 +20,22 @@ class RegisterSymbol(Command):
     exchange: PlainText = Field(default="", max_length=50)
     asset_class: PlainText = Field(default="us_equity", max_length=50)
     tags: list[PlainText] = Field(default_factory=list, max_length=50)
+    tick_size: Decimal | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000,
+        max_digits=20,
+        decimal_places=10,
+        description="the smallest price move (0.01 for US stocks, 0.00001 for EURUSD)",
+    )
+    qty_step: Decimal | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000,
+        max_digits=20,
+        decimal_places=10,
+        description="the smallest quantity an order may trade (1: whole shares; default: its asset class's)",
+    )
 
 
 def _parse_moment(value: Any) -> datetime | date:

@@ -146,7 +146,7 @@ class Listing(BaseModel):
     coverage: dict[Timeframe, Coverage] = Field(default_factory=dict)
 
     def same_definition(self, other: Listing) -> bool:
-        fields = ("name", "exchange", "asset_class", "tags")
+        fields = ("name", "exchange", "asset_class", "tags", "tick_size", "qty_step")
         return all(getattr(self, f) == getattr(other, f) for f in fields)
 
     def covering(self, timeframe: Timeframe, first: datetime, last: datetime, rows: int) -> Listing:

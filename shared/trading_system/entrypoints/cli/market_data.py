@@ -109,6 +109,10 @@ def symbols_add(
     exchange: str = "",
     asset_class: str = "us_equity",
     tag: Annotated[list[str] | None, typer.Option(help="repeatable")] = None,
+    tick_size: Annotated[str | None, typer.Option(help="the smallest price move, e.g. 0.01")] = None,
+    qty_step: Annotated[
+        str | None, typer.Option(help="the smallest quantity, e.g. 1 for whole shares")
+    ] = None,
 ) -> None:
     """Register a symbol."""
     from trading_system.market_data.commands import RegisterSymbol
@@ -116,7 +120,13 @@ def symbols_add(
     container = build_container()
     command = valid(
         lambda: RegisterSymbol(
-            symbol=symbol, name=name, exchange=exchange, asset_class=asset_class, tags=tag or []
+            symbol=symbol,
+            name=name,
+            exchange=exchange,
+            asset_class=asset_class,
+            tags=tag or [],
+            tick_size=tick_size,  # type: ignore[arg-type]  # pydantic parses the text
+            qty_step=qty_step,  # type: ignore[arg-type]
         )
     )
     echo_json(execute(command, container).listing)
