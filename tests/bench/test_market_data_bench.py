@@ -401,7 +401,7 @@ def scenario_ingest_columns(folder: Path) -> dict[str, Any]:
     from trading_system.adapters.lake import ParquetLake
     from trading_system.kernel.clock import sortable_id
     from trading_system.market_data import bar_batch
-    from trading_system.market_data.domain import Timeframe
+    from trading_system.market_data.domain import BarLimits, Timeframe
 
     symbols = _ingest_symbols()
     bars = _ingest_bars()
@@ -410,7 +410,8 @@ def scenario_ingest_columns(folder: Path) -> dict[str, Any]:
     settings = _settings(folder / "columns")
     lake = ParquetLake.from_settings(settings)
     warmup = _columns({k: v[:10_000] for k, v in bars.items()}, symbols)
-    bar_batch.find_problems(warmup, Timeframe.M1, known)
+    limits, now = BarLimits(), datetime.now(UTC)  # the defaults every ingestion checks
+    bar_batch.find_problems(warmup, Timeframe.M1, known, limits, now)
     lake.write(warmup, Timeframe.M1, sortable_id())
 
     out: dict[str, Any] = {"validate_s": [], "write_s": [], "rows": [], "files": [], "rss_after_mb": []}
@@ -418,7 +419,7 @@ def scenario_ingest_columns(folder: Path) -> dict[str, Any]:
     out["rss_start_mb"] = report.rss_mb()
     for _ in range(INGEST_RUNS):
         t0 = time.perf_counter()
-        _, problems = bar_batch.find_problems(columns, Timeframe.M1, known)
+        _, problems = bar_batch.find_problems(columns, Timeframe.M1, known, limits, now)
         t1 = time.perf_counter()
         written = lake.write(columns, Timeframe.M1, sortable_id())
         t2 = time.perf_counter()
@@ -581,7 +582,7 @@ def scenario_compact_single(folder: Path) -> dict[str, Any]:
     out["seconds"] = time.perf_counter() - t0
     out["peak_mb"] = report.peak_rss_mb()
     out["rss_after_mb"] = [report.rss_mb()]
-    out["rows"] = compaction.rows
+    out["rows"] = compaction.rows_moved + compaction.rows_merged
     out["report"] = compaction.model_dump_json()
     return out
 
