@@ -32,11 +32,13 @@ _S3_ACTIONS: dict[Access, tuple[list[str], list[str]]] = {
     ),
 }
 
+METRICS_NAMESPACE = "Trading"  # where the business metrics go (entrypoints/business_metrics.py)
+
 # Settings every function gets (trading_system.config reads TRADING_*; Powertools its own).
 _COMMON_ENVIRONMENT = {
     "TRADING_RUNTIME": "aws",
     "POWERTOOLS_SERVICE_NAME": "trading",
-    "POWERTOOLS_METRICS_NAMESPACE": "Trading",
+    "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
 }
 
 

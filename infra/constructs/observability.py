@@ -23,6 +23,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.constructs.functions import METRICS_NAMESPACE
+
 PERIOD = cdk.Duration.minutes(5)
 METRICS_PER_ALARM = 10  # CloudWatch's limit for a metric-math alarm
 _AT_LEAST_ONE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
@@ -94,10 +96,19 @@ class Observability(Construct):
             ),
             _graph("API latency p90", [api.metric_latency(period=PERIOD, statistic="p90")]),
         )
+        dashboard.add_widgets(*self._business_widgets())
         dashboard.add_widgets(
             _top("Functions: errors", "SUM(Errors)", "AWS/Lambda", "FunctionName"),
             _top("Functions: throttles", "SUM(Throttles)", "AWS/Lambda", "FunctionName"),
-            _top("Functions: slowest (max duration)", "MAX(Duration)", "AWS/Lambda", "FunctionName"),
+            _graph(
+                "Functions: duration p99 / max, every function",
+                [_lambda("Duration", "p99"), _lambda("Duration", "Maximum")],
+            ),
+        )
+        dashboard.add_widgets(
+            _top(
+                "Functions: slowest (max duration)", "MAX(Duration)", "AWS/Lambda", "FunctionName", width=24
+            ),
         )
         dashboard.add_widgets(
             _top("Functions: invocations", "SUM(Invocations)", "AWS/Lambda", "FunctionName", width=12),
@@ -113,6 +124,32 @@ class Observability(Construct):
             cloudwatch.AlarmStatusWidget(alarms=list(self.alarms), title="Alarms", width=24)
         )
         return dashboard
+
+    def _business_widgets(self) -> list[cloudwatch.IWidget]:
+        """The platform's own metrics (entrypoints/business_metrics.py, written as EMF in the
+        namespace the functions are given), summed over their dimensions or split by label."""
+        return [
+            _graph(
+                "Orders placed / filled",
+                [_business("SUM(OrdersPlaced)", "placed"), _business("SUM(OrdersFilled)", "filled")],
+            ),
+            _top("Orders rejected, by reason", "SUM(OrdersRejected)", METRICS_NAMESPACE, "reason"),
+            _graph(
+                "Fill delay and scan duration (s): average / max",
+                [
+                    _business("AVG(FillDelaySeconds)", "fill delay avg"),
+                    _business("MAX(FillDelaySeconds)", "fill delay max"),
+                    _business("AVG(ScanDurationSeconds)", "scan avg"),
+                    _business("MAX(ScanDurationSeconds)", "scan max"),
+                ],
+            ),
+            _top("Signals, by scanner", "SUM(Signals)", METRICS_NAMESPACE, "scanner", width=12),
+            _graph(
+                "Scans and bars ingested",
+                [_business("SUM(Scans)", "scans"), _business("SUM(BarsIngested)", "bars")],
+                width=12,
+            ),
+        ]
 
     def _alarm(
         self,
@@ -140,9 +177,18 @@ class Observability(Construct):
         self.alarms.append(alarm)
 
 
-def _lambda(metric_name: str) -> cloudwatch.Metric:
+def _lambda(metric_name: str, statistic: str = "Sum") -> cloudwatch.Metric:
     """A Lambda metric over every function of the account and region (no dimension)."""
-    return cloudwatch.Metric(namespace="AWS/Lambda", metric_name=metric_name, statistic="Sum", period=PERIOD)
+    return cloudwatch.Metric(
+        namespace="AWS/Lambda", metric_name=metric_name, statistic=statistic, period=PERIOD
+    )
+
+
+def _business(aggregate: str, label: str) -> cloudwatch.MathExpression:
+    """One of the platform's metrics over all its dimensions, by a Metrics Insights query."""
+    return cloudwatch.MathExpression(
+        expression=f'SELECT {aggregate} FROM "{METRICS_NAMESPACE}"', period=PERIOD, label=label
+    )
 
 
 def _top(

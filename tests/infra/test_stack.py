@@ -39,6 +39,7 @@ from trading_system.catalog import (
     Resource,
 )
 from trading_system.config import Settings, load_settings
+from trading_system.entrypoints.business_metrics import DEFINITIONS
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -575,6 +576,19 @@ def test_functions_are_alarmed_on_account_level_errors_and_throttles(synthesized
     for alarm in lambda_alarms:
         assert "Dimensions" not in alarm and alarm["Statistic"] == "Sum"
         assert (alarm["Threshold"], alarm["AlarmActions"] != []) == (1, True)
+
+
+def test_the_dashboard_shows_the_business_metrics_beside_errors_throttles_and_p99(
+    synthesized: Synthesized,
+) -> None:
+    (dashboard,) = synthesized.of_type("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    # Dead letters are the queues' depth in AWS (alarmed on), a counter only locally.
+    for definition in DEFINITIONS:
+        if definition.name != "dead_letters":
+            assert definition.cloudwatch_name in body, definition.cloudwatch_name
+    for shown in ("SUM(Errors)", "SUM(Throttles)", '\\"p99\\"', "ApproximateNumberOfMessagesVisible"):
+        assert shown in body, shown
 
 
 def test_one_dashboard_in_the_root_and_the_outputs(synthesized: Synthesized) -> None:
