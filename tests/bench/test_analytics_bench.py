@@ -957,6 +957,7 @@ def scenario_eod(folder: Path) -> dict[str, Any]:
     watch = _Stopwatch()
     watch.wrap_deliver(container.publisher)
     lake, snapshots, registry = container.lake, container.snapshots, container.signal_registry
+    signal_log = container.signal_log
     lake.read = watch.wrap("ingest: ParquetLake.read", lake.read)  # type: ignore[method-assign]
     lake.write = watch.wrap("ingest: ParquetLake.write", lake.write)  # type: ignore[method-assign]
     bar_batch.find_problems = watch.wrap("ingest: find_problems", bar_batch.find_problems)  # type: ignore[assignment]
@@ -964,8 +965,8 @@ def scenario_eod(folder: Path) -> dict[str, Any]:
     snapshots.save_snapshot = watch.wrap("refresh: save_snapshot", snapshots.save_snapshot)  # type: ignore[method-assign]
     snapshots.snapshot_columns = watch.wrap("scan: snapshot_columns", snapshots.snapshot_columns)  # type: ignore[method-assign]
     snapshots.query_snapshot = watch.wrap("scan: query_snapshot", snapshots.query_snapshot)  # type: ignore[method-assign]
-    snapshots.append_signals = watch.wrap("signal log appends", snapshots.append_signals)  # type: ignore[method-assign]
-    snapshots.append_run = watch.wrap("signal log appends", snapshots.append_run)  # type: ignore[method-assign]
+    signal_log.append_signals = watch.wrap("signal log appends", signal_log.append_signals)  # type: ignore[method-assign]
+    signal_log.append_run = watch.wrap("signal log appends", signal_log.append_run)  # type: ignore[method-assign]
     registry.claim = watch.wrap("signal registry claims", registry.claim)  # type: ignore[method-assign]
     snapshot.build = watch.wrap("refresh: snapshot.build", snapshot.build)  # type: ignore[assignment]
     snapshot.detect_signals = watch.wrap("refresh: detect_signals", snapshot.detect_signals)  # type: ignore[assignment]
@@ -999,7 +1000,7 @@ def scenario_eod(folder: Path) -> dict[str, Any]:
     for k in range(INGEST_ALONE_RUNS):
         command = _ingest_file(folder, f"day-{k % days}.parquet")
         t0 = time.perf_counter()
-        handled = ingest_bar_file(command, alone.symbols, alone.lake)
+        handled = ingest_bar_file(command, alone.symbols, alone.lake, alone.bar_limits, alone.clock)
         out["alone_s"].append(time.perf_counter() - t0)
         out["alone_rows"].append(handled.result.rows)
     out["bars_s"], out["bars_validate_s"] = [], []
@@ -1015,7 +1016,7 @@ def scenario_eod(folder: Path) -> dict[str, Any]:
         t0 = time.perf_counter()
         command = IngestBars.model_validate(body)
         t1 = time.perf_counter()
-        ingest_bars(command, alone.symbols, alone.lake)
+        ingest_bars(command, alone.symbols, alone.lake, alone.bar_limits, alone.clock)
         out["bars_s"].append(time.perf_counter() - t0)
         out["bars_validate_s"].append(t1 - t0)
     cur.close()
@@ -1026,7 +1027,6 @@ def scenario_eod_lambda_limit(folder: Path) -> dict[str, Any]:
     """The refresh of the last day again, with DuckDB limited as in Lambda: half the memory of
     refresh_snapshots (infra/ sets TRADING_DUCKDB_MEMORY_LIMIT_MB so) and a spill folder."""
     from trading_system.analytics import snapshot
-    from trading_system.analytics.handlers import snapshot_specs
     from trading_system.bootstrap import bootstrap
     from trading_system.catalog import by_name
     from trading_system.config import load_settings
@@ -1037,9 +1037,9 @@ def scenario_eod_lambda_limit(folder: Path) -> dict[str, Any]:
     spill = folder / "spill"
     spill.mkdir(exist_ok=True)
     container.lake.conn.execute(f"SET temp_directory = '{spill}'")
-    ingests = container.lake.files.list_files("ingests/timeframe=1d/")
+    ingests = container.lake.committed_ingest_files(Timeframe.D1)
     ingest_id = max(path.rsplit("/", 1)[-1].split("_")[0] for path in ingests)
-    specs = snapshot_specs(Timeframe.D1, container.scanners)
+    specs = set(snapshot.DEFAULT_SPECS) | container.indicator_demand.specs(Timeframe.D1)  # as refresh.py
     out: dict[str, Any] = {"limit_mb": limit, "error": None, "build_s": None}
     out["peak_reset"], out["rss_start_mb"] = report.reset_peak_rss(), report.rss_mb()
     t0 = time.perf_counter()
