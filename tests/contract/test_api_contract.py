@@ -20,6 +20,8 @@ from schemathesis.engine import events as engine_events
 
 from tests.conftest import Keys
 from trading_system.catalog import Function, Http, http_functions
+from trading_system.entrypoints.http.bodies import GuardedRoute
+from trading_system.entrypoints.http.routes import router_of
 
 EXAMPLES_PER_OPERATION = 25
 
@@ -107,6 +109,20 @@ def test_an_integer_must_be_an_integer(client: TestClient, keys: Keys) -> None:
     answer = client.post("/v1/sweeps", json=body, headers=keys.header("admin"))
     assert answer.status_code == 422, answer.text
     assert [e["field"] for e in answer.json()["errors"]] == ["seed"]
+
+
+def test_only_bodies_with_booleans_or_integers_are_validated_twice() -> None:
+    """The strict second look is for bodies that hold a boolean or an integer; a batch of bars,
+    the largest body there is, has neither and is validated once."""
+
+    def body_type(name: str) -> object:
+        (route,) = router_of(name).routes
+        assert isinstance(route, GuardedRoute)
+        return route._body_type
+
+    assert body_type("ingest_bars") is None
+    assert body_type("halt_trading") is not None
+    assert body_type("submit_sweep") is not None
 
 
 @pytest.mark.parametrize(

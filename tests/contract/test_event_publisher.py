@@ -375,6 +375,8 @@ def test_a_subscriber_that_keeps_failing_ends_in_the_dead_letters(dead_letters: 
         attempts=3,
         backoff_s=0,
     )
+    told: list[tuple[str, Envelope]] = []  # what /metrics counts locally
+    publisher.dead_letter_listeners.append(lambda subscriber, letter: told.append((subscriber, letter)))
     envelope = registered(1)
 
     publisher.publish([envelope])
@@ -386,6 +388,7 @@ def test_a_subscriber_that_keeps_failing_ends_in_the_dead_letters(dead_letters: 
     assert letter.envelope == envelope
     assert letter.attempts == 3
     assert "boom" in letter.error
+    assert told == [("broken", envelope)]
 
 
 def test_a_subscriber_that_recovers_within_its_attempts_leaves_no_dead_letter(

@@ -21,20 +21,25 @@ CLI_TIMEOUT_S = 60
 WS_TIMEOUT_S = 5.0
 
 
+def trading(data_dir: Path, *args: str, check: bool) -> subprocess.CompletedProcess[str]:
+    """The `trading` command on the data folder, its output captured."""
+    return subprocess.run(
+        [str(TRADING), *args],
+        env=server_env(data_dir),
+        cwd=data_dir,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=check,
+    )
+
+
 def test_a_busy_port_is_one_line_naming_it_and_no_banner(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        done = subprocess.run(
-            [str(TRADING), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=server_env(tmp_path),
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT_S,
-            check=False,
-        )
+        done = trading(tmp_path, "serve", "--host", "127.0.0.1", "--port", str(port), check=False)
     assert done.returncode != 0
     assert done.stdout == ""  # no banner announcing a server that never starts
     lines = done.stderr.strip().splitlines()
@@ -44,15 +49,7 @@ def test_a_busy_port_is_one_line_naming_it_and_no_banner(tmp_path: Path) -> None
 
 
 def new_admin_key(data_dir: Path) -> str:
-    done = subprocess.run(
-        [str(TRADING), "keys", "create", "--role", "admin", "--label", "log test"],
-        env=server_env(data_dir),
-        cwd=data_dir,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_S,
-        check=True,
-    )
+    done = trading(data_dir, "keys", "create", "--role", "admin", "--label", "log test", check=True)
     key: str = json.loads(done.stdout)["api_key"]
     return key
 

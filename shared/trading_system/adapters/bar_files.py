@@ -12,7 +12,7 @@ from trading_system.adapters import duck
 from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.market_data.bar_batch import MAX_PROBLEMS, BarColumns, ParsedBars
 from trading_system.market_data.commands import FileFormat
-from trading_system.market_data.domain import Timeframe
+from trading_system.market_data.domain import SYMBOL_RULE, Timeframe
 
 # What a first column without a name is called once read: DuckDB names an empty CSV header cell
 # column0 (pandas writes one for its index), and pandas stores an unnamed index in Parquet as
@@ -170,7 +170,7 @@ class BarFileParser:
                 "NULL",
             ),
             (
-                r"NOT regexp_full_match(symbol, '[A-Z0-9][A-Z0-9._-]{0,19}')",
+                f"NOT regexp_full_match(symbol, '{SYMBOL_RULE}')",
                 "'symbol'",
                 "'symbol ' || symbol || ' is not a valid symbol'",
                 "symbol",

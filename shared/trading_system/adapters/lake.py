@@ -416,7 +416,7 @@ class IngestListing:
         return [
             path
             for path in self.files
-            if _ingest_id_of(path) not in self._committed and born_at(_ingest_id_of(path)) < born_before
+            if _ingest_id_of(path) not in self._committed and _born_at(_ingest_id_of(path)) < born_before
         ]
 
 
@@ -432,7 +432,7 @@ def _ingest_id_of(path: str) -> str:
     return _name(path).split("_", 1)[0]
 
 
-def born_at(name: str) -> int:
+def _born_at(name: str) -> int:
     """When a lake name made from a sortable id (an ingest id, or a staging folder's letter and
     id) was created, in ns since the epoch; 0 for any other name, which counts as old."""
     digits = name.lstrip("abcdefghijklmnopqrstuvwxyz")[:19]
@@ -518,7 +518,7 @@ class LocalFolder:
         staging = Path(self.root) / "_staging"
         removed = 0
         for folder in staging.iterdir() if staging.exists() else []:
-            if born_at(folder.name) < born_before:
+            if _born_at(folder.name) < born_before:
                 removed += sum(1 for p in folder.rglob("*") if p.is_file())
                 shutil.rmtree(folder, ignore_errors=True)
         return removed

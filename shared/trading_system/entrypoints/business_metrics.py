@@ -80,7 +80,10 @@ def samples(envelope: Envelope) -> list[Sample]:
         case "OrderRejected":
             return [Sample("orders_rejected", 1, {"reason": str(payload.get("code") or "other")})]
         case "OrderFilled":
-            delay = _seconds_between(payload["market_time"], payload["at"])
+            # the payload is the event's JSON form: times are ISO 8601 text
+            delay = (
+                datetime.fromisoformat(payload["at"]) - datetime.fromisoformat(payload["market_time"])
+            ).total_seconds()
             return [Sample("orders_filled", 1), Sample("fill_delay_seconds", max(delay, 0.0))]
         case "SignalDetected":
             return [Sample("signals", 1, {"scanner": str(payload["scanner_id"])})]
@@ -96,9 +99,3 @@ def samples(envelope: Envelope) -> list[Sample]:
 
 def dead_lettered(subscriber: str) -> Sample:
     return Sample("dead_letters", 1, {"subscriber": subscriber})
-
-
-def _seconds_between(start: str | datetime, end: str | datetime) -> float:
-    first = start if isinstance(start, datetime) else datetime.fromisoformat(start)
-    last = end if isinstance(end, datetime) else datetime.fromisoformat(end)
-    return (last - first).total_seconds()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -11,7 +10,7 @@ from pydantic import Field, PlainValidator
 
 from trading_system.kernel.messages import Command, Message
 from trading_system.kernel.text import PlainText
-from trading_system.market_data.domain import Symbol, Timeframe
+from trading_system.market_data.domain import Step, Symbol, Timeframe
 
 
 class RegisterSymbol(Command):
@@ -20,20 +19,11 @@ class RegisterSymbol(Command):
     exchange: PlainText = Field(default="", max_length=50)
     asset_class: PlainText = Field(default="us_equity", max_length=50)
     tags: list[PlainText] = Field(default_factory=list, max_length=50)
-    tick_size: Decimal | None = Field(
-        default=None,
-        gt=0,
-        le=1_000_000,
-        max_digits=20,
-        decimal_places=10,
-        description="the smallest price move (0.01 for US stocks, 0.00001 for EURUSD)",
+    tick_size: Step | None = Field(
+        default=None, description="the smallest price move (0.01 for US stocks, 0.00001 for EURUSD)"
     )
-    qty_step: Decimal | None = Field(
+    qty_step: Step | None = Field(
         default=None,
-        gt=0,
-        le=1_000_000,
-        max_digits=20,
-        decimal_places=10,
         description="the smallest quantity an order may trade (1: whole shares; default: its asset class's)",
     )
 

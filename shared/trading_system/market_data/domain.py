@@ -13,7 +13,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from trading_system.kernel.errors import Problem, ValidationFailed
 
-_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,19}$")
+# A symbol, once normalised: it becomes a lake path segment. The one rule, also read by the file
+# parser's SQL check; SYMBOL_INPUT_PATTERN is the same rule before `parse_symbol` strips and
+# upper-cases, as the OpenAPI document shows it (a validator function shows in no schema).
+SYMBOL_RULE = r"[A-Z0-9][A-Z0-9._-]{0,19}"
+SYMBOL_INPUT_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9._-]{0,19}\s*$"
+_SYMBOL = re.compile(f"^{SYMBOL_RULE}$")
 
 
 def parse_symbol(text: str) -> str:
@@ -28,6 +33,8 @@ def parse_symbol(text: str) -> str:
 
 
 Symbol = Annotated[str, AfterValidator(parse_symbol)]
+# A symbol's smallest price move or quantity: positive, at most 10 decimals.
+Step = Annotated[Decimal, Field(gt=0, le=1_000_000, max_digits=20, decimal_places=10)]
 
 
 class Period(StrEnum):
@@ -140,8 +147,8 @@ class Listing(BaseModel):
     # The smallest price move and quantity the symbol trades in, when known; without them
     # Trading takes the quantity step from the asset class, and the dashboard the price's
     # decimals from the data.
-    tick_size: Decimal | None = Field(default=None, gt=0)
-    qty_step: Decimal | None = Field(default=None, gt=0)
+    tick_size: Step | None = None
+    qty_step: Step | None = None
     registered_at: datetime
     coverage: dict[Timeframe, Coverage] = Field(default_factory=dict)
 

@@ -74,11 +74,14 @@ class GuardedRoute(APIRoute):
 
     @cached_property
     def _body_type(self) -> TypeAdapter[Any] | None:
-        """The JSON body's type (built on first use: a Lambda builds only the routes it runs)."""
+        """The JSON body's type when it has a boolean or an integer to hold strictly (built on
+        first use: a Lambda builds only the routes it runs). None otherwise, so a body with
+        neither (a batch of bars) is validated once, not twice."""
         if self.body_field is None or isinstance(self.body_field.field_info, Form):
             return None
         annotation: Any = self.body_field.field_info.annotation
-        return TypeAdapter(annotation)
+        adapter = TypeAdapter(annotation)
+        return adapter if _validates_bool_or_int(adapter.core_schema) else None
 
 
 def refuse_coercions(body_type: TypeAdapter[Any], body: bytes) -> None:
@@ -93,6 +96,22 @@ def refuse_coercions(body_type: TypeAdapter[Any], body: bytes) -> None:
         ]
         if coerced:
             raise RequestValidationError(coerced) from None
+
+
+def _validates_bool_or_int(schema: Any) -> bool:
+    """Whether a pydantic core schema validates a boolean or an integer somewhere (what a custom
+    validator only shows in its OpenAPI schema does not count)."""
+    if isinstance(schema, dict):
+        if schema.get("type") in ("bool", "int"):
+            return True
+        return any(
+            _validates_bool_or_int(value)
+            for key, value in schema.items()
+            if key not in ("json_schema_input_schema", "metadata")
+        )
+    if isinstance(schema, (list, tuple)):
+        return any(_validates_bool_or_int(value) for value in schema)
+    return False
 
 
 def _bound(request: Request, limit: int, what: str) -> None:

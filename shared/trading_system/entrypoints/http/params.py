@@ -14,7 +14,7 @@ from fastapi import Path, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
-from trading_system.market_data.domain import parse_symbol
+from trading_system.market_data.domain import SYMBOL_INPUT_PATTERN, parse_symbol
 
 _CONSTRAINTS = {
     annotated_types.Ge: "ge",
@@ -24,10 +24,6 @@ _CONSTRAINTS = {
     annotated_types.MinLen: "min_length",
     annotated_types.MaxLen: "max_length",
 }
-
-# market_data.domain.parse_symbol's rule as a pattern, for the OpenAPI document (a validator
-# function shows in no schema): it strips and upper-cases first, so both are allowed here.
-SYMBOL_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9._-]{0,19}\s*$"
 
 
 def like(message: type[BaseModel], field: str, in_path: bool = False, description: str | None = None) -> Any:
@@ -43,7 +39,7 @@ def like(message: type[BaseModel], field: str, in_path: bool = False, descriptio
         elif getattr(item, "pattern", None) is not None:
             constraints["pattern"] = item.pattern
         elif getattr(item, "func", None) is parse_symbol:
-            constraints["pattern"] = SYMBOL_PATTERN
+            constraints["pattern"] = SYMBOL_INPUT_PATTERN
     described = description or info.description
     if in_path:
         return Path(description=described, **constraints)
