@@ -33,6 +33,7 @@ from infra.constructs.functions import Functions, Layers, pascal_case
 from infra.constructs.observability import Observability
 from infra.constructs.storage import Storage
 from infra.constructs.triggers import Triggers
+from infra.constructs.users import Users
 from trading_system.catalog import CATALOG, Function
 
 # Each function brings at most 10 resources to its stack (an asynchronous one: log group, role,
@@ -53,6 +54,7 @@ class Platform:
     bus: events.IEventBus
     layers: Sequence[lambda_.ILayerVersion]
     api: Api
+    parameters_path: str  # where the functions' settings kept out of code are (docs/OPERATIONS.md)
 
 
 class ContextStack(cdk.NestedStack):
@@ -77,7 +79,9 @@ class ContextStack(cdk.NestedStack):
             storage=platform.storage,
             bus=platform.bus,
             layers=platform.layers,
+            parameters_path=platform.parameters_path,
         ).by_name
+        self.functions = functions
         triggers = Triggers(
             self,
             "Triggers",
@@ -125,8 +129,13 @@ class TradingStack(cdk.Stack):
         storage = Storage(self, "Storage", customer_managed_key=customer_managed_key)
         domain_bus = DomainBus(self, "DomainBus")
         api = Api(self, "Api", cors_origins=cors_origins)
+        users = Users(self, "Users")
         platform = Platform(
-            storage=storage, bus=domain_bus.bus, layers=Layers(self, "Layers").versions, api=api
+            storage=storage,
+            bus=domain_bus.bus,
+            layers=Layers(self, "Layers").versions,
+            api=api,
+            parameters_path=f"/{self.stack_name}",
         )
         # Dashboard names are global to the account: the region keeps two deployments apart.
         observability = Observability(
@@ -148,6 +157,8 @@ class TradingStack(cdk.Stack):
                 platform=platform,
                 observability=observability,
             )
+            if "authorizer" in stack.functions:  # it verifies the user pool's tokens
+                users.trust(stack.functions["authorizer"])
             wired |= stack.wired
             routes += stack.routes
         # Once every stack is built: the routes need the authorizer, whichever stack it is in.
@@ -167,6 +178,8 @@ class TradingStack(cdk.Stack):
             "RawBucketName": storage.raw_bucket_name,
             "TableName": storage.table.table_name,
             "EventBusName": domain_bus.bus.event_bus_name,
+            "UserPoolId": users.user_pool.user_pool_id,
+            "UserPoolClientId": users.audience,
         }
         for name, value in outputs.items():
             cdk.CfnOutput(self, name, value=value)

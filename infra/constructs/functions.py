@@ -32,6 +32,23 @@ _S3_ACTIONS: dict[Access, tuple[list[str], list[str]]] = {
     ),
 }
 
+# What each access to the table allows: item operations only, each of which names its partition
+# keys, so that `dynamodb:LeadingKeys` can bound it (a Scan names none, and is never granted).
+# The event store's transactions are authorised as the puts and condition checks they hold.
+_TABLE_READS = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
+_TABLE_WRITES = [
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+]
+_TABLE_ACTIONS: dict[Access, list[str]] = {
+    "read": _TABLE_READS,
+    "write": _TABLE_WRITES,
+    "read_write": _TABLE_READS + _TABLE_WRITES,
+}
+
 METRICS_NAMESPACE = "Trading"  # where the business metrics go (entrypoints/business_metrics.py)
 
 # Settings every function gets (trading_system.config reads TRADING_*; Powertools its own).
@@ -91,10 +108,12 @@ class Functions(Construct):
         storage: Storage,
         bus: events.IEventBus,
         layers: Sequence[lambda_.ILayerVersion],
+        parameters_path: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self._storage = storage
         self._bus = bus
+        self._parameters_path = parameters_path
         self._layers = list(layers)
         code = packaging.functions_code()
         self.by_name: dict[str, lambda_.Function] = {
@@ -123,7 +142,12 @@ class Functions(Construct):
             log_group=log_group,
         )
         for resource, access in entry.uses.items():
-            self._grant(entry.name, resource, access, function)
+            if resource is Resource.TIMETABLE:
+                continue  # the timetable's construct grants its writers (constructs/timetable.py)
+            if resource is Resource.TABLE:
+                self._grant_table(entry, access, function)
+            else:
+                self._grant(entry.name, resource, access, function)
         if self._storage.key is not None and Resource.TABLE in entry.uses:
             for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
                 nag.acknowledge(
@@ -160,8 +184,9 @@ class Functions(Construct):
             Resource.BUS: ("TRADING_EVENT_BUS_NAME", self._bus.event_bus_name),
             Resource.LAKE: ("TRADING_LAKE_ROOT", f"s3://{self._storage.lake_bucket.bucket_name}"),
             Resource.RAW: ("TRADING_RAW_ROOT", f"s3://{self._storage.raw_bucket_name}"),
+            Resource.PARAMETERS: ("TRADING_PARAMETERS_PATH", self._parameters_path),
         }
-        for resource in entry.uses:
+        for resource in entry.uses.keys() - {Resource.TIMETABLE}:  # see constructs/timetable.py
             variable, value = locations[resource]
             environment[variable] = value
         if entry.reads_lake:
@@ -175,20 +200,64 @@ class Functions(Construct):
             raise ValueError(f"catalog entry {name!r}: {resource.value} does not support {access!r} access")
         grant(grantee)
 
+    def _grant_table(self, entry: Function, access: Access, function: lambda_.Function) -> None:
+        """The entry's access to the items of its kinds only (catalog: `Function.kinds`): every
+        partition key a request names must match one of them, and a request must name one."""
+        actions = _TABLE_ACTIONS.get(access)
+        if actions is None:
+            raise ValueError(f"catalog entry {entry.name!r}: the table does not support {access!r} access")
+        if not entry.kinds:
+            raise ValueError(f"catalog entry {entry.name!r} uses the table but is granted no item kind")
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=actions,
+                resources=[self._storage.table.table_arn],
+                conditions={
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(entry.kinds)},
+                    # ForAllValues holds for a request with no key at all: ask for one.
+                    "Null": {"dynamodb:LeadingKeys": "false"},
+                },
+            )
+        )
+        key = self._storage.key
+        if key is not None:  # DynamoDB asks KMS on the caller's behalf
+            if access == "read":
+                key.grant_decrypt(function)
+            else:
+                key.grant_encrypt_decrypt(function)
+
     def _grants(self) -> Mapping[tuple[Resource, Access], Callable[[iam.IGrantable], object]]:
-        """The only IAM the functions get: what each (resource, access) pair allows."""
-        table = self._storage.table
+        """The only IAM the functions get beyond the table's: what each (resource, access) pair
+        allows."""
         grants: dict[tuple[Resource, Access], Callable[[iam.IGrantable], object]] = {
-            (Resource.TABLE, "read"): table.grant_read_data,
-            (Resource.TABLE, "write"): table.grant_write_data,
-            (Resource.TABLE, "read_write"): table.grant_read_write_data,
             (Resource.BUS, "publish"): self._bus.grant_put_events_to,
+            (Resource.PARAMETERS, "read"): self._read_parameters,
         }
         buckets = {Resource.LAKE: self._storage.lake_bucket, Resource.RAW: self._storage.raw}
         for resource, bucket in buckets.items():
             for access in _S3_ACTIONS:
                 grants[(resource, access)] = self._bucket_grant(bucket, access)
         return grants
+
+    def _read_parameters(self, grantee: iam.IGrantable) -> None:
+        """The stack's parameters (and no one else's), SecureStrings included: their default key,
+        aws/ssm, lets whoever may read the parameter decrypt it through SSM."""
+        stack = cdk.Stack.of(self)
+        path = stack.format_arn(
+            service="ssm",
+            resource="parameter",
+            resource_name=self._parameters_path.strip("/"),
+            arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=["ssm:GetParametersByPath"], resource_arns=[path, f"{path}/*"]
+        )
+        if isinstance(grantee, Construct):
+            nag.acknowledge(
+                grantee,
+                f"AwsSolutions-IAM5[Resource::{nag.rendered(stack, path)}/*]",
+                "the parameters under the stack's own path: one per setting, named by the operator",
+            )
 
     def _bucket_grant(self, bucket: s3.IBucket, access: Access) -> Callable[[iam.IGrantable], object]:
         on_objects, on_bucket = _S3_ACTIONS[access]

@@ -4,14 +4,17 @@
 - `Http`: an integration of the HTTP API and its invoke permission (`Api.integrate`); `routes`
   lists them for the root stack, where the routes are (see `Api`);
 - `On`: a rule on the domain bus, detail-type = the event type, source `trading.*`;
-- `Every`: a schedule rule on the default bus (schedules cannot live on a custom bus), in the same
-  expression syntax the catalog and the local scheduler use;
+- `Every`: an EventBridge Scheduler schedule of the catalog's expression in its time zone, the
+  syntax the local scheduler reads too (see `FixedSchedule`);
 - `FileDropped`: S3's permission to invoke the function, and the raw bucket's notification for
   each suffix (the bucket gathers them, see `Storage.notify_on_upload`);
 - `FanOut`: a rule on the domain bus starting a state machine that invokes the function (see
-  `FanOutWorkflow`).
+  `FanOutWorkflow`);
+- `Timetabled`: an EventBridge Scheduler group whose schedules, made at run time by the
+  context's functions that use `Resource.TIMETABLE` (in the same stack), invoke the function
+  (see `Timetable`).
 
-The last three invoke the function asynchronously: it gets bounded retries and a dead-letter queue
+The last four invoke the function asynchronously: it gets bounded retries and a dead-letter queue
 (`AsyncInvocation`), and a rule target delivers its failures to the same queue. An entry whose
 trigger kind has no case here is not wired, which fails the synth (infra/stack.py).
 """
@@ -31,7 +34,18 @@ from infra.constructs.dead_letters import AsyncInvocation
 from infra.constructs.fan_out import FanOutWorkflow
 from infra.constructs.functions import pascal_case
 from infra.constructs.storage import Storage
-from trading_system.catalog import Authorizer, Every, FanOut, FileDropped, Function, Http, On
+from infra.constructs.timetable import FixedSchedule, Timetable
+from trading_system.catalog import (
+    Authorizer,
+    Every,
+    FanOut,
+    FileDropped,
+    Function,
+    Http,
+    On,
+    Resource,
+    Timetabled,
+)
 
 # Producers publish with source `trading.<context>` (DESIGN.md section 4); nothing else may
 # trigger a subscriber, whatever detail-type it claims.
@@ -74,12 +88,12 @@ class Triggers(Construct):
                             detail_type=list(subscribed), source=events.Match.prefix(EVENT_SOURCE_PREFIX)
                         ),
                     )
-                case Every(expression=expression):
-                    self._rule(
-                        entry,
-                        function,
-                        f"{expression} -> {entry.name}",
-                        schedule=events.Schedule.expression(expression),
+                case Every() as every:
+                    FixedSchedule(
+                        self,
+                        f"{pascal_case(entry.name)}Schedule",
+                        every=every,
+                        invocation=self._async(entry, function),
                     )
                 case FileDropped(suffixes=suffixes):
                     self._async(entry, function)
@@ -105,6 +119,15 @@ class Triggers(Construct):
                         event_source_prefix=EVENT_SOURCE_PREFIX,
                     )
                     self.dead_letter_queues[entry.name] = workflow.queue
+                case Timetabled() as timetabled:
+                    timetable = Timetable(
+                        self,
+                        f"{pascal_case(entry.name)}Timetable",
+                        timetabled=timetabled,
+                        invocation=self._async(entry, function),
+                    )
+                    writers = [e.name for e in entries if Resource.TIMETABLE in e.uses]
+                    timetable.allow_writes(functions[name] for name in writers)
                 case _:
                     continue
             self.wired.add(entry.name)
@@ -122,7 +145,6 @@ class Triggers(Construct):
         *,
         event_bus: events.IEventBus | None = None,
         event_pattern: events.EventPattern | None = None,
-        schedule: events.Schedule | None = None,
     ) -> None:
         """A rule invoking the entry's function, delivery failures going to its dead-letter queue."""
         invocation = self._async(entry, function)
@@ -132,6 +154,5 @@ class Triggers(Construct):
             description=description,
             event_bus=event_bus,
             event_pattern=event_pattern,
-            schedule=schedule,
             targets=[invocation.rule_target()],
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from trading_system.adapters.repositories import (
@@ -20,7 +20,7 @@ from trading_system.adapters.repositories import (
     DocumentSignalRegistry,
     DocumentSymbolRepository,
 )
-from trading_system.catalog import FanOut, On, by_name, subscriptions
+from trading_system.catalog import FanOut, On, by_name, subscriptions, timetables
 from trading_system.config import Settings, load_settings
 from trading_system.kernel.bus import EventPublisher, Handler, HandlerTable, MessageBus, MessageContext
 from trading_system.kernel.clock import Clock, SystemClock
@@ -32,7 +32,10 @@ if TYPE_CHECKING:
     from trading_system.adapters.fill_lake import FillLake
     from trading_system.adapters.indicator_demand import ScannerIndicatorDemand
     from trading_system.adapters.lake import ParquetLake
+    from trading_system.adapters.providers import ProviderRegistry
     from trading_system.adapters.raw import RawFiles
+    from trading_system.adapters.repositories import DocumentBackfillCheckpoints
+    from trading_system.adapters.scoped_store import KindScope
     from trading_system.adapters.signal_lake import SignalLake
     from trading_system.adapters.strategy_store import (
         BacktestLake,
@@ -41,7 +44,9 @@ if TYPE_CHECKING:
         DocumentSavedStrategies,
         SweepLake,
     )
+    from trading_system.identity.ports import TokenIssuer, TokenRevocations, TokenVerifier
     from trading_system.kernel.event_store import EventStore
+    from trading_system.kernel.timetable import Timetable
     from trading_system.market_data.domain import BarLimits
     from trading_system.strategies.book import StrategyBook
     from trading_system.strategies.jobs import BacktestJob, SweepJob
@@ -165,14 +170,39 @@ class _once(Generic[T]):  # noqa: N801 - reads as a decorator
 class Container:
     """Every dependency a handler can name, built on first use."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None, producer: str = "local"):
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        producer: str = "local",
+        kinds: Sequence[str] | None = None,
+    ):
+        """`kinds`: the table item kinds the container's code may touch (a Lambda's catalog
+        grant, see adapters/scoped_store.py); None: every kind (the local runtime, one process)."""
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.producer = producer
+        self.kinds = kinds
         self._lock = threading.RLock()
+
+    def _scope(self) -> KindScope | None:
+        if self.kinds is None:
+            return None
+        from trading_system.adapters.scoped_store import KindScope
+
+        return KindScope(self.producer, self.kinds)
 
     @_once
     def store(self) -> DocumentStore:
+        scope = self._scope()
+        if scope is None:
+            return self._table
+        from trading_system.adapters.scoped_store import ScopedDocumentStore
+
+        return ScopedDocumentStore(self._table, scope)
+
+    @_once
+    def _table(self) -> DocumentStore:
         if self.settings.runtime == "aws":
             from trading_system.adapters.aws.dynamodb_store import DynamoDbDocumentStore
 
@@ -186,8 +216,38 @@ class Container:
         return DocumentSymbolRepository(self.store)
 
     @_once
+    def providers(self) -> ProviderRegistry:
+        from trading_system.adapters.providers import ProviderRegistry
+
+        return ProviderRegistry(self.settings)
+
+    @_once
+    def backfills(self) -> DocumentBackfillCheckpoints:
+        from trading_system.adapters.repositories import DocumentBackfillCheckpoints
+
+        return DocumentBackfillCheckpoints(self.store)
+
+    @_once
     def api_keys(self) -> DocumentApiKeyRepository:
         return DocumentApiKeyRepository(self.store)
+
+    @_once
+    def token_verifier(self) -> TokenVerifier:
+        from trading_system.adapters.bearer_tokens import DeferredVerifier
+
+        return DeferredVerifier(self.settings)
+
+    @_once
+    def token_issuer(self) -> TokenIssuer:
+        from trading_system.adapters.bearer_tokens import build_issuer
+
+        return build_issuer(self.settings)
+
+    @_once
+    def token_revocations(self) -> TokenRevocations:
+        from trading_system.adapters.revocations import DocumentTokenRevocations
+
+        return DocumentTokenRevocations(self.store)
 
     @_once
     def inbox(self) -> DocumentInbox:
@@ -196,6 +256,17 @@ class Container:
     @_once
     def dead_letters(self) -> DocumentDeadLetters:
         return DocumentDeadLetters(self.store)
+
+    @_once
+    def scanner_timetable(self) -> Timetable:
+        timetabled = next(t for f, t in timetables() if f.context == "scanning")
+        if self.settings.runtime == "aws":
+            from trading_system.adapters.aws.scheduler import EventBridgeTimetable
+
+            return EventBridgeTimetable.from_settings(self.settings, timetabled.key)
+        from trading_system.adapters.timetable import DocumentTimetable
+
+        return DocumentTimetable(self.store, timetabled.group)
 
     @_once
     def lake(self) -> ParquetLake:
@@ -231,6 +302,15 @@ class Container:
 
     @_once
     def event_store(self) -> EventStore:
+        scope = self._scope()
+        if scope is None:
+            return self._events
+        from trading_system.adapters.scoped_store import ScopedEventStore
+
+        return ScopedEventStore(self._events, scope)
+
+    @_once
+    def _events(self) -> EventStore:
         if self.settings.runtime == "aws":
             from trading_system.adapters.aws.dynamodb_events import DynamoDbEventStore
 
@@ -238,8 +318,8 @@ class Container:
         from trading_system.adapters.local.sqlite_events import SqliteEventStore
         from trading_system.adapters.local.sqlite_store import SqliteDocumentStore
 
-        assert isinstance(self.store, SqliteDocumentStore)
-        return SqliteEventStore(self.store)
+        assert isinstance(self._table, SqliteDocumentStore)
+        return SqliteEventStore(self._table)
 
     @_once
     def ledger(self) -> TradingLedger:
@@ -280,14 +360,16 @@ class Container:
 
     @_once
     def backtests(self) -> DocumentJobs[BacktestJob]:
-        from trading_system.adapters.strategy_store import BACKTESTS, DocumentJobs
+        from trading_system.adapters.strategy_store import DocumentJobs
+        from trading_system.kernel.kinds import BACKTESTS
         from trading_system.strategies.jobs import BacktestJob
 
         return DocumentJobs(self.store, BACKTESTS, BacktestJob)
 
     @_once
     def sweeps(self) -> DocumentJobs[SweepJob]:
-        from trading_system.adapters.strategy_store import SWEEPS, DocumentJobs
+        from trading_system.adapters.strategy_store import DocumentJobs
+        from trading_system.kernel.kinds import SWEEPS
         from trading_system.strategies.jobs import SweepJob
 
         return DocumentJobs(self.store, SWEEPS, SweepJob)
@@ -335,7 +417,10 @@ class Container:
             return EventBridgePublisher.from_settings(self.settings)
         from trading_system.adapters.local.inprocess_bus import InProcessPublisher
 
-        return InProcessPublisher(subscriptions(), self.bus.deliver, self.dead_letters)
+        # The subscribers are other functions, with their own grants: a container scoped to one
+        # function's kinds (a Lambda's, run locally in tests) delivers through an unscoped one.
+        subscribers = self if self.kinds is None else Container(self.settings, self.clock, self.producer)
+        return InProcessPublisher(subscriptions(), subscribers.bus.deliver, subscribers.dead_letters)
 
     @_once
     def bus(self) -> MessageBus:

@@ -10,8 +10,10 @@ here. The code each function runs is found from its context and name, never from
 - On: the event handler `<name>` in `trading_system.<context>.handlers`;
 - Every: the command class named by the trigger, in `trading_system.<context>.commands`;
 - FanOut: the three command classes named by the trigger, in `trading_system.<context>.commands`;
+- Timetabled: the command class named by the trigger, in `trading_system.<context>.commands`;
 - the Lambda module `functions/<context>/<name>.py`, five lines that call the runtime.
-Schedules users create (a scanner's) are data in the write store, not topology.
+Schedules users create (a scanner's) are data, not topology: the catalog declares the timetable
+they live in and the function they invoke (`Timetabled`), and the application fills it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from trading_system.kernel import kinds
 from trading_system.kernel.principal import Role
 
 
@@ -72,11 +75,13 @@ class On:
 
 @dataclass(frozen=True)
 class Every:
-    """A schedule, in EventBridge syntax (`rate(5 minutes)` or `cron(0 1 * * ? *)`), that sends
-    the named command of the function's context (built with its defaults) each time it fires."""
+    """A schedule, in EventBridge syntax (`rate(5 minutes)` or `cron(0 1 * * ? *)`) and read in
+    `timezone` (an IANA name, DST included), that sends the named command of the function's
+    context (built with its defaults) each time it fires."""
 
     expression: str
     command: str
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,23 @@ class FanOut:
         return (self.plan, self.each, self.finish)
 
 
-Trigger = Http | On | Every | FileDropped | FanOut | Authorizer
+@dataclass(frozen=True)
+class Timetabled:
+    """Schedules the application makes at run time, one per item of its own (each scanner with a
+    schedule), in the timetable `group`: each time one fires, the function gets the named command
+    of its context with `key` set to the item's id. Functions that create, change or delete the
+    items write the timetable (`Resource.TIMETABLE`, same context).
+
+    In AWS: an EventBridge Scheduler schedule group, one schedule per item invoking the function
+    (nothing runs, and nothing is billed, between firings). Locally: the same expressions kept in
+    the write store, fired by the local scheduler."""
+
+    group: str
+    command: str
+    key: str
+
+
+Trigger = Http | On | Every | FileDropped | FanOut | Authorizer | Timetabled
 
 
 class Resource(StrEnum):
@@ -122,6 +143,10 @@ class Resource(StrEnum):
     LAKE = "lake"  # the Parquet lake: S3 bucket / local folder
     RAW = "raw"  # the raw-upload bucket / local folder
     BUS = "bus"  # the domain event bus: EventBridge / in-process
+    TIMETABLE = "timetable"  # the context's run-time schedules: EventBridge Scheduler / the write store
+    # Settings kept out of code (a provider's keys): SSM Parameter Store under the stack's path /
+    # the settings file and environment (config.py)
+    PARAMETERS = "parameters"
 
 
 Access = Literal["read", "write", "read_write", "publish"]
@@ -146,6 +171,20 @@ class Function:
     # contents, one field or another): a request the schema allows may still be a 422 for it,
     # and the OpenAPI document says so in the route's 422.
     also_checks: str | None = None
+    # The table item kinds the function may touch, when its context's own (KINDS_BY_CONTEXT) are
+    # not what it needs: in AWS a `dynamodb:LeadingKeys` condition on its table grant.
+    table_kinds: tuple[str, ...] | None = None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Every item kind (an IAM `StringLike` pattern) the function may touch in the table; a
+        subscriber also keeps its inbox there."""
+        if Resource.TABLE not in self.uses:
+            return ()
+        granted = self.table_kinds if self.table_kinds is not None else KINDS_BY_CONTEXT.get(self.context, ())
+        if isinstance(self.trigger, On):
+            granted = (*granted, kinds.INBOX)
+        return granted
 
     @property
     def module(self) -> str:
@@ -161,6 +200,32 @@ class Function:
         return Resource.LAKE in self.uses or Resource.RAW in self.uses
 
 
+# What each context's functions may touch in the table (entries may say otherwise: `table_kinds`).
+# Symbols are everyone's reference data; API keys are Identity's alone.
+TRADING_KINDS: tuple[str, ...] = (
+    kinds.ACCOUNTS,
+    kinds.ORDERS,
+    kinds.QUOTES,
+    kinds.CONTROL,
+    kinds.owned(kinds.ORDER_LISTS),
+    kinds.owned(kinds.OPEN_ORDERS),
+    kinds.owned(kinds.ACCOUNT_OPEN_ORDERS),
+    kinds.owned(kinds.FILLS),
+    kinds.streams(kinds.ORDER_STREAMS),
+    kinds.streams(kinds.ACCOUNT_STREAMS),
+    kinds.STREAM + kinds.CONTROL_STREAM,
+    kinds.SYMBOLS,
+)
+KINDS_BY_CONTEXT: Mapping[str, tuple[str, ...]] = {
+    "identity": (kinds.API_KEYS, kinds.TOKEN_REVOCATIONS),
+    "market_data": (kinds.SYMBOLS, kinds.BACKFILLS),
+    "analytics": (kinds.SYMBOLS, kinds.SCANNERS),
+    "scanning": (kinds.SCANNERS, kinds.SIGNAL_KEYS, kinds.SYMBOLS, kinds.owned(kinds.TIMETABLES)),
+    "trading": TRADING_KINDS,
+    "strategies": (kinds.STRATEGIES, kinds.BACKTESTS, kinds.SWEEPS, kinds.DEPLOYMENTS, kinds.SYMBOLS),
+}
+
+
 def _http(
     name: str,
     context: str,
@@ -174,6 +239,7 @@ def _http(
     errors: tuple[int, ...] = (),
     also_checks: str | None = None,
     throttle: Throttle | None = None,
+    table_kinds: tuple[str, ...] | None = None,
 ) -> Function:
     return Function(
         name=name,
@@ -186,6 +252,7 @@ def _http(
         timeout_s=timeout_s,
         errors=errors,
         also_checks=also_checks,
+        table_kinds=table_kinds,
     )
 
 
@@ -199,6 +266,8 @@ _SNAPSHOT_WRITER: Mapping[Resource, Access] = {
 }
 
 
+# A scanner's schedule is kept beside it, in its context's timetable.
+_SCANNER_WRITER: Mapping[Resource, Access] = {Resource.TABLE: "read_write", Resource.TIMETABLE: "write"}
 _ORDER_WRITER: Mapping[Resource, Access] = {Resource.TABLE: "read_write", Resource.BUS: "publish"}
 
 TRADING: tuple[Function, ...] = (
@@ -367,14 +436,18 @@ TRADING: tuple[Function, ...] = (
         context="trading",
         trigger=On("OrderFilled"),
         summary="Write fills to the lake for history and P&L",
-        uses={Resource.LAKE: "write"},
+        # The table for its inbox only: a redelivered fill is not written twice.
+        uses={Resource.LAKE: "write", Resource.TABLE: "read_write"},
+        table_kinds=(),
         memory_mb=_LAKE_MEMORY_MB,
         timeout_s=60,
     ),
     Function(
         name="close_session",
         context="trading",
-        trigger=Every("cron(0 21 ? * MON-FRI *)", "CloseSession"),
+        # On the hour from New York's earliest close (13:00, early-close days) to its usual one:
+        # each run acts only on a session that closed in the hour before it (trading/handlers.py).
+        trigger=Every("cron(0 13-16 ? * MON-FRI *)", "CloseSession", timezone="America/New_York"),
         summary="At the US close: expire open day orders, mark each account's equity for day P&L",
         uses=_ORDER_WRITER,
         timeout_s=300,
@@ -540,7 +613,7 @@ _CORE: tuple[Function, ...] = (
         "/v1/scanners",
         Role.TRADER,
         "Create a scanner (rules are compiled and checked first)",
-        {Resource.TABLE: "read_write"},
+        _SCANNER_WRITER,
         also_checks="the rules parse",
     ),
     _http("list_scanners", "scanning", "GET", "/v1/scanners", Role.VIEWER, "List scanners", _READ_TABLE),
@@ -560,7 +633,7 @@ _CORE: tuple[Function, ...] = (
         "/v1/scanners/{scanner_id}",
         Role.TRADER,
         "Replace a scanner's definition",
-        {Resource.TABLE: "read_write"},
+        _SCANNER_WRITER,
         also_checks="the rules parse",
     ),
     _http(
@@ -570,7 +643,7 @@ _CORE: tuple[Function, ...] = (
         "/v1/scanners/{scanner_id}",
         Role.TRADER,
         "Delete a scanner",
-        {Resource.TABLE: "read_write"},
+        _SCANNER_WRITER,
     ),
     _http(
         "run_scanner",
@@ -614,11 +687,11 @@ _CORE: tuple[Function, ...] = (
         concurrency=1,
     ),
     Function(
-        name="dispatch_scanners",
+        name="run_scheduled_scanner",
         context="scanning",
-        trigger=Every("rate(1 minute)", "DispatchScanners"),
-        summary="Run the scanners whose schedule is due (API-created scanners need no redeploy)",
-        uses=_SNAPSHOT_WRITER,
+        trigger=Timetabled(group="scanners", command="RunScheduledScanner", key="scanner_id"),
+        summary="Run a scanner when its own schedule fires (made with the scanner, no redeploy)",
+        uses={**_SNAPSHOT_WRITER, Resource.TIMETABLE: "write"},
         memory_mb=_SNAPSHOT_MEMORY_MB,
         timeout_s=60,
         concurrency=1,
@@ -630,10 +703,29 @@ _CORE: tuple[Function, ...] = (
         summary="Keep each symbol's first/last bar per timeframe up to date",
         uses={Resource.TABLE: "read_write"},
     ),
+    Function(
+        name="pull_alpaca_bars",
+        context="market_data",
+        # Every 5 minutes of New York's regular hours, DST included: scanners and live strategies
+        # run on bars at most 5 minutes old, and nothing runs at night or at weekends.
+        trigger=Every("cron(0/5 9-15 ? * MON-FRI *)", "PullAlpacaBars", timezone="America/New_York"),
+        summary="Fetch the newest 1m bars of the symbols that subscribe to Alpaca (tagged alpaca)",
+        uses={
+            Resource.TABLE: "read_write",
+            Resource.LAKE: "write",
+            Resource.BUS: "publish",
+            Resource.PARAMETERS: "read",  # the Alpaca keys
+        },
+        memory_mb=_LAKE_MEMORY_MB,
+        timeout_s=240,
+        concurrency=1,
+    ),
 )
 
 
 _BACKTEST_READER: Mapping[Resource, Access] = {Resource.TABLE: "read", Resource.LAKE: "read"}
+# A deployment trades its paper account through Trading's commands, in the same function.
+_DEPLOYMENT_KINDS = (*KINDS_BY_CONTEXT["strategies"], *TRADING_KINDS)
 
 STRATEGIES: tuple[Function, ...] = (
     _http(
@@ -812,6 +904,7 @@ STRATEGIES: tuple[Function, ...] = (
         "Deploy a strategy live: parameters, a universe and a paper account",
         {Resource.TABLE: "read_write", Resource.BUS: "publish"},
         also_checks="symbols or a universe scanner, a known strategy and its parameters",
+        table_kinds=_DEPLOYMENT_KINDS,
     ),
     _http(
         "list_deployments",
@@ -841,6 +934,7 @@ STRATEGIES: tuple[Function, ...] = (
         {Resource.TABLE: "read", Resource.LAKE: "read"},
         memory_mb=_LAKE_MEMORY_MB,
         timeout_s=60,
+        table_kinds=_DEPLOYMENT_KINDS,
     ),
     _http(
         "start_deployment",
@@ -850,6 +944,7 @@ STRATEGIES: tuple[Function, ...] = (
         Role.TRADER,
         "Start (or resume) a deployment",
         {Resource.TABLE: "read_write", Resource.BUS: "publish"},
+        table_kinds=_DEPLOYMENT_KINDS,
     ),
     _http(
         "pause_deployment",
@@ -876,6 +971,7 @@ STRATEGIES: tuple[Function, ...] = (
         trigger=On("BarsSettled", "SignalDetected"),
         summary="Running deployments decide on settled bars and their scanner's signals, and place orders",
         uses={Resource.TABLE: "read_write", Resource.LAKE: "read", Resource.BUS: "publish"},
+        table_kinds=_DEPLOYMENT_KINDS,
         memory_mb=_LAKE_MEMORY_MB,
         timeout_s=120,
         concurrency=1,
@@ -924,6 +1020,10 @@ def subscriptions() -> dict[str, list[str]]:
 
 def schedules() -> list[tuple[Function, Every]]:
     return [(f, f.trigger) for f in CATALOG if isinstance(f.trigger, Every)]
+
+
+def timetables() -> list[tuple[Function, Timetabled]]:
+    return [(f, f.trigger) for f in CATALOG if isinstance(f.trigger, Timetabled)]
 
 
 def route_roles() -> dict[str, Role | None]:

@@ -50,8 +50,12 @@ def runs_a_month(expression: str) -> float:
     cron = re.fullmatch(r"cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)", expression)
     assert cron, f"a schedule this cost model cannot read: {expression}"
     minute, hour, _, _, weekday, _ = cron.groups()
-    assert minute.isdigit() and hour.isdigit(), f"one run a day expected: {expression}"
-    return WEEKDAYS_A_MONTH if weekday == "MON-FRI" else DAYS_A_MONTH
+    hours = re.fullmatch(r"(\d+)(?:-(\d+))?", hour)
+    minutes = re.fullmatch(r"(\d+)(?:/(\d+))?", minute)
+    assert minutes and hours, f"a minute (or every n from one) of some hours expected: {expression}"
+    runs_an_hour = (60 - int(minutes[1]) + int(minutes[2]) - 1) // int(minutes[2]) if minutes[2] else 1
+    runs_a_day = (int(hours[2] or hours[1]) - int(hours[1]) + 1) * runs_an_hour
+    return runs_a_day * (WEEKDAYS_A_MONTH if weekday == "MON-FRI" else DAYS_A_MONTH)
 
 
 def idle_rows(synthesized: Synthesized) -> list[Row]:

@@ -63,6 +63,7 @@ def test_the_platform_synthesises_with_every_acknowledgement_reasoned(synthesize
         "AwsSolutions-S1",  # no server access logs
         "AwsSolutions-APIG4",  # the public health route
         "AwsSolutions-SF1",  # Step Functions logs at ERROR
+        "AwsSolutions-COG8",  # the user pool's threat protection is a paid plan, the operator's choice
     }
     assert kinds["AwsSolutions-APIG4"] == 1 and kinds["AwsSolutions-S1"] == 2
 

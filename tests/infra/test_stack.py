@@ -37,6 +37,7 @@ from trading_system.catalog import (
     Http,
     On,
     Resource,
+    Timetabled,
 )
 from trading_system.config import Settings, load_settings
 from trading_system.entrypoints.business_metrics import DEFINITIONS
@@ -76,17 +77,19 @@ HTTP = [e for e in CATALOG if isinstance(e.trigger, Http)]
 SUBSCRIBERS = [e for e in CATALOG if isinstance(e.trigger, On)]
 SCHEDULED = [e for e in CATALOG if isinstance(e.trigger, Every)]
 FILE_DROPPED = [e for e in CATALOG if isinstance(e.trigger, FileDropped)]
-ASYNC = SUBSCRIBERS + SCHEDULED + FILE_DROPPED
+TIMETABLED = [e for e in CATALOG if isinstance(e.trigger, Timetabled)]
+ASYNC = SUBSCRIBERS + SCHEDULED + FILE_DROPPED + TIMETABLED
 FAN_OUTS = [e for e in CATALOG if isinstance(e.trigger, FanOut)]  # see test_fan_out.py
 (AUTHORIZER,) = [e for e in CATALOG if isinstance(e.trigger, Authorizer)]
 
 TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
-TABLE_READS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"}
+TABLE_READS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
 LOCATION_VARIABLES = {
     Resource.TABLE: "TRADING_TABLE_NAME",
     Resource.BUS: "TRADING_EVENT_BUS_NAME",
     Resource.LAKE: "TRADING_LAKE_ROOT",
     Resource.RAW: "TRADING_RAW_ROOT",
+    Resource.PARAMETERS: "TRADING_PARAMETERS_PATH",
 }
 COMMON_VARIABLES = {
     "TRADING_RUNTIME",
@@ -165,7 +168,15 @@ def test_environment_locates_exactly_the_resources_the_entry_uses(
     synthesized: Synthesized, entry: Function
 ) -> None:
     variables = synthesized.function(entry)["Properties"]["Environment"]["Variables"]
-    expected = COMMON_VARIABLES | {LOCATION_VARIABLES[r] for r in entry.uses}
+    expected = COMMON_VARIABLES | {LOCATION_VARIABLES[r] for r in entry.uses if r in LOCATION_VARIABLES}
+    if isinstance(entry.trigger, Authorizer):  # it trusts the user pool's tokens (tests/infra/test_users.py)
+        expected |= {
+            f"TRADING_JWT_{s}" for s in ("ISSUER", "JWKS_URL", "AUDIENCE", "ROLES_CLAIM", "ALGORITHMS")
+        }
+    if Resource.TIMETABLE in entry.uses:  # see test_a_timetable_lets_its_writers_make_schedules...
+        expected.add("TRADING_TIMETABLE_GROUP")
+        if not isinstance(entry.trigger, Timetabled):
+            expected |= {f"TRADING_TIMETABLE_{s}" for s in ("TARGET_ARN", "ROLE_ARN", "DEAD_LETTER_ARN")}
     if entry.reads_lake:
         expected.add("TRADING_DUCKDB_MEMORY_LIMIT_MB")
         assert variables["TRADING_DUCKDB_MEMORY_LIMIT_MB"] == str(entry.memory_mb // 2)
@@ -198,8 +209,16 @@ def test_settings_load_from_each_function_environment(
     for variable in [v for v in os.environ if v.startswith("TRADING_")]:
         monkeypatch.delenv(variable)
     for variable, value in synthesized.function(entry)["Properties"]["Environment"]["Variables"].items():
+        if variable == "TRADING_PARAMETERS_PATH":
+            continue  # a read of SSM, tested on moto in tests/integration/test_parameter_store.py
         # Deploy-time values (tokens) get a stand-in of the right shape.
-        stand_in = "s3://bucket" if variable.endswith("_ROOT") else "deployed-value"
+        stand_in = (
+            "s3://bucket"
+            if variable.endswith("_ROOT")
+            else "https://deployed.example"
+            if variable.endswith(("_ISSUER", "_URL"))
+            else "deployed-value"
+        )
         monkeypatch.setenv(variable, value if isinstance(value, str) else stand_in)
     settings = load_settings()
     assert settings.runtime == "aws"
@@ -248,6 +267,33 @@ def test_table_access_is_what_the_entry_uses(synthesized: Synthesized, entry: Fu
         assert dynamodb >= TABLE_WRITES
     if access == "write":
         assert not dynamodb & TABLE_READS
+
+
+def _table_statements(synthesized: Synthesized, entry: Function) -> list[dict[str, Any]]:
+    def actions(statement: dict[str, Any]) -> list[str]:
+        action = statement["Action"]
+        return [action] if isinstance(action, str) else action
+
+    return [s for s in synthesized.statements(entry) if any(a.startswith("dynamodb:") for a in actions(s))]
+
+
+@pytest.mark.parametrize("entry", [e for e in CATALOG if Resource.TABLE in e.uses], ids=by_name)
+def test_table_access_is_bounded_to_the_kinds_the_entry_is_granted(
+    synthesized: Synthesized, entry: Function
+) -> None:
+    """Every table statement names the entry's item kinds as the only partition keys a request
+    may touch, and requires a request to name one (moto ignores policy conditions, so this is
+    checked here, and the kinds themselves by the scoped store in every Lambda test)."""
+    statements = _table_statements(synthesized, entry)
+    assert statements
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        assert statement["Condition"] == {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(entry.kinds)},
+            "Null": {"dynamodb:LeadingKeys": "false"},
+        }
+        assert "dynamodb:Scan" not in statement["Action"]  # a Scan names no partition key
+        assert "*" not in json.dumps(statement["Resource"])  # the table, not its indexes
 
 
 @pytest.mark.parametrize("bucket", [Resource.LAKE, Resource.RAW])
@@ -417,19 +463,129 @@ def test_subscription_rule_matches_the_event_type_on_the_domain_bus(
 
 
 @pytest.mark.parametrize("entry", SCHEDULED, ids=by_name)
-def test_schedule_rule_runs_the_catalog_expression(synthesized: Synthesized, entry: Function) -> None:
+def test_a_schedule_runs_the_catalog_expression_in_its_time_zone(
+    synthesized: Synthesized, entry: Function
+) -> None:
+    """EventBridge Scheduler, not a rule: rules read cron in UTC only, and the close follows New
+    York's clock through DST. Delivery is retried, then dead-lettered; Scheduler's role is its own."""
     assert isinstance(entry.trigger, Every)
-    assert _rule_targeting(synthesized, entry)["ScheduleExpression"] == entry.trigger.expression
+    function_id = synthesized.function_id(entry)
+    (schedule,) = [
+        s["Properties"]
+        for s in synthesized.of_type("AWS::Scheduler::Schedule").values()
+        if refs(s["Properties"]["Target"]["Arn"]) == {function_id}
+    ]
+    assert schedule["ScheduleExpression"] == entry.trigger.expression
+    assert schedule["ScheduleExpressionTimezone"] == entry.trigger.timezone
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    target = schedule["Target"]
+    assert refs(target["DeadLetterConfig"]["Arn"]) <= queue_ids(synthesized)
+    assert 0 < target["RetryPolicy"]["MaximumRetryAttempts"] <= 3
+    (role_id,) = refs(target["RoleArn"])
+    role = synthesized.resources[role_id]
+    assert "scheduler.amazonaws.com" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+
+
+def test_the_close_runs_on_new_york_time() -> None:
+    close = next(e for e in CATALOG if e.name == "close_session").trigger
+    assert isinstance(close, Every) and close.timezone == "America/New_York"
 
 
 def test_every_rule_target_has_bounded_retries_and_a_dead_letter_queue(synthesized: Synthesized) -> None:
     rules = synthesized.of_type("AWS::Events::Rule")
-    assert len(rules) == len(SUBSCRIBERS) + len(SCHEDULED) + len(FAN_OUTS)
+    assert len(rules) == len(SUBSCRIBERS) + len(FAN_OUTS)
+    assert len(synthesized.of_type("AWS::Scheduler::Schedule")) == len(SCHEDULED)
     for rule in rules.values():
         for target in rule["Properties"]["Targets"]:
             assert refs(target["DeadLetterConfig"]["Arn"]) <= queue_ids(synthesized)
             assert 0 < target["RetryPolicy"]["MaximumRetryAttempts"] <= 3
             assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 6 * 3600
+
+
+@pytest.mark.parametrize("entry", [e for e in CATALOG if Resource.PARAMETERS in e.uses], ids=by_name)
+def test_a_function_reads_the_stacks_own_parameters_only(synthesized: Synthesized, entry: Function) -> None:
+    """The Alpaca keys are SSM parameters under the stack's path (docs/OPERATIONS.md): the function
+    is told the path and may read below it, nothing else in SSM."""
+    variables = synthesized.function(entry)["Properties"]["Environment"]["Variables"]
+    assert variables["TRADING_PARAMETERS_PATH"] == "/TradingSystem"
+    ssm = [st for st in synthesized.statements(entry) if "ssm:" in json.dumps(st["Action"])]
+    assert [st["Action"] for st in ssm] == ["ssm:GetParametersByPath"]
+    resources = json.dumps(ssm[0]["Resource"])
+    assert resources.count(":parameter/TradingSystem") == 2 and '/TradingSystem/*"' in resources
+    for other in [e for e in CATALOG if Resource.PARAMETERS not in e.uses]:
+        assert (
+            "TRADING_PARAMETERS_PATH"
+            not in synthesized.function(other)["Properties"]["Environment"]["Variables"]
+        )
+
+
+def test_no_schedule_polls_for_scanners() -> None:
+    """Scanners run on their own schedules (a timetable), not from a poller billed every minute."""
+    assert all("minute" not in e.trigger.expression for e in SCHEDULED if isinstance(e.trigger, Every))
+
+
+@pytest.mark.parametrize("entry", TIMETABLED, ids=by_name)
+def test_a_timetable_lets_its_writers_make_schedules_in_its_group_only(
+    synthesized: Synthesized, entry: Function
+) -> None:
+    """Its group, a role only Scheduler (of this account) assumes that may invoke the function
+    and send to its dead-letter queue; each writer gets the four settings and may create, change,
+    read and delete the group's schedules and pass that role to Scheduler, nothing more."""
+    (group_id,) = synthesized.of_type("AWS::Scheduler::ScheduleGroup")
+    function_id = synthesized.function_id(entry)
+    creator = next(e for e in CATALOG if e.name == "create_scanner")
+    (role_id,) = refs(
+        synthesized.function(creator)["Properties"]["Environment"]["Variables"]["TRADING_TIMETABLE_ROLE_ARN"]
+    )
+    trust = synthesized.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [t["Condition"] for t in trust] == [
+        {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    ]
+    role_actions = {
+        action
+        for policy in synthesized.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
+    assert role_actions == {
+        "lambda:InvokeFunction",
+        "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+    }
+
+    writers = [e for e in CATALOG if Resource.TIMETABLE in e.uses]
+    assert {w.name for w in writers} == {
+        "create_scanner",
+        "update_scanner",
+        "delete_scanner",
+        "run_scheduled_scanner",
+    }
+    for writer in writers:
+        environment = synthesized.function(writer)["Properties"]["Environment"]["Variables"]
+        assert refs(environment["TRADING_TIMETABLE_GROUP"]) == {group_id}
+        if writer is entry:  # removes the schedules of scanners gone, makes none
+            (statement,) = [st for st in synthesized.statements(writer) if "scheduler:" in json.dumps(st)]
+            assert sorted(statement["Action"]) == ["scheduler:DeleteSchedule", "scheduler:GetSchedule"]
+            assert "TRADING_TIMETABLE_TARGET_ARN" not in environment
+            continue
+        assert refs(environment["TRADING_TIMETABLE_TARGET_ARN"]) == {function_id}
+        assert refs(environment["TRADING_TIMETABLE_ROLE_ARN"]) == {role_id}
+        assert refs(environment["TRADING_TIMETABLE_DEAD_LETTER_ARN"]) <= queue_ids(synthesized)
+        scheduler_statements = [
+            st for st in synthesized.statements(writer) if "scheduler:CreateSchedule" in st["Action"]
+        ]
+        assert len(scheduler_statements) == 1
+        assert refs(scheduler_statements[0]["Resource"]) == {group_id}
+        assert not [
+            a for st in synthesized.statements(writer) for a in st["Action"] if a.startswith("scheduler:List")
+        ]
+        (pass_role,) = [st for st in synthesized.statements(writer) if st["Action"] == "iam:PassRole"]
+        assert refs(pass_role["Resource"]) == {role_id}
+        assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    for other in [e for e in CATALOG if Resource.TIMETABLE not in e.uses]:
+        assert not [st for st in synthesized.statements(other) if "scheduler:" in json.dumps(st["Action"])]
 
 
 @pytest.mark.parametrize("entry", ASYNC, ids=by_name)

@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import Keys
 from trading_system.bootstrap import Container
-from trading_system.scanning.commands import DispatchScanners
+from trading_system.entrypoints.local.workers import Scheduler
+from trading_system.scanning.commands import SyncScannerSchedules
 
 DAY0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -226,7 +227,7 @@ def test_new_bars_refresh_the_snapshot_and_run_scanners(
     assert runs[0]["trigger"] == "refresh"
 
 
-def test_scheduled_scanners_run_when_due(
+def test_a_scanner_runs_on_its_own_schedule_until_it_is_unscheduled(
     client: TestClient, keys: Keys, universe: dict[str, Any], container: Container
 ) -> None:
     definition = {
@@ -236,17 +237,63 @@ def test_scheduled_scanners_run_when_due(
         "run_on_refresh": False,
     }
     scanner = client.post("/v1/scanners", json=definition, headers=keys.header("trader")).json()
+    scanner_id = scanner["scanner_id"]
     assert scanner["next_run_at"] is not None
-    assert container.bus.execute(DispatchScanners()) == []  # not due yet
-    stored = container.scanners.get(scanner["scanner_id"])
-    assert stored is not None
-    container.scanners.save(
-        stored.model_copy(update={"next_run_at": datetime.now(UTC) - timedelta(seconds=1)})
-    )
-    assert container.bus.execute(DispatchScanners()) == [scanner["scanner_id"]]
-    runs = client.get(f"/v1/scanners/{scanner['scanner_id']}/runs", headers=keys.header("viewer")).json()
+    timetable = container.scanner_timetable
+    assert timetable.expression(scanner_id) == "rate(1 minute)"
+    scheduler = Scheduler(container)
+    now = datetime.now(UTC)
+    assert scheduler.run_due(now) == []  # not due yet
+    assert scheduler.run_due(now + timedelta(seconds=61)) == [f"run_scheduled_scanner:{scanner_id}"]
+    assert scheduler.run_due(now + timedelta(seconds=62)) == []  # next due a minute after firing
+    runs = client.get(f"/v1/scanners/{scanner_id}/runs", headers=keys.header("viewer")).json()
     assert [r["trigger"] for r in runs] == ["schedule"]
-    assert container.scanners.get(scanner["scanner_id"]).next_run_at > datetime.now(UTC)  # type: ignore[union-attr]
+    assert container.scanners.get(scanner_id).next_run_at > now  # type: ignore[union-attr]
+
+    hourly = {**definition, "schedule": "rate(1 hour)"}
+    assert (
+        client.put(f"/v1/scanners/{scanner_id}", json=hourly, headers=keys.header("trader")).status_code
+        == 200
+    )
+    assert timetable.expression(scanner_id) == "rate(1 hour)"
+    disabled = {**hourly, "enabled": False}
+    assert (
+        client.put(f"/v1/scanners/{scanner_id}", json=disabled, headers=keys.header("trader")).status_code
+        == 200
+    )
+    assert timetable.expression(scanner_id) is None
+    assert scheduler.run_due(now + timedelta(hours=3)) == []
+    assert (
+        client.put(f"/v1/scanners/{scanner_id}", json=hourly, headers=keys.header("trader")).status_code
+        == 200
+    )
+    assert client.delete(f"/v1/scanners/{scanner_id}", headers=keys.header("trader")).status_code == 204
+    assert timetable.scheduled_keys() == []
+
+
+def test_a_refused_scanner_leaves_no_schedule_behind(
+    client: TestClient, keys: Keys, container: Container
+) -> None:
+    bad = {"name": "bad", "rules": ["close >"], "schedule": "rate(1 minute)"}
+    assert client.post("/v1/scanners", json=bad, headers=keys.header("trader")).status_code == 422
+    unknown = {"name": "x", "rules": ["close > 1"], "schedule": "rate(1 minute)"}
+    assert (
+        client.put("/v1/scanners/scn_missing", json=unknown, headers=keys.header("trader")).status_code == 404
+    )
+    assert container.scanner_timetable.scheduled_keys() == []
+
+
+def test_syncing_schedules_sets_the_missing_and_removes_the_stale(
+    client: TestClient, keys: Keys, container: Container
+) -> None:
+    body = {"name": "hourly", "rules": ["close > 1"], "schedule": "rate(1 hour)"}
+    scanner_id = client.post("/v1/scanners", json=body, headers=keys.header("trader")).json()["scanner_id"]
+    timetable = container.scanner_timetable
+    timetable.remove(scanner_id)  # as after a restore of the table, or a scanner from before timetables
+    timetable.set("scn_gone", "rate(5 minutes)")
+    assert container.bus.execute(SyncScannerSchedules()) == {"scheduled": 1, "set": 1, "removed": 1}
+    assert timetable.scheduled_keys() == [scanner_id]
+    assert container.bus.execute(SyncScannerSchedules()) == {"scheduled": 1, "set": 0, "removed": 0}
 
 
 def test_scanner_crud_and_roles(client: TestClient, keys: Keys) -> None:

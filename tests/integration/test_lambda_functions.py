@@ -32,6 +32,7 @@ from trading_system.catalog import (
     Function,
     Http,
     On,
+    Timetabled,
     by_name,
 )
 from trading_system.config import load_settings
@@ -75,6 +76,8 @@ def sample_for(function: Function) -> Path:
         return EVENTS / "s3" / f"{function.name}.json"
     if isinstance(trigger, FanOut):  # the plan step, as the state machine invokes it
         return EVENTS / "steps" / f"{function.name}.json"
+    if isinstance(trigger, Timetabled):  # the input its schedules are made with
+        return EVENTS / "timetable" / f"{function.name}.json"
     assert isinstance(trigger, Authorizer)
     return EVENTS / "authorizer" / "authorizer.json"
 
@@ -443,9 +446,23 @@ def test_the_subscriber_processes_an_event_once(seeded: Container) -> None:
     assert handler(event, LambdaContext())["processed"] is False
 
 
-def test_the_dispatcher_runs_due_scanners(seeded: Container) -> None:
-    function = by_name()["dispatch_scanners"]
-    assert handler_of(function)(load(sample_for(function)), LambdaContext()) == []
+def test_a_scanners_schedule_runs_it_and_a_schedule_left_behind_is_removed(seeded: Container) -> None:
+    function = by_name()["run_scheduled_scanner"]
+    ensure_sample_scanner(seeded)
+    scanner = seeded.scanners.get(SAMPLE_SCANNER)
+    assert scanner is not None
+    seeded.scanners.save(scanner.model_copy(update={"schedule": "rate(5 minutes)"}))
+    seeded.scanner_timetable.set(SAMPLE_SCANNER, "rate(5 minutes)")
+    run = handler_of(function)(load(sample_for(function)), LambdaContext())
+    assert run["scanner_id"] == SAMPLE_SCANNER
+    assert run["trigger"] == "schedule"
+    assert seeded.scanner_timetable.expression(SAMPLE_SCANNER) == "rate(5 minutes)"
+
+    seeded.scanners.delete(SAMPLE_SCANNER)  # deleted, but its schedule was left behind
+    assert handler_of(function)(load(sample_for(function)), LambdaContext()) is None
+    assert seeded.scanner_timetable.expression(SAMPLE_SCANNER) is None
+    with pytest.raises(ValueError, match="scanner_id"):
+        handler_of(function)({"id": SAMPLE_SCANNER}, LambdaContext())
 
 
 def test_the_snapshot_subscribers_process_their_samples(seeded: Container) -> None:
@@ -495,6 +512,14 @@ def test_the_trading_subscribers_process_their_samples(seeded: Container) -> Non
     assert recorded["processed"] is True
     fills = seeded.fill_log.pnl("paper", "symbol", 0, None, None)
     assert fills, "the sample fill reached the lake"
+
+
+def test_the_alpaca_pull_with_no_subscribed_symbol_asks_nothing(seeded: Container) -> None:
+    """No symbol is tagged alpaca in the seed: the run neither needs the keys nor calls Alpaca
+    (its pulls are tested against the fake provider in tests/integration/test_pull_latest.py)."""
+    function = by_name()["pull_alpaca_bars"]
+    result = handler_of(function)(load(sample_for(function)), LambdaContext())
+    assert (result["provider"], result["bars"], result["symbols"]) == ("alpaca", 0, [])
 
 
 def test_the_schedule_closes_the_session(seeded: Container) -> None:

@@ -1006,7 +1006,7 @@ def test_hourly_day_orders_live_through_their_session(api: Api, container: Conta
     feed(day_bars(4, 0, 3))
     assert late.status == "accepted" and late.session == date(2024, 3, 8)
     # The scheduled close expires every open day order and marks the equity for day P&L.
-    container.bus.execute(CloseSession())
+    container.bus.execute(CloseSession(at_once=True))
     market.close_session()
     assert late.status == "expired" and deep_gtc.status == "accepted"
     verify(api, market, book, "after the close")
@@ -2010,7 +2010,7 @@ def test_the_close_marks_the_peak_and_checks_the_limits(api: Api, container: Con
     api.place({"account_id": "marked", "symbol": "MARK", "side": "buy", "qty": "50"})
     api.ingest("MARK", [flat_bar(T0 + DAY, "120")])  # equity 11,000: a price, not a mark
     assert D(api.account("marked")["peak_equity"]) == D(10000)
-    container.bus.execute(CloseSession())
+    container.bus.execute(CloseSession(at_once=True))
     account = api.account("marked")
     assert (D(account["peak_equity"]), D(account["drawdown_threshold"])) == (D(11000), D(9900))
     assert account["halted"] is False
@@ -2019,7 +2019,7 @@ def test_the_close_marks_the_peak_and_checks_the_limits(api: Api, container: Con
     container.ledger.save_quotes(
         [Quote_(symbol="MARK", price=D("97.99"), volume=D(1), market_time=T0 + 3 * DAY)]
     )
-    container.bus.execute(CloseSession())
+    container.bus.execute(CloseSession(at_once=True))
     account = api.account("marked")
     assert account["halted"] is True and account["halt"]["limit"] == "max_drawdown_pct"
     assert D(account["halt"]["equity"]) == D(5000) + 50 * D("97.99") == D("9899.50")

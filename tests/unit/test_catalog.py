@@ -20,12 +20,15 @@ from trading_system.catalog import (
     FanOut,
     FileDropped,
     Http,
+    On,
+    Resource,
     by_name,
     route_roles,
     subscriptions,
 )
 from trading_system.entrypoints.http.routes import all_routers
 from trading_system.entrypoints.scheduled import scheduled_command
+from trading_system.kernel import kinds
 from trading_system.kernel.messages import Command, Event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,3 +156,25 @@ def test_only_functions_that_read_the_lake_import_duckdb(function: object, tmp_p
     assert imported["duckdb"] == function.reads_lake  # type: ignore[attr-defined]
     assert imported["duckdb"] or not imported["numpy"], "numpy only comes with the lake"
     assert not imported["boto3"], "the local runtime never needs boto3"
+
+
+def test_only_identity_touches_api_keys_and_only_trading_kinds_move_money() -> None:
+    """The grants read as a least-privilege table: an order function cannot touch API-key items,
+    and only Identity's functions can."""
+    for entry in CATALOG:
+        if kinds.API_KEYS in entry.kinds:
+            assert entry.context == "identity", entry.name
+        if entry.context == "trading":
+            assert kinds.API_KEYS not in entry.kinds
+            assert kinds.SCANNERS not in entry.kinds
+        if entry.context in ("market_data", "analytics", "scanning", "identity"):
+            assert not any(k.startswith(("trading_", kinds.STREAM)) for k in entry.kinds), entry.name
+
+
+def test_every_subscriber_may_keep_its_inbox() -> None:
+    """A subscriber records each event it handled, so a redelivery is harmless (kernel/bus.py):
+    without the table its first delivery in AWS would fail."""
+    for entry in CATALOG:
+        if isinstance(entry.trigger, On):
+            assert entry.uses.get(Resource.TABLE) == "read_write", entry.name
+            assert kinds.INBOX in entry.kinds, entry.name

@@ -25,6 +25,7 @@ the scan itself.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 import threading
@@ -44,7 +45,7 @@ from trading_system.config import SettingsError
 from trading_system.kernel.clock import sortable_id
 from trading_system.market_data.bar_batch import BarColumns, BarSeries, ParsedBars
 from trading_system.market_data.commands import FileFormat
-from trading_system.market_data.domain import Period, Timeframe
+from trading_system.market_data.domain import Period, SessionWindows, Timeframe
 from trading_system.market_data.ports import CompactionReport, WrittenBars
 
 if TYPE_CHECKING:
@@ -152,6 +153,7 @@ class ParquetLake:
         end: datetime,
         limit: int,
         source: Timeframe,
+        sessions: SessionWindows | None = None,
     ) -> BarSeries:
         first_period, last_period = source.period.of(start), source.period.of(end)
         files = self._files_to_read(symbol, source, first_period, last_period)
@@ -178,8 +180,13 @@ class ParquetLake:
                 "QUALIFY row_number() OVER (PARTITION BY ts ORDER BY ingest_id DESC) = 1"
             )
         newest = " UNION ALL ".join(parts)
+        session_params: dict[str, Any] = {}
         if source is timeframe:
             sql = f"SELECT * FROM ({newest}) ORDER BY ts LIMIT $limit"
+        elif sessions is not None:
+            if not sessions.opens:
+                return _empty_series()  # a range outside the calendar: no session to follow
+            sql, session_params = _session_resampling(newest, timeframe, source, sessions)
         else:
             sql = f"""
                 SELECT time_bucket(INTERVAL '{timeframe.seconds} seconds', ts) AS bucket,
@@ -192,6 +199,7 @@ class ParquetLake:
             "limit": limit,
         }
         params.update({name: paths for name, paths in files.items() if paths})
+        params.update(session_params)
         if files["settled_fresh"] or files["unsettled_fresh"]:
             params["symbol"] = symbol
         cur = self.conn.cursor()
@@ -441,6 +449,49 @@ def _born_at(name: str) -> int:
 
 def _period_of(path: str) -> str:
     return path.rsplit("/", 2)[-2].removeprefix("period=")
+
+
+def _session_resampling(
+    newest: str, timeframe: Timeframe, source: Timeframe, sessions: SessionWindows
+) -> tuple[str, dict[str, Any]]:
+    """Buckets that follow the sessions: an intraday bucket counts from the session's open, a
+    daily bucket is the session, stamped with its date; finer bars outside sessions drop out.
+
+    Two steps, so that it costs about what the UTC grid does: first the UTC time_bucket into the
+    largest grid every open and close lies on (30 minutes for New York: 09:30 and 16:00 in either
+    DST state), then each of those few rows finds its session by an as-of join on the opens. When
+    no such grid holds whole source bars, every source bar is joined instead."""
+    step_us = timeframe.seconds * 1_000_000
+    bucket = (
+        "s_day"
+        if timeframe is Timeframe.D1
+        else f"s_open + to_microseconds(((epoch_us(ts) - epoch_us(s_open)) // {step_us}) * {step_us})"
+    )
+    edges = (int(moment.timestamp()) for moment in (*sessions.opens, *sessions.closes))
+    grid = math.gcd(timeframe.seconds, 86_400, *edges)
+    rows = newest
+    if grid % source.seconds == 0 and grid > source.seconds:
+        rows = f"""
+            SELECT time_bucket(INTERVAL '{grid} seconds', ts) AS ts, arg_min(open, ts) AS open,
+                   max(high) AS high, min(low) AS low, arg_max(close, ts) AS close, sum(volume) AS volume
+            FROM ({newest}) GROUP BY 1
+        """
+    sql = f"""
+        WITH sessions AS (
+            SELECT unnest($s_day) AS s_day, unnest($s_open) AS s_open, unnest($s_close) AS s_close
+        )
+        SELECT {bucket} AS bucket,
+               arg_min(open, ts), max(high), min(low), arg_max(close, ts), sum(volume)
+        FROM ({rows}) AS b ASOF JOIN sessions ON b.ts >= sessions.s_open
+        WHERE b.ts < sessions.s_close
+        GROUP BY bucket ORDER BY bucket LIMIT $limit
+    """
+    naive = {
+        "s_day": [d.replace(tzinfo=None) for d in sessions.days],
+        "s_open": [d.replace(tzinfo=None) for d in sessions.opens],
+        "s_close": [d.replace(tzinfo=None) for d in sessions.closes],
+    }
+    return sql, naive
 
 
 def _empty_series() -> BarSeries:

@@ -11,16 +11,19 @@ from pydantic import BaseModel
 from trading_system.identity.domain import ApiKey
 from trading_system.kernel.documents import DocumentStore, scan_all
 from trading_system.kernel.errors import ConcurrencyConflict, NotFound
+from trading_system.kernel.kinds import (
+    API_KEYS,
+    BACKFILLS,
+    DEAD_LETTERS,
+    INBOX,
+    SCANNERS,
+    SIGNAL_KEYS,
+    SYMBOLS,
+)
 from trading_system.kernel.messages import Envelope
-from trading_system.market_data.domain import Listing
+from trading_system.market_data.domain import Listing, Timeframe
+from trading_system.market_data.ports import BackfillCheckpoint
 from trading_system.scanning.domain import Scanner
-
-SCANNERS = "scanner"
-SIGNAL_KEYS = "signal_key"
-SYMBOLS = "symbol"
-API_KEYS = "api_key"
-INBOX = "inbox"
-DEAD_LETTERS = "dead_letter"
 
 
 class DocumentSymbolRepository:
@@ -170,3 +173,22 @@ class DocumentSignalRegistry:
         """Forget claims whose signals could not be recorded, so a retry raises them again."""
         for key in keys:
             self.store.delete(SIGNAL_KEYS, key)
+
+
+class DocumentBackfillCheckpoints:
+    """How far each (provider, symbol, timeframe) backfill got, so a re-run resumes there."""
+
+    def __init__(self, store: DocumentStore):
+        self.store = store
+
+    @staticmethod
+    def _key(provider: str, symbol: str, timeframe: str) -> str:
+        return f"{provider}#{symbol}#{timeframe}"
+
+    def get(self, provider: str, symbol: str, timeframe: Timeframe) -> BackfillCheckpoint | None:
+        doc = self.store.get(BACKFILLS, self._key(provider, symbol, timeframe.value))
+        return BackfillCheckpoint.model_validate(doc) if doc else None
+
+    def save(self, checkpoint: BackfillCheckpoint) -> None:
+        key = self._key(checkpoint.provider, checkpoint.symbol, checkpoint.timeframe.value)
+        self.store.put(BACKFILLS, key, checkpoint.model_dump(mode="json"))

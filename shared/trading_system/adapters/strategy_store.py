@@ -17,15 +17,12 @@ import numpy as np
 
 from trading_system.adapters.lake import ParquetLake
 from trading_system.kernel.documents import DocumentStore, scan_all
+from trading_system.kernel.kinds import DEPLOYMENTS, STRATEGIES
 from trading_system.strategies.definitions import SavedStrategy
 from trading_system.strategies.deployments import Deployment
 from trading_system.strategies.jobs import Job
 from trading_system.strategies.ports import SweptBlock
 
-BACKTESTS = "backtest"
-SWEEPS = "sweep"
-STRATEGIES = "strategy"
-DEPLOYMENTS = "deployment"
 TRADE_SCHEMA = {
     "symbol": "VARCHAR",
     "size": "DOUBLE",

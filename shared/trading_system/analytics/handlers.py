@@ -37,7 +37,8 @@ def get_indicators(query: GetIndicators, symbols: SymbolRepository, lake: BarLak
         empty = np.zeros(0)
         return IndicatorTable(listing.symbol, tf, None, keys, empty.astype(np.int64), {}, None)
     # The whole history up to `end`: recursive indicators (EMA, Wilder) depend on all of it.
-    bars = lake.bars(listing.symbol, tf, EPOCH, end_excl, 10_000_000, source)
+    sessions = listing.sessions_to_follow(tf, EPOCH, end_excl)  # an hour of NYSE starts at 09:30
+    bars = lake.bars(listing.symbol, tf, EPOCH, end_excl, 10_000_000, source, sessions)
     ohlcv = OHLCV(open=bars.open, high=bars.high, low=bars.low, close=bars.close, volume=bars.volume)
     values = {}
     for spec in specs:

@@ -1,5 +1,12 @@
-"""The API Gateway (HTTP API) Lambda authorizer: the same key check and role rule as the local
-app, with the role each route needs taken from the catalog."""
+"""The API Gateway (HTTP API) Lambda authorizer: the same key and token checks and role rule as
+the local app, with the role each route needs taken from the catalog.
+
+A bearer JWT's principal travels in the context as a key's does (`key_id` is `jwt:<subject>`),
+so the functions behind it cannot tell them apart. Revocations are read on every call; the
+API's authorizer results cache is off (infra/constructs/api.py, TTL 0), so a revoked token or a
+disabled subject is refused from the next request on. Were that TTL raised to N seconds, a
+revoked token would keep working for up to N seconds (the issue allows at most a minute).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ def decide(container: Container, event: dict[str, Any]) -> dict[str, Any]:
     required = ROLES[route]
     token = token_from(event.get("headers") or {}, event.get("queryStringParameters"))
     if token is None:
-        return _deny(route, "no API key")
+        return _deny(route, "no API key or bearer token")
     try:
         principal: Principal = container.bus.ask(Authenticate(token=token))
         authorize(principal, required, route)

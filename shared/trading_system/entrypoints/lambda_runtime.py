@@ -26,7 +26,7 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Trad
 def container_for(function: Function) -> Container:
     """The function's container, with the clients its catalog entry uses built now (init phase
     runs with full CPU and is not billed per request on provisioned/SnapStart functions)."""
-    container = bootstrap(producer=function.name)
+    container = bootstrap(producer=function.name, kinds=function.kinds)
     if Resource.TABLE in function.uses:
         _ = container.store
     if Resource.LAKE in function.uses:
@@ -144,6 +144,27 @@ def scheduled_function(name: str) -> LambdaHandler:
     return instrument(function, handler)
 
 
+def timetabled_function(name: str) -> LambdaHandler:
+    """Invoked by one of the schedules the application made (EventBridge Scheduler), with the
+    input it was given: `{<the trigger's key>: <the item's id>}`."""
+    from trading_system.catalog import Timetabled
+    from trading_system.entrypoints.scheduled import run_timetabled
+
+    function = by_name()[name]
+    assert isinstance(function.trigger, Timetabled), f"{name} is not timetabled"
+    key = function.trigger.key
+    container = container_for(function)
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        if not isinstance(event.get(key), str):
+            raise ValueError(f"{name} is invoked with {{{key!r}: <id>}}, not {sorted(event)}")
+        logger.append_keys(**{key: event[key]})
+        result = run_timetabled(function, container, event[key])
+        return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+
+    return instrument(function, handler)
+
+
 def dropped_file_function(name: str) -> LambdaHandler:
     from urllib.parse import unquote_plus
 
@@ -168,4 +189,5 @@ __all__ = [
     "fan_out_function",
     "http_function",
     "scheduled_function",
+    "timetabled_function",
 ]

@@ -16,3 +16,27 @@ class CreateApiKey(Command):
 
 class RevokeApiKey(Command):
     key_id: str = Field(min_length=1, max_length=64)
+
+
+class IssueToken(Command):
+    """A bearer token signed by the platform's own key (the local issuer)."""
+
+    role: Role
+    subject: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@+-]+$")
+    ttl_s: int = Field(default=3600, ge=60, le=30 * 86_400, description="seconds until it expires")
+
+
+class RevokeToken(Command):
+    """Stops one token (by its `jti`) from working, whichever issuer signed it."""
+
+    token_id: PlainText = Field(min_length=1, max_length=256)
+
+
+class DisableSubject(Command):
+    """Stops every token of a subject (a user) from working, until it is enabled again."""
+
+    subject: PlainText = Field(min_length=1, max_length=256)
+
+
+class EnableSubject(Command):
+    subject: PlainText = Field(min_length=1, max_length=256)

@@ -1,4 +1,5 @@
-"""API keys. The secret is shown once and stored only as a hash.
+"""API keys and what a verified bearer token (JWT) carries. A key's secret is shown once and
+stored only as a hash.
 
 A key reads `tsk_<key id>_<secret>`. The secret carries 256 random bits, so a plain SHA-256 is
 enough (slow password hashes exist for low-entropy human passwords, not for random tokens) and
@@ -11,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
@@ -64,3 +66,63 @@ def split_token(token: str) -> tuple[str, str] | None:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# -- Bearer tokens (JWT) ----------------------------------------------------------------------
+# What a verified token says, kept free of any JWT library: the adapter (adapters/jwt_tokens.py)
+# checks signature, expiry, issuer, audience and algorithm, and hands over only this.
+
+TOKEN_PRINCIPAL_PREFIX = "jwt:"
+
+
+class TokenRefused(Exception):
+    """A bearer token failed a check. The reason goes to the logs only: the client is told
+    no more than that the token is not valid, so a prober learns nothing about which check failed."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class VerifiedToken(BaseModel):
+    subject: str
+    role: Role
+    issuer: str
+    token_id: str | None = None
+    expires_at: datetime
+
+    def principal(self) -> Principal:
+        # Prefixed so that a subject can never pass for an API key's id in the audit trail.
+        return Principal(key_id=f"{TOKEN_PRINCIPAL_PREFIX}{self.subject}", role=self.role)
+
+
+def looks_like_jwt(token: str) -> bool:
+    """A compact JWS has three dot-separated parts; an API key (tsk_<id>_<secret>) has no dot."""
+    return token.count(".") == 2 and not token.startswith(f"{PREFIX}_")
+
+
+def role_from_claim(value: object) -> Role | None:
+    """The highest role named by a roles claim: a list of names (Cognito's `cognito:groups`,
+    an OIDC `roles` claim) or one string of names separated by spaces or commas. Names that are
+    not roles (other groups of the user pool) are ignored; None when no name is a role."""
+    if isinstance(value, str):
+        names = value.replace(",", " ").split()
+    elif isinstance(value, list | tuple):
+        names = [v for v in value if isinstance(v, str)]
+    else:
+        return None
+    known = {role.value for role in Role}
+    roles = [Role(name.lower()) for name in names if name.lower() in known]
+    return max(roles, key=lambda r: r.rank) if roles else None
+
+
+class RevocationKind(StrEnum):
+    TOKEN = "token"  # one token, by its id (`jti`)
+    SUBJECT = "subject"  # every token of a subject: a disabled user
+
+
+class Revocation(BaseModel):
+    kind: RevocationKind
+    value: str = Field(min_length=1, max_length=256)
+    revoked_at: datetime
+    revoked_by: str

@@ -1,19 +1,41 @@
-"""Creating, revoking and checking API keys. The authorizer Lambda and the local middleware both
-call `authenticate` and `authorize`, so the two runtimes enforce the same rules."""
+"""Creating, revoking and checking API keys and bearer tokens. The authorizer Lambda and the
+local middleware both call `authenticate` and `authorize`, so the two runtimes enforce the same
+rules."""
 
 from __future__ import annotations
+
+import logging
+from datetime import timedelta
 
 from pydantic import BaseModel
 
 from trading_system.identity import domain
-from trading_system.identity.commands import CreateApiKey, RevokeApiKey
-from trading_system.identity.domain import ApiKey
-from trading_system.identity.ports import ApiKeyRepository
-from trading_system.identity.queries import Authenticate, ListApiKeys
+from trading_system.identity.commands import (
+    CreateApiKey,
+    DisableSubject,
+    EnableSubject,
+    IssueToken,
+    RevokeApiKey,
+    RevokeToken,
+)
+from trading_system.identity.domain import ApiKey, Revocation, RevocationKind, TokenRefused
+from trading_system.identity.ports import (
+    ApiKeyRepository,
+    IssuedToken,
+    TokenIssuer,
+    TokenRevocations,
+    TokenVerifier,
+)
+from trading_system.identity.queries import Authenticate, ListApiKeys, ListRevocations
 from trading_system.kernel.bus import Handled, HandlerTable, MessageContext
 from trading_system.kernel.clock import Clock
 from trading_system.kernel.errors import Forbidden, NotFound, Unauthorized
 from trading_system.kernel.principal import Principal, Role
+
+log = logging.getLogger(__name__)
+
+# All the client learns of a refused bearer token: which check failed is for the logs only.
+TOKEN_NOT_VALID = "the bearer token is not valid"
 
 
 class IssuedKey(BaseModel):
@@ -65,7 +87,15 @@ def list_api_keys(query: ListApiKeys, api_keys: ApiKeyRepository) -> list[KeyVie
     return [KeyView.of(k) for k in api_keys.list()]
 
 
-def authenticate(query: Authenticate, api_keys: ApiKeyRepository) -> Principal:
+def authenticate(
+    query: Authenticate,
+    api_keys: ApiKeyRepository,
+    token_verifier: TokenVerifier | None = None,
+    token_revocations: TokenRevocations | None = None,
+) -> Principal:
+    """The principal of an API key or of a bearer JWT (without a verifier, JWTs are refused)."""
+    if domain.looks_like_jwt(query.token):
+        return _bearer_principal(query.token, token_verifier, token_revocations)
     parts = domain.split_token(query.token)
     if parts is None:
         raise Unauthorized("the API key is malformed: expected tsk_<id>_<secret>")
@@ -77,6 +107,67 @@ def authenticate(query: Authenticate, api_keys: ApiKeyRepository) -> Principal:
     return key.principal()
 
 
+def _bearer_principal(
+    token: str, verifier: TokenVerifier | None, revocations: TokenRevocations | None
+) -> Principal:
+    try:
+        if verifier is None:
+            raise TokenRefused("bearer tokens are not accepted here")
+        verified = verifier.verify(token)
+        revoked = revocations.find(verified.token_id, verified.subject) if revocations else None
+        if revoked is not None:
+            raise TokenRefused(
+                f"{revoked.kind.value} {revoked.value} was revoked at {revoked.revoked_at.isoformat()}"
+                f" by {revoked.revoked_by}"
+            )
+    except TokenRefused as refused:
+        # The one place every runtime (local app, stream, Lambda authorizer) logs why.
+        log.warning("bearer token refused: %s", refused.reason)
+        raise Unauthorized(TOKEN_NOT_VALID) from None
+    return verified.principal()
+
+
+def issue_token(cmd: IssueToken, token_issuer: TokenIssuer, clock: Clock) -> Handled[IssuedToken]:
+    return Handled(token_issuer.issue(cmd.subject, cmd.role, timedelta(seconds=cmd.ttl_s), clock.now()))
+
+
+def revoke_token(
+    cmd: RevokeToken, token_revocations: TokenRevocations, clock: Clock, context: MessageContext
+) -> Handled[Revocation]:
+    return Handled(_revoke(RevocationKind.TOKEN, cmd.token_id, token_revocations, clock, context))
+
+
+def disable_subject(
+    cmd: DisableSubject, token_revocations: TokenRevocations, clock: Clock, context: MessageContext
+) -> Handled[Revocation]:
+    return Handled(_revoke(RevocationKind.SUBJECT, cmd.subject, token_revocations, clock, context))
+
+
+def enable_subject(cmd: EnableSubject, token_revocations: TokenRevocations) -> Handled[bool]:
+    if not token_revocations.remove(RevocationKind.SUBJECT, cmd.subject):
+        raise NotFound(f"subject {cmd.subject} is not disabled", field="subject")
+    return Handled(True)
+
+
+def _revoke(
+    kind: RevocationKind,
+    value: str,
+    revocations: TokenRevocations,
+    clock: Clock,
+    context: MessageContext,
+) -> Revocation:
+    existing = revocations.get(kind, value)
+    if existing is not None:
+        return existing  # revoking twice keeps the first record (when, and by whom)
+    entry = Revocation(kind=kind, value=value, revoked_at=clock.now(), revoked_by=context.principal.key_id)
+    revocations.add(entry)
+    return entry
+
+
+def list_revocations(query: ListRevocations, token_revocations: TokenRevocations) -> list[Revocation]:
+    return token_revocations.list()
+
+
 def authorize(principal: Principal, required: Role | None, route: str) -> None:
     if required is not None and not principal.role.allows(required):
         raise Forbidden(
@@ -85,6 +176,17 @@ def authorize(principal: Principal, required: Role | None, route: str) -> None:
 
 
 HANDLERS = HandlerTable(
-    commands={CreateApiKey: create_api_key, RevokeApiKey: revoke_api_key},
-    queries={ListApiKeys: list_api_keys, Authenticate: authenticate},
+    commands={
+        CreateApiKey: create_api_key,
+        RevokeApiKey: revoke_api_key,
+        IssueToken: issue_token,
+        RevokeToken: revoke_token,
+        DisableSubject: disable_subject,
+        EnableSubject: enable_subject,
+    },
+    queries={
+        ListApiKeys: list_api_keys,
+        Authenticate: authenticate,
+        ListRevocations: list_revocations,
+    },
 )

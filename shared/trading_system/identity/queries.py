@@ -11,3 +11,7 @@ class ListApiKeys(Query):
 
 class Authenticate(Query):
     token: str
+
+
+class ListRevocations(Query):
+    pass

@@ -1,12 +1,15 @@
 """EventBridge schedule expressions evaluated in Python, so one expression means the same thing in
 both runtimes (the local scheduler, and scanners' own schedules in either runtime):
-`rate(5 minutes)` and `cron(min hour day-of-month month day-of-week year)`."""
+`rate(5 minutes)` and `cron(min hour day-of-month month day-of-week year)`, in UTC or in a named
+time zone (as EventBridge Scheduler's ScheduleExpressionTimezone: `cron(0 16 ? * MON-FRI *)` in
+America/New_York is 16:00 there in summer and in winter)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
@@ -20,11 +23,22 @@ class ScheduleError(ValueError):
 @dataclass(frozen=True)
 class Schedule:
     expression: str
+    timezone: str = "UTC"
 
     def __post_init__(self) -> None:
         self.next_after(datetime(2026, 1, 1))  # validates
 
     def next_after(self, moment: datetime) -> datetime:
+        """The first firing after `moment` (UTC: naive, or aware and answered aware)."""
+        if self.timezone == "UTC":
+            return self._next_after(moment)
+        zone = ZoneInfo(self.timezone)
+        aware = moment.tzinfo is not None
+        local = (moment if aware else moment.replace(tzinfo=UTC)).astimezone(zone).replace(tzinfo=None)
+        fired = self._next_after(local).replace(tzinfo=zone).astimezone(UTC)
+        return fired if aware else fired.replace(tzinfo=None)
+
+    def _next_after(self, moment: datetime) -> datetime:
         rate = _RATE.match(self.expression)
         if rate:
             count, unit = int(rate.group(1)), rate.group(2).rstrip("s")

@@ -6,7 +6,7 @@ milliseconds; the rules are the same whether the bars came as JSON, CSV, Parquet
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING
@@ -18,6 +18,7 @@ from trading_system.kernel.errors import Problem
 from trading_system.market_data.domain import BarLimits, Timeframe, as_utc
 
 if TYPE_CHECKING:
+    from trading_system.market_data.calendars import ExchangeCalendar
     from trading_system.market_data.commands import BarRow
     from trading_system.market_data.events import SymbolRange
 
@@ -169,9 +170,18 @@ def _datetime(ts_us: int) -> datetime:
 
 
 def find_problems(
-    bars: BarColumns, timeframe: Timeframe, known_symbols: Collection[str], limits: BarLimits, now: datetime
+    bars: BarColumns,
+    timeframe: Timeframe,
+    known_symbols: Collection[str],
+    limits: BarLimits,
+    now: datetime,
+    calendars: Mapping[str, ExchangeCalendar] | None = None,
 ) -> tuple[list[Problem], int]:
-    """Every rule the batch breaks: (the first MAX_PROBLEMS problems, total count)."""
+    """Every rule the batch breaks: (the first MAX_PROBLEMS problems, total count).
+
+    Bars of a symbol in `calendars` align to its sessions (see `_find_off_session`); the others
+    to multiples of the timeframe from 00:00 UTC.
+    """
     problems = _Collector()
     if len(bars) == 0:
         problems.add_one(Problem("the batch has no bars"))
@@ -223,7 +233,16 @@ def find_problems(
         f"{limits.max_clock_skew_s} s (max_clock_skew_s)",
     )
     step = timeframe.seconds * _US
-    misaligned = valid & (bars.ts_us % step != 0)
+    checked = valid & ~out_of_range
+    by_calendar = [
+        (code, calendar)
+        for code, symbol in enumerate(bars.symbols)
+        if (calendar := (calendars or {}).get(symbol)) is not None and not calendar.is_always_open()
+    ]
+    utc_aligned = checked.copy()
+    for code, _ in by_calendar:
+        utc_aligned &= bars.symbol_code != code
+    misaligned = utc_aligned & (bars.ts_us % step != 0)
     problems.add_rows(
         bars,
         misaligned,
@@ -233,8 +252,101 @@ def find_problems(
         bars.ts_us,
         as_time=True,
     )
+    for code, calendar in by_calendar:
+        _find_off_session(
+            bars, np.flatnonzero(checked & (bars.symbol_code == code)), timeframe, calendar, problems
+        )
     _find_duplicates(bars, problems)
     return problems.found, problems.total
+
+
+def _find_off_session(
+    bars: BarColumns, rows: IntArray, timeframe: Timeframe, calendar: ExchangeCalendar, problems: _Collector
+) -> None:
+    """Bars of a symbol with an exchange calendar follow its sessions.
+
+    An intraday bar starts at a session's open plus a multiple of the timeframe (an hourly bar of
+    a New York stock at 09:30, 10:30, ... local: 13:30 or 14:30 UTC with daylight saving time)
+    and before its close; the last bar of a session may be short (15:30-16:00, 12:30-13:00 on
+    an early close). A daily bar is one session, stamped with the session's date at 00:00 UTC, as
+    daily bars of every symbol are (so a date means the same in every query).
+    """
+    if len(rows) == 0:
+        return
+    ts = bars.ts_us[rows]
+    day_us = 86_400 * _US
+    first_day = _datetime(int(ts.min())).date()
+    last_day = _datetime(int(ts.max())).date()
+    covered = (ts >= _day_start_us(calendar.first_session)) & (
+        ts < _day_start_us(calendar.last_session) + day_us
+    )
+    _add_some(
+        problems,
+        bars,
+        rows[~covered],
+        f"is outside the {calendar.code} calendar's table "
+        f"({calendar.first_session.isoformat()} .. {calendar.last_session.isoformat()})",
+    )
+    rows, ts = rows[covered], ts[covered]
+    if len(rows) == 0:
+        return
+    sessions = calendar.sessions_in(first_day, last_day)
+    if timeframe is Timeframe.D1:
+        session_days = np.array([_day_start_us(s.day) for s in sessions], dtype=np.int64)
+        midnight = ts % day_us == 0
+        _add_some(
+            problems,
+            bars,
+            rows[~midnight],
+            f"is not the start of a {calendar.code} daily bar: a daily bar is one session, "
+            "stamped with the session's date at 00:00 UTC (2024-03-08T00:00:00Z)",
+        )
+        _add_some(
+            problems,
+            bars,
+            rows[midnight & ~np.isin(ts, session_days)],
+            f"is not a {calendar.code} session (a weekend or holiday)",
+        )
+        return
+    opens = np.array([int(s.open.timestamp()) * _US for s in sessions], dtype=np.int64)
+    closes = np.array([int(s.close.timestamp()) * _US for s in sessions], dtype=np.int64)
+    index = np.searchsorted(opens, ts, side="right") - 1
+    inside = index >= 0
+    inside[inside] = ts[inside] < closes[index[inside]]
+    _add_some(
+        problems,
+        bars,
+        rows[~inside],
+        f"is outside the {calendar.code} sessions: an intraday bar must start at or after a "
+        f"session's open and before its close ({calendar.tz} local time; no extended hours)",
+    )
+    step = timeframe.seconds * _US
+    session_opens = opens[index[inside]]
+    offsets = ts[inside] - session_opens
+    off = offsets % step != 0
+    problems.total += int(off.sum())
+    room = max(MAX_PROBLEMS - len(problems.found), 0)
+    shown = (rows[inside][off][:room], session_opens[off][:room], offsets[off][:room])
+    for row, session_open, offset in zip(*shown, strict=True):
+        earlier = _iso(int(session_open + offset - offset % step))
+        reason = (
+            f"ts is not aligned to the {timeframe.value} timeframe of the {calendar.code} session: "
+            f"{timeframe.value} bars start at the session's open ({_iso(int(session_open))}) plus "
+            f"multiples of {timeframe.value}; the nearest earlier start is {earlier}"
+        )
+        value = _iso(int(session_open + offset))
+        problems.found.append(Problem(reason, field="ts", row=int(bars.row[row]), value=value))
+
+
+def _add_some(problems: _Collector, bars: BarColumns, rows: IntArray, reason: str) -> None:
+    problems.total += len(rows)
+    for row in rows[: max(MAX_PROBLEMS - len(problems.found), 0)]:
+        value = _iso(int(bars.ts_us[row]))
+        problems.found.append(Problem(f"ts {reason}", field="ts", row=int(bars.row[row]), value=value))
+
+
+def _day_start_us(day: date) -> int:
+    return int(datetime.combine(day, time(0), UTC).timestamp()) * _US
 
 
 def _find_duplicates(bars: BarColumns, problems: _Collector) -> None:

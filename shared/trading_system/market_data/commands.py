@@ -6,17 +6,37 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field, PlainValidator
+from pydantic import AfterValidator, Field, PlainValidator
 
 from trading_system.kernel.messages import Command, Message
 from trading_system.kernel.text import PlainText
+from trading_system.market_data.calendars import canonical_code, known_exchanges
 from trading_system.market_data.domain import Step, Symbol, Timeframe
+
+
+def _parse_exchange(text: str) -> str:
+    """Blank, or an exchange a calendar answers to (upper-cased as written: NASDAQ stays NASDAQ)."""
+    exchange = text.strip().upper()
+    if exchange:
+        canonical_code(exchange)  # UnknownCalendar (a ValueError) names the known ones
+    return exchange
+
+
+Exchange = Annotated[PlainText, AfterValidator(_parse_exchange)]
 
 
 class RegisterSymbol(Command):
     symbol: Symbol
     name: PlainText = Field(default="", max_length=200)
-    exchange: PlainText = Field(default="", max_length=50)
+    exchange: Exchange = Field(
+        default="",
+        max_length=50,
+        description=(
+            "where the symbol trades; its calendar sets the sessions its bars align to "
+            f"(one of {', '.join(known_exchanges())}). Blank: no calendar, bars align to 00:00 UTC"
+        ),
+        examples=["NASDAQ"],
+    )
     asset_class: PlainText = Field(default="us_equity", max_length=50)
     tags: list[PlainText] = Field(default_factory=list, max_length=50)
     tick_size: Step | None = Field(
@@ -104,3 +124,42 @@ class CompactLake(Command):
     """Merge each partition's files into one, without changing any query result."""
 
     timeframe: Timeframe | None = None
+
+
+class BackfillBars(Command):
+    """Fetch a range of bars from a provider, page by page, into the lake through IngestBars;
+    a re-run resumes where an interrupted one stopped."""
+
+    provider: str = Field(min_length=1, max_length=40, description="alpaca, binance, coinbase or kraken")
+    symbols: list[Symbol] = Field(min_length=1, max_length=1000)
+    timeframe: Timeframe
+    start: Moment = Field(description="the first bar start (inclusive): ISO 8601, a date, or epoch seconds")
+    end: Moment | None = Field(default=None, description="the last bar start (inclusive); default: now")
+
+
+class PullLatestBars(Command):
+    """Fetch each subscribed symbol's bars since its last one. A symbol subscribes to a provider
+    by carrying the provider's name as a tag (a backfill tags the symbols it registers)."""
+
+    provider: str = Field(min_length=1, max_length=40)
+    timeframe: Timeframe = Timeframe.M1
+    first_pull_days: int = Field(
+        default=1, ge=1, le=366, description="how far back a symbol with no bars yet starts"
+    )
+
+
+# One command a provider, so a schedule (which sends its command without arguments) names one.
+class PullAlpacaBars(PullLatestBars):
+    provider: str = "alpaca"
+
+
+class PullBinanceBars(PullLatestBars):
+    provider: str = "binance"
+
+
+class PullCoinbaseBars(PullLatestBars):
+    provider: str = "coinbase"
+
+
+class PullKrakenBars(PullLatestBars):
+    provider: str = "kraken"

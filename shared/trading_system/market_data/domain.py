@@ -9,9 +9,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from trading_system.kernel.errors import Problem, ValidationFailed
+from trading_system.market_data.calendars import (
+    ExchangeCalendar,
+    OutsideCalendar,
+    UnknownCalendar,
+    calendar_for,
+)
 
 # A symbol, once normalised: it becomes a lake path segment. The one rule, also read by the file
 # parser's SQL check; SYMBOL_INPUT_PATTERN is the same rule before `parse_symbol` strips and
@@ -152,6 +158,48 @@ class Listing(BaseModel):
     registered_at: datetime
     coverage: dict[Timeframe, Coverage] = Field(default_factory=dict)
 
+    @computed_field(  # type: ignore[prop-decorator]
+        description="the exchange calendar the symbol's bars align to (XNYS, 24/7), or none: 00:00 UTC"
+    )
+    @property
+    def calendar(self) -> str | None:
+        found = self.session_calendar()
+        return found.code if found else None
+
+    def session_calendar(self) -> ExchangeCalendar | None:
+        """The calendar of the symbol's exchange; None without an exchange, or for one registered
+        as free text before exchanges were checked (its bars keep aligning to 00:00 UTC)."""
+        if not self.exchange:
+            return None
+        try:
+            return calendar_for(self.exchange)
+        except UnknownCalendar:
+            return None
+
+    def sessions_to_follow(
+        self, timeframe: Timeframe, start: datetime, end_excl: datetime
+    ) -> SessionWindows | None:
+        """The sessions a resampling to `timeframe` of bars in [start, end_excl) follows, or None
+        when it follows the UTC grid (no calendar, or 24/7: its sessions are UTC days)."""
+        calendar = self.session_calendar()
+        if calendar is None or calendar.is_always_open():
+            return None
+        # Only the sessions the lake holds bars of: an open range would otherwise list every
+        # session of the table (11,000 of them) on every read.
+        if self.coverage:
+            start = max(start, min(c.first for c in self.coverage.values()))
+            end_excl = min(end_excl, max(c.last for c in self.coverage.values()) + timedelta(microseconds=1))
+        first = max(start, EPOCH).date() - timedelta(days=1)
+        last = (min(end_excl, FOREVER) - timedelta(microseconds=1)).date()
+        if last < calendar.first_session or first > calendar.last_session:
+            return SessionWindows((), (), ())
+        sessions = calendar.sessions_in(max(first, calendar.first_session), min(last, calendar.last_session))
+        return SessionWindows(
+            tuple(datetime.combine(s.day, datetime.min.time(), UTC) for s in sessions),
+            tuple(s.open for s in sessions),
+            tuple(s.close for s in sessions),
+        )
+
     def same_definition(self, other: Listing) -> bool:
         fields = ("name", "exchange", "asset_class", "tags", "tick_size", "qty_step")
         return all(getattr(self, f) == getattr(other, f) for f in fields)
@@ -178,6 +226,48 @@ class Listing(BaseModel):
 # The bounds of an open range: a query without `start` reads from EPOCH, one without `end` to FOREVER.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FOREVER = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class SessionWindows:
+    """Sessions a resampling follows, in order: an intraday bucket starts at a session's open plus
+    multiples of the timeframe and ends at the latest at its close (the last bucket of a day may be
+    short); a daily bucket is a whole session, stamped with its date at 00:00 UTC (`days`).
+    Finer bars outside every session belong to no bucket."""
+
+    days: tuple[datetime, ...]
+    opens: tuple[datetime, ...]
+    closes: tuple[datetime, ...]
+
+
+def session_ceil(calendar: ExchangeCalendar, timeframe: Timeframe, moment: datetime) -> datetime:
+    """The first start of a session-aligned `timeframe` bar at or after `moment`."""
+    moment = as_utc(moment)
+    try:
+        session = calendar.session_of(moment)
+        if session is not None:
+            steps = -(-(moment - session.open) // timeframe.delta)
+            candidate = session.open + steps * timeframe.delta
+            if candidate < session.close:
+                return candidate
+        return calendar.next_open(moment)
+    except OutsideCalendar:
+        return timeframe.ceil(moment)  # before or after the table: no session bars there
+
+
+def session_end_exclusive(calendar: ExchangeCalendar, timeframe: Timeframe, end: datetime | None) -> datetime:
+    """What a read of session-aligned `timeframe` bars up to `end` (inclusive) stops before: the
+    end of the bar `end` falls in, or just after `end` outside the sessions."""
+    if end is None or as_utc(end) >= FOREVER:
+        return FOREVER
+    end = as_utc(end)
+    try:
+        session = calendar.session_of(end)
+    except OutsideCalendar:
+        return end_exclusive(timeframe, end)
+    if session is None:
+        return end + timedelta(microseconds=1)
+    return session.open + ((end - session.open) // timeframe.delta + 1) * timeframe.delta
 
 
 @dataclass(frozen=True)

@@ -3,33 +3,51 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from trading_system.kernel.bus import Handled, HandlerTable
+from trading_system.kernel.bus import Handled, HandlerTable, MessageBus, MessageContext
 from trading_system.kernel.clock import Clock, sortable_id
-from trading_system.kernel.errors import ConcurrencyConflict, Conflict, ValidationFailed
+from trading_system.kernel.errors import ConcurrencyConflict, Conflict, DomainError, Problem, ValidationFailed
 from trading_system.market_data.commands import (
+    BackfillBars,
+    BarRow,
     CompactLake,
     IngestBarFile,
     IngestBars,
+    PullAlpacaBars,
+    PullBinanceBars,
+    PullCoinbaseBars,
+    PullKrakenBars,
+    PullLatestBars,
     RegisterSymbol,
 )
 from trading_system.market_data.domain import (
     EPOCH,
+    Bar,
     BarLimits,
     Listing,
     Timeframe,
     as_utc,
     check_range,
     end_exclusive,
+    session_ceil,
+    session_end_exclusive,
 )
 from trading_system.market_data.events import BarsIngested, SymbolRange, SymbolRegistered
 from trading_system.market_data.ports import (
+    BackfillCheckpoint,
+    BackfillCheckpoints,
     BarLake,
     CompactionReport,
+    MarketDataProvider,
+    MarketDataProviders,
+    ProviderBars,
+    ProviderError,
+    ProviderUnavailable,
+    RetryPolicy,
     SymbolRepository,
 )
 from trading_system.market_data.queries import GetBars, GetSymbol, ListSymbols
@@ -101,8 +119,16 @@ def _ingest(
     from trading_system.market_data import bar_batch
 
     columns = parsed.columns
-    known = symbols.known(columns.symbols)
-    rule_problems, rule_count = bar_batch.find_problems(columns, timeframe, known, limits, clock.now())
+    listings = symbols.get_many(columns.symbols)
+    # A symbol on an exchange with sessions (not 24/7) has its bars aligned to them.
+    calendars = {
+        symbol: calendar
+        for symbol, listing in listings.items()
+        if (calendar := listing.session_calendar()) is not None and not calendar.is_always_open()
+    }
+    rule_problems, rule_count = bar_batch.find_problems(
+        columns, timeframe, listings.keys(), limits, clock.now(), calendars
+    )
     problems = (parsed.problems + rule_problems)[: bar_batch.MAX_PROBLEMS]
     total = parsed.problem_count + rule_count
     if total:
@@ -162,15 +188,316 @@ def get_bars(query: GetBars, symbols: SymbolRepository, lake: BarLake) -> BarsPa
     tf = query.timeframe
     start = tf.ceil(as_utc(query.start)) if query.start else EPOCH
     end_excl = end_exclusive(tf, query.end)
+    calendar = listing.session_calendar()
+    if calendar is not None and not calendar.is_always_open() and tf is not Timeframe.D1:
+        # Intraday bars start at the session's open (09:30 New York), not on the UTC grid.
+        start = session_ceil(calendar, tf, as_utc(query.start)) if query.start else EPOCH
+        end_excl = session_end_exclusive(calendar, tf, query.end)
     source = listing.source_timeframe(tf, start, end_excl)
     if source is None:
         return BarsPage(listing.symbol, tf, None, None, None)
-    bars = lake.bars(listing.symbol, tf, start, end_excl, query.limit + 1, source)
+    sessions = listing.sessions_to_follow(tf, start, end_excl) if source is not tf else None
+    bars = lake.bars(listing.symbol, tf, start, end_excl, query.limit + 1, source, sessions)
     next_start = None
     if len(bars) > query.limit:
         next_start = datetime.fromtimestamp(int(bars.ts_us[query.limit]) / 1e6, UTC)
         bars = bars.head(query.limit)
     return BarsPage(listing.symbol, tf, source, bars, next_start)
+
+
+# -- backfill from a provider ----------------------------------------------------------------
+
+
+class SymbolBackfill(BaseModel):
+    symbol: str
+    bars: int  # ingested by this run
+    pages: int
+    resumed_from: datetime | None  # where an earlier, interrupted run had stopped
+    through: datetime  # every bar starting before this is in the lake
+    empty: bool  # the provider had no bar in the range (a wrong symbol at Alpaca looks so)
+
+
+class BackfillReport(BaseModel):
+    provider: str
+    timeframe: Timeframe
+    start: datetime
+    end: datetime  # exclusive
+    bars: int
+    symbols: list[SymbolBackfill]
+
+
+def backfill_bars(
+    cmd: BackfillBars,
+    providers: MarketDataProviders,
+    backfills: BackfillCheckpoints,
+    symbols: SymbolRepository,
+    bus: MessageBus,
+    clock: Clock,
+    context: MessageContext,
+) -> Handled[BackfillReport]:
+    provider = providers.get(cmd.provider)
+    tf = cmd.timeframe
+    start, end = _backfill_range(cmd, clock.now())
+    done = [
+        _backfill_symbol(
+            provider,
+            providers.retry,
+            providers.ingest_batch_rows,
+            symbol,
+            tf,
+            start,
+            end,
+            backfills,
+            symbols,
+            bus,
+            clock,
+            context,
+        )
+        for symbol in dict.fromkeys(cmd.symbols)
+    ]
+    report = BackfillReport(
+        provider=provider.name,
+        timeframe=tf,
+        start=start,
+        end=end,
+        bars=sum(s.bars for s in done),
+        symbols=done,
+    )
+    return Handled(report)  # each page's BarsIngested was published as it was ingested
+
+
+def _moment(value: datetime | date) -> datetime:
+    return as_utc(value) if isinstance(value, datetime) else datetime.combine(value, time(0), UTC)
+
+
+def _backfill_range(cmd: BackfillBars, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end) in whole bars; the end is at most the start of the bar in progress now (a bar
+    still forming would be ingested half-made)."""
+    tf = cmd.timeframe
+    start = tf.ceil(_moment(cmd.start))
+    latest = tf.floor(now)
+    if start >= latest:
+        reason = (
+            f"start {start.isoformat()} is in the future: the last complete {tf.value} bar "
+            f"starts before {latest.isoformat()}"
+        )
+        raise ValidationFailed("the range is in the future", [Problem(reason, field="start")])
+    if cmd.end is None:
+        return start, latest
+    end_at = _moment(cmd.end)
+    check_range(start, end_at)
+    return start, min(end_exclusive(tf, end_at), latest)
+
+
+def _backfill_symbol(
+    provider: MarketDataProvider,
+    retry: RetryPolicy,
+    batch_rows: int,
+    symbol: str,
+    tf: Timeframe,
+    start: datetime,
+    end: datetime,
+    backfills: BackfillCheckpoints,
+    symbols: SymbolRepository,
+    bus: MessageBus,
+    clock: Clock,
+    context: MessageContext,
+) -> SymbolBackfill:
+    saved = backfills.get(provider.name, symbol, tf)
+    # Resume only a run that covers this start contiguously; another range starts afresh.
+    resumed = saved is not None and saved.start <= start <= saved.through
+    checkpoint = (
+        saved.model_copy(update={"end": max(saved.end, end)})
+        if saved is not None and resumed
+        else BackfillCheckpoint(
+            provider=provider.name,
+            symbol=symbol,
+            timeframe=tf,
+            start=start,
+            end=end,
+            through=start,
+            updated_at=clock.now(),
+        )
+    )
+    resumed_from = checkpoint.through if resumed and checkpoint.through > start else None
+    cursor = max(start, checkpoint.through)
+    bars = pages = saved_pages = 0
+    token: str | None = None
+    registered = symbols.get(symbol) is not None
+    # Pages are ingested in batches of at least `batch_rows` bars: one lake write and one
+    # BarsIngested per batch, not per (possibly small) page. The checkpoint moves per batch, so
+    # an interruption re-fetches at most one batch.
+    pending: list[Bar] = []
+    first_pending = 0
+    while cursor < end:
+        page = _fetch_page(provider, retry, symbol, tf, cursor, end, token, checkpoint.through)
+        pages += 1
+        if page.bars:
+            first_pending = first_pending or pages
+            pending += page.bars
+        last = page.next_token is None
+        through = None
+        if pending and (last or len(pending) >= batch_rows):
+            if not registered:
+                _register(provider, symbol, bus, context)
+                registered = True
+            _ingest_page(
+                provider, symbol, tf, pending, (first_pending, pages), checkpoint.through, bus, context
+            )
+            bars += len(pending)
+            through = pending[-1].ts + tf.delta
+        if last:
+            through = end
+        if through is not None:
+            checkpoint = checkpoint.model_copy(
+                update={
+                    "through": max(through, checkpoint.through),
+                    "bars": checkpoint.bars + len(pending),
+                    "pages": checkpoint.pages + pages - saved_pages,
+                    "updated_at": clock.now(),
+                }
+            )
+            backfills.save(checkpoint)
+            pending, first_pending, saved_pages = [], 0, pages
+        if last:
+            break
+        token = page.next_token  # the same request continued: its start stays as it was
+    return SymbolBackfill(
+        symbol=symbol,
+        bars=bars,
+        pages=pages,
+        resumed_from=resumed_from,
+        through=checkpoint.through,
+        empty=pages > 0 and bars == 0 and checkpoint.bars == 0,
+    )
+
+
+def _fetch_page(
+    provider: MarketDataProvider,
+    retry: RetryPolicy,
+    symbol: str,
+    tf: Timeframe,
+    cursor: datetime,
+    end: datetime,
+    token: str | None,
+    through: datetime,
+) -> ProviderBars:
+    """A page, retried with bounded backoff on a 429 or a 5xx."""
+    for attempt in range(1, retry.attempts + 1):
+        try:
+            return provider.fetch_bars(symbol, tf, cursor, end, token)
+        except ProviderError as error:
+            if not error.retryable:
+                raise
+            if attempt == retry.attempts:
+                raise ProviderUnavailable(
+                    f"{error.detail}; gave up after {attempt} attempt(s). {symbol} is backfilled up to "
+                    f"{through.isoformat()}: run the backfill again to resume there"
+                ) from error
+            retry.sleep(retry.delay(attempt, error))
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _register(provider: MarketDataProvider, symbol: str, bus: MessageBus, context: MessageContext) -> None:
+    """A symbol a provider has bars for, registered on its first page (ingest refuses unknown
+    symbols). Crypto trades 24/7; a stock's exchange is not in the bars, so it is left blank."""
+    exchange = "CRYPTO" if provider.asset_class == "crypto" else ""
+    command = RegisterSymbol(
+        symbol=symbol, exchange=exchange, asset_class=provider.asset_class, tags=[provider.name]
+    )
+    bus.execute(command, context)
+
+
+def _ingest_page(
+    provider: MarketDataProvider,
+    symbol: str,
+    tf: Timeframe,
+    page: list[Bar],
+    numbers: tuple[int, int],
+    through: datetime,
+    bus: MessageBus,
+    context: MessageContext,
+) -> None:
+    rows = [
+        BarRow(ts=b.ts, open=b.open, high=b.high, low=b.low, close=b.close, volume=b.volume) for b in page
+    ]
+    command = IngestBars(timeframe=tf, symbol=symbol, bars=rows, source=f"backfill:{provider.name}")
+    first, last = numbers
+    pages = f"page {first}" if first == last else f"pages {first} to {last}"
+    try:
+        bus.execute(command, context)
+    except ValidationFailed as error:
+        raise ValidationFailed(
+            f"{provider.name} sent {error.total} bad row(s) for {symbol} in {pages} of this run "
+            f"({page[0].ts.isoformat()} to {page[-1].ts.isoformat()}); nothing of that page was written, "
+            f"and {symbol} is backfilled up to {through.isoformat()}",
+            error.problems,
+            error.total,
+        ) from None
+
+
+class PullReport(BaseModel):
+    provider: str
+    timeframe: Timeframe
+    bars: int
+    symbols: list[SymbolBackfill]
+    failed: dict[str, str]  # symbol -> why
+
+
+def pull_latest_bars(
+    cmd: PullLatestBars,
+    providers: MarketDataProviders,
+    backfills: BackfillCheckpoints,
+    symbols: SymbolRepository,
+    bus: MessageBus,
+    clock: Clock,
+    context: MessageContext,
+) -> Handled[PullReport]:
+    """The newest complete bars of every symbol subscribed to the provider, each from the bar after
+    its last one. One symbol failing does not stop the others; the pull then fails as a whole
+    (so the schedule retries it, and dead-letters it in the end), naming each failure."""
+    provider = providers.get(cmd.provider)
+    tf = cmd.timeframe
+    now = clock.now()
+    end = tf.floor(now)
+    done: list[SymbolBackfill] = []
+    failed: dict[str, str] = {}
+    retryable = False
+    for listing in symbols.tagged(provider.name):
+        coverage = listing.coverage.get(tf)
+        start = coverage.last + tf.delta if coverage else tf.floor(now - timedelta(days=cmd.first_pull_days))
+        if start >= end:
+            continue
+        try:
+            done.append(
+                _backfill_symbol(
+                    provider,
+                    providers.retry,
+                    providers.ingest_batch_rows,
+                    listing.symbol,
+                    tf,
+                    start,
+                    end,
+                    backfills,
+                    symbols,
+                    bus,
+                    clock,
+                    context,
+                )
+            )
+        except DomainError as error:
+            failed[listing.symbol] = str(error)
+            retryable = retryable or bool(getattr(error, "retryable", False))
+    report = PullReport(
+        provider=provider.name, timeframe=tf, bars=sum(s.bars for s in done), symbols=done, failed=failed
+    )
+    if failed:
+        detail = f"{provider.name}: the pull of {len(failed)} symbol(s) failed: " + "; ".join(
+            f"{symbol}: {why.splitlines()[0]}" for symbol, why in failed.items()
+        )
+        error_type = ProviderUnavailable if retryable else ProviderError
+        raise error_type(detail)
+    return Handled(report)
 
 
 HANDLERS = HandlerTable(
@@ -179,6 +506,11 @@ HANDLERS = HandlerTable(
         IngestBars: ingest_bars,
         IngestBarFile: ingest_bar_file,
         CompactLake: compact_lake,
+        BackfillBars: backfill_bars,
+        **dict.fromkeys(
+            (PullLatestBars, PullAlpacaBars, PullBinanceBars, PullCoinbaseBars, PullKrakenBars),
+            pull_latest_bars,
+        ),
     },
     queries={ListSymbols: list_symbols, GetSymbol: get_symbol, GetBars: get_bars},
 )

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
 
+from trading_system.kernel.errors import DomainError, Problem
 from trading_system.market_data.commands import FileFormat
-from trading_system.market_data.domain import Listing, Timeframe
+from trading_system.market_data.domain import Bar, Listing, SessionWindows, Timeframe
 
 if TYPE_CHECKING:
     from trading_system.market_data.bar_batch import BarColumns, BarSeries, ParsedBars
@@ -77,7 +79,143 @@ class BarLake(Protocol):
         end: datetime,
         limit: int,
         source: Timeframe,
+        sessions: SessionWindows | None = None,
     ) -> BarSeries:
-        """Bars starting in [start, end), aggregated from `source` bars when it is finer."""
+        """Bars starting in [start, end), aggregated from `source` bars when it is finer: into
+        buckets of the UTC grid, or of `sessions` when given (finer bars outside them dropped)."""
 
     def compact(self, timeframe: Timeframe | None) -> CompactionReport: ...
+
+
+# -- market-data providers (Alpaca, CCXT exchanges): what a backfill or a scheduled pull reads ---
+
+
+class ProviderError(DomainError):
+    """A market-data provider could not give the bars asked for; the message names the provider."""
+
+    retryable = False
+
+    def __init__(
+        self, detail: str, status: int = 502, title: str = "Provider error", field: str | None = None
+    ):
+        problems = [Problem(detail, field=field)] if field else []
+        super().__init__(detail, problems, status, title, "provider-error")
+
+
+class UnknownProvider(ProviderError):
+    def __init__(self, name: str, known: Iterable[str]):
+        super().__init__(
+            f"unknown provider {name!r}: use one of {', '.join(sorted(known))}",
+            400,
+            "Bad request",
+            "provider",
+        )
+
+
+class ProviderCredentialsError(ProviderError):
+    """Credentials missing or refused. The message names the setting, never its value."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail, 502, "Provider credentials")
+
+
+class UnknownProviderSymbol(ProviderError):
+    def __init__(self, provider: str, symbol: str):
+        super().__init__(f"{provider} does not know the symbol {symbol}", 404, "Not found", "symbol")
+
+
+class ProviderRateLimited(ProviderError):
+    """HTTP 429: try again after `retry_after` seconds (None when the provider did not say)."""
+
+    retryable = True
+
+    def __init__(self, provider: str, retry_after: float | None):
+        after = f"; retry after {retry_after:g} s" if retry_after is not None else ""
+        super().__init__(f"{provider} rate-limited the request{after}", 503, "Provider rate limit")
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(ProviderError):
+    """A 5xx, a timeout or a dropped connection: worth retrying."""
+
+    retryable = True
+
+
+class ProviderGarbage(ProviderError):
+    """The provider answered with something that is not bars (a malformed row, broken JSON)."""
+
+
+@dataclass(frozen=True)
+class ProviderBars:
+    """One page of a symbol's bars from a provider, oldest first, all within the range asked for.
+    `next_token` continues the same request; None when the range is exhausted."""
+
+    bars: list[Bar]
+    next_token: str | None
+
+
+class MarketDataProvider(Protocol):
+    name: str
+    asset_class: str  # what a symbol it backfills is registered as (us_equity, crypto)
+
+    def fetch_bars(
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        start: datetime,
+        end: datetime,
+        token: str | None = None,
+    ) -> ProviderBars:
+        """A page of bars starting in [start, end); pass the previous page's `next_token` to
+        continue. Raises the ProviderError subclasses above, never a library's own error."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff for 429s and 5xx: `attempts` tries in all, the wait doubling
+    from `base_delay_s` up to `max_delay_s` (a provider's Retry-After wins when it says more)."""
+
+    attempts: int = 5
+    base_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def delay(self, attempt: int, error: ProviderError) -> float:
+        wait = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
+        after: float | None = getattr(error, "retry_after", None)
+        return min(self.max_delay_s, max(wait, after)) if after is not None else wait
+
+
+class MarketDataProviders(Protocol):
+    retry: RetryPolicy
+    ingest_batch_rows: int  # a backfill ingests its pages in batches of at least this many bars
+
+    def names(self) -> list[str]: ...
+
+    def get(self, name: str) -> MarketDataProvider:
+        """The configured provider, or UnknownProvider."""
+
+
+class BackfillCheckpoint(BaseModel):
+    """How far a backfill of one (provider, symbol, timeframe) got: every bar starting in
+    [start, through) has been ingested, so a re-run resumes at `through`."""
+
+    provider: str
+    symbol: str
+    timeframe: Timeframe
+    start: datetime
+    end: datetime
+    through: datetime
+    bars: int = 0
+    pages: int = 0
+    updated_at: datetime
+
+    @property
+    def done(self) -> bool:
+        return self.through >= self.end
+
+
+class BackfillCheckpoints(Protocol):
+    def get(self, provider: str, symbol: str, timeframe: Timeframe) -> BackfillCheckpoint | None: ...
+
+    def save(self, checkpoint: BackfillCheckpoint) -> None: ...

@@ -26,5 +26,12 @@ class RunScanner(Command):
     trigger: Literal["manual", "schedule", "refresh"] = "manual"
 
 
-class DispatchScanners(Command):
-    """Run every scanner whose schedule is due (the dispatcher runs this every minute)."""
+class RunScheduledScanner(Command):
+    """A scanner's own schedule fired (catalog: run_scheduled_scanner)."""
+
+    scanner_id: str = Field(min_length=1, max_length=64)
+
+
+class SyncScannerSchedules(Command):
+    """Make the timetable hold exactly the schedules of the enabled, scheduled scanners: after a
+    restore of the table, or for scanners made before schedules lived in a timetable."""

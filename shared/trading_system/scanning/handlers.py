@@ -17,8 +17,9 @@ from trading_system.kernel.schedule import Schedule, ScheduleError
 from trading_system.scanning.commands import (
     CreateScanner,
     DeleteScanner,
-    DispatchScanners,
     RunScanner,
+    RunScheduledScanner,
+    SyncScannerSchedules,
     UpdateScanner,
 )
 from trading_system.scanning.domain import AllSymbols, Match, Scanner, ScannerDefinition, ScanRun, SymbolList
@@ -27,6 +28,7 @@ from trading_system.scanning.queries import GetScanner, ListScanners, ListScanRu
 
 if TYPE_CHECKING:
     from trading_system.analytics.ports import IndicatorDemand, SignalLog, SignalRegistry, SnapshotStore
+    from trading_system.kernel.timetable import Timetable
     from trading_system.market_data.domain import Timeframe
     from trading_system.market_data.ports import SymbolRepository
     from trading_system.scanning.ports import ScannerRepository
@@ -60,8 +62,28 @@ def _next_run(definition: ScannerDefinition, now: datetime) -> datetime | None:
     return Schedule(definition.schedule).next_after(now.replace(tzinfo=None)).replace(tzinfo=UTC)
 
 
+def _schedule(scanner: Scanner | ScannerDefinition) -> str | None:
+    return scanner.schedule if scanner.enabled else None
+
+
+def _keep_schedule(timetable: Timetable, scanner_id: str, schedule: str | None) -> None:
+    if schedule is None:
+        timetable.remove(scanner_id)
+    else:
+        timetable.set(scanner_id, schedule)
+
+
+# The timetable and the table cannot change together, so each handler orders its two writes so
+# that a failure between them leaves at most a schedule without its scanner, which the next
+# firing removes (run_scheduled_scanner), never a scheduled scanner that does not run.
+
+
 def create_scanner(
-    cmd: CreateScanner, scanners: ScannerRepository, clock: Clock, context: MessageContext
+    cmd: CreateScanner,
+    scanners: ScannerRepository,
+    scanner_timetable: Timetable,
+    clock: Clock,
+    context: MessageContext,
 ) -> Handled[Scanner]:
     compile_definition(cmd.definition)
     now = clock.now()
@@ -73,11 +95,19 @@ def create_scanner(
         updated_at=now,
         next_run_at=_next_run(cmd.definition, now),
     )
-    scanners.add(scanner)
+    if (schedule := _schedule(scanner)) is not None:
+        scanner_timetable.set(scanner.scanner_id, schedule)
+    try:
+        scanners.add(scanner)
+    except Exception:
+        scanner_timetable.remove(scanner.scanner_id)
+        raise
     return Handled(scanner)
 
 
-def update_scanner(cmd: UpdateScanner, scanners: ScannerRepository, clock: Clock) -> Handled[Scanner]:
+def update_scanner(
+    cmd: UpdateScanner, scanners: ScannerRepository, scanner_timetable: Timetable, clock: Clock
+) -> Handled[Scanner]:
     current = get_scanner(GetScanner(scanner_id=cmd.scanner_id), scanners)
     compile_definition(cmd.definition)
     now = clock.now()
@@ -89,13 +119,22 @@ def update_scanner(cmd: UpdateScanner, scanners: ScannerRepository, clock: Clock
         updated_at=now,
         next_run_at=_next_run(cmd.definition, now),
     )
+    # A new or changed schedule first (it finds the scanner, old or new, when it fires); a
+    # removed one after the save, so that the scanner never runs on a schedule it no longer has.
+    if (schedule := _schedule(updated)) is not None:
+        scanner_timetable.set(updated.scanner_id, schedule)
     scanners.save(updated)
+    if schedule is None:
+        scanner_timetable.remove(updated.scanner_id)
     return Handled(updated)
 
 
-def delete_scanner(cmd: DeleteScanner, scanners: ScannerRepository) -> Handled[None]:
+def delete_scanner(
+    cmd: DeleteScanner, scanners: ScannerRepository, scanner_timetable: Timetable
+) -> Handled[None]:
     get_scanner(GetScanner(scanner_id=cmd.scanner_id), scanners)
     scanners.delete(cmd.scanner_id)
+    scanner_timetable.remove(cmd.scanner_id)
     return Handled(None)
 
 
@@ -274,28 +313,43 @@ def run_scanners(
     return Handled(ran, tuple(events))
 
 
-def dispatch_scanners(
-    cmd: DispatchScanners,
+def run_scheduled_scanner(
+    cmd: RunScheduledScanner,
     scanners: ScannerRepository,
+    scanner_timetable: Timetable,
     symbols: SymbolRepository,
     snapshots: SnapshotStore,
     indicator_demand: IndicatorDemand,
     signal_registry: SignalRegistry,
     signal_log: SignalLog,
     clock: Clock,
-) -> Handled[list[str]]:
-    """Run every scanner whose schedule is due; API-created scanners need no redeploy."""
-    now = clock.now()
-    ran, events = [], []
-    for scanner in scanners.list():
-        if scanner.enabled and scanner.next_run_at is not None and scanner.next_run_at <= now:
-            _, produced = execute_scan(
-                scanner, "schedule", symbols, snapshots, indicator_demand, signal_registry, signal_log, clock
-            )
-            events += produced
-            scanners.save(scanner.model_copy(update={"next_run_at": _next_run(scanner, now)}))
-            ran.append(scanner.scanner_id)
-    return Handled(ran, tuple(events))
+) -> Handled[ScanRun | None]:
+    """A scanner's schedule fired: run it, or, if it was deleted, disabled or unscheduled since
+    (a schedule left behind by a failure), remove the schedule and run nothing."""
+    scanner = scanners.get(cmd.scanner_id)
+    if scanner is None or _schedule(scanner) is None:
+        scanner_timetable.remove(cmd.scanner_id)
+        return Handled(None)
+    run, events = execute_scan(
+        scanner, "schedule", symbols, snapshots, indicator_demand, signal_registry, signal_log, clock
+    )
+    scanners.save(scanner.model_copy(update={"next_run_at": _next_run(scanner, clock.now())}))
+    return Handled(run, tuple(events))
+
+
+def sync_scanner_schedules(
+    cmd: SyncScannerSchedules, scanners: ScannerRepository, scanner_timetable: Timetable
+) -> Handled[dict[str, int]]:
+    wanted = {s.scanner_id: schedule for s in scanners.list() if (schedule := _schedule(s)) is not None}
+    changed = 0
+    for scanner_id, schedule in wanted.items():
+        if scanner_timetable.expression(scanner_id) != schedule:
+            scanner_timetable.set(scanner_id, schedule)
+            changed += 1
+    stale = [key for key in scanner_timetable.scheduled_keys() if key not in wanted]
+    for key in stale:
+        scanner_timetable.remove(key)
+    return Handled({"scheduled": len(wanted), "set": changed, "removed": len(stale)})
 
 
 def list_scan_runs(
@@ -315,7 +369,8 @@ HANDLERS = HandlerTable(
         UpdateScanner: update_scanner,
         DeleteScanner: delete_scanner,
         RunScanner: run_scanner,
-        DispatchScanners: dispatch_scanners,
+        RunScheduledScanner: run_scheduled_scanner,
+        SyncScannerSchedules: sync_scanner_schedules,
     },
     queries={
         ListScanners: list_scanners,

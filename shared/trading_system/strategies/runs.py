@@ -82,8 +82,12 @@ def bars_of(
     from trading_system.strategies.engine import Bars
 
     start, end_excl = span(request)
-    source = symbols.require(symbol).source_timeframe(request.timeframe, start, end_excl)
-    series = lake.bars(symbol, request.timeframe, start, end_excl, MAX_BARS, source) if source else None
+    listing = symbols.require(symbol)
+    source = listing.source_timeframe(request.timeframe, start, end_excl)
+    sessions = listing.sessions_to_follow(request.timeframe, start, end_excl)  # bars of the session
+    series = (
+        lake.bars(symbol, request.timeframe, start, end_excl, MAX_BARS, source, sessions) if source else None
+    )
     if source is None or series is None or len(series) < 2:
         raise no_data(request, symbol, " (a backtest needs at least two)")
     return Bars(

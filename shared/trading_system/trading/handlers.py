@@ -394,16 +394,36 @@ def resume_account(
 
 
 def close_session(
-    cmd: CloseSession, ledger: TradingLedger, brokers: BrokerFactory, clock: Clock, context: MessageContext
-) -> Handled[dict[str, int]]:
-    """The close: every open day order expires, each account's equity is checked against its
-    loss limits and becomes the base of the next day's P&L."""
+    cmd: CloseSession,
+    ledger: TradingLedger,
+    brokers: BrokerFactory,
+    symbols: SymbolRepository,
+    clock: Clock,
+    context: MessageContext,
+) -> Handled[dict[str, Any]]:
+    """The close: the open day orders whose session has closed expire, each account's equity is
+    checked against its loss limits and becomes the base of the next day's P&L."""
+    from trading_system.trading.sessions import day_order_expires_at, session_closed_before
+
+    now = clock.now()
+    session = None if cmd.at_once else session_closed_before(now)
+    if not cmd.at_once and session is None:
+        return Handled({"expired": 0, "session": None})
     expired = 0
     published: list[Event] = []
     closing: list[Execution] = [Expire("day order expired at the close")]
+    listings: dict[str, Any] = {}
+
+    def session_over(order: Order) -> bool:
+        if cmd.at_once:
+            return True
+        if order.symbol not in listings:
+            listings[order.symbol] = symbols.get(order.symbol)
+        return now >= day_order_expires_at(listings[order.symbol], order.submitted_at)
+
     for listed in ledger.accounts():
         for order in ledger.orders(ledger.open_order_ids_of(listed.account_id)):
-            if order.time_in_force is TimeInForce.DAY and order.status.is_open:
+            if order.time_in_force is TimeInForce.DAY and order.status.is_open and session_over(order):
                 step = act_on(
                     order.id, lambda _o, _b: closing, ledger, brokers, clock, context, "CloseSession"
                 )
@@ -423,7 +443,7 @@ def close_session(
             return change.published
 
         published += retrying(mark, f"marking account {listed.account_id}")
-    return Handled({"expired": expired}, tuple(published))
+    return Handled({"expired": expired, "session": session and session.isoformat()}, tuple(published))
 
 
 def _check_loss_limits(

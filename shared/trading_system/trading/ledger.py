@@ -20,6 +20,19 @@ from trading_system.kernel.bus import MessageContext
 from trading_system.kernel.documents import DocumentStore, scan_all
 from trading_system.kernel.errors import NotFound
 from trading_system.kernel.event_store import EventStore, NewEvent, RecordedEvent, StreamAppend, ViewWrite
+from trading_system.kernel.kinds import (
+    ACCOUNT_OPEN_ORDERS,
+    ACCOUNT_STREAMS,
+    ACCOUNTS,
+    CONTROL,
+    CONTROL_STREAM,
+    FILLS,
+    OPEN_ORDERS,
+    ORDER_LISTS,
+    ORDER_STREAMS,
+    ORDERS,
+    QUOTES,
+)
 from trading_system.kernel.messages import Event
 from trading_system.trading.accounts import Account
 from trading_system.trading.broker import Quote
@@ -36,28 +49,23 @@ from trading_system.trading.orders import Order
 
 A = TypeVar("A", Account, Order)
 
-ACCOUNTS = "trading_account"
-ORDERS = "trading_order"
-QUOTES = "trading_quote"
-CONTROL = "trading_control"
-CONTROL_STREAM = "trading-control"
 _NS = 10**19
 
 
 def order_list_kind(account_id: str) -> str:
-    return f"trading_orders:{account_id}"
+    return f"{ORDER_LISTS}:{account_id}"
 
 
 def open_orders_kind(symbol: str) -> str:
-    return f"trading_open:{symbol}"
+    return f"{OPEN_ORDERS}:{symbol}"
 
 
 def account_open_orders_kind(account_id: str) -> str:
-    return f"trading_account_open:{account_id}"
+    return f"{ACCOUNT_OPEN_ORDERS}:{account_id}"
 
 
 def fills_kind(account_id: str) -> str:
-    return f"trading_fills:{account_id}"
+    return f"{FILLS}:{account_id}"
 
 
 def newest_first(at: datetime, unique: str) -> str:
@@ -131,7 +139,7 @@ class TradingLedger:
     # -- aggregates ------------------------------------------------------------------------
 
     def account(self, account_id: str) -> Account | None:
-        return self._load(ACCOUNTS, account_id, f"account-{account_id}", Account)
+        return self._load(ACCOUNTS, account_id, f"{ACCOUNT_STREAMS}{account_id}", Account)
 
     def require_account(self, requested: str | None) -> Account:
         account_id = self.account_id(requested)
@@ -150,7 +158,7 @@ class TradingLedger:
         return order
 
     def order(self, order_id: str) -> Order | None:
-        return self._load(ORDERS, order_id, f"order-{order_id}", Order)
+        return self._load(ORDERS, order_id, f"{ORDER_STREAMS}{order_id}", Order)
 
     def _load(self, kind: str, key: str, stream: str, aggregate: type[A]) -> A | None:
         """The aggregate's view (its state at the view's version), then the events after it."""
@@ -234,7 +242,7 @@ class TradingLedger:
     def create_account(self, event: AccountCreated, context: MessageContext, command: str) -> Account:
         account = Account.created(event)
         self.events.append(
-            [StreamAppend(f"account-{event.account_id}", 0, [_new(event)])],
+            [StreamAppend(f"{ACCOUNT_STREAMS}{event.account_id}", 0, [_new(event)])],
             [ViewWrite(ACCOUNTS, account.account_id, account.model_dump(mode="json"))],
             audit(context, command),
         )
@@ -265,7 +273,7 @@ class TradingLedger:
         if change.account_events:
             appends.append(
                 StreamAppend(
-                    f"account-{change.account.account_id}",
+                    f"{ACCOUNT_STREAMS}{change.account.account_id}",
                     change.account_version,
                     [_new(e) for e in change.account_events],
                 )
@@ -278,7 +286,9 @@ class TradingLedger:
                 continue
             order = change.orders[order_id]
             appends.append(
-                StreamAppend(f"order-{order_id}", change.order_versions[order_id], [_new(e) for e in events])
+                StreamAppend(
+                    f"{ORDER_STREAMS}{order_id}", change.order_versions[order_id], [_new(e) for e in events]
+                )
             )
             doc = order.model_dump(mode="json")
             views.append(ViewWrite(ORDERS, order_id, doc))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from trading_system.kernel.kinds import ACCOUNT_STREAMS, ORDER_STREAMS
 from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.accounts import Account, AccountHalt
 from trading_system.trading.broker import Quote
@@ -206,12 +207,12 @@ def _listed(order: Order, query: ListOrders) -> bool:
 
 def list_order_events(query: ListOrderEvents, ledger: TradingLedger) -> list[dict[str, Any]]:
     ledger.require_order(query.order_id)
-    return [_recorded(e) for e in ledger.history(f"order-{query.order_id}")]
+    return [_recorded(e) for e in ledger.history(f"{ORDER_STREAMS}{query.order_id}")]
 
 
 def list_account_events(query: ListAccountEvents, ledger: TradingLedger) -> list[dict[str, Any]]:
     account_id = ledger.require_account(query.account_id).account_id
-    events = ledger.history(f"account-{account_id}", query.after_version)
+    events = ledger.history(f"{ACCOUNT_STREAMS}{account_id}", query.after_version)
     return [_recorded(e) for e in events[: query.limit]]
 
 

@@ -41,8 +41,9 @@ from trading_system.kernel.event_store import (
     ViewWrite,
     check_append,
 )
+from trading_system.kernel.kinds import STREAM
 
-STREAM_PREFIX = "stream#"
+STREAM_PREFIX = STREAM
 VERSION_DIGITS = 12
 
 # A cancellation for these reasons means another writer got there first (a condition failed) or

@@ -28,8 +28,10 @@ for context in (runtime, market_data, analytics, scanning, trading, strategies):
 # ...then the groups of commands.
 app.add_typer(market_data.symbols_app, name="symbols")
 app.add_typer(identity.keys_app, name="keys")
+app.add_typer(identity.tokens_app, name="tokens")
 app.add_typer(runtime.demo_app, name="demo")
 app.add_typer(market_data.lake_app, name="lake")
+app.add_typer(market_data.data_app, name="data")
 app.add_typer(runtime.dead_app, name="dead-letters")
 app.add_typer(scanning.scan_app, name="scan")
 app.add_typer(trading.order_app, name="order")

@@ -74,6 +74,16 @@ def scan_delete(scanner_id: str) -> None:
     typer.echo(f"deleted {scanner_id}")
 
 
+@scan_app.command("sync-schedules")
+def scan_sync_schedules() -> None:
+    """Give every enabled scanner with a schedule its schedule in the timetable, and remove the
+    schedules of scanners that are gone (after restoring the table, or on a deployment whose
+    scanners predate per-scanner schedules: run it once with `trading deployment env`'s settings)."""
+    from trading_system.scanning.commands import SyncScannerSchedules
+
+    echo_json(execute(SyncScannerSchedules()))
+
+
 @commands.command()
 def signals(scanner: str | None = None, symbol: str | None = None, limit: int = 50) -> None:
     """Signals from scanners and from crossovers/patterns, newest first."""

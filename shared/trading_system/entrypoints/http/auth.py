@@ -1,5 +1,5 @@
-"""Route guards. Locally the app checks the key itself; in Lambda the authorizer has already
-done so with the same code (entrypoints/authorizer.py) and passed the principal on."""
+"""Route guards. Locally the app checks the key or token itself; in Lambda the authorizer has
+already done so with the same code (entrypoints/authorizer.py) and passed the principal on."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "Bearer": {
         "type": "http",
         "scheme": "bearer",
-        "description": "the same key, as Authorization: Bearer <key>",
+        "bearerFormat": "JWT",
+        "description": "a JWT (the platform's own, from `trading tokens issue`, or the configured "
+        "OIDC issuer's, e.g. a Cognito user pool's), or the same API key as Authorization: Bearer <key>",
     },
 }
 # An operation that needs a key takes either of them.
@@ -29,8 +31,9 @@ KEY_REQUIRED: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHE
 
 
 def token_from(headers: dict[str, str] | object, query: dict[str, str] | None = None) -> str | None:
-    """The API key: `x-api-key` header, `Authorization: Bearer <key>`, or (for browsers'
-    WebSockets, which cannot set headers) the `api_key` query parameter."""
+    """The API key or bearer JWT: `x-api-key` header, `Authorization: Bearer <key or JWT>`, or
+    (for browsers' WebSockets, which cannot set headers) the `api_key` query parameter.
+    Authenticate tells the two apart (a JWT has dots, a key none)."""
     get = getattr(headers, "get")  # noqa: B009 - works for dicts and Starlette's Headers alike
     token = get(API_KEY_HEADER)
     if not token:
@@ -54,7 +57,9 @@ class CheckKey:
             return  # public, or checked already (before the body was read: see bodies.py)
         token = token_from(request.headers)
         if token is None:
-            raise Unauthorized(f"{self.route} needs an API key in the {API_KEY_HEADER} header")
+            raise Unauthorized(
+                f"{self.route} needs an API key in the {API_KEY_HEADER} header or a bearer token"
+            )
         principal: Principal = request.app.state.container.bus.ask(Authenticate(token=token))
         authorize(principal, self.role, self.route)
         request.state.principal = principal

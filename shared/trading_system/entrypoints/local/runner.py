@@ -17,6 +17,7 @@ from trading_system.entrypoints.http.app import create_app
 from trading_system.entrypoints.local.hub import StreamHub
 from trading_system.entrypoints.local.metrics import PrometheusMetrics
 from trading_system.entrypoints.local.workers import RawFolderWatcher, Scheduler
+from trading_system.scanning.commands import SyncScannerSchedules
 
 STREAM_PATH = "/v1/stream"
 METRICS_PATH = "/metrics"
@@ -63,6 +64,8 @@ def build_local_app(container: Container, background: bool = True) -> FastAPI:
 
         @asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            # Scanners from a data folder older than the timetable get their schedules back.
+            container.bus.execute(SyncScannerSchedules())
             for worker in workers:
                 worker.start()
             yield

@@ -1,5 +1,6 @@
-"""Background work of the local runtime: the catalog's schedules and the raw-folder watcher,
-standing in for EventBridge schedules and S3 notifications."""
+"""Background work of the local runtime: the catalog's schedules, the timetables' schedules and
+the raw-folder watcher, standing in for EventBridge rules, EventBridge Scheduler and S3
+notifications."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import logging
 import threading
 from datetime import UTC, datetime
 
+from trading_system.adapters.timetable import DocumentTimetable
 from trading_system.bootstrap import Container
-from trading_system.catalog import FileDropped, by_name, schedules
+from trading_system.catalog import FileDropped, by_name, schedules, timetables
 from trading_system.entrypoints.dropped_files import ingest_dropped
-from trading_system.entrypoints.scheduled import run_scheduled
+from trading_system.entrypoints.scheduled import run_scheduled, run_timetabled
 from trading_system.kernel.schedule import Schedule
 
 log = logging.getLogger(__name__)
@@ -23,8 +25,12 @@ class Scheduler(threading.Thread):
         self.tick_s = tick_s
         self.stopping = threading.Event()
         now = datetime.now(UTC)
-        self.schedules = {f.name: (f, Schedule(every.expression)) for f, every in schedules()}
+        self.schedules = {f.name: (f, Schedule(every.expression, every.timezone)) for f, every in schedules()}
         self.due = {name: schedule.next_after(now) for name, (_, schedule) in self.schedules.items()}
+        self.timetables = [
+            (function, DocumentTimetable(container.store, timetabled.group))
+            for function, timetabled in timetables()
+        ]
 
     def run(self) -> None:
         while not self.stopping.wait(self.tick_s):
@@ -41,6 +47,14 @@ class Scheduler(threading.Thread):
                 except Exception:
                     log.exception("scheduled function %s failed", name)
                 self.due[name] = schedule.next_after(now)
+        for function, timetable in self.timetables:
+            for key in timetable.due(now):
+                timetable.fired(key, now)  # first: a failing item must not fire every tick
+                try:
+                    run_timetabled(function, self.container, key)
+                    ran.append(f"{function.name}:{key}")
+                except Exception:
+                    log.exception("scheduled %s of %s failed", key, function.name)
         return ran
 
 

@@ -1,0 +1,233 @@
+"""Alpaca's market data API v2 (stock bars) over plain HTTP: urllib3 is already in the Lambda
+layer (botocore needs it), alpaca-py would add pydantic models and a websocket client we never use.
+
+GET {base}/v2/stocks/{symbol}/bars?timeframe=1Min&start=...&end=...&limit=...&page_token=...
+with the headers APCA-API-KEY-ID / APCA-API-SECRET-KEY; the answer is
+{"bars": [{"t": "2024-01-02T14:30:00Z", "o": .., "h": .., "l": .., "c": .., "v": .., "n": .., "vw": ..}],
+ "symbol": "AAPL", "next_page_token": "..." | null}.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+
+from trading_system.config import Settings
+from trading_system.market_data.domain import Bar, Timeframe
+from trading_system.market_data.ports import (
+    ProviderBars,
+    ProviderCredentialsError,
+    ProviderError,
+    ProviderGarbage,
+    ProviderRateLimited,
+    ProviderUnavailable,
+    UnknownProviderSymbol,
+)
+
+PUBLIC_URL = "https://data.alpaca.markets"
+MAX_PAGE = 10_000  # Alpaca's largest `limit`
+TIMEFRAMES = {
+    Timeframe.M1: "1Min",
+    Timeframe.M5: "5Min",
+    Timeframe.M15: "15Min",
+    Timeframe.H1: "1Hour",
+    Timeframe.D1: "1Day",
+}
+KEY_SETTINGS = "TRADING_ALPACA_KEY_ID and TRADING_ALPACA_SECRET_KEY"
+
+
+class AlpacaProvider:
+    name = "alpaca"
+    asset_class = "us_equity"
+
+    def __init__(
+        self,
+        key_id: str | None,
+        secret_key: str | None,
+        base_url: str = PUBLIC_URL,
+        feed: str = "iex",
+        timeout_s: float = 30.0,
+        page_limit: int = MAX_PAGE,
+        requests_per_minute: int = 0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self._key_id = key_id
+        self._secret_key = secret_key
+        self.base_url = base_url.rstrip("/")
+        self.feed = feed
+        self.page_limit = min(page_limit, MAX_PAGE)
+        # Requests are spaced to the plan's rate so a long backfill does not live on 429s.
+        self._spacing_s = 60.0 / requests_per_minute if requests_per_minute else 0.0
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._next_request_at = 0.0
+        self._pace = threading.Lock()
+        # No retries here: the backfill retries with its own bounded backoff, sleeping as told.
+        self._http = urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout_s), retries=False, maxsize=4)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AlpacaProvider:
+        secret = settings.alpaca_secret_key
+        return cls(
+            settings.alpaca_key_id,
+            secret.get_secret_value() if secret is not None else None,
+            settings.provider_urls.get("alpaca", PUBLIC_URL),
+            settings.alpaca_feed,
+            settings.provider_timeout_s,
+            requests_per_minute=settings.alpaca_requests_per_minute,
+        )
+
+    def fetch_bars(
+        self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, token: str | None = None
+    ) -> ProviderBars:
+        if not self._key_id or not self._secret_key:
+            raise ProviderCredentialsError(f"alpaca needs an API key: set {KEY_SETTINGS}")
+        fields: dict[str, str] = {
+            "timeframe": TIMEFRAMES[timeframe],
+            "start": _rfc3339(start),
+            "end": _rfc3339(end),  # inclusive at Alpaca: a bar starting at `end` is dropped below
+            "limit": str(self.page_limit),
+            "adjustment": "raw",
+            "feed": self.feed,
+            "sort": "asc",
+        }
+        if token:
+            fields["page_token"] = token
+        url = f"{self.base_url}/v2/stocks/{quote(symbol, safe='')}/bars"
+        headers = {"APCA-API-KEY-ID": self._key_id, "APCA-API-SECRET-KEY": self._secret_key}
+        self._wait_turn()
+        try:
+            response = self._http.request("GET", url, fields=fields, headers=headers)
+        except urllib3.exceptions.HTTPError as error:
+            raise ProviderUnavailable(f"alpaca did not answer: {type(error).__name__}") from None
+        body = self._checked(response, symbol)
+        rows = body.get("bars") or []  # an unknown symbol, or a range without trades: null or []
+        if not isinstance(rows, list):
+            raise ProviderGarbage(f"alpaca sent bars for {symbol} that are not a list")
+        bars = [_bar(row, i, symbol, timeframe) for i, row in enumerate(rows)]
+        kept = [bar for bar in bars if start <= bar.ts < end]
+        next_token = body.get("next_page_token")
+        if next_token is not None and not isinstance(next_token, str):
+            raise ProviderGarbage(f"alpaca sent a next_page_token for {symbol} that is not text")
+        # Bars come oldest first: one at or past `end` means the range is exhausted.
+        exhausted = len(kept) < len(bars) and any(bar.ts >= end for bar in bars)
+        return ProviderBars(kept, None if exhausted else (next_token or None))
+
+    def _wait_turn(self) -> None:
+        if not self._spacing_s:
+            return
+        with self._pace:
+            wait = self._next_request_at - self._monotonic()
+            if wait > 0:
+                self._sleep(wait)
+            self._next_request_at = max(self._next_request_at, self._monotonic()) + self._spacing_s
+
+    def _checked(self, response: urllib3.BaseHTTPResponse, symbol: str) -> dict[str, Any]:
+        status = response.status
+        if status == 429:
+            raise ProviderRateLimited("alpaca", _retry_after(response.headers))
+        if status >= 500:
+            raise ProviderUnavailable(f"alpaca answered HTTP {status}")
+        message = _message(response.data)
+        if status in (401, 403):
+            # The body is not shown: nothing the provider echoes back may leak the key.
+            raise ProviderCredentialsError(
+                f"alpaca refused the API key (HTTP {status}): check {KEY_SETTINGS}"
+            )
+        if status in (404, 422) and "symbol" in message.lower():
+            raise UnknownProviderSymbol("alpaca", symbol)
+        if status >= 400:
+            raise ProviderError(f"alpaca refused the request for {symbol} (HTTP {status}): {message}")
+        try:
+            body = json.loads(response.data)
+        except ValueError:
+            raise ProviderGarbage(
+                f"alpaca answered {symbol}'s bars with something that is not JSON"
+            ) from None
+        if not isinstance(body, dict):
+            raise ProviderGarbage(f"alpaca answered {symbol}'s bars with JSON that is not an object")
+        return body
+
+
+def _rfc3339(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _message(data: bytes) -> str:
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return data[:200].decode("utf-8", "replace")
+    return str(body.get("message", ""))[:200] if isinstance(body, dict) else ""
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Retry-After (seconds or an HTTP date), else Alpaca's X-RateLimit-Reset (epoch seconds)."""
+    value = headers.get("Retry-After")
+    now = time.time()
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+            except (TypeError, ValueError):
+                return None
+    reset = headers.get("X-RateLimit-Reset")
+    try:
+        return max(0.0, float(reset) - now) if reset else None
+    except ValueError:
+        return None
+
+
+def _bar(row: Any, index: int, symbol: str, timeframe: Timeframe) -> Bar:
+    where = f"alpaca sent a malformed bar for {symbol} (row {index} of the page"
+    if not isinstance(row, dict):
+        raise ProviderGarbage(f"{where}: not an object)")
+    stamp = row.get("t")
+    if not isinstance(stamp, str):
+        raise ProviderGarbage(f"{where}: 't' is missing or not text)")
+    ts = _timestamp(stamp)
+    if ts is None:
+        raise ProviderGarbage(f"{where}: 't' {stamp[:40]!r} is not an RFC 3339 time)")
+    values: dict[str, float] = {}
+    for key, name in (("o", "open"), ("h", "high"), ("l", "low"), ("c", "close"), ("v", "volume")):
+        value = row.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ProviderGarbage(f"{where}: '{key}' is {str(value)[:40]!r}, not a number)")
+        values[name] = float(value)
+    if timeframe is Timeframe.D1:
+        # Alpaca stamps a daily bar at midnight New York (04:00 or 05:00 UTC); the platform's
+        # daily bar is the session's UTC date, which that time falls on.
+        ts = Timeframe.D1.floor(ts)
+    return Bar(
+        ts=ts,
+        open=values["open"],
+        high=values["high"],
+        low=values["low"],
+        close=values["close"],
+        volume=values["volume"],
+    )
+
+
+def _timestamp(text: str) -> datetime | None:
+    # Alpaca may send nanoseconds; Python keeps microseconds.
+    head, dot, rest = text.partition(".")
+    if dot:
+        digits = "".join(c for c in rest if c.isdigit())
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)

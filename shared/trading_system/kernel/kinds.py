@@ -1,0 +1,57 @@
+"""The write store's item kinds, named once: the adapters write documents under them, and the
+catalog grants each function the kinds it may touch (in AWS, `dynamodb:LeadingKeys` conditions on
+the table: a kind is an item's partition key).
+
+A kind with an owner's id in it (`trading_orders:<account id>`) is granted by its prefix and `*`,
+IAM's `StringLike` wildcard; `kernel.kind_scope` matches the same patterns in the code."""
+
+from __future__ import annotations
+
+# Identity
+API_KEYS = "api_key"
+TOKEN_REVOCATIONS = "token_revocation"  # revoked token ids and disabled subjects
+
+# Market Data
+SYMBOLS = "symbol"
+BACKFILLS = "backfill"  # how far each provider's backfill of a symbol got
+
+# Scanning
+SCANNERS = "scanner"
+SIGNAL_KEYS = "signal_key"
+
+# Trading: the views of the event-sourced ledger, and the event streams themselves
+ACCOUNTS = "trading_account"
+ORDERS = "trading_order"
+QUOTES = "trading_quote"
+CONTROL = "trading_control"
+ORDER_LISTS = "trading_orders"  # + ":<account id>"
+OPEN_ORDERS = "trading_open"  # + ":<symbol>"
+ACCOUNT_OPEN_ORDERS = "trading_account_open"  # + ":<account id>"
+FILLS = "trading_fills"  # + ":<account id>"
+STREAM = "stream#"  # + the stream's name: the event store's items beside the documents
+ORDER_STREAMS = "order-"  # + order id
+ACCOUNT_STREAMS = "account-"  # + account id
+CONTROL_STREAM = "trading-control"
+
+# Strategies
+STRATEGIES = "strategy"
+BACKTESTS = "backtest"
+SWEEPS = "sweep"
+DEPLOYMENTS = "deployment"
+
+# Run-time schedules kept locally (in AWS, EventBridge Scheduler keeps them)
+TIMETABLES = "timetable"  # + ":<group>"
+
+# The bus: each subscriber's record of the events it has handled, and (locally) dead letters
+INBOX = "inbox"
+DEAD_LETTERS = "dead_letter"
+
+
+def owned(kind: str) -> str:
+    """The pattern of a kind keyed by an owner's id: every `<kind>:<id>`."""
+    return f"{kind}:*"
+
+
+def streams(prefix: str) -> str:
+    """The pattern of the event streams whose names start with `prefix`."""
+    return f"{STREAM}{prefix}*"

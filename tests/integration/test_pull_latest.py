@@ -1,0 +1,125 @@
+"""Scheduled pulls: the newest bars of the symbols subscribed to a provider (tagged with its
+name), each from the bar after its last one, against the fake provider server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.fixtures import case, server
+from tests.fakes.provider_server import CASES, ProviderCase, ProviderServer, provider_settings, small_pages
+from tests.integration.test_backfill import PAGE, Sleeps, stored
+from trading_system.adapters.providers import ProviderRegistry
+from trading_system.bootstrap import Container, bootstrap
+from trading_system.config import load_settings
+from trading_system.market_data.commands import (
+    BackfillBars,
+    PullAlpacaBars,
+    PullBinanceBars,
+    PullKrakenBars,
+    PullLatestBars,
+    RegisterSymbol,
+)
+from trading_system.market_data.domain import Timeframe
+from trading_system.market_data.ports import ProviderError, ProviderUnavailable
+
+__all__ = ["case", "server"]  # fixtures these tests use
+
+START = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+SCHEDULED = {"alpaca": PullAlpacaBars, "binance": PullBinanceBars, "kraken": PullKrakenBars}
+
+
+class FixedClock:
+    def __init__(self, now: datetime):
+        self.moment = now
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START + 100 * MINUTE + timedelta(seconds=30))  # bar 100 is still forming
+
+
+@pytest.fixture
+def container(server: ProviderServer, tmp_path: Path, clock: FixedClock) -> Container:
+    settings = load_settings(data_dir=tmp_path / "data", **provider_settings(server, provider_attempts=2))
+    built = bootstrap(settings, clock=clock)
+    providers = ProviderRegistry(settings, sleep=Sleeps())
+    for name in CASES:
+        small_pages(providers.get(name), PAGE)
+    providers.ingest_batch_rows = PAGE
+    built.__dict__["providers"] = providers
+    return built
+
+
+def test_a_pull_fetches_what_came_since_the_last_bar(
+    server: ProviderServer, case: ProviderCase, container: Container, clock: FixedClock
+) -> None:
+    server.state.add(case.market, START, 400, price=case.price)
+    first = container.bus.execute(SCHEDULED[case.provider]())  # the schedule's own command
+    assert first.bars == 0 and first.symbols == []  # nothing subscribes yet
+    container.bus.execute(
+        BackfillBars(provider=case.provider, symbols=[case.symbol], timeframe=Timeframe.M1, start=START)
+    )
+    assert len(stored(container, case.symbol)) == 100  # up to the bar still forming
+
+    clock.moment = START + 250 * MINUTE + timedelta(seconds=5)
+    server.state.requests.clear()
+    report = container.bus.execute(SCHEDULED[case.provider]())
+    [done] = report.symbols
+    assert (report.bars, done.bars) == (150, 150)
+    requests = server.state.bar_requests(case.provider)
+    started = {
+        "alpaca": lambda q: datetime.fromisoformat(q["start"].replace("Z", "+00:00")),
+        "binance": lambda q: datetime.fromtimestamp(int(q["startTime"]) / 1000, UTC),
+        "kraken": lambda q: datetime.fromtimestamp(int(q["since"]), UTC) + MINUTE,  # bars after `since`
+    }[case.provider](requests[0])
+    assert started == START + 100 * MINUTE
+    rows = stored(container, case.symbol)
+    assert [r[0] for r in rows] == [START + i * MINUTE for i in range(250)]
+
+    # pulled again at once: nothing new, nothing asked for
+    server.state.requests.clear()
+    assert container.bus.execute(SCHEDULED[case.provider]()).bars == 0
+    assert server.state.bar_requests(case.provider) == []
+
+
+def test_a_symbol_with_no_bars_yet_starts_first_pull_days_back(
+    server: ProviderServer, container: Container, clock: FixedClock
+) -> None:
+    server.state.add("MSFT", START - timedelta(days=3), 6 * 24 * 60, price=370.0)
+    container.bus.execute(RegisterSymbol(symbol="MSFT", tags=["alpaca"]))
+    report = container.bus.execute(PullLatestBars(provider="alpaca", first_pull_days=2))
+    end = Timeframe.M1.floor(clock.moment)
+    assert report.bars == 2 * 24 * 60
+    assert stored(container, "MSFT", end - timedelta(days=2))[0][0] == end - timedelta(days=2)
+
+
+def test_one_failing_symbol_does_not_stop_the_others_but_fails_the_pull(
+    server: ProviderServer, container: Container
+) -> None:
+    server.state.add("AAPL", START, 100)
+    server.state.add("MSFT", START, 100, price=370.0)
+    for symbol in ("AAPL", "MSFT"):
+        container.bus.execute(RegisterSymbol(symbol=symbol, tags=["alpaca"]))
+    series = server.state.series["AAPL"]
+    series.invalid.add(START + 10 * MINUTE)
+    with pytest.raises(ProviderError) as raised:
+        container.bus.execute(PullLatestBars(provider="alpaca", first_pull_days=1))
+    assert "AAPL" in str(raised.value) and "MSFT" not in str(raised.value)
+    assert not isinstance(raised.value, ProviderUnavailable)  # bad data: a retry would not help
+    assert len(stored(container, "MSFT")) == 100
+    assert stored(container, "AAPL") == []
+
+
+def test_a_provider_down_fails_the_pull_as_retryable(server: ProviderServer, container: Container) -> None:
+    server.state.add("AAPL", START, 100)
+    container.bus.execute(RegisterSymbol(symbol="AAPL", tags=["alpaca"]))
+    server.state.fail("alpaca", 503, times=10)
+    with pytest.raises(ProviderUnavailable, match="AAPL"):
+        container.bus.execute(PullLatestBars(provider="alpaca"))
