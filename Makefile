@@ -85,7 +85,10 @@ smoke: install
 	@test -n "$(URL)" -a -n "$(KEY)" || { echo "usage: make smoke URL=<the API's URL> KEY=<an admin key>"; exit 2; }
 	TRADING_SMOKE_KEY="$(KEY)" $(BIN)/trading deployment smoke --url "$(URL)"
 
+# wrk loads the local server for the HTTP load bench; from Debian, only when missing.
 bench: install
+	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends wrk; }
 	$(BIN)/pytest tests/bench -s -q -p no:xdist -p no:randomly
 
 clean:

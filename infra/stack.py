@@ -34,6 +34,7 @@ from infra.constructs.observability import Observability
 from infra.constructs.storage import Storage
 from infra.constructs.triggers import Triggers
 from infra.constructs.users import Users
+from infra.constructs.websocket import StreamApi, WebSocketRoute
 from trading_system.catalog import CATALOG, Function
 
 # Each function brings at most 10 resources to its stack (an asynchronous one: log group, role,
@@ -54,6 +55,7 @@ class Platform:
     bus: events.IEventBus
     layers: Sequence[lambda_.ILayerVersion]
     api: Api
+    stream: StreamApi  # the live stream's WebSocket API
     parameters_path: str  # where the functions' settings kept out of code are (docs/OPERATIONS.md)
 
 
@@ -90,10 +92,12 @@ class ContextStack(cdk.NestedStack):
             api=platform.api,
             bus=platform.bus,
             storage=platform.storage,
+            stream=platform.stream,
         )
         observability.watch_dead_letters(self, triggers.dead_letter_queues, context)
         self.wired: set[str] = triggers.wired
         self.routes: list[Route] = triggers.routes
+        self.websocket_routes: list[WebSocketRoute] = triggers.websocket_routes
 
 
 def nested_stacks(catalog: Iterable[Function]) -> dict[str, tuple[str, list[Function]]]:
@@ -130,11 +134,13 @@ class TradingStack(cdk.Stack):
         domain_bus = DomainBus(self, "DomainBus")
         api = Api(self, "Api", cors_origins=cors_origins)
         users = Users(self, "Users")
+        stream = StreamApi(self, "WebSocket")
         platform = Platform(
             storage=storage,
             bus=domain_bus.bus,
             layers=Layers(self, "Layers").versions,
             api=api,
+            stream=stream,
             parameters_path=f"/{self.stack_name}",
         )
         # Dashboard names are global to the account: the region keeps two deployments apart.
@@ -148,6 +154,7 @@ class TradingStack(cdk.Stack):
 
         wired: set[str] = set()
         routes: list[Route] = []
+        websocket_routes: list[WebSocketRoute] = []
         for stack_id, (context, entries) in nested_stacks(catalog).items():
             stack = ContextStack(
                 self,
@@ -157,13 +164,17 @@ class TradingStack(cdk.Stack):
                 platform=platform,
                 observability=observability,
             )
-            if "authorizer" in stack.functions:  # it verifies the user pool's tokens
-                users.trust(stack.functions["authorizer"])
+            for checks_tokens in ("authorizer", "stream_connect"):  # they verify the user pool's tokens
+                if checks_tokens in stack.functions:
+                    users.trust(stack.functions[checks_tokens])
             wired |= stack.wired
             routes += stack.routes
+            websocket_routes += stack.websocket_routes
         # Once every stack is built: the routes need the authorizer, whichever stack it is in.
         for route in routes:
             api.add_route(route)
+        for websocket_route in websocket_routes:
+            stream.add_route(websocket_route)
         observability.build_dashboard()
 
         # A trigger kind added to the catalog must fail the synth until this stack deploys it,
@@ -174,6 +185,7 @@ class TradingStack(cdk.Stack):
 
         outputs = {
             "ApiUrl": api.url,
+            "WebSocketUrl": stream.url,
             "LakeBucketName": storage.lake_bucket.bucket_name,
             "RawBucketName": storage.raw_bucket_name,
             "TableName": storage.table.table_name,

@@ -148,7 +148,7 @@ class Api(Construct):
                 scope,
                 "AwsSolutions-APIG4",
                 f"{route.http.route_key} is public by design (its catalog entry names no role): it "
-                "answers whether the API is up and reveals nothing",
+                "is health (reveals nothing) or a webhook's alerts (checked by the webhook's own secret)",
             )
         cfn_route = apigw.CfnRoute(
             scope,

@@ -103,6 +103,9 @@ class Storage(Construct):
                 dynamodb.TableEncryption.CUSTOMER_MANAGED if self.key else dynamodb.TableEncryption.DEFAULT
             ),
             encryption_key=self.key,
+            # Items with a `ttl` (epoch seconds) expire: WebSocket connections that never said goodbye
+            # (adapters/aws/dynamodb_store.py writes it from a document's TTL_FIELD).
+            time_to_live_attribute="ttl",
         )
 
     def notify_on_upload(

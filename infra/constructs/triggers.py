@@ -10,12 +10,17 @@
   each suffix (the bucket gathers them, see `Storage.notify_on_upload`);
 - `FanOut`: a rule on the domain bus starting a state machine that invokes the function (see
   `FanOutWorkflow`);
+- `WebSocket`: the WebSocket API's integration and invoke permissions (`StreamApi.integrate`);
+  `websocket_routes` lists the routes for the root stack, where the API is;
+- `Streamed`: a rule on the domain bus, as for `On`, and the right to post to the WebSocket API's
+  connections (`StreamApi.allow_posting`);
 - `Timetabled`: an EventBridge Scheduler group whose schedules, made at run time by the
   context's functions that use `Resource.TIMETABLE` (in the same stack), invoke the function
   (see `Timetable`).
 
-The last four invoke the function asynchronously: it gets bounded retries and a dead-letter queue
-(`AsyncInvocation`), and a rule target delivers its failures to the same queue. An entry whose
+`On`, `Every`, `FileDropped`, `Timetabled` and `Streamed` invoke the function asynchronously: it
+gets bounded retries and a dead-letter queue (`AsyncInvocation`), and a rule target delivers its
+failures to the same queue. An entry whose
 trigger kind has no case here is not wired, which fails the synth (infra/stack.py).
 """
 
@@ -35,6 +40,7 @@ from infra.constructs.fan_out import FanOutWorkflow
 from infra.constructs.functions import pascal_case
 from infra.constructs.storage import Storage
 from infra.constructs.timetable import FixedSchedule, Timetable
+from infra.constructs.websocket import StreamApi, WebSocketRoute
 from trading_system.catalog import (
     Authorizer,
     Every,
@@ -44,7 +50,9 @@ from trading_system.catalog import (
     Http,
     On,
     Resource,
+    Streamed,
     Timetabled,
+    WebSocket,
 )
 
 # Producers publish with source `trading.<context>` (DESIGN.md section 4); nothing else may
@@ -66,11 +74,13 @@ class Triggers(Construct):
         api: Api,
         bus: events.IEventBus,
         storage: Storage,
+        stream: StreamApi,
     ) -> None:
         super().__init__(scope, construct_id)
         self.wired: set[str] = set()
         self.dead_letter_queues: dict[str, sqs.IQueue] = {}
         self.routes: list[Route] = []
+        self.websocket_routes: list[WebSocketRoute] = []
         for entry in entries:
             function = functions[entry.name]
             match entry.trigger:
@@ -128,6 +138,19 @@ class Triggers(Construct):
                     )
                     writers = [e.name for e in entries if Resource.TIMETABLE in e.uses]
                     timetable.allow_writes(functions[name] for name in writers)
+                case WebSocket() as websocket:
+                    self.websocket_routes += stream.integrate(self, entry, websocket, function)
+                case Streamed(events=streamed):
+                    self._rule(
+                        entry,
+                        function,
+                        f"{', '.join(streamed)} -> {entry.name} (the live stream)",
+                        event_bus=bus,
+                        event_pattern=events.EventPattern(
+                            detail_type=list(streamed), source=events.Match.prefix(EVENT_SOURCE_PREFIX)
+                        ),
+                    )
+                    stream.allow_posting(function)
                 case _:
                     continue
             self.wired.add(entry.name)

@@ -29,6 +29,7 @@ from trading_system.kernel.messages import Command, Event, Query
 
 if TYPE_CHECKING:
     from trading_system.adapters.analytics_lake import AnalyticsLake
+    from trading_system.adapters.aws.websocket import ManagementApiPoster
     from trading_system.adapters.fill_lake import FillLake
     from trading_system.adapters.indicator_demand import ScannerIndicatorDemand
     from trading_system.adapters.lake import ParquetLake
@@ -44,7 +45,9 @@ if TYPE_CHECKING:
         DocumentSavedStrategies,
         SweepLake,
     )
+    from trading_system.adapters.webhook_store import DocumentWebhooks
     from trading_system.identity.ports import TokenIssuer, TokenRevocations, TokenVerifier
+    from trading_system.kernel.connections import ConnectionStore
     from trading_system.kernel.event_store import EventStore
     from trading_system.kernel.timetable import Timetable
     from trading_system.market_data.domain import BarLimits
@@ -250,6 +253,19 @@ class Container:
         return DocumentTokenRevocations(self.store)
 
     @_once
+    def connections(self) -> ConnectionStore:
+        """The live stream's connections (AWS: the WebSocket API's, entrypoints/websocket.py)."""
+        from trading_system.adapters.connections import DocumentConnections
+
+        return DocumentConnections(self.store, self.clock)
+
+    @_once
+    def stream_poster(self) -> ManagementApiPoster:
+        from trading_system.adapters.aws.websocket import ManagementApiPoster
+
+        return ManagementApiPoster.from_settings(self.settings)
+
+    @_once
     def inbox(self) -> DocumentInbox:
         return DocumentInbox(self.store)
 
@@ -357,6 +373,12 @@ class Container:
         from trading_system.adapters.strategy_store import DocumentDeployments
 
         return DocumentDeployments(self.store)
+
+    @_once
+    def webhooks(self) -> DocumentWebhooks:
+        from trading_system.adapters.webhook_store import DocumentWebhooks
+
+        return DocumentWebhooks(self.store)
 
     @_once
     def backtests(self) -> DocumentJobs[BacktestJob]:

@@ -135,7 +135,37 @@ class Timetabled:
     key: str
 
 
-Trigger = Http | On | Every | FileDropped | FanOut | Authorizer | Timetabled
+@dataclass(frozen=True, init=False)
+class WebSocket:
+    """Routes of the WebSocket API (`$connect`, `$disconnect`, an `action` of the protocol in
+    entrypoints/stream.py, or `$default` for any other frame), all handled by the one function.
+    Its answer to a message route is sent back to the client. Locally the hub
+    (entrypoints/local/hub.py) serves the same routes itself."""
+
+    routes: tuple[str, ...]
+
+    def __init__(self, *routes: str) -> None:
+        if not routes:
+            raise ValueError("a WebSocket trigger names at least one route")
+        object.__setattr__(self, "routes", routes)
+
+
+@dataclass(frozen=True, init=False)
+class Streamed:
+    """The live stream's fan-out: the events pushed to WebSocket clients. In AWS a rule on the bus
+    invokes the function, which posts each event to the connections subscribed to its channels;
+    locally the hub is the bus's observer and needs no function (so this is not an `On`: the
+    in-process bus does not route to it)."""
+
+    events: tuple[str, ...]
+
+    def __init__(self, *events: str) -> None:
+        if not events:
+            raise ValueError("a stream names at least one event")
+        object.__setattr__(self, "events", events)
+
+
+Trigger = Http | On | Every | FileDropped | FanOut | Authorizer | Timetabled | WebSocket | Streamed
 
 
 class Resource(StrEnum):
@@ -539,6 +569,27 @@ _CORE: tuple[Function, ...] = (
         {Resource.TABLE: "read", Resource.LAKE: "read"},
         memory_mb=_LAKE_MEMORY_MB,
         also_checks="start is not after end",
+    ),
+    _http(
+        "list_corporate_actions",
+        "market_data",
+        "GET",
+        "/v1/symbols/{symbol}/corporate-actions",
+        Role.VIEWER,
+        "A symbol's splits and cash dividends, stored beside its bars",
+        {Resource.TABLE: "read", Resource.LAKE: "read"},
+        memory_mb=_LAKE_MEMORY_MB,
+    ),
+    _http(
+        "record_corporate_actions",
+        "market_data",
+        "POST",
+        "/v1/symbols/{symbol}/corporate-actions",
+        Role.TRADER,
+        "Record a symbol's splits and cash dividends (the same again changes nothing)",
+        {Resource.TABLE: "read", Resource.LAKE: "read_write"},
+        memory_mb=_LAKE_MEMORY_MB,
+        also_checks="a split has two positive rates, a dividend an amount and a currency; no ex-date twice",
     ),
     _http(
         "compact_lake",
@@ -994,7 +1045,104 @@ STRATEGIES: tuple[Function, ...] = (
     ),
 )
 
-CATALOG: tuple[Function, ...] = _CORE + TRADING + STRATEGIES
+# --- The live stream in AWS (issue 10, part 1): API Gateway WebSocket API + fan-out ---------------
+_CONNECTION_KINDS = (kinds.WS_CONNECTIONS, kinds.owned(kinds.WS_CHANNELS))
+# What a client may see: public market data and signals, and orders and fills. Orders are not yet
+# limited to their owner's connections (ownership per principal is issue 10, part 2).
+STREAMED_EVENTS = (
+    "BarsIngested",
+    "SymbolRegistered",
+    "SignalGenerated",
+    "SignalDetected",
+    "OrderPlaced",
+    "OrderAccepted",
+    "OrderRejected",
+    "OrderFilled",
+    "OrderCanceled",
+    "OrderExpired",
+)
+STREAM: tuple[Function, ...] = (
+    Function(
+        name="stream_connect",
+        context="identity",  # it reads API keys, which only Identity's functions may
+        trigger=WebSocket("$connect"),
+        summary="Opens a stream connection for a key or token in the query string (the HTTP API's check)",
+        uses={Resource.TABLE: "read_write"},
+        table_kinds=(*KINDS_BY_CONTEXT["identity"], kinds.WS_CONNECTIONS),
+    ),
+    Function(
+        name="stream_messages",
+        context="stream",
+        trigger=WebSocket("$disconnect", "subscribe", "unsubscribe", "ping", "$default"),
+        summary="A stream client's subscribe, unsubscribe and ping frames, and its goodbye",
+        uses={Resource.TABLE: "read_write"},
+        table_kinds=_CONNECTION_KINDS,
+    ),
+    Function(
+        name="stream_fan_out",
+        context="stream",
+        trigger=Streamed(*STREAMED_EVENTS),
+        summary="Posts each streamed event to the connections subscribed to its channels",
+        uses={Resource.TABLE: "read_write"},
+        table_kinds=_CONNECTION_KINDS,
+        memory_mb=512,
+        timeout_s=60,
+    ),
+)
+# -----------------------------------------------------------------------------------------------
+
+# --- Webhooks in (issue 10, part 3): a TradingView alert places an order -----------------------
+# A webhook's orders go through Trading's PlaceOrder in the same function, as a deployment's do.
+_WEBHOOK_KINDS = (kinds.WEBHOOKS, *TRADING_KINDS)
+WEBHOOKS: tuple[Function, ...] = (
+    _http(
+        "create_webhook",
+        "strategies",
+        "POST",
+        "/v1/webhooks",
+        Role.TRADER,
+        "Create an inbound webhook mapping alerts to orders on a paper account (its secret is shown once)",
+        {Resource.TABLE: "read_write"},
+        also_checks="the template's placeholders and an existing account",
+        table_kinds=_WEBHOOK_KINDS,
+    ),
+    _http(
+        "list_webhooks",
+        "strategies",
+        "GET",
+        "/v1/webhooks",
+        Role.TRADER,
+        "Your webhooks (an admin's: everyone's), without their secrets",
+        _READ_TABLE,
+        table_kinds=(kinds.WEBHOOKS,),
+    ),
+    _http(
+        "delete_webhook",
+        "strategies",
+        "DELETE",
+        "/v1/webhooks/{webhook_id}",
+        Role.TRADER,
+        "Delete a webhook: its URL stops working at once",
+        {Resource.TABLE: "read_write"},
+        table_kinds=(kinds.WEBHOOKS,),
+    ),
+    _http(
+        "receive_webhook",
+        "strategies",
+        "POST",
+        "/v1/hooks/{webhook_id}",
+        None,  # public: the webhook's own secret (and signature) is its authentication
+        "Receive an alert: checked by the webhook's secret, mapped by its template, placed as an order",
+        _ORDER_WRITER,
+        errors=(401,),
+        also_checks="the secret, the signature of a signed webhook, the payload's fields the template names",
+        throttle=ORDERS,
+        table_kinds=_WEBHOOK_KINDS,
+    ),
+)
+# -----------------------------------------------------------------------------------------------
+
+CATALOG: tuple[Function, ...] = _CORE + TRADING + STRATEGIES + STREAM + WEBHOOKS
 
 
 def by_name() -> dict[str, Function]:
@@ -1024,6 +1172,11 @@ def schedules() -> list[tuple[Function, Every]]:
 
 def timetables() -> list[tuple[Function, Timetabled]]:
     return [(f, f.trigger) for f in CATALOG if isinstance(f.trigger, Timetabled)]
+
+
+def websocket_routes() -> dict[str, Function]:
+    """WebSocket route key -> the function serving it."""
+    return {route: f for f in CATALOG if isinstance(f.trigger, WebSocket) for route in f.trigger.routes}
 
 
 def route_roles() -> dict[str, Role | None]:

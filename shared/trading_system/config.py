@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     timetable_target_arn: str | None = None
     timetable_role_arn: str | None = None
     timetable_dead_letter_arn: str | None = None
+    # The WebSocket API's management endpoint (`https://<api id>.execute-api.<region>.amazonaws.com/
+    # <stage>`), set by the stack on the stream's fan-out, which posts to connections through it.
+    websocket_endpoint: str | None = None
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = Field(default=None, description="only for moto in tests")
     parameters_path: str | None = Field(default=None, description="SSM path read last, in AWS")

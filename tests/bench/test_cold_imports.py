@@ -87,6 +87,19 @@ def subjects() -> list[Subject]:
             "bare FastAPI+Mangum app", "baseline", _PROBE.format(body=BARE_APP, prefix=report.RESULT_PREFIX)
         ),
     ]
+    # A pull's provider is built on its first run, after the function's import: measured apart,
+    # as a cold start that pulls pays both (the catalog's pull_alpaca_bars, and crypto locally).
+    for provider in ("alpaca", "binance"):
+        body = (
+            "from trading_system.adapters.providers import ProviderRegistry\n"
+            "from trading_system.config import load_settings\n"
+            f"ProviderRegistry(load_settings()).get({provider!r})"
+        )
+        found.append(
+            Subject(
+                f"provider {provider} (built)", "event", _PROBE.format(body=body, prefix=report.RESULT_PREFIX)
+            )
+        )
     for f in sorted(CATALOG, key=lambda f: (not isinstance(f.trigger, Http), f.name)):
         body = f"__import__({f.module!r})"
         found.append(

@@ -9,48 +9,24 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.aws_fixtures import unique_name
+from tests.contract.document_stores import dynamodb_table, store
 from trading_system.adapters.aws.dynamodb_store import (
     DynamoDbDocumentStore,
     IncompleteBatchError,
-    create_table,
 )
-from trading_system.adapters.local.sqlite_store import SqliteDocumentStore
 from trading_system.config import Settings
 from trading_system.kernel.documents import DocumentStore
 from trading_system.kernel.errors import ConcurrencyConflict
 
 KIND = "thing"
 
-
-@pytest.fixture(scope="module")
-def dynamodb_table(request: pytest.FixtureRequest) -> str:
-    """One table per module and worker: kinds are unique per test, so tests cannot collide."""
-    moto_url: str = request.getfixturevalue("moto_url")
-    name = unique_name("documents")
-    store = DynamoDbDocumentStore.from_settings(Settings(aws_endpoint_url=moto_url, table_name=name))
-    create_table(store.client, name)
-    return name
-
-
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentStore]:
-    if request.param == "sqlite":
-        sqlite = SqliteDocumentStore(tmp_path / "documents.db")
-        yield sqlite
-        sqlite.close()
-    else:
-        moto_url: str = request.getfixturevalue("moto_url")
-        table = request.getfixturevalue("dynamodb_table")
-        yield DynamoDbDocumentStore.from_settings(Settings(aws_endpoint_url=moto_url, table_name=table))
+__all__ = ["dynamodb_table", "store"]  # fixtures these tests use
 
 
 @pytest.fixture

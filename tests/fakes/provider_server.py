@@ -7,6 +7,9 @@ unknown symbol and refused credentials.
 Alpaca: GET /v2/stocks/{symbol}/bars?timeframe=1Min&start&end&limit&page_token (start and end
 inclusive, RFC 3339), headers APCA-API-KEY-ID / APCA-API-SECRET-KEY;
 {"bars": [{"t", "o", "h", "l", "c", "v", "n", "vw"}], "symbol", "next_page_token"}.
+GET /v1/corporate-actions?symbols&types&start&end&limit&page_token (dates inclusive);
+{"corporate_actions": {"forward_splits": [...], "reverse_splits": [...], "cash_dividends": [...]},
+"next_page_token"}.
 Binance: GET /api/v3/exchangeInfo; GET /api/v3/klines?symbol&interval&startTime&endTime&limit;
 rows [open time ms, "open", "high", "low", "close", "volume", close time ms, "quote volume",
 trades, "taker buy base", "taker buy quote", "0"].
@@ -93,10 +96,28 @@ class FakeProviders:
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
+        # Alpaca's corporate actions by symbol, as its rows (with "group": forward_splits, ...).
+        self.actions: dict[str, list[dict[str, Any]]] = {}
 
     def add(self, symbol: str, start: datetime, count: int, step_s: int = 60, price: float = 185.0) -> Series:
         series = self.series[symbol] = Series(step_s, start, count, price)
         return series
+
+    def add_split(self, symbol: str, ex_date: str, new_rate: float, old_rate: float = 1) -> None:
+        group = "forward_splits" if new_rate > old_rate else "reverse_splits"
+        row = {"symbol": symbol, "new_rate": new_rate, "old_rate": old_rate, "ex_date": ex_date}
+        self.actions.setdefault(symbol, []).append(
+            {"group": group, **row, "process_date": ex_date, "record_date": ex_date, "payable_date": ex_date}
+        )
+
+    def add_dividend(self, symbol: str, ex_date: str, rate: Any) -> None:
+        row = {"symbol": symbol, "rate": rate, "special": False, "foreign": False, "ex_date": ex_date}
+        self.actions.setdefault(symbol, []).append(
+            {"group": "cash_dividends", **row, "process_date": ex_date, "record_date": ex_date}
+        )
+
+    def action_requests(self) -> list[dict[str, str]]:
+        return [query for path, query in self.requests if path == "/v1/corporate-actions"]
 
     def fail(self, provider: str, status: int, **kwargs: Any) -> Fault:
         fault = Fault(provider, status, **kwargs)
@@ -142,6 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if url.path.startswith("/v2/stocks/") and url.path.endswith("/bars"):
                 self._alpaca_bars(unquote(url.path[len("/v2/stocks/") : -len("/bars")]), query)
+            elif url.path == "/v1/corporate-actions":
+                self._alpaca_actions(query)
             elif url.path == "/api/v3/exchangeInfo":
                 self._send(200, _exchange_info())
             elif url.path == "/api/v3/klines":
@@ -178,17 +201,19 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.status == 429:
             body: Any = {
                 "alpaca": {"code": 42910000, "message": "too many requests."},
+                "alpaca_actions": {"code": 42910000, "message": "too many requests."},
                 "binance": {
                     "code": -1003,
                     "msg": "Too many requests; current limit of IP is 6000 requests a minute.",
                 },
                 "kraken": {"error": ["EAPI:Rate limit exceeded"]},
             }[provider]
-            if provider == "alpaca":
+            if provider.startswith("alpaca"):
                 headers |= {"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "0"}
         elif fault.status in (401, 403):
             body = {
                 "alpaca": {"code": 40110000, "message": "request is not authorized"},
+                "alpaca_actions": {"code": 40110000, "message": "request is not authorized"},
                 "binance": {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."},
                 "kraken": {"error": ["EAPI:Invalid key"]},
             }[provider]
@@ -233,6 +258,38 @@ class _Handler(BaseHTTPRequestHandler):
         if rest:
             next_token = base64.b64encode(f"{symbol}|{int(rest[0][0].timestamp()) * 10**9}".encode()).decode()
         self._send(200, {"bars": bars, "symbol": symbol, "next_page_token": next_token})
+
+    def _alpaca_actions(self, query: dict[str, str]) -> None:
+        """Splits and dividends with an ex-date in [start, end], `limit` rows a page; faults
+        are injected as provider "alpaca_actions" (so they never count against bar requests)."""
+        headers = self.headers
+        if (
+            headers.get("APCA-API-KEY-ID") != ALPACA_KEY_ID
+            or headers.get("APCA-API-SECRET-KEY") != ALPACA_SECRET
+        ):
+            self._send(401, {"code": 40110000, "message": "request is not authorized"})
+            return
+        symbols = query["symbols"].split(",")
+        if self._fault("alpaca_actions", symbols[0]):
+            return
+        groups = {"forward_split": "forward_splits", "reverse_split": "reverse_splits"}
+        wanted = {groups.get(t, t + "s") for t in query["types"].split(",")}
+        first, last = query["start"], query["end"]
+        rows = [
+            row
+            for symbol in symbols
+            for row in self.server.state.actions.get(symbol, [])
+            if row["group"] in wanted and first <= row["ex_date"] <= last
+        ]
+        offset = int(base64.b64decode(query["page_token"]).decode()) if query.get("page_token") else 0
+        limit = int(query.get("limit", "100"))
+        page = rows[offset : offset + limit]
+        answer: dict[str, list[dict[str, Any]]] = {}
+        for row in page:
+            answer.setdefault(row["group"], []).append({k: v for k, v in row.items() if k != "group"})
+        more = offset + limit < len(rows)
+        token = base64.b64encode(str(offset + limit).encode()).decode() if more else None
+        self._send(200, {"corporate_actions": answer, "next_page_token": token})
 
     @staticmethod
     def _alpaca_row(

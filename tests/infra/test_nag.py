@@ -61,11 +61,13 @@ def test_the_platform_synthesises_with_every_acknowledgement_reasoned(synthesize
         "AwsSolutions-L1",  # the runtime the dependency layer is built for
         "AwsSolutions-SQS3",  # dead-letter queues
         "AwsSolutions-S1",  # no server access logs
-        "AwsSolutions-APIG4",  # the public health route
+        "AwsSolutions-APIG4",  # the public routes: health, and webhooks' alerts (their own secret)
         "AwsSolutions-SF1",  # Step Functions logs at ERROR
         "AwsSolutions-COG8",  # the user pool's threat protection is a paid plan, the operator's choice
+        "AwsSolutions-APIG1",  # WebSocket access logs need the account's API Gateway logging role
     }
-    assert kinds["AwsSolutions-APIG4"] == 1 and kinds["AwsSolutions-S1"] == 2
+    # APIG4: health, webhooks, and the WebSocket API (its $connect function checks the key)
+    assert kinds["AwsSolutions-APIG4"] == 3 and kinds["AwsSolutions-S1"] == 2
 
 
 def test_no_action_wildcard_is_granted(synthesized: Synthesized) -> None:

@@ -37,6 +37,7 @@ from trading_system.catalog import (
     Http,
     On,
     Resource,
+    Streamed,
     Timetabled,
 )
 from trading_system.config import Settings, load_settings
@@ -78,7 +79,8 @@ SUBSCRIBERS = [e for e in CATALOG if isinstance(e.trigger, On)]
 SCHEDULED = [e for e in CATALOG if isinstance(e.trigger, Every)]
 FILE_DROPPED = [e for e in CATALOG if isinstance(e.trigger, FileDropped)]
 TIMETABLED = [e for e in CATALOG if isinstance(e.trigger, Timetabled)]
-ASYNC = SUBSCRIBERS + SCHEDULED + FILE_DROPPED + TIMETABLED
+STREAMED = [e for e in CATALOG if isinstance(e.trigger, Streamed)]  # see test_websocket.py
+ASYNC = SUBSCRIBERS + SCHEDULED + FILE_DROPPED + TIMETABLED + STREAMED
 FAN_OUTS = [e for e in CATALOG if isinstance(e.trigger, FanOut)]  # see test_fan_out.py
 (AUTHORIZER,) = [e for e in CATALOG if isinstance(e.trigger, Authorizer)]
 
@@ -122,6 +124,20 @@ def refs(value: Any) -> set[str]:
         for inner in value:
             found |= refs(inner)
     return {f for f in found if not f.startswith("AWS::")}
+
+
+def http_api(synthesized: Synthesized, resource_type: str) -> dict[str, Any]:
+    """The HTTP API's resources of a type: the live stream's WebSocket API is test_websocket.py's."""
+    websocket = {
+        k
+        for k, v in synthesized.of_type("AWS::ApiGatewayV2::Api").items()
+        if v["Properties"].get("ProtocolType") == "WEBSOCKET"
+    }
+    return {
+        k: v
+        for k, v in synthesized.of_type(resource_type).items()
+        if k not in websocket and not refs(v["Properties"].get("ApiId")) & websocket
+    }
 
 
 def only_id(resources: dict[str, Any]) -> str:
@@ -169,7 +185,9 @@ def test_environment_locates_exactly_the_resources_the_entry_uses(
 ) -> None:
     variables = synthesized.function(entry)["Properties"]["Environment"]["Variables"]
     expected = COMMON_VARIABLES | {LOCATION_VARIABLES[r] for r in entry.uses if r in LOCATION_VARIABLES}
-    if isinstance(entry.trigger, Authorizer):  # it trusts the user pool's tokens (tests/infra/test_users.py)
+    if (
+        isinstance(entry.trigger, Authorizer) or entry.name == "stream_connect"
+    ):  # they trust the user pool's tokens (tests/infra/test_users.py)
         expected |= {
             f"TRADING_JWT_{s}" for s in ("ISSUER", "JWKS_URL", "AUDIENCE", "ROLES_CLAIM", "ALGORITHMS")
         }
@@ -177,6 +195,8 @@ def test_environment_locates_exactly_the_resources_the_entry_uses(
         expected.add("TRADING_TIMETABLE_GROUP")
         if not isinstance(entry.trigger, Timetabled):
             expected |= {f"TRADING_TIMETABLE_{s}" for s in ("TARGET_ARN", "ROLE_ARN", "DEAD_LETTER_ARN")}
+    if isinstance(entry.trigger, Streamed):  # where it posts to the stream's connections
+        expected.add("TRADING_WEBSOCKET_ENDPOINT")
     if entry.reads_lake:
         expected.add("TRADING_DUCKDB_MEMORY_LIMIT_MB")
         assert variables["TRADING_DUCKDB_MEMORY_LIMIT_MB"] == str(entry.memory_mb // 2)
@@ -342,7 +362,7 @@ def test_only_tracing_is_granted_on_every_resource(synthesized: Synthesized, ent
 
 def test_routes_are_exactly_the_catalog_http_entries(synthesized: Synthesized) -> None:
     route_keys = sorted(
-        r["Properties"]["RouteKey"] for r in synthesized.of_type("AWS::ApiGatewayV2::Route").values()
+        r["Properties"]["RouteKey"] for r in http_api(synthesized, "AWS::ApiGatewayV2::Route").values()
     )
     assert route_keys == sorted(e.trigger.route_key for e in HTTP if isinstance(e.trigger, Http))
 
@@ -354,7 +374,7 @@ def test_route_invokes_its_function_behind_the_authorizer_when_it_has_a_role(
     assert isinstance(entry.trigger, Http)
     (route,) = [
         r["Properties"]
-        for r in synthesized.of_type("AWS::ApiGatewayV2::Route").values()
+        for r in http_api(synthesized, "AWS::ApiGatewayV2::Route").values()
         if r["Properties"]["RouteKey"] == entry.trigger.route_key
     ]
     (integration_id,) = refs(route["Target"])
@@ -362,7 +382,7 @@ def test_route_invokes_its_function_behind_the_authorizer_when_it_has_a_role(
     assert integration["IntegrationType"] == "AWS_PROXY"
     assert refs(integration["IntegrationUri"]) == {synthesized.function_id(entry)}
     assert _api_may_invoke(synthesized, entry, f"/*/*{entry.trigger.path}")
-    authorizer_id = only_id(synthesized.of_type("AWS::ApiGatewayV2::Authorizer"))
+    authorizer_id = only_id(http_api(synthesized, "AWS::ApiGatewayV2::Authorizer"))
     if entry.role is None:
         assert route["AuthorizationType"] == "NONE"
         assert "AuthorizerId" not in route
@@ -373,7 +393,7 @@ def test_route_invokes_its_function_behind_the_authorizer_when_it_has_a_role(
 
 def _api_may_invoke(synthesized: Synthesized, entry: Function, source_suffix: str) -> bool:
     """The entry's function has a permission for API Gateway, from this API, for `source_suffix`."""
-    api_id = only_id(synthesized.of_type("AWS::ApiGatewayV2::Api"))
+    api_id = only_id(http_api(synthesized, "AWS::ApiGatewayV2::Api"))
     function_id = synthesized.function_id(entry)
     return any(
         p["Principal"] == "apigateway.amazonaws.com"
@@ -385,7 +405,7 @@ def _api_may_invoke(synthesized: Synthesized, entry: Function, source_suffix: st
 
 
 def test_authorizer_reads_the_key_headers_itself_and_never_caches(synthesized: Synthesized) -> None:
-    authorizer = next(iter(synthesized.of_type("AWS::ApiGatewayV2::Authorizer").values()))["Properties"]
+    authorizer = next(iter(http_api(synthesized, "AWS::ApiGatewayV2::Authorizer").values()))["Properties"]
     assert authorizer["AuthorizerType"] == "REQUEST"
     assert authorizer["EnableSimpleResponses"] is True
     # An identity source would make API Gateway reject requests that send the key in the other
@@ -397,7 +417,7 @@ def test_authorizer_reads_the_key_headers_itself_and_never_caches(synthesized: S
 
 
 def test_api_is_throttled_and_logged(synthesized: Synthesized) -> None:
-    stage = next(iter(synthesized.of_type("AWS::ApiGatewayV2::Stage").values()))["Properties"]
+    stage = next(iter(http_api(synthesized, "AWS::ApiGatewayV2::Stage").values()))["Properties"]
     assert stage["StageName"] == "$default"
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
     assert refs(stage["AccessLogSettings"]["DestinationArn"]) <= set(
@@ -406,7 +426,7 @@ def test_api_is_throttled_and_logged(synthesized: Synthesized) -> None:
 
 
 def test_each_route_has_the_catalogs_limits_and_orders_are_the_strictest(synthesized: Synthesized) -> None:
-    (stage,) = synthesized.of_type("AWS::ApiGatewayV2::Stage").values()
+    (stage,) = http_api(synthesized, "AWS::ApiGatewayV2::Stage").values()
     settings = stage["Properties"]["RouteSettings"]
     http = {e.trigger.route_key: e.trigger for e in CATALOG if isinstance(e.trigger, Http)}
     assert set(settings) == set(http)
@@ -420,12 +440,12 @@ def test_each_route_has_the_catalogs_limits_and_orders_are_the_strictest(synthes
     )
     assert settings["DELETE /v1/orders/{order_id}"] == settings["POST /v1/orders"]
     # CloudFormation sets route settings only on routes that exist
-    route_ids = set(synthesized.of_type("AWS::ApiGatewayV2::Route"))
+    route_ids = set(http_api(synthesized, "AWS::ApiGatewayV2::Route"))
     assert route_ids <= set(stage.get("DependsOn", []))
 
 
 def test_no_origin_may_call_the_api_from_a_browser_unless_configured(synthesized: Synthesized) -> None:
-    (api,) = synthesized.of_type("AWS::ApiGatewayV2::Api").values()
+    (api,) = http_api(synthesized, "AWS::ApiGatewayV2::Api").values()
     assert "CorsConfiguration" not in api["Properties"]
     configured = cdk.Stack(cdk.App(), "Cors")
     Api(configured, "Api", cors_origins=["https://desk.example.com", "http://localhost:8000"])
@@ -493,7 +513,7 @@ def test_the_close_runs_on_new_york_time() -> None:
 
 def test_every_rule_target_has_bounded_retries_and_a_dead_letter_queue(synthesized: Synthesized) -> None:
     rules = synthesized.of_type("AWS::Events::Rule")
-    assert len(rules) == len(SUBSCRIBERS) + len(FAN_OUTS)
+    assert len(rules) == len(SUBSCRIBERS) + len(FAN_OUTS) + len(STREAMED)
     assert len(synthesized.of_type("AWS::Scheduler::Schedule")) == len(SCHEDULED)
     for rule in rules.values():
         for target in rule["Properties"]["Targets"]:
@@ -841,7 +861,7 @@ def test_the_api_its_routes_and_the_alarm_topic_keep_their_logical_ids(synthesiz
     root = synthesized.root.resources
     assert {logical_id: root[logical_id]["Type"] for logical_id in STABLE} == STABLE
     # Every route is in the root, where its id does not depend on its function's stack.
-    routes = synthesized.of_type("AWS::ApiGatewayV2::Route")
+    routes = http_api(synthesized, "AWS::ApiGatewayV2::Route")
     assert len(routes) == len(HTTP)
     assert set(routes) <= set(root)
 

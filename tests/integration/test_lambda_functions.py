@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from hashlib import sha256 as digest
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -32,7 +33,9 @@ from trading_system.catalog import (
     Function,
     Http,
     On,
+    Streamed,
     Timetabled,
+    WebSocket,
     by_name,
 )
 from trading_system.config import load_settings
@@ -46,6 +49,8 @@ from trading_system.strategies.commands import BacktestRequest, CreateStrategy, 
 from trading_system.strategies.definitions import StrategyDraft
 from trading_system.strategies.deployments import Deployment, DeploymentDraft, DeploymentStatus
 from trading_system.strategies.jobs import BacktestJob, JobStatus, SweepJob
+from trading_system.strategies.webhooks import WebhookDraft
+from trading_system.strategies.webhooks import issue as issue_webhook
 from trading_system.trading.commands import CreateAccount, PlaceOrder, ResumeTrading
 from trading_system.trading.handlers import order_id_for
 from trading_system.trading.orders import OrderRequest, OrderSide, OrderStatus, OrderType, TimeInForce
@@ -78,6 +83,10 @@ def sample_for(function: Function) -> Path:
         return EVENTS / "steps" / f"{function.name}.json"
     if isinstance(trigger, Timetabled):  # the input its schedules are made with
         return EVENTS / "timetable" / f"{function.name}.json"
+    if isinstance(trigger, WebSocket):  # its first route's event, from API Gateway
+        return EVENTS / "websocket" / f"{function.name}.json"
+    if isinstance(trigger, Streamed):
+        return EVENTS / "bus" / f"{trigger.events[0]}.json"
     assert isinstance(trigger, Authorizer)
     return EVENTS / "authorizer" / "authorizer.json"
 
@@ -175,6 +184,8 @@ EXPECTED_STATUS = {
     "ingest_bars": 201,
     "upload_bars": 201,
     "get_bars": 200,
+    "list_corporate_actions": 200,
+    "record_corporate_actions": 201,
     "compact_lake": 200,
     "get_indicators": 200,
     "refresh_snapshot": 200,
@@ -227,6 +238,11 @@ EXPECTED_STATUS = {
     "get_sweep_ranking": 200,
     "get_sweep_heatmap": 200,
     "delete_sweep": 204,
+    # Webhooks in: the alert sample is placed once, then answered with the same order (201 both).
+    "create_webhook": 201,
+    "list_webhooks": 200,
+    "delete_webhook": 204,
+    "receive_webhook": 201,
 }
 SAMPLE_SCANNER = "scn_sample00001"
 
@@ -356,6 +372,25 @@ def ensure_sample_sweep(container: Container) -> None:
         handler(unknown, LambdaContext())
 
 
+SAMPLE_WEBHOOK = "wh_sample00001"
+SAMPLE_WEBHOOK_SECRET = "sample-webhook-secret-0123456789abcdef"  # the receive_webhook sample's
+
+
+def ensure_sample_webhook(container: Container) -> None:
+    """The webhook the samples name (the delete_webhook sample deletes it), with a known secret."""
+    if container.webhooks.get(SAMPLE_WEBHOOK) is None:
+        draft = WebhookDraft.model_validate(json.loads(load(EVENTS / "http" / "create_webhook.json")["body"]))
+        issued, _ = issue_webhook(draft, "sample0key01", datetime.now(UTC))
+        container.webhooks.add(
+            issued.model_copy(
+                update={
+                    "webhook_id": SAMPLE_WEBHOOK,
+                    "secret_sha256": digest(SAMPLE_WEBHOOK_SECRET.encode()).hexdigest(),
+                }
+            )
+        )
+
+
 def ensure_trading_resumed(container: Container) -> None:
     """The halt_trading sample halts trading; the others expect it open, whatever the order."""
     if container.bus.ask(GetTradingStatus())["halted"]:
@@ -375,6 +410,7 @@ def test_http_functions_answer_their_sample(name: str, seeded: Container) -> Non
     ensure_sample_sweep(seeded)
     ensure_sample_strategy(seeded)
     ensure_sample_deployment(seeded)
+    ensure_sample_webhook(seeded)
     response = handler_of(function)(load(sample_for(function)), LambdaContext(function_name=name))
     assert response["statusCode"] == EXPECTED_STATUS[name], response["body"]
     body = base64.b64decode(response["body"]) if response.get("isBase64Encoded") else response["body"]
@@ -536,3 +572,45 @@ def test_a_deployment_alerts_on_the_stale_sample_bar_instead_of_trading(seeded: 
     deployment = seeded.deployments.get(SAMPLE_DEPLOYMENT)
     assert deployment is not None and deployment.status is DeploymentStatus.RUNNING
     assert deployment.last_bar["AAPL"] == datetime(2024, 1, 3, tzinfo=UTC) and deployment.orders_placed == 0
+
+
+def test_the_stream_lambdas_connect_subscribe_fan_out_and_disconnect(
+    seeded: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The WebSocket API's functions fed their samples: $connect with a key in the query string,
+    a subscribe frame, the fan-out of a bar event through the management API (botocore's Stubber
+    stands in for it: moto's accepts any connection and never answers 410), then $disconnect."""
+    import boto3
+    from botocore.stub import ANY, Stubber
+
+    from trading_system.adapters.aws.websocket import ManagementApiPoster
+
+    connect = handler_of(by_name()["stream_connect"])
+    event = load(sample_for(by_name()["stream_connect"]))
+    assert connect(event, LambdaContext())["statusCode"] == 401  # the sample's key is unknown
+    del event["queryStringParameters"]
+    assert connect(event, LambdaContext())["statusCode"] == 401
+    event["queryStringParameters"] = {"api_key": seeded.bus.execute(CreateApiKey(role=Role.VIEWER)).api_key}
+    assert connect(event, LambdaContext()) == {"statusCode": 200}
+
+    messages = handler_of(by_name()["stream_messages"])
+    subscribed = messages(load(sample_for(by_name()["stream_messages"])), LambdaContext())
+    assert json.loads(subscribed["body"]) == {"type": "subscribed", "channels": ["bars:AAPL:1d", "orders"]}
+
+    client = boto3.client(
+        "apigatewaymanagementapi", region_name="us-east-1", endpoint_url="https://abc123def4.example/live"
+    )
+    stub = Stubber(client)
+    sample_bars = load(EVENTS / "bus" / "BarsIngested.json")
+    stub.add_response("post_to_connection", {}, {"ConnectionId": "SampleConnA=", "Data": ANY})
+    monkeypatch.setattr(ManagementApiPoster, "from_settings", classmethod(lambda cls, s: cls(client)))
+    with stub:
+        result = handler_of(by_name()["stream_fan_out"])(sample_bars, LambdaContext())
+        stub.assert_no_pending_responses()
+    assert (result["sent"], result["gone"], result["failed"]) == (1, 0, 0)
+
+    goodbye = load(sample_for(by_name()["stream_messages"]))
+    goodbye["requestContext"].update(routeKey="$disconnect", eventType="DISCONNECT")
+    del goodbye["body"]
+    assert messages(goodbye, LambdaContext()) == {"statusCode": 200}
+    assert seeded.connections.subscribers("bars:AAPL:1d") == []

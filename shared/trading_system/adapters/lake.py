@@ -33,6 +33,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,7 +46,14 @@ from trading_system.config import SettingsError
 from trading_system.kernel.clock import sortable_id
 from trading_system.market_data.bar_batch import BarColumns, BarSeries, ParsedBars
 from trading_system.market_data.commands import FileFormat
-from trading_system.market_data.domain import Period, SessionWindows, Timeframe
+from trading_system.market_data.domain import (
+    ActionKind,
+    Adjustment,
+    CorporateAction,
+    Period,
+    SessionWindows,
+    Timeframe,
+)
 from trading_system.market_data.ports import CompactionReport, WrittenBars
 
 if TYPE_CHECKING:
@@ -154,6 +162,7 @@ class ParquetLake:
         limit: int,
         source: Timeframe,
         sessions: SessionWindows | None = None,
+        adjustment: Adjustment = Adjustment.RAW,
     ) -> BarSeries:
         first_period, last_period = source.period.of(start), source.period.of(end)
         files = self._files_to_read(symbol, source, first_period, last_period)
@@ -180,6 +189,9 @@ class ParquetLake:
                 "QUALIFY row_number() OVER (PARTITION BY ts ORDER BY ingest_id DESC) = 1"
             )
         newest = " UNION ALL ".join(parts)
+        actions = self._action_files(symbol) if adjustment is Adjustment.SPLIT else []
+        if actions:
+            newest = _split_adjusted(newest)  # before any resampling: a bucket may straddle a split
         session_params: dict[str, Any] = {}
         if source is timeframe:
             sql = f"SELECT * FROM ({newest}) ORDER BY ts LIMIT $limit"
@@ -200,6 +212,8 @@ class ParquetLake:
         }
         params.update({name: paths for name, paths in files.items() if paths})
         params.update(session_params)
+        if actions:
+            params["actions"] = actions
         if files["settled_fresh"] or files["unsettled_fresh"]:
             params["symbol"] = symbol
         cur = self.conn.cursor()
@@ -220,6 +234,49 @@ class ParquetLake:
             close=duck.contiguous(closes, np.float64),
             volume=duck.contiguous(volumes, np.float64),
         )
+
+    # -- corporate actions: `corporate_actions/symbol=AAPL/<ingest id>.parquet` -----------------
+    # Beside the bars, in the lake rather than the write store, so that a split-adjusted read is
+    # one DuckDB query joining the bars with the splits (no second store to ask first, and the
+    # same on S3 as locally). A symbol has few actions and each recording writes only the ones
+    # that changed, so these files stay few; reads keep the newest record per (kind, ex-date).
+
+    def _action_files(self, symbol: str) -> list[str]:
+        return self.files.list_files(f"corporate_actions/symbol={symbol}/")
+
+    def corporate_actions(self, symbol: str) -> list[CorporateAction]:
+        paths = self._action_files(symbol)
+        if not paths:
+            return []
+        rows = self.query(f"SELECT * FROM ({_NEWEST_ACTIONS}) ORDER BY ex_date, kind", {"actions": paths})
+        return [
+            CorporateAction(
+                symbol=symbol,
+                kind=ActionKind(row["kind"]),
+                ex_date=row["ex_date"],
+                **{
+                    name: Decimal(row[name])
+                    for name in ("new_rate", "old_rate", "amount")
+                    if row[name] is not None
+                },
+                currency=row["currency"],
+            )
+            for row in rows
+        ]
+
+    def write_corporate_actions(self, symbol: str, actions: list[CorporateAction], ingest_id: str) -> None:
+        rows = [
+            {
+                "kind": a.kind.value,
+                "ex_date": a.ex_date.isoformat(),
+                # Decimal text, so a rate or an amount is stored exactly as it was recorded.
+                **{name: None if (v := getattr(a, name)) is None else str(v) for name in _DECIMALS},
+                "currency": a.currency,
+                "ingest_id": ingest_id,
+            }
+            for a in actions
+        ]
+        self.write_rows(f"corporate_actions/symbol={symbol}/{ingest_id}.parquet", rows, _ACTION_SCHEMA)
 
     def _files_to_read(
         self, symbol: str, timeframe: Timeframe, first_period: str, last_period: str
@@ -492,6 +549,49 @@ def _session_resampling(
         "s_close": [d.replace(tzinfo=None) for d in sessions.closes],
     }
     return sql, naive
+
+
+_DECIMALS = ("new_rate", "old_rate", "amount")
+_ACTION_SCHEMA = {
+    "kind": "VARCHAR",
+    "ex_date": "DATE",
+    "new_rate": "VARCHAR",
+    "old_rate": "VARCHAR",
+    "amount": "VARCHAR",
+    "currency": "VARCHAR",
+    "ingest_id": "VARCHAR",
+}
+_NEWEST_ACTIONS = """
+    SELECT * FROM read_parquet($actions)
+    QUALIFY row_number() OVER (PARTITION BY kind, ex_date ORDER BY ingest_id DESC) = 1
+"""
+
+
+def _split_adjusted(newest: str) -> str:
+    """The bars back-adjusted for the symbol's splits (files in `$actions`): a bar is divided by the
+    product of the ratios of the splits effective after it (its volume multiplied). The splits make
+    a few disjoint steps, [previous ex-date, ex-date) -> that product, which a range join attaches
+    to each bar (half the cost of an as-of join, which sorts the bars). Same columns as `newest`;
+    the reference is `market_data.domain.split_adjusted`."""
+    return f"""
+        WITH splits AS (
+            SELECT CAST(ex_date AS TIMESTAMP) AS ex_ts,
+                   CAST(new_rate AS DOUBLE) / CAST(old_rate AS DOUBLE) AS ratio
+            FROM ({_NEWEST_ACTIONS}) WHERE kind = 'split'
+        ),
+        steps AS (
+            SELECT coalesce(lag(ex_ts) OVER (ORDER BY ex_ts), TIMESTAMP '-infinity') AS after,
+                   ex_ts AS before,
+                   product(ratio) OVER (
+                       ORDER BY ex_ts DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+                   ) AS factor
+            FROM splits
+        )
+        SELECT b.ts, b.open / coalesce(f.factor, 1) AS open, b.high / coalesce(f.factor, 1) AS high,
+               b.low / coalesce(f.factor, 1) AS low, b.close / coalesce(f.factor, 1) AS close,
+               b.volume * coalesce(f.factor, 1) AS volume
+        FROM ({newest}) AS b LEFT JOIN steps AS f ON b.ts >= f.after AND b.ts < f.before
+    """
 
 
 def _empty_series() -> BarSeries:

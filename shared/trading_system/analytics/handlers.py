@@ -11,7 +11,7 @@ from trading_system.analytics.events import IndicatorsCalculated
 from trading_system.analytics.queries import GetIndicators
 from trading_system.analytics.refresh import refresh
 from trading_system.kernel.bus import Handled, HandlerTable
-from trading_system.market_data.domain import EPOCH, as_utc, check_range, end_exclusive
+from trading_system.market_data.domain import EPOCH, Adjustment, as_utc, check_range, end_exclusive
 from trading_system.market_data.events import BarsIngested
 from trading_system.market_data.ports import BarLake, SymbolRepository
 
@@ -38,7 +38,8 @@ def get_indicators(query: GetIndicators, symbols: SymbolRepository, lake: BarLak
         return IndicatorTable(listing.symbol, tf, None, keys, empty.astype(np.int64), {}, None)
     # The whole history up to `end`: recursive indicators (EMA, Wilder) depend on all of it.
     sessions = listing.sessions_to_follow(tf, EPOCH, end_excl)  # an hour of NYSE starts at 09:30
-    bars = lake.bars(listing.symbol, tf, EPOCH, end_excl, 10_000_000, source, sessions)
+    # Split-adjusted: an SMA across a 4:1 split read raw would average two price scales.
+    bars = lake.bars(listing.symbol, tf, EPOCH, end_excl, 10_000_000, source, sessions, Adjustment.SPLIT)
     ohlcv = OHLCV(open=bars.open, high=bars.high, low=bars.low, close=bars.close, volume=bars.volume)
     values = {}
     for spec in specs:

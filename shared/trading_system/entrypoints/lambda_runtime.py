@@ -183,11 +183,55 @@ def dropped_file_function(name: str) -> LambdaHandler:
     return instrument(function, handler)
 
 
+def websocket_function(name: str) -> LambdaHandler:
+    """A route of the WebSocket API: $connect checks the key or token, the others speak the
+    stream's protocol (entrypoints/websocket.py); what a message route answers goes to the client."""
+    from trading_system.entrypoints import websocket
+    from trading_system.identity.queries import Authenticate
+
+    function = by_name()[name]
+    container = container_for(function)
+
+    def authenticate(token: str) -> Any:
+        return container.bus.ask(Authenticate(token=token))
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        request = event["requestContext"]
+        logger.append_keys(connection_id=request.get("connectionId"), route=request.get("routeKey"))
+        if request.get("eventType") == "CONNECT":
+            return websocket.connect(event, authenticate, container.connections, container.clock)
+        return websocket.message(event, container.connections)
+
+    return instrument(function, handler)
+
+
+def streamed_function(name: str) -> LambdaHandler:
+    """The stream's fan-out: EventBridge delivers each streamed event; a failed post is logged,
+    not retried (a retry would repeat the event to every connection that did get it)."""
+    from trading_system.entrypoints.websocket import fan_out
+
+    function = by_name()[name]
+    container = container_for(function)
+    if container.settings.runtime == "aws":
+        _ = container.stream_poster  # in the init phase; never locally, where the hub streams
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        envelope = envelope_from_eventbridge(event)
+        logger.append_keys(correlation_id=envelope.correlation_id, event_id=str(envelope.event_id))
+        counts = fan_out(envelope, container.connections, lambda: container.stream_poster)
+        logger.info("streamed %s", envelope.event_type, extra=counts)
+        return {"event_id": str(envelope.event_id), **counts}
+
+    return instrument(function, handler)
+
+
 __all__ = [
     "dropped_file_function",
     "event_function",
     "fan_out_function",
     "http_function",
     "scheduled_function",
+    "streamed_function",
     "timetabled_function",
+    "websocket_function",
 ]

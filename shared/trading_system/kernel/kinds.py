@@ -38,6 +38,12 @@ STRATEGIES = "strategy"
 BACKTESTS = "backtest"
 SWEEPS = "sweep"
 DEPLOYMENTS = "deployment"
+WEBHOOKS = "webhook"  # webhooks in: their secrets' hashes and order templates
+
+# The live stream in AWS (entrypoints/websocket.py): each WebSocket connection, and each channel's
+# subscribers (a channel's connections are one partition, read by the fan-out in one query)
+WS_CONNECTIONS = "ws_connection"
+WS_CHANNELS = "ws_channel"  # + ":<channel>"
 
 # Run-time schedules kept locally (in AWS, EventBridge Scheduler keeps them)
 TIMETABLES = "timetable"  # + ":<group>"

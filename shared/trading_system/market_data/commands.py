@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -11,7 +12,7 @@ from pydantic import AfterValidator, Field, PlainValidator
 from trading_system.kernel.messages import Command, Message
 from trading_system.kernel.text import PlainText
 from trading_system.market_data.calendars import canonical_code, known_exchanges
-from trading_system.market_data.domain import Step, Symbol, Timeframe
+from trading_system.market_data.domain import ActionKind, Step, Symbol, Timeframe
 
 
 def _parse_exchange(text: str) -> str:
@@ -124,6 +125,26 @@ class CompactLake(Command):
     """Merge each partition's files into one, without changing any query result."""
 
     timeframe: Timeframe | None = None
+
+
+class CorporateActionRow(Message):
+    """One split or cash dividend as a client (or a provider's adapter) sends it."""
+
+    kind: ActionKind
+    ex_date: date = Field(description="the first day the shares trade on the new terms")
+    new_rate: Decimal | None = Field(default=None, gt=0, description="split: new shares (4 in a 4-for-1)")
+    old_rate: Decimal | None = Field(default=None, gt=0, description="split: old shares (1 in a 4-for-1)")
+    amount: Decimal | None = Field(default=None, gt=0, description="cash dividend per share")
+    currency: str | None = Field(default=None, max_length=3, description="cash dividend: USD")
+
+
+class RecordCorporateActions(Command):
+    """A symbol's splits and dividends, stored beside its bars. Re-recording an action (same kind
+    and ex-date) replaces it; recording the same ones again writes nothing."""
+
+    symbol: Symbol
+    actions: list[CorporateActionRow] = Field(min_length=1, max_length=10_000)
+    source: str = "api"
 
 
 class BackfillBars(Command):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
@@ -293,3 +294,108 @@ def check_range(start: datetime | None, end: datetime | None) -> None:
     if start is not None and end is not None and as_utc(start) > as_utc(end):
         reason = f"start {start.isoformat()} is after end {end.isoformat()}"
         raise ValidationFailed("start is after end", [Problem(reason, field="start")])
+
+
+# -- corporate actions: splits and cash dividends, and how bars are adjusted for them -------------
+
+
+class Adjustment(StrEnum):
+    """How a read prices bars across corporate actions.
+
+    `raw`: as traded. `split`: back-adjusted for splits, so the latest prices are the real ones and
+    a bar before a split's ex-date has its prices divided by the split's ratio (new shares per old
+    share) and its volume multiplied by it: a 4:1 split turns a 400 close into 100 and 1,000 shares
+    into 4,000. Dividends never adjust prices (a total-return series is not offered): the cash is
+    listed beside the bars for whoever wants to account for it."""
+
+    RAW = "raw"
+    SPLIT = "split"
+
+
+class ActionKind(StrEnum):
+    SPLIT = "split"  # forward or reverse: the ratio says which
+    CASH_DIVIDEND = "cash_dividend"
+
+
+class CorporateAction(BaseModel):
+    """A split (`new_rate` shares for every `old_rate`: 4 for 1 forward, 1 for 10 reverse) or a
+    cash dividend (`amount` per share in `currency`), effective at the start of `ex_date`: the
+    first day the shares trade on the new terms. Kept as the two rates rather than their ratio so
+    that a 1-for-3 reverse split stays exact."""
+
+    model_config = ConfigDict(frozen=True)
+
+    symbol: Symbol
+    kind: ActionKind
+    ex_date: date
+    new_rate: Decimal | None = None
+    old_rate: Decimal | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+
+    @property
+    def key(self) -> tuple[ActionKind, date]:
+        """What identifies an action of a symbol: re-recording it replaces it."""
+        return self.kind, self.ex_date
+
+    @property
+    def ratio(self) -> Decimal:
+        """New shares per old share (1 for a dividend: it does not change prices)."""
+        if self.kind is not ActionKind.SPLIT or self.new_rate is None or self.old_rate is None:
+            return Decimal(1)
+        return self.new_rate / self.old_rate
+
+    @property
+    def effective(self) -> datetime:
+        """The first bar start on the new terms: the ex-date at 00:00 UTC (a daily bar of the
+        ex-date, and every session bar of that day, is already post-split)."""
+        return datetime.combine(self.ex_date, datetime.min.time(), UTC)
+
+
+def check_action(action: CorporateAction) -> list[tuple[str, str]]:
+    """What makes an action unusable, as (field, reason) pairs (none when it is fine): a split
+    needs two positive rates and no amount, a dividend a positive amount and a currency code."""
+    problems = []
+    if action.kind is ActionKind.SPLIT:
+        for name in ("new_rate", "old_rate"):
+            value = getattr(action, name)
+            if value is None or not value.is_finite() or value <= 0:
+                problems.append((name, f"a split needs a positive {name}"))
+        if not problems and action.ratio == 1:
+            problems.append(("new_rate", "a split of 1 for 1 changes nothing"))
+        if action.amount is not None:
+            problems.append(("amount", "a split has no cash amount"))
+    else:
+        if action.amount is None or not action.amount.is_finite() or action.amount <= 0:
+            problems.append(("amount", "a cash dividend needs a positive amount per share"))
+        if action.currency is None or not re.fullmatch(r"[A-Z]{3}", action.currency):
+            problems.append(("currency", "a cash dividend needs a three-letter currency code (USD)"))
+        if action.new_rate is not None or action.old_rate is not None:
+            problems.append(("new_rate", "a cash dividend has no split rates"))
+    return problems
+
+
+def split_factor(actions: Iterable[CorporateAction], at: datetime) -> Decimal:
+    """What a bar starting at `at` is divided by (its volume multiplied by) when split-adjusted:
+    the product of the ratios of every split effective after it. Splits compose: 2:1 then 3:1
+    make a bar before both one sixth of its raw price."""
+    factor = Decimal(1)
+    for action in actions:
+        if action.kind is ActionKind.SPLIT and as_utc(at) < action.effective:
+            factor *= action.ratio
+    return factor
+
+
+def split_adjusted(bar: Bar, actions: Iterable[CorporateAction]) -> Bar:
+    """The bar back-adjusted for splits: the reference the lake's SQL adjustment is tested against."""
+    factor = float(split_factor(actions, bar.ts))
+    if factor == 1:
+        return bar
+    return Bar(
+        ts=bar.ts,
+        open=bar.open / factor,
+        high=bar.high / factor,
+        low=bar.low / factor,
+        close=bar.close / factor,
+        volume=bar.volume * factor,
+    )

@@ -15,6 +15,7 @@ from trading_system.market_data.commands import (
     BackfillBars,
     BarRow,
     CompactLake,
+    CorporateActionRow,
     IngestBarFile,
     IngestBars,
     PullAlpacaBars,
@@ -22,15 +23,19 @@ from trading_system.market_data.commands import (
     PullCoinbaseBars,
     PullKrakenBars,
     PullLatestBars,
+    RecordCorporateActions,
     RegisterSymbol,
 )
 from trading_system.market_data.domain import (
     EPOCH,
+    ActionKind,
     Bar,
     BarLimits,
+    CorporateAction,
     Listing,
     Timeframe,
     as_utc,
+    check_action,
     check_range,
     end_exclusive,
     session_ceil,
@@ -42,6 +47,7 @@ from trading_system.market_data.ports import (
     BackfillCheckpoints,
     BarLake,
     CompactionReport,
+    CorporateActionsSource,
     MarketDataProvider,
     MarketDataProviders,
     ProviderBars,
@@ -50,7 +56,7 @@ from trading_system.market_data.ports import (
     RetryPolicy,
     SymbolRepository,
 )
-from trading_system.market_data.queries import GetBars, GetSymbol, ListSymbols
+from trading_system.market_data.queries import GetBars, GetSymbol, ListCorporateActions, ListSymbols
 
 if TYPE_CHECKING:
     from trading_system.market_data.bar_batch import BarSeries, ParsedBars
@@ -197,12 +203,65 @@ def get_bars(query: GetBars, symbols: SymbolRepository, lake: BarLake) -> BarsPa
     if source is None:
         return BarsPage(listing.symbol, tf, None, None, None)
     sessions = listing.sessions_to_follow(tf, start, end_excl) if source is not tf else None
-    bars = lake.bars(listing.symbol, tf, start, end_excl, query.limit + 1, source, sessions)
+    bars = lake.bars(listing.symbol, tf, start, end_excl, query.limit + 1, source, sessions, query.adjustment)
     next_start = None
     if len(bars) > query.limit:
         next_start = datetime.fromtimestamp(int(bars.ts_us[query.limit]) / 1e6, UTC)
         bars = bars.head(query.limit)
     return BarsPage(listing.symbol, tf, source, bars, next_start)
+
+
+# -- corporate actions ----------------------------------------------------------------------
+
+
+class ActionsRecorded(BaseModel):
+    symbol: str
+    recorded: int  # new or changed actions written
+    unchanged: int  # already stored as sent: not written again
+
+
+def record_corporate_actions(
+    cmd: RecordCorporateActions, symbols: SymbolRepository, lake: BarLake, clock: Clock
+) -> Handled[ActionsRecorded]:
+    """Validate every row (a rejected batch writes nothing and names each bad row), then store the
+    actions that are new or differ from the stored ones: recording the same actions twice is a no-op."""
+    listing = symbols.require(cmd.symbol)
+    today = clock.now().astimezone(UTC).date()
+    actions: list[CorporateAction] = []
+    problems: list[Problem] = []
+    seen: dict[tuple[ActionKind, date], int] = {}
+    for row, sent in enumerate(cmd.actions, start=1):
+        action = CorporateAction(symbol=listing.symbol, **sent.model_dump())
+        found = check_action(action)
+        if action.ex_date > today:
+            # A split announced for next week would already divide today's prices, which are
+            # still the old terms': record it once it is effective (a backfill does).
+            found.append(("ex_date", f"{action.ex_date} is in the future: record it from its ex-date on"))
+        if action.key in seen:
+            found.append(("ex_date", f"the same {action.kind.value} ex-date as row {seen[action.key]}"))
+        seen.setdefault(action.key, row)
+        problems += [Problem(reason, field=field, row=row) for field, reason in found]
+        actions.append(action)
+    if problems:
+        raise ValidationFailed(
+            f"{len({p.row for p in problems})} of {len(actions)} corporate action(s) are invalid; "
+            "nothing was recorded",
+            problems,
+        )
+    stored = {a.key: a for a in lake.corporate_actions(listing.symbol)}
+    fresh = [a for a in actions if stored.get(a.key) != a]
+    if fresh:
+        lake.write_corporate_actions(listing.symbol, fresh, sortable_id())
+    return Handled(
+        ActionsRecorded(symbol=listing.symbol, recorded=len(fresh), unchanged=len(actions) - len(fresh))
+    )
+
+
+def list_corporate_actions(
+    query: ListCorporateActions, symbols: SymbolRepository, lake: BarLake
+) -> list[CorporateAction]:
+    listing = symbols.require(query.symbol)
+    return [a for a in lake.corporate_actions(listing.symbol) if query.kind in (None, a.kind)]
 
 
 # -- backfill from a provider ----------------------------------------------------------------
@@ -215,6 +274,7 @@ class SymbolBackfill(BaseModel):
     resumed_from: datetime | None  # where an earlier, interrupted run had stopped
     through: datetime  # every bar starting before this is in the lake
     empty: bool  # the provider had no bar in the range (a wrong symbol at Alpaca looks so)
+    corporate_actions: int = 0  # splits and dividends in the range newly recorded (from Alpaca)
 
 
 class BackfillReport(BaseModel):
@@ -255,6 +315,17 @@ def backfill_bars(
         )
         for symbol in dict.fromkeys(cmd.symbols)
     ]
+    if isinstance(provider, CorporateActionsSource):
+        done = [
+            s.model_copy(
+                update={
+                    "corporate_actions": _backfill_actions(
+                        provider, providers.retry, s.symbol, start, end, symbols, bus, context
+                    )
+                }
+            )
+            for s in done
+        ]
     report = BackfillReport(
         provider=provider.name,
         timeframe=tf,
@@ -398,6 +469,47 @@ def _fetch_page(
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
 
+def _backfill_actions(
+    provider: CorporateActionsSource,
+    retry: RetryPolicy,
+    symbol: str,
+    start: datetime,
+    end: datetime,
+    symbols: SymbolRepository,
+    bus: MessageBus,
+    context: MessageContext,
+) -> int:
+    """The symbol's splits and dividends with an ex-date in the backfilled range, recorded beside
+    its bars (through the same validated command as any client's); how many were new or changed."""
+    if symbols.get(symbol) is None:  # the provider had no bars of it: nothing to adjust
+        return 0
+    last_day = (end - timedelta(microseconds=1)).date()
+    for attempt in range(1, retry.attempts + 1):
+        try:
+            actions = provider.fetch_corporate_actions(symbol, start.date(), last_day)
+            break
+        except ProviderError as error:
+            if not error.retryable:
+                raise
+            if attempt == retry.attempts:
+                raise ProviderUnavailable(
+                    f"{error.detail}; gave up on {symbol}'s corporate actions after {attempt} attempt(s). "
+                    "Its bars are in the lake: run the backfill again to fetch the actions"
+                ) from error
+            retry.sleep(retry.delay(attempt, error))
+    if not actions:
+        return 0
+    rows = [
+        CorporateActionRow(
+            **a.model_dump(include={"kind", "ex_date", "new_rate", "old_rate", "amount", "currency"})
+        )
+        for a in actions
+    ]
+    command = RecordCorporateActions(symbol=symbol, actions=rows, source=f"backfill:{provider.name}")
+    recorded: ActionsRecorded = bus.execute(command, context)
+    return recorded.recorded
+
+
 def _register(provider: MarketDataProvider, symbol: str, bus: MessageBus, context: MessageContext) -> None:
     """A symbol a provider has bars for, registered on its first page (ingest refuses unknown
     symbols). Crypto trades 24/7; a stock's exchange is not in the bars, so it is left blank."""
@@ -506,11 +618,17 @@ HANDLERS = HandlerTable(
         IngestBars: ingest_bars,
         IngestBarFile: ingest_bar_file,
         CompactLake: compact_lake,
+        RecordCorporateActions: record_corporate_actions,
         BackfillBars: backfill_bars,
         **dict.fromkeys(
             (PullLatestBars, PullAlpacaBars, PullBinanceBars, PullCoinbaseBars, PullKrakenBars),
             pull_latest_bars,
         ),
     },
-    queries={ListSymbols: list_symbols, GetSymbol: get_symbol, GetBars: get_bars},
+    queries={
+        ListSymbols: list_symbols,
+        GetSymbol: get_symbol,
+        GetBars: get_bars,
+        ListCorporateActions: list_corporate_actions,
+    },
 )

@@ -5,14 +5,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
 from trading_system.kernel.errors import DomainError, Problem
 from trading_system.market_data.commands import FileFormat
-from trading_system.market_data.domain import Bar, Listing, SessionWindows, Timeframe
+from trading_system.market_data.domain import (
+    Adjustment,
+    Bar,
+    CorporateAction,
+    Listing,
+    SessionWindows,
+    Timeframe,
+)
 
 if TYPE_CHECKING:
     from trading_system.market_data.bar_batch import BarColumns, BarSeries, ParsedBars
@@ -80,9 +87,17 @@ class BarLake(Protocol):
         limit: int,
         source: Timeframe,
         sessions: SessionWindows | None = None,
+        adjustment: Adjustment = Adjustment.RAW,
     ) -> BarSeries:
         """Bars starting in [start, end), aggregated from `source` bars when it is finer: into
-        buckets of the UTC grid, or of `sessions` when given (finer bars outside them dropped)."""
+        buckets of the UTC grid, or of `sessions` when given (finer bars outside them dropped).
+        Split-adjusted (`adjustment`) before they are aggregated, by the symbol's stored splits."""
+
+    def corporate_actions(self, symbol: str) -> list[CorporateAction]:
+        """The symbol's splits and dividends, the newest record of each (kind, ex-date), by ex-date."""
+
+    def write_corporate_actions(self, symbol: str, actions: list[CorporateAction], ingest_id: str) -> None:
+        """Store actions beside the symbol's bars, as one whole file (all of them or none)."""
 
     def compact(self, timeframe: Timeframe | None) -> CompactionReport: ...
 
@@ -168,6 +183,17 @@ class MarketDataProvider(Protocol):
     ) -> ProviderBars:
         """A page of bars starting in [start, end); pass the previous page's `next_token` to
         continue. Raises the ProviderError subclasses above, never a library's own error."""
+
+
+@runtime_checkable
+class CorporateActionsSource(Protocol):
+    """A provider that also knows splits and dividends (Alpaca does; CCXT exchanges do not)."""
+
+    name: str
+
+    def fetch_corporate_actions(self, symbol: str, start: date, end: date) -> list[CorporateAction]:
+        """Every split and cash dividend of the symbol with an ex-date in [start, end], all pages
+        read. Raises the ProviderError subclasses above."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from trading_system.kernel.messages import Query
-from trading_system.market_data.domain import Symbol, Timeframe
+from trading_system.market_data.domain import ActionKind, Adjustment, Symbol, Timeframe
 
 MAX_BARS_PER_PAGE = 50_000
 
@@ -30,3 +30,13 @@ class GetBars(Query):
     start: datetime | None = None
     end: datetime | None = None
     limit: int = Field(default=10_000, ge=1, le=MAX_BARS_PER_PAGE)
+    adjustment: Adjustment = Field(
+        default=Adjustment.RAW, description="raw: as traded; split: back-adjusted for splits"
+    )
+
+
+class ListCorporateActions(Query):
+    """A symbol's splits and dividends, oldest ex-date first."""
+
+    symbol: Symbol
+    kind: ActionKind | None = None

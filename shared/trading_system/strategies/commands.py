@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trading_system.kernel.messages import Command
 from trading_system.kernel.text import PlainText
-from trading_system.market_data.domain import Symbol, Timeframe
+from trading_system.market_data.domain import Adjustment, Symbol, Timeframe
 from trading_system.strategies.definitions import NAME_PATTERN, StrategyDraft, some_universe
 from trading_system.strategies.deployments import DeploymentDraft
 from trading_system.strategies.sweep_spec import SweepSpec
@@ -31,6 +31,11 @@ class _OverBars(BaseModel):
     commission: float | None = Field(default=None, ge=-0.1, lt=0.1, allow_inf_nan=False)
     spread: float | None = Field(default=None, ge=0, lt=0.1, allow_inf_nan=False)
     finalize: bool = Field(default=True, description="close trades still open on the last bar")
+    adjustment: Adjustment = Field(
+        default=Adjustment.SPLIT,
+        description="split: prices before a split divided by its ratio, so a split is no crash; "
+        "raw: the prices as traded",
+    )
 
     @field_validator("symbols", check_fields=False)
     @classmethod

@@ -14,7 +14,7 @@ from trading_system.kernel.clock import sortable_id
 from trading_system.kernel.errors import NotFound, Problem, ValidationFailed, describe_failure
 from trading_system.kernel.messages import Event
 from trading_system.kernel.principal import Principal, Role
-from trading_system.market_data.domain import Timeframe
+from trading_system.market_data.domain import Adjustment, Timeframe
 from trading_system.strategies.commands import (
     CreateDeployment,
     PauseDeployment,
@@ -429,7 +429,8 @@ def _history(deployment: Deployment, symbol: str, first: datetime, last: datetim
     tf, history = deployment.draft.timeframe, deployment.draft.history_bars
     # Reading four times the span covers nights, weekends and holidays; the tail is what counts.
     start = first - tf.delta * history * 4
-    series = lake.bars(symbol, tf, start, last + tf.delta, 5_000_000, tf)
+    # Split-adjusted, as backtests read (one engine): a split in the warm-up is no crash.
+    series = lake.bars(symbol, tf, start, last + tf.delta, 5_000_000, tf, None, Adjustment.SPLIT)
     if series is None or len(series) == 0:
         raise ValueError(f"no {tf.value} bars of {symbol} up to {last.isoformat()} in the lake")
     before_first = int((series.ts_us < int(first.timestamp() * 1e6)).sum())

@@ -75,6 +75,7 @@ from trading_system.strategies.sweeping import (
     run_sweep_block,
     submit_sweep,
 )
+from trading_system.strategies.webhooking import HANDLERS as WEBHOOK_HANDLERS
 
 if TYPE_CHECKING:
     from trading_system.kernel.clock import Clock
@@ -451,3 +452,5 @@ HANDLERS = HandlerTable(
         GetSweepHeatmap: get_sweep_heatmap,
     },
 )
+# Webhooks in (strategies/webhooking.py) keep their handlers beside their model.
+HANDLERS = HANDLERS.merge(WEBHOOK_HANDLERS)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from trading_system.kernel.errors import Problem, ValidationFailed
-from trading_system.market_data.domain import EPOCH, Timeframe, as_utc, end_exclusive
+from trading_system.market_data.domain import EPOCH, Adjustment, Timeframe, as_utc, end_exclusive
 from trading_system.strategies.fills import PROFILES, FillProfile
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ class OverBars(Protocol):
     def commission(self) -> float | None: ...
     @property
     def spread(self) -> float | None: ...
+    @property
+    def adjustment(self) -> Adjustment: ...
 
 
 def profile_of(request: OverBars) -> FillProfile:
@@ -78,7 +80,9 @@ def check_data(request: OverBars, symbols: SymbolRepository) -> None:
 def bars_of(
     request: OverBars, symbol: str, symbols: SymbolRepository, lake: BarLake
 ) -> tuple[Bars, Timeframe]:
-    """A symbol's bars over the backtest's range, from the finest stored timeframe needed."""
+    """A symbol's bars over the backtest's range, from the finest stored timeframe needed,
+    split-adjusted unless the request asks for raw prices: a 4:1 split read raw is a 75% crash
+    no strategy should trade on."""
     from trading_system.strategies.engine import Bars
 
     start, end_excl = span(request)
@@ -86,7 +90,9 @@ def bars_of(
     source = listing.source_timeframe(request.timeframe, start, end_excl)
     sessions = listing.sessions_to_follow(request.timeframe, start, end_excl)  # bars of the session
     series = (
-        lake.bars(symbol, request.timeframe, start, end_excl, MAX_BARS, source, sessions) if source else None
+        lake.bars(symbol, request.timeframe, start, end_excl, MAX_BARS, source, sessions, request.adjustment)
+        if source
+        else None
     )
     if source is None or series is None or len(series) < 2:
         raise no_data(request, symbol, " (a backtest needs at least two)")

@@ -39,6 +39,18 @@ def body_json(doc: Document) -> str:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
+# A document holding this field (epoch seconds) also gets the table's `ttl` attribute, so DynamoDB
+# deletes the item some time after then (within days: readers still check the time themselves).
+TTL_FIELD = "expires_at_epoch"
+
+
+def item_of(kind: str, key: str, doc: Document) -> dict[str, Any]:
+    item: dict[str, Any] = {"pk": {"S": kind}, "sk": {"S": key}, "body": {"S": body_json(doc)}}
+    if isinstance(doc.get(TTL_FIELD), int):
+        item["ttl"] = {"N": str(doc[TTL_FIELD])}
+    return item
+
+
 def check_key(kind: str, key: str) -> None:
     # DynamoDB rejects empty key attributes with a ValidationException whose message does not
     # say which document it was; say it here.
@@ -115,7 +127,7 @@ class DynamoDbDocumentStore:
         check_key(kind, key)
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            "Item": {"pk": {"S": kind}, "sk": {"S": key}, "body": {"S": body_json(doc)}},
+            "Item": item_of(kind, key, doc),
         }
         if if_absent:
             request["ConditionExpression"] = "attribute_not_exists(#pk)"
@@ -133,8 +145,7 @@ class DynamoDbDocumentStore:
         requests = []
         for key, doc in docs.items():
             check_key(kind, key)
-            item = {"pk": {"S": kind}, "sk": {"S": key}, "body": {"S": body_json(doc)}}
-            requests.append({"PutRequest": {"Item": item}})
+            requests.append({"PutRequest": {"Item": item_of(kind, key, doc)}})
         for i in range(0, len(requests), WRITE_BATCH):
             pending: dict[str, Any] = {self.table_name: requests[i : i + WRITE_BATCH]}
             for attempt in range(self.attempts):

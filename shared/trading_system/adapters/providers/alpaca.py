@@ -5,6 +5,11 @@ GET {base}/v2/stocks/{symbol}/bars?timeframe=1Min&start=...&end=...&limit=...&pa
 with the headers APCA-API-KEY-ID / APCA-API-SECRET-KEY; the answer is
 {"bars": [{"t": "2024-01-02T14:30:00Z", "o": .., "h": .., "l": .., "c": .., "v": .., "n": .., "vw": ..}],
  "symbol": "AAPL", "next_page_token": "..." | null}.
+
+GET {base}/v1/corporate-actions?symbols=AAPL&types=forward_split,reverse_split,cash_dividend
+&start=2024-01-01&end=2024-12-31&limit=1000&sort=asc&page_token=... answers
+{"corporate_actions": {"forward_splits": [{"symbol", "new_rate", "old_rate", "ex_date", ...}],
+ "reverse_splits": [...], "cash_dividends": [{"symbol", "rate", "ex_date", ...}]}, "next_page_token"}.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +28,7 @@ from urllib.parse import quote
 import urllib3
 
 from trading_system.config import Settings
-from trading_system.market_data.domain import Bar, Timeframe
+from trading_system.market_data.domain import ActionKind, Bar, CorporateAction, Timeframe
 from trading_system.market_data.ports import (
     ProviderBars,
     ProviderCredentialsError,
@@ -43,6 +49,14 @@ TIMEFRAMES = {
     Timeframe.D1: "1Day",
 }
 KEY_SETTINGS = "TRADING_ALPACA_KEY_ID and TRADING_ALPACA_SECRET_KEY"
+ACTIONS_PAGE = 1_000  # Alpaca's largest `limit` for corporate actions
+MAX_ACTION_PAGES = 1_000  # a provider paging forever is a broken one
+# Alpaca's groups of corporate actions, by the name it answers them under.
+_ACTION_GROUPS = {
+    "forward_splits": ActionKind.SPLIT,
+    "reverse_splits": ActionKind.SPLIT,
+    "cash_dividends": ActionKind.CASH_DIVIDEND,
+}
 
 
 class AlpacaProvider:
@@ -123,6 +137,47 @@ class AlpacaProvider:
         exhausted = len(kept) < len(bars) and any(bar.ts >= end for bar in bars)
         return ProviderBars(kept, None if exhausted else (next_token or None))
 
+    def fetch_corporate_actions(self, symbol: str, start: date, end: date) -> list[CorporateAction]:
+        """Splits and cash dividends from the current endpoint, GET /v1/corporate-actions (the
+        older /v1beta1/corporate-actions/announcements is deprecated), every page read."""
+        if not self._key_id or not self._secret_key:
+            raise ProviderCredentialsError(f"alpaca needs an API key: set {KEY_SETTINGS}")
+        url = f"{self.base_url}/v1/corporate-actions"
+        headers = {"APCA-API-KEY-ID": self._key_id, "APCA-API-SECRET-KEY": self._secret_key}
+        fields = {
+            "symbols": symbol,
+            "types": "forward_split,reverse_split,cash_dividend",
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "limit": str(ACTIONS_PAGE),
+            "sort": "asc",
+        }
+        found: list[CorporateAction] = []
+        for _ in range(MAX_ACTION_PAGES):
+            self._wait_turn()
+            try:
+                response = self._http.request("GET", url, fields=fields, headers=headers)
+            except urllib3.exceptions.HTTPError as error:
+                raise ProviderUnavailable(f"alpaca did not answer: {type(error).__name__}") from None
+            body = self._checked(response, symbol, "corporate actions")
+            groups = body.get("corporate_actions") or {}
+            if not isinstance(groups, dict):
+                raise ProviderGarbage(f"alpaca sent corporate actions for {symbol} that are not an object")
+            for group, kind in _ACTION_GROUPS.items():
+                rows = groups.get(group) or []
+                if not isinstance(rows, list):
+                    raise ProviderGarbage(f"alpaca sent {group} for {symbol} that are not a list")
+                found += [_action(row, i, group, kind, symbol) for i, row in enumerate(rows)]
+            token = body.get("next_page_token")
+            if not token:
+                return sorted(found, key=lambda a: (a.ex_date, a.kind))
+            if not isinstance(token, str):
+                raise ProviderGarbage(f"alpaca sent a next_page_token for {symbol} that is not text")
+            fields["page_token"] = token
+        raise ProviderGarbage(
+            f"alpaca kept paging {symbol}'s corporate actions past {MAX_ACTION_PAGES} pages"
+        )
+
     def _wait_turn(self) -> None:
         if not self._spacing_s:
             return
@@ -132,7 +187,7 @@ class AlpacaProvider:
                 self._sleep(wait)
             self._next_request_at = max(self._next_request_at, self._monotonic()) + self._spacing_s
 
-    def _checked(self, response: urllib3.BaseHTTPResponse, symbol: str) -> dict[str, Any]:
+    def _checked(self, response: urllib3.BaseHTTPResponse, symbol: str, what: str = "bars") -> dict[str, Any]:
         status = response.status
         if status == 429:
             raise ProviderRateLimited("alpaca", _retry_after(response.headers))
@@ -152,10 +207,10 @@ class AlpacaProvider:
             body = json.loads(response.data)
         except ValueError:
             raise ProviderGarbage(
-                f"alpaca answered {symbol}'s bars with something that is not JSON"
+                f"alpaca answered {symbol}'s {what} with something that is not JSON"
             ) from None
         if not isinstance(body, dict):
-            raise ProviderGarbage(f"alpaca answered {symbol}'s bars with JSON that is not an object")
+            raise ProviderGarbage(f"alpaca answered {symbol}'s {what} with JSON that is not an object")
         return body
 
 
@@ -217,6 +272,47 @@ def _bar(row: Any, index: int, symbol: str, timeframe: Timeframe) -> Bar:
         low=values["low"],
         close=values["close"],
         volume=values["volume"],
+    )
+
+
+def _action(row: Any, index: int, group: str, kind: ActionKind, symbol: str) -> CorporateAction:
+    """One of Alpaca's split rows ({"symbol", "new_rate", "old_rate", "ex_date", ...}) or cash
+    dividend rows ({"symbol", "rate", "ex_date", "special", "foreign", ...}; USD unless it says)."""
+    where = f"alpaca sent a malformed {group[:-1]} for {symbol} (row {index} of the page"
+    if not isinstance(row, dict):
+        raise ProviderGarbage(f"{where}: not an object)")
+    if row.get("symbol") not in (None, symbol):
+        raise ProviderGarbage(f"{where}: it is {str(row.get('symbol'))[:20]!r}'s)")
+    try:
+        ex_date = date.fromisoformat(str(row.get("ex_date")))
+    except ValueError:
+        raise ProviderGarbage(f"{where}: 'ex_date' {str(row.get('ex_date'))[:40]!r} is not a date)") from None
+
+    def number(key: str) -> Decimal:
+        value = row.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ProviderGarbage(f"{where}: '{key}' is {str(value)[:40]!r}, not a number)")
+        try:
+            parsed = Decimal(str(value))  # via text: 0.24 stays 0.24, not its binary neighbour
+        except ArithmeticError:
+            raise ProviderGarbage(f"{where}: '{key}' is {str(value)[:40]!r}, not a number)") from None
+        if not parsed.is_finite() or parsed <= 0:
+            raise ProviderGarbage(f"{where}: '{key}' is {str(value)[:40]!r}, not a positive number)")
+        return parsed
+
+    if kind is ActionKind.SPLIT:
+        return CorporateAction(
+            symbol=symbol,
+            kind=kind,
+            ex_date=ex_date,
+            new_rate=number("new_rate"),
+            old_rate=number("old_rate"),
+        )
+    currency = row.get("currency") or "USD"
+    if not isinstance(currency, str) or len(currency) != 3:
+        raise ProviderGarbage(f"{where}: 'currency' {str(currency)[:20]!r} is not a currency code)")
+    return CorporateAction(
+        symbol=symbol, kind=kind, ex_date=ex_date, amount=number("rate"), currency=currency.upper()
     )
 
 

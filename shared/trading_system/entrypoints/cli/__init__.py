@@ -19,6 +19,7 @@ from trading_system.entrypoints.cli import (
     scanning,
     strategies,
     trading,
+    webhooks,
 )
 
 app = typer.Typer(help="The trading platform, local runtime.", no_args_is_help=True, add_completion=False)
@@ -40,6 +41,7 @@ app.add_typer(strategies.backtest_app, name="backtest")
 app.add_typer(strategies.strategy_app, name="strategy")
 app.add_typer(strategies.sweep_app, name="sweep")
 app.add_typer(deployment.deployment_app, name="deployment")
+app.add_typer(webhooks.webhooks_app, name="webhooks")
 
 
 def main() -> None:  # pragma: no cover - console entry

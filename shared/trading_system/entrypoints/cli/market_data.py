@@ -72,13 +72,23 @@ def bars(
     end: MomentOption = None,
     limit: int = 10_000,
     output: SeriesFormatOption = "csv",
+    adjustment: Annotated[
+        str, typer.Option(help="raw (as traded) or split (back-adjusted for splits)")
+    ] = "raw",
 ) -> None:
     """Bars of a symbol, resampled from finer bars when needed."""
     from trading_system.market_data.queries import GetBars
 
     container = build_container()
     query = valid(
-        lambda: GetBars(symbol=symbol, timeframe=timeframe, start=moment(start), end=moment(end), limit=limit)
+        lambda: GetBars(
+            symbol=symbol,
+            timeframe=timeframe,
+            start=moment(start),
+            end=moment(end),
+            limit=limit,
+            adjustment=adjustment,
+        )
     )
     page = ask(query, container)
     records = page.bars.records() if page.bars is not None else []
@@ -86,6 +96,7 @@ def bars(
         "symbol": page.symbol,
         "timeframe": page.timeframe,
         "source_timeframe": page.source_timeframe,
+        "adjustment": query.adjustment,
         "bars": records,
         "next_start": page.next_start,
     }

@@ -22,15 +22,25 @@ from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.market_data.commands import (
     BarRow,
     CompactLake,
+    CorporateActionRow,
     FileFormat,
     IngestBarFile,
     IngestBars,
+    RecordCorporateActions,
     RegisterSymbol,
 )
-from trading_system.market_data.domain import Bar, Listing, Symbol, Timeframe
-from trading_system.market_data.handlers import BarsPage, IngestReport, Registered
+from trading_system.market_data.domain import (
+    ActionKind,
+    Adjustment,
+    Bar,
+    CorporateAction,
+    Listing,
+    Symbol,
+    Timeframe,
+)
+from trading_system.market_data.handlers import ActionsRecorded, BarsPage, IngestReport, Registered
 from trading_system.market_data.ports import CompactionReport
-from trading_system.market_data.queries import GetBars, GetSymbol, ListSymbols
+from trading_system.market_data.queries import GetBars, GetSymbol, ListCorporateActions, ListSymbols
 
 _CHUNK = 1024 * 1024
 
@@ -50,6 +60,7 @@ class BarsOut(BaseModel):
     symbol: str
     timeframe: Timeframe
     source_timeframe: Timeframe | None = Field(description="the stored timeframe the bars come from")
+    adjustment: Adjustment = Field(description="raw: as traded; split: back-adjusted for splits")
     bars: list[Bar]
     next_start: datetime | None = Field(description="pass as `start` to get the next page")
 
@@ -149,18 +160,60 @@ def get_bars(
     start: IsoMoment | None = None,
     end: IsoMoment | None = None,
     limit: int = like(GetBars, "limit"),
+    adjustment: Adjustment = like(GetBars, "adjustment"),
 ) -> Response:
-    query = GetBars(symbol=symbol, timeframe=timeframe, start=moment(start), end=moment(end), limit=limit)
+    query = GetBars(
+        symbol=symbol,
+        timeframe=timeframe,
+        start=moment(start),
+        end=moment(end),
+        limit=limit,
+        adjustment=adjustment,
+    )
     page: BarsPage = bus.ask(query, context)
     # Bars can be tens of thousands: build the JSON from columns rather than through models.
     body: dict[str, Any] = {
         "symbol": page.symbol,
         "timeframe": page.timeframe.value,
         "source_timeframe": page.source_timeframe.value if page.source_timeframe else None,
+        "adjustment": query.adjustment.value,
         "bars": page.bars.records() if page.bars is not None else [],
         "next_start": iso(page.next_start),
     }
     return page_response(request, body, page.next_start)
+
+
+def list_corporate_actions(
+    symbol: Annotated[str, like(ListCorporateActions, "symbol", in_path=True)],
+    bus: Bus,
+    context: Context,
+    kind: ActionKind | None = None,
+) -> list[CorporateAction]:
+    actions: list[CorporateAction] = bus.ask(ListCorporateActions(symbol=symbol, kind=kind), context)
+    return actions
+
+
+class CorporateActionsRequest(BaseModel):
+    actions: list[CorporateActionRow] = Field(min_length=1, max_length=10_000)
+
+
+@route(
+    status_code=201,
+    responses={200: {"description": "Every action was already recorded as sent: nothing changed"}},
+)
+def record_corporate_actions(
+    symbol: Annotated[str, like(RecordCorporateActions, "symbol", in_path=True)],
+    body: CorporateActionsRequest,
+    response: Response,
+    bus: Bus,
+    context: Context,
+) -> ActionsRecorded:
+    command = RecordCorporateActions(symbol=symbol, actions=body.actions, source="api")
+    recorded: ActionsRecorded = bus.execute(command, context)
+    response.headers["Location"] = f"/v1/symbols/{recorded.symbol}/corporate-actions"
+    if not recorded.recorded:
+        response.status_code = 200
+    return recorded
 
 
 def compact_lake(body: CompactLake, bus: Bus, context: Context) -> CompactionReport:

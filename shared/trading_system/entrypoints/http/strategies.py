@@ -13,6 +13,12 @@ from fastapi import Query, Response
 from trading_system.entrypoints.http.dependencies import Bus, Context
 from trading_system.entrypoints.http.params import like
 from trading_system.entrypoints.http.routes import route
+from trading_system.entrypoints.http.webhooks import (  # noqa: F401 - webhooks are Strategies' routes
+    create_webhook,
+    delete_webhook,
+    list_webhooks,
+    receive_webhook,
+)
 from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.strategies.commands import (
     BacktestRequest,
