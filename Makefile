@@ -80,10 +80,10 @@ deploy: install $(NODE_STAMP)
 destroy: install $(NODE_STAMP)
 	CDK_DISABLE_VERSION_CHECK=1 npx cdk destroy $(CDK_STAGE)
 
-# make smoke URL=https://<api>.execute-api.<region>.amazonaws.com KEY=tsk_...
+# make smoke URL=https://<api>.execute-api.<region>.amazonaws.com KEY=tsk_... [WS=wss://<ws api>/live]
 smoke: install
-	@test -n "$(URL)" -a -n "$(KEY)" || { echo "usage: make smoke URL=<the API's URL> KEY=<an admin key>"; exit 2; }
-	TRADING_SMOKE_KEY="$(KEY)" $(BIN)/trading deployment smoke --url "$(URL)"
+	@test -n "$(URL)" -a -n "$(KEY)" || { echo "usage: make smoke URL=<the API's URL> KEY=<an admin key> [WS=<WebSocketUrl>]"; exit 2; }
+	TRADING_SMOKE_KEY="$(KEY)" $(BIN)/trading deployment smoke --url "$(URL)" $(if $(WS),--stream-url "$(WS)")
 
 # wrk loads the local server for the HTTP load bench; from Debian, only when missing.
 bench: install

@@ -12,14 +12,6 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from trading_system.adapters.repositories import (
-    DocumentApiKeyRepository,
-    DocumentDeadLetters,
-    DocumentInbox,
-    DocumentScannerRepository,
-    DocumentSignalRegistry,
-    DocumentSymbolRepository,
-)
 from trading_system.catalog import FanOut, On, by_name, subscriptions, timetables
 from trading_system.config import Settings, load_settings
 from trading_system.kernel.bus import EventPublisher, Handler, HandlerTable, MessageBus, MessageContext
@@ -30,12 +22,19 @@ from trading_system.kernel.messages import Command, Event, Query
 if TYPE_CHECKING:
     from trading_system.adapters.analytics_lake import AnalyticsLake
     from trading_system.adapters.aws.websocket import ManagementApiPoster
+    from trading_system.adapters.deliveries import DocumentDeadLetters, DocumentInbox
     from trading_system.adapters.fill_lake import FillLake
     from trading_system.adapters.indicator_demand import ScannerIndicatorDemand
     from trading_system.adapters.lake import ParquetLake
     from trading_system.adapters.providers import ProviderRegistry
     from trading_system.adapters.raw import RawFiles
-    from trading_system.adapters.repositories import DocumentBackfillCheckpoints
+    from trading_system.adapters.repositories import (
+        DocumentApiKeyRepository,
+        DocumentBackfillCheckpoints,
+        DocumentScannerRepository,
+        DocumentSignalRegistry,
+        DocumentSymbolRepository,
+    )
     from trading_system.adapters.scoped_store import KindScope
     from trading_system.adapters.signal_lake import SignalLake
     from trading_system.adapters.strategy_store import (
@@ -216,6 +215,8 @@ class Container:
 
     @_once
     def symbols(self) -> DocumentSymbolRepository:
+        from trading_system.adapters.repositories import DocumentSymbolRepository
+
         return DocumentSymbolRepository(self.store)
 
     @_once
@@ -232,6 +233,8 @@ class Container:
 
     @_once
     def api_keys(self) -> DocumentApiKeyRepository:
+        from trading_system.adapters.repositories import DocumentApiKeyRepository
+
         return DocumentApiKeyRepository(self.store)
 
     @_once
@@ -267,10 +270,14 @@ class Container:
 
     @_once
     def inbox(self) -> DocumentInbox:
+        from trading_system.adapters.deliveries import DocumentInbox
+
         return DocumentInbox(self.store)
 
     @_once
     def dead_letters(self) -> DocumentDeadLetters:
+        from trading_system.adapters.deliveries import DocumentDeadLetters
+
         return DocumentDeadLetters(self.store)
 
     @_once
@@ -292,10 +299,14 @@ class Container:
 
     @_once
     def scanners(self) -> DocumentScannerRepository:
+        from trading_system.adapters.repositories import DocumentScannerRepository
+
         return DocumentScannerRepository(self.store)
 
     @_once
     def signal_registry(self) -> DocumentSignalRegistry:
+        from trading_system.adapters.repositories import DocumentSignalRegistry
+
         return DocumentSignalRegistry(self.store)
 
     @_once

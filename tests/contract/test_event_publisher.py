@@ -26,9 +26,9 @@ from trading_system.adapters.aws.eventbridge import (
     EventPublishError,
     envelope_from_eventbridge,
 )
+from trading_system.adapters.deliveries import DocumentDeadLetters
 from trading_system.adapters.local.inprocess_bus import InProcessPublisher
 from trading_system.adapters.local.sqlite_store import SqliteDocumentStore
-from trading_system.adapters.repositories import DocumentDeadLetters
 from trading_system.config import Settings
 from trading_system.kernel.bus import EventPublisher
 from trading_system.kernel.messages import Envelope

@@ -24,9 +24,9 @@ STEPS = [
 ]
 
 
-def smoke(url: str, key: str) -> subprocess.CompletedProcess[str]:
+def smoke(url: str, key: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(TRADING), "deployment", "smoke", "--url", url, "--key", key],
+        [str(TRADING), "deployment", "smoke", "--url", url, "--key", key, *extra],
         capture_output=True,
         text=True,
         timeout=120,
@@ -42,6 +42,22 @@ def test_every_step_passes_against_the_local_runtime_and_again(local_runner: Loc
         ]
         assert passed == STEPS
         assert result.stdout.strip().endswith(f"smoke test passed: {len(STEPS)} steps")
+
+
+def test_the_stream_url_may_be_named_apart_from_the_api(local_runner: LocalRunner) -> None:
+    """In AWS the stream is its own API (the WebSocketUrl output): `--stream-url` names it, and a
+    wrong one is a skipped step, not a pass."""
+    stream = local_runner.base_url.replace("http", "ws", 1) + "/v1/stream"
+    named = smoke(local_runner.base_url, local_runner.admin_key, "--stream-url", stream)
+    assert named.returncode == 0, named.stdout + named.stderr
+    assert "ok   receive OrderCanceled on the stream" in named.stdout
+    wrong = smoke(
+        local_runner.base_url, local_runner.admin_key, "--stream-url", f"ws://127.0.0.1:{free_port()}/x"
+    )
+    assert "receive OrderCanceled on the stream" not in [
+        line[5:].rsplit(" (", 1)[0] for line in wrong.stdout.splitlines() if line.startswith("ok ")
+    ]
+    assert "skipped" in wrong.stdout
 
 
 def test_a_failure_names_its_step(local_runner: LocalRunner) -> None:

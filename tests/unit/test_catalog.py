@@ -140,7 +140,7 @@ _PROBE = """
 import json, os, sys
 import {module} as m
 print(json.dumps({{"duckdb": "duckdb" in sys.modules, "numpy": "numpy" in sys.modules,
-                  "boto3": "boto3" in sys.modules}}))
+                  "boto3": "boto3" in sys.modules, "pydantic_v1": "pydantic.v1" in sys.modules}}))
 """
 
 
@@ -160,6 +160,28 @@ def test_only_functions_that_read_the_lake_import_duckdb(function: object, tmp_p
     assert imported["duckdb"] == function.reads_lake  # type: ignore[attr-defined]
     assert imported["duckdb"] or not imported["numpy"], "numpy only comes with the lake"
     assert not imported["boto3"], "the local runtime never needs boto3"
+    assert not imported["pydantic_v1"], "FastAPI's check for pydantic.v1 models imports it (routes.py)"
+
+
+def test_a_pydantic_v1_model_is_still_refused_once_pydantic_v1_is_loaded() -> None:
+    import warnings
+
+    from fastapi import APIRouter
+    from fastapi.exceptions import PydanticV1NotSupportedError
+
+    import trading_system.entrypoints.http.routes  # noqa: F401  (wraps FastAPI's check)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pydantic import v1
+
+    class Old(v1.BaseModel):
+        x: int
+
+    def endpoint() -> None: ...
+
+    with pytest.raises(PydanticV1NotSupportedError):
+        APIRouter().add_api_route("/old", endpoint, response_model=Old)
 
 
 def test_only_identity_touches_api_keys_and_only_trading_kinds_move_money() -> None:

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from trading_system.identity import domain
-from trading_system.identity.handlers import authenticate, authorize
+from trading_system.identity.domain import authorize
+from trading_system.identity.handlers import authenticate
 from trading_system.identity.queries import Authenticate
 from trading_system.kernel.errors import Forbidden, Unauthorized
 from trading_system.kernel.principal import Principal, Role

@@ -58,7 +58,7 @@ def connect(
     """$connect: a 200 opens the connection, any other status refuses the handshake."""
     # Here, not at the top: the HTTP code brings FastAPI, which the other stream functions never need
     from trading_system.entrypoints.http.auth import token_from
-    from trading_system.identity.handlers import authorize
+    from trading_system.identity.domain import authorize
 
     connection_id = event["requestContext"]["connectionId"]
     # A WebSocket event's headers keep the client's spelling (an HTTP API's are lower case)

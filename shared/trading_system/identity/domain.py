@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from trading_system.kernel.errors import Forbidden
 from trading_system.kernel.principal import Principal, Role
 
 PREFIX = "tsk"
@@ -126,3 +127,10 @@ class Revocation(BaseModel):
     value: str = Field(min_length=1, max_length=256)
     revoked_at: datetime
     revoked_by: str
+
+
+def authorize(principal: Principal, required: Role | None, route: str) -> None:
+    if required is not None and not principal.role.allows(required):
+        raise Forbidden(
+            f"{route} needs the {required.value} role; key {principal.key_id} has {principal.role.value}"
+        )

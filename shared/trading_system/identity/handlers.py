@@ -1,5 +1,6 @@
 """Creating, revoking and checking API keys and bearer tokens. The authorizer Lambda and the
-local middleware both call `authenticate` and `authorize`, so the two runtimes enforce the same
+local middleware both call `authenticate` and `authorize` (identity/domain.py, a pure rule that
+every HTTP function's guard imports without these handlers), so the two runtimes enforce the same
 rules."""
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from trading_system.identity.ports import (
 from trading_system.identity.queries import Authenticate, ListApiKeys, ListRevocations
 from trading_system.kernel.bus import Handled, HandlerTable, MessageContext
 from trading_system.kernel.clock import Clock
-from trading_system.kernel.errors import Forbidden, NotFound, Unauthorized
+from trading_system.kernel.errors import NotFound, Unauthorized
 from trading_system.kernel.principal import Principal, Role
 
 log = logging.getLogger(__name__)
@@ -166,13 +167,6 @@ def _revoke(
 
 def list_revocations(query: ListRevocations, token_revocations: TokenRevocations) -> list[Revocation]:
     return token_revocations.list()
-
-
-def authorize(principal: Principal, required: Role | None, route: str) -> None:
-    if required is not None and not principal.role.allows(required):
-        raise Forbidden(
-            f"{route} needs the {required.value} role; key {principal.key_id} has {principal.role.value}"
-        )
 
 
 HANDLERS = HandlerTable(

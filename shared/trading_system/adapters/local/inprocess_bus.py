@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from trading_system.adapters.repositories import DocumentDeadLetters
+from trading_system.adapters.deliveries import DocumentDeadLetters
 from trading_system.kernel.messages import Envelope
 
 log = logging.getLogger(__name__)

@@ -65,13 +65,19 @@ def smoke(
         str, typer.Option(help="the API's URL (a stack's ApiUrl output, or http://127.0.0.1:8000)")
     ],
     key: Annotated[str, typer.Option(help="an admin API key", envvar="TRADING_SMOKE_KEY")],
+    stream_url: Annotated[
+        str | None,
+        typer.Option(
+            help="the stream's URL when it is not the API's /v1/stream (a stack's WebSocketUrl output)"
+        ),
+    ] = None,
 ) -> None:
     """Health, bars in and out, a scan, a paper order placed and canceled, and its event on the
     stream: exits 0 when every step passed, 1 at the first that failed."""
     from trading_system.entrypoints.smoke import SmokeFailed, run
 
     try:
-        report = run(url, key, say=typer.echo)
+        report = run(url, key, say=typer.echo, stream_url=stream_url)
     except SmokeFailed as error:
         typer.secho(f"FAIL {error}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
-from trading_system.identity.handlers import authorize
+from trading_system.identity.domain import authorize
 from trading_system.identity.queries import Authenticate
 from trading_system.kernel.errors import Unauthorized
 from trading_system.kernel.principal import Principal, Role

@@ -16,9 +16,11 @@ each a problem document (problems.py).
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import fastapi.utils
 from fastapi import APIRouter
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.routing import APIRoute
@@ -32,6 +34,26 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 _OPTIONS = "__route_options__"
 _built: dict[str, APIRouter] = {}
+
+
+def _refuse_pydantic_v1_only_when_loaded() -> None:
+    """FastAPI refuses a pydantic.v1 model wherever a route declares a model, and to tell one it
+    imports `pydantic.v1` (~20 ms of a cold start) on the first route it builds. No class can be
+    a v1 model before pydantic.v1 is imported, so the check runs only once it has been; after
+    that it is FastAPI's own, unchanged."""
+    name = "annotation_is_pydantic_v1"  # what fastapi.utils.create_model_field calls
+    check = getattr(fastapi.utils, name, None)
+    if check is None or getattr(check, "_only_when_loaded", False):
+        return  # a FastAPI without the check, or wrapped already
+
+    def annotation_is_pydantic_v1(annotation: Any) -> bool:
+        return "pydantic.v1" in sys.modules and bool(check(annotation))
+
+    annotation_is_pydantic_v1._only_when_loaded = True  # type: ignore[attr-defined]
+    setattr(fastapi.utils, name, annotation_is_pydantic_v1)
+
+
+_refuse_pydantic_v1_only_when_loaded()
 
 
 def route(**options: Any) -> Callable[[Endpoint], Endpoint]:

@@ -13,7 +13,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from trading_system.entrypoints.http.auth import token_from
 from trading_system.entrypoints.stream import channels_of, parse_client_message, push_message
-from trading_system.identity.handlers import authorize
+from trading_system.identity.domain import authorize
 from trading_system.identity.queries import Authenticate
 from trading_system.kernel.errors import DomainError
 from trading_system.kernel.messages import Envelope
