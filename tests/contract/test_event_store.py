@@ -20,8 +20,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.aws_fixtures import unique_name
+from tests.contract.document_stores import dynamodb_table
 from trading_system.adapters.aws.dynamodb_events import DynamoDbEventStore
-from trading_system.adapters.aws.dynamodb_store import DynamoDbDocumentStore, create_table
+from trading_system.adapters.aws.dynamodb_store import DynamoDbDocumentStore
 from trading_system.adapters.local.sqlite_events import SqliteEventStore
 from trading_system.adapters.local.sqlite_store import SqliteDocumentStore
 from trading_system.config import Settings
@@ -35,21 +36,14 @@ from trading_system.kernel.event_store import (
     ViewWrite,
 )
 
+__all__ = ["dynamodb_table"]  # the fixture these tests use (one table per module)
+
 
 @dataclass(frozen=True)
 class Backend:
     name: str
     events: EventStore
     documents: DocumentStore  # the same backend's document store, where views land
-
-
-@pytest.fixture(scope="module")
-def dynamodb_table(request: pytest.FixtureRequest) -> str:
-    moto_url: str = request.getfixturevalue("moto_url")
-    name = unique_name("events")
-    store = DynamoDbDocumentStore.from_settings(Settings(aws_endpoint_url=moto_url, table_name=name))
-    create_table(store.client, name)
-    return name
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])

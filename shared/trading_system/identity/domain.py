@@ -36,7 +36,7 @@ class ApiKey(BaseModel):
         return self.revoked_at is None
 
     def verifies(self, secret: str) -> bool:
-        return hmac.compare_digest(self.secret_sha256, _digest(secret))
+        return hmac.compare_digest(self.secret_sha256, secret_digest(secret))
 
     def principal(self) -> Principal:
         return Principal(key_id=self.key_id, role=self.role)
@@ -50,7 +50,7 @@ def issue(role: Role, label: str, created_by: str, now: datetime) -> tuple[ApiKe
         key_id=key_id,
         role=role,
         label=label,
-        secret_sha256=_digest(secret),
+        secret_sha256=secret_digest(secret),
         created_at=now,
         created_by=created_by,
     )
@@ -65,7 +65,8 @@ def split_token(token: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def _digest(secret: str) -> str:
+def secret_digest(secret: str) -> str:
+    """How a secret (an API key's, a webhook's) is kept: its SHA-256, never the secret."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 

@@ -172,15 +172,3 @@ class PullLatestBars(Command):
 # One command a provider, so a schedule (which sends its command without arguments) names one.
 class PullAlpacaBars(PullLatestBars):
     provider: str = "alpaca"
-
-
-class PullBinanceBars(PullLatestBars):
-    provider: str = "binance"
-
-
-class PullCoinbaseBars(PullLatestBars):
-    provider: str = "coinbase"
-
-
-class PullKrakenBars(PullLatestBars):
-    provider: str = "kraken"

@@ -19,9 +19,6 @@ from trading_system.market_data.commands import (
     IngestBarFile,
     IngestBars,
     PullAlpacaBars,
-    PullBinanceBars,
-    PullCoinbaseBars,
-    PullKrakenBars,
     PullLatestBars,
     RecordCorporateActions,
     RegisterSymbol,
@@ -298,23 +295,8 @@ def backfill_bars(
     provider = providers.get(cmd.provider)
     tf = cmd.timeframe
     start, end = _backfill_range(cmd, clock.now())
-    done = [
-        _backfill_symbol(
-            provider,
-            providers.retry,
-            providers.ingest_batch_rows,
-            symbol,
-            tf,
-            start,
-            end,
-            backfills,
-            symbols,
-            bus,
-            clock,
-            context,
-        )
-        for symbol in dict.fromkeys(cmd.symbols)
-    ]
+    run = _Run(provider, providers, tf, backfills, symbols, bus, clock, context)
+    done = [_backfill_symbol(run, symbol, start, end) for symbol in dict.fromkeys(cmd.symbols)]
     if isinstance(provider, CorporateActionsSource):
         done = [
             s.model_copy(
@@ -360,20 +342,25 @@ def _backfill_range(cmd: BackfillBars, now: datetime) -> tuple[datetime, datetim
     return start, min(end_exclusive(tf, end_at), latest)
 
 
-def _backfill_symbol(
-    provider: MarketDataProvider,
-    retry: RetryPolicy,
-    batch_rows: int,
-    symbol: str,
-    tf: Timeframe,
-    start: datetime,
-    end: datetime,
-    backfills: BackfillCheckpoints,
-    symbols: SymbolRepository,
-    bus: MessageBus,
-    clock: Clock,
-    context: MessageContext,
-) -> SymbolBackfill:
+@dataclass(frozen=True)
+class _Run:
+    """What every symbol of one backfill or pull shares."""
+
+    provider: MarketDataProvider
+    providers: MarketDataProviders
+    tf: Timeframe
+    backfills: BackfillCheckpoints
+    symbols: SymbolRepository
+    bus: MessageBus
+    clock: Clock
+    context: MessageContext
+
+
+def _backfill_symbol(run: _Run, symbol: str, start: datetime, end: datetime) -> SymbolBackfill:
+    provider, tf, backfills, symbols, bus, clock, context = (
+        run.provider, run.tf, run.backfills, run.symbols, run.bus, run.clock, run.context
+    )  # fmt: skip
+    retry, batch_rows = run.providers.retry, run.providers.ingest_batch_rows
     saved = backfills.get(provider.name, symbol, tf)
     # Resume only a run that covers this start contiguously; another range starts afresh.
     resumed = saved is not None and saved.start <= start <= saved.through
@@ -583,18 +570,10 @@ def pull_latest_bars(
         try:
             done.append(
                 _backfill_symbol(
-                    provider,
-                    providers.retry,
-                    providers.ingest_batch_rows,
+                    _Run(provider, providers, tf, backfills, symbols, bus, clock, context),
                     listing.symbol,
-                    tf,
                     start,
                     end,
-                    backfills,
-                    symbols,
-                    bus,
-                    clock,
-                    context,
                 )
             )
         except DomainError as error:
@@ -621,7 +600,7 @@ HANDLERS = HandlerTable(
         RecordCorporateActions: record_corporate_actions,
         BackfillBars: backfill_bars,
         **dict.fromkeys(
-            (PullLatestBars, PullAlpacaBars, PullBinanceBars, PullCoinbaseBars, PullKrakenBars),
+            (PullLatestBars, PullAlpacaBars),
             pull_latest_bars,
         ),
     },

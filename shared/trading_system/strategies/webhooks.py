@@ -26,7 +26,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from trading_system.identity.domain import _digest as secret_digest
+from trading_system.identity.domain import secret_digest
 from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.kernel.text import PlainText, printable
 
