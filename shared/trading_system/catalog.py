@@ -362,14 +362,22 @@ TRADING: tuple[Function, ...] = (
         _READ_TABLE,
         errors=(404,),
     ),
-    _http("list_accounts", "trading", "GET", "/v1/accounts", Role.VIEWER, "Every paper account", _READ_TABLE),
+    _http(
+        "list_accounts",
+        "trading",
+        "GET",
+        "/v1/accounts",
+        Role.VIEWER,
+        "The paper accounts the caller owns or may read (an admin: every one)",
+        _READ_TABLE,
+    ),
     _http(
         "create_account",
         "trading",
         "POST",
         "/v1/accounts",
         Role.ADMIN,
-        "Create a paper account with a starting cash, costs and risk limits",
+        "Create a paper account with a starting cash, costs and risk limits, for the caller or a named user",
         _ORDER_WRITER,
         also_checks="the starting cash is whole cents",
     ),
@@ -391,6 +399,24 @@ TRADING: tuple[Function, ...] = (
         "/v1/accounts/{account_id}/resume",
         Role.ADMIN,
         "Lift an account's loss-limit halt; its peak and day's loss start again from the equity now",
+        _ORDER_WRITER,
+    ),
+    _http(
+        "grant_account_reader",
+        "trading",
+        "POST",
+        "/v1/accounts/{account_id}/readers",
+        Role.ADMIN,
+        "Let a user read an account (orders, positions, fills, P&L), not trade on it",
+        _ORDER_WRITER,
+    ),
+    _http(
+        "revoke_account_reader",
+        "trading",
+        "DELETE",
+        "/v1/accounts/{account_id}/readers/{user}",
+        Role.ADMIN,
+        "Take back a user's read access to an account",
         _ORDER_WRITER,
     ),
     _http(
@@ -723,9 +749,10 @@ _CORE: tuple[Function, ...] = (
         "GET",
         "/v1/signals",
         Role.VIEWER,
-        "Signals from scanners and from indicator crossovers/patterns",
-        {Resource.LAKE: "read"},
+        "Signals from the caller's scanners and from indicator crossovers/patterns",
+        {Resource.TABLE: "read", Resource.LAKE: "read"},  # the table: which scanners are the caller's
         memory_mb=_LAKE_MEMORY_MB,
+        errors=(404,),
     ),
     Function(
         name="run_scanners",
@@ -1047,8 +1074,8 @@ STRATEGIES: tuple[Function, ...] = (
 
 # --- The live stream in AWS (issue 10, part 1): API Gateway WebSocket API + fan-out ---------------
 _CONNECTION_KINDS = (kinds.WS_CONNECTIONS, kinds.owned(kinds.WS_CHANNELS))
-# What a client may see: public market data and signals, and orders and fills. Orders are not yet
-# limited to their owner's connections (ownership per principal is issue 10, part 2).
+# What a client may see: public market data and signals, its scanners' signals, and its accounts'
+# orders and fills (entrypoints/stream.py says who may subscribe to which channel).
 STREAMED_EVENTS = (
     "BarsIngested",
     "SymbolRegistered",
@@ -1076,7 +1103,17 @@ STREAM: tuple[Function, ...] = (
         trigger=WebSocket("$disconnect", "subscribe", "unsubscribe", "ping", "$default"),
         summary="A stream client's subscribe, unsubscribe and ping frames, and its goodbye",
         uses={Resource.TABLE: "read_write"},
-        table_kinds=_CONNECTION_KINDS,
+        # A subscription to an account's, a scanner's or a deployment's channel reads whose it is
+        # (an account is folded from its event stream). The grant is the function's read_write:
+        # a read-only grant per kind would be tighter (docs/SECURITY.md, "Not yet").
+        table_kinds=(
+            *_CONNECTION_KINDS,
+            kinds.ACCOUNTS,
+            kinds.streams(kinds.ACCOUNT_STREAMS),
+            kinds.QUOTES,  # GetAccount's view values positions at the latest quotes
+            kinds.SCANNERS,
+            kinds.DEPLOYMENTS,
+        ),
     ),
     Function(
         name="stream_fan_out",

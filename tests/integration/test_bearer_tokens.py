@@ -33,7 +33,7 @@ from trading_system.identity.queries import Authenticate
 from trading_system.kernel.errors import Unauthorized
 from trading_system.kernel.principal import Role
 from trading_system.market_data.commands import BarRow, IngestBars, RegisterSymbol
-from trading_system.trading.commands import CreateAccount
+from trading_system.trading.commands import CreateAccount, GrantAccountReader
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ORDER = {
@@ -70,7 +70,8 @@ def market(container: Container) -> None:
     container.bus.execute(RegisterSymbol(symbol="AAPL"))
     bar = BarRow(ts="2024-01-02", open=187.15, high=188.44, low=183.89, close=185.64, volume=82488700)
     container.bus.execute(IngestBars(timeframe="1d", symbol="AAPL", bars=[bar]))
-    container.bus.execute(CreateAccount(account_id="paper", starting_cash=Decimal(100_000)))
+    # the account of the trader tokens' subject (accounts are their owner's)
+    container.bus.execute(CreateAccount(account_id="paper", starting_cash=Decimal(100_000), owner="alice"))
 
 
 def issue(container: Container, role: Role, subject: str = "alice", ttl_s: int = 3600) -> IssuedToken:
@@ -173,16 +174,23 @@ def test_a_trader_token_places_an_order_and_a_viewer_token_cannot(
     trader = issue(container, Role.TRADER, "alice").token
     placed = client.post("/v1/orders", json=ORDER | {"client_order_id": "jwt-1"}, headers=bearer(trader))
     assert placed.status_code == 201, placed.text
-    assert client.get("/v1/me", headers=bearer(trader)).json() == {"key_id": "jwt:alice", "role": "trader"}
+    assert client.get("/v1/me", headers=bearer(trader)).json() == {
+        "key_id": "jwt:alice",
+        "role": "trader",
+        "user": "alice",
+    }
 
     viewer = issue(container, Role.VIEWER, "victor").token
     refused = client.post("/v1/orders", json=ORDER | {"client_order_id": "jwt-2"}, headers=bearer(viewer))
     assert refused.status_code == 403, refused.text
+    container.bus.execute(GrantAccountReader(account_id="paper", user="victor"))
     assert client.get(f"/v1/orders/{placed.json()['id']}", headers=bearer(viewer)).status_code == 200
 
-    # a Cognito user in the trader group, through the JWKS
+    # a Cognito user in the trader group, through the JWKS, on an account of its own
+    container.bus.execute(CreateAccount(account_id="own", starting_cash=Decimal(1000), owner="c0ffee"))
     cognito = outside_key.sign(claims(subject="c0ffee", groups=["trader"]))
-    outside = client.post("/v1/orders", json=ORDER | {"client_order_id": "jwt-3"}, headers=bearer(cognito))
+    mine = ORDER | {"client_order_id": "jwt-3", "account_id": "own"}
+    outside = client.post("/v1/orders", json=mine, headers=bearer(cognito))
     assert outside.status_code == 201, outside.text
 
 
@@ -239,12 +247,18 @@ def test_the_authorizer_decides_on_bearer_tokens(container: Container, outside_k
     viewer = issue(container, Role.VIEWER, "victor").token
     allowed = decide(container, authorizer_event("GET /v1/bars/{symbol}", bearer(viewer)))
     # the principal travels in the context exactly as a key's does
-    assert allowed == {"isAuthorized": True, "context": {"key_id": "jwt:victor", "role": "viewer"}}
+    assert allowed == {
+        "isAuthorized": True,
+        "context": {"key_id": "jwt:victor", "role": "viewer", "user": "victor"},
+    }
     assert decide(container, authorizer_event("POST /v1/orders", bearer(viewer)))["isAuthorized"] is False
 
     trader = outside_key.sign(claims(subject="c0ffee", groups=["viewer", "trader"]))
     decision = decide(container, authorizer_event("POST /v1/orders", bearer(trader)))
-    assert decision == {"isAuthorized": True, "context": {"key_id": "jwt:c0ffee", "role": "trader"}}
+    assert decision == {
+        "isAuthorized": True,
+        "context": {"key_id": "jwt:c0ffee", "role": "trader", "user": "c0ffee"},
+    }
 
     for bad in (expired_token(container), outside_key.sign(claims(audience="other-app"))):
         denied = decide(container, authorizer_event("GET /v1/bars/{symbol}", bearer(bad)))
@@ -267,7 +281,11 @@ def test_the_authorizer_lambda_verifies_the_platforms_tokens(
     handler = importlib.import_module(function.module).handler
 
     event = authorizer_event("POST /v1/orders", bearer(token.token))
-    assert handler(event, LambdaContext())["context"] == {"key_id": "jwt:alice", "role": "trader"}
+    assert handler(event, LambdaContext())["context"] == {
+        "key_id": "jwt:alice",
+        "role": "trader",
+        "user": "alice",
+    }
     container.bus.execute(RevokeToken(token_id=token.token_id))
     assert handler(copy.deepcopy(event), LambdaContext())["isAuthorized"] is False
     sys.modules.pop(function.module, None)

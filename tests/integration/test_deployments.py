@@ -208,6 +208,38 @@ def test_a_redelivered_bar_never_doubles_an_order(
     assert sum(float(f["qty"]) for f in fills(client, keys)) == 1
 
 
+def test_a_deployment_trades_as_its_owner(
+    client: TestClient,
+    keys: Keys,
+    clock: MovableClock,
+    market: None,
+    container: Container,
+    extra_strategies: None,
+) -> None:
+    """Alice's deployment places its orders for Alice, on her account; bob's view of it is none."""
+    from trading_system.identity.commands import CreateApiKey
+    from trading_system.kernel.principal import Role
+
+    def key(user: str) -> dict[str, str]:
+        return {"x-api-key": container.bus.execute(CreateApiKey(role=Role.TRADER, owner=user)).api_key}
+
+    alice, bob = key("alice"), key("bob")
+    account = {"account_id": "alices", "starting_cash": "100000", "owner": "alice"}
+    assert client.post("/v1/accounts", json=account, headers=keys.header("admin")).status_code == 201
+    body = {"strategy": "buy_one", "symbols": ["WAVE"], "timeframe": "1d", "account_id": "alices"}
+    created = client.post("/v1/deployments", json=body, headers=alice)
+    assert created.status_code == 201 and created.json()["owner"] == "alice", created.text
+    # An admin sees Alice's account, but a deployment of the admin's would trade it as the admin.
+    refused = client.post("/v1/deployments", json=body, headers=keys.header("admin"))
+    assert refused.status_code == 422 and "account alices is alice's" in refused.text, refused.text
+    ingest(client, keys, clock, [BARS[HISTORY]])
+    shown = client.get(f"/v1/deployments/{created.json()['deployment_id']}", headers=alice).json()
+    assert shown["status"] == "running" and shown["orders_placed"] == 1, shown
+    orders = client.get("/v1/orders?account_id=alices&status=all", headers=alice).json()["orders"]
+    assert len(orders) == 1 and orders[0]["client_order_id"].startswith(shown["deployment_id"])
+    assert client.get("/v1/orders?account_id=alices&status=all", headers=bob).status_code == 404
+
+
 class Boom(Strategy):
     name = "boom"
 

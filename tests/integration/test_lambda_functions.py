@@ -42,7 +42,7 @@ from trading_system.config import load_settings
 from trading_system.entrypoints.schemas import domain_events
 from trading_system.identity.commands import CreateApiKey
 from trading_system.identity.domain import ApiKey
-from trading_system.kernel.principal import Role
+from trading_system.kernel.principal import FIRST_ADMIN, Role
 from trading_system.market_data.commands import BarRow, IngestBars, RegisterSymbol
 from trading_system.scanning.domain import Scanner
 from trading_system.strategies.commands import BacktestRequest, CreateStrategy, SweepRequest
@@ -208,6 +208,8 @@ EXPECTED_STATUS = {
     "create_account": 201,
     "reset_account": 200,
     "resume_account": 200,
+    "grant_account_reader": 200,
+    "revoke_account_reader": 200,
     "list_account_events": 200,
     "list_fills": 200,
     "get_pnl": 200,
@@ -380,7 +382,7 @@ def ensure_sample_webhook(container: Container) -> None:
     """The webhook the samples name (the delete_webhook sample deletes it), with a known secret."""
     if container.webhooks.get(SAMPLE_WEBHOOK) is None:
         draft = WebhookDraft.model_validate(json.loads(load(EVENTS / "http" / "create_webhook.json")["body"]))
-        issued, _ = issue_webhook(draft, "sample0key01", datetime.now(UTC))
+        issued, _ = issue_webhook(draft, FIRST_ADMIN, "sample0key01", datetime.now(UTC))  # as the account
         container.webhooks.add(
             issued.model_copy(
                 update={
@@ -438,10 +440,10 @@ def test_a_route_without_the_authorizers_decision_is_refused(seeded: Container) 
     event = load(sample_for(function))
     del event["requestContext"]["authorizer"]
     assert handler_of(function)(event, LambdaContext())["statusCode"] == 401
-    event["requestContext"]["authorizer"] = {"lambda": {"key_id": "k", "role": "viewer"}}
+    event["requestContext"]["authorizer"] = {"lambda": {"key_id": "k", "role": "viewer", "user": "admin"}}
     ingest = by_name()["ingest_bars"]
     low_role = load(sample_for(ingest))
-    low_role["requestContext"]["authorizer"] = {"lambda": {"key_id": "k", "role": "viewer"}}
+    low_role["requestContext"]["authorizer"] = {"lambda": {"key_id": "k", "role": "viewer", "user": "admin"}}
     assert handler_of(ingest)(low_role, LambdaContext())["statusCode"] == 403
 
 
@@ -595,7 +597,10 @@ def test_the_stream_lambdas_connect_subscribe_fan_out_and_disconnect(
 
     messages = handler_of(by_name()["stream_messages"])
     subscribed = messages(load(sample_for(by_name()["stream_messages"])), LambdaContext())
-    assert json.loads(subscribed["body"]) == {"type": "subscribed", "channels": ["bars:AAPL:1d", "orders"]}
+    assert json.loads(subscribed["body"]) == {
+        "type": "subscribed",
+        "channels": ["bars:AAPL:1d", "orders:paper"],
+    }
 
     client = boto3.client(
         "apigatewaymanagementapi", region_name="us-east-1", endpoint_url="https://abc123def4.example/live"

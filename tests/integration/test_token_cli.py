@@ -45,7 +45,7 @@ def test_an_issued_token_authenticates_until_revoked(data_dir: Path) -> None:
     assert (data_dir / "jwt-signing-key.pem").stat().st_mode & 0o777 == 0o600
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 3600 and claims["sub"] == "alice"
-    assert authenticate(data_dir, token) == Principal("jwt:alice", Role.TRADER)
+    assert authenticate(data_dir, token) == Principal("jwt:alice", Role.TRADER, user="alice")
 
     revoked = json.loads(trading("tokens", "revoke", claims["jti"]))
     assert revoked["kind"] == "token" and revoked["revoked_by"] == "system"

@@ -1403,9 +1403,9 @@ def test_cancels_refused_and_honoured_with_an_audit_trail(api: Api, paper: Book,
         (3, "OrderCanceled"),
     ]
     assert [e["by"] for e in events] == [
-        {"key_id": trader, "role": "trader"},
-        {"key_id": trader, "role": "trader"},
-        {"key_id": admin, "role": "admin"},
+        {"key_id": trader, "user": "admin", "role": "trader"},
+        {"key_id": trader, "user": "admin", "role": "trader"},
+        {"key_id": admin, "user": "admin", "role": "admin"},
     ]
     assert [e["command"] for e in events] == ["PlaceOrder", "PlaceOrder", "CancelOrder"]
     times = [datetime.fromisoformat(e["recorded_at"]) for e in events]
@@ -1436,7 +1436,7 @@ def test_cancels_refused_and_honoured_with_an_audit_trail(api: Api, paper: Book,
     ingest = api.ingest("STATE", [bar(T0 + 2 * DAY, "41", "42", "39", "39.5"), flat_bar(T0 + 3 * DAY, "39")])
     trail = api.get(f"/v1/orders/{bought['id']}/events")
     assert [e["type"] for e in trail] == ["OrderPlaced", "OrderAccepted", "OrderSessionOpened", "OrderFilled"]
-    assert trail[-1]["by"] == {"key_id": "system", "role": "admin"}
+    assert trail[-1]["by"] == {"key_id": "system", "user": "admin", "role": "admin"}
     assert trail[-1]["command"] == "FillOrders"
     assert trail[-1]["correlation_id"] == ingest.headers["x-correlation-id"]
     assert trail[-1]["correlation_id"] != crossing.headers["x-correlation-id"]

@@ -271,7 +271,8 @@ def test_accounts_create_list_reset(market: Path) -> None:
     assert listed["alt"]["cash"] == "2500.50"
     assert listed["paper"]["cash"] == "100000.00"
     table = run("accounts", "list").stdout
-    assert table.splitlines()[0].split()[:3] == ["account_id", "cash", "buying_power"]
+    assert table.splitlines()[0].split()[:4] == ["account_id", "owner", "cash", "buying_power"]
+    assert listed["paper"]["owner"] == "admin"
 
     assert "max_order_notional 1000" in buy("AAPL", "10", "--account", "alt", code=1).stderr
     placed = fields(buy("AAPL", "5", "--account", "alt").stdout)
@@ -289,6 +290,18 @@ def test_accounts_create_list_reset(market: Path) -> None:
     assert rows(run("positions", "--account", "alt", "--format", "csv").stdout) == []
     assert rows(run("pnl", "--account", "alt", "--format", "csv").stdout) == []
     assert "does not exist" in run("accounts", "reset", "nobody", code=2).stderr
+
+
+def test_accounts_for_a_user_and_its_readers(market: Path) -> None:
+    created = fields(run("accounts", "create", "desk", "--cash", "1000", "--owner", "alice").stdout)
+    assert (created["owner"], created["readers"]) == ("alice", "-")
+    assert fields(run("accounts", "grant", "desk", "carol").stdout)["readers"] == "carol"
+    assert fields(run("accounts", "grant", "desk", "bob").stdout)["readers"] == "bob, carol"
+    assert fields(run("accounts", "revoke", "desk", "carol").stdout)["readers"] == "bob"
+    listed = {r["account_id"]: r for r in rows(run("accounts", "list", "--format", "csv").stdout)}
+    assert listed["desk"]["owner"] == "alice"
+    assert "user" in run("accounts", "grant", "desk", "not a user", code=2).stderr
+    assert "does not exist" in run("accounts", "grant", "nowhere", "carol", code=2).stderr
 
 
 def test_the_demo_seed_creates_the_default_account_even_over_older_demo_data(folder: Path) -> None:

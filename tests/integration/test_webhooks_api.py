@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,8 +18,15 @@ from trading_system.bootstrap import Container
 from trading_system.identity.commands import CreateApiKey
 from trading_system.kernel import kinds
 from trading_system.kernel.documents import scan_all
-from trading_system.kernel.principal import Role
-from trading_system.strategies.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from trading_system.kernel.principal import FIRST_ADMIN, Role
+from trading_system.strategies.webhooks import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    OrderTemplate,
+    WebhookDraft,
+    issue,
+    sign,
+)
 
 TEMPLATE = {
     "symbol": "{{ticker}}",
@@ -65,10 +73,10 @@ def orders(client: TestClient, keys: Keys) -> list[dict[str, Any]]:
     return found
 
 
-def writes(container: Container) -> int:
+def writes(container: Container, account_id: str = "hooked") -> int:
     """The account's orders and order list items in the table: what a refused alert must not add."""
     return len(scan_all(container.store, kinds.ORDERS)) + len(
-        scan_all(container.store, f"{kinds.ORDER_LISTS}:hooked")
+        scan_all(container.store, f"{kinds.ORDER_LISTS}:{account_id}")
     )
 
 
@@ -220,15 +228,106 @@ def test_creating_refuses_an_unknown_account_and_a_bad_template(ready: TestClien
     assert ready.get("/v1/webhooks", headers=keys.header("trader")).json() == []
 
 
-def test_another_traders_webhook_is_not_seen_nor_deleted(
+def user_key(container: Container, user: str) -> dict[str, str]:
+    issued = container.bus.execute(CreateApiKey(role=Role.TRADER, label=user, owner=user))
+    return {"x-api-key": issued.api_key}
+
+
+@pytest.fixture
+def alice(ready: TestClient, keys: Keys, container: Container) -> dict[str, str]:
+    """Alice's trader key; she owns the account `alices`."""
+    account = {"account_id": "alices", "starting_cash": "100000", "owner": "alice"}
+    assert ready.post("/v1/accounts", json=account, headers=keys.header("admin")).status_code == 201
+    return user_key(container, "alice")
+
+
+def test_a_webhook_is_its_users_and_another_users_is_not_seen_nor_deleted(
+    ready: TestClient, keys: Keys, container: Container, alice: dict[str, str]
+) -> None:
+    body = {"name": "alice's", "account_id": "alices", "order": TEMPLATE}
+    hook = ready.post("/v1/webhooks", json=body, headers=alice).json()
+    assert hook["owner"] == "alice" and hook["created_by"] != "alice"  # the key, for the audit trail
+    assert container.webhooks.get(hook["webhook_id"]).owner == "alice"  # type: ignore[union-attr]
+    bob = user_key(container, "bob")
+    assert ready.get("/v1/webhooks", headers=bob).json() == []
+    assert ready.get("/v1/webhooks", headers=keys.header("trader")).json() == []  # the admin user's trader
+    refused = ready.delete(f"/v1/webhooks/{hook['webhook_id']}", headers=bob)
+    unknown = ready.delete("/v1/webhooks/wh_nobodys", headers=bob)
+    assert refused.status_code == unknown.status_code == 404, refused.text  # ids do not leak: not a 403
+    assert refused.json()["detail"].replace(hook["webhook_id"], "wh_nobodys") == unknown.json()["detail"]
+    assert container.webhooks.get(hook["webhook_id"]) is not None
+    # Another key of Alice's (she rotated it) still manages it: it is hers, not the key's.
+    assert [
+        h["webhook_id"] for h in ready.get("/v1/webhooks", headers=user_key(container, "alice")).json()
+    ] == [hook["webhook_id"]]
+    # An admin sees and deletes every user's webhooks.
+    assert [h["owner"] for h in ready.get("/v1/webhooks", headers=keys.header("admin")).json()] == ["alice"]
+    assert ready.delete(f"/v1/webhooks/{hook['webhook_id']}", headers=keys.header("admin")).status_code == 204
+
+
+def test_a_webhook_on_another_users_account_is_refused_as_an_unknown_account(
+    ready: TestClient, container: Container, alice: dict[str, str]
+) -> None:
+    bob = user_key(container, "bob")
+    body = {"name": "bob's", "account_id": "alices", "order": TEMPLATE}
+    refused = ready.post("/v1/webhooks", json=body, headers=bob)
+    unknown = ready.post("/v1/webhooks", json={**body, "account_id": "nobodys"}, headers=bob)
+    assert refused.status_code == unknown.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "account_id"
+    assert refused.json()["detail"].replace("alices", "nobodys") == unknown.json()["detail"]
+    assert container.webhooks.list() == []
+
+
+def test_a_fired_webhook_acts_for_its_owner_on_the_owners_accounts_only(
+    ready: TestClient, keys: Keys, container: Container, alice: dict[str, str]
+) -> None:
+    mine = ready.post(
+        "/v1/webhooks", json={"name": "a", "account_id": "alices", "order": TEMPLATE}, headers=alice
+    )
+    fired = ready.post(f"{mine.json()['url']}?secret={mine.json()['secret']}", json=ALERT)
+    assert fired.status_code == 201, fired.text
+    assert fired.json()["order"]["account_id"] == "alices"
+    # Bob's webhook naming Alice's account, as one stored before she owned it would be: its
+    # alerts are refused as an unknown account's and place nothing.
+    draft = WebhookDraft(name="b", account_id="alices", order=OrderTemplate(**TEMPLATE))
+    theirs, secret = issue(draft, "bob", "bobs-key", datetime.now(UTC))
+    container.webhooks.add(theirs)
+    before = writes(container, "alices")
+    refused = ready.post(f"/v1/hooks/{theirs.webhook_id}?secret={secret}", json={**ALERT, "close": 90})
+    assert refused.status_code == 404, refused.text
+    assert writes(container, "alices") == before
+    listed = ready.get("/v1/orders", params={"account_id": "alices", "status": "all"}, headers=alice)
+    assert [o["id"] for o in listed.json()["orders"]] == [fired.json()["order"]["id"]]
+
+
+def test_an_admin_sets_up_a_webhook_on_a_users_account_for_that_user(
+    ready: TestClient, keys: Keys, alice: dict[str, str]
+) -> None:
+    """A webhook trades as a trader of its owner's, so one an admin makes on Alice's account is
+    Alice's: hers to see and delete, and its alerts trade on her account."""
+    body = {"name": "set up for alice", "account_id": "alices", "order": TEMPLATE}
+    hook = ready.post("/v1/webhooks", json=body, headers=keys.header("admin")).json()
+    assert hook["owner"] == "alice"
+    assert [h["webhook_id"] for h in ready.get("/v1/webhooks", headers=alice).json()] == [hook["webhook_id"]]
+    fired = ready.post(f"{hook['url']}?secret={hook['secret']}", json=ALERT)
+    assert fired.status_code == 201 and fired.json()["order"]["account_id"] == "alices", fired.text
+
+
+def test_a_webhook_stored_before_users_existed_is_the_first_admins(
     ready: TestClient, keys: Keys, container: Container
 ) -> None:
     hook = create(ready, keys)
-    other = {"x-api-key": container.bus.execute(CreateApiKey(role=Role.TRADER, label="other")).api_key}
-    assert ready.get("/v1/webhooks", headers=other).json() == []
-    refused = ready.delete(f"/v1/webhooks/{hook['webhook_id']}", headers=other)
-    assert refused.status_code == 404, refused.text  # ids do not leak: not a 403
-    assert container.webhooks.get(hook["webhook_id"]) is not None
+    stored = container.store.get(kinds.WEBHOOKS, hook["webhook_id"])
+    assert stored is not None
+    del stored["owner"]
+    container.store.put(kinds.WEBHOOKS, hook["webhook_id"], stored)
+    assert container.webhooks.get(hook["webhook_id"]).owner == FIRST_ADMIN  # type: ignore[union-attr]
+    assert [h["owner"] for h in ready.get("/v1/webhooks", headers=keys.header("trader")).json()] == [
+        FIRST_ADMIN
+    ]
+    assert ready.get("/v1/webhooks", headers=user_key(container, "bob")).json() == []
+    # It still fires, as the first admin, on the account it names (an admin's).
+    assert ready.post(f"{hook['url']}?secret={hook['secret']}", json=ALERT).status_code == 201
 
 
 def test_the_secret_in_the_body_is_never_mapped_into_the_order(ready: TestClient, keys: Keys) -> None:

@@ -28,10 +28,14 @@ from trading_system.adapters.connections import DocumentConnections
 from trading_system.config import Settings
 from trading_system.entrypoints import websocket
 from trading_system.entrypoints.local.hub import StreamHub
+from trading_system.entrypoints.stream import Sees
+from trading_system.identity.queries import Authenticate
+from trading_system.kernel.bus import MessageContext
 from trading_system.kernel.connections import Posted
-from trading_system.kernel.errors import DomainError
+from trading_system.kernel.errors import DomainError, NotFound
 from trading_system.kernel.messages import Envelope
 from trading_system.kernel.principal import Principal, Role
+from trading_system.trading.queries import GetAccount
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -70,7 +74,32 @@ def principal_for(token: str) -> Principal:
     roles = {"viewer-key": Role.VIEWER, "admin-key": Role.ADMIN}
     if token not in roles:
         raise DomainError("unknown API key", status=401)
-    return Principal(key_id=f"id-{token}", role=roles[token])
+    return Principal(key_id=f"id-{token}", role=roles[token], user="alice")
+
+
+# What the contexts would answer: alice's account and scanner are hers; nothing else exists.
+ALICES = {("account", "acc-alice"), ("scanner", "scan-alice")}
+
+
+def sees_for(principal: Principal) -> Sees:
+    return lambda kind, thing_id: principal.user == "alice" and (kind, thing_id) in ALICES
+
+
+def message(event: dict[str, Any], connections: DocumentConnections) -> dict[str, Any]:
+    return websocket.message(event, connections, sees_for)
+
+
+def hub_bus_ask(query: Any, context: MessageContext | None = None) -> Any:
+    """The local hub's bus: Authenticate, and the contexts' Get queries, answered as sees_for does."""
+    if isinstance(query, Authenticate):
+        return principal_for(query.token)
+    assert context is not None  # a subscription's check is asked as the subscriber
+    kind, thing_id = (
+        ("account", query.account_id) if isinstance(query, GetAccount) else ("scanner", query.scanner_id)
+    )
+    if not sees_for(context.principal)(kind, thing_id):
+        raise NotFound(f"no {kind} {thing_id}")
+    return object()
 
 
 def open_connection(connections: DocumentConnections, token: str = "viewer-key") -> str:
@@ -149,9 +178,13 @@ def test_connect_refuses_a_principal_below_viewer(connections: DocumentConnectio
 
 FRAMES = [
     json.dumps({"action": "ping"}),
-    json.dumps({"action": "subscribe", "channels": ["bars:AAPL:1d", "orders"]}),
-    json.dumps({"action": "subscribe", "channels": ["signals"]}),
-    json.dumps({"action": "unsubscribe", "channels": ["orders"]}),
+    json.dumps({"action": "subscribe", "channels": ["bars:AAPL:1d", "orders:acc-alice"]}),
+    json.dumps({"action": "subscribe", "channels": ["signals", "signals:scan-alice"]}),
+    json.dumps({"action": "unsubscribe", "channels": ["orders:acc-alice"]}),
+    # another user's account, one that does not exist, every account's orders (admins only)
+    json.dumps({"action": "subscribe", "channels": ["bars:MSFT", "orders:acc-bob"]}),
+    json.dumps({"action": "subscribe", "channels": ["positions:no-such-account"]}),
+    json.dumps({"action": "subscribe", "channels": ["orders", "events"]}),
     "this is not json",
     json.dumps({"action": "subscribe", "channels": ["no such channel"]}),
     json.dumps({"action": "shout"}),
@@ -163,7 +196,7 @@ FRAMES = [
 def local_hub_replies(frames: list[str]) -> list[dict[str, Any]]:
     app = FastAPI()
     hub = StreamHub()
-    app.state.container = SimpleNamespace(bus=SimpleNamespace(ask=lambda query: principal_for(query.token)))
+    app.state.container = SimpleNamespace(bus=SimpleNamespace(ask=hub_bus_ask))
     app.add_api_websocket_route("/v1/stream", hub.endpoint)
     replies = []
     with TestClient(app) as client, client.websocket_connect("/v1/stream?api_key=viewer-key") as socket:
@@ -180,39 +213,48 @@ def test_frames_get_the_local_hubs_replies(connections: DocumentConnections) -> 
         route = "$default"
         with contextlib.suppress(ValueError):
             route = json.loads(frame).get("action", "$default")
-        answer = websocket.message(ws_event(route, connection_id, frame), connections)
+        answer = message(ws_event(route, connection_id, frame), connections)
         assert answer["statusCode"] == 200
         aws.append(json.loads(answer["body"]))
     assert aws == local_hub_replies(FRAMES)
-    assert aws[1] == {"type": "subscribed", "channels": ["bars:AAPL:1d", "orders"]}
-    assert aws[3] == {"type": "unsubscribed", "channels": ["orders"]}
+    assert aws[1] == {"type": "subscribed", "channels": ["bars:AAPL:1d", "orders:acc-alice"]}
+    assert aws[3] == {"type": "unsubscribed", "channels": ["orders:acc-alice"]}
+    # Refused whole, naming the channels: the same words for another's id and an unknown one.
+    assert [(a["type"], a["channels"]) for a in aws[4:7]] == [
+        ("error", ["orders:acc-bob"]),
+        ("error", ["positions:no-such-account"]),
+        ("error", ["orders", "events"]),
+    ]
+    assert aws[4]["detail"].replace("orders:acc-bob", "X") == aws[5]["detail"].replace(
+        "positions:no-such-account", "X"
+    )
     connection = connections.get(connection_id)
-    assert connection is not None and connection.channels == ("bars:AAPL:1d", "signals")
+    assert connection is not None and connection.channels == ("bars:AAPL:1d", "signals", "signals:scan-alice")
 
 
 def test_a_frame_from_a_forgotten_connection_says_reconnect(connections: DocumentConnections) -> None:
     frame = json.dumps({"action": "subscribe", "channels": ["orders"]})
-    answer = json.loads(websocket.message(ws_event("subscribe", "unknown=", frame), connections)["body"])
+    answer = json.loads(message(ws_event("subscribe", "unknown=", frame), connections)["body"])
     assert answer == {"type": "error", "detail": "this connection is closed or expired: reconnect"}
 
 
 def test_a_flood_of_subscribes_stops_at_the_channel_limit(connections: DocumentConnections) -> None:
-    connection_id = open_connection(connections)
+    connection_id = open_connection(connections, "admin-key")
     first = [f"events:Type{'x' * (i % 7)}{chr(65 + i // 7 % 26)}{chr(65 + i // 182)}" for i in range(200)]
     frame = json.dumps({"action": "subscribe", "channels": first})
-    assert json.loads(websocket.message(ws_event("subscribe", connection_id, frame), connections)["body"])[
-        "type"
-    ] == ("subscribed")
+    assert json.loads(message(ws_event("subscribe", connection_id, frame), connections)["body"])["type"] == (
+        "subscribed"
+    )
     more = json.dumps({"action": "subscribe", "channels": ["orders"]})
-    answer = json.loads(websocket.message(ws_event("subscribe", connection_id, more), connections)["body"])
+    answer = json.loads(message(ws_event("subscribe", connection_id, more), connections)["body"])
     assert answer == {"type": "error", "detail": "at most 200 channels per connection"}
 
 
 def test_disconnect_forgets_the_connection(connections: DocumentConnections) -> None:
     connection_id = open_connection(connections)
     frame = json.dumps({"action": "subscribe", "channels": ["signals"]})
-    websocket.message(ws_event("subscribe", connection_id, frame), connections)
-    assert websocket.message(ws_event("$disconnect", connection_id), connections) == {"statusCode": 200}
+    message(ws_event("subscribe", connection_id, frame), connections)
+    assert message(ws_event("$disconnect", connection_id), connections) == {"statusCode": 200}
     assert connections.get(connection_id) is None
     assert connection_id not in connections.subscribers("signals")
 
@@ -222,7 +264,7 @@ def test_disconnect_forgets_the_connection(connections: DocumentConnections) -> 
 
 def subscribe(connections: DocumentConnections, connection_id: str, *channels: str) -> None:
     frame = json.dumps({"action": "subscribe", "channels": list(channels)})
-    websocket.message(ws_event("subscribe", connection_id, frame), connections)
+    message(ws_event("subscribe", connection_id, frame), connections)
 
 
 def test_fan_out_posts_once_per_matching_channel_and_drops_gone_connections(

@@ -23,7 +23,7 @@ class Keys:
 
 
 def test_a_key_is_stored_only_as_a_hash() -> None:
-    key, token = domain.issue(Role.TRADER, "bot", "admin1", NOW)
+    key, token = domain.issue(Role.TRADER, "bot", "alice", "admin1", NOW)
     key_id, secret = domain.split_token(token) or ("", "")
     assert key_id == key.key_id
     assert secret not in key.model_dump_json()
@@ -38,7 +38,7 @@ def test_malformed_tokens_are_recognised(token: str) -> None:
 
 def test_authenticate_checks_secret_and_revocation() -> None:
     keys = Keys()
-    key, token = domain.issue(Role.VIEWER, "", "admin", NOW)
+    key, token = domain.issue(Role.VIEWER, "", "admin", "admin", NOW)
     keys.keys[key.key_id] = key
     assert authenticate(Authenticate(token=token), keys) == Principal(key.key_id, Role.VIEWER)  # type: ignore[arg-type]
     with pytest.raises(Unauthorized, match="not valid"):

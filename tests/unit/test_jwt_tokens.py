@@ -77,7 +77,7 @@ def test_a_well_signed_token_gives_its_subject_and_highest_role(
     verified = verifier.verify(token)
     assert (verified.subject, verified.role, verified.issuer) == ("alice", Role.TRADER, ISSUER)
     assert verified.token_id is not None and verified.token_id.startswith("jti-alice-")
-    assert verified.principal() == Principal(key_id="jwt:alice", role=Role.TRADER)
+    assert verified.principal() == Principal(key_id="jwt:alice", role=Role.TRADER, user="alice")
 
 
 def test_a_cognito_access_token_is_checked_on_its_client_id(verifier: JwtVerifier) -> None:
@@ -225,7 +225,7 @@ def test_a_refused_token_is_a_terse_401_with_the_reason_in_the_log(
         ask(RSA.sign(claims(ttl_s=-3600)), verifier)
     assert caught.value.detail == TOKEN_NOT_VALID
     assert "bearer token refused: expired" in caplog.text
-    assert ask(RSA.sign(claims()), verifier) == Principal("jwt:alice", Role.TRADER)
+    assert ask(RSA.sign(claims()), verifier) == Principal("jwt:alice", Role.TRADER, user="alice")
 
 
 def test_without_a_verifier_bearer_tokens_are_refused() -> None:

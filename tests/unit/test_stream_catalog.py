@@ -16,7 +16,7 @@ from trading_system.catalog import (
     websocket_routes,
 )
 from trading_system.entrypoints.schemas import domain_events
-from trading_system.entrypoints.stream import ClientMessage, channels_of
+from trading_system.entrypoints.stream import ClientMessage, audience, channels_of, refused
 from trading_system.kernel import kinds
 from trading_system.kernel.messages import Envelope
 
@@ -33,7 +33,12 @@ def test_only_connect_reads_keys_and_no_stream_function_touches_money() -> None:
         granted = function.kinds
         assert kinds.WS_CONNECTIONS in granted, function.name
         assert (kinds.API_KEYS in granted) == (function.name == "stream_connect"), function.name
-        assert not any(k.startswith(("trading_", kinds.STREAM)) for k in granted), function.name
+        # A subscription to an account's channel reads whose the account is (folded from the
+        # account's stream), and nothing else of Trading's: no orders, fills or order streams.
+        accounts = {kinds.ACCOUNTS, kinds.streams(kinds.ACCOUNT_STREAMS), kinds.QUOTES}
+        assert (accounts <= set(granted)) == (function.name == "stream_messages"), function.name
+        money = [k for k in granted if k.startswith(("trading_", kinds.STREAM)) and k not in accounts]
+        assert money == [], function.name
 
 
 def test_one_fan_out_hears_each_streamed_event_and_the_local_bus_does_not_route_to_it() -> None:
@@ -45,14 +50,16 @@ def test_one_fan_out_hears_each_streamed_event_and_the_local_bus_does_not_route_
 
 
 @pytest.mark.parametrize("event_type", STREAMED_EVENTS)
-def test_each_streamed_event_has_a_public_or_order_channel(event_type: str) -> None:
-    """What a client may see: market data, signals, orders (their fills are OrderFilled)."""
-    payload = {"symbols": [{"symbol": "AAPL"}], "timeframe": "1d"} if event_type == "BarsIngested" else {}
+def test_each_streamed_event_has_a_channel_for_those_who_are_not_admins(event_type: str) -> None:
+    """What a client may see: market data and indicator signals (everyone's), its scanners'
+    signals and its accounts' orders (their fills are OrderFilled)."""
+    payload: dict[str, object] = {"account_id": "acc-1", "scanner_id": "s-1"}
+    if event_type == "BarsIngested":
+        payload = {"symbols": [{"symbol": "AAPL"}], "timeframe": "1d"}
     channels = channels_of(
         Envelope(event_type=event_type, version=1, correlation_id="c", producer="p", payload=payload)
     )
-    specific = [c for c in channels if not c.startswith("events")]
-    assert specific and all(c.startswith(("bars:", "symbols", "signals", "orders")) for c in specific)
+    assert [c for c in channels if audience(c) != "admin" and not c.startswith("events")]
 
 
 def test_triggers_need_something_to_trigger_on() -> None:
@@ -60,3 +67,42 @@ def test_triggers_need_something_to_trigger_on() -> None:
         WebSocket()
     with pytest.raises(ValueError):
         Streamed()
+
+
+@pytest.mark.parametrize(
+    ("channel", "who"),
+    [
+        ("bars:AAPL", "everyone"),
+        ("bars:AAPL:1h", "everyone"),
+        ("symbols", "everyone"),
+        ("signals", "everyone"),
+        ("events:BarsIngested", "everyone"),
+        ("events:OrderFilled", "admin"),
+        ("events", "admin"),
+        ("orders", "admin"),
+        ("positions", "admin"),
+        ("scans", "admin"),
+        ("backtests", "admin"),
+        ("deployments", "admin"),
+        ("orders:acc-1", ("account", "acc-1")),
+        ("positions:acc-1", ("account", "acc-1")),
+        ("signals:s-1", ("scanner", "s-1")),
+        ("deployments:d-1", ("deployment", "d-1")),
+    ],
+)
+def test_who_may_subscribe_to_a_channel(channel: str, who: object) -> None:
+    assert audience(channel) == who
+
+
+def test_refused_asks_about_owned_channels_only_and_admins_get_everything() -> None:
+    asked: list[tuple[str, str]] = []
+
+    def sees(kind: str, thing_id: str) -> bool:
+        asked.append((kind, thing_id))
+        return thing_id == "mine"
+
+    channels = ["bars:AAPL", "orders:mine", "orders:theirs", "events", "signals:mine"]
+    assert refused(channels, False, sees) == ["orders:theirs", "events"]
+    assert asked == [("account", "mine"), ("account", "theirs"), ("scanner", "mine")]
+    asked.clear()
+    assert refused(channels, True, sees) == [] and asked == []

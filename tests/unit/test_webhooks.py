@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from trading_system.kernel.errors import ValidationFailed
+from trading_system.kernel.principal import FIRST_ADMIN
 from trading_system.strategies import webhooks
 from trading_system.strategies.webhooks import (
     SIGNATURE_WINDOW_S,
@@ -37,7 +38,7 @@ PAYLOAD: dict[str, Any] = {
 
 def hook(**order: str) -> Webhook:
     template = OrderTemplate(**{"symbol": "{{ticker}}", "side": "{{strategy.order.action}}", **order})
-    webhook, _ = issue(WebhookDraft(name="tv", account_id="paper", order=template), "trader1", NOW)
+    webhook, _ = issue(WebhookDraft(name="tv", account_id="paper", order=template), "alice", "k1", NOW)
     return webhook
 
 
@@ -98,12 +99,23 @@ def test_order_fields_follow_the_template() -> None:
 
 def test_the_secret_is_kept_hashed_and_checked() -> None:
     webhook, secret = issue(
-        WebhookDraft(name="tv", account_id="paper", order=OrderTemplate(symbol="AAPL", side="buy")), "t", NOW
+        WebhookDraft(name="tv", account_id="paper", order=OrderTemplate(symbol="AAPL", side="buy")),
+        "alice",
+        "k1",
+        NOW,
     )
     assert len(secret) >= 40 and secret not in webhook.model_dump_json()
     assert webhook.verifies(secret) and verifies(webhook, secret)
     assert not verifies(webhook, secret + "x") and not verifies(webhook, "") and not verifies(webhook, None)
     assert not verifies(None, secret)  # no such webhook: refused the same way
+
+
+def test_a_webhook_is_its_creators_users_and_one_stored_before_users_the_first_admins() -> None:
+    webhook = hook()
+    assert (webhook.owner, webhook.created_by) == ("alice", "k1")
+    stored = webhook.model_dump(mode="json")
+    del stored["owner"]
+    assert Webhook.model_validate(stored).owner == FIRST_ADMIN
 
 
 def test_secrets_and_signatures_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,7 +131,8 @@ def test_secrets_and_signatures_are_compared_in_constant_time(monkeypatch: pytes
         WebhookDraft(
             name="tv", account_id="paper", order=OrderTemplate(symbol="AAPL", side="buy"), signed=True
         ),
-        "t",
+        "alice",
+        "k1",
         NOW,
     )
     assert webhook.verifies("wrong") is False and len(compared) == 1

@@ -31,6 +31,15 @@ async function ask(key) {
   }
 }
 
+/** Whether the key is an admin's, which may have every account's events (false when unknown). */
+export async function seesAll(key) {
+  try {
+    return (await api("/v1/me", { key })).role === "admin";
+  } catch {
+    return false;
+  }
+}
+
 /** The answer for a 403: the API says "… needs the trader role; key abc has viewer". */
 export function refused(error) {
   const role = /\bhas (\w+)\s*$/.exec(error.detail || "")?.[1];

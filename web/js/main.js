@@ -5,6 +5,7 @@
 // its <meta> tags). This module connects the pages: the key, the selection (kept in the URL hash),
 // and the live stream's events.
 
+import * as access from "./access.js";
 import { currentKey, setKey } from "./api.js";
 import * as backtests from "./backtests.js";
 import * as chart from "./chart.js";
@@ -17,14 +18,25 @@ import * as sweeps from "./sweeps.js";
 import * as symbols from "./symbols.js";
 import * as trading from "./trading.js";
 
-// Order and position events also come on `events` (for the feed): these copies drive the panels.
-const TRADING_CHANNELS = ["orders", "positions"];
+// An admin's key may have every event (`events`, for the feed) and every account's order and
+// position events (these copies drive the panels). Any other key gets the events everyone may
+// see and the events of the account the trading section shows (entrypoints/stream.py).
+const PUBLIC_EVENTS = ["events:BarsIngested", "events:SymbolRegistered", "events:SignalGenerated"];
+let seesAll = false;
+
+function subscriptions() {
+  if (seesAll) return [["events"], ["orders", "positions"]];
+  const account = trading.shownAccount();
+  return [PUBLIC_EVENTS, account ? [`orders:${account}`, `positions:${account}`] : []];
+}
+
+const isTradingChannel = (channel) => /^(orders|positions)(:|$)/.test(channel);
 
 const stream = new Stream({
   url: () => `${STREAM_URL}?api_key=${encodeURIComponent(currentKey())}`,
-  subscriptions: [["events"], TRADING_CHANNELS],
+  subscriptions,
   onEvent(channel, event) {
-    if (TRADING_CHANNELS.includes(channel)) onTradingEvent(event);
+    if (isTradingChannel(channel)) onTradingEvent(event);
     else onEvent(event);
   },
   onResync() {
@@ -82,9 +94,12 @@ function selectionFromHash() {
 async function start(key) {
   setKey(key);
   notices.hideError();
-  stream.connect();
-  trading.loadTrading(); // reports its own failures in the section
-  backtests.loadBacktests(); // likewise
+  backtests.loadBacktests(); // reports its own failures in its section
+  // The stream's channels depend on the key's role and, below admin, on the account shown.
+  Promise.all([access.seesAll(key), trading.loadTrading()]).then(([all]) => {
+    seesAll = all;
+    if (currentKey() === key) stream.connect();
+  });
   sweeps.loadSweeps(); // likewise
   try {
     await symbols.loadSymbols();

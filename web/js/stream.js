@@ -16,8 +16,8 @@ const statusLine = document.getElementById("status");
 export class Stream {
   /**
    * `url()`: where to connect (read at every attempt, so it carries the current key).
-   * `subscriptions`: the channel lists, one subscribe message each (a server without some of
-   * them refuses that message only). `onEvent(channel, event)`: every event.
+   * `subscriptions()`: the channel lists, one subscribe message each (a server refuses a message
+   * with a channel the key may not have whole), asked at every connection. `onEvent(channel, event)`: every event.
    * `onResync()`: subscribed again after a drop (events were missed meanwhile).
    * `onKeyRefused(code, reason)`: closed with 4401 or 4403 (no retry: it would be refused again).
    */
@@ -37,7 +37,7 @@ export class Stream {
     this.socket = socket;
     const send = (message) => socket.send(JSON.stringify(message));
     socket.addEventListener("open", () => {
-      for (const channels of this.subscriptions) send({ action: "subscribe", channels });
+      for (const channels of this.subscriptions()) send({ action: "subscribe", channels });
       this.pingTimer = setInterval(() => send({ action: "ping" }), PING_EVERY_MS);
     });
     socket.addEventListener("message", (message) => this.receive(message.data));

@@ -257,6 +257,9 @@ async function cancelOrder(button) {
 // ---- live updates -------------------------------------------------------------------------
 
 /** Whether an order or position event is of the account shown (or the account is not known yet). */
+/** The account the section shows, once known (null before). */
+export const shownAccount = () => accountId;
+
 export function concernsAccount(event) {
   const p = event.payload || {};
   return !(accountId && p.account_id && p.account_id !== accountId);

@@ -17,6 +17,7 @@ from trading_system.kernel.clock import Clock, SystemClock
 from trading_system.kernel.connections import Connection
 from trading_system.kernel.documents import Document, DocumentStore, scan_all
 from trading_system.kernel.kinds import WS_CHANNELS, WS_CONNECTIONS
+from trading_system.kernel.principal import FIRST_ADMIN
 
 # dynamodb_store.TTL_FIELD, which makes it the item's `ttl` (not imported from there: that module
 # brings botocore, which the local runtime never loads; the contract test checks the two agree).
@@ -107,6 +108,7 @@ def _with(connection: Connection, channels: tuple[str, ...]) -> Connection:
         connection.connected_at,
         connection.expires_at,
         channels,
+        connection.user,
     )
 
 
@@ -114,6 +116,7 @@ def _document(connection: Connection) -> Document:
     return {
         "key_id": connection.key_id,
         "role": connection.role,
+        "user": connection.user,
         "connected_at": connection.connected_at.isoformat(),
         TTL_FIELD: _epoch(connection),
         "channels": list(connection.channels),
@@ -128,4 +131,5 @@ def _connection(connection_id: str, doc: Document) -> Connection:
         connected_at=datetime.fromisoformat(doc["connected_at"]),
         expires_at=datetime.fromtimestamp(doc[TTL_FIELD], UTC),
         channels=tuple(doc.get("channels", [])),
+        user=doc.get("user", FIRST_ADMIN),
     )

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -51,13 +51,20 @@ class SignalLake:
         self._append(f"scan_runs/scanner_id={row['scanner_id']}/{row['run_id']}.parquet", [row], RUN_SCHEMA)
 
     def signals(
-        self, scanner_id: str | None, symbol: str | None, since: datetime | None, limit: int
+        self,
+        scanner_ids: Collection[str] | None,
+        symbol: str | None,
+        since: datetime | None,
+        limit: int,
+        analytics: bool = True,
     ) -> list[dict[str, Any]]:
         files = self.lake.files.list_files("signals/")
         where, params = ["TRUE"], {"files": files, "limit": limit}
-        if scanner_id:
-            where.append("scanner_id = $scanner_id")
-            params["scanner_id"] = scanner_id
+        if scanner_ids is not None:
+            # Typed, so that an empty list (a user without scanners) binds as one of text.
+            of_scanners = "list_contains($scanner_ids::VARCHAR[], scanner_id)"
+            where.append(f"({of_scanners} OR source = 'analytics')" if analytics else of_scanners)
+            params["scanner_ids"] = sorted(scanner_ids)
         if symbol:
             where.append("symbol = $symbol")
             params["symbol"] = symbol

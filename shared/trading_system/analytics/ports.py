@@ -3,7 +3,7 @@ indicators the snapshot's readers (Scanning's rules) demand."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -35,8 +35,15 @@ class SignalLog(Protocol):
     def append_run(self, row: dict[str, Any]) -> None: ...
 
     def signals(
-        self, scanner_id: str | None, symbol: str | None, since: datetime | None, limit: int
-    ) -> list[dict[str, Any]]: ...
+        self,
+        scanner_ids: Collection[str] | None,
+        symbol: str | None,
+        since: datetime | None,
+        limit: int,
+        analytics: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Newest first. `scanner_ids` None: every signal; else the signals of those scanners,
+        and with `analytics` also Analytics' own (crossovers, patterns: no scanner's)."""
 
     def runs(self, scanner_id: str, limit: int) -> list[dict[str, Any]]: ...
 

@@ -1,7 +1,8 @@
 """The API Gateway (HTTP API) Lambda authorizer: the same key and token checks and role rule as
 the local app, with the role each route needs taken from the catalog.
 
-A bearer JWT's principal travels in the context as a key's does (`key_id` is `jwt:<subject>`),
+A bearer JWT's principal travels in the context as a key's does (`key_id` is `jwt:<subject>`,
+`user` the subject),
 so the functions behind it cannot tell them apart. Revocations are read on every call; the
 API's authorizer results cache is off (infra/constructs/api.py, TTL 0), so a revoked token or a
 disabled subject is refused from the next request on. Were that TTL raised to N seconds, a
@@ -40,7 +41,10 @@ def decide(container: Container, event: dict[str, Any]) -> dict[str, Any]:
         authorize(principal, required, route)
     except DomainError as error:
         return _deny(route, error.detail)
-    return {"isAuthorized": True, "context": {"key_id": principal.key_id, "role": principal.role.value}}
+    return {
+        "isAuthorized": True,
+        "context": {"key_id": principal.key_id, "role": principal.role.value, "user": principal.user},
+    }
 
 
 def _deny(route: str, reason: str) -> dict[str, Any]:

@@ -187,7 +187,10 @@ def websocket_function(name: str) -> LambdaHandler:
     """A route of the WebSocket API: $connect checks the key or token, the others speak the
     stream's protocol (entrypoints/websocket.py); what a message route answers goes to the client."""
     from trading_system.entrypoints import websocket
+    from trading_system.entrypoints.stream import Sees, sees_through
     from trading_system.identity.queries import Authenticate
+    from trading_system.kernel.bus import MessageContext
+    from trading_system.kernel.principal import Principal
 
     function = by_name()[name]
     container = container_for(function)
@@ -195,12 +198,16 @@ def websocket_function(name: str) -> LambdaHandler:
     def authenticate(token: str) -> Any:
         return container.bus.ask(Authenticate(token=token))
 
+    def sees_for(principal: Principal) -> Sees:
+        as_subscriber = MessageContext(principal=principal)
+        return sees_through(lambda query: container.bus.ask(query, as_subscriber))
+
     def handler(event: dict[str, Any], context: Any) -> Any:
         request = event["requestContext"]
         logger.append_keys(connection_id=request.get("connectionId"), route=request.get("routeKey"))
         if request.get("eventType") == "CONNECT":
             return websocket.connect(event, authenticate, container.connections, container.clock)
-        return websocket.message(event, container.connections)
+        return websocket.message(event, container.connections, sees_for)
 
     return instrument(function, handler)
 

@@ -27,7 +27,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Protocol
 
-from trading_system.entrypoints.stream import MAX_CHANNELS, channels_of, parse_client_message, push_message
+from trading_system.entrypoints.stream import (
+    MAX_CHANNELS,
+    Sees,
+    channels_of,
+    parse_client_message,
+    push_message,
+    refusal,
+    refused,
+)
 from trading_system.kernel.clock import Clock
 from trading_system.kernel.connections import Connection, ConnectionStore, Posted
 from trading_system.kernel.errors import DomainError
@@ -75,24 +83,38 @@ def connect(
         return {"statusCode": status, "body": json.dumps({"type": "error", "detail": error.detail})}
     now = clock.now()
     connections.open(
-        Connection(connection_id, principal.key_id, principal.role.value, now, now + CONNECTION_LIFETIME)
+        Connection(
+            connection_id,
+            principal.key_id,
+            principal.role.value,
+            now,
+            now + CONNECTION_LIFETIME,
+            user=principal.user,
+        )
     )
     return {"statusCode": 200}
 
 
-def message(event: dict[str, Any], connections: ConnectionStore) -> Response:
-    """$disconnect and every frame a client sends (subscribe, unsubscribe, ping, $default)."""
+def message(
+    event: dict[str, Any], connections: ConnectionStore, sees_for: Callable[[Principal], Sees]
+) -> Response:
+    """$disconnect and every frame a client sends (subscribe, unsubscribe, ping, $default).
+    `sees_for(principal)` answers what the connection's principal may see (its subscriptions)."""
     request = event["requestContext"]
     connection_id = request["connectionId"]
     if request.get("eventType") == "DISCONNECT":
         connections.close(connection_id)
         return {"statusCode": 200}
-    reply = answer(connections, connection_id, event.get("body") or "")
+    reply = answer(connections, connection_id, event.get("body") or "", sees_for)
     return {"statusCode": 200, "body": json.dumps(reply)}
 
 
-def answer(connections: ConnectionStore, connection_id: str, text: str) -> dict[str, Any]:
-    """The reply to one client frame: the local hub's replies, word for word."""
+def answer(
+    connections: ConnectionStore, connection_id: str, text: str, sees_for: Callable[[Principal], Sees]
+) -> dict[str, Any]:
+    """The reply to one client frame: the local hub's replies, word for word. A subscription with
+    a refused channel is refused whole (one reply per frame), so the client learns exactly what
+    it has."""
     try:
         frame = parse_client_message(text)
     except ValueError as error:
@@ -102,8 +124,14 @@ def answer(connections: ConnectionStore, connection_id: str, text: str) -> dict[
     try:
         if frame.action == "subscribe":
             current = connections.get(connection_id)
-            if current is not None and len({*current.channels, *frame.channels}) > MAX_CHANNELS:
+            if current is None:
+                raise KeyError(connection_id)
+            if len({*current.channels, *frame.channels}) > MAX_CHANNELS:
                 return {"type": "error", "detail": f"at most {MAX_CHANNELS} channels per connection"}
+            principal = current.principal
+            denied = refused(frame.channels, principal.sees_all, sees_for(principal))
+            if denied:
+                return refusal(denied)
             return {
                 "type": "subscribed",
                 "channels": list(connections.subscribe(connection_id, frame.channels)),

@@ -5,13 +5,19 @@ from __future__ import annotations
 from pydantic import Field
 
 from trading_system.kernel.messages import Command
-from trading_system.kernel.principal import Role
+from trading_system.kernel.principal import USER_PATTERN, Role
 from trading_system.kernel.text import PlainText
 
 
 class CreateApiKey(Command):
     role: Role
     label: PlainText = Field(default="", max_length=100)
+    owner: str | None = Field(
+        default=None,
+        pattern=USER_PATTERN,
+        description="the user the key acts for (a bearer token's subject names the same user); "
+        "the caller's own user when left out",
+    )
 
 
 class RevokeApiKey(Command):
@@ -22,7 +28,7 @@ class IssueToken(Command):
     """A bearer token signed by the platform's own key (the local issuer)."""
 
     role: Role
-    subject: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@+-]+$")
+    subject: str = Field(min_length=1, max_length=128, pattern=USER_PATTERN)
     ttl_s: int = Field(default=3600, ge=60, le=30 * 86_400, description="seconds until it expires")
 
 

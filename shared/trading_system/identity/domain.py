@@ -17,7 +17,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from trading_system.kernel.errors import Forbidden
-from trading_system.kernel.principal import Principal, Role
+from trading_system.kernel.principal import FIRST_ADMIN, Principal, Role
 
 PREFIX = "tsk"
 
@@ -29,6 +29,8 @@ class ApiKey(BaseModel):
     secret_sha256: str
     created_at: datetime
     created_by: str
+    # The user the key acts for. Keys stored before users existed have none: the first admin's.
+    owner: str = FIRST_ADMIN
     revoked_at: datetime | None = None
 
     @property
@@ -39,11 +41,11 @@ class ApiKey(BaseModel):
         return hmac.compare_digest(self.secret_sha256, secret_digest(secret))
 
     def principal(self) -> Principal:
-        return Principal(key_id=self.key_id, role=self.role)
+        return Principal(key_id=self.key_id, role=self.role, user=self.owner)
 
 
-def issue(role: Role, label: str, created_by: str, now: datetime) -> tuple[ApiKey, str]:
-    """A new key and its full token (returned to the user once, never stored)."""
+def issue(role: Role, label: str, owner: str, created_by: str, now: datetime) -> tuple[ApiKey, str]:
+    """A new key of `owner` and its full token (returned to the user once, never stored)."""
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     key = ApiKey(
@@ -53,6 +55,7 @@ def issue(role: Role, label: str, created_by: str, now: datetime) -> tuple[ApiKe
         secret_sha256=secret_digest(secret),
         created_at=now,
         created_by=created_by,
+        owner=owner,
     )
     return key, f"{PREFIX}_{key_id}_{secret}"
 
@@ -94,8 +97,10 @@ class VerifiedToken(BaseModel):
     expires_at: datetime
 
     def principal(self) -> Principal:
-        # Prefixed so that a subject can never pass for an API key's id in the audit trail.
-        return Principal(key_id=f"{TOKEN_PRINCIPAL_PREFIX}{self.subject}", role=self.role)
+        # The key id is prefixed so that a subject can never pass for an API key's id in the audit
+        # trail; the user is the subject itself, so a key made for that user (owner = subject)
+        # and the user's tokens see the same things.
+        return Principal(key_id=f"{TOKEN_PRINCIPAL_PREFIX}{self.subject}", role=self.role, user=self.subject)
 
 
 def looks_like_jwt(token: str) -> bool:

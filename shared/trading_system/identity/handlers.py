@@ -43,6 +43,7 @@ class IssuedKey(BaseModel):
     key_id: str
     role: Role
     label: str
+    owner: str
     api_key: str
 
 
@@ -50,6 +51,7 @@ class KeyView(BaseModel):
     key_id: str
     role: Role
     label: str
+    owner: str
     created_at: str
     created_by: str
     revoked_at: str | None
@@ -60,6 +62,7 @@ class KeyView(BaseModel):
             key_id=key.key_id,
             role=key.role,
             label=key.label,
+            owner=key.owner,
             created_at=key.created_at.isoformat(),
             created_by=key.created_by,
             revoked_at=key.revoked_at.isoformat() if key.revoked_at else None,
@@ -69,9 +72,10 @@ class KeyView(BaseModel):
 def create_api_key(
     cmd: CreateApiKey, api_keys: ApiKeyRepository, clock: Clock, context: MessageContext
 ) -> Handled[IssuedKey]:
-    key, token = domain.issue(cmd.role, cmd.label, context.principal.key_id, clock.now())
+    owner = cmd.owner or context.principal.user
+    key, token = domain.issue(cmd.role, cmd.label, owner, context.principal.key_id, clock.now())
     api_keys.add(key)
-    return Handled(IssuedKey(key_id=key.key_id, role=key.role, label=key.label, api_key=token))
+    return Handled(IssuedKey(key_id=key.key_id, role=key.role, label=key.label, owner=owner, api_key=token))
 
 
 def revoke_api_key(cmd: RevokeApiKey, api_keys: ApiKeyRepository, clock: Clock) -> Handled[KeyView]:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
+from trading_system.kernel.principal import FIRST_ADMIN, Principal, Role
+
 # What became of a post to a connection: `gone` (410) means the client has left.
 Posted = Literal["sent", "gone", "failed"]
 
@@ -22,6 +24,11 @@ class Connection:
     connected_at: datetime
     expires_at: datetime  # after this the row is ignored, and purged (DynamoDB: its TTL)
     channels: tuple[str, ...] = field(default=())
+    user: str = FIRST_ADMIN  # whose things it may see (Principal.user)
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(key_id=self.key_id, role=Role(self.role), user=self.user)
 
 
 class ConnectionStore(Protocol):

@@ -1,9 +1,20 @@
-"""Who is asking: the caller's key id and role, carried with every command for the audit trail."""
+"""Who is asking: the caller's key id, role and user, carried with every command.
+
+The key id is for the audit trail; the user is who owns what the caller creates (accounts,
+scanners, strategies, backtests, sweeps, deployments, webhooks) and whose things the caller may
+see. An API key belongs to a user (ApiKey.owner); a bearer token's user is its subject.
+
+Ownership answers 404, never 403, for another user's things, so ids do not leak: `visible`
+is the one rule every context applies.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
+
+from trading_system.kernel.errors import NotFound
 
 
 class Role(StrEnum):
@@ -21,11 +32,40 @@ class Role(StrEnum):
         return self.rank >= required.rank
 
 
+FIRST_ADMIN = "admin"
+"""The user that owns everything stored before users existed (keys, accounts, scanners,
+strategies ...), and the default owner of keys made by the CLI: stored records without an owner
+are read as this user's, so nothing needs rewriting."""
+
+USER_PATTERN = r"^[A-Za-z0-9_.@+:-]{1,128}$"
+
+
 @dataclass(frozen=True)
 class Principal:
     key_id: str
     role: Role
+    user: str = FIRST_ADMIN
+
+    @property
+    def sees_all(self) -> bool:
+        """An admin sees and acts on every user's things."""
+        return self.role.allows(Role.ADMIN)
+
+    def owns(self, owner: str) -> bool:
+        return self.sees_all or owner == self.user
+
+    def reads(self, owner: str, readers: Collection[str] = ()) -> bool:
+        """May read a thing of `owner` that an admin shared with `readers` (users)."""
+        return self.owns(owner) or self.user in readers
 
 
-SYSTEM = Principal(key_id="system", role=Role.ADMIN)
-"""The principal of work the platform does by itself: schedules, subscriptions, the CLI."""
+def require_visible(principal: Principal, owner: str | None, not_found: str, field: str) -> None:
+    """Raise the NotFound a missing thing raises when `principal` does not own it (owner None:
+    it does not exist), so another user's id answers exactly as an unknown one."""
+    if owner is None or not principal.owns(owner):
+        raise NotFound(not_found, field=field)
+
+
+SYSTEM = Principal(key_id="system", role=Role.ADMIN, user=FIRST_ADMIN)
+"""The principal of work the platform does by itself (schedules, subscriptions, the CLI): what it
+creates belongs to the first admin."""

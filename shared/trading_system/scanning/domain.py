@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from trading_system.kernel.principal import FIRST_ADMIN
 from trading_system.kernel.text import PlainText
 from trading_system.market_data.domain import Symbol, Timeframe
 
@@ -55,7 +56,9 @@ class ScannerDefinition(BaseModel):
 class Scanner(ScannerDefinition):
     scanner_id: str
     created_at: datetime
-    created_by: str
+    created_by: str  # the key, for the audit trail
+    # The user whose scanner it is. Scanners stored before users existed have none: the first admin's.
+    owner: str = FIRST_ADMIN
     updated_at: datetime
     next_run_at: datetime | None = None
 

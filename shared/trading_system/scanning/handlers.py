@@ -11,8 +11,9 @@ from trading_system.analytics.refresh import refresh
 from trading_system.analytics.signals import Signal, record_signals
 from trading_system.kernel.bus import Handled, HandlerTable, MessageContext
 from trading_system.kernel.clock import Clock, sortable_id
-from trading_system.kernel.errors import NotFound, Problem, ValidationFailed
+from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.kernel.messages import Event
+from trading_system.kernel.principal import Principal, require_visible
 from trading_system.kernel.schedule import Schedule, ScheduleError
 from trading_system.scanning.commands import (
     CreateScanner,
@@ -92,6 +93,7 @@ def create_scanner(
         scanner_id=f"scn_{sortable_id()[-12:]}",
         created_at=now,
         created_by=context.principal.key_id,
+        owner=context.principal.user,
         updated_at=now,
         next_run_at=_next_run(cmd.definition, now),
     )
@@ -106,9 +108,13 @@ def create_scanner(
 
 
 def update_scanner(
-    cmd: UpdateScanner, scanners: ScannerRepository, scanner_timetable: Timetable, clock: Clock
+    cmd: UpdateScanner,
+    scanners: ScannerRepository,
+    scanner_timetable: Timetable,
+    clock: Clock,
+    context: MessageContext,
 ) -> Handled[Scanner]:
-    current = get_scanner(GetScanner(scanner_id=cmd.scanner_id), scanners)
+    current = _visible_scanner(cmd.scanner_id, scanners, context.principal)
     compile_definition(cmd.definition)
     now = clock.now()
     updated = Scanner(
@@ -116,6 +122,7 @@ def update_scanner(
         scanner_id=current.scanner_id,
         created_at=current.created_at,
         created_by=current.created_by,
+        owner=current.owner,  # an admin editing it does not take it over
         updated_at=now,
         next_run_at=_next_run(cmd.definition, now),
     )
@@ -130,23 +137,38 @@ def update_scanner(
 
 
 def delete_scanner(
-    cmd: DeleteScanner, scanners: ScannerRepository, scanner_timetable: Timetable
+    cmd: DeleteScanner, scanners: ScannerRepository, scanner_timetable: Timetable, context: MessageContext
 ) -> Handled[None]:
-    get_scanner(GetScanner(scanner_id=cmd.scanner_id), scanners)
+    _visible_scanner(cmd.scanner_id, scanners, context.principal)
     scanners.delete(cmd.scanner_id)
     scanner_timetable.remove(cmd.scanner_id)
     return Handled(None)
 
 
-def get_scanner(query: GetScanner, scanners: ScannerRepository) -> Scanner:
-    scanner = scanners.get(query.scanner_id)
-    if scanner is None:
-        raise NotFound(f"scanner {query.scanner_id} does not exist", field="scanner_id")
+def get_scanner(query: GetScanner, scanners: ScannerRepository, context: MessageContext) -> Scanner:
+    return _visible_scanner(query.scanner_id, scanners, context.principal)
+
+
+def _visible_scanner(scanner_id: str, scanners: ScannerRepository, principal: Principal) -> Scanner:
+    """The scanner, or the same NotFound for an unknown id and for another user's scanner."""
+    scanner = scanners.get(scanner_id)
+    require_visible(
+        principal,
+        None if scanner is None else scanner.owner,
+        f"scanner {scanner_id} does not exist",
+        "scanner_id",
+    )
+    assert scanner is not None  # require_visible raised otherwise
     return scanner
 
 
-def list_scanners(query: ListScanners, scanners: ScannerRepository) -> list[Scanner]:
-    return sorted(scanners.list(), key=lambda s: s.created_at)
+def _visible_scanners(scanners: ScannerRepository, principal: Principal) -> list[Scanner]:
+    # Filtered after reading: a deployment keeps tens of scanners, not millions.
+    return [s for s in scanners.list() if principal.owns(s.owner)]
+
+
+def list_scanners(query: ListScanners, scanners: ScannerRepository, context: MessageContext) -> list[Scanner]:
+    return sorted(_visible_scanners(scanners, context.principal), key=lambda s: s.created_at)
 
 
 def run_scanner(
@@ -158,8 +180,9 @@ def run_scanner(
     signal_registry: SignalRegistry,
     signal_log: SignalLog,
     clock: Clock,
+    context: MessageContext,
 ) -> Handled[ScanRun]:
-    scanner = get_scanner(GetScanner(scanner_id=cmd.scanner_id), scanners)
+    scanner = _visible_scanner(cmd.scanner_id, scanners, context.principal)
     run, events = execute_scan(
         scanner, cmd.trigger, symbols, snapshots, indicator_demand, signal_registry, signal_log, clock
     )
@@ -353,14 +376,30 @@ def sync_scanner_schedules(
 
 
 def list_scan_runs(
-    query: ListScanRuns, scanners: ScannerRepository, signal_log: SignalLog
+    query: ListScanRuns, scanners: ScannerRepository, signal_log: SignalLog, context: MessageContext
 ) -> list[dict[str, Any]]:
-    get_scanner(GetScanner(scanner_id=query.scanner_id), scanners)
+    _visible_scanner(query.scanner_id, scanners, context.principal)
     return signal_log.runs(query.scanner_id, query.limit)
 
 
-def list_signals(query: ListSignals, signal_log: SignalLog) -> list[dict[str, Any]]:
-    return signal_log.signals(query.scanner_id, query.symbol, query.since, query.limit)
+def list_signals(
+    query: ListSignals, scanners: ScannerRepository, signal_log: SignalLog, context: MessageContext
+) -> list[dict[str, Any]]:
+    """Signals of the caller's scanners (an admin: of every scanner, deleted ones too), and the
+    crossovers and patterns Analytics raises, which are no one's: they come of the shared bars,
+    and the stream shows them to every client. A scanner id the caller may not see is a 404, as
+    its runs are."""
+    principal = context.principal
+    scanner_ids: list[str] | None
+    if query.scanner_id is not None:
+        scanner_ids = [_visible_scanner(query.scanner_id, scanners, principal).scanner_id]
+    elif principal.sees_all:
+        scanner_ids = None
+    else:
+        scanner_ids = [s.scanner_id for s in _visible_scanners(scanners, principal)]
+    return signal_log.signals(
+        scanner_ids, query.symbol, query.since, query.limit, analytics=query.scanner_id is None
+    )
 
 
 HANDLERS = HandlerTable(

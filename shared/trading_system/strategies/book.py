@@ -1,6 +1,7 @@
 """Every strategy a user can name: code (built in, entry points, the strategies folder: see
 registry.py) and declarative strategies saved in the write store. Code names come first, so a
-saved strategy can never shadow one."""
+saved strategy can never shadow one. Code strategies are everyone's; a saved one only its owner's
+(and admins'): to anyone else its name is unknown."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from trading_system.strategies import registry
 from trading_system.strategies.domain import Strategy
 
 if TYPE_CHECKING:
+    from trading_system.kernel.principal import Principal
+    from trading_system.strategies.definitions import SavedStrategy
     from trading_system.strategies.ports import SavedStrategies
 
 Kind = Literal["python", "rules"]
@@ -22,24 +25,18 @@ class StrategyBook:
         self.saved = saved
         self.folder = folder
 
-    def kind_of(self, name: str) -> Kind:
-        """`python` or `rules`; a clear 422 (with a suggestion) for a name nobody knows."""
-        if name in registry.available(self.folder):
-            return "python"
-        if self.saved.get(name) is not None:
-            return "rules"
-        registry.strategy_class(name, self.folder, also=tuple(s.name for s in self.saved.list()))
-        raise AssertionError("strategy_class raises for an unknown name")  # pragma: no cover
-
-    def build(self, name: str, params: Mapping[str, Any]) -> tuple[Strategy, Kind]:
+    def build(self, name: str, params: Mapping[str, Any], principal: Principal) -> tuple[Strategy, Kind]:
         """The named strategy with `params` validated; for a declarative one they override the
-        saved definition's fields (`fraction`, `stop_loss_pct`...)."""
-        kind = self.kind_of(name)
-        if kind == "python":
-            return registry.build(name, params, self.folder), kind
+        saved definition's fields (`fraction`, `stop_loss_pct`...). A clear 422 (with a
+        suggestion among the principal's names) for a name the principal does not know."""
+        if name in registry.available(self.folder):
+            return registry.build(name, params, self.folder), "python"
         saved = self.saved.get(name)
-        assert saved is not None
-        return self.rebuild(name, kind, {**saved.rules.model_dump(), **params}), kind
+        if saved is None or not principal.owns(saved.owner):
+            also = tuple(s.name for s in self._visible(principal))
+            registry.strategy_class(name, self.folder, also=also)
+            raise AssertionError("strategy_class raises for an unknown name")  # pragma: no cover
+        return self.rebuild(name, "rules", {**saved.rules.model_dump(), **params}), "rules"
 
     def rebuild(self, name: str, kind: Kind, params: Mapping[str, Any]) -> Strategy:
         """A strategy from the complete parameters a job recorded, without the store: a job runs
@@ -67,7 +64,8 @@ class StrategyBook:
             registry.FOLDER_MODULE_PREFIX
         )
 
-    def describe(self) -> list[dict[str, Any]]:
+    def describe(self, principal: Principal) -> list[dict[str, Any]]:
+        """Every code strategy, and the saved ones the principal may see."""
         code = [
             {"name": name, "kind": "python", "summary": cls.summary, "params": cls.Params.model_json_schema()}
             for name, cls in sorted(registry.available(self.folder).items())
@@ -76,13 +74,17 @@ class StrategyBook:
             {
                 "name": s.name,
                 "kind": "rules",
+                "owner": s.owner,
                 "summary": s.summary,
                 "rules": s.rules.model_dump(),
                 "params": _overridable_schema(),
             }
-            for s in self.saved.list()
+            for s in self._visible(principal)
         ]
         return code + saved
+
+    def _visible(self, principal: Principal) -> list[SavedStrategy]:
+        return [s for s in self.saved.list() if principal.owns(s.owner)]
 
 
 def _overridable_schema() -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from trading_system.kernel.principal import FIRST_ADMIN
 from trading_system.kernel.text import PlainText
 
 MAX_RULES = 10
@@ -83,6 +84,9 @@ class StrategyDraft(BaseModel):
 
 
 class SavedStrategy(StrategyDraft):
+    # The user who may see, change and run it (admins aside); one saved before users existed is
+    # the first admin's. `created_by` is the key that saved it, for the audit trail.
+    owner: str = FIRST_ADMIN
     created_at: datetime
     created_by: str
     updated_at: datetime

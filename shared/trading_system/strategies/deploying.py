@@ -29,6 +29,7 @@ from trading_system.strategies.events import (
     DeploymentStopped,
     StaleBars,
 )
+from trading_system.strategies.ownership import seen, visible
 from trading_system.strategies.queries import GetDeployment, GetParity, ListDeployments
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def create_deployment(
     from trading_system.trading.queries import GetAccount
 
     draft = cmd.draft
-    strategy, kind = strategies.build(draft.strategy, draft.params)
+    strategy, kind = strategies.build(draft.strategy, draft.params, context.principal)
     if strategy.not_live:
         raise ValidationFailed(strategy.not_live, [Problem(strategy.not_live, field="strategy")])
     known = symbols.known(draft.symbols)
@@ -69,10 +70,18 @@ def create_deployment(
         for s in draft.symbols
         if s not in known
     ]
-    problems += _universe_problems(draft, strategy.needs_scanner, scanners)
+    problems += _universe_problems(draft, strategy.needs_scanner, scanners, context.principal)
+    deployment_id = f"dep_{sortable_id()[-12:]}"
     equity = None
     try:
-        equity = float(bus.ask(GetAccount(account_id=draft.account_id), context).equity)
+        # As the caller: an account of another user's answers as an unknown one (Trading's rule).
+        account = bus.ask(GetAccount(account_id=draft.account_id), context)
+        equity = float(account.equity)
+        # An account the caller only reads, or (an admin) another user's: seen, but the orders,
+        # placed for the caller's user, would be refused on the first bar. Refused now instead.
+        if not _trader(deployment_id, context.principal.user).owns(account.owner):
+            reason = f"account {draft.account_id} is {account.owner}'s: deploy on an account of your own"
+            problems.append(Problem(reason, field="account_id", value=draft.account_id))
     except NotFound:
         problems.append(
             Problem(f"no paper account {draft.account_id}", field="account_id", value=draft.account_id)
@@ -81,13 +90,14 @@ def create_deployment(
         raise ValidationFailed(problems[0].reason, problems)
     now = clock.now()
     deployment = Deployment(
-        deployment_id=f"dep_{sortable_id()[-12:]}",
+        deployment_id=deployment_id,
         draft=draft,
         strategy_name=strategy.name,
         kind=kind,
         params=strategy.params.model_dump(),
         status=DeploymentStatus.RUNNING if draft.start else DeploymentStatus.PAUSED,
         reason=None if draft.start else "created paused",
+        owner=context.principal.user,
         created_at=now,
         created_by=context.principal.key_id,
         updated_at=now,
@@ -101,7 +111,7 @@ def create_deployment(
 
 
 def _universe_problems(
-    draft: DeploymentDraft, needs_scanner: bool, scanners: ScannerRepository
+    draft: DeploymentDraft, needs_scanner: bool, scanners: ScannerRepository, principal: Principal
 ) -> list[Problem]:
     field = "universe_scanner"
     if draft.universe_scanner is None:
@@ -109,7 +119,7 @@ def _universe_problems(
             reason = f"{draft.strategy} trades a scanner's signals: name the scanner in universe_scanner"
             return [Problem(reason, field=field)]
         return []
-    scanner = scanners.get(draft.universe_scanner)
+    scanner = seen(principal, scanners.get(draft.universe_scanner))  # another user's: unknown
     if scanner is None:
         return [Problem(f"no scanner {draft.universe_scanner}", field=field, value=draft.universe_scanner)]
     if scanner.timeframe is not draft.timeframe:
@@ -121,20 +131,26 @@ def _universe_problems(
     return []
 
 
-def start_deployment(cmd: StartDeployment, deployments: Deployments, clock: Clock) -> Handled[Deployment]:
-    started = _deployment(deployments, cmd.deployment_id).start(clock.now())
+def start_deployment(
+    cmd: StartDeployment, deployments: Deployments, clock: Clock, context: MessageContext
+) -> Handled[Deployment]:
+    started = _deployment(deployments, cmd.deployment_id, context.principal).start(clock.now())
     deployments.save(started)
     return Handled(started, (_started(started),))
 
 
-def pause_deployment(cmd: PauseDeployment, deployments: Deployments, clock: Clock) -> Handled[Deployment]:
-    paused = _deployment(deployments, cmd.deployment_id).pause(cmd.reason, clock.now())
+def pause_deployment(
+    cmd: PauseDeployment, deployments: Deployments, clock: Clock, context: MessageContext
+) -> Handled[Deployment]:
+    paused = _deployment(deployments, cmd.deployment_id, context.principal).pause(cmd.reason, clock.now())
     deployments.save(paused)
     return Handled(paused, (_paused(paused),))
 
 
-def stop_deployment(cmd: StopDeployment, deployments: Deployments, clock: Clock) -> Handled[Deployment]:
-    stopped = _deployment(deployments, cmd.deployment_id).stop(cmd.reason, clock.now())
+def stop_deployment(
+    cmd: StopDeployment, deployments: Deployments, clock: Clock, context: MessageContext
+) -> Handled[Deployment]:
+    stopped = _deployment(deployments, cmd.deployment_id, context.principal).stop(cmd.reason, clock.now())
     deployments.save(stopped)
     event = DeploymentStopped(
         deployment_id=stopped.deployment_id, account_id=stopped.draft.account_id, reason=cmd.reason
@@ -142,12 +158,15 @@ def stop_deployment(cmd: StopDeployment, deployments: Deployments, clock: Clock)
     return Handled(stopped, (event,))
 
 
-def get_deployment(query: GetDeployment, deployments: Deployments) -> Deployment:
-    return _deployment(deployments, query.deployment_id)
+def get_deployment(query: GetDeployment, deployments: Deployments, context: MessageContext) -> Deployment:
+    return _deployment(deployments, query.deployment_id, context.principal)
 
 
-def list_deployments(query: ListDeployments, deployments: Deployments) -> list[Deployment]:
-    return sorted(deployments.list(), key=lambda d: d.created_at, reverse=True)
+def list_deployments(
+    query: ListDeployments, deployments: Deployments, context: MessageContext
+) -> list[Deployment]:
+    mine = [d for d in deployments.list() if context.principal.owns(d.owner)]
+    return sorted(mine, key=lambda d: d.created_at, reverse=True)
 
 
 def get_parity(
@@ -157,6 +176,7 @@ def get_parity(
     scanners: ScannerRepository,
     lake: BarLake,
     bus: MessageBus,
+    context: MessageContext,
 ) -> ParityReport:
     """Re-run the deployment's strategy over the bars it saw and list every difference between
     its live orders and the backtest engine's. A deployment following a scanner is re-run with
@@ -168,7 +188,7 @@ def get_parity(
     from trading_system.strategies.parity import ParityReport, backtest_actions, compare
     from trading_system.trading.queries import GetAccount
 
-    deployment = _deployment(deployments, query.deployment_id)
+    deployment = _deployment(deployments, query.deployment_id, context.principal)
     account = bus.ask(GetAccount(account_id=deployment.draft.account_id))
     profile = PROFILES["last_close"].with_costs(float(account.settings.commission_bps) / 10_000, None)
     cash = deployment.starting_equity or float(account.starting_cash)
@@ -410,7 +430,7 @@ def _decide(
     bars = _history(deployment, symbol, bar, bar, lake)
     strategy = strategies.rebuild(deployment.strategy_name, deployment.kind, deployment.params)
     acting = MessageContext(
-        principal=Principal(key_id=deployment.deployment_id, role=Role.TRADER),
+        principal=_trader(deployment.deployment_id, deployment.owner),
         correlation_id=context.correlation_id,
         causation_id=context.causation_id,
     )
@@ -546,11 +566,16 @@ def _price(value: float) -> Decimal:
     return Decimal(repr(value)).quantize(Decimal("0.000001"))
 
 
-def _deployment(deployments: Deployments, deployment_id: str) -> Deployment:
-    found = deployments.get(deployment_id)
-    if found is None:
-        raise NotFound(f"no deployment {deployment_id}", field="deployment_id")
-    return found
+def _trader(deployment_id: str, owner: str) -> Principal:
+    """Who a deployment's orders are placed as: a trader of its own (in Trading's audit trail)
+    acting for its owner, so Trading refuses an account the owner may not trade (it was taken
+    from them, or never was theirs)."""
+    return Principal(key_id=deployment_id, role=Role.TRADER, user=owner)
+
+
+def _deployment(deployments: Deployments, deployment_id: str, principal: Principal) -> Deployment:
+    not_found = f"no deployment {deployment_id}"
+    return visible(principal, deployments.get(deployment_id), not_found, "deployment_id")
 
 
 def _started(deployment: Deployment) -> DeploymentStarted:

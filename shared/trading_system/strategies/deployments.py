@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trading_system.kernel.errors import Conflict
+from trading_system.kernel.principal import FIRST_ADMIN
 from trading_system.market_data.domain import Symbol, Timeframe
 from trading_system.strategies.definitions import some_universe
 
@@ -92,6 +93,9 @@ class Deployment(BaseModel):
     params: dict[str, Any]  # complete: the deployment runs these even if a saved strategy changes
     status: DeploymentStatus
     reason: str | None = None  # why it is paused or stopped
+    # The user it trades for: its orders are placed as this user, on an account the user owns;
+    # one stored before users existed is the first admin's. `created_by` is the key, for audit.
+    owner: str = FIRST_ADMIN
     created_at: datetime
     created_by: str
     updated_at: datetime

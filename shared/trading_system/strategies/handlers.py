@@ -48,6 +48,7 @@ from trading_system.strategies.deploying import (
 from trading_system.strategies.events import BacktestCompleted, BacktestFailed, BacktestRequested
 from trading_system.strategies.fills import FillProfile
 from trading_system.strategies.jobs import BacktestJob, BacktestOutcome, newest_first_id
+from trading_system.strategies.ownership import newest_visible, seen, visible
 from trading_system.strategies.queries import (
     GetBacktest,
     GetBacktestEquity,
@@ -79,6 +80,7 @@ from trading_system.strategies.webhooking import HANDLERS as WEBHOOK_HANDLERS
 
 if TYPE_CHECKING:
     from trading_system.kernel.clock import Clock
+    from trading_system.kernel.principal import Principal
     from trading_system.market_data.domain import Timeframe
     from trading_system.market_data.ports import BarLake, SymbolRepository
     from trading_system.scanning.domain import Scanner
@@ -103,12 +105,13 @@ def submit_backtest(
     """Everything that can be checked before running is checked here, so a bad request is a 4xx
     that names the problem and nothing is queued."""
     request = cmd.request
-    strategy, kind = strategies.build(request.strategy, request.params)
+    strategy, kind = strategies.build(request.strategy, request.params, context.principal)
     profile = profile_of(request)
     check_range(request.start, request.end)
     rules = None
     if request.universe_scanner is not None:
-        rules, universe = _scanner_universe(request, profile, scanners, symbols)
+        scanner = seen(context.principal, scanners.get(request.universe_scanner))
+        rules, universe = _scanner_universe(request, scanner, profile, symbols)
         request = request.model_copy(update={"symbols": request.symbols or universe})
     elif strategy.needs_scanner:
         reason = f"{strategy.name} trades a scanner's signals: name the scanner in universe_scanner"
@@ -121,6 +124,7 @@ def submit_backtest(
         kind=kind,
         params=strategy.params.model_dump(),
         universe_rules=rules,
+        owner=context.principal.user,
         submitted_at=clock.now(),
         submitted_by=context.principal.key_id,
     )
@@ -132,11 +136,13 @@ def submit_backtest(
 
 
 def delete_backtest(
-    cmd: DeleteBacktest, backtests: BacktestJobs, backtest_results: BacktestResults
+    cmd: DeleteBacktest,
+    backtests: BacktestJobs,
+    backtest_results: BacktestResults,
+    context: MessageContext,
 ) -> Handled[None]:
     """The job first, so the backtest disappears at once; then its files."""
-    if backtests.get(cmd.backtest_id) is None:
-        raise NotFound(f"no backtest {cmd.backtest_id}", field="backtest_id")
+    _job(backtests, cmd.backtest_id, context.principal)
     backtests.delete(cmd.backtest_id)
     backtest_results.delete(cmd.backtest_id)
     return Handled(None)
@@ -154,27 +160,38 @@ def create_strategy(
     if cmd.draft.name in registry.available(strategies.folder):
         raise Conflict(f"{cmd.draft.name} is the name of a strategy in code: choose another")
     now = clock.now()
+    principal = context.principal
     saved = SavedStrategy(
-        **cmd.draft.model_dump(), created_at=now, created_by=context.principal.key_id, updated_at=now
+        **cmd.draft.model_dump(),
+        owner=principal.user,
+        created_at=now,
+        created_by=principal.key_id,
+        updated_at=now,
     )
     try:
         saved_strategies.add(saved)
     except ConcurrencyConflict:
-        raise Conflict(
-            f"a strategy named {cmd.draft.name} exists: update it, or choose another name"
-        ) from None
+        # Names are one namespace (the id in /v1/strategies/{name}, in jobs and events): another
+        # user's strategy is only said to exist, never shown.
+        taken = saved_strategies.get(cmd.draft.name)
+        if taken is not None and principal.owns(taken.owner):
+            raise Conflict(
+                f"a strategy named {cmd.draft.name} exists: update it, or choose another name"
+            ) from None
+        raise Conflict(f"the name {cmd.draft.name} is taken: choose another") from None
     return Handled(saved)
 
 
 def update_strategy(
-    cmd: UpdateStrategy, saved_strategies: SavedStrategies, clock: Clock
+    cmd: UpdateStrategy, saved_strategies: SavedStrategies, clock: Clock, context: MessageContext
 ) -> Handled[SavedStrategy]:
-    current = _saved(saved_strategies, cmd.name)
+    current = _saved(saved_strategies, cmd.name, context.principal)
     if cmd.draft.name != cmd.name:
         reason = f"the body names {cmd.draft.name}, the path {cmd.name}: a strategy keeps its name"
         raise ValidationFailed(reason, [Problem(reason, field="name", value=cmd.draft.name)])
     updated = SavedStrategy(
         **cmd.draft.model_dump(),
+        owner=current.owner,
         created_at=current.created_at,
         created_by=current.created_by,
         updated_at=clock.now(),
@@ -183,9 +200,11 @@ def update_strategy(
     return Handled(updated)
 
 
-def delete_strategy(cmd: DeleteStrategy, saved_strategies: SavedStrategies) -> Handled[None]:
+def delete_strategy(
+    cmd: DeleteStrategy, saved_strategies: SavedStrategies, context: MessageContext
+) -> Handled[None]:
     """Backtests already run keep their results: a job records the complete definition it ran."""
-    _saved(saved_strategies, cmd.name)
+    _saved(saved_strategies, cmd.name, context.principal)
     saved_strategies.delete(cmd.name)
     return Handled(None)
 
@@ -298,12 +317,11 @@ MAX_SYMBOLS = 500
 
 
 def _scanner_universe(
-    request: BacktestRequest, profile: FillProfile, scanners: ScannerRepository, symbols: SymbolRepository
+    request: BacktestRequest, scanner: Scanner | None, profile: FillProfile, symbols: SymbolRepository
 ) -> tuple[list[str], list[str]]:
-    """The scanner's rules and its universe's symbols; a scanner of another timeframe, or fills
-    at the signal bar's own close (which would act on a signal before it could be seen), are
-    refused."""
-    scanner = scanners.get(request.universe_scanner or "")
+    """The scanner's rules and its universe's symbols; no scanner (unknown, or not the caller's),
+    a scanner of another timeframe, or fills at the signal bar's own close (which would act on a
+    signal before it could be seen), are refused."""
     field = "universe_scanner"
     if scanner is None:
         reason = f"no scanner {request.universe_scanner}"
@@ -352,64 +370,64 @@ def scanner_symbols(scanner: Scanner, symbols: SymbolRepository, timeframe: Time
 # -- queries ----------------------------------------------------------------------------------
 
 
-def list_strategies(query: ListStrategies, strategies: StrategyBook) -> list[dict[str, Any]]:
-    return strategies.describe()
+def list_strategies(
+    query: ListStrategies, strategies: StrategyBook, context: MessageContext
+) -> list[dict[str, Any]]:
+    return strategies.describe(context.principal)
 
 
-def get_strategy(query: GetStrategy, saved_strategies: SavedStrategies) -> SavedStrategy:
-    return _saved(saved_strategies, query.name)
+def get_strategy(
+    query: GetStrategy, saved_strategies: SavedStrategies, context: MessageContext
+) -> SavedStrategy:
+    return _saved(saved_strategies, query.name, context.principal)
 
 
-def _saved(saved_strategies: SavedStrategies, name: str) -> SavedStrategy:
-    found = saved_strategies.get(name)
-    if found is None:
-        raise NotFound(
-            f"no saved strategy {name} (built-in and code strategies are not stored)", field="name"
-        )
-    return found
+def _saved(saved_strategies: SavedStrategies, name: str, principal: Principal) -> SavedStrategy:
+    not_found = f"no saved strategy {name} (built-in and code strategies are not stored)"
+    return visible(principal, saved_strategies.get(name), not_found, "name")
 
 
-def get_backtest(query: GetBacktest, backtests: BacktestJobs) -> BacktestJob:
-    return _job(backtests, query.backtest_id)
+def get_backtest(query: GetBacktest, backtests: BacktestJobs, context: MessageContext) -> BacktestJob:
+    return _job(backtests, query.backtest_id, context.principal)
 
 
-def list_backtests(query: ListBacktests, backtests: BacktestJobs) -> list[BacktestJob]:
+def list_backtests(
+    query: ListBacktests, backtests: BacktestJobs, context: MessageContext
+) -> list[BacktestJob]:
+    principal = context.principal
     if query.ids is not None:
         found = backtests.get_many(query.ids)
-        missing = [i for i in query.ids if i not in found]
+        missing = [i for i in query.ids if i not in found or not principal.owns(found[i].owner)]
         if missing:
             raise NotFound(f"no backtest {', '.join(missing)}", field="ids")
         return [found[i] for i in query.ids]
-    if query.strategy is None:
-        return backtests.newest(query.after, query.limit)
-    # Filtered after reading, a page at a time: a user keeps hundreds of backtests, not millions.
-    picked: list[BacktestJob] = []
-    after = query.after
-    while len(picked) < query.limit and (page := backtests.newest(after, 500)):
-        picked += [job for job in page if job.strategy_name == query.strategy]
-        after = page[-1].backtest_id
-    return picked[: query.limit]
+    strategy = query.strategy
+    keep = None if strategy is None else (lambda job: job.strategy_name == strategy)
+    return newest_visible(backtests, principal, query.after, query.limit, keep)
 
 
 def get_backtest_trades(
-    query: GetBacktestTrades, backtests: BacktestJobs, backtest_results: BacktestResults
+    query: GetBacktestTrades,
+    backtests: BacktestJobs,
+    backtest_results: BacktestResults,
+    context: MessageContext,
 ) -> list[dict[str, Any]]:
-    _job(backtests, query.backtest_id).require_results()
+    _job(backtests, query.backtest_id, context.principal).require_results()
     return backtest_results.trades(query.backtest_id, query.offset, query.limit)
 
 
 def get_backtest_equity(
-    query: GetBacktestEquity, backtests: BacktestJobs, backtest_results: BacktestResults
+    query: GetBacktestEquity,
+    backtests: BacktestJobs,
+    backtest_results: BacktestResults,
+    context: MessageContext,
 ) -> list[dict[str, Any]]:
-    _job(backtests, query.backtest_id).require_results()
+    _job(backtests, query.backtest_id, context.principal).require_results()
     return backtest_results.equity(query.backtest_id, query.points)
 
 
-def _job(backtests: BacktestJobs, backtest_id: str) -> BacktestJob:
-    job = backtests.get(backtest_id)
-    if job is None:
-        raise NotFound(f"no backtest {backtest_id}", field="backtest_id")
-    return job
+def _job(backtests: BacktestJobs, backtest_id: str, principal: Principal) -> BacktestJob:
+    return visible(principal, backtests.get(backtest_id), f"no backtest {backtest_id}", "backtest_id")
 
 
 __all__ = [

@@ -18,6 +18,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict
 
 from trading_system.kernel.errors import Conflict
+from trading_system.kernel.principal import FIRST_ADMIN
 from trading_system.market_data.domain import Timeframe
 from trading_system.strategies.commands import BacktestRequest, SweepRequest
 
@@ -63,6 +64,9 @@ class Job(BaseModel):
     strategy_name: str  # the strategy's registered name, as resolved when the job was submitted
     kind: Literal["python", "rules"] = "python"
     status: JobStatus = JobStatus.QUEUED
+    # The user whose job it is (its results included): a job stored before users existed is the
+    # first admin's. `submitted_by` is the key that submitted it, for the audit trail.
+    owner: str = FIRST_ADMIN
     submitted_at: datetime
     submitted_by: str
     started_at: datetime | None = None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from trading_system import __version__
 from trading_system.kernel.bus import Handled, MessageContext
-from trading_system.kernel.errors import NotFound, describe_failure
+from trading_system.kernel.errors import describe_failure
 from trading_system.kernel.fan_out import FanOutPlan
 from trading_system.market_data.domain import check_range
 from trading_system.strategies.commands import (
@@ -25,12 +25,14 @@ from trading_system.strategies.events import (
     SweepRequested,
 )
 from trading_system.strategies.jobs import JobStatus, SweepJob, SweepOutcome, newest_first_id
+from trading_system.strategies.ownership import newest_visible, visible
 from trading_system.strategies.ports import SweptBlock
 from trading_system.strategies.queries import GetSweep, GetSweepHeatmap, GetSweepRanking, ListSweeps
 from trading_system.strategies.runs import bars_of, check_data, profile_of
 
 if TYPE_CHECKING:
     from trading_system.kernel.clock import Clock
+    from trading_system.kernel.principal import Principal
     from trading_system.market_data.ports import BarLake, SymbolRepository
     from trading_system.strategies.book import StrategyBook
     from trading_system.strategies.definitions import StrategyParams
@@ -52,7 +54,7 @@ def submit_sweep(
     from trading_system.strategies.sweep import check_ceilings, combinations
 
     request = cmd.request
-    base, kind = strategies.build(request.strategy, {})
+    base, kind = strategies.build(request.strategy, {}, context.principal)
     spec = request.sweep
     base_params: dict[str, Any] = {}
     if kind == "rules":  # every combination starts from the saved rules
@@ -72,6 +74,7 @@ def submit_sweep(
         base_params=base_params,
         combinations=combos.values,
         skipped=[{"values": s.values, "reason": s.reason} for s in combos.skipped],
+        owner=context.principal.user,
         submitted_at=clock.now(),
         submitted_by=context.principal.key_id,
     )
@@ -240,27 +243,29 @@ def _params_of(job: SweepJob, strategies: StrategyBook, values: dict[str, Any]) 
     return params
 
 
-def delete_sweep(cmd: DeleteSweep, sweeps: SweepJobs, sweep_results: SweepResults) -> Handled[None]:
-    _sweep(sweeps, cmd.sweep_id)
+def delete_sweep(
+    cmd: DeleteSweep, sweeps: SweepJobs, sweep_results: SweepResults, context: MessageContext
+) -> Handled[None]:
+    _sweep(sweeps, cmd.sweep_id, context.principal)
     sweeps.delete(cmd.sweep_id)
     sweep_results.delete(cmd.sweep_id)
     return Handled(None)
 
 
-def get_sweep(query: GetSweep, sweeps: SweepJobs) -> SweepJob:
-    return _sweep(sweeps, query.sweep_id)
+def get_sweep(query: GetSweep, sweeps: SweepJobs, context: MessageContext) -> SweepJob:
+    return _sweep(sweeps, query.sweep_id, context.principal)
 
 
-def list_sweeps(query: ListSweeps, sweeps: SweepJobs) -> list[SweepJob]:
-    return sweeps.newest(query.after, query.limit)
+def list_sweeps(query: ListSweeps, sweeps: SweepJobs, context: MessageContext) -> list[SweepJob]:
+    return newest_visible(sweeps, context.principal, query.after, query.limit)
 
 
 def get_sweep_ranking(
-    query: GetSweepRanking, sweeps: SweepJobs, sweep_results: SweepResults
+    query: GetSweepRanking, sweeps: SweepJobs, sweep_results: SweepResults, context: MessageContext
 ) -> list[dict[str, Any]]:
     from dataclasses import asdict
 
-    job = _sweep(sweeps, query.sweep_id)
+    job = _sweep(sweeps, query.sweep_id, context.principal)
     result = _result(job, sweep_results)
     rank_by = query.rank_by or job.request.sweep.rank_by
     descending = job.request.sweep.descending if query.rank_by is None else None
@@ -268,11 +273,11 @@ def get_sweep_ranking(
 
 
 def get_sweep_heatmap(
-    query: GetSweepHeatmap, sweeps: SweepJobs, sweep_results: SweepResults
+    query: GetSweepHeatmap, sweeps: SweepJobs, sweep_results: SweepResults, context: MessageContext
 ) -> dict[str, Any]:
     import math
 
-    job = _sweep(sweeps, query.sweep_id)
+    job = _sweep(sweeps, query.sweep_id, context.principal)
     rank_by = query.rank_by or job.request.sweep.rank_by
     descending = job.request.sweep.descending if query.rank_by is None else None
     heat = _result(job, sweep_results).heatmap(query.x, query.y, rank_by, descending)
@@ -296,8 +301,5 @@ def _result(job: SweepJob, sweep_results: SweepResults) -> SweepResult:
     return SweepResult(job.combinations, outcome.symbols, stats, outcome.vectorised)
 
 
-def _sweep(sweeps: SweepJobs, sweep_id: str) -> SweepJob:
-    found = sweeps.get(sweep_id)
-    if found is None:
-        raise NotFound(f"no sweep {sweep_id}", field="sweep_id")
-    return found
+def _sweep(sweeps: SweepJobs, sweep_id: str, principal: Principal) -> SweepJob:
+    return visible(principal, sweeps.get(sweep_id), f"no sweep {sweep_id}", "sweep_id")

@@ -21,7 +21,7 @@ from trading_system.kernel.bus import Handled, HandlerTable, MessageBus, Message
 from trading_system.kernel.clock import Clock
 from trading_system.kernel.errors import NotFound, Problem, Unauthorized, ValidationFailed
 from trading_system.kernel.messages import Command, Query
-from trading_system.kernel.principal import Principal, Role
+from trading_system.kernel.principal import Principal, Role, require_visible
 from trading_system.strategies import webhooks as domain
 from trading_system.strategies.webhooks import Webhook, WebhookDraft
 from trading_system.trading.commands import PlaceOrder
@@ -76,6 +76,7 @@ class WebhookView(BaseModel):
     draft: WebhookDraft
     created_at: str
     created_by: str
+    owner: str
 
     @classmethod
     def of(cls, webhook: Webhook) -> WebhookView:
@@ -85,6 +86,7 @@ class WebhookView(BaseModel):
             draft=webhook.draft,
             created_at=webhook.created_at.isoformat(),
             created_by=webhook.created_by,
+            owner=webhook.owner,
         )
 
 
@@ -104,27 +106,36 @@ class WebhookReceipt(BaseModel):
 def create_webhook(
     cmd: CreateWebhook, webhooks: Webhooks, bus: MessageBus, clock: Clock, context: MessageContext
 ) -> Handled[IssuedWebhook]:
+    # Asked as the caller, so another user's account answers as an unknown one (Trading's
+    # ownership); one the caller only reads too, since its alerts' orders would all be refused.
+    # The webhook is the account owner's: the caller's own user, but for an admin setting one up
+    # on a user's account, whose alerts then trade as that user (a webhook acts as a trader).
+    owner: str | None
     try:
-        bus.ask(GetAccount(account_id=cmd.draft.account_id), context)
+        owner = bus.ask(GetAccount(account_id=cmd.draft.account_id), context).owner
     except NotFound:
+        owner = None
+    if owner is None or not context.principal.owns(owner):
         reason = f"account {cmd.draft.account_id} does not exist (an admin creates it: POST /v1/accounts)"
-        raise ValidationFailed(
-            reason, [Problem(reason, field="account_id", value=cmd.draft.account_id)]
-        ) from None
-    webhook, secret = domain.issue(cmd.draft, context.principal.key_id, clock.now())
+        raise ValidationFailed(reason, [Problem(reason, field="account_id", value=cmd.draft.account_id)])
+    webhook, secret = domain.issue(cmd.draft, owner, context.principal.key_id, clock.now())
     webhooks.add(webhook)
     view = WebhookView.of(webhook)
     return Handled(IssuedWebhook(**view.model_dump(), secret=secret, signing_key=webhook.signing_key))
 
 
 def list_webhooks(query: ListWebhooks, webhooks: Webhooks, context: MessageContext) -> list[WebhookView]:
-    return [WebhookView.of(w) for w in webhooks.list() if _visible(w, context.principal)]
+    return [WebhookView.of(w) for w in webhooks.list() if context.principal.owns(w.owner)]
 
 
 def delete_webhook(cmd: DeleteWebhook, webhooks: Webhooks, context: MessageContext) -> Handled[None]:
     webhook = webhooks.get(cmd.webhook_id)
-    if webhook is None or not _visible(webhook, context.principal):
-        raise NotFound(f"no webhook {cmd.webhook_id}", field="webhook_id")
+    require_visible(
+        context.principal,
+        None if webhook is None else webhook.owner,
+        f"no webhook {cmd.webhook_id}",
+        "webhook_id",
+    )
     webhooks.delete(cmd.webhook_id)
     return Handled(None)
 
@@ -155,9 +166,10 @@ def receive_webhook(
     fields = domain.order_fields(webhook, payload)
     client_order_id = webhook.client_order_id(domain.idempotency_key(webhook, payload))
     request = _order_request(webhook, fields, client_order_id)
-    # The order is the webhook's doing: its own principal in Trading's audit trail.
+    # The order is the webhook's doing: its own principal in Trading's audit trail, acting for its
+    # owner, so that Trading refuses an account the owner does not (or no longer does) own.
     acting = MessageContext(
-        principal=Principal(key_id=f"webhook:{webhook.webhook_id}", role=Role.TRADER),
+        principal=Principal(key_id=f"webhook:{webhook.webhook_id}", role=Role.TRADER, user=webhook.owner),
         correlation_id=context.correlation_id,
         causation_id=context.causation_id,
     )
@@ -196,11 +208,6 @@ def _order_request(webhook: Webhook, fields: dict[str, Any], client_order_id: st
 
 def _mapping_failed(problems: list[Problem]) -> ValidationFailed:
     return ValidationFailed(f"the alert does not map to a valid order: {problems[0].reason}", problems)
-
-
-def _visible(webhook: Webhook, principal: Principal) -> bool:
-    """An admin sees every webhook; anyone else, the ones they created."""
-    return principal.role.allows(Role.ADMIN) or webhook.created_by == principal.key_id
 
 
 HANDLERS = HandlerTable(

@@ -28,6 +28,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from trading_system.identity.domain import secret_digest
 from trading_system.kernel.errors import Problem, ValidationFailed
+from trading_system.kernel.principal import FIRST_ADMIN
 from trading_system.kernel.text import PlainText, printable
 
 SIGNATURE_HEADER = "x-webhook-signature"
@@ -102,7 +103,10 @@ class Webhook(BaseModel):
     secret_sha256: str
     signing_key: str | None = None
     created_at: datetime
-    created_by: str
+    created_by: str  # the key, for the audit trail
+    # The user whose webhook it is, and whose accounts its orders may go to. Webhooks stored
+    # before users existed have none: the first admin's.
+    owner: str = FIRST_ADMIN
 
     def verifies(self, secret: str) -> bool:
         return hmac.compare_digest(self.secret_sha256, secret_digest(secret))
@@ -113,8 +117,9 @@ class Webhook(BaseModel):
         return f"{self.webhook_id}-{digest[: 47 - len(self.webhook_id)]}"
 
 
-def issue(draft: WebhookDraft, created_by: str, now: datetime) -> tuple[Webhook, str]:
-    """A new webhook and its secret (returned to the user once, never stored)."""
+def issue(draft: WebhookDraft, owner: str, created_by: str, now: datetime) -> tuple[Webhook, str]:
+    """A new webhook of the user `owner`, made with the key `created_by`, and its secret (returned
+    to the user once, never stored)."""
     secret = secrets.token_urlsafe(32)
     webhook = Webhook(
         webhook_id=f"wh_{secrets.token_hex(6)}",
@@ -123,6 +128,7 @@ def issue(draft: WebhookDraft, created_by: str, now: datetime) -> tuple[Webhook,
         signing_key=secrets.token_urlsafe(32) if draft.signed else None,
         created_at=now,
         created_by=created_by,
+        owner=owner,
     )
     return webhook, secret
 

@@ -37,11 +37,14 @@ from pydantic import ConfigDict, Field, model_validator
 
 from trading_system.kernel.errors import Conflict
 from trading_system.kernel.event_store import replay
+from trading_system.kernel.principal import FIRST_ADMIN
 from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.events import (
     AccountCreated,
     AccountEvent,
     AccountHalted,
+    AccountReaderGranted,
+    AccountReaderRevoked,
     AccountReset,
     AccountResumed,
     EquityMarked,
@@ -156,6 +159,10 @@ class Account(PlainNumbers):
     model_config = ConfigDict(frozen=True)
 
     account_id: str
+    # Who may act on it (its owner, and admins) and who may only read it (users an admin named):
+    # a reset keeps both. Views stored before users existed have no owner: the first admin's.
+    owner: str = FIRST_ADMIN
+    readers: tuple[str, ...] = ()
     starting_cash: Decimal
     cash: Decimal
     settings: AccountSettings
@@ -314,6 +321,10 @@ class Account(PlainNumbers):
                 changes["halt"] = halt
             case AccountResumed():
                 changes |= {"halt": None, "peak_equity": event.equity, "daily_loss_base": event.equity}
+            case AccountReaderGranted():
+                changes["readers"] = tuple(sorted({*self.readers, event.user}))
+            case AccountReaderRevoked():
+                changes["readers"] = tuple(r for r in self.readers if r != event.user)
             case _:
                 raise TypeError(f"an account cannot apply {type(event).__name__}")
         return self.model_copy(update=changes)
@@ -322,6 +333,7 @@ class Account(PlainNumbers):
     def created(cls, event: AccountCreated) -> Account:
         return cls(
             account_id=event.account_id,
+            owner=event.owner,
             starting_cash=event.starting_cash,
             cash=event.starting_cash,
             settings=event.settings,

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from trading_system.kernel.messages import Command
+from trading_system.kernel.principal import USER_PATTERN
 from trading_system.kernel.text import PlainText
 from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.orders import OrderRequest
@@ -15,6 +16,9 @@ from trading_system.trading.orders import OrderRequest
 AccountId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 OrderId = Annotated[str, Field(min_length=1, max_length=64)]
 StartingCash = Annotated[Decimal, Field(gt=0, le=Decimal("1e12"), max_digits=20, decimal_places=2)]
+User = Annotated[
+    str, Field(pattern=USER_PATTERN, description="a user: an API key's owner or a bearer token's subject")
+]
 
 
 class PlaceOrder(Command):
@@ -30,6 +34,11 @@ class CreateAccount(Command):
     account_id: AccountId
     starting_cash: StartingCash
     settings: AccountSettings = Field(default_factory=AccountSettings)
+    owner: User | None = Field(
+        default=None,
+        description="the user the account belongs to (an admin may name another user); "
+        "the caller's own user when left out",
+    )
 
 
 class ResetAccount(Command):
@@ -63,3 +72,17 @@ class ResumeAccount(Command):
     """Lift an account's loss-limit halt (admin)."""
 
     account_id: AccountId
+
+
+class GrantAccountReader(Command):
+    """Let a user read an account (its orders, positions, fills and P&L), not trade on it (admin)."""
+
+    account_id: AccountId
+    user: User
+
+
+class RevokeAccountReader(Command):
+    """Take back a user's read access to an account (admin)."""
+
+    account_id: AccountId
+    user: User

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Literal
 
 from trading_system.kernel.messages import Event
+from trading_system.kernel.principal import FIRST_ADMIN
 from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.precision import PlainNumbers
 
@@ -111,6 +112,9 @@ class AccountEvent(TradingEvent):
 class AccountCreated(AccountEvent):
     starting_cash: Decimal
     settings: AccountSettings
+    # The user the account belongs to. Accounts created before users existed have none stored:
+    # they are the first admin's, read as such without rewriting a stream.
+    owner: str = FIRST_ADMIN
 
 
 class AccountReset(AccountEvent):
@@ -184,6 +188,18 @@ class AccountResumed(AccountEvent):
     `equity`, the equity at the resume."""
 
     equity: Decimal
+
+
+class AccountReaderGranted(AccountEvent):
+    """An admin let `user` read the account (orders, positions, fills, P&L), not trade on it."""
+
+    user: str
+
+
+class AccountReaderRevoked(AccountEvent):
+    """An admin took back `user`'s read access to the account."""
+
+    user: str
 
 
 class PositionEvent(TradingEvent):

@@ -20,12 +20,15 @@ from trading_system.kernel.errors import (
     ConcurrencyConflict,
     Conflict,
     DomainError,
+    Forbidden,
     Problem,
     ValidationFailed,
 )
 from trading_system.kernel.messages import Event
+from trading_system.kernel.principal import Principal
 from trading_system.market_data.events import BarsIngested
 from trading_system.trading import risk, views
+from trading_system.trading.access import own_account, own_order
 from trading_system.trading.accounts import Account
 from trading_system.trading.broker import (
     Broker,
@@ -40,14 +43,18 @@ from trading_system.trading.commands import (
     CancelOrder,
     CloseSession,
     CreateAccount,
+    GrantAccountReader,
     HaltTrading,
     PlaceOrder,
     ResetAccount,
     ResumeAccount,
     ResumeTrading,
+    RevokeAccountReader,
 )
 from trading_system.trading.events import (
     AccountCreated,
+    AccountReaderGranted,
+    AccountReaderRevoked,
     AccountReset,
     AccountResumed,
     BarsSettled,
@@ -143,7 +150,8 @@ def place_order(
         )
     step = qty_step(listing.asset_class, listing.qty_step)
     request.check(step)  # again, now that the symbol's quantity step is known
-    account_id = ledger.account_id(request.account_id)
+    # Before the idempotent replay: another user's client_order_id must not find its order.
+    account_id = own_account(ledger, request.account_id, context.principal).account_id
     client_order_id = request.client_order_id or str(uuid4())
     order_id = order_id_for(account_id, client_order_id)
     fingerprint = request.fingerprint()
@@ -249,6 +257,7 @@ def cancel_order(
             raise Conflict(f"cannot cancel order {order.id}: it is {order.status}")
         return [Cancel(cmd.reason) if isinstance(e, Cancel) else e for e in broker.on_cancel(order)]
 
+    own_order(ledger, cmd.order_id, context.principal)
     step = act_on(cmd.order_id, decide, ledger, brokers, clock, context, "CancelOrder")
     return Handled(step.order, tuple(step.published))
 
@@ -297,7 +306,11 @@ def create_account(
     cmd: CreateAccount, ledger: TradingLedger, clock: Clock, context: MessageContext
 ) -> Handled[Account]:
     event = AccountCreated(
-        account_id=cmd.account_id, starting_cash=cmd.starting_cash, settings=cmd.settings, at=clock.now()
+        account_id=cmd.account_id,
+        starting_cash=cmd.starting_cash,
+        settings=cmd.settings,
+        owner=_owner_of_new_account(cmd.owner, context.principal),
+        at=clock.now(),
     )
     try:
         account = ledger.create_account(event, context, "CreateAccount")
@@ -306,10 +319,20 @@ def create_account(
     return Handled(account, (event,))
 
 
+def _owner_of_new_account(named: str | None, principal: Principal) -> str:
+    """The caller's own user, or the user an admin names: only an admin creates for others."""
+    if named is None or named == principal.user:
+        return principal.user
+    if not principal.sees_all:
+        raise Forbidden(f"only an admin creates an account for another user ({named})")
+    return named
+
+
 def reset_account(
     cmd: ResetAccount, ledger: TradingLedger, brokers: BrokerFactory, clock: Clock, context: MessageContext
 ) -> Handled[Account]:
     canceled: list[Event] = []
+    own_account(ledger, cmd.account_id, context.principal)
 
     def attempt() -> Handled[Account]:
         account = ledger.require_account(cmd.account_id)
@@ -376,6 +399,7 @@ def resume_account(
 ) -> Handled[AccountView]:
     """Lift an account's loss-limit halt: its peak equity and the day's loss start again from
     the equity now. An account that is not halted is left as it is (a retried resume)."""
+    own_account(ledger, cmd.account_id, context.principal)
 
     def attempt() -> Handled[AccountView]:
         account = ledger.require_account(cmd.account_id)
@@ -391,6 +415,39 @@ def resume_account(
         return Handled(account_view(change.account, quotes), tuple(change.published))
 
     return retrying(attempt, f"resuming account {cmd.account_id}")
+
+
+def grant_account_reader(
+    cmd: GrantAccountReader, ledger: TradingLedger, clock: Clock, context: MessageContext
+) -> Handled[AccountView]:
+    """Let a user read the account; a user who reads it already changes nothing (a retry)."""
+    return _change_readers(cmd.account_id, cmd.user, True, ledger, clock, context)
+
+
+def revoke_account_reader(
+    cmd: RevokeAccountReader, ledger: TradingLedger, clock: Clock, context: MessageContext
+) -> Handled[AccountView]:
+    """Take back a user's read access; a user who does not read it changes nothing (a retry)."""
+    return _change_readers(cmd.account_id, cmd.user, False, ledger, clock, context)
+
+
+def _change_readers(
+    account_id: str, user: str, reads: bool, ledger: TradingLedger, clock: Clock, context: MessageContext
+) -> Handled[AccountView]:
+    command = "GrantAccountReader" if reads else "RevokeAccountReader"
+
+    def attempt() -> Handled[AccountView]:
+        account = own_account(ledger, account_id, context.principal)
+        quotes = ledger.quotes(account.positions)
+        if (user in account.readers) == reads:
+            return Handled(account_view(account, quotes))
+        change = Change.of(account, {})
+        kind = AccountReaderGranted if reads else AccountReaderRevoked
+        change.on_account(kind(account_id=account.account_id, user=user, at=clock.now()))
+        ledger.commit(change, context, command)
+        return Handled(account_view(change.account, quotes), tuple(change.published))
+
+    return retrying(attempt, f"{command} on account {account_id}")
 
 
 def close_session(
@@ -591,6 +648,8 @@ HANDLERS = HandlerTable(
         ResumeTrading: resume_trading,
         ResumeAccount: resume_account,
         CloseSession: close_session,
+        GrantAccountReader: grant_account_reader,
+        RevokeAccountReader: revoke_account_reader,
     },
     queries={
         GetOrder: views.get_order,

@@ -145,16 +145,13 @@ class TradingLedger:
         account_id = self.account_id(requested)
         account = self.account(account_id)
         if account is None:
-            raise NotFound(
-                f"account {account_id} does not exist (an admin creates it: POST /v1/accounts)",
-                field="account_id",
-            )
+            raise no_account(account_id)
         return account
 
     def require_order(self, order_id: str) -> Order:
         order = self.order(order_id)
         if order is None:
-            raise NotFound(f"order {order_id} does not exist", field="order_id")
+            raise no_order(order_id)
         return order
 
     def order(self, order_id: str) -> Order | None:
@@ -306,11 +303,24 @@ class TradingLedger:
             self.events.append(appends, views, audit(context, command))
 
 
+def no_account(account_id: str) -> NotFound:
+    """What an unknown account answers, and so also an account the caller may not see."""
+    return NotFound(
+        f"account {account_id} does not exist (an admin creates it: POST /v1/accounts)", field="account_id"
+    )
+
+
+def no_order(order_id: str) -> NotFound:
+    """What an unknown order answers, and so also an order the caller may not see."""
+    return NotFound(f"order {order_id} does not exist", field="order_id")
+
+
 def audit(context: MessageContext, command: str) -> dict[str, Any]:
-    """Who asked, with which role, as part of which chain of messages: kept with every event."""
+    """Who asked (key, user, role), as part of which chain of messages: kept with every event."""
     return {
         "command": command,
         "key_id": context.principal.key_id,
+        "user": context.principal.user,
         "role": str(context.principal.role),
         "correlation_id": context.correlation_id,
         "causation_id": context.causation_id,

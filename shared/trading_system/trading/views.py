@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from trading_system.kernel.bus import MessageContext
 from trading_system.kernel.kinds import ACCOUNT_STREAMS, ORDER_STREAMS
+from trading_system.trading.access import may_read, readable_account, readable_order
 from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.accounts import Account, AccountHalt
 from trading_system.trading.broker import Quote
@@ -70,6 +72,8 @@ class AccountView(PlainNumbers):
     (figures kept before money was rounded are rounded here)."""
 
     account_id: str
+    owner: str  # the user it belongs to: who trades on it
+    readers: list[str]  # the users an admin let read it
     status: str = "ACTIVE"
     currency: str = ACCOUNT_CURRENCY
     starting_cash: Decimal
@@ -148,6 +152,8 @@ def account_view(account: Account, quotes: Mapping[str, Quote]) -> AccountView:
     daily_loss_threshold = account.daily_loss_threshold
     return AccountView(
         account_id=account.account_id,
+        owner=account.owner,
+        readers=list(account.readers),
         starting_cash=money(account.starting_cash),
         cash=money(account.cash),
         reserved_cash=money(account.reserved_cash),
@@ -180,12 +186,12 @@ def account_view(account: Account, quotes: Mapping[str, Quote]) -> AccountView:
 # -- query handlers ---------------------------------------------------------------------------
 
 
-def get_order(query: GetOrder, ledger: TradingLedger) -> Order:
-    return ledger.require_order(query.order_id)
+def get_order(query: GetOrder, ledger: TradingLedger, context: MessageContext) -> Order:
+    return readable_order(ledger, query.order_id, context.principal)
 
 
-def list_orders(query: ListOrders, ledger: TradingLedger) -> OrderPage:
-    account_id = ledger.require_account(query.account_id).account_id
+def list_orders(query: ListOrders, ledger: TradingLedger, context: MessageContext) -> OrderPage:
+    account_id = readable_account(ledger, query.account_id, context.principal).account_id
     found, after = _filtered_page(
         lambda after, limit: ledger.order_page(account_id, after, limit),
         lambda order: _listed(order, query),
@@ -205,13 +211,17 @@ def _listed(order: Order, query: ListOrders) -> bool:
     return True
 
 
-def list_order_events(query: ListOrderEvents, ledger: TradingLedger) -> list[dict[str, Any]]:
-    ledger.require_order(query.order_id)
+def list_order_events(
+    query: ListOrderEvents, ledger: TradingLedger, context: MessageContext
+) -> list[dict[str, Any]]:
+    readable_order(ledger, query.order_id, context.principal)
     return [_recorded(e) for e in ledger.history(f"{ORDER_STREAMS}{query.order_id}")]
 
 
-def list_account_events(query: ListAccountEvents, ledger: TradingLedger) -> list[dict[str, Any]]:
-    account_id = ledger.require_account(query.account_id).account_id
+def list_account_events(
+    query: ListAccountEvents, ledger: TradingLedger, context: MessageContext
+) -> list[dict[str, Any]]:
+    account_id = readable_account(ledger, query.account_id, context.principal).account_id
     events = ledger.history(f"{ACCOUNT_STREAMS}{account_id}", query.after_version)
     return [_recorded(e) for e in events[: query.limit]]
 
@@ -221,29 +231,38 @@ def _recorded(event: Any) -> dict[str, Any]:
         "version": event.version,
         "type": event.type,
         "recorded_at": event.recorded_at.isoformat(),
-        "by": {"key_id": event.metadata.get("key_id"), "role": event.metadata.get("role")},
+        # events stored before users existed name no user
+        "by": {
+            "key_id": event.metadata.get("key_id"),
+            "user": event.metadata.get("user"),
+            "role": event.metadata.get("role"),
+        },
         "command": event.metadata.get("command"),
         "correlation_id": event.metadata.get("correlation_id"),
         "data": event.data,
     }
 
 
-def get_account(query: GetAccount, ledger: TradingLedger) -> AccountView:
-    account = ledger.require_account(query.account_id)
+def get_account(query: GetAccount, ledger: TradingLedger, context: MessageContext) -> AccountView:
+    account = readable_account(ledger, query.account_id, context.principal)
     return account_view(account, ledger.quotes(account.positions))
 
 
-def list_accounts(query: ListAccounts, ledger: TradingLedger) -> list[AccountView]:
-    return [account_view(a, ledger.quotes(a.positions)) for a in ledger.accounts()]
+def list_accounts(query: ListAccounts, ledger: TradingLedger, context: MessageContext) -> list[AccountView]:
+    """The accounts the caller may read (an admin: every one)."""
+    readable = [a for a in ledger.accounts() if may_read(context.principal, a)]
+    return [account_view(a, ledger.quotes(a.positions)) for a in readable]
 
 
-def list_positions(query: ListPositions, ledger: TradingLedger) -> list[PositionView]:
-    account = ledger.require_account(query.account_id)
+def list_positions(
+    query: ListPositions, ledger: TradingLedger, context: MessageContext
+) -> list[PositionView]:
+    account = readable_account(ledger, query.account_id, context.principal)
     return position_views(account, ledger.quotes(account.positions))
 
 
-def list_fills(query: ListFills, ledger: TradingLedger) -> dict[str, Any]:
-    account_id = ledger.require_account(query.account_id).account_id
+def list_fills(query: ListFills, ledger: TradingLedger, context: MessageContext) -> dict[str, Any]:
+    account_id = readable_account(ledger, query.account_id, context.principal).account_id
     found, after = _filtered_page(
         lambda after, limit: ledger.fill_page(account_id, after, limit),
         lambda fill: query.symbol is None or fill["symbol"] == query.symbol,
@@ -276,8 +295,8 @@ def _filtered_page(
     return found, after if more else None
 
 
-def get_pnl(query: GetPnl, ledger: TradingLedger, fill_log: FillLog) -> PnlReport:
-    account = ledger.require_account(query.account_id)
+def get_pnl(query: GetPnl, ledger: TradingLedger, fill_log: FillLog, context: MessageContext) -> PnlReport:
+    account = readable_account(ledger, query.account_id, context.principal)
     epoch = None if query.all_epochs else account.epoch
     rows = [_pnl_row(r) for r in fill_log.pnl(account.account_id, query.by, epoch, query.start, query.end)]
     return PnlReport(account_id=account.account_id, by=query.by, epoch=epoch, rows=rows)

@@ -16,11 +16,15 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 def keys_create(
     role: Annotated[Role, typer.Option(help="viewer, trader or admin")],
     label: str = "",
+    owner: Annotated[
+        str | None,
+        typer.Option(help="the user the key acts for, whose accounts, scanners ... it sees (default: admin)"),
+    ] = None,
 ) -> None:
     """Create an API key; its secret is printed once."""
     from trading_system.identity.commands import CreateApiKey
 
-    echo_json(execute(CreateApiKey(role=role, label=label)))
+    echo_json(execute(make(CreateApiKey, role=role, label=label, owner=owner)))
 
 
 @keys_app.command("list")

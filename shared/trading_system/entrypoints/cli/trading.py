@@ -385,6 +385,7 @@ def pnl(
 
 ACCOUNT_COLUMNS = [
     "account_id",
+    "owner",
     "cash",
     "buying_power",
     "equity",
@@ -408,6 +409,8 @@ def accounts_list(output: ListingOption = Listing.TABLE) -> None:
 def _echo_account(account: Any, output: Shown) -> None:
     fields = {
         "account": account.account_id,
+        "owner": account.owner,
+        "readers": ", ".join(account.readers) or "-",
         "starting_cash": account.starting_cash,
         "cash": account.cash,
         "epoch": account.epoch,
@@ -432,6 +435,9 @@ def accounts_create(
     max_order_notional: Annotated[str | None, typer.Option()] = None,
     max_position_notional: Annotated[str | None, typer.Option(help="per symbol")] = None,
     restrict: Annotated[list[str] | None, typer.Option(help="a symbol not to trade; repeatable")] = None,
+    owner: Annotated[
+        str | None, typer.Option(help="the user it belongs to (default: the first admin)")
+    ] = None,
     output: ShownOption = Shown.TEXT,
 ) -> None:
     """Create a paper account with its commission, slippage and risk limits."""
@@ -450,9 +456,29 @@ def accounts_create(
     }
     settings = make(AccountSettings, **{k: v for k, v in given.items() if v is not None})
     command = make(
-        CreateAccount, account_id=account_id, starting_cash=_decimal(cash, "--cash"), settings=settings
+        CreateAccount,
+        account_id=account_id,
+        starting_cash=_decimal(cash, "--cash"),
+        settings=settings,
+        owner=owner,
     )
     _echo_account(execute(command), output)
+
+
+@accounts_app.command("grant")
+def accounts_grant(account_id: str, user: str, output: ShownOption = Shown.TEXT) -> None:
+    """Let a user read an account (its orders, positions, fills and P&L), not trade on it."""
+    from trading_system.trading.commands import GrantAccountReader
+
+    _echo_account(execute(make(GrantAccountReader, account_id=account_id, user=user)), output)
+
+
+@accounts_app.command("revoke")
+def accounts_revoke(account_id: str, user: str, output: ShownOption = Shown.TEXT) -> None:
+    """Take back a user's read access to an account."""
+    from trading_system.trading.commands import RevokeAccountReader
+
+    _echo_account(execute(make(RevokeAccountReader, account_id=account_id, user=user)), output)
 
 
 @accounts_app.command("reset")

@@ -76,9 +76,11 @@ class TrustAuthorizer:
             return
         event = request.scope.get("aws.event") or {}
         context = event.get("requestContext", {}).get("authorizer", {}).get("lambda") or {}
-        if "key_id" not in context or "role" not in context:
+        if not {"key_id", "role", "user"} <= context.keys():
             raise Unauthorized(f"{self.route} was reached without the authorizer's decision")
-        principal = Principal(key_id=str(context["key_id"]), role=Role(context["role"]))
+        principal = Principal(
+            key_id=str(context["key_id"]), role=Role(context["role"]), user=str(context["user"])
+        )
         authorize(principal, self.role, self.route)
         request.state.principal = principal
 

@@ -32,11 +32,13 @@ def health() -> Health:
 class Me(BaseModel):
     key_id: str
     role: str
+    user: str
 
 
 def get_me(context: Context) -> Me:
-    """Who the key is and its role: a client shows only what the role allows."""
-    return Me(key_id=context.principal.key_id, role=context.principal.role.value)
+    """Who the key is, its role and its user: a client shows only what the role allows."""
+    principal = context.principal
+    return Me(key_id=principal.key_id, role=principal.role.value, user=principal.user)
 
 
 @route(status_code=201)

@@ -21,12 +21,15 @@ from trading_system.trading.accounts import Account
 from trading_system.trading.commands import (
     CancelOrder,
     CreateAccount,
+    GrantAccountReader,
     HaltTrading,
     PlaceOrder,
     ResetAccount,
     ResumeAccount,
     ResumeTrading,
+    RevokeAccountReader,
     StartingCash,
+    User,
 )
 from trading_system.trading.handlers import PlacedOrder, RejectedOrder
 from trading_system.trading.orders import Order, OrderRequest, OrderStatus
@@ -151,6 +154,34 @@ def resume_account(
     account_id: Annotated[str, like(ResumeAccount, "account_id", in_path=True)], bus: Bus, context: Context
 ) -> AccountView:
     account: AccountView = bus.execute(ResumeAccount(account_id=account_id), context)
+    return account
+
+
+class NewReader(BaseModel):
+    """The user an admin lets read an account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: User
+
+
+def grant_account_reader(
+    account_id: Annotated[str, like(GrantAccountReader, "account_id", in_path=True)],
+    body: NewReader,
+    bus: Bus,
+    context: Context,
+) -> AccountView:
+    account: AccountView = bus.execute(GrantAccountReader(account_id=account_id, user=body.user), context)
+    return account
+
+
+def revoke_account_reader(
+    account_id: Annotated[str, like(RevokeAccountReader, "account_id", in_path=True)],
+    user: Annotated[str, like(RevokeAccountReader, "user", in_path=True)],
+    bus: Bus,
+    context: Context,
+) -> AccountView:
+    account: AccountView = bus.execute(RevokeAccountReader(account_id=account_id, user=user), context)
     return account
 
 

@@ -12,12 +12,21 @@ from typing import Any
 from fastapi import WebSocket, WebSocketDisconnect
 
 from trading_system.entrypoints.http.auth import token_from
-from trading_system.entrypoints.stream import channels_of, parse_client_message, push_message
+from trading_system.entrypoints.stream import (
+    Sees,
+    channels_of,
+    parse_client_message,
+    push_message,
+    refusal,
+    refused,
+    sees_through,
+)
 from trading_system.identity.domain import authorize
 from trading_system.identity.queries import Authenticate
+from trading_system.kernel.bus import MessageBus, MessageContext
 from trading_system.kernel.errors import DomainError
 from trading_system.kernel.messages import Envelope
-from trading_system.kernel.principal import Role
+from trading_system.kernel.principal import Principal, Role
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +34,9 @@ QUEUE_LIMIT = 10_000  # a client this far behind is dropped rather than let memo
 
 
 class _Connection:
-    def __init__(self, socket: WebSocket):
+    def __init__(self, socket: WebSocket, principal: Principal, sees: Sees):
         self.socket = socket
+        self.principal, self.sees = principal, sees
         self.channels: set[str] = set()
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE_LIMIT)
 
@@ -60,7 +70,8 @@ class StreamHub:
         try:
             if token is None:
                 raise DomainError("an API key is required (api_key query parameter)", status=401)
-            principal = socket.app.state.container.bus.ask(Authenticate(token=token))
+            bus: MessageBus = socket.app.state.container.bus
+            principal: Principal = bus.ask(Authenticate(token=token))
             authorize(principal, Role.VIEWER, "the stream")
         except DomainError as error:
             # Accept first: a close before the handshake completes becomes a bare HTTP 403,
@@ -69,7 +80,8 @@ class StreamHub:
             await socket.close(code=4401 if error.status == 401 else 4403, reason=error.detail[:120])
             return
         await socket.accept()
-        connection = _Connection(socket)
+        as_subscriber = MessageContext(principal=principal)
+        connection = _Connection(socket, principal, sees_through(lambda query: bus.ask(query, as_subscriber)))
         sender = asyncio.create_task(self._send(connection))
         try:
             while True:
@@ -91,6 +103,13 @@ class StreamHub:
         if message.action == "ping":
             await connection.socket.send_json({"type": "pong"})
         elif message.action == "subscribe":
+            # The ownership checks read the store: off the event loop, so no other client waits.
+            denied = await asyncio.to_thread(
+                refused, message.channels, connection.principal.sees_all, connection.sees
+            )
+            if denied:  # the whole frame, as API Gateway's one reply per frame must
+                await connection.socket.send_json(refusal(denied))
+                return
             for channel in message.channels:
                 connection.channels.add(channel)
                 self._by_channel[channel].add(connection)

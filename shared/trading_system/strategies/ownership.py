@@ -1,0 +1,54 @@
+"""Whose strategies, backtests, sweeps and deployments a caller may see: the owner's, or any one
+for an admin (kernel.principal). Another user's id answers as an unknown one, so none leaks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from trading_system.kernel.principal import Principal, require_visible
+
+if TYPE_CHECKING:
+    from trading_system.strategies.jobs import Job
+    from trading_system.strategies.ports import Jobs
+
+
+class Owned(Protocol):
+    @property
+    def owner(self) -> str: ...
+
+
+T = TypeVar("T", bound=Owned)
+J = TypeVar("J", bound="Job")
+
+
+def visible(principal: Principal, found: T | None, not_found: str, field: str) -> T:
+    """`found` if the principal may see it; else the NotFound an unknown id raises."""
+    require_visible(principal, None if found is None else found.owner, not_found, field)
+    assert found is not None  # require_visible raised otherwise
+    return found
+
+
+def seen(principal: Principal, found: T | None) -> T | None:
+    """`found` if the principal may see it, else None: for a thing named inside a request (a
+    backtest's universe scanner), another user's is as absent as an unknown one."""
+    return found if found is not None and principal.owns(found.owner) else None
+
+
+def newest_visible(
+    jobs: Jobs[J],
+    principal: Principal,
+    after: str | None,
+    limit: int,
+    keep: Callable[[J], bool] | None = None,
+) -> list[J]:
+    """The principal's jobs newest first (that `keep` keeps), starting after the id `after`.
+    Filtered after reading, a page at a time: a user keeps hundreds of jobs, not millions (a
+    store index by owner would spare reading other users' pages)."""
+    if principal.sees_all and keep is None:
+        return jobs.newest(after, limit)
+    picked: list[J] = []
+    while len(picked) < limit and (page := jobs.newest(after, 500)):
+        picked += [job for job in page if principal.owns(job.owner) and (keep is None or keep(job))]
+        after = page[-1].key
+    return picked[:limit]
