@@ -7,9 +7,10 @@ and what serves them (a large context, several: see FUNCTIONS_PER_STACK). A new 
 function needs no change here.
 
 - root: the table, the buckets, the bus and its archive (kept, RETAIN, under logical ids that never
-  change), the layers, the HTTP API with its stage, authorizer and routes (one resource per route:
-  see `Api` on why routes stay here), the alarm topic, the account-level and API alarms and the
-  one dashboard;
+  change), the e-mail alerts' topic (its subscriptions are the addresses that confirmed, so its
+  logical id never changes either), the layers, the HTTP API with its stage, authorizer and routes
+  (one resource per route: see `Api` on why routes stay here), the alarm topic, the account-level
+  and API alarms and the one dashboard;
 - a nested stack per context: its functions, log groups, IAM, API integrations and invoke
   permissions, rules, schedules, upload triggers, dead-letter queues and their alarm. What
   it uses from the root reaches it as parameters, what the root uses from it as outputs (CDK
@@ -25,8 +26,10 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from infra.constructs.alerts import AlertsTopic
 from infra.constructs.api import Api, Route
 from infra.constructs.bus import DomainBus
 from infra.constructs.functions import Functions, Layers, pascal_case
@@ -53,6 +56,7 @@ class Platform:
 
     storage: Storage
     bus: events.IEventBus
+    alerts_topic: sns.ITopic  # where e-mail alerts go (Resource.NOTIFY)
     layers: Sequence[lambda_.ILayerVersion]
     api: Api
     stream: StreamApi  # the live stream's WebSocket API
@@ -80,6 +84,7 @@ class ContextStack(cdk.NestedStack):
             entries=entries,
             storage=platform.storage,
             bus=platform.bus,
+            alerts_topic=platform.alerts_topic,
             layers=platform.layers,
             parameters_path=platform.parameters_path,
         ).by_name
@@ -135,9 +140,12 @@ class TradingStack(cdk.Stack):
         api = Api(self, "Api", cors_origins=cors_origins)
         users = Users(self, "Users")
         stream = StreamApi(self, "WebSocket")
+        # Not "Alerts": that is the alerts context's nested stack (`nested_stacks`).
+        alerts = AlertsTopic(self, "EmailAlerts")
         platform = Platform(
             storage=storage,
             bus=domain_bus.bus,
+            alerts_topic=alerts.topic,
             layers=Layers(self, "Layers").versions,
             api=api,
             stream=stream,

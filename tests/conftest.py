@@ -45,6 +45,12 @@ def keys(container: Container) -> Keys:
     return Keys(viewer=issue(Role.VIEWER), trader=issue(Role.TRADER), admin=issue(Role.ADMIN))
 
 
+def user_key(container: Container, role: Role, user: str) -> dict[str, str]:
+    """The header of a new key of `role` belonging to the user `user`."""
+    issued = container.bus.execute(CreateApiKey(role=role, label=f"{user} {role}", owner=user))
+    return {"x-api-key": issued.api_key}
+
+
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
     from trading_system.entrypoints.local.runner import build_local_app

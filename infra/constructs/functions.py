@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra import nag, packaging
@@ -48,6 +49,22 @@ _TABLE_ACTIONS: dict[Access, list[str]] = {
     "write": _TABLE_WRITES,
     "read_write": _TABLE_READS + _TABLE_WRITES,
 }
+
+# What each access to the alerts topic (constructs/alerts.py) allows, on that topic only:
+# - "publish": send an alert's message;
+# - "write": manage the addresses' subscriptions. An e-mail address only (the condition): a
+#   subscription of another protocol (a queue, a function, a URL) would be an unconfirmed way out
+#   for every alert. Then read and change a subscription's filter policy (an address's alerts
+#   share its one subscription) and end it. Unsubscribe and Get/SetSubscriptionAttributes name a
+#   subscription, and the Service Authorization Reference lists no resource type for them; SNS
+#   authorises them against the subscription's topic, though (its AuthorizationError reads "not
+#   authorized to perform: SNS:Unsubscribe on resource: arn:aws:sns:<region>:<account>:<topic>"),
+#   so the topic's ARN bounds them to this topic's subscriptions (where "*" would reach every
+#   topic's of the account), and a policy naming `<topic ARN>:*`, the subscriptions' ARNs, is refused.
+_TOPIC_PUBLISH = ["sns:Publish"]
+_TOPIC_SUBSCRIBE = ["sns:Subscribe"]
+_SUBSCRIPTION_ACTIONS = ["sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe"]
+EMAIL_ONLY = {"StringEquals": {"sns:Protocol": "email"}}
 
 METRICS_NAMESPACE = "Trading"  # where the business metrics go (entrypoints/business_metrics.py)
 
@@ -107,12 +124,14 @@ class Functions(Construct):
         entries: Sequence[Function],
         storage: Storage,
         bus: events.IEventBus,
+        alerts_topic: sns.ITopic,
         layers: Sequence[lambda_.ILayerVersion],
         parameters_path: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self._storage = storage
         self._bus = bus
+        self._alerts_topic = alerts_topic
         self._parameters_path = parameters_path
         self._layers = list(layers)
         code = packaging.functions_code()
@@ -185,6 +204,7 @@ class Functions(Construct):
             Resource.LAKE: ("TRADING_LAKE_ROOT", f"s3://{self._storage.lake_bucket.bucket_name}"),
             Resource.RAW: ("TRADING_RAW_ROOT", f"s3://{self._storage.raw_bucket_name}"),
             Resource.PARAMETERS: ("TRADING_PARAMETERS_PATH", self._parameters_path),
+            Resource.NOTIFY: ("TRADING_ALERTS_TOPIC_ARN", self._alerts_topic.topic_arn),
         }
         for resource in entry.uses.keys() - {Resource.TIMETABLE}:  # see constructs/timetable.py
             variable, value = locations[resource]
@@ -232,6 +252,8 @@ class Functions(Construct):
         grants: dict[tuple[Resource, Access], Callable[[iam.IGrantable], object]] = {
             (Resource.BUS, "publish"): self._bus.grant_put_events_to,
             (Resource.PARAMETERS, "read"): self._read_parameters,
+            (Resource.NOTIFY, "publish"): self._publish_alerts,
+            (Resource.NOTIFY, "write"): self._manage_alert_subscriptions,
         }
         buckets = {Resource.LAKE: self._storage.lake_bucket, Resource.RAW: self._storage.raw}
         for resource, bucket in buckets.items():
@@ -258,6 +280,20 @@ class Functions(Construct):
                 f"AwsSolutions-IAM5[Resource::{nag.rendered(stack, path)}/*]",
                 "the parameters under the stack's own path: one per setting, named by the operator",
             )
+
+    def _publish_alerts(self, grantee: iam.IGrantable) -> None:
+        """Publish to the alerts topic (named actions, not `grant_publish`, which would also try
+        a grant on the topic's key: its AWS managed key needs none, see constructs/alerts.py)."""
+        topic_arn = self._alerts_topic.topic_arn
+        iam.Grant.add_to_principal(grantee=grantee, actions=_TOPIC_PUBLISH, resource_arns=[topic_arn])
+
+    def _manage_alert_subscriptions(self, grantee: iam.IGrantable) -> None:
+        """Subscribe e-mail addresses to the alerts topic, and change and end its subscriptions."""
+        topic_arn = self._alerts_topic.topic_arn
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=_TOPIC_SUBSCRIBE, resource_arns=[topic_arn], conditions=EMAIL_ONLY
+        )
+        iam.Grant.add_to_principal(grantee=grantee, actions=_SUBSCRIPTION_ACTIONS, resource_arns=[topic_arn])
 
     def _bucket_grant(self, bucket: s3.IBucket, access: Access) -> Callable[[iam.IGrantable], object]:
         on_objects, on_bucket = _S3_ACTIONS[access]

@@ -20,6 +20,8 @@ from trading_system.kernel.documents import DocumentStore
 from trading_system.kernel.messages import Command, Event, Query
 
 if TYPE_CHECKING:
+    from trading_system.adapters.alert_channels import Channels
+    from trading_system.adapters.alert_store import DocumentAlerts, DocumentDeliveries
     from trading_system.adapters.analytics_lake import AnalyticsLake
     from trading_system.adapters.aws.websocket import ManagementApiPoster
     from trading_system.adapters.deliveries import DocumentDeadLetters, DocumentInbox
@@ -57,7 +59,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-CONTEXTS = ("identity", "market_data", "analytics", "scanning", "trading", "strategies")
+CONTEXTS = ("identity", "market_data", "analytics", "scanning", "trading", "strategies", "alerts")
 
 
 class ContextHandlers:
@@ -282,7 +284,15 @@ class Container:
 
     @_once
     def scanner_timetable(self) -> Timetable:
-        timetabled = next(t for f, t in timetables() if f.context == "scanning")
+        return self._timetable_of("scanning")
+
+    @_once
+    def alert_timetable(self) -> Timetable:
+        return self._timetable_of("alerts")
+
+    def _timetable_of(self, context: str) -> Timetable:
+        """The context's timetable (catalog: its `Timetabled` function's group)."""
+        timetabled = next(t for f, t in timetables() if f.context == context)
         if self.settings.runtime == "aws":
             from trading_system.adapters.aws.scheduler import EventBridgeTimetable
 
@@ -390,6 +400,24 @@ class Container:
         from trading_system.adapters.webhook_store import DocumentWebhooks
 
         return DocumentWebhooks(self.store)
+
+    @_once
+    def alerts(self) -> DocumentAlerts:
+        from trading_system.adapters.alert_store import DocumentAlerts
+
+        return DocumentAlerts(self.store)
+
+    @_once
+    def deliveries(self) -> DocumentDeliveries:
+        from trading_system.adapters.alert_store import DocumentDeliveries
+
+        return DocumentDeliveries(self.store)
+
+    @_once
+    def alert_channels(self) -> Channels:
+        from trading_system.adapters.alert_channels import Channels
+
+        return Channels.from_settings(self.settings)
 
     @_once
     def backtests(self) -> DocumentJobs[BacktestJob]:

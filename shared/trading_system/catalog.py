@@ -177,6 +177,9 @@ class Resource(StrEnum):
     # Settings kept out of code (a provider's keys): SSM Parameter Store under the stack's path /
     # the settings file and environment (config.py)
     PARAMETERS = "parameters"
+    # Where e-mail alerts are published: an SNS topic whose subscriptions are the alerts'
+    # addresses, each filtered to its alert's messages / none locally (e-mail needs AWS)
+    NOTIFY = "notify"
 
 
 Access = Literal["read", "write", "read_write", "publish"]
@@ -1179,7 +1182,127 @@ WEBHOOKS: tuple[Function, ...] = (
 )
 # -----------------------------------------------------------------------------------------------
 
-CATALOG: tuple[Function, ...] = _CORE + TRADING + STRATEGIES + STREAM + WEBHOOKS
+# --- Alerts out (issue 10, part 4): chosen events delivered to URLs, chat and e-mail ------------
+# Deliveries are the alerts' own retries (a failing receiver must not make the bus redeliver the
+# event to every other alert): the subscriber tries each at once; while any delivery waits for
+# another attempt, a schedule in the alerts' timetable tries the due ones each minute, and the
+# run that finds none waiting removes it (no poller when nothing fails, docs/COSTS.md).
+_ALERT_KINDS = (
+    kinds.ALERTS,
+    kinds.owned(kinds.ALERT_ROUTES),
+    kinds.owned(kinds.ALERT_DELIVERIES),
+    kinds.ALERT_RETRIES,
+    kinds.owned(kinds.TIMETABLES),
+)
+# Creating an alert asks whose its source is: a scanner, an account (folded from its events), a
+# deployment.
+_ALERT_SOURCE_KINDS = (
+    kinds.SCANNERS,
+    kinds.DEPLOYMENTS,
+    kinds.ACCOUNTS,
+    kinds.streams(kinds.ACCOUNT_STREAMS),
+    kinds.QUOTES,
+)
+_ALERT_SENDER: Mapping[Resource, Access] = {
+    Resource.TABLE: "read_write",
+    Resource.NOTIFY: "publish",
+    Resource.BUS: "publish",
+    Resource.TIMETABLE: "write",  # a delivery left waiting starts the retry schedule
+}
+ALERTS: tuple[Function, ...] = (
+    _http(
+        "create_alert",
+        "alerts",
+        "POST",
+        "/v1/alerts",
+        Role.TRADER,
+        "Create an alert: a topic's events from one of your scanners, accounts or deployments, sent "
+        "to a URL (signed; the signing key is shown once), a Slack or Discord webhook, or an e-mail address",
+        {Resource.TABLE: "read_write", Resource.NOTIFY: "write"},
+        errors=(503,),  # SNS did not take an e-mail alert's subscription
+        also_checks="a source of yours the topic can come from, and a target this deployment may reach",
+        table_kinds=(*_ALERT_KINDS, *_ALERT_SOURCE_KINDS),
+    ),
+    _http(
+        "list_alerts",
+        "alerts",
+        "GET",
+        "/v1/alerts",
+        Role.TRADER,
+        "Your alerts (an admin's: everyone's), without their signing keys",
+        _READ_TABLE,
+        table_kinds=(kinds.ALERTS,),
+    ),
+    _http(
+        "get_alert",
+        "alerts",
+        "GET",
+        "/v1/alerts/{alert_id}",
+        Role.TRADER,
+        "One alert, without its signing key",
+        _READ_TABLE,
+        table_kinds=(kinds.ALERTS,),
+    ),
+    _http(
+        "delete_alert",
+        "alerts",
+        "DELETE",
+        "/v1/alerts/{alert_id}",
+        Role.TRADER,
+        "Delete an alert: nothing more is sent, and its deliveries' records go with it",
+        {Resource.TABLE: "read_write", Resource.NOTIFY: "write"},
+        table_kinds=_ALERT_KINDS,
+    ),
+    _http(
+        "list_alert_deliveries",
+        "alerts",
+        "GET",
+        "/v1/alerts/{alert_id}/deliveries",
+        Role.TRADER,
+        "An alert's deliveries, newest first, with their status, attempts and last error",
+        _READ_TABLE,
+        table_kinds=(kinds.ALERTS, kinds.owned(kinds.ALERT_DELIVERIES)),
+    ),
+    _http(
+        "retry_alert_delivery",
+        "alerts",
+        "POST",
+        "/v1/alerts/{alert_id}/deliveries/{delivery_id}/retry",
+        Role.TRADER,
+        "Send a delivery again now (a failed one: a new round of attempts)",
+        _ALERT_SENDER,
+        table_kinds=_ALERT_KINDS,
+    ),
+    Function(
+        name="send_alerts",
+        context="alerts",
+        trigger=On(
+            "SignalDetected",
+            "OrderFilled",
+            "OrderRejected",
+            "AccountHalted",
+            "DeploymentPaused",
+            "AlertRetriesWaiting",  # the retry run asks for its schedule back
+        ),
+        summary="Sends each alerted event to the alerts that want it: one delivery per alert, tried at once",
+        uses=_ALERT_SENDER,
+        table_kinds=_ALERT_KINDS,
+        timeout_s=120,
+    ),
+    Function(
+        name="retry_alert_deliveries",
+        context="alerts",
+        trigger=Timetabled(group="alert-retries", command="RetryDueDeliveries", key="queue"),
+        summary="While deliveries wait, each minute: tries again those whose wait is over",
+        uses=_ALERT_SENDER,
+        table_kinds=_ALERT_KINDS,
+        timeout_s=300,
+        concurrency=1,
+    ),
+)
+# -----------------------------------------------------------------------------------------------
+
+CATALOG: tuple[Function, ...] = _CORE + TRADING + STRATEGIES + STREAM + WEBHOOKS + ALERTS
 
 
 def by_name() -> dict[str, Function]:

@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     # The WebSocket API's management endpoint (`https://<api id>.execute-api.<region>.amazonaws.com/
     # <stage>`), set by the stack on the stream's fan-out, which posts to connections through it.
     websocket_endpoint: str | None = None
+    # Alerts out (alerts/): the SNS topic e-mail alerts go through (set by the stack on the
+    # functions that use it), and whether alerts may reach private addresses.
+    alerts_topic_arn: str | None = Field(
+        default=None, description="the SNS topic of e-mail alerts (AWS; e-mail alerts are refused without)"
+    )
+    alerts_private_targets: bool | None = Field(
+        default=None,
+        description="whether alert URLs may point at loopback, private or link-local addresses (default: "
+        "yes locally, where they are the user's own; no in AWS, where one would reach the cloud's insides)",
+    )
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = Field(default=None, description="only for moto in tests")
     parameters_path: str | None = Field(default=None, description="SSM path read last, in AWS")

@@ -35,9 +35,7 @@ import math
 import os
 import queue
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -51,13 +49,13 @@ import pytest
 
 from tests.bench import report
 from tests.bench.report import Target
+from tests.e2e.conftest import LocalRunner
 
 PLACE_ORDERS = 10_000
 PLACE_WARMUP = 200
 PLACE_TARGET = Target("<", 5, source="the brief: warm place-order overhead")
 LATENCY_TARGET = Target("<", 100, source="the brief: place -> filled")
 LATENCY_WARMUP, LATENCY_ROUNDS = 3, 50
-STARTUP_TIMEOUT_S = 30.0
 WS_TIMEOUT_S = 10.0
 DYNAMODB_ITEM_LIMIT = 400 * 1024  # bytes; the account view is one item in the AWS runtime
 
@@ -135,7 +133,7 @@ def test_place_to_filled(scratch: Path) -> None:
     folder = scratch / "serve"
     setup = _run("serve_setup", folder).result()
     key = setup["api_key"]
-    server = _Server(folder)
+    server = LocalRunner(data_dir=folder, admin_key=key)
     server.start()
     try:
         rounds = _latency_rounds(server, key)
@@ -259,7 +257,7 @@ def test_place_to_filled(scratch: Path) -> None:
 # place -> filled: the client side
 
 
-def _latency_rounds(server: _Server, key: str) -> list[dict[str, float]]:
+def _latency_rounds(server: LocalRunner, key: str) -> list[dict[str, float]]:
     import httpx
     from websockets.sync.client import connect
 
@@ -366,66 +364,6 @@ def _arrival(arrivals: queue.Queue[tuple[float, dict[str, Any]]], order_id: str)
 def _bars(symbol: str, ts: datetime, low: float) -> dict[str, Any]:
     bar = {"ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": 100.0, "high": 100.5, "low": low}
     return {"timeframe": "1m", "symbol": symbol, "bars": [{**bar, "close": 99.9, "volume": 1000}]}
-
-
-class _Server:
-    """`trading serve` on 127.0.0.1 and a free port, as tests/e2e starts it."""
-
-    def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/stream"
-
-    def start(self) -> None:
-        import httpx
-
-        env = _env(self.data_dir)
-        env["TRADING_LOG_LEVEL"] = "WARNING"
-        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-        trading = Path(sys.executable).parent / "trading"
-        log = (self.data_dir / "server.log").open("ab")
-        command = [str(trading), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        self.process = subprocess.Popen(
-            command, env=env, cwd=self.data_dir, stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        with httpx.Client(base_url=self.base_url, timeout=2.0, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    pytest.fail(f"the server exited with {self.process.returncode}:\n{self._log_tail()}")
-                try:
-                    if client.get("/v1/health").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass  # not listening yet
-                time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"the server was not healthy within {STARTUP_TIMEOUT_S} s:\n{self._log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.process = None
-
-    def _log_tail(self) -> str:
-        path = self.data_dir / "server.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
 
 # ---------------------------------------------------------------------------------------------

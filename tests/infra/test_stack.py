@@ -62,13 +62,15 @@ STATEFUL = {
     "DomainBusArchive706A9702": "AWS::Events::Archive",
 }
 # Not data, but replacing them would break what is outside the stack or fail the update: the API's
-# id is in its URL, which clients keep; the topic's email subscriptions would need confirming
-# again; and a route key (the authorizer's name likewise) is unique in an API, so a new route would
-# be created before the old one is deleted, and refused. A route's id comes from its method and
-# path only (infra/constructs/api.py): two of them, as they were before the nested stacks.
+# id is in its URL, which clients keep; the topics' email subscriptions (the alarms' and every
+# e-mail alert's address) would need confirming again; and a route key (the authorizer's name
+# likewise) is unique in an API, so a new route would be created before the old one is deleted,
+# and refused. A route's id comes from its method and path only (infra/constructs/api.py): two of
+# them, as they were before the nested stacks.
 STABLE = {
     "ApiHttpApi4C294DC0": "AWS::ApiGatewayV2::Api",
     "ObservabilityAlarmTopicF724909D": "AWS::SNS::Topic",
+    "EmailAlertsTopic0BB9DB2B": "AWS::SNS::Topic",
     "ApiHttpApiApiKeyAuthorizer43F2D96A": "AWS::ApiGatewayV2::Authorizer",
     "ApiHttpApiGETv1healthBEFDFA03": "AWS::ApiGatewayV2::Route",
     "ApiHttpApiPOSTv1orders0A7C9570": "AWS::ApiGatewayV2::Route",
@@ -92,6 +94,7 @@ LOCATION_VARIABLES = {
     Resource.LAKE: "TRADING_LAKE_ROOT",
     Resource.RAW: "TRADING_RAW_ROOT",
     Resource.PARAMETERS: "TRADING_PARAMETERS_PATH",
+    Resource.NOTIFY: "TRADING_ALERTS_TOPIC_ARN",
 }
 COMMON_VARIABLES = {
     "TRADING_RUNTIME",
@@ -539,9 +542,18 @@ def test_a_function_reads_the_stacks_own_parameters_only(synthesized: Synthesize
         )
 
 
-def test_no_schedule_polls_for_scanners() -> None:
-    """Scanners run on their own schedules (a timetable), not from a poller billed every minute."""
+def test_no_schedule_polls_every_minute() -> None:
+    """Scanners run on their own schedules and alert retries on a schedule that exists only while
+    deliveries wait (timetables), not from a poller billed every minute."""
     assert all("minute" not in e.trigger.expression for e in SCHEDULED if isinstance(e.trigger, Every))
+
+
+# Who writes each timetable: the scanners' CRUD and its runner (which removes schedules of scanners
+# gone), the alerts' sender, manual retry and the retry runner (which removes its own schedule).
+TIMETABLE_WRITERS = {
+    "run_scheduled_scanner": {"create_scanner", "update_scanner", "delete_scanner", "run_scheduled_scanner"},
+    "retry_alert_deliveries": {"send_alerts", "retry_alert_delivery", "retry_alert_deliveries"},
+}
 
 
 @pytest.mark.parametrize("entry", TIMETABLED, ids=by_name)
@@ -551,9 +563,28 @@ def test_a_timetable_lets_its_writers_make_schedules_in_its_group_only(
     """Its group, a role only Scheduler (of this account) assumes that may invoke the function
     and send to its dead-letter queue; each writer gets the four settings and may create, change,
     read and delete the group's schedules and pass that role to Scheduler, nothing more."""
-    (group_id,) = synthesized.of_type("AWS::Scheduler::ScheduleGroup")
+    assert isinstance(entry.trigger, Timetabled)
+    writers = [e for e in CATALOG if Resource.TIMETABLE in e.uses and e.context == entry.context]
+    assert {w.name for w in writers} == TIMETABLE_WRITERS[entry.name]
+    groups = {
+        group
+        for w in writers
+        for group in refs(
+            synthesized.function(w)["Properties"]["Environment"]["Variables"]["TRADING_TIMETABLE_GROUP"]
+        )
+    }
+    (group_id,) = groups  # one group for the context's writers...
+    assert {  # ...its own
+        group
+        for e in CATALOG
+        if Resource.TIMETABLE in e.uses and e.context != entry.context
+        for group in refs(
+            synthesized.function(e)["Properties"]["Environment"]["Variables"]["TRADING_TIMETABLE_GROUP"]
+        )
+    }.isdisjoint(groups)
+    assert group_id in synthesized.of_type("AWS::Scheduler::ScheduleGroup")
     function_id = synthesized.function_id(entry)
-    creator = next(e for e in CATALOG if e.name == "create_scanner")
+    creator = next(w for w in writers if w is not entry)
     (role_id,) = refs(
         synthesized.function(creator)["Properties"]["Environment"]["Variables"]["TRADING_TIMETABLE_ROLE_ARN"]
     )
@@ -573,14 +604,6 @@ def test_a_timetable_lets_its_writers_make_schedules_in_its_group_only(
         "sqs:SendMessage",
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
-    }
-
-    writers = [e for e in CATALOG if Resource.TIMETABLE in e.uses]
-    assert {w.name for w in writers} == {
-        "create_scanner",
-        "update_scanner",
-        "delete_scanner",
-        "run_scheduled_scanner",
     }
     for writer in writers:
         environment = synthesized.function(writer)["Properties"]["Environment"]["Variables"]
@@ -961,6 +984,13 @@ def test_a_customer_managed_key_encrypts_the_data_and_the_functions_may_use_it(
     }
     lake_users = [e for e in CATALOG if Resource.LAKE in e.uses or Resource.RAW in e.uses]
     assert lake_users and all(role_of[e.handler.replace(":", ".")] in may_decrypt for e in lake_users)
+    # The e-mail alerts' topic keeps SNS's own key (infra/constructs/alerts.py): no grant needed.
+    (alerts_topic,) = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::SNS::Topic" and "KmsMasterKeyId" in r["Properties"]
+    ]
+    assert json.dumps(alerts_topic["Properties"]["KmsMasterKeyId"]).endswith(':alias/aws/sns"]]}')
 
 
 def test_a_stage_is_a_stack_of_its_own(dependency_layer: Path) -> None:

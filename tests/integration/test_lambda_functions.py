@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from hashlib import sha256 as digest
 from pathlib import Path
@@ -23,6 +23,20 @@ from uuid import uuid4
 
 import pytest
 
+from tests.fakes.receiver import Receiver
+from trading_system.alerts import domain as alerts_domain
+from trading_system.alerts.domain import (
+    DELIVERY_HEADER,
+    MAX_ATTEMPTS,
+    RETRY_QUEUE,
+    RETRY_SCHEDULE,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Alert,
+    AlertDraft,
+    Topic,
+    UrlTarget,
+)
 from trading_system.bootstrap import Container, bootstrap
 from trading_system.catalog import (
     CATALOG,
@@ -42,7 +56,9 @@ from trading_system.config import load_settings
 from trading_system.entrypoints.schemas import domain_events
 from trading_system.identity.commands import CreateApiKey
 from trading_system.identity.domain import ApiKey
+from trading_system.kernel.messages import Envelope
 from trading_system.kernel.principal import FIRST_ADMIN, Role
+from trading_system.kernel.signing import signature_holds
 from trading_system.market_data.commands import BarRow, IngestBars, RegisterSymbol
 from trading_system.scanning.domain import Scanner
 from trading_system.strategies.commands import BacktestRequest, CreateStrategy, SweepRequest
@@ -245,6 +261,14 @@ EXPECTED_STATUS = {
     "list_webhooks": 200,
     "delete_webhook": 204,
     "receive_webhook": 201,
+    # Alerts out: the sample alert sends to port 9 on loopback, which refuses connections, so the
+    # retry sample's delivery is tried, fails for a reason that may pass, and answers 200 retrying.
+    "create_alert": 201,
+    "list_alerts": 200,
+    "get_alert": 200,
+    "delete_alert": 204,
+    "list_alert_deliveries": 200,
+    "retry_alert_delivery": 200,
 }
 SAMPLE_SCANNER = "scn_sample00001"
 
@@ -393,6 +417,46 @@ def ensure_sample_webhook(container: Container) -> None:
         )
 
 
+SAMPLE_ALERT = "al_sample00001"
+# The OrderFilled sample's delivery to the sample alert (alerts/domain.py: delivery_id).
+SAMPLE_DELIVERY = "8204445700000-e5a70261d29e5304927f638d1541f6e0"
+
+
+def sample_fill(event_id: str | None = None) -> Envelope:
+    """The OrderFilled sample's envelope; with `event_id`, another fill like it."""
+    detail = load(EVENTS / "bus" / "OrderFilled.json")["detail"]
+    if event_id is not None:
+        detail["event_id"] = event_id
+    return Envelope.model_validate(detail)
+
+
+def url_alert(container: Container, url: str, alert_id: str | None = None) -> Alert:
+    """An alert of the account's fills on the "paper" account, sent to `url`, added."""
+    draft = AlertDraft(name="paper fills", topic=Topic.FILLS, source_id="paper", target=UrlTarget(url=url))
+    alert = alerts_domain.create(draft, FIRST_ADMIN, "sample0key01", datetime.now(UTC))
+    if alert_id is not None:
+        alert = alert.model_copy(update={"alert_id": alert_id})
+    container.alerts.add(alert)
+    return alert
+
+
+def ensure_sample_alert(container: Container) -> None:
+    """The alert the samples name (the delete_alert sample deletes it), as the create_alert
+    sample makes it, with the OrderFilled sample's delivery (the retry sample retries it)."""
+    alert = container.alerts.get(SAMPLE_ALERT)
+    if alert is None:
+        body = json.loads(load(EVENTS / "http" / "create_alert.json")["body"])
+        alert = url_alert(container, body["target"]["url"], SAMPLE_ALERT)
+        assert alert.draft == AlertDraft.model_validate(body)
+    if container.deliveries.get(SAMPLE_ALERT, SAMPLE_DELIVERY) is None:
+        container.deliveries.put(alerts_domain.new_delivery(alert, sample_fill()))
+
+
+def drop_alert(container: Container, alert: Alert) -> None:
+    container.alerts.delete(alert)
+    container.deliveries.drop_all(alert.alert_id)
+
+
 def ensure_trading_resumed(container: Container) -> None:
     """The halt_trading sample halts trading; the others expect it open, whatever the order."""
     if container.bus.ask(GetTradingStatus())["halted"]:
@@ -413,6 +477,7 @@ def test_http_functions_answer_their_sample(name: str, seeded: Container) -> Non
     ensure_sample_strategy(seeded)
     ensure_sample_deployment(seeded)
     ensure_sample_webhook(seeded)
+    ensure_sample_alert(seeded)
     response = handler_of(function)(load(sample_for(function)), LambdaContext(function_name=name))
     assert response["statusCode"] == EXPECTED_STATUS[name], response["body"]
     body = base64.b64decode(response["body"]) if response.get("isBase64Encoded") else response["body"]
@@ -619,3 +684,153 @@ def test_the_stream_lambdas_connect_subscribe_fan_out_and_disconnect(
     del goodbye["body"]
     assert messages(goodbye, LambdaContext()) == {"statusCode": 200}
     assert seeded.connections.subscribers("bars:AAPL:1d") == []
+
+
+def test_the_sample_alert_and_delivery_are_the_seeded_ones(seeded: Container) -> None:
+    assert alerts_domain.delivery_id(sample_fill()) == SAMPLE_DELIVERY
+    for name in ("get_alert", "delete_alert", "list_alert_deliveries", "retry_alert_delivery"):
+        assert load(sample_for(by_name()[name]))["pathParameters"]["alert_id"] == SAMPLE_ALERT
+    retry = load(sample_for(by_name()["retry_alert_delivery"]))
+    assert retry["pathParameters"]["delivery_id"] == SAMPLE_DELIVERY
+    ensure_sample_alert(seeded)
+    delivery = seeded.deliveries.get(SAMPLE_ALERT, SAMPLE_DELIVERY)
+    assert delivery is not None and delivery.event_type == "OrderFilled"
+
+
+def test_send_alerts_delivers_the_sample_fill_once(seeded: Container) -> None:
+    """The OrderFilled sample, on "paper", reaches two alerts of paper's fills: one whose receiver
+    takes it gets one POST, signed with the alert's key, carrying the event; one whose receiver
+    answers 503 is left retrying, and starts the retry schedule, without holding up the other.
+    EventBridge delivering the same event again sends nothing more to either."""
+    handler = handler_of(by_name()["send_alerts"])
+    event = load(EVENTS / "bus" / "OrderFilled.json")
+    delivery_id = alerts_domain.delivery_id(sample_fill())
+    with Receiver() as receiver, Receiver(default=503) as failing:
+        alert = url_alert(seeded, receiver.url("/fills"))
+        down = url_alert(seeded, failing.url("/down"))
+        try:
+            assert handler(event, LambdaContext())["processed"] is True
+            (received,) = receiver.received
+            body = json.loads(received.body)
+            assert received.path == "/fills"
+            assert (body["alert_id"], body["delivery_id"], body["topic"]) == (
+                alert.alert_id,
+                delivery_id,
+                "fills",
+            )
+            assert body["event"]["event_id"] == event["detail"]["event_id"]
+            assert received.headers[DELIVERY_HEADER] == delivery_id
+            assert alert.signing_key is not None
+            signature = received.headers[SIGNATURE_HEADER]
+            assert signature_holds(
+                alert.signing_key, received.headers[TIMESTAMP_HEADER], received.body, signature
+            )
+            delivered = seeded.deliveries.get(alert.alert_id, delivery_id)
+            assert delivered is not None and (delivered.status, delivered.attempts) == ("delivered", 1)
+            assert len(failing.received) == 1
+            waiting = seeded.deliveries.get(down.alert_id, delivery_id)
+            assert waiting is not None
+            assert (waiting.status, waiting.attempts, waiting.last_status_code) == ("retrying", 1, 503)
+            assert seeded.alert_timetable.expression(RETRY_QUEUE) == RETRY_SCHEDULE
+
+            redelivered = {**event, "id": str(uuid4())}  # EventBridge's own id differs on a redelivery
+            assert handler(redelivered, LambdaContext())["processed"] is False
+            assert (len(receiver.received), len(failing.received)) == (1, 1)
+            assert seeded.deliveries.get(alert.alert_id, delivery_id) == delivered
+            assert seeded.deliveries.get(down.alert_id, delivery_id) == waiting
+        finally:
+            drop_alert(seeded, alert)
+            drop_alert(seeded, down)
+
+
+def test_the_retry_schedule_retries_due_deliveries_and_fails_the_spent_ones(
+    seeded: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry schedule's firing (its timetable sample): two deliveries whose wait is over,
+    tried earliest first, one on its last attempt that the receiver refuses again (a 503), failed
+    and dead-lettered with an AlertDeliveryFailed, then one the receiver takes. The next firing
+    tries neither again, and the schedule is left only while some delivery still waits."""
+    from trading_system.adapters.local.inprocess_bus import InProcessPublisher
+
+    published: list[Envelope] = []
+    publish = InProcessPublisher.publish
+
+    def recording(self: InProcessPublisher, envelopes: Any) -> None:
+        published.extend(envelopes)
+        publish(self, envelopes)
+
+    monkeypatch.setattr(InProcessPublisher, "publish", recording)
+    function = by_name()["retry_alert_deliveries"]
+    handler = handler_of(function)
+    with Receiver() as receiver:
+        alert = url_alert(seeded, receiver.url("/retries"))
+        try:
+            now = datetime.now(UTC)
+            spent = alerts_domain.new_delivery(alert, sample_fill(str(uuid4()))).model_copy(
+                update={
+                    "status": "retrying",
+                    "attempts": MAX_ATTEMPTS - 1,
+                    "last_error": "HTTP 503",
+                    "next_attempt_at": now - timedelta(seconds=2),
+                }
+            )
+            taken = alerts_domain.new_delivery(alert, sample_fill(str(uuid4()))).model_copy(
+                update={
+                    "status": "retrying",
+                    "attempts": 1,
+                    "last_error": "connection refused",
+                    "next_attempt_at": now - timedelta(seconds=1),
+                }
+            )
+            seeded.deliveries.put(spent)
+            seeded.deliveries.put(taken)
+            seeded.alert_timetable.set(RETRY_QUEUE, RETRY_SCHEDULE)
+            receiver.answer(503)  # the first request (the spent one's); then the default, 200
+
+            report = handler(load(sample_for(function)), LambdaContext())
+            # (another alert's delivery may have come due meanwhile: the counts are at least ours)
+            assert report["attempted"] >= 2 and report["delivered"] >= 1 and report["failed"] >= 1, report
+            assert [r.headers[DELIVERY_HEADER] for r in receiver.received] == [
+                spent.delivery_id,
+                taken.delivery_id,
+            ]
+            failed = seeded.deliveries.get(alert.alert_id, spent.delivery_id)
+            assert failed is not None
+            assert (failed.status, failed.attempts, failed.last_status_code) == ("failed", MAX_ATTEMPTS, 503)
+            assert failed.next_attempt_at is None
+            delivered = seeded.deliveries.get(alert.alert_id, taken.delivery_id)
+            assert delivered is not None and (delivered.status, delivered.attempts) == ("delivered", 2)
+            (dead,) = [
+                e
+                for e in published
+                if e.event_type == "AlertDeliveryFailed" and e.payload["alert_id"] == alert.alert_id
+            ]
+            assert dead.payload == {
+                "alert_id": alert.alert_id,
+                "delivery_id": spent.delivery_id,
+                "owner": FIRST_ADMIN,
+                "alerted": "OrderFilled",
+                "attempts": MAX_ATTEMPTS,
+                "error": failed.last_error,
+            }
+            # (other tests' deliveries to port 9 may still wait here, so either way is right)
+            scheduled = seeded.alert_timetable.expression(RETRY_QUEUE)
+            assert scheduled == (RETRY_SCHEDULE if seeded.deliveries.any_waiting() else None)
+
+            handler(load(sample_for(function)), LambdaContext())
+            assert len(receiver.received) == 2  # nothing of ours was due any more
+            with pytest.raises(ValueError, match="queue"):
+                handler({"id": RETRY_QUEUE}, LambdaContext())
+        finally:
+            drop_alert(seeded, alert)
+
+
+def test_send_alerts_starts_the_retry_schedule_when_the_retry_run_asks(seeded: Container) -> None:
+    """The retry run may only remove its schedule; finding a delivery queued just after it did,
+    it asks the sender (AlertRetriesWaiting), which starts the schedule again, once."""
+    handler = handler_of(by_name()["send_alerts"])
+    event = load(EVENTS / "bus" / "AlertRetriesWaiting.json")
+    seeded.alert_timetable.remove(RETRY_QUEUE)
+    assert handler(event, LambdaContext())["processed"] is True
+    assert seeded.alert_timetable.expression(RETRY_QUEUE) == RETRY_SCHEDULE
+    assert handler(event, LambdaContext())["processed"] is False

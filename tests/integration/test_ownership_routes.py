@@ -1,15 +1,17 @@
 """Every route, tried with another user's ids (issue 10, part 2).
 
 Alice (a trader) owns an account, an order on it, a scanner, a strategy, a backtest, a sweep, a
-deployment and a webhook. Bob, also a trader, asks for each of them on every route of the
-catalog that names one: each answer is the 404 an unknown id gets, word for word, and what
-Alice owns is unchanged afterwards. Lists show Bob none of it; an admin sees all of it.
+deployment, a webhook, and an alert of her account's fills with a delivery. Bob, also a trader,
+asks for each of them on every route of the catalog that names one: each answer is the 404 an
+unknown id gets, word for word, and what Alice owns is unchanged afterwards. Lists show Bob none
+of it; an admin sees all of it.
 
 Every HTTP route of the catalog must be classified below, so a new route cannot skip the question.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from trading_system.identity.commands import CreateApiKey
 from trading_system.kernel.principal import Role
 
 ACCOUNT = "alice-desk"
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 @dataclass
@@ -109,6 +112,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "order": {"symbol": "GOOG", "side": "buy", "qty": "1"},
         }
         webhook_id = created(client.post("/v1/webhooks", json=hook, headers=alice))["webhook_id"]
+        # port 9 on loopback refuses connections; nothing is sent here (Bob is refused before any try)
+        alert = {
+            "name": "alice fills",
+            "topic": "fills",
+            "source_id": ACCOUNT,
+            "target": {"kind": "url", "url": "http://127.0.0.1:9/alice"},
+        }
+        alert_id = created(client.post("/v1/alerts", json=alert, headers=alice))["alert_id"]
+        delivery_id = delivery_of(container, alert_id)
         ids = {
             "account_id": ACCOUNT,
             "order_id": order_id,
@@ -118,8 +130,25 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "sweep_id": sweep_id,
             "deployment_id": deployment_id,
             "webhook_id": webhook_id,
+            "alert_id": alert_id,
+            "delivery_id": delivery_id,
         }
         yield World(client, container, admin, alice, bob, ids)
+
+
+def delivery_of(container: Container, alert_id: str) -> str:
+    """A delivery of the alert, as sending a fill on Alice's account makes it (not yet tried)."""
+    from trading_system.alerts.domain import new_delivery
+    from trading_system.kernel.messages import Envelope
+
+    alert = container.alerts.get(alert_id)
+    assert alert is not None
+    sample = json.loads((EVENTS / "bus" / "OrderFilled.json").read_text())["detail"]
+    sample["payload"]["account_id"] = ACCOUNT
+    delivery = new_delivery(alert, Envelope.model_validate(sample))
+    container.deliveries.put(delivery)
+    delivery_id: str = delivery.delivery_id
+    return delivery_id
 
 
 Request = tuple[str, str, dict[str, Any] | None]
@@ -226,6 +255,29 @@ OWNED: dict[str, Ask] = {
         },
     ),
     "DELETE /v1/webhooks/{webhook_id}": lambda ids: ("DELETE", f"/v1/webhooks/{ids['webhook_id']}", None),
+    # An alert on Alice's account: the 422 an unknown source gets (source_id names it).
+    "POST /v1/alerts": lambda ids: (
+        "POST",
+        "/v1/alerts",
+        {
+            "name": "bob's",
+            "topic": "fills",
+            "source_id": ids["account_id"],
+            "target": {"kind": "url", "url": "http://127.0.0.1:9/bob"},
+        },
+    ),
+    "GET /v1/alerts/{alert_id}": lambda ids: ("GET", f"/v1/alerts/{ids['alert_id']}", None),
+    "DELETE /v1/alerts/{alert_id}": lambda ids: ("DELETE", f"/v1/alerts/{ids['alert_id']}", None),
+    "GET /v1/alerts/{alert_id}/deliveries": lambda ids: (
+        "GET",
+        f"/v1/alerts/{ids['alert_id']}/deliveries",
+        None,
+    ),
+    "POST /v1/alerts/{alert_id}/deliveries/{delivery_id}/retry": lambda ids: (
+        "POST",
+        f"/v1/alerts/{ids['alert_id']}/deliveries/{ids['delivery_id']}/retry",
+        None,
+    ),
 }
 
 # Lists: Bob sees none of Alice's things in them; the admin sees them.
@@ -237,6 +289,7 @@ LISTS: dict[str, tuple[str, str]] = {
     "GET /v1/sweeps": ("/v1/sweeps", "sweep_id"),
     "GET /v1/deployments": ("/v1/deployments", "deployment_id"),
     "GET /v1/webhooks": ("/v1/webhooks", "webhook_id"),
+    "GET /v1/alerts": ("/v1/alerts", "alert_id"),
 }
 
 # Shared by everyone (market data, symbols, indicators), about the caller itself, public, or
@@ -286,8 +339,9 @@ def send(world: World, request: Request, headers: dict[str, str]) -> Any:
 
 
 def unknown(ids: dict[str, str]) -> dict[str, str]:
-    """The same ids, none of which exists."""
-    return {name: f"{value}_nobody" for name, value in ids.items()}
+    """The same ids, none of which exists (a delivery id still well formed: hex digits and dashes,
+    or it would be refused as malformed, a 422, before anything is looked up)."""
+    return {name: f"{value}-0" if name == "delivery_id" else f"{value}_nobody" for name, value in ids.items()}
 
 
 def test_every_route_is_classified() -> None:
@@ -336,6 +390,15 @@ def test_what_bob_tried_left_alices_things_as_they_were(world: World) -> None:
     assert deployment["status"] == "running"
     hooks = world.client.get("/v1/webhooks", headers=world.alice).json()
     assert world.ids["webhook_id"] in str(hooks)
+    page = world.client.get(f"/v1/alerts/{world.ids['alert_id']}/deliveries", headers=world.alice).json()
+    (delivery,) = page["deliveries"]  # not retried by Bob: never tried at all
+    assert (delivery["delivery_id"], delivery["status"], delivery["attempts"]) == (
+        world.ids["delivery_id"],
+        "pending",
+        0,
+    )
+    mine = world.client.get("/v1/alerts", headers=world.alice).json()
+    assert [a["alert_id"] for a in mine] == [world.ids["alert_id"]]
 
 
 @pytest.mark.parametrize("route", sorted(LISTS))

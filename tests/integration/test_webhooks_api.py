@@ -19,13 +19,13 @@ from trading_system.identity.commands import CreateApiKey
 from trading_system.kernel import kinds
 from trading_system.kernel.documents import scan_all
 from trading_system.kernel.principal import FIRST_ADMIN, Role
+from trading_system.kernel.signing import sign
 from trading_system.strategies.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     OrderTemplate,
     WebhookDraft,
     issue,
-    sign,
 )
 
 TEMPLATE = {

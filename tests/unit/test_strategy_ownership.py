@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from trading_system.kernel.errors import NotFound
-from trading_system.kernel.principal import FIRST_ADMIN, Principal, Role
+from trading_system.kernel.principal import FIRST_ADMIN, Principal, Role, visible
 from trading_system.strategies.commands import SweepRequest
 from trading_system.strategies.jobs import SweepJob
-from trading_system.strategies.ownership import newest_visible, seen, visible
+from trading_system.strategies.ownership import newest_visible, seen
 from trading_system.strategies.sweep_spec import SweepSpec
 
 ALICE = Principal(key_id="k_alice", role=Role.TRADER, user="alice")

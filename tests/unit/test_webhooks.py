@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from trading_system.kernel.errors import ValidationFailed
 from trading_system.kernel.principal import FIRST_ADMIN
+from trading_system.kernel.signing import sign
 from trading_system.strategies import webhooks
 from trading_system.strategies.webhooks import (
     SIGNATURE_WINDOW_S,
@@ -22,7 +23,6 @@ from trading_system.strategies.webhooks import (
     issue,
     order_fields,
     render,
-    sign,
     signature_problem,
     verifies,
 )

@@ -7,12 +7,12 @@ const RANK = { viewer: 0, trader: 1, admin: 2 };
 let known = null; // { key, answer: Promise<{ allowed, reason, detail }> }
 
 /**
- * Whether the key may run and delete backtests (the trader role): `{ allowed, reason, detail }`;
- * when refused, `reason` completes "Deleting backtests …" ("needs the trader role (this key has
- * viewer)"). Asked once per key; an answer that cannot be had (the API unreachable) allows, and
- * the action itself then reports what the API says.
+ * Whether the key has the trader role, which running and deleting backtests and managing alerts
+ * need: `{ allowed, reason, detail }`; when refused, `reason` completes "Deleting backtests …"
+ * ("needs the trader role (this key has viewer)"). Asked once per key; an answer that cannot be
+ * had (the API unreachable) allows, and the action itself then reports what the API says.
  */
-export function backtestWrites(key) {
+export function traderWrites(key) {
   if (known?.key !== key) {
     known = { key, answer: ask(key) };
   }

@@ -6,6 +6,7 @@
 import { api, currentKey, hasStatus, statusSuffix } from "./api.js";
 import { statText } from "./backtest-stats.js";
 import { byId, h } from "./dom.js";
+import { formErrors } from "./form-errors.js";
 import { showError } from "./notices.js";
 import { schemaFields } from "./schema-form.js";
 import { state } from "./state.js";
@@ -69,7 +70,7 @@ function renderParams() {
   el.params.replaceChildren(
     ...(paramFields.fields.length ? paramFields.fields : [h("p", { className: "muted", text: "No parameters." })]),
   );
-  clearErrors();
+  errors.clear();
 }
 
 /** The symbols the datalist suggests (the registered ones). */
@@ -121,57 +122,7 @@ function readForm() {
 
 // ---- errors next to the fields ------------------------------------------------------------
 
-function clearErrors() {
-  el.errors.hidden = true;
-  el.errors.replaceChildren();
-  for (const line of el.form.querySelectorAll(".field-error")) line.remove();
-  for (const input of el.form.querySelectorAll("[aria-invalid]")) {
-    input.removeAttribute("aria-invalid");
-    input.removeAttribute("aria-describedby");
-  }
-}
-
-/** The element of the form a problem's field path belongs to: `params.n1` exactly, `symbols.0`
- * under `symbols`, `params` on the parameters' fieldset. */
-function fieldElement(path) {
-  const parts = String(path || "").split(".");
-  for (let n = parts.length; n > 0; n -= 1) {
-    const wanted = parts.slice(0, n).join(".");
-    const found = [...el.form.querySelectorAll("[data-field]")].find((node) => node.dataset.field === wanted);
-    if (found) return found;
-  }
-  return null;
-}
-
-let errorCount = 0;
-
-/** "Could not run the backtest (422 Validation failed): detail", each problem as "field: reason",
- * and each reason again under the field it names. */
-function showProblems(lead, detail, problems) {
-  clearErrors();
-  const items = problems.map((p) => h("li", { text: p.field ? `${p.field}: ${p.reason}` : p.reason }));
-  el.errors.replaceChildren(
-    h("strong", { text: lead }),
-    detail ? ` ${detail}` : "",
-    ...(items.length ? [h("ul", {}, ...items)] : []),
-  );
-  el.errors.hidden = false;
-  for (const problem of problems) {
-    const field = fieldElement(problem.field);
-    if (!field) continue;
-    const id = `bt-error-${(errorCount += 1)}`;
-    const line = h("p", { id, className: "field-error", text: problem.reason, dataset: { errorFor: problem.field } });
-    const input = field.querySelector("input, select");
-    if (field.tagName === "FIELDSET") field.querySelector("legend").after(line);
-    else field.append(line);
-    if (input) {
-      input.setAttribute("aria-invalid", "true");
-      input.setAttribute("aria-describedby", id);
-    }
-  }
-  const first = el.form.querySelector("[aria-invalid='true']");
-  if (first) first.focus();
-}
+const errors = formErrors(el.form, el.errors, { idPrefix: "bt-error" });
 
 // ---- running ------------------------------------------------------------------------------
 
@@ -209,10 +160,10 @@ function outcomeText(job) {
 async function submit(event) {
   event.preventDefault();
   if (busy || refusal) return;
-  clearErrors();
+  errors.clear();
   const { body, problems } = readForm();
   if (problems.length) {
-    showProblems("Check the form:", "", problems);
+    errors.show("Check the form:", "", problems);
     return;
   }
   const key = currentKey();
@@ -227,7 +178,7 @@ async function submit(event) {
       return;
     }
     const lead = `Could not run the backtest${statusSuffix(error)}:`;
-    showProblems(lead, error.detail || error.message, error.errors || []);
+    errors.show(lead, error.detail || error.message, error.errors || []);
     if (hasStatus(error, 403)) callbacks.onRefused(error);
     return;
   }
@@ -259,7 +210,7 @@ export function clearForm() {
   el.params.replaceChildren();
   el.summary.textContent = "";
   el.progress.textContent = "";
-  clearErrors();
+  errors.clear();
 }
 
 /**

@@ -1,11 +1,12 @@
 // Backtests: the form that runs one, the list of past ones (newest first) to select, compare side by
 // side or delete, and the selected one in detail. Refreshed by the backtest events of the stream.
 
-import { backtestWrites, forgetAccess, refused } from "./access.js";
+import { forgetAccess, refused, traderWrites } from "./access.js";
 import { api, currentKey, hasStatus, statusSuffix } from "./api.js";
 import * as detail from "./backtest-detail.js";
 import * as form from "./backtest-form.js";
 import { NO_VALUE, ranksHigher, statKeys, statLabel, statText } from "./backtest-stats.js";
+import { deleteButton, twoPress } from "./confirm.js";
 import { byId, countLoad, h } from "./dom.js";
 import { listOf, utcTime } from "./format.js";
 import { showError } from "./notices.js";
@@ -15,7 +16,6 @@ import { debounced, latestOnly } from "./timing.js";
 
 const PAGE_LIMIT = 50;
 const RELOAD_MS = 300;
-const CONFIRM_MS = 4000; // a Delete pressed once waits this long for the second press
 
 const el = {
   section: byId("backtests"),
@@ -32,7 +32,7 @@ let more = false; // the API has older ones
 const ticked = new Set(); // ids ticked for comparison
 const deleting = new Set();
 let access = { allowed: true, reason: null, detail: null };
-let armed = null; // { id, timer }: the Delete pressed once
+const deleteConfirm = twoPress(() => renderList()); // the Delete pressed once
 let listedFor = null; // the key the list was read with
 const reads = latestOnly();
 
@@ -75,17 +75,12 @@ function statCell(job, key, signed = false) {
 
 function deleteCell(job) {
   const id = job.backtest_id;
-  const busy = deleting.has(id);
-  const confirming = armed?.id === id;
-  const why = access.allowed ? "" : `Deleting backtests ${access.reason}`;
-  const button = h("button", {
-    type: "button",
-    className: `small danger${confirming ? " armed" : ""}`,
-    text: busy ? "Deleting…" : confirming ? "Confirm" : "Delete",
-    disabled: busy || !access.allowed,
-    title: why || (confirming ? "Press again to delete it for good" : ""),
+  const button = deleteButton({
+    armed: deleteConfirm.isArmed(id),
+    busy: deleting.has(id),
+    why: access.allowed ? "" : `Deleting backtests ${access.reason}`,
+    label: `Delete the ${job.strategy_name} backtest ${id}`,
     dataset: { deleteBacktest: id },
-    attrs: { "aria-label": `Delete the ${job.strategy_name} backtest ${id}` },
   });
   return h("td", { className: "actions" }, button);
 }
@@ -148,7 +143,7 @@ export async function loadBacktests() {
     answers = await Promise.all([
       api(`/v1/backtests?limit=${PAGE_LIMIT}`),
       api("/v1/strategies"),
-      backtestWrites(key),
+      traderWrites(key),
     ]);
   } catch (error) {
     if (!current()) return;
@@ -315,25 +310,13 @@ function closeComparison() {
 
 // ---- deleting -----------------------------------------------------------------------------
 
-function disarm() {
-  if (!armed) return;
-  clearTimeout(armed.timer);
-  armed = null;
-  renderList();
-}
-
 async function remove(button) {
   const id = button.dataset.deleteBacktest;
-  if (armed?.id !== id) {
+  if (!deleteConfirm.press(id)) {
     // The first press asks for a second one: a deleted backtest cannot be brought back.
-    if (armed) clearTimeout(armed.timer);
-    armed = { id, timer: setTimeout(disarm, CONFIRM_MS) };
-    renderList();
     list.body.querySelector(`button[data-delete-backtest="${CSS.escape(id)}"]`)?.focus();
     return;
   }
-  clearTimeout(armed.timer);
-  armed = null;
   deleting.add(id);
   renderList();
   try {

@@ -1,11 +1,12 @@
 // The dashboard's entry module: symbols, a candlestick + volume chart with the fills marked on it,
-// the live event feed, the trading section (account, positions, open orders, recent fills) and the
-// backtests section (run, list, compare, delete, and one in detail; parameter sweeps' heat maps).
+// the live event feed, the trading section (account, positions, open orders, recent fills), the
+// alerts section (alerts out and their deliveries) and the backtests section (run, list, compare, delete, and one in detail; parameter sweeps' heat maps).
 // Native ES modules, no build step. The page talks only to its own origin (or the origins named in
 // its <meta> tags). This module connects the pages: the key, the selection (kept in the URL hash),
 // and the live stream's events.
 
 import * as access from "./access.js";
+import * as alerts from "./alerts.js";
 import { currentKey, setKey } from "./api.js";
 import * as backtests from "./backtests.js";
 import * as chart from "./chart.js";
@@ -43,6 +44,7 @@ const stream = new Stream({
     symbols.resync();
     chart.resync();
     trading.resync();
+    alerts.resync();
     backtests.resync();
     sweeps.resync();
   },
@@ -56,11 +58,13 @@ function onEvent(event) {
   chart.onMarketEvent(event);
   symbols.onMarketEvent(event);
   trading.onMarketEvent(event);
+  alerts.onEvent(event);
   backtests.onEvent(event);
   sweeps.onEvent(event);
 }
 
 function onTradingEvent(event) {
+  alerts.onEvent(event); // an alert's source may be another account than the one shown
   if (!trading.concernsAccount(event)) return; // another account
   trading.onTradingEvent(event);
   chart.onTradingEvent(event);
@@ -95,6 +99,7 @@ async function start(key) {
   setKey(key);
   notices.hideError();
   backtests.loadBacktests(); // reports its own failures in its section
+  alerts.loadAlerts(); // likewise
   // The stream's channels depend on the key's role and, below admin, on the account shown.
   Promise.all([access.seesAll(key), trading.loadTrading()]).then(([all]) => {
     seesAll = all;
@@ -120,6 +125,7 @@ function wireEvents() {
       stream.stop();
       symbols.clearSymbols();
       trading.clearTrading();
+      alerts.clearAlerts();
       backtests.clearBacktests();
       sweeps.clearSweeps();
       notices.setStatus("idle", "Not connected");
@@ -146,6 +152,7 @@ function wireEvents() {
       chart.reveal();
     },
   });
+  alerts.init();
   backtests.init();
   sweeps.init();
   feed.init();

@@ -39,6 +39,8 @@ class MessageContext:
     principal: Principal = SYSTEM
     correlation_id: str = field(default_factory=lambda: str(uuid4()))
     causation_id: str | None = None
+    # The envelope a subscriber is handling (its id, time and producer), for what keeps it.
+    envelope: Envelope | None = None
 
 
 @dataclass
@@ -122,7 +124,9 @@ class MessageBus:
             log.info("skipping event %s already processed by %s", envelope.event_id, subscriber)
             return False
         handler = self.handlers.subscriber(subscriber)
-        context = MessageContext(correlation_id=envelope.correlation_id, causation_id=str(envelope.event_id))
+        context = MessageContext(
+            correlation_id=envelope.correlation_id, causation_id=str(envelope.event_id), envelope=envelope
+        )
         handled = self._call(handler, envelope.open(), context)
         self._publish(handled.events if isinstance(handled, Handled) else (), context)
         inbox.remember(subscriber, envelope.event_id)

@@ -40,6 +40,13 @@ SWEEPS = "sweep"
 DEPLOYMENTS = "deployment"
 WEBHOOKS = "webhook"  # webhooks in: their secrets' hashes and order templates
 
+# Alerts out: each alert, the alerts of each (topic, source), each alert's deliveries (newest
+# first), and the deliveries waiting for their next attempt (earliest first)
+ALERTS = "alert"
+ALERT_ROUTES = "alert_route"  # + ":<topic>:<source id>"
+ALERT_DELIVERIES = "alert_delivery"  # + ":<alert id>"
+ALERT_RETRIES = "alert_retry"
+
 # The live stream in AWS (entrypoints/websocket.py): each WebSocket connection, and each channel's
 # subscribers (a channel's connections are one partition, read by the fan-out in one query)
 WS_CONNECTIONS = "ws_connection"

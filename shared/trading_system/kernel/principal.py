@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol, TypeVar
 
 from trading_system.kernel.errors import NotFound
 
@@ -64,6 +65,21 @@ def require_visible(principal: Principal, owner: str | None, not_found: str, fie
     it does not exist), so another user's id answers exactly as an unknown one."""
     if owner is None or not principal.owns(owner):
         raise NotFound(not_found, field=field)
+
+
+class Owned(Protocol):
+    @property
+    def owner(self) -> str: ...
+
+
+O = TypeVar("O", bound=Owned)  # noqa: E741 - not an ambiguous name in a type parameter
+
+
+def visible(principal: Principal, found: O | None, not_found: str, field: str) -> O:
+    """`found` if the principal may see it; else the NotFound an unknown id raises."""
+    require_visible(principal, None if found is None else found.owner, not_found, field)
+    assert found is not None  # require_visible raised otherwise
+    return found
 
 
 SYSTEM = Principal(key_id="system", role=Role.ADMIN, user=FIRST_ADMIN)

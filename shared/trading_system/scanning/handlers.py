@@ -13,7 +13,7 @@ from trading_system.kernel.bus import Handled, HandlerTable, MessageContext
 from trading_system.kernel.clock import Clock, sortable_id
 from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.kernel.messages import Event
-from trading_system.kernel.principal import Principal, require_visible
+from trading_system.kernel.principal import Principal, visible
 from trading_system.kernel.schedule import Schedule, ScheduleError
 from trading_system.scanning.commands import (
     CreateScanner,
@@ -151,15 +151,7 @@ def get_scanner(query: GetScanner, scanners: ScannerRepository, context: Message
 
 def _visible_scanner(scanner_id: str, scanners: ScannerRepository, principal: Principal) -> Scanner:
     """The scanner, or the same NotFound for an unknown id and for another user's scanner."""
-    scanner = scanners.get(scanner_id)
-    require_visible(
-        principal,
-        None if scanner is None else scanner.owner,
-        f"scanner {scanner_id} does not exist",
-        "scanner_id",
-    )
-    assert scanner is not None  # require_visible raised otherwise
-    return scanner
+    return visible(principal, scanners.get(scanner_id), f"scanner {scanner_id} does not exist", "scanner_id")
 
 
 def _visible_scanners(scanners: ScannerRepository, principal: Principal) -> list[Scanner]:

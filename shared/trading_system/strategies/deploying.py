@@ -13,7 +13,7 @@ from trading_system.kernel.bus import Handled, MessageContext
 from trading_system.kernel.clock import sortable_id
 from trading_system.kernel.errors import NotFound, Problem, ValidationFailed, describe_failure
 from trading_system.kernel.messages import Event
-from trading_system.kernel.principal import Principal, Role
+from trading_system.kernel.principal import Principal, Role, visible
 from trading_system.market_data.domain import Adjustment, Timeframe
 from trading_system.strategies.commands import (
     CreateDeployment,
@@ -29,7 +29,7 @@ from trading_system.strategies.events import (
     DeploymentStopped,
     StaleBars,
 )
-from trading_system.strategies.ownership import seen, visible
+from trading_system.strategies.ownership import seen
 from trading_system.strategies.queries import GetDeployment, GetParity, ListDeployments
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ from trading_system.kernel.errors import (
     ValidationFailed,
     describe_failure,
 )
+from trading_system.kernel.principal import visible
 from trading_system.market_data.domain import EPOCH, FOREVER, check_range
 from trading_system.strategies.commands import (
     BacktestRequest,
@@ -48,7 +49,7 @@ from trading_system.strategies.deploying import (
 from trading_system.strategies.events import BacktestCompleted, BacktestFailed, BacktestRequested
 from trading_system.strategies.fills import FillProfile
 from trading_system.strategies.jobs import BacktestJob, BacktestOutcome, newest_first_id
-from trading_system.strategies.ownership import newest_visible, seen, visible
+from trading_system.strategies.ownership import newest_visible, seen
 from trading_system.strategies.queries import (
     GetBacktest,
     GetBacktestEquity,

@@ -1,32 +1,21 @@
 """Whose strategies, backtests, sweeps and deployments a caller may see: the owner's, or any one
-for an admin (kernel.principal). Another user's id answers as an unknown one, so none leaks."""
+for an admin. One thing by id is kernel.principal.visible; here, a thing named inside a request
+and pages of jobs. Another user's id answers as an unknown one, so none leaks."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from trading_system.kernel.principal import Principal, require_visible
+from trading_system.kernel.principal import Owned, Principal
 
 if TYPE_CHECKING:
     from trading_system.strategies.jobs import Job
     from trading_system.strategies.ports import Jobs
 
 
-class Owned(Protocol):
-    @property
-    def owner(self) -> str: ...
-
-
 T = TypeVar("T", bound=Owned)
 J = TypeVar("J", bound="Job")
-
-
-def visible(principal: Principal, found: T | None, not_found: str, field: str) -> T:
-    """`found` if the principal may see it; else the NotFound an unknown id raises."""
-    require_visible(principal, None if found is None else found.owner, not_found, field)
-    assert found is not None  # require_visible raised otherwise
-    return found
 
 
 def seen(principal: Principal, found: T | None) -> T | None:

@@ -29,6 +29,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from trading_system.identity.domain import secret_digest
 from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.kernel.principal import FIRST_ADMIN
+from trading_system.kernel.signing import signature_holds
 from trading_system.kernel.text import PlainText, printable
 
 SIGNATURE_HEADER = "x-webhook-signature"
@@ -141,11 +142,6 @@ def verifies(webhook: Webhook | None, secret: str | None) -> bool:
     return webhook.verifies(secret)
 
 
-def sign(signing_key: str, timestamp: str, body: bytes) -> str:
-    mac = hmac.new(signing_key.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return f"sha256={mac.hexdigest()}"
-
-
 def signature_problem(
     signing_key: str, timestamp: str | None, signature: str | None, body: bytes, now: datetime
 ) -> str | None:
@@ -157,7 +153,7 @@ def signature_problem(
     age = now.timestamp() - int(timestamp)
     if abs(age) > SIGNATURE_WINDOW_S:
         return f"the timestamp is {age:.0f} s from now, outside the {SIGNATURE_WINDOW_S} s window"
-    if not hmac.compare_digest(sign(signing_key, timestamp, body), signature.strip()):
+    if not signature_holds(signing_key, timestamp, body, signature):
         return "the signature does not match"
     return None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from trading_system.entrypoints.cli import (
+    alerts,
     analytics,
     deployment,
     identity,
@@ -42,6 +43,7 @@ app.add_typer(strategies.strategy_app, name="strategy")
 app.add_typer(strategies.sweep_app, name="sweep")
 app.add_typer(deployment.deployment_app, name="deployment")
 app.add_typer(webhooks.webhooks_app, name="webhooks")
+app.add_typer(alerts.alerts_app, name="alerts")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -49,6 +49,10 @@ def serve(
         port=port,
         log_level=settings.log_level.lower(),
         log_config=log_config(settings.log_level, settings.log_format),
+        # Stream frames uncompressed: deflate runs once per frame per client (a thousand zlib
+        # streams for one bar), which was half the fan-out's time (docs/BENCHMARKS.md), and on
+        # loopback or a LAN saves nothing worth it.
+        ws_per_message_deflate=False,
     )
 
 

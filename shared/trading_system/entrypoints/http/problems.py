@@ -63,6 +63,7 @@ ERROR_STATUSES: dict[int, str] = {
     413: "The body is larger than the server accepts",
     422: "The request is not valid: `errors` says where and why",
     500: "An unexpected error, logged with the correlation id",
+    503: "A service the route needs did not answer (e.g. SNS for an e-mail alert): retry later",
 }
 
 

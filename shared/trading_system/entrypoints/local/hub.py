@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
-from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 
@@ -38,7 +37,7 @@ class _Connection:
         self.socket = socket
         self.principal, self.sees = principal, sees
         self.channels: set[str] = set()
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE_LIMIT)
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_LIMIT)  # frames, as sent
 
 
 class StreamHub:
@@ -55,9 +54,15 @@ class StreamHub:
 
     def _fan_out(self, envelope: Envelope) -> None:
         for channel in channels_of(envelope):
-            for connection in list(self._by_channel.get(channel, ())):
+            subscribers = list(self._by_channel.get(channel, ()))
+            if not subscribers:
+                continue
+            # One frame for all of a channel's subscribers: serialising the envelope once per
+            # client was most of the fan-out's time with a thousand of them.
+            frame = json.dumps(push_message(channel, envelope))
+            for connection in subscribers:
                 try:
-                    connection.queue.put_nowait(push_message(channel, envelope))
+                    connection.queue.put_nowait(frame)
                 except asyncio.QueueFull:
                     log.warning("dropping a WebSocket client that fell %d messages behind", QUEUE_LIMIT)
                     self._forget(connection)
@@ -122,7 +127,7 @@ class StreamHub:
 
     async def _send(self, connection: _Connection) -> None:
         while (message := await connection.queue.get()) is not None:
-            await connection.socket.send_text(json.dumps(message))
+            await connection.socket.send_text(message)
         await connection.socket.close(code=1013, reason="too slow")
 
     def _forget(self, connection: _Connection) -> None:
