@@ -131,6 +131,8 @@ def aws_env(scratch: Path) -> dict[str, str]:
         TRADING_RUNTIME="aws",
         TRADING_LAKE_ROOT="s3://bench-lake",
         TRADING_RAW_ROOT="s3://bench-raw",
+        # What the stack sets on the stream's fan-out, which builds its poster in its init phase.
+        TRADING_WEBSOCKET_ENDPOINT="https://bench.execute-api.us-east-1.amazonaws.com/prod",
         TRADING_SETTINGS_FILE=str(scratch / "absent.toml"),
         AWS_DEFAULT_REGION="us-east-1",
         AWS_ACCESS_KEY_ID="AKIABENCHFAKEKEY0000",

@@ -28,6 +28,7 @@ export class Stream {
     this.retryTimer = null;
     this.pingTimer = null;
     this.hadDrop = false;
+    this.awaiting = 0; // subscribe frames of this connection not yet answered
   }
 
   connect() {
@@ -37,7 +38,9 @@ export class Stream {
     this.socket = socket;
     const send = (message) => socket.send(JSON.stringify(message));
     socket.addEventListener("open", () => {
-      for (const channels of this.subscriptions()) send({ action: "subscribe", channels });
+      const lists = this.subscriptions();
+      this.awaiting = lists.length;
+      for (const channels of lists) send({ action: "subscribe", channels });
       this.pingTimer = setInterval(() => send({ action: "ping" }), PING_EVERY_MS);
     });
     socket.addEventListener("message", (message) => this.receive(message.data));
@@ -55,15 +58,24 @@ export class Stream {
       this.attempts = 0;
       statusLine.dataset.channels = (message.channels || []).join(" "); // what the server confirmed
       setStatus("open", "Live · subscribed to all events");
-      if (this.hadDrop) {
-        this.hadDrop = false;
-        this.onResync();
-      }
+      this.answered();
     } else if (message.type === "error") {
       showError(new Error(message.detail), "The live stream rejected a message");
+      this.answered();
     } else if (message.event) {
       setStatus("open", `Live · last event ${clockTime()}`);
       this.onEvent(message.channel, message.event);
+    }
+  }
+
+  // Resync once every subscribe frame is answered: an event of a channel not yet subscribed
+  // could otherwise be missed between the reload and its subscription.
+  answered() {
+    if (this.awaiting === 0) return;
+    this.awaiting -= 1;
+    if (this.awaiting === 0 && this.hadDrop) {
+      this.hadDrop = false;
+      this.onResync();
     }
   }
 
