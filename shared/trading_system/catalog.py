@@ -1125,7 +1125,10 @@ STREAM: tuple[Function, ...] = (
         summary="Posts each streamed event to the connections subscribed to its channels",
         uses={Resource.TABLE: "read_write"},
         table_kinds=_CONNECTION_KINDS,
-        memory_mb=512,
+        # One full vCPU: posting is CPU-bound (botocore signs and serialises each post, about
+        # 2 ms of CPU; docs/BENCHMARKS.md, the fan-out on moto), so at 512 MB (0.3 vCPU) 1,000
+        # connections take about 3x as long for about the same GB-seconds.
+        memory_mb=1769,
         timeout_s=60,
     ),
 )

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import Keys
-from tests.integration.test_analytics_scanning_api import daily
+from tests.integration.test_analytics_scanning_api import daily, scanners_run
 from trading_system.analytics.signals import Signal
 from trading_system.bootstrap import Container
 from trading_system.entrypoints.local.workers import Scheduler
@@ -159,7 +159,7 @@ def test_a_users_scanner_still_runs_on_its_schedule(
 ) -> None:
     scanner_id = scanner_of(client, users.alice, schedule="rate(1 minute)", run_on_refresh=False)
     now = datetime.now(UTC)
-    fired = Scheduler(container).run_due(now + timedelta(seconds=61))  # as the platform, not as Alice
+    fired = scanners_run(Scheduler(container), now + timedelta(seconds=61))  # as the platform, not Alice
     assert fired == [f"run_scheduled_scanner:{scanner_id}"]
     runs = ok(client.get(f"/v1/scanners/{scanner_id}/runs", headers=users.alice))
     assert [r["trigger"] for r in runs] == ["schedule"]
