@@ -285,6 +285,22 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def data_env(data_dir: Path) -> dict[str, str]:
+    """`child_env` for a process of the local runtime on `data_dir` (no settings file, and no
+    proxy: it talks to 127.0.0.1 only)."""
+    env = child_env(TRADING_SETTINGS_FILE=str(data_dir / "absent.toml"), TRADING_DATA_DIR=str(data_dir))
+    return {k: v for k, v in env.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+
+
+def run_scenario(module: str, scenario: str, folder: Path, env: dict[str, str]) -> Child:
+    """`python -m <module> <scenario> <folder>` in a child; a failed child raises with its output."""
+    folder.mkdir(parents=True, exist_ok=True)
+    child = run_child([sys.executable, "-m", module, scenario, str(folder)], env, REPO)
+    if child.returncode != 0:
+        child.result()  # raises with the child's output
+    return child
+
+
 def run_child(args: list[str], env: dict[str, str], cwd: Path, timeout_s: float = 600) -> Child:
     """Run a subprocess to completion, timing it from spawn to exit.
 

@@ -447,11 +447,7 @@ def _memory(mem: dict[str, Any], name: str, baseline: float | None, note: str = 
 
 def _run(scenario: str, folder: Path) -> report.Child:
     env = report.child_env(TRADING_SETTINGS_FILE=str(folder / "absent.toml"))
-    args = [sys.executable, "-m", "tests.bench.test_analytics_bench", scenario, str(folder)]
-    child = report.run_child(args, env, report.REPO)
-    if child.returncode != 0:
-        child.result()  # raises with the child's output
-    return child
+    return report.run_scenario("tests.bench.test_analytics_bench", scenario, folder, env)
 
 
 def _median_ms(seconds: list[float]) -> float:

@@ -29,22 +29,18 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import os
 import resource
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import pytest
-
-from tests.aws_fixtures import FAKE_AWS_ENV, REGION, boto_client, unique_name
+from tests.aws_fixtures import FAKE_AWS_ENV, REGION, aws_env, boto_client, moto_url, unique_name
 from tests.bench import report
 
 SECTION = "stream fan-out Lambda on moto: one BarsIngested to N connections of `bars:BENCH:1m`"
@@ -58,26 +54,7 @@ CHILD_TIMEOUT_S = 300.0
 COLD_IMPORT_TARGET = report.Target("<", 300, source="issue 10: the fan-out Lambda's cold import")
 SAMPLE = report.REPO / "events" / "bus" / "BarsIngested.json"
 MOTO_ACCOUNT = "123456789012"  # moto's default account, which the fake credentials map to
-
-
-@pytest.fixture
-def moto_url() -> Iterator[str]:
-    """moto's server on 127.0.0.1 (a free port), with fake credentials in this process."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in FAKE_AWS_ENV.items():
-            patch.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
-            patch.delenv(name, raising=False)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
+__all__ = ["aws_env", "moto_url"]  # the shared fixtures: moto's server, fake credentials
 
 
 def test_fan_out_to_a_thousand_connections(moto_url: str, tmp_path: Path) -> None:

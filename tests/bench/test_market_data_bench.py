@@ -279,11 +279,7 @@ def test_query(folder: Path) -> None:
 
 def _run(scenario: str, folder: Path) -> report.Child:
     env = report.child_env(TRADING_SETTINGS_FILE=str(folder / "absent.toml"))
-    args = [sys.executable, "-m", "tests.bench.test_market_data_bench", scenario, str(folder)]
-    child = report.run_child(args, env, report.REPO)
-    if child.returncode != 0:
-        child.result()  # raises with the child's output
-    return child
+    return report.run_scenario("tests.bench.test_market_data_bench", scenario, folder, env)
 
 
 def _subscribers_note(result: dict[str, Any]) -> str:

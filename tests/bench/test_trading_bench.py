@@ -370,20 +370,8 @@ def _bars(symbol: str, ts: datetime, low: float) -> dict[str, Any]:
 # Helpers
 
 
-def _env(data_dir: Path) -> dict[str, str]:
-    env = report.child_env(
-        TRADING_SETTINGS_FILE=str(data_dir / "absent.toml"), TRADING_DATA_DIR=str(data_dir)
-    )
-    return {k: v for k, v in env.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-
-
 def _run(scenario: str, folder: Path) -> report.Child:
-    folder.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "tests.bench.test_trading_bench", scenario, str(folder)]
-    child = report.run_child(args, _env(folder), report.REPO)
-    if child.returncode != 0:
-        child.result()  # raises with the child's output
-    return child
+    return report.run_scenario("tests.bench.test_trading_bench", scenario, folder, report.data_env(folder))
 
 
 def _median_ms(seconds: list[float]) -> float:

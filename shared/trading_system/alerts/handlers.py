@@ -28,7 +28,7 @@ from trading_system.alerts.queries import GetAlert, ListAlerts, ListDeliveries
 from trading_system.kernel.bus import Handled, HandlerTable, MessageBus, MessageContext
 from trading_system.kernel.clock import Clock
 from trading_system.kernel.errors import ConcurrencyConflict, DomainError, NotFound, Problem, ValidationFailed
-from trading_system.kernel.messages import Envelope, Event
+from trading_system.kernel.messages import Event
 from trading_system.kernel.principal import visible
 from trading_system.kernel.timetable import Timetable
 from trading_system.scanning.events import SignalDetected
@@ -240,7 +240,9 @@ def send_alerts(
     if isinstance(event, AlertRetriesWaiting):
         _schedule_retries(alert_timetable)
         return Handled(None)
-    envelope = context.envelope or _envelope_of(event, context)
+    envelope = context.envelope
+    if envelope is None:  # its id makes the deliveries: inventing one would send the event twice
+        raise ValueError("send_alerts runs on the bus (bus.deliver), which hands it the envelope")
     topic = domain.TOPICS_BY_EVENT[envelope.event_type]
     source_id = str(envelope.payload.get(topic.source_field, ""))
     failed: list[Event] = []
@@ -256,11 +258,6 @@ def send_alerts(
             continue
         failed += _attempt(alert, delivery, deliveries, alert_channels, alert_timetable, clock)
     return Handled(None, tuple(failed))
-
-
-def _envelope_of(event: Event, context: MessageContext) -> Envelope:
-    """An envelope for an event handed over without one (a direct call): its id is the causation."""
-    return Envelope.wrap(event, producer="local", correlation_id=context.correlation_id)
 
 
 def retry_delivery(
