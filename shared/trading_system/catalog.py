@@ -302,6 +302,13 @@ _SNAPSHOT_WRITER: Mapping[Resource, Access] = {
 # A scanner's schedule is kept beside it, in its context's timetable.
 _SCANNER_WRITER: Mapping[Resource, Access] = {Resource.TABLE: "read_write", Resource.TIMETABLE: "write"}
 _ORDER_WRITER: Mapping[Resource, Access] = {Resource.TABLE: "read_write", Resource.BUS: "publish"}
+# A signal is claimed in the table, logged in the lake (one small Parquet file) and published.
+_SIGNAL_WRITER: Mapping[Resource, Access] = {
+    Resource.TABLE: "read_write",
+    Resource.LAKE: "read_write",
+    Resource.BUS: "publish",
+}
+_SIGNAL_MEMORY_MB = 512
 
 TRADING: tuple[Function, ...] = (
     _http(
@@ -737,6 +744,18 @@ _CORE: tuple[Function, ...] = (
         timeout_s=60,
     ),
     _http(
+        "raise_signal",
+        "scanning",
+        "POST",
+        "/v1/scanners/{scanner_id}/signals",
+        Role.TRADER,
+        "Raise a signal of an external scanner (once per symbol and bar)",
+        _SIGNAL_WRITER,
+        memory_mb=_SIGNAL_MEMORY_MB,
+        also_checks="an external, enabled scanner of yours, a registered symbol in its universe, "
+        "a ts not in the future",
+    ),
+    _http(
         "list_scan_runs",
         "scanning",
         "GET",
@@ -1134,9 +1153,11 @@ STREAM: tuple[Function, ...] = (
 )
 # -----------------------------------------------------------------------------------------------
 
-# --- Webhooks in (issue 10, part 3): a TradingView alert places an order -----------------------
-# A webhook's orders go through Trading's PlaceOrder in the same function, as a deployment's do.
-_WEBHOOK_KINDS = (kinds.WEBHOOKS, *TRADING_KINDS)
+# --- Webhooks in (issue 10, part 3): a TradingView alert places an order or raises a signal -----
+# A webhook's orders go through Trading's PlaceOrder in the same function, as a deployment's do;
+# its signals through Scanning's RaiseSignal, as POST /v1/scanners/{id}/signals does.
+_WEBHOOK_KINDS = (kinds.WEBHOOKS, kinds.SCANNERS, *TRADING_KINDS)
+_WEBHOOK_HITS = kinds.owned(kinds.WEBHOOK_HITS)
 WEBHOOKS: tuple[Function, ...] = (
     _http(
         "create_webhook",
@@ -1144,9 +1165,10 @@ WEBHOOKS: tuple[Function, ...] = (
         "POST",
         "/v1/webhooks",
         Role.TRADER,
-        "Create an inbound webhook mapping alerts to orders on a paper account (its secret is shown once)",
+        "Create an inbound webhook mapping alerts to orders on a paper account, or to signals of an "
+        "external scanner (its secret is shown once)",
         {Resource.TABLE: "read_write"},
-        also_checks="the template's placeholders and an existing account",
+        also_checks="the template's placeholders, an existing account or external scanner of yours",
         table_kinds=_WEBHOOK_KINDS,
     ),
     _http(
@@ -1167,7 +1189,7 @@ WEBHOOKS: tuple[Function, ...] = (
         Role.TRADER,
         "Delete a webhook: its URL stops working at once",
         {Resource.TABLE: "read_write"},
-        table_kinds=(kinds.WEBHOOKS,),
+        table_kinds=(kinds.WEBHOOKS, _WEBHOOK_HITS),
     ),
     _http(
         "receive_webhook",
@@ -1175,12 +1197,14 @@ WEBHOOKS: tuple[Function, ...] = (
         "POST",
         "/v1/hooks/{webhook_id}",
         None,  # public: the webhook's own secret (and signature) is its authentication
-        "Receive an alert: checked by the webhook's secret, mapped by its template, placed as an order",
-        _ORDER_WRITER,
-        errors=(401,),
+        "Receive an alert: checked by the webhook's secret, mapped by its template, placed as an "
+        "order or raised as a signal",
+        _SIGNAL_WRITER,
+        memory_mb=_SIGNAL_MEMORY_MB,
+        errors=(401, 429),
         also_checks="the secret, the signature of a signed webhook, the payload's fields the template names",
         throttle=ORDERS,
-        table_kinds=_WEBHOOK_KINDS,
+        table_kinds=(*_WEBHOOK_KINDS, _WEBHOOK_HITS, kinds.SIGNAL_KEYS),
     ),
 )
 # -----------------------------------------------------------------------------------------------

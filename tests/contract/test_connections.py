@@ -9,8 +9,7 @@ import pytest
 
 from tests.aws_fixtures import boto_client, unique_name
 from tests.contract.document_stores import dynamodb_table, store
-from trading_system.adapters.aws.dynamodb_store import TTL_FIELD, DynamoDbDocumentStore
-from trading_system.adapters.connections import TTL_FIELD as CONNECTIONS_TTL_FIELD
+from trading_system.adapters.aws.dynamodb_store import DynamoDbDocumentStore
 from trading_system.adapters.connections import DocumentConnections, channel_kind
 from trading_system.config import Settings
 from trading_system.kernel.connections import Connection
@@ -122,7 +121,6 @@ def test_expired_connections_are_ignored_and_purged(
 def test_dynamodb_items_carry_the_ttl_attribute(request: pytest.FixtureRequest) -> None:
     """DynamoDB deletes abandoned rows itself: the table's TTL attribute (infra/constructs/storage.py)
     is written on the connection and on each subscription."""
-    assert CONNECTIONS_TTL_FIELD == TTL_FIELD
     moto_url: str = request.getfixturevalue("moto_url")
     table = request.getfixturevalue("dynamodb_table")
     store = DynamoDbDocumentStore.from_settings(Settings(aws_endpoint_url=moto_url, table_name=table))

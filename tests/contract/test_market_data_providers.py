@@ -259,7 +259,15 @@ def test_an_exchange_symbol_may_be_its_own_market_id(server: ProviderServer, tmp
     provider = registry(server, tmp_path).get("binance")
     by_id = provider.fetch_bars("BTCUSDT", Timeframe.M1, START, START + 10 * MINUTE)
     by_dash = provider.fetch_bars("BTC-USDT", Timeframe.M1, START, START + 10 * MINUTE)
-    assert as_tuples(by_id.bars) == as_tuples(by_dash.bars) and len(by_id.bars) == 10
+    by_unified = provider.fetch_bars("BTC/USDT", Timeframe.M1, START, START + 10 * MINUTE)
+    assert len(by_id.bars) == 10
+    assert as_tuples(by_id.bars) == as_tuples(by_dash.bars) == as_tuples(by_unified.bars)
+
+
+def test_an_unlisted_exchange_pair_is_an_unknown_symbol(server: ProviderServer, tmp_path: Path) -> None:
+    provider = registry(server, tmp_path).get("binance")
+    with pytest.raises(UnknownProviderSymbol, match="BTC/XYZ"):
+        provider.fetch_bars("BTC/XYZ", Timeframe.M1, START, START + 10 * MINUTE)
 
 
 def test_an_unknown_provider_names_the_known_ones(tmp_path: Path) -> None:

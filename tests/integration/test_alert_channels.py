@@ -1,6 +1,6 @@
 """The alert channels against real receivers: a small HTTP(S) server on loopback that records
-what it gets and answers what a test scripts, and SNS on moto's server. Nothing leaves the
-machine; every wait is bounded by a short timeout."""
+what it gets and answers what a test sets (tests/fakes/receiver.py), and SNS on moto's server.
+Nothing leaves the machine; every wait is bounded by a short timeout."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ import json
 import re
 import socket
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from moto.sns.exceptions import SNSInvalidParameter
 from moto.sns.responses import SNSResponse
 
 from tests.aws_fixtures import aws_env, boto_client, moto_url, unique_name
+from tests.fakes.receiver import Answer, Receiver
 from trading_system.adapters.alert_channels import (
     DISCORD_MAX_CHARS,
     TOPIC_SETTING,
@@ -60,92 +59,13 @@ NOW = dt.datetime(2026, 12, 6, 14, 30, tzinfo=dt.UTC)
 SHORT_S = 0.3  # the channel's timeout where a test waits for it
 
 
-# --- A receiver on loopback ------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Answer:
-    status: int = 200
-    body: bytes = b"ok"
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hung up first (a timed-out send, a huge answer read in part) is expected.
-        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, TimeoutError)):
-            super().handle_error(request, client_address)
-
-
-class Receiver:
-    """Records each request; answers with `answer` (the same every time unless changed)."""
-
-    def __init__(self, tls: ssl.SSLContext | None = None):
-        self.requests: list[Received] = []
-        self.answer = Answer()
-        self.server_names: list[str | None] = []  # the SNI each TLS client sent
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                receiver.requests.append(
-                    Received(
-                        "POST",
-                        self.path,
-                        {k.lower(): v for k, v in self.headers.items()},
-                        self.rfile.read(length),
-                    )
-                )
-                answer = receiver.answer
-                if answer.delay_s:
-                    time.sleep(answer.delay_s)
-                self.send_response(answer.status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer.body)))
-                self.end_headers()
-                self.wfile.write(answer.body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # quiet
-
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.block_on_close = False  # a handler still sleeping must not hold the test up
-        if tls is not None:
-            tls.sni_callback = lambda _sock, name, _context: self.server_names.append(name)  # type: ignore[assignment,misc]
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def url(self, path: str = "/hook", host: str = "127.0.0.1", scheme: str = "http") -> str:
-        return f"{scheme}://{host}:{self.port}{path}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+# --- A receiver on loopback (tests/fakes/receiver.py) ----------------------------------------
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.stop()
+    with Receiver() as running:
+        yield running
 
 
 def loopback_for(*names: str) -> Callable[[str, int], Sequence[str]]:
@@ -192,7 +112,7 @@ def test_a_url_target_gets_the_signed_document(receiver: Receiver) -> None:
     attempt = local_channel().send(sent)
 
     assert attempt.ok and attempt.status == 200 and attempt.error is None
-    [request] = receiver.requests
+    [request] = receiver.received
     assert request.path == "/in/alerts?team=7"
     assert request.body == sent.body
     assert json.loads(request.body)["alert_id"] == alert.alert_id
@@ -213,7 +133,7 @@ def test_slack_gets_its_text_with_markup_escaped(receiver: Receiver) -> None:
 
     assert local_channel().send(sent).ok
 
-    [request] = receiver.requests
+    [request] = receiver.received
     document = json.loads(request.body)
     assert list(document) == ["text"]
     assert document["text"] == sent.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -229,7 +149,7 @@ def test_discord_gets_content_within_its_limit_and_pings_nobody(receiver: Receiv
 
     assert local_channel().send(short).ok and local_channel().send(long).ok
 
-    first, second = (json.loads(request.body) for request in receiver.requests)
+    first, second = (json.loads(request.body) for request in receiver.received)
     assert first["content"] == short.text
     assert first["allowed_mentions"] == {"parse": []}
     assert len(second["content"].encode("utf-16-le")) // 2 <= DISCORD_MAX_CHARS
@@ -249,7 +169,7 @@ def test_the_connection_goes_to_the_resolved_address_with_the_original_host(rece
 
     # Resolved once, by the channel (the name does not exist for the system resolver).
     assert asked == [("alerts.example.test", receiver.port)]
-    assert receiver.requests[0].headers["host"] == f"alerts.example.test:{receiver.port}"
+    assert receiver.received[0].headers["host"] == f"alerts.example.test:{receiver.port}"
 
 
 def test_the_next_address_is_tried_when_one_refuses(receiver: Receiver) -> None:
@@ -258,7 +178,7 @@ def test_the_next_address_is_tried_when_one_refuses(receiver: Receiver) -> None:
     _, sent = message(UrlTarget(url=receiver.url(host="two.example.test")))
 
     assert channel.send(sent).ok
-    assert len(receiver.requests) == 1
+    assert len(receiver.received) == 1
 
 
 # --- HTTP: how answers are classified -------------------------------------------------------
@@ -282,7 +202,7 @@ def test_the_next_address_is_tried_when_one_refuses(receiver: Receiver) -> None:
 def test_failures_say_their_status_and_whether_to_retry(
     receiver: Receiver, status: int, retryable: bool
 ) -> None:
-    receiver.answer = Answer(status=status, body=b"")
+    receiver.always(Answer(status=status, body=b""))
     _, sent = message(UrlTarget(url=receiver.url()))
 
     attempt = local_channel().send(sent)
@@ -294,25 +214,25 @@ def test_a_receivers_error_message_is_kept_short(receiver: Receiver) -> None:
     channel = local_channel()
     _, sent = message(SlackTarget(url=receiver.url()))
 
-    receiver.answer = Answer(status=404, body=b"no_service")
+    receiver.always(Answer(status=404, body=b"no_service"))
     assert channel.send(sent).error == "HTTP 404: no_service"
 
-    receiver.answer = Answer(status=404, body=b'{"message": "Unknown Webhook", "code": 10015}')
+    receiver.always(Answer(status=404, body=b'{"message": "Unknown Webhook", "code": 10015}'))
     assert channel.send(sent).error == "HTTP 404: Unknown Webhook"
 
     # A huge answer is not read whole, and its connection is not reused half-read.
-    receiver.answer = Answer(status=500, body=b"x" * 2_000_000)
+    receiver.always(Answer(status=500, body=b"x" * 2_000_000))
     started = time.monotonic()
     attempt = channel.send(sent)
     assert attempt.retryable and attempt.error is not None and len(attempt.error) < 140
     assert time.monotonic() - started < 2
 
-    receiver.answer = Answer()
+    receiver.always(Answer())
     assert channel.send(sent).ok
 
 
 def test_a_slow_receiver_times_out_and_may_be_retried(receiver: Receiver) -> None:
-    receiver.answer = Answer(delay_s=1.0)
+    receiver.always(Answer(delay_s=1.0))
     _, sent = message(UrlTarget(url=receiver.url()))
 
     started = time.monotonic()
@@ -324,14 +244,12 @@ def test_a_slow_receiver_times_out_and_may_be_retried(receiver: Receiver) -> Non
 
 
 def test_a_redirect_is_not_followed(receiver: Receiver) -> None:
-    receiver.answer = Answer(
-        status=302, body=b"", headers={"Location": "http://169.254.169.254/latest/meta-data/"}
-    )
+    receiver.always(Answer(status=302, body=b"", location="http://169.254.169.254/latest/meta-data/"))
     _, sent = message(UrlTarget(url=receiver.url()))
 
     attempt = local_channel().send(sent)
 
-    assert len(receiver.requests) == 1
+    assert len(receiver.received) == 1
     assert attempt.ok is False and attempt.status == 302 and attempt.retryable is False
     assert attempt.error == (
         "HTTP 302: alerts do not follow redirects (it pointed to http://169.254.169.254/latest/meta-data/)"
@@ -392,8 +310,29 @@ def test_private_targets_are_not_sent_to_unless_allowed(receiver: Receiver, host
 
     assert refused.ok is False and refused.retryable is False and refused.status is None
     assert refused.error is not None and refused.error.startswith("refused: ")
-    assert receiver.requests == []
-    assert local_channel().send(sent).ok and len(receiver.requests) == 1
+    assert receiver.received == []
+    assert local_channel().send(sent).ok and len(receiver.received) == 1
+
+
+def test_a_stalled_resolver_is_given_up_on_within_the_timeout_and_retried_later(receiver: Receiver) -> None:
+    released = threading.Event()
+
+    def stalled(host: str, port: int) -> Sequence[str]:
+        released.wait(10)  # a DNS server that does not answer: getaddrinfo has no timeout of its own
+        return ["127.0.0.1"]
+
+    channel = local_channel(timeout_s=SHORT_S, resolve=stalled)
+    _, sent = message(UrlTarget(url=receiver.url(host="slow-dns.example.test")))
+    began = time.monotonic()
+    attempt = channel.send(sent)
+    took = time.monotonic() - began
+    released.set()
+    channel.close()
+
+    assert attempt.ok is False and attempt.retryable is True, attempt
+    assert attempt.error == f"could not resolve slow-dns.example.test within {SHORT_S:g} s"
+    assert took < SHORT_S + 1.0, took
+    assert receiver.received == []
 
 
 def test_a_name_for_a_private_address_is_refused_when_sending(receiver: Receiver) -> None:
@@ -409,7 +348,7 @@ def test_a_name_for_a_private_address_is_refused_when_sending(receiver: Receiver
         "refused: innocent.example.test resolves to a loopback, private or link-local address (127.0.0.1): "
         "alerts may not reach those here"
     )
-    assert receiver.requests == []
+    assert receiver.received == []
 
 
 @pytest.mark.parametrize(
@@ -538,9 +477,8 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 def tls_receiver(certificates: Certificates) -> Iterator[Receiver]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(certificates.cert_file, certificates.key_file)
-    server = Receiver(tls=context)
-    yield server
-    server.stop()
+    with Receiver(tls=context) as running:
+        yield running
 
 
 def test_https_keeps_the_name_for_sni_and_the_certificate(
@@ -556,7 +494,7 @@ def test_https_keeps_the_name_for_sni_and_the_certificate(
 
     assert attempt.ok, attempt
     assert tls_receiver.server_names == ["alerts.example.test"]
-    assert tls_receiver.requests[0].headers["host"] == f"alerts.example.test:{tls_receiver.port}"
+    assert tls_receiver.received[0].headers["host"] == f"alerts.example.test:{tls_receiver.port}"
 
     # The same address under a name the certificate is not for: no request goes out.
     _, elsewhere = message(UrlTarget(url=tls_receiver.url(host="impostor.example.test", scheme="https")))
@@ -565,7 +503,7 @@ def test_https_keeps_the_name_for_sni_and_the_certificate(
     assert refused.ok is False and refused.retryable is False
     assert refused.error is not None and refused.error.startswith("TLS certificate not accepted")
     assert "impostor.example.test" in refused.error
-    assert len(tls_receiver.requests) == 1
+    assert len(tls_receiver.received) == 1
 
 
 def test_https_with_an_untrusted_certificate_is_not_sent_to(tls_receiver: Receiver) -> None:
@@ -576,7 +514,7 @@ def test_https_with_an_untrusted_certificate_is_not_sent_to(tls_receiver: Receiv
 
     assert attempt.ok is False and attempt.retryable is False
     assert attempt.error is not None and "TLS certificate not accepted" in attempt.error
-    assert tls_receiver.requests == []
+    assert tls_receiver.received == []
 
 
 # --- SNS: e-mail -----------------------------------------------------------------------------
@@ -795,7 +733,7 @@ def test_channels_dispatch_by_target_kind(
 
     assert channels.send(to_slack).ok and channels.send(to_mail).ok
 
-    assert len(receiver.requests) == 1
+    assert len(receiver.received) == 1
     assert [m["Body"] for m in received(moto_url, inbox)] == [to_mail.text]
     channels.unregister(ref, email)
     channels.unregister(None, slack)

@@ -70,6 +70,21 @@ def test_a_crypto_backfill(server: ProviderServer) -> None:
     assert run("symbols").stdout.splitlines()[1].startswith("BTC-USDT,crypto,binance,1m:")
 
 
+def test_a_crypto_backfill_keeps_the_unified_pair_name(server: ProviderServer) -> None:
+    server.state.add("BTCUSDT", START, 30, price=42_000.0)
+    end = (START + 29 * MINUTE).isoformat()
+    report = json.loads(
+        backfill("--provider", "binance", "--symbols", "btc/usdt", "--end", end, "--format", "json").stdout
+    )
+    assert report["bars"] == 30 and report["symbols"][0]["symbol"] == "BTC/USDT"
+    assert run("symbols").stdout.splitlines()[1].startswith("BTC/USDT,crypto,binance,1m:")
+    csv = run("bars", "BTC/USDT", "--timeframe", "1m", "--start", START.isoformat()).stdout.splitlines()
+    assert len(csv) == 31 and csv[1].startswith("2024-01-02T14:30:00Z,")
+    run("lake", "compact")
+    partitions = {path.name for path in Path("data").rglob("symbol=*")}
+    assert partitions == {"symbol=BTC%2FUSDT"}  # one folder, the pair's slash encoded in its name
+
+
 def test_an_unknown_provider_exits_2_naming_the_known_ones(server: ProviderServer) -> None:
     result = backfill("--provider", "bloomberg", "--symbols", "AAPL", code=2)
     assert "unknown provider 'bloomberg'" in result.output and "alpaca" in result.output

@@ -211,6 +211,7 @@ EXPECTED_STATUS = {
     "update_scanner": 200,
     "delete_scanner": 204,
     "run_scanner": 201,
+    "raise_signal": 201,  # of the external sample scanner, new
     "list_scan_runs": 200,
     "list_signals": 200,
     "place_order": 201,
@@ -271,21 +272,23 @@ EXPECTED_STATUS = {
     "retry_alert_delivery": 200,
 }
 SAMPLE_SCANNER = "scn_sample00001"
+SAMPLE_EXTERNAL_SCANNER = "scn_sample00002"  # the raise_signal sample's
+SAMPLE_SCANNERS: dict[str, dict[str, Any]] = {
+    SAMPLE_SCANNER: {"name": "sample", "rules": ["close > 100"]},
+    SAMPLE_EXTERNAL_SCANNER: {"name": "tradingview", "kind": "external"},
+}
 
 
-def ensure_sample_scanner(container: Container) -> None:
-    if container.scanners.get(SAMPLE_SCANNER) is None:
-        now = datetime.now(UTC)
-        container.scanners.add(
-            Scanner(
-                scanner_id=SAMPLE_SCANNER,
-                name="sample",
-                rules=["close > 100"],
-                created_at=now,
-                created_by="test",
-                updated_at=now,
+def ensure_sample_scanners(container: Container) -> None:
+    """The scanners the samples name: a rules one and an external one (raise_signal's)."""
+    now = datetime.now(UTC)
+    for scanner_id, definition in SAMPLE_SCANNERS.items():
+        if container.scanners.get(scanner_id) is None:
+            container.scanners.add(
+                Scanner(
+                    scanner_id=scanner_id, created_at=now, created_by="test", updated_at=now, **definition
+                )
             )
-        )
 
 
 SAMPLE_BACKTEST = "bt_8204893027123456789abcdef0"
@@ -470,7 +473,7 @@ def test_every_http_function_has_an_expected_status() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED_STATUS))
 def test_http_functions_answer_their_sample(name: str, seeded: Container) -> None:
     function = by_name()[name]
-    ensure_sample_scanner(seeded)
+    ensure_sample_scanners(seeded)
     ensure_trading_resumed(seeded)
     ensure_sample_backtest(seeded)
     ensure_sample_sweep(seeded)
@@ -551,7 +554,7 @@ def test_the_subscriber_processes_an_event_once(seeded: Container) -> None:
 
 def test_a_scanners_schedule_runs_it_and_a_schedule_left_behind_is_removed(seeded: Container) -> None:
     function = by_name()["run_scheduled_scanner"]
-    ensure_sample_scanner(seeded)
+    ensure_sample_scanners(seeded)
     scanner = seeded.scanners.get(SAMPLE_SCANNER)
     assert scanner is not None
     seeded.scanners.save(scanner.model_copy(update={"schedule": "rate(5 minutes)"}))
@@ -569,7 +572,7 @@ def test_a_scanners_schedule_runs_it_and_a_schedule_left_behind_is_removed(seede
 
 
 def test_the_snapshot_subscribers_process_their_samples(seeded: Container) -> None:
-    ensure_sample_scanner(seeded)
+    ensure_sample_scanners(seeded)
     refreshed = handler_of(by_name()["refresh_snapshots"])(
         load(EVENTS / "bus" / "BarsIngested.json"), LambdaContext()
     )

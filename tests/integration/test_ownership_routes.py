@@ -87,6 +87,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         scanner = {"name": "alice scan", "rules": ["close > 1"], "symbols": ["GOOG"], "timeframe": "1d"}
         scanner_id = created(client.post("/v1/scanners", json=scanner, headers=alice))["scanner_id"]
         created(client.post(f"/v1/scanners/{scanner_id}/runs", headers=alice))
+        external = {"name": "alice tv", "kind": "external", "timeframe": "1d"}
+        external_id = created(client.post("/v1/scanners", json=external, headers=alice))["scanner_id"]
+        created(client.post(f"/v1/scanners/{external_id}/signals", json={"symbol": "GOOG"}, headers=alice))
         draft = {"name": "alice_rules", "rules": {"entry": ["rsi(14) < 30"], "exit": ["rsi(14) > 70"]}}
         created(client.post("/v1/strategies", json=draft, headers=alice))
         run = {"strategy": "sma_cross", "params": {"n1": 10, "n2": 20}, "symbols": ["GOOG"]}
@@ -125,6 +128,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "account_id": ACCOUNT,
             "order_id": order_id,
             "scanner_id": scanner_id,
+            "external_scanner_id": external_id,
             "name": "alice_rules",
             "backtest_id": backtest_id,
             "sweep_id": sweep_id,
@@ -182,6 +186,11 @@ OWNED: dict[str, Ask] = {
         None,
     ),
     "GET /v1/scanners/{scanner_id}/runs": lambda ids: ("GET", f"/v1/scanners/{ids['scanner_id']}/runs", None),
+    "POST /v1/scanners/{scanner_id}/signals": lambda ids: (
+        "POST",
+        f"/v1/scanners/{ids['external_scanner_id']}/signals",
+        {"symbol": "GOOG", "values": {"close": 1}},
+    ),
     "GET /v1/signals": lambda ids: ("GET", f"/v1/signals?scanner_id={ids['scanner_id']}", None),
     "GET /v1/strategies/{name}": lambda ids: ("GET", f"/v1/strategies/{ids['name']}", None),
     "PUT /v1/strategies/{name}": lambda ids: (
@@ -388,6 +397,9 @@ def test_what_bob_tried_left_alices_things_as_they_were(world: World) -> None:
     assert order["status"] in ("accepted", "new", "pending_new")
     deployment = world.client.get(f"/v1/deployments/{world.ids['deployment_id']}", headers=world.alice).json()
     assert deployment["status"] == "running"
+    external = world.ids["external_scanner_id"]
+    signals = world.client.get(f"/v1/signals?scanner_id={external}", headers=world.alice).json()
+    assert [s["values"] for s in signals] == [{}]  # the one she raised; Bob's raised nothing
     hooks = world.client.get("/v1/webhooks", headers=world.alice).json()
     assert world.ids["webhook_id"] in str(hooks)
     page = world.client.get(f"/v1/alerts/{world.ids['alert_id']}/deliveries", headers=world.alice).json()

@@ -292,6 +292,51 @@ def test_accounts_create_list_reset(market: Path) -> None:
     assert "does not exist" in run("accounts", "reset", "nobody", code=2).stderr
 
 
+def test_accounts_outside_hours_is_set_at_creation_and_changed_with_a_reset(market: Path) -> None:
+    created = as_json(
+        run("accounts", "create", "night", "--cash", "1000", "--outside-hours", "refuse", "--format", "json")
+    )
+    assert created["settings"]["outside_hours"] == "refuse"
+    assert "outside_hours=refuse" in fields(run("account", "--account", "night").stdout)["settings"]
+    refused = run("accounts", "create", "odd", "--cash", "1", "--outside-hours", "later", code=2).stderr
+    assert "outside_hours" in refused and "'queue' or 'refuse'" in refused
+    assert as_json(run("account", "--format", "json"))["settings"]["outside_hours"] == "queue"  # default
+
+    run("accounts", "create", "costly", "--cash", "1000", "--commission-bps", "3")
+    reset = as_json(run("accounts", "reset", "costly", "--outside-hours", "refuse", "--format", "json"))
+    # the one setting changes, the others stay
+    assert (reset["settings"]["outside_hours"], reset["settings"]["commission_bps"]) == ("refuse", "3")
+    back = fields(run("accounts", "reset", "night", "--outside-hours", "queue").stdout)
+    assert back["settings"] == "defaults"
+    assert "does not exist" in run("accounts", "reset", "nobody", "--outside-hours", "queue", code=2).stderr
+
+
+def test_a_market_order_outside_hours_says_until_when_it_waits(market: Path) -> None:
+    """The CLI runs on the wall clock: whichever way the New York market is now, what the
+    order shows must agree with it."""
+    from datetime import UTC, datetime
+
+    from trading_system.market_data.domain import Listing
+    from trading_system.trading.sessions import market_closed
+
+    run("symbols", "add", "NYSX", "--exchange", "NYSE")
+    (market / "nysx.csv").write_text(BARS)
+    run("ingest", str(market / "nysx.csv"), "--timeframe", "1d", "--symbol", "NYSX")
+    listing = Listing(symbol="NYSX", exchange="NYSE", registered_at=datetime.now(UTC))
+    closed = market_closed(listing, datetime.now(UTC))
+    placed = fields(buy("NYSX", "2").stdout)
+    if (market_closed(listing, datetime.now(UTC)) is None) != (closed is None):
+        pytest.skip("the market opened or closed while the order was placed")
+    if closed is None:  # in session: filled at the last close
+        assert placed["status"] == "filled" and "queued_until" not in placed
+    else:
+        assert placed["status"] == "accepted" and placed["filled"] == "0"
+        assert placed["queued_until"] == closed.next_open.isoformat()
+        run("accounts", "create", "night", "--cash", "1000", "--outside-hours", "refuse")
+        refused = buy("NYSX", "2", "--account", "night", code=1).stderr
+        assert "XNYS is closed: the next session opens" in refused and "outside_hours=refuse" in refused
+
+
 def test_accounts_for_a_user_and_its_readers(market: Path) -> None:
     created = fields(run("accounts", "create", "desk", "--cash", "1000", "--owner", "alice").stdout)
     assert (created["owner"], created["readers"]) == ("alice", "-")

@@ -52,3 +52,32 @@ def test_a_bad_template_or_account_is_refused_naming_it(data_dir: Path) -> None:
     out = trading("webhooks", "create", "--name", "tv", "--account", "ghost", code=2)
     assert "account ghost does not exist" in out
     assert json.loads(trading("webhooks", "list")) == []
+
+
+def test_an_external_scanner_its_signal_webhook_and_a_signal_by_hand(data_dir: Path) -> None:
+    from trading_system.market_data.commands import RegisterSymbol
+
+    bootstrap(load_settings()).bus.execute(RegisterSymbol(symbol="MSFT"))
+    scanner = json.loads(trading("scan", "create", "--name", "tv", "--external", "--timeframe", "1h"))
+    assert scanner["kind"] == "external" and scanner["rules"] == []
+    hook = json.loads(
+        trading(
+            "webhooks", "create", "--name", "tv", "--scanner", scanner["scanner_id"],
+            "--ts", "{{time}}", "--value", "close={{close}}", "--rate-limit", "5",
+        )
+    )  # fmt: skip
+    signal = {"symbol": "{{ticker}}", "ts": "{{time}}", "values": {"close": "{{close}}"}}
+    assert hook["draft"]["signal"] == signal
+    assert hook["draft"]["rate_limit"] == 5 and hook["secret"]
+    raised = json.loads(
+        trading(
+            "scan", "signal", scanner["scanner_id"], "--symbol", "MSFT",
+            "--ts", "2026-12-04T15:10:00Z", "--value", "close=101.5",
+        )
+    )  # fmt: skip
+    assert (raised["ts"], raised["values"], raised["new"]) == ("2026-12-04T15:00:00Z", {"close": 101.5}, True)
+    assert "value 'close=cheap'" in trading(
+        "scan", "signal", scanner["scanner_id"], "--symbol", "MSFT", "--value", "close=cheap", code=2
+    )
+    # A rules scanner still needs its rules.
+    assert "at least one rule" in trading("scan", "create", "--name", "empty", code=2)

@@ -15,7 +15,7 @@ def test_symbols_are_normalised(text: str, expected: str) -> None:
     assert parse_symbol(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "../etc", "A/B", "A B", "-X", "X" * 21, "AAPL'; DROP"])
+@pytest.mark.parametrize("text", ["", "../etc", "A//B", "A B", "-X", "X" * 21, "AAPL'; DROP"])
 def test_symbols_that_could_not_be_a_path_segment_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="not a valid symbol"):
         parse_symbol(text)

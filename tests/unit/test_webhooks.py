@@ -177,3 +177,86 @@ def test_the_client_order_id_is_deterministic_and_fits() -> None:
     assert webhook.client_order_id(idempotency_key(webhook, {**PAYLOAD, "close": 1})) != first
     other = hook(qty="1")
     assert other.client_order_id(key) != first  # two webhooks never share an order
+
+
+def signal_hook(**template: Any) -> Webhook:
+    draft = WebhookDraft.model_validate({"name": "tv", "scanner_id": "scn_1", "signal": template})
+    webhook, _ = issue(draft, "alice", "k1", NOW)
+    return webhook
+
+
+def test_a_webhook_acts_on_an_account_or_on_a_scanner_never_both() -> None:
+    order = {"symbol": "{{ticker}}", "side": "buy"}
+    cases = [
+        ({"account_id": "paper"}, "either `order`"),
+        ({"account_id": "paper", "order": order, "scanner_id": "s", "signal": {}}, "either `order`"),
+        ({"order": order}, "names `account_id`"),
+        ({"account_id": "paper", "order": order, "scanner_id": "s"}, "names `account_id`"),
+        ({"signal": {}}, "names `scanner_id`"),
+        ({"scanner_id": "s", "signal": {}, "account_id": "paper"}, "names `scanner_id`"),
+        ({"scanner_id": "s", "signal": {}, "idempotency_key": "{{id}}"}, "a signal webhook has none"),
+    ]
+    for body, words in cases:
+        with pytest.raises(ValidationError, match=words):
+            WebhookDraft.model_validate({"name": "tv", **body})
+    with pytest.raises(ValidationError, match="rate_limit"):
+        WebhookDraft.model_validate({"name": "tv", "scanner_id": "s", "signal": {}, "rate_limit": 101})
+    draft = WebhookDraft.model_validate({"name": "tv", "scanner_id": "s", "signal": {}})
+    assert draft.signal is not None and draft.signal.symbol == "{{ticker}}" and draft.rate_limit == 60
+    assert issue(draft, "alice", "k1", NOW)[0].target == "scanner:s"
+    assert hook().target == "account:paper"
+
+
+def test_a_signal_takes_its_symbol_moment_and_numbers_from_the_payload() -> None:
+    webhook = signal_hook(ts="{{time}}", values={"close": "{{close}}", "volume": "{{volume}}", "k": "2.5"})
+    payload = {**PAYLOAD, "time": "2026-12-04T15:30:00Z"}
+    fields = webhooks.signal_fields(webhook, payload)
+    assert fields.symbol == "AAPL"
+    assert fields.ts == datetime(2026, 12, 4, 15, 30, tzinfo=UTC)
+    assert fields.values == {"close": 101.5, "volume": 1200.0, "k": 2.5}
+    # No ts in the template: the moment is the receiver's (now).
+    assert webhooks.signal_fields(signal_hook(), PAYLOAD).ts is None
+
+
+@pytest.mark.parametrize(
+    ("time", "moment"),
+    [
+        ("2026-12-04T15:30:00Z", datetime(2026, 12, 4, 15, 30, tzinfo=UTC)),
+        ("2026-12-04T10:30:00-05:00", datetime(2026, 12, 4, 15, 30, tzinfo=UTC)),
+        ("2026-12-04T15:30:00", datetime(2026, 12, 4, 15, 30, tzinfo=UTC)),  # no zone: UTC
+        ("1796398200", datetime(2026, 12, 4, 15, 30, tzinfo=UTC)),  # Unix seconds
+        ("1796398200000", datetime(2026, 12, 4, 15, 30, tzinfo=UTC)),  # Unix milliseconds
+        (1796398200, datetime(2026, 12, 4, 15, 30, tzinfo=UTC)),  # a JSON number
+    ],
+)
+def test_a_signals_moment_may_be_iso_or_unix(time: Any, moment: datetime) -> None:
+    fields = webhooks.signal_fields(signal_hook(ts="{{time}}"), {"ticker": "AAPL", "time": time})
+    assert fields.ts == moment
+
+
+@pytest.mark.parametrize(
+    ("template", "payload", "field"),
+    [
+        ({"ts": "{{time}}"}, {"ticker": "AAPL", "time": "yesterday"}, "body.time"),
+        ({"ts": "{{time}}"}, {"ticker": "AAPL", "time": "99999999999999999999"}, "body.time"),
+        ({"ts": "{{time}}"}, {"ticker": "AAPL"}, "body.time"),
+        ({"values": {"close": "{{close}}"}}, {"ticker": "AAPL", "close": "n/a"}, "body.close"),
+        ({"values": {"close": "{{close}}"}}, {"ticker": "AAPL", "close": "NaN"}, "body.close"),
+        ({"values": {"close": "{{close}}"}}, {"ticker": "AAPL", "close": "inf"}, "body.close"),
+        ({"values": {"close": "cheap"}}, {"ticker": "AAPL"}, "template.values.close"),
+        ({}, {"symbol": "AAPL"}, "body.ticker"),
+    ],
+)
+def test_a_payload_that_maps_to_no_signal_names_its_field(
+    template: dict[str, Any], payload: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationFailed) as failed:
+        webhooks.signal_fields(signal_hook(**template), payload)
+    assert failed.value.problems[0].field == field, failed.value
+
+
+def test_the_rate_limits_window_is_the_minute() -> None:
+    assert webhooks.minute_of(NOW) == int(NOW.timestamp()) // 60
+    assert webhooks.retry_after_s(NOW) == 60  # 15:30:00: a whole minute to wait
+    assert webhooks.retry_after_s(NOW + timedelta(seconds=59)) == 1
+    assert webhooks.minute_of(NOW + timedelta(seconds=60)) == webhooks.minute_of(NOW) + 1

@@ -35,6 +35,7 @@ import ssl
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -78,6 +79,7 @@ SNS_SUBJECT_MAX = 99  # SNS: ASCII, no line breaks or control characters, under 
 TOPIC_SETTING = f"{ENV_PREFIX}ALERTS_TOPIC_ARN"
 _MAX_ADDRESSES = 4  # addresses of one name tried in turn when connecting fails outright
 _RETRYABLE_STATUSES = frozenset({408, 425, 429})  # and every 5xx
+_RESOLVER_THREADS = 4  # lookups at once; one stalled past its timeout keeps its thread until it ends
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _E = TypeVar("_E", bound=BaseException)
@@ -188,6 +190,7 @@ class HttpChannel:
         self._ca_certs = ca_certs
         self._user_agent = user_agent
         self._pools: urllib3.PoolManager | None = None
+        self._resolvers: ThreadPoolExecutor | None = None
         self._pools_lock = threading.Lock()
 
     def refusal(self, target: UrlTarget | SlackTarget | DiscordTarget) -> str | None:
@@ -218,10 +221,13 @@ class HttpChannel:
             return Attempt(ok=False, error=f"refused: {refused}", retryable=False)
         try:
             addresses = checked_addresses(
-                request.host, request.port, allow_private=self.allow_private, resolve=self._resolve
+                request.host, request.port, allow_private=self.allow_private, resolve=self._resolve_in_time
             )
         except TargetRefused as refused:
             return Attempt(ok=False, error=f"refused: {refused}", retryable=False)
+        except TimeoutError:
+            error = f"could not resolve {request.host} within {self.timeout_s:g} s"
+            return Attempt(ok=False, error=error, retryable=True)
         except OSError as error:
             # A resolver that fails may be briefly down as well as the name gone: try again later.
             return Attempt(
@@ -233,6 +239,20 @@ class HttpChannel:
         with self._pools_lock:
             if self._pools is not None:
                 self._pools.clear()
+            if self._resolvers is not None:
+                self._resolvers.shutdown(wait=False, cancel_futures=True)
+                self._resolvers = None
+
+    def _resolve_in_time(self, host: str, port: int) -> Sequence[str]:
+        """The resolver's answer, or TimeoutError after the attempt's timeout. getaddrinfo has no
+        timeout of its own: a stalled DNS server would hold the delivery, and every alert behind it
+        in the same function, for as long as the system resolver keeps retrying. The lookup left
+        behind ends on its own; the pool bounds how many can pile up."""
+        with self._pools_lock:
+            if self._resolvers is None:
+                self._resolvers = ThreadPoolExecutor(_RESOLVER_THREADS, thread_name_prefix="alert-dns")
+            resolvers = self._resolvers
+        return resolvers.submit(self._resolve, host, port).result(timeout=self.timeout_s)
 
     def _payload(
         self, outgoing: Outgoing, target: UrlTarget | SlackTarget | DiscordTarget

@@ -15,13 +15,9 @@ from datetime import UTC, datetime
 
 from trading_system.kernel.clock import Clock, SystemClock
 from trading_system.kernel.connections import Connection
-from trading_system.kernel.documents import Document, DocumentStore, scan_all
+from trading_system.kernel.documents import TTL_FIELD, Document, DocumentStore, scan_all
 from trading_system.kernel.kinds import WS_CHANNELS, WS_CONNECTIONS
 from trading_system.kernel.principal import FIRST_ADMIN
-
-# dynamodb_store.TTL_FIELD, which makes it the item's `ttl` (not imported from there: that module
-# brings botocore, which the local runtime never loads; the contract test checks the two agree).
-TTL_FIELD = "expires_at_epoch"
 
 
 def channel_kind(channel: str) -> str:

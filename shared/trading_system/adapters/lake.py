@@ -6,6 +6,10 @@ Two levels, like a log-structured merge tree:
   5,000 symbols' end-of-day bars is one file, not 5,000.
 - `bars/timeframe=1m/symbol=AAPL/period=2026-11/<id>.parquet`: per symbol and period, written by
   compaction, which moves ingested rows here and merges each partition into one file.
+A symbol in a path is percent-encoded (`market_data.domain.symbol_segment`): a pair's slash is
+`symbol=BTC%2FUSD`, never a folder of its own. DuckDB's PARTITION_BY writes partition values so and
+its hive_partitioning reads them back decoded; a plain ticker is the same either way, so lakes
+written before pairs existed read unchanged.
 A period is a month for 1m/5m/15m/1h bars and a year for 1d bars, so files stay large.
 
 Files are written whole: locally into `_staging/` and then renamed into place, on S3 by single
@@ -53,6 +57,7 @@ from trading_system.market_data.domain import (
     Period,
     SessionWindows,
     Timeframe,
+    symbol_segment,
 )
 from trading_system.market_data.ports import CompactionReport, WrittenBars
 
@@ -242,7 +247,7 @@ class ParquetLake:
     # that changed, so these files stay few; reads keep the newest record per (kind, ex-date).
 
     def _action_files(self, symbol: str) -> list[str]:
-        return self.files.list_files(f"corporate_actions/symbol={symbol}/")
+        return self.files.list_files(f"corporate_actions/symbol={symbol_segment(symbol)}/")
 
     def corporate_actions(self, symbol: str) -> list[CorporateAction]:
         paths = self._action_files(symbol)
@@ -276,7 +281,9 @@ class ParquetLake:
             }
             for a in actions
         ]
-        self.write_rows(f"corporate_actions/symbol={symbol}/{ingest_id}.parquet", rows, _ACTION_SCHEMA)
+        self.write_rows(
+            f"corporate_actions/symbol={symbol_segment(symbol)}/{ingest_id}.parquet", rows, _ACTION_SCHEMA
+        )
 
     def _files_to_read(
         self, symbol: str, timeframe: Timeframe, first_period: str, last_period: str
@@ -292,7 +299,10 @@ class ParquetLake:
         sources: dict[str, list[tuple[str, bool]]] = defaultdict(list)  # period -> (path, fresh)
         for path in self.committed_ingest_files(timeframe):
             sources[_period_of(path)].append((path, True))
-        for path in self.files.list_files(f"bars/timeframe={timeframe.value}/symbol={symbol}/"):
+        # The folder compaction's PARTITION_BY wrote: DuckDB percent-encodes the value as
+        # symbol_segment does (letters, digits and `._-~` as they are, `/` as %2F).
+        partition = f"bars/timeframe={timeframe.value}/symbol={symbol_segment(symbol)}/"
+        for path in self.files.list_files(partition):
             sources[_period_of(path)].append((path, False))
         grouped: dict[str, list[str]] = {
             "settled": [],

@@ -1,7 +1,8 @@
 """Ingest a file dropped in the raw area, in both runtimes.
 
 The key says how to read it: `<timeframe>/<SYMBOL>/<name>.csv` for one symbol's bars, or
-`<timeframe>/<name>.parquet` when the file has a symbol column.
+`<timeframe>/<name>.parquet` when the file has a symbol column. A pair's slash is percent-encoded
+in the key, as in the lake: `1m/BTC%2FUSD/<name>.csv`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from trading_system.bootstrap import Container
 from trading_system.kernel.bus import MessageContext
 from trading_system.kernel.errors import DomainError, Problem
 from trading_system.market_data.commands import FileFormat, IngestBarFile
-from trading_system.market_data.domain import Timeframe, parse_symbol
+from trading_system.market_data.domain import Timeframe, parse_symbol, symbol_of_segment
 from trading_system.market_data.handlers import IngestReport
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def command_for(key: str, uri: str) -> IngestBarFile:
     except ValueError:
         known = ", ".join(tf.value for tf in Timeframe)
         raise ValueError(f"{key!r}: {parts[0]!r} is not a timeframe ({known})") from None
-    symbol = parse_symbol(parts[1]) if len(parts) == 3 else None
+    symbol = parse_symbol(symbol_of_segment(parts[1])) if len(parts) == 3 else None
     return IngestBarFile(
         timeframe=timeframe, path=uri, format=FileFormat.of(parts[-1]), symbol=symbol, source=f"raw:{key}"
     )

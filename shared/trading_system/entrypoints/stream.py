@@ -6,7 +6,8 @@ Server -> client: {"channel": ..., "event": <envelope>}, and {"type": "subscribe
 
 Channels, and who may subscribe to them (`audience`; a refused channel is an error frame that
 names it, and the client's other channels stand):
-- everyone with a key: `bars:<SYMBOL>`, `bars:<SYMBOL>:<timeframe>`, `symbols`, `signals` (the
+- everyone with a key: `bars:<SYMBOL>`, `bars:<SYMBOL>:<timeframe>` (a pair as it is named:
+  `bars:BTC/USD:1m`; a symbol has no colon, so the timeframe is unambiguous), `symbols`, `signals` (the
   indicators' SignalGenerated: market data, shared by all), and `events:<Type>` of those events;
 - the owner of the thing, its readers, and admins: `orders:<account_id>` and
   `positions:<account_id>` (that account's order and position events), `signals:<scanner_id>`
@@ -27,13 +28,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from trading_system.kernel.messages import Envelope
+from trading_system.market_data.symbols import SYMBOL_RULE
 
 MAX_CHANNELS = 200
 _ID = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"
 _CHANNEL = re.compile(
     r"^(events(:[A-Za-z]+)?|symbols|orders|positions|signals|scans|backtests|deployments"
     rf"|(orders|positions|signals|deployments):{_ID}"
-    r"|bars:[A-Z0-9][A-Z0-9._-]{0,19}(:(1m|5m|15m|1h|1d))?)$"
+    rf"|bars:{SYMBOL_RULE}(:(1m|5m|15m|1h|1d))?)$"
 )
 PUBLIC_EVENTS = frozenset({"BarsIngested", "SymbolRegistered", "SignalGenerated"})
 # A channel `<prefix>:<id>` belongs to the thing of this kind with that id.

@@ -11,6 +11,10 @@ from typing import Any, Protocol
 
 Document = dict[str, Any]
 
+# A document holding this field (epoch seconds) expires then: DynamoDB deletes the item some time
+# after (its `ttl` attribute, within days), SQLite never does, so readers check the time themselves.
+TTL_FIELD = "expires_at_epoch"
+
 
 class DocumentStore(Protocol):
     def get(self, kind: str, key: str) -> Document | None: ...

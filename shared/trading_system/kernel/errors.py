@@ -92,6 +92,15 @@ class TooLarge(DomainError):
         super().__init__(detail, [], 413, "Payload too large", "payload-too-large")
 
 
+class RateLimited(DomainError):
+    """Too many requests from one source (a webhook beyond its rate): try again after
+    `retry_after_s` seconds, which the HTTP layer sends as Retry-After."""
+
+    def __init__(self, detail: str, retry_after_s: int):
+        super().__init__(detail, [], 429, "Too many requests", "too-many-requests")
+        self.retry_after_s = retry_after_s
+
+
 class ConcurrencyConflict(Conflict):
     """A conditional write lost a race: the caller may reload and retry."""
 

@@ -38,7 +38,8 @@ STRATEGIES = "strategy"
 BACKTESTS = "backtest"
 SWEEPS = "sweep"
 DEPLOYMENTS = "deployment"
-WEBHOOKS = "webhook"  # webhooks in: their secrets' hashes and order templates
+WEBHOOKS = "webhook"  # webhooks in: their secrets' hashes and order or signal templates
+WEBHOOK_HITS = "webhook_hit"  # + ":<webhook id>": the alerts each webhook took in each minute
 
 # Alerts out: each alert, the alerts of each (topic, source), each alert's deliveries (newest
 # first), and the deliveries waiting for their next attempt (earliest first)

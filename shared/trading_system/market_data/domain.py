@@ -20,24 +20,13 @@ from trading_system.market_data.calendars import (
     calendar_for,
 )
 
-# A symbol, once normalised: it becomes a lake path segment. The one rule, also read by the file
-# parser's SQL check; SYMBOL_INPUT_PATTERN is the same rule before `parse_symbol` strips and
-# upper-cases, as the OpenAPI document shows it (a validator function shows in no schema).
-SYMBOL_RULE = r"[A-Z0-9][A-Z0-9._-]{0,19}"
-SYMBOL_INPUT_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9._-]{0,19}\s*$"
-_SYMBOL = re.compile(f"^{SYMBOL_RULE}$")
-
-
-def parse_symbol(text: str) -> str:
-    """Normalise a ticker: upper case, 1-20 of A-Z 0-9 . _ - (it becomes a lake path segment)."""
-    symbol = text.strip().upper()
-    if not _SYMBOL.match(symbol):
-        raise ValueError(
-            f"{text!r} is not a valid symbol: use 1-20 characters A-Z, 0-9, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return symbol
-
+# The symbol rule lives apart, so that what only checks a symbol (the stream's channel names, in
+# the fan-out Lambda) does not import the models here; re-exported, as every context reads it here.
+from trading_system.market_data.symbols import SYMBOL_INPUT_PATTERN as SYMBOL_INPUT_PATTERN
+from trading_system.market_data.symbols import SYMBOL_RULE as SYMBOL_RULE
+from trading_system.market_data.symbols import parse_symbol as parse_symbol
+from trading_system.market_data.symbols import symbol_of_segment as symbol_of_segment
+from trading_system.market_data.symbols import symbol_segment as symbol_segment
 
 Symbol = Annotated[str, AfterValidator(parse_symbol)]
 # A symbol's smallest price move or quantity: positive, at most 10 decimals.
@@ -176,6 +165,24 @@ class Listing(BaseModel):
             return calendar_for(self.exchange)
         except UnknownCalendar:
             return None
+
+    def bar_of(self, timeframe: Timeframe, moment: datetime) -> datetime:
+        """The start of the `timeframe` bar `moment` falls in: aligned to the session inside one
+        of the symbol's sessions (a daily bar: the session's date at 00:00 UTC), else to the UTC
+        grid, as the symbol's bars are."""
+        moment = as_utc(moment)
+        calendar = self.session_calendar()
+        if calendar is None or calendar.is_always_open():
+            return timeframe.floor(moment)
+        try:
+            session = calendar.session_of(moment)
+        except OutsideCalendar:
+            return timeframe.floor(moment)
+        if session is None:
+            return timeframe.floor(moment)
+        if timeframe is Timeframe.D1:
+            return datetime.combine(session.day, datetime.min.time(), UTC)
+        return session.open + ((moment - session.open) // timeframe.delta) * timeframe.delta
 
     def sessions_to_follow(
         self, timeframe: Timeframe, start: datetime, end_excl: datetime

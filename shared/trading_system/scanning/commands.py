@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import Field
 
 from trading_system.kernel.messages import Command
-from trading_system.scanning.domain import ScannerDefinition
+from trading_system.scanning.domain import ExternalSignal, ScannerDefinition
 
 
 class CreateScanner(Command):
@@ -35,3 +35,10 @@ class RunScheduledScanner(Command):
 class SyncScannerSchedules(Command):
     """Make the timetable hold exactly the schedules of the enabled, scheduled scanners: after a
     restore of the table, or for scanners made before schedules lived in a timetable."""
+
+
+class RaiseSignal(Command):
+    """A signal of an external scanner, from outside: a webhook's alert, or a user's own tool."""
+
+    scanner_id: str = Field(min_length=1, max_length=64)
+    signal: ExternalSignal

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from trading_system.analytics.events import IndicatorsCalculated
@@ -11,26 +11,36 @@ from trading_system.analytics.refresh import refresh
 from trading_system.analytics.signals import Signal, record_signals
 from trading_system.kernel.bus import Handled, HandlerTable, MessageContext
 from trading_system.kernel.clock import Clock, sortable_id
-from trading_system.kernel.errors import Problem, ValidationFailed
+from trading_system.kernel.errors import Conflict, Problem, ValidationFailed
 from trading_system.kernel.messages import Event
 from trading_system.kernel.principal import Principal, visible
 from trading_system.kernel.schedule import Schedule, ScheduleError
+from trading_system.market_data.domain import as_utc
 from trading_system.scanning.commands import (
     CreateScanner,
     DeleteScanner,
+    RaiseSignal,
     RunScanner,
     RunScheduledScanner,
     SyncScannerSchedules,
     UpdateScanner,
 )
-from trading_system.scanning.domain import AllSymbols, Match, Scanner, ScannerDefinition, ScanRun, SymbolList
+from trading_system.scanning.domain import (
+    AllSymbols,
+    Match,
+    RaisedSignal,
+    Scanner,
+    ScannerDefinition,
+    ScanRun,
+    SymbolList,
+)
 from trading_system.scanning.events import ScanCompleted, SignalDetected
 from trading_system.scanning.queries import GetScanner, ListScanners, ListScanRuns, ListSignals
 
 if TYPE_CHECKING:
     from trading_system.analytics.ports import IndicatorDemand, SignalLog, SignalRegistry, SnapshotStore
     from trading_system.kernel.timetable import Timetable
-    from trading_system.market_data.domain import Timeframe
+    from trading_system.market_data.domain import BarLimits, Timeframe
     from trading_system.market_data.ports import SymbolRepository
     from trading_system.scanning.ports import ScannerRepository
     from trading_system.scanning.rules import CompiledRule
@@ -175,10 +185,87 @@ def run_scanner(
     context: MessageContext,
 ) -> Handled[ScanRun]:
     scanner = _visible_scanner(cmd.scanner_id, scanners, context.principal)
+    if scanner.is_external:
+        reason = (
+            f"scanner {scanner.scanner_id} is external: it has no rules to run "
+            "(its signals come from outside)"
+        )
+        raise ValidationFailed(reason, [Problem(reason, field="scanner_id", value=scanner.scanner_id)])
     run, events = execute_scan(
         scanner, cmd.trigger, symbols, snapshots, indicator_demand, signal_registry, signal_log, clock
     )
     return Handled(run, tuple(events))
+
+
+def raise_signal(
+    cmd: RaiseSignal,
+    scanners: ScannerRepository,
+    symbols: SymbolRepository,
+    signal_registry: SignalRegistry,
+    signal_log: SignalLog,
+    bar_limits: BarLimits,
+    clock: Clock,
+    context: MessageContext,
+) -> Handled[RaisedSignal]:
+    """An external scanner's signal, recorded and published as its scans' are (SignalDetected),
+    once per symbol and bar."""
+    scanner = _visible_scanner(cmd.scanner_id, scanners, context.principal)
+    if not scanner.is_external:
+        reason = (
+            f"scanner {scanner.scanner_id} runs rules: only an external scanner (kind 'external') "
+            "takes signals from outside"
+        )
+        raise ValidationFailed(reason, [Problem(reason, field="scanner_id", value=scanner.scanner_id)])
+    if not scanner.enabled:
+        raise Conflict(f"scanner {scanner.scanner_id} is disabled: enable it to take signals")
+    wanted = cmd.signal
+    listing = symbols.get(wanted.symbol)
+    universe = _universe(scanner, symbols)
+    if listing is None or (universe is not None and wanted.symbol not in universe):
+        reason = (
+            f"symbol {wanted.symbol} is not registered (POST /v1/symbols)"
+            if listing is None
+            else f"symbol {wanted.symbol} is not in scanner {scanner.scanner_id}'s universe"
+        )
+        raise ValidationFailed(reason, [Problem(reason, field="symbol", value=wanted.symbol)])
+    now = clock.now()
+    moment = as_utc(wanted.ts) if wanted.ts is not None else now
+    if moment > now + timedelta(seconds=bar_limits.max_clock_skew_s):
+        reason = f"ts {moment.isoformat()} is in the future (now is {now.isoformat()})"
+        raise ValidationFailed(reason, [Problem(reason, field="ts", value=moment.isoformat())])
+    signal = Signal(
+        source="scanner",
+        scanner_id=scanner.scanner_id,
+        run_id=f"ext_{sortable_id()}",
+        symbol=listing.symbol,
+        timeframe=scanner.timeframe,
+        ts=listing.bar_of(scanner.timeframe, moment),
+        name=scanner.name,
+        values=wanted.values,
+        detected_at=now,
+    )
+    fresh = record_signals([signal], signal_registry, signal_log)
+    raised = RaisedSignal(
+        signal_id=signal.signal_id,
+        scanner_id=scanner.scanner_id,
+        symbol=signal.symbol,
+        timeframe=scanner.timeframe,
+        ts=signal.ts,
+        values=wanted.values,
+        new=bool(fresh),
+    )
+    if not fresh:
+        return Handled(raised)
+    detected = SignalDetected(
+        scanner_id=scanner.scanner_id,
+        scanner_name=scanner.name,
+        run_id=signal.run_id or "",
+        symbol=signal.symbol,
+        timeframe=scanner.timeframe,
+        ts=signal.ts,
+        values=signal.values,
+    )
+    return Handled(raised, (detected,))
 
 
 def execute_scan(
@@ -319,6 +406,7 @@ def run_scanners(
     events: list[Event] = []
     ran = 0
     for scanner in scanners.list():
+        # An external scanner never runs on a refresh (its definition turns run_on_refresh off).
         if scanner.enabled and scanner.run_on_refresh and scanner.timeframe is event.timeframe:
             _, produced = execute_scan(
                 scanner, "refresh", symbols, snapshots, indicator_demand, signal_registry, signal_log, clock
@@ -399,6 +487,7 @@ HANDLERS = HandlerTable(
         CreateScanner: create_scanner,
         UpdateScanner: update_scanner,
         DeleteScanner: delete_scanner,
+        RaiseSignal: raise_signal,
         RunScanner: run_scanner,
         RunScheduledScanner: run_scheduled_scanner,
         SyncScannerSchedules: sync_scanner_schedules,

@@ -4,7 +4,7 @@ settled bar of their universe, and placing their orders through Trading's comman
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,6 +33,7 @@ from trading_system.strategies.ownership import seen
 from trading_system.strategies.queries import GetDeployment, GetParity, ListDeployments
 
 if TYPE_CHECKING:
+    from trading_system.analytics.ports import SignalLog
     from trading_system.kernel.bus import MessageBus
     from trading_system.kernel.clock import Clock
     from trading_system.market_data.ports import BarLake, SymbolRepository
@@ -175,13 +176,15 @@ def get_parity(
     strategies: StrategyBook,
     scanners: ScannerRepository,
     lake: BarLake,
+    signal_log: SignalLog,
     bus: MessageBus,
     context: MessageContext,
 ) -> ParityReport:
     """Re-run the deployment's strategy over the bars it saw and list every difference between
     its live orders and the backtest engine's. A deployment following a scanner is re-run with
     the scanner's rules evaluated on each bar as its universe (what its signals should have
-    said): a signal that was missed or late shows as a difference."""
+    said): a signal that was missed or late shows as a difference. An external scanner has no
+    rules: its recorded signals are its universe."""
     from trading_system.strategies.backtest import backtest
     from trading_system.strategies.domain import decide_only_when
     from trading_system.strategies.fills import PROFILES
@@ -195,6 +198,7 @@ def get_parity(
     live = _live_actions(deployment, bus)
     summary: dict[str, dict[str, object]] = {}
     differences = []
+    members_of = _membership(deployment, scanners, signal_log)
     for symbol, first in deployment.first_bar.items():
         # up to the newest bar it saw: one following a scanner sees bars it does not decide on
         last = max(deployment.last_bar[symbol], deployment.settled.get(symbol, deployment.last_bar[symbol]))
@@ -202,7 +206,7 @@ def get_parity(
         strategy = strategies.rebuild(deployment.strategy_name, deployment.kind, deployment.params)
         start = int((bars.ts_ns < int(first.timestamp() * 1e9)).sum())
         # as the deployment did: it was not running before its first bar
-        decide_only_when(strategy, functools.partial(_from, start, _members(deployment, scanners, bars)))
+        decide_only_when(strategy, functools.partial(_from, start, members_of(symbol, bars)))
         outcome = backtest(strategy, bars, cash, profile, finalize=False)
         engine = backtest_actions(bars, outcome.run.trades, outcome.run.open_trades)
         mine = live.get(symbol, [])
@@ -228,17 +232,22 @@ def _from(start: int, members: list[bool] | None, ctx: Context) -> bool:
     return ctx.i >= start and (members is None or may_decide(members, ctx))
 
 
-def _members(deployment: Deployment, scanners: ScannerRepository, bars: Bars) -> list[bool] | None:
-    """On which bars the deployment's scanner matches the symbol (None: it follows no scanner)."""
-    from trading_system.strategies.universe import membership
+def _membership(
+    deployment: Deployment, scanners: ScannerRepository, signal_log: SignalLog
+) -> Callable[[str, Bars], list[bool] | None]:
+    """On which bars the deployment's scanner matches a symbol (None: it follows no scanner): its
+    rules evaluated bar by bar, or an external scanner's recorded signals (read once)."""
+    from trading_system.strategies.universe import membership, recorded_signal_bars, signalled
 
     if deployment.draft.universe_scanner is None:
-        return None
+        return lambda symbol, bars: None
     scanner = scanners.get(deployment.draft.universe_scanner)
     if scanner is None:
         raise NotFound(f"no scanner {deployment.draft.universe_scanner}", field="universe_scanner")
-    members: list[bool] = membership(scanner.rules, bars).tolist()
-    return members
+    if scanner.is_external:
+        recorded = recorded_signal_bars(signal_log, scanner.scanner_id)
+        return lambda symbol, bars: signalled(recorded.get(symbol, set()), bars).tolist()
+    return lambda symbol, bars: membership(scanner.rules, bars).tolist()
 
 
 def _live_actions(deployment: Deployment, bus: MessageBus) -> dict[str, list[Action]]:

@@ -80,6 +80,7 @@ from trading_system.strategies.sweeping import (
 from trading_system.strategies.webhooking import HANDLERS as WEBHOOK_HANDLERS
 
 if TYPE_CHECKING:
+    from trading_system.analytics.ports import SignalLog
     from trading_system.kernel.clock import Clock
     from trading_system.kernel.principal import Principal
     from trading_system.market_data.domain import Timeframe
@@ -109,11 +110,15 @@ def submit_backtest(
     strategy, kind = strategies.build(request.strategy, request.params, context.principal)
     profile = profile_of(request)
     check_range(request.start, request.end)
-    rules = None
+    rules, signals_of = None, None
     if request.universe_scanner is not None:
         scanner = seen(context.principal, scanners.get(request.universe_scanner))
         rules, universe = _scanner_universe(request, scanner, profile, symbols)
         request = request.model_copy(update={"symbols": request.symbols or universe})
+        if scanner is not None and scanner.is_external:
+            # Its signals are read when the job runs (in the function that reads the lake), up
+            # to this submission.
+            rules, signals_of = None, scanner.scanner_id
     elif strategy.needs_scanner:
         reason = f"{strategy.name} trades a scanner's signals: name the scanner in universe_scanner"
         raise ValidationFailed(reason, [Problem(reason, field="universe_scanner")])
@@ -125,6 +130,7 @@ def submit_backtest(
         kind=kind,
         params=strategy.params.model_dump(),
         universe_rules=rules,
+        universe_signals_of=signals_of,
         owner=context.principal.user,
         submitted_at=clock.now(),
         submitted_by=context.principal.key_id,
@@ -220,6 +226,7 @@ def run_backtests(
     symbols: SymbolRepository,
     lake: BarLake,
     strategies: StrategyBook,
+    signal_log: SignalLog,
     clock: Clock,
 ) -> Handled[BacktestJob | None]:
     """Run a queued backtest once. A strategy that raises, or data that went away, fails the job
@@ -231,7 +238,7 @@ def run_backtests(
     job = job.start(clock.now())
     backtests.save(job)
     try:
-        outcome, trades, curve = execute(job, symbols, lake, strategies)
+        outcome, trades, curve = execute(job, symbols, lake, strategies, signal_log)
         backtest_results.write(job.backtest_id, trades, curve)
     except Exception as error:
         failed = job.fail(describe_failure(error), clock.now())
@@ -265,7 +272,11 @@ def run_backtests(
 
 
 def execute(
-    job: BacktestJob, symbols: SymbolRepository, lake: BarLake, strategies: StrategyBook
+    job: BacktestJob,
+    symbols: SymbolRepository,
+    lake: BarLake,
+    strategies: StrategyBook,
+    signal_log: SignalLog,
 ) -> tuple[BacktestOutcome, list[dict[str, Any]], dict[str, Any]]:
     """One symbol: the single-symbol engine. Several: one portfolio sharing the cash, each symbol
     with its own instance of the strategy. Returns the outcome, the trades and the equity curve."""
@@ -276,13 +287,20 @@ def execute(
     profile = profile_of(request)
     loaded = {symbol: bars_of(request, symbol, symbols, lake) for symbol in request.symbols}
     bars = {symbol: series for symbol, (series, _) in loaded.items()}
+    signal_bars = None
+    if job.universe_signals_of is not None:
+        from trading_system.strategies.universe import recorded_signal_bars
+
+        signal_bars = recorded_signal_bars(signal_log, job.universe_signals_of, until=job.submitted_at)
 
     def instance(symbol: str) -> Strategy:
+        from trading_system.strategies.universe import gate, membership, signalled
+
         strategy = strategies.rebuild(job.strategy_name, job.kind, job.params)
         if job.universe_rules is not None:
-            from trading_system.strategies.universe import gate, membership
-
             gate(strategy, membership(job.universe_rules, bars[symbol]))
+        elif signal_bars is not None:
+            gate(strategy, signalled(signal_bars.get(symbol, set()), bars[symbol]))
         return strategy
 
     if len(bars) == 1:

@@ -121,6 +121,9 @@ class BacktestJob(Job):
     request: BacktestRequest
     params: dict[str, Any]  # every parameter, defaults included: the job reruns from these alone
     universe_rules: list[str] | None = None  # the universe scanner's rules, as submitted
+    # An external universe scanner's id: the signals it had raised when the backtest was submitted
+    # are its universe by date (it has no rules to evaluate).
+    universe_signals_of: str | None = None
     outcome: BacktestOutcome | None = None
 
     @property

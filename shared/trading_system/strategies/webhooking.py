@@ -1,27 +1,36 @@
 """Creating, listing and deleting webhooks, and receiving their alerts (strategies/webhooks.py).
 
 Webhooks live in Strategies because, like a live deployment, a webhook turns something outside
-Trading into orders through Trading's own PlaceOrder (risk checks, idempotency, audit trail);
-Identity owns the way secrets are hashed, which webhooks reuse.
+Trading into orders through Trading's own PlaceOrder (risk checks, idempotency, audit trail), or
+into signals through Scanning's own RaiseSignal; Identity owns the way secrets are hashed, which
+webhooks reuse.
 
 Receiving checks, in this order, and writes nothing until all of them pass: the secret (a 401
-that says nothing more), the signature of a signed webhook (the same 401), the payload and its
-mapping to an order (a 422 naming the payload's field). A re-sent alert maps to the same
-client_order_id, so Trading answers with the order it already placed.
+that says nothing more), the signature of a signed webhook (the same 401), the webhook's rate (a
+429 with Retry-After), the payload and its mapping to an order or a signal (a 422 naming the
+payload's field). A re-sent alert maps to the same client_order_id, so Trading answers with the
+order it already placed; or to the same scanner, symbol and bar, so Scanning raises no second
+signal.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
 from trading_system.kernel.bus import Handled, HandlerTable, MessageBus, MessageContext
 from trading_system.kernel.clock import Clock
-from trading_system.kernel.errors import NotFound, Problem, Unauthorized, ValidationFailed
+from trading_system.kernel.errors import NotFound, Problem, RateLimited, Unauthorized, ValidationFailed
 from trading_system.kernel.messages import Command, Query
 from trading_system.kernel.principal import Principal, Role, require_visible
+from trading_system.scanning.commands import RaiseSignal
+from trading_system.scanning.domain import ExternalSignal, RaisedSignal
+from trading_system.scanning.queries import GetScanner
 from trading_system.strategies import webhooks as domain
 from trading_system.strategies.webhooks import Webhook, WebhookDraft
 from trading_system.trading.commands import PlaceOrder
@@ -43,6 +52,10 @@ class Webhooks(Protocol):
     def delete(self, webhook_id: str) -> None: ...
 
     def list(self) -> list[Webhook]: ...
+
+    def admit(self, webhook_id: str, minute: int, limit: int) -> bool:
+        """Count one alert of the webhook in the minute (minutes since the epoch); False, and
+        nothing counted, when it has taken `limit` in that minute already."""
 
 
 class CreateWebhook(Command):
@@ -99,29 +112,58 @@ class IssuedWebhook(WebhookView):
 
 class WebhookReceipt(BaseModel):
     webhook_id: str
-    order: Order
-    replayed: bool = Field(description="the alert was received before: this is the order it placed")
+    order: Order | None = Field(default=None, description="an order webhook's order")
+    signal: RaisedSignal | None = Field(default=None, description="a signal webhook's signal")
+    replayed: bool = Field(
+        description="the alert was received before: this is the order it placed, or the signal it raised"
+    )
 
 
 def create_webhook(
     cmd: CreateWebhook, webhooks: Webhooks, bus: MessageBus, clock: Clock, context: MessageContext
 ) -> Handled[IssuedWebhook]:
-    # Asked as the caller, so another user's account answers as an unknown one (Trading's
-    # ownership); one the caller only reads too, since its alerts' orders would all be refused.
-    # The webhook is the account owner's: the caller's own user, but for an admin setting one up
-    # on a user's account, whose alerts then trade as that user (a webhook acts as a trader).
-    owner: str | None
-    try:
-        owner = bus.ask(GetAccount(account_id=cmd.draft.account_id), context).owner
-    except NotFound:
-        owner = None
-    if owner is None or not context.principal.owns(owner):
-        reason = f"account {cmd.draft.account_id} does not exist (an admin creates it: POST /v1/accounts)"
-        raise ValidationFailed(reason, [Problem(reason, field="account_id", value=cmd.draft.account_id)])
+    owner = _target_owner(cmd.draft, bus, context)
     webhook, secret = domain.issue(cmd.draft, owner, context.principal.key_id, clock.now())
     webhooks.add(webhook)
     view = WebhookView.of(webhook)
     return Handled(IssuedWebhook(**view.model_dump(), secret=secret, signing_key=webhook.signing_key))
+
+
+def _target_owner(draft: WebhookDraft, bus: MessageBus, context: MessageContext) -> str:
+    """Whose account or scanner the webhook acts on, who then owns the webhook: the caller's own
+    user, but for an admin setting one up on a user's, whose alerts then act as that user.
+
+    Asked as the caller, so another user's account or scanner answers as an unknown one; an
+    account the caller only reads too, since its alerts' orders would all be refused."""
+    if draft.scanner_id is not None:
+        try:
+            scanner = bus.ask(GetScanner(scanner_id=draft.scanner_id), context)
+        except NotFound:
+            scanner = None
+        if scanner is None or not context.principal.owns(scanner.owner):
+            raise _unknown("scanner_id", draft.scanner_id, f"scanner {draft.scanner_id} does not exist")
+        if not scanner.is_external:
+            raise _unknown(
+                "scanner_id",
+                draft.scanner_id,
+                f"scanner {draft.scanner_id} runs rules: a webhook raises signals of an external "
+                "scanner (create one with kind 'external')",
+            )
+        owner: str = scanner.owner
+        return owner
+    assert draft.account_id is not None  # the draft has one or the other
+    try:
+        found: str | None = bus.ask(GetAccount(account_id=draft.account_id), context).owner
+    except NotFound:
+        found = None
+    if found is None or not context.principal.owns(found):
+        reason = f"account {draft.account_id} does not exist (an admin creates it: POST /v1/accounts)"
+        raise _unknown("account_id", draft.account_id, reason)
+    return found
+
+
+def _unknown(field: str, value: str, reason: str) -> ValidationFailed:
+    return ValidationFailed(reason, [Problem(reason, field=field, value=value)])
 
 
 def list_webhooks(query: ListWebhooks, webhooks: Webhooks, context: MessageContext) -> list[WebhookView]:
@@ -158,24 +200,59 @@ def receive_webhook(
         if why is not None:
             log.warning("webhook %s refused: %s", webhook.webhook_id, why)  # the caller learns no more
             raise Unauthorized(domain.REFUSED)
+    # Counted once the caller is known to hold the secret: a stranger cannot spend the allowance.
+    now = clock.now()
+    if not webhooks.admit(webhook.webhook_id, domain.minute_of(now), webhook.draft.rate_limit):
+        raise RateLimited(
+            f"webhook {webhook.webhook_id} takes {webhook.draft.rate_limit} alerts a minute: "
+            "this one was not acted on, send it again after Retry-After",
+            domain.retry_after_s(now),
+        )
     if payload is None:
         reason = "the body is not a JSON object"
         raise ValidationFailed(reason, [Problem(reason, field="body")])
     # The secret is no field to map: a template naming it would copy it into the order's records.
     payload = {k: v for k, v in payload.items() if k != domain.SECRET_FIELD}
-    fields = domain.order_fields(webhook, payload)
-    client_order_id = webhook.client_order_id(domain.idempotency_key(webhook, payload))
-    request = _order_request(webhook, fields, client_order_id)
-    # The order is the webhook's doing: its own principal in Trading's audit trail, acting for its
-    # owner, so that Trading refuses an account the owner does not (or no longer does) own.
+    # What the alert does is the webhook's doing: its own principal in the audit trail, acting
+    # for its owner, so that an account or scanner the owner does not (or no longer does) own is
+    # refused.
     acting = MessageContext(
         principal=Principal(key_id=f"webhook:{webhook.webhook_id}", role=Role.TRADER, user=webhook.owner),
         correlation_id=context.correlation_id,
         causation_id=context.causation_id,
     )
+    if webhook.draft.signal is not None:
+        return Handled(_raise_signal(webhook, payload, bus, acting))
+    fields = domain.order_fields(webhook, payload)
+    client_order_id = webhook.client_order_id(domain.idempotency_key(webhook, payload))
+    request = _order_request(webhook, fields, client_order_id)
     placed = bus.execute(PlaceOrder(request=request), acting)
     order: Order = placed.order
     return Handled(WebhookReceipt(webhook_id=webhook.webhook_id, order=order, replayed=placed.replayed))
+
+
+def _raise_signal(
+    webhook: Webhook, payload: dict[str, Any], bus: MessageBus, acting: MessageContext
+) -> WebhookReceipt:
+    template, scanner_id = webhook.draft.signal, webhook.draft.scanner_id
+    assert template is not None and scanner_id is not None  # a signal webhook's draft has both
+    fields = domain.signal_fields(webhook, payload)
+    try:
+        signal = ExternalSignal(symbol=fields.symbol, ts=fields.ts, values=fields.values)
+    except ValidationError as error:
+        sources = functools.partial(domain.source_of_signal, template)
+        raise _mapping_failed("signal", _problems(error, sources)) from None
+    try:
+        raised: RaisedSignal = bus.execute(RaiseSignal(scanner_id=scanner_id, signal=signal), acting)
+    except ValidationFailed as error:
+        # Scanning names its own fields (a symbol it does not know, a moment in the future): name
+        # the payload's field each came from instead, which is the one a sender can fix.
+        problems = [
+            replace(p, field=domain.source_of_signal(template, p.field)) if p.field in ("symbol", "ts") else p
+            for p in error.problems
+        ]
+        raise ValidationFailed(error.detail, problems) from None
+    return WebhookReceipt(webhook_id=webhook.webhook_id, signal=raised, replayed=not raised.new)
 
 
 def _order_request(webhook: Webhook, fields: dict[str, Any], client_order_id: str) -> OrderRequest:
@@ -184,30 +261,37 @@ def _order_request(webhook: Webhook, fields: dict[str, Any], client_order_id: st
     try:
         request = OrderRequest(**fields, account_id=webhook.draft.account_id, client_order_id=client_order_id)
     except ValidationError as error:
-        problems = [
-            Problem(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}",
-                field=domain.source_of(webhook, str(e["loc"][0])) if e["loc"] else "body",
-                value=e.get("input"),
-            )
-            for e in error.errors(include_url=False)
-        ]
-        raise _mapping_failed(problems) from None
+        raise _mapping_failed(
+            "order", _problems(error, functools.partial(domain.source_of, webhook))
+        ) from None
     found = request.problems()
     if found:
         raise _mapping_failed(
+            "order",
             [
                 Problem(
                     f"{p.field}: {p.reason}", field=domain.source_of(webhook, p.field or ""), value=p.value
                 )
                 for p in found
-            ]
+            ],
         )
     return request
 
 
-def _mapping_failed(problems: list[Problem]) -> ValidationFailed:
-    return ValidationFailed(f"the alert does not map to a valid order: {problems[0].reason}", problems)
+def _problems(error: ValidationError, source: Callable[[str], str]) -> list[Problem]:
+    """What a model refused of the mapped fields, each at the payload's field it came from."""
+    return [
+        Problem(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}",
+            field=source(str(e["loc"][0])) if e["loc"] else "body",
+            value=e.get("input"),
+        )
+        for e in error.errors(include_url=False)
+    ]
+
+
+def _mapping_failed(what: str, problems: list[Problem]) -> ValidationFailed:
+    return ValidationFailed(f"the alert does not map to a valid {what}: {problems[0].reason}", problems)
 
 
 HANDLERS = HandlerTable(

@@ -1,4 +1,6 @@
-"""Webhooks in: a TradingView alert (or any tool that can POST) places an order on a paper account.
+"""Webhooks in: a TradingView alert (or any tool that can POST) places an order on a paper account,
+or raises a signal of an external scanner (which alerts, the stream and live deployments then
+follow as they follow any scanner's signals).
 
 A webhook is `POST /v1/hooks/<webhook id>?secret=<secret>` (or the secret as the body's `secret`
 field: TradingView cannot set headers). Its secret is shown once and stored only as a hash, the
@@ -8,10 +10,13 @@ comparison). A signed webhook also needs `X-Webhook-Timestamp` (Unix seconds) an
 within `SIGNATURE_WINDOW_S` of now: a captured request cannot be replayed later, and one replayed
 inside the window is the same order again (its idempotency key), never a second one.
 
-The payload is mapped to an order by a template: each order field is a literal, or text with
+The payload is mapped to an order (or a signal) by a template: each field is a literal, or text with
 `{{field}}` placeholders (a dotted path into the JSON payload, `{{strategy.order.action}}`),
 the names TradingView's own placeholders fill in. There is no logic, no expression and no code:
 a placeholder is replaced by the payload's value, nothing more.
+
+Each webhook takes at most `rate_limit` alerts a minute (counted once its secret is checked, so a
+stranger cannot spend a webhook's allowance); beyond it, a 429 with Retry-After, and nothing done.
 """
 
 from __future__ import annotations
@@ -21,20 +26,22 @@ import hmac
 import json
 import re
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from trading_system.identity.domain import secret_digest
 from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.kernel.principal import FIRST_ADMIN
 from trading_system.kernel.signing import signature_holds
 from trading_system.kernel.text import PlainText, printable
+from trading_system.scanning.domain import SignalValueName
 
 SIGNATURE_HEADER = "x-webhook-signature"
 TIMESTAMP_HEADER = "x-webhook-timestamp"
 SIGNATURE_WINDOW_S = 300  # either side of now: senders' clocks drift
+MAX_RATE_LIMIT = 100  # alerts a minute: one batch read counts a minute's (webhook_store.py)
 SECRET_FIELD = "secret"
 # All a caller with a bad secret, an unknown webhook or a bad signature learns.
 REFUSED = "the webhook secret is not valid"
@@ -76,23 +83,80 @@ class OrderTemplate(BaseModel):
     stop_price: TemplateText | None = None
 
 
+class SignalTemplate(BaseModel):
+    """A signal's fields, each a literal or text with `{{placeholders}}`. The scanner is the
+    webhook's to set, never the payload's; the timeframe is the scanner's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: TemplateText = Field(default="{{ticker}}", examples=["{{ticker}}"])
+    ts: TemplateText | None = Field(
+        default=None,
+        examples=["{{time}}"],
+        description="a moment in the bar the signal is of: ISO 8601, or Unix seconds or milliseconds; "
+        "default: when the alert arrives",
+    )
+    values: dict[SignalValueName, TemplateText] = Field(
+        default_factory=dict,
+        max_length=20,
+        examples=[{"close": "{{close}}"}],
+        description="numbers the signal carries, by name",
+    )
+
+
 class WebhookDraft(BaseModel):
-    """The body of POST /v1/webhooks."""
+    """The body of POST /v1/webhooks: an order template for an account, or a signal template for
+    an external scanner."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: PlainText = Field(min_length=1, max_length=100)
-    account_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    order: OrderTemplate
+    account_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="with `order`"
+    )
+    order: OrderTemplate | None = None
+    scanner_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="with `signal`: an external scanner of yours",
+    )
+    signal: SignalTemplate | None = None
     idempotency_key: TemplateText | None = Field(
         default=None,
         description="what makes two alerts the same order, e.g. `{{id}}` or `{{time}}-{{ticker}}`; "
-        "default: the whole payload (an alert sent twice is one order)",
+        "default: the whole payload (an alert sent twice is one order). A signal is one per "
+        "scanner, symbol and bar, so a signal webhook has none",
     )
     signed: bool = Field(
         default=False,
         description="also require an HMAC-SHA256 signature and a fresh timestamp (tools that set headers)",
     )
+    rate_limit: int = Field(
+        default=60, ge=1, le=MAX_RATE_LIMIT, description="alerts a minute it takes; beyond them, a 429"
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> WebhookDraft:
+        if (self.order is None) == (self.signal is None):
+            raise ValueError(
+                "a webhook has either `order` (with `account_id`) or `signal` (with `scanner_id`)"
+            )
+        if self.order is not None and (self.account_id is None or self.scanner_id is not None):
+            raise ValueError(
+                "an order webhook names `account_id` (the account its orders go to), not `scanner_id`"
+            )
+        if self.signal is not None:
+            if self.scanner_id is None or self.account_id is not None:
+                raise ValueError(
+                    "a signal webhook names `scanner_id` (its external scanner), not `account_id`"
+                )
+            if self.idempotency_key is not None:
+                raise ValueError(
+                    "idempotency_key: a signal webhook has none (a signal is one per scanner, symbol and bar)"
+                )
+        return self
 
 
 class Webhook(BaseModel):
@@ -108,6 +172,13 @@ class Webhook(BaseModel):
     # The user whose webhook it is, and whose accounts its orders may go to. Webhooks stored
     # before users existed have none: the first admin's.
     owner: str = FIRST_ADMIN
+
+    @property
+    def target(self) -> str:
+        """What its alerts act on: `account:<id>` or `scanner:<id>`."""
+        if self.draft.signal is not None:
+            return f"scanner:{self.draft.scanner_id}"
+        return f"account:{self.draft.account_id}"
 
     def verifies(self, secret: str) -> bool:
         return hmac.compare_digest(self.secret_sha256, secret_digest(secret))
@@ -197,8 +268,59 @@ def _text(value: Any, path: str, field: str) -> str:
 
 def order_fields(webhook: Webhook, payload: dict[str, Any]) -> dict[str, str]:
     """The order's fields from the template and the payload (checked as an order by Trading)."""
+    assert webhook.draft.order is not None
     template = webhook.draft.order.model_dump(exclude_none=True)
     return {name: render(text, payload, name) for name, text in template.items()}
+
+
+class SignalFields(BaseModel):
+    symbol: str
+    ts: datetime | None
+    values: dict[str, float]
+
+
+def signal_fields(webhook: Webhook, payload: dict[str, Any]) -> SignalFields:
+    """The signal's symbol, moment and values from the template and the payload; a 422 naming
+    the payload's field a moment or a value that is not one came from."""
+    template = webhook.draft.signal
+    assert template is not None
+    ts = None
+    if template.ts is not None:
+        ts = _moment(render(template.ts, payload, "ts"), _source(template.ts, "ts"))
+    values = {
+        name: _number(render(text, payload, f"values.{name}"), _source(text, f"values.{name}"))
+        for name, text in template.values.items()
+    }
+    return SignalFields(symbol=render(template.symbol, payload, "symbol"), ts=ts, values=values)
+
+
+def _moment(text: str, source: str) -> datetime:
+    stripped = text.strip()
+    try:
+        if stripped.isdigit():
+            # Unix milliseconds from 2001-09-09 on; seconds before (both are what tools send).
+            number = int(stripped)
+            return datetime.fromtimestamp(number / 1000 if number >= 10**12 else number, UTC)
+        moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        reason = f"{source} is not a moment: {text[:40]!r} (ISO 8601, or Unix seconds or milliseconds)"
+        raise _malformed_at(reason, source) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _number(text: str, source: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if number != number or number in (float("inf"), float("-inf")):
+        raise _malformed_at(f"{source} is not a number: {text[:40]!r}", source)
+    return number
+
+
+def _source(text: str, field: str) -> str:
+    found = _PLACEHOLDER.search(text)
+    return f"body.{found.group(1)}" if found else f"template.{field}"
 
 
 def idempotency_key(webhook: Webhook, payload: dict[str, Any]) -> str:
@@ -212,10 +334,28 @@ def idempotency_key(webhook: Webhook, payload: dict[str, Any]) -> str:
 def source_of(webhook: Webhook, field: str) -> str:
     """Where an order field came from, for a 422: the payload's field its template names, else
     the template's own field."""
-    text = getattr(webhook.draft.order, field, None) or ""
-    found = _PLACEHOLDER.search(text)
-    return f"body.{found.group(1)}" if found else f"template.{field}"
+    return _source(getattr(webhook.draft.order, field, None) or "", field)
+
+
+def source_of_signal(template: SignalTemplate, field: str) -> str:
+    """Where a signal field came from, for a 422 (as `source_of` says for an order's)."""
+    text = getattr(template, field, None)
+    return _source(text if isinstance(text, str) else "", field)
 
 
 def _malformed(reason: str, path: str) -> ValidationFailed:
-    return ValidationFailed(reason, [Problem(reason, field=f"body.{path}")])
+    return _malformed_at(reason, f"body.{path}")
+
+
+def _malformed_at(reason: str, field: str) -> ValidationFailed:
+    return ValidationFailed(reason, [Problem(reason, field=field)])
+
+
+def minute_of(now: datetime) -> int:
+    """The rate limit's window: minutes since the epoch."""
+    return int(now.timestamp()) // 60
+
+
+def retry_after_s(now: datetime) -> int:
+    """Seconds until the next window opens (1 to 60)."""
+    return 60 - int(now.timestamp()) % 60

@@ -1,10 +1,11 @@
 """An account's terms: what the paper broker charges, which pre-trade limits apply, the loss
-limits that halt it, and whether it may sell short (and on what margin)."""
+limits that halt it, whether it may sell short (and on what margin), and what becomes of a
+market order placed while its market is closed."""
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -21,6 +22,7 @@ Drawdown = Annotated[Decimal, Field(gt=0, lt=100, max_digits=8, decimal_places=4
 # account, its own proceeds (100%) plus half its value of the trader's buying power.
 MarginPct = Annotated[Decimal, Field(ge=100, le=1000, max_digits=6, decimal_places=2)]
 Jump = Annotated[Decimal, Field(gt=1, le=1_000_000, max_digits=12, decimal_places=4)]
+OutsideHours = Literal["queue", "refuse"]
 
 
 class AccountSettings(PlainNumbers):
@@ -47,6 +49,17 @@ class AccountSettings(PlainNumbers):
     # or down) fills nothing: the order is canceled with the reason. A bad tick must not become a
     # fill. None: fill at whatever price the bars say.
     max_price_jump: Jump | None = Decimal(10)
+    # A market order placed while its symbol's market is closed (a weekend, a holiday, before
+    # the open, after the close, early closes included; trading/sessions.py): "queue" accepts it
+    # and fills it at the next session's first bar, as Alpaca queues one for the open; "refuse"
+    # rejects it, naming when the market opens. Symbols on a 24/7 calendar (crypto), or with no
+    # exchange (no hours are known), are never outside hours. Accounts stored before the
+    # setting existed read as "queue".
+    outside_hours: OutsideHours = Field(
+        default="queue",
+        description="a market order placed while its symbol's market is closed: 'queue' it for the "
+        "next session's first bar, or 'refuse' it (rejected, naming the next open)",
+    )
 
     def commission(self, qty: Decimal, price: Decimal) -> Decimal:
         """Per share (at least commission_min when it applies) plus bps of notional, as money."""

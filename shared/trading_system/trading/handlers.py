@@ -67,7 +67,7 @@ from trading_system.trading.events import (
 )
 from trading_system.trading.execution import execute, fill_record, market_bars
 from trading_system.trading.ledger import Change, TradingLedger, audit, marks_of
-from trading_system.trading.orders import Order, TimeInForce
+from trading_system.trading.orders import Order, OrderType, TimeInForce
 from trading_system.trading.precision import decimal_from_float, qty_step
 from trading_system.trading.queries import (
     GetAccount,
@@ -81,6 +81,7 @@ from trading_system.trading.queries import (
     ListOrders,
     ListPositions,
 )
+from trading_system.trading.sessions import market_closed
 from trading_system.trading.views import AccountView, account_view
 
 if TYPE_CHECKING:
@@ -192,11 +193,16 @@ def place_order(
             )
         )
         shared = risk.shared_qty(order, group_of(ledger, order))
-        verdict = risk.check(order, account, quote, ledger.halted(), marks, shared)
+        # Only a market order cares whether its market is open: refused or queued for the open
+        # per the account's outside_hours (limit and stop orders rest as they would anyway).
+        closed = market_closed(listing, now) if order.type is OrderType.MARKET else None
+        verdict = risk.check(order, account, quote, ledger.halted(), marks, shared, closed)
         if verdict.reason is not None:
             change.on_order(order.reject(verdict.reason, now, verdict.code))
         else:
-            change.on_order(order.accept(now, verdict.cash, verdict.qty, verdict.short_qty))
+            # past the checks with its market closed: the account queues it for the open
+            queued_until = closed.next_open if closed is not None else None
+            change.on_order(order.accept(now, verdict.cash, verdict.qty, verdict.short_qty, queued_until))
             change.on_account(
                 FundsReserved(
                     account_id=account_id,

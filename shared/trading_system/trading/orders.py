@@ -217,6 +217,9 @@ class Order(PlainNumbers):
     reserved_short_qty: Decimal = ZERO  # of a sell's qty, what it sells short (its margin's base)
     last_bar_ts: datetime | None = None  # the last bar that acted on it: bars up to it are done
     oco_group: str | None = None  # one-cancels-other (see OrderRequest.oco_group)
+    # a market order queued while its market was closed: the open of the session it waits for
+    # (OrderAccepted.queued_until); bars that end by then do not fill it
+    queued_until: datetime | None = None
     qty_step: Decimal = FRACTIONAL_QTY_STEP  # the symbol's quantity step when placed
     fingerprint: str
     version: int = 0
@@ -261,13 +264,17 @@ class Order(PlainNumbers):
         reserved_cash: Decimal = ZERO,
         reserved_qty: Decimal = ZERO,
         reserved_short_qty: Decimal = ZERO,
+        queued_until: datetime | None = None,
     ) -> OrderAccepted:
         self._require(OrderStatus.ACCEPTED, "accept")
+        if queued_until is not None and self.type is not OrderType.MARKET:
+            raise ValueError(f"only a market order is queued for the open, not a {self.type} order")
         return OrderAccepted(
             **self._ids(),
             reserved_cash=reserved_cash,
             reserved_qty=reserved_qty,
             reserved_short_qty=reserved_short_qty,
+            queued_until=queued_until,
             at=at,
         )
 
@@ -343,6 +350,12 @@ class Order(PlainNumbers):
             raise IllegalTransition(f"order {self.id} has no stop to trigger")
         return OrderStopTriggered(**self._ids(), market_time=market_time, bar_ts=bar_ts, at=at)
 
+    def waits_for(self, bar_end: datetime) -> bool:
+        """Whether a queued market order still waits for its session: a bar that ends by the
+        session's open belongs to an earlier one (a daily bar, stamped 00:00 UTC of its session's
+        date, ends after the open of its session, so it counts as that session's)."""
+        return self.queued_until is not None and bar_end <= self.queued_until
+
     def takes_bar(self, ts: datetime) -> bool:
         """Whether a bar starting at `ts` is news to this order: it began once the order's last
         known price was out, and after every bar that already acted on the order."""
@@ -365,6 +378,7 @@ class Order(PlainNumbers):
                     reserved_cash=event.reserved_cash,
                     reserved_qty=event.reserved_qty,
                     reserved_short_qty=event.reserved_short_qty,
+                    queued_until=event.queued_until,
                     updated_at=at,
                     version=version,
                 )

@@ -1,7 +1,9 @@
 """The paper broker: fills orders from market data, the way a simple backtester would.
 
 - Market orders fill at once at the last known price when there is one, otherwise at the next
-  bar's open.
+  bar's open. A market order queued while its market was closed (Order.queued_until, the
+  account's outside_hours) fills at the open of the first bar of the session it waits for: not
+  at the last price, which is an earlier session's, nor on a bar that ends by that open.
 - A limit order fills when a bar trades through its price: at the open if the open is already
   better, else at the limit. A stop order triggers when a bar reaches its stop and then fills
   like a market order: at the open if the bar gapped through, else at the stop. A stop-limit
@@ -44,8 +46,8 @@ class PaperBroker:
     settings: AccountSettings
 
     def on_submit(self, order: Order, quote: Quote | None) -> list[Execution]:
-        if quote is None:
-            return []  # fills with the first bar that arrives
+        if quote is None or order.queued_until is not None:
+            return []  # fills with the first bar that arrives (of its session, when queued)
         # the bar the last price closed: a fill at it is dated by that bar, like a fill on a bar
         at_last = MarketBar(
             ts=quote.bar_start,
@@ -59,6 +61,8 @@ class PaperBroker:
         return self._evaluate(order, at_last, in_session=False)
 
     def on_bar(self, order: Order, bar: MarketBar) -> list[Execution]:
+        if order.waits_for(bar.end):
+            return []  # a bar of an earlier session (a late one, or one ingested again)
         return self._evaluate(order, bar, in_session=True)
 
     def on_cancel(self, order: Order) -> list[Execution]:

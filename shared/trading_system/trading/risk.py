@@ -1,8 +1,10 @@
 """Pre-trade risk checks: an order either passes and holds back what it may cost, or is
 rejected with the first reason that applies.
 
-In this order: the platform's kill switch; the account's loss-limit halt (only orders that
-reduce a position pass it); restricted symbols; a price to check the order at; sells beyond the
+In this order: the platform's kill switch; a market order while its symbol's market is closed,
+on an account that refuses those (settings.outside_hours; on one that queues them it passes
+and waits for the open, see trading/sessions.py); the account's loss-limit halt (only orders
+that reduce a position pass it); restricted symbols; a price to check the order at; sells beyond the
 shares held (short selling off); max_order_notional; then, for a sell that sells short, a price,
 max_position_notional on the short and the short's margin against buying power, for a buy
 that opens or adds to a long, max_position_notional and its cost against buying power.
@@ -17,11 +19,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from trading_system.trading.accounts import HUNDRED, Account
 from trading_system.trading.broker import Quote
 from trading_system.trading.orders import Order, OrderSide, OrderType
 from trading_system.trading.precision import money
+
+if TYPE_CHECKING:
+    from trading_system.trading.sessions import MarketClosed
 
 ZERO = Decimal(0)
 # Alpaca values an opening short sale at the higher of its limit price and 3% above the market
@@ -85,13 +91,21 @@ def check(
     halted: str | None,
     marks: Mapping[str, Decimal] | None = None,
     shared: Decimal = ZERO,
+    closed: MarketClosed | None = None,
 ) -> Verdict:
     """`halted`: the kill switch's reason, if on; `marks`: the latest prices of the account's
     positions, which value its shorts' margin (a short without one is valued at cost);
-    `shared`: what the order's one-cancels-other group already holds (see shared_qty)."""
+    `shared`: what the order's one-cancels-other group already holds (see shared_qty);
+    `closed`: the order's market is closed now (sessions.market_closed), if it is."""
     settings = account.settings
     if halted is not None:
         return Verdict(f"trading is halted: {halted}", "trading_halted")
+    if closed is not None and order.type is OrderType.MARKET and settings.outside_hours == "refuse":
+        return Verdict(
+            f"{closed.reason}; account {account.account_id} refuses market orders outside hours "
+            "(outside_hours=refuse): place it when the market is open, or use a limit order",
+            "market_closed",
+        )
     price = price_estimate(order, quote)
     buy = order.side is OrderSide.BUY
     if price is not None:

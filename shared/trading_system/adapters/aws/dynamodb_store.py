@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from trading_system.config import Settings
-from trading_system.kernel.documents import Document
+from trading_system.kernel.documents import TTL_FIELD, Document
 from trading_system.kernel.errors import ConcurrencyConflict
 
 GET_BATCH = 100  # BatchGetItem's limit
@@ -37,11 +37,6 @@ class IncompleteBatchError(RuntimeError):
 
 def body_json(doc: Document) -> str:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
-
-
-# A document holding this field (epoch seconds) also gets the table's `ttl` attribute, so DynamoDB
-# deletes the item some time after then (within days: readers still check the time themselves).
-TTL_FIELD = "expires_at_epoch"
 
 
 def item_of(kind: str, key: str, doc: Document) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Crypto exchanges through CCXT's `fetch_ohlcv`. Only the one exchange's module is imported
 (`ccxt.binance`, never the `ccxt` package's __init__, which imports a hundred exchanges).
 
-A platform symbol names the market with a dash (BTC-USDT, since a symbol is a lake path segment
-and may not hold a slash) or by the exchange's own id (BTCUSDT); CCXT's unified form is BTC/USDT.
+A platform symbol names the market as CCXT's unified symbol does (BTC/USDT: registered so, it
+stays the platform's symbol, in the lake as `symbol=BTC%2FUSDT`), with a dash (BTC-USDT), or by
+the exchange's own id (BTCUSDT).
 A page continues from the token, the start (epoch milliseconds) of the next bar to fetch.
 """
 
@@ -142,6 +143,8 @@ class CcxtProvider:
     def _market(self, symbol: str) -> str:
         exchange = self.exchange
         exchange.load_markets()
+        if symbol in exchange.markets:  # the unified name itself: BTC/USDT
+            return symbol
         unified = symbol.replace("-", "/")
         if unified in exchange.markets:
             return unified

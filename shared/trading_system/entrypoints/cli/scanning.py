@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trading_system.entrypoints.cli.common import ask, echo_json, execute, fail, valid
+from trading_system.entrypoints.cli.common import ask, echo_json, execute, fail, make, valid
 
 commands = typer.Typer()
 scan_app = typer.Typer(help="Scanners: rules run over the whole universe's snapshot.", no_args_is_help=True)
@@ -26,10 +26,13 @@ def _universe(text: str) -> dict[str, Any]:
 @scan_app.command("create")
 def scan_create(
     name: Annotated[str, typer.Option()],
-    rule: Annotated[list[str], typer.Option(help="repeatable; all must hold")],
+    rule: Annotated[list[str] | None, typer.Option(help="repeatable; all must hold")] = None,
     timeframe: str = "1d",
     universe: Annotated[str, typer.Option(help="all, tag:<tag> or symbols:AAPL,MSFT")] = "all",
     schedule: Annotated[str | None, typer.Option(help="rate(5 minutes) or cron(...)")] = None,
+    external: Annotated[
+        bool, typer.Option(help="no rules: its signals come from a webhook or `trading scan signal`")
+    ] = False,
 ) -> None:
     """Create a scanner; bad rules are refused with where and why."""
     from trading_system.scanning.commands import CreateScanner
@@ -37,10 +40,39 @@ def scan_create(
 
     definition = valid(
         lambda: ScannerDefinition(
-            name=name, rules=rule, timeframe=timeframe, universe=_universe(universe), schedule=schedule
+            name=name,
+            kind="external" if external else "rules",
+            rules=rule or [],
+            timeframe=timeframe,
+            universe=_universe(universe),
+            schedule=schedule,
         )
     )
     echo_json(execute(CreateScanner(definition=definition)))
+
+
+@scan_app.command("signal")
+def scan_signal(
+    scanner_id: str,
+    symbol: Annotated[str, typer.Option()],
+    ts: Annotated[str | None, typer.Option(help="a moment in the bar (ISO 8601); default: now")] = None,
+    value: Annotated[list[str] | None, typer.Option(help="name=number, repeatable")] = None,
+) -> None:
+    """Raise a signal of an external scanner (once per symbol and bar)."""
+    from trading_system.scanning.commands import RaiseSignal
+    from trading_system.scanning.domain import ExternalSignal
+
+    values = dict(_named_number(v) for v in value or [])
+    signal = make(ExternalSignal, symbol=symbol, ts=ts, values=values)
+    echo_json(execute(RaiseSignal(scanner_id=scanner_id, signal=signal)))
+
+
+def _named_number(text: str) -> tuple[str, float]:
+    name, _, number = text.partition("=")
+    try:
+        return name, float(number)
+    except ValueError:
+        fail(f"error: value {text!r}: use name=number, e.g. close=101.5")
 
 
 @scan_app.command("list")

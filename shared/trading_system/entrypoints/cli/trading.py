@@ -39,6 +39,14 @@ AccountOption = Annotated[
     str | None, typer.Option("--account", help="default: the settings' default account")
 ]
 ShownOption = Annotated[Shown, typer.Option("--format", help="text or json")]
+OutsideHoursOption = Annotated[
+    str | None,
+    typer.Option(
+        "--outside-hours",
+        help="a market order placed while its market is closed: queue (fill at the next "
+        "session's first bar; the default) or refuse",
+    ),
+]
 AfterOption = Annotated[str | None, typer.Option(help="cursor from the previous page")]
 
 
@@ -66,7 +74,10 @@ def _day(text: str | None, name: str) -> date | None:
 
 def _settings_text(settings: BaseModel) -> str:
     """An account's settings that differ from the defaults, on one line."""
-    changed = settings.model_dump(exclude_defaults=True)
+    # Compared by hand: exclude_defaults keeps every field of a model with a wildcard field
+    # serializer (PlainNumbers), so it listed them all.
+    defaults = type(settings)().model_dump()
+    changed = {k: v for k, v in settings.model_dump().items() if v != defaults.get(k)}
     return ", ".join(f"{k}={cell(v)}" for k, v in changed.items()) or "defaults"
 
 
@@ -93,6 +104,8 @@ def _order_summary(order: Order) -> dict[str, Any]:
         "filled": f"{cell(order.filled_qty)} @ {cell(order.filled_avg_price)}" if order.filled_qty else "0",
         "commission": order.commission if order.commission else None,
         "reason": order.reject_reason or order.cancel_reason,
+        # a market order placed while its market was closed waits for the next session's open
+        "queued_until": order.queued_until if order.queued_until and order.status.is_open else None,
     }
     return summary
 
@@ -435,6 +448,7 @@ def accounts_create(
     max_order_notional: Annotated[str | None, typer.Option()] = None,
     max_position_notional: Annotated[str | None, typer.Option(help="per symbol")] = None,
     restrict: Annotated[list[str] | None, typer.Option(help="a symbol not to trade; repeatable")] = None,
+    outside_hours: OutsideHoursOption = None,
     owner: Annotated[
         str | None, typer.Option(help="the user it belongs to (default: the first admin)")
     ] = None,
@@ -453,6 +467,7 @@ def accounts_create(
         "max_order_notional": _decimal(max_order_notional, "--max-order-notional"),
         "max_position_notional": _decimal(max_position_notional, "--max-position-notional"),
         "restricted_symbols": restrict,
+        "outside_hours": outside_hours,
     }
     settings = make(AccountSettings, **{k: v for k, v in given.items() if v is not None})
     command = make(
@@ -485,14 +500,24 @@ def accounts_revoke(account_id: str, user: str, output: ShownOption = Shown.TEXT
 def accounts_reset(
     account_id: str,
     cash: Annotated[str | None, typer.Option(help="new starting cash (default: the current one)")] = None,
+    outside_hours: OutsideHoursOption = None,
     output: ShownOption = Shown.TEXT,
 ) -> None:
-    """Reset an account: open orders are canceled, positions and P&L cleared, cash restored."""
+    """Reset an account: open orders are canceled, positions and P&L cleared, cash restored.
+    A setting given here changes with the reset (the others stay as they are)."""
+    from trading_system.trading.account_settings import AccountSettings
     from trading_system.trading.commands import ResetAccount
+    from trading_system.trading.queries import GetAccount
 
-    _echo_account(
-        execute(make(ResetAccount, account_id=account_id, starting_cash=_decimal(cash, "--cash"))), output
+    settings = None
+    if outside_hours is not None:
+        # settings change with a reset, whole: the current ones with this one changed
+        current = ask(make(GetAccount, account_id=account_id)).settings
+        settings = make(AccountSettings, **{**current.model_dump(), "outside_hours": outside_hours})
+    command = make(
+        ResetAccount, account_id=account_id, starting_cash=_decimal(cash, "--cash"), settings=settings
     )
+    _echo_account(execute(command), output)
 
 
 # -- the kill switch --------------------------------------------------------------------------

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
+from urllib.parse import unquote
 from uuid import uuid4
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from starlette.routing import compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trading_system import __version__
 from trading_system.bootstrap import Container
@@ -81,7 +83,69 @@ def create_app(container: Container, functions: Sequence[Function], auth: Auth) 
         response.headers[CORRELATION_HEADER] = request.state.correlation_id
         return response
 
+    # Added last, so it runs first: every other middleware and the router see the path with a
+    # segment's own slashes still encoded.
+    app.add_middleware(EncodedSlashes)
     return app
+
+
+# -- a slash inside a path segment (`/v1/bars/BTC%2FUSD`) ----------------------------------------
+# Servers hand the app the decoded path, where BTC%2FUSD has become BTC/USD and would be routed
+# as two segments (404). EncodedSlashes gives the router the path with each segment's own `%` and
+# `/` encoded (and nothing else), so `{symbol}` matches BTC%2FUSD whole; a path parameter then
+# holds its value so encoded, and `params.like` decodes it (`params.from_path`) before it is
+# checked. A path with neither character in a segment is left exactly as the server gave it.
+
+
+class EncodedSlashes:
+    """ASGI middleware: a path segment holding an encoded slash is routed as one segment.
+
+    Locally (uvicorn, Starlette's test client) the segments come from `raw_path`, as the client
+    sent it. Behind API Gateway, Mangum gives no raw path and a decoded one, so they come from
+    the route API Gateway matched: its template and `pathParameters`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            segments = _raw_segments(scope) or _gateway_segments(scope)
+            if segments is not None:
+                path = "/".join(_escaped(segment) for segment in segments)
+                if path != scope["path"]:
+                    scope = {**scope, "path": path}
+        await self.app(scope, receive, send)
+
+
+def _raw_segments(scope: Scope) -> list[str] | None:
+    """The decoded segments of the path the client sent, when it encodes anything (else the
+    path is the raw path). Decoded once: Starlette's test client decodes its path twice."""
+    raw = scope.get("raw_path")
+    if not raw or b"%" not in raw:
+        return None
+    return [unquote(part) for part in raw.decode("latin-1").split("/")]
+
+
+def _gateway_segments(scope: Scope) -> list[str] | None:
+    """The decoded segments of the route API Gateway matched, its variables filled in
+    (`GET /v1/bars/{symbol}` and {"symbol": "BTC/USD"}: ["", "v1", "bars", "BTC/USD"])."""
+    event = scope.get("aws.event")
+    if not isinstance(event, Mapping) or not event.get("pathParameters"):
+        return None
+    values = event["pathParameters"]
+    template = str(event.get("routeKey") or "").partition(" ")[2] or str(event.get("resource") or "")
+    parts = template.split("/")
+    names = [part[1:-1] for part in parts if part.startswith("{") and part.endswith("}")]
+    if not template.startswith("/") or any(name not in values for name in names):
+        return None  # `$default`, or a greedy {proxy+}: nothing to rebuild the path from
+    return [str(values[part[1:-1]]) if part.startswith("{") else part for part in parts]
+
+
+def _escaped(segment: str) -> str:
+    """A decoded segment as the router reads it: a `%` or `/` in it encoded, nothing else."""
+    if "/" in segment or "%" in segment:
+        return segment.replace("%", "%25").replace("/", "%2F")
+    return segment
 
 
 def _declared_methods(functions: Sequence[Function]) -> Callable[[str], list[str]]:

@@ -37,6 +37,7 @@ from trading_system.market_data.domain import (
     Listing,
     Symbol,
     Timeframe,
+    symbol_segment,
 )
 from trading_system.market_data.handlers import ActionsRecorded, BarsPage, IngestReport, Registered
 from trading_system.market_data.ports import CompactionReport
@@ -71,7 +72,7 @@ class BarsOut(BaseModel):
 )
 def register_symbol(body: RegisterSymbol, response: Response, bus: Bus, context: Context) -> Listing:
     registered: Registered = bus.execute(body, context)
-    response.headers["Location"] = f"/v1/symbols/{registered.listing.symbol}"
+    response.headers["Location"] = f"/v1/symbols/{symbol_segment(registered.listing.symbol)}"
     if not registered.created:
         response.status_code = 200
     return registered.listing
@@ -210,7 +211,7 @@ def record_corporate_actions(
 ) -> ActionsRecorded:
     command = RecordCorporateActions(symbol=symbol, actions=body.actions, source="api")
     recorded: ActionsRecorded = bus.execute(command, context)
-    response.headers["Location"] = f"/v1/symbols/{recorded.symbol}/corporate-actions"
+    response.headers["Location"] = f"/v1/symbols/{symbol_segment(recorded.symbol)}/corporate-actions"
     if not recorded.recorded:
         response.status_code = 200
     return recorded
@@ -225,4 +226,4 @@ def _locate(response: Response, report: IngestReport) -> None:
     if len(report.symbols) == 1:
         r = report.symbols[0]
         params = urlencode({"timeframe": report.timeframe.value, "start": iso(r.first), "end": iso(r.last)})
-        response.headers["Location"] = f"/v1/bars/{r.symbol}?{params}"
+        response.headers["Location"] = f"/v1/bars/{symbol_segment(r.symbol)}?{params}"

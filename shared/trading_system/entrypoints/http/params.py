@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, get_args
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import annotated_types
 import orjson
@@ -14,7 +14,7 @@ from fastapi import Path, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
-from trading_system.market_data.domain import SYMBOL_INPUT_PATTERN, parse_symbol
+from trading_system.market_data.domain import SYMBOL_INPUT_PATTERN, parse_symbol, symbol_of_segment
 
 _CONSTRAINTS = {
     annotated_types.Ge: "ge",
@@ -32,6 +32,7 @@ def like(message: type[BaseModel], field: str, in_path: bool = False, descriptio
     the document allows is not refused for a limit it does not show."""
     info = message.model_fields[field]
     constraints: dict[str, Any] = {}
+    is_symbol = False
     for item in _metadata_of(info):
         if type(item) in _CONSTRAINTS:
             name = _CONSTRAINTS[type(item)]
@@ -40,10 +41,34 @@ def like(message: type[BaseModel], field: str, in_path: bool = False, descriptio
             constraints["pattern"] = item.pattern
         elif getattr(item, "func", None) is parse_symbol:
             constraints["pattern"] = SYMBOL_INPUT_PATTERN
+            is_symbol = True
     described = description or info.description
     if in_path:
-        return Path(description=described, **constraints)
+        if is_symbol:
+            said = f"{described}; " if described else ""
+            described = f"{said}a pair's slash percent-encoded, as in /v1/bars/BTC%2FUSD"
+        param = Path(description=described, **constraints)
+        # Decoded before the limits are checked (a validator shows in no schema, the limits do).
+        param.metadata.append(BeforeValidator(symbol_from_path if is_symbol else from_path))
+        return param
     return Query(default=info.default, description=described, **constraints)
+
+
+def from_path(value: Any) -> Any:
+    """A path parameter's value: the router hands it with its own `%` and `/` still encoded
+    (app.EncodedSlashes), so that `/v1/bars/BTC%2FUSD` reaches `/v1/bars/{symbol}`."""
+    return unquote(value) if isinstance(value, str) and "%" in value else value
+
+
+def symbol_from_path(value: Any) -> Any:
+    """A symbol's path segment, decoded and checked: BTC%2FUSD is BTC/USD. A symbol never holds
+    a `%`, so one left after that is a second encoding, decoded too: a gateway that decodes the
+    path before it routes (API Gateway's HTTP API may) needs the slash encoded twice, BTC%252FUSD.
+    Checked here, so that a bad one is refused with what is wrong with it, not with the pattern."""
+    value = from_path(value)
+    if not isinstance(value, str):
+        return value
+    return parse_symbol(symbol_of_segment(value) if "%" in value else value)
 
 
 def _metadata_of(info: FieldInfo) -> list[Any]:

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from trading_system.kernel.errors import DomainError, Problem
+from trading_system.kernel.errors import DomainError, Problem, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +103,17 @@ def problem_responses(statuses: Iterable[int]) -> dict[int | str, dict[str, Any]
     }
 
 
+def _headers_of(error: DomainError) -> dict[str, str] | None:
+    if error.status == 401:
+        return {"WWW-Authenticate": 'ApiKey header="x-api-key"'}
+    if isinstance(error, RateLimited):
+        return {"Retry-After": str(error.retry_after_s)}
+    return None
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> JSONResponse:
-        headers = {"WWW-Authenticate": 'ApiKey header="x-api-key"'} if error.status == 401 else None
         total = getattr(error, "total", None)
         return problem_response(
             request,
@@ -116,7 +123,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             error.type_slug,
             error.problems,
             total,
-            headers,
+            _headers_of(error),
             error.extensions,
         )
 

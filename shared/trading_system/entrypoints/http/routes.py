@@ -28,7 +28,7 @@ from fastapi.routing import APIRoute
 from trading_system.catalog import CATALOG, Function, Http, Resource, by_name
 from trading_system.entrypoints.http.auth import KEY_REQUIRED
 from trading_system.entrypoints.http.bodies import GuardedRoute
-from trading_system.entrypoints.http.problems import problem_responses
+from trading_system.entrypoints.http.problems import MEDIA_TYPE, SCHEMA_NAME, problem_responses
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
@@ -111,7 +111,9 @@ def _document(route: APIRoute, function: Function) -> None:
     """The key the route needs and the errors it can answer, in its OpenAPI operation."""
     if function.role is not None:
         route.openapi_extra = {"security": KEY_REQUIRED, **(route.openapi_extra or {})}
-    errors = problem_responses(error_statuses(route, function))
+    # 429 is API Gateway's throttle on every route; a route that also limits by itself says so
+    # in `_throttled`, with its own problem document beside the gateway's answer.
+    errors = problem_responses(error_statuses(route, function) - {429})
     if function.also_checks:
         invalid = errors[422]
         errors[422] = {
@@ -126,13 +128,20 @@ def _throttled(function: Function) -> dict[str, Any]:
     """API Gateway's own answer beyond the route's limits (not a problem document: it is not ours)."""
     assert isinstance(function.trigger, Http)
     limits = function.trigger.limits
-    return {
-        "description": f"Too many requests: in AWS this route takes {limits.rate:g} a second, bursts "
-        f"of {limits.burst}, across all clients (the local runtime does not throttle)",
-        "content": {
-            "application/json": {"schema": {"type": "object", "properties": {"message": {"type": "string"}}}}
-        },
+    description = (
+        f"Too many requests: in AWS this route takes {limits.rate:g} a second, bursts "
+        f"of {limits.burst}, across all clients (the local runtime does not throttle)"
+    )
+    content: dict[str, Any] = {
+        "application/json": {"schema": {"type": "object", "properties": {"message": {"type": "string"}}}}
     }
+    if 429 in function.errors:
+        description += (
+            "; this route also limits each of its callers itself (a webhook: its `rate_limit` a "
+            "minute), answered with a problem document and Retry-After"
+        )
+        content[MEDIA_TYPE] = {"schema": {"$ref": f"#/components/schemas/{SCHEMA_NAME}"}}
+    return {"description": description, "content": content}
 
 
 def error_statuses(route: APIRoute, function: Function) -> set[int]:

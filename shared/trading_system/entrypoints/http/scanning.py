@@ -13,8 +13,14 @@ from fastapi import Response
 from trading_system.entrypoints.http.dependencies import Bus, Context
 from trading_system.entrypoints.http.params import IsoMoment, like, moment
 from trading_system.entrypoints.http.routes import route
-from trading_system.scanning.commands import CreateScanner, DeleteScanner, RunScanner, UpdateScanner
-from trading_system.scanning.domain import Scanner, ScannerDefinition, ScanRun
+from trading_system.scanning.commands import (
+    CreateScanner,
+    DeleteScanner,
+    RaiseSignal,
+    RunScanner,
+    UpdateScanner,
+)
+from trading_system.scanning.domain import ExternalSignal, RaisedSignal, Scanner, ScannerDefinition, ScanRun
 from trading_system.scanning.queries import GetScanner, ListScanners, ListScanRuns, ListSignals
 
 
@@ -65,6 +71,23 @@ def run_scanner(
     run: ScanRun = bus.execute(RunScanner(scanner_id=scanner_id), context)
     response.headers["Location"] = f"/v1/scanners/{scanner_id}/runs"
     return run
+
+
+@route(
+    status_code=201,
+    responses={200: {"description": "The scanner had this symbol's signal at this bar already"}},
+)
+def raise_signal(
+    scanner_id: Annotated[str, like(RaiseSignal, "scanner_id", in_path=True)],
+    body: ExternalSignal,
+    response: Response,
+    bus: Bus,
+    context: Context,
+) -> RaisedSignal:
+    raised: RaisedSignal = bus.execute(RaiseSignal(scanner_id=scanner_id, signal=body), context)
+    if not raised.new:
+        response.status_code = 200
+    return raised
 
 
 def list_scan_runs(

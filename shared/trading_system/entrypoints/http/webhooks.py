@@ -103,5 +103,6 @@ async def receive_webhook(
     context = MessageContext(principal=_ANONYMOUS, correlation_id=correlation_id)
     # The handler places an order (blocking I/O): off the event loop, as sync endpoints run.
     receipt: WebhookReceipt = await run_in_threadpool(bus.execute, command, context)
-    response.headers["Location"] = f"/v1/orders/{receipt.order.id}"
+    if receipt.order is not None:
+        response.headers["Location"] = f"/v1/orders/{receipt.order.id}"
     return receipt
