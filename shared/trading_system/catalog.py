@@ -511,10 +511,13 @@ TRADING: tuple[Function, ...] = (
     Function(
         name="close_session",
         context="trading",
-        # On the hour from New York's earliest close (13:00, early-close days) to its usual one:
-        # each run acts only on a session that closed in the hour before it (trading/handlers.py).
-        trigger=Every("cron(0 13-16 ? * MON-FRI *)", "CloseSession", timezone="America/New_York"),
-        summary="At the US close: expire open day orders, mark each account's equity for day P&L",
+        # Every hour: each run expires the day orders whose own session has closed (a 24/7
+        # symbol's at midnight UTC, an NYSE one's at 13:00 or 16:00 New York, DST and early
+        # closes included), and marks the accounts only when the market's (XNYS) session closed
+        # in the hour before it (trading/handlers.py): once per session, never on a holiday.
+        trigger=Every("cron(0 * * * ? *)", "CloseSession"),
+        summary="Hourly: expire day orders whose session has closed; at the US close, mark each "
+        "account's equity for day P&L",
         uses=_ORDER_WRITER,
         timeout_s=300,
         concurrency=1,

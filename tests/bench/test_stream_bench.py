@@ -17,9 +17,18 @@ then the next round. Per round: the POST's own response time; for each client th
 before the POST was sent until its frame arrived; the first and the last client's time. Figures:
 p50 and p99 (nearest rank) over all client deliveries (1,000 x ROUNDS) and over rounds of the
 last client's time; the server's and the client processes' CPU time per bar (/proc and
-getrusage). Gross failures only are asserted: every client subscribed, every client got every
-bar's frame, in order, and nothing else; a round not delivered to every client within
+getrusage). And, as DESIGN.md §11 words the target (event -> client; the target is on these
+figures), the same from the event itself: from its envelope's `occurred_at` (stamped by the bus as
+it publishes the event, after the request, the key check and the IngestBars handler's lake write)
+to the frame's arrival. Gross failures only are asserted: every client subscribed, every client
+got every bar's frame, in order, and nothing else; a round not delivered to every client within
 ROUND_TIMEOUT_S fails.
+
+A third case, the floor, is not the platform: after `trading serve` has stopped, the same
+client processes connect to a bare uvloop server in a child (this module, `floor`) that does only
+what the hub's fan-out does, writing one encoded frame to every connection in one event-loop
+callback, once per line this process sends it. Its event -> client figures are what 1,000 socket
+writes and the clients' reads cost on this machine, with no Python per client in the server.
 
 The clients must not be the bottleneck. They run in CLIENT_PROCESSES child processes (this
 module, `python -m tests.bench.test_stream_bench clients ...`), on uvloop, as plain asyncio
@@ -33,8 +42,14 @@ Clock: the stamps are taken in three processes (this one sends the POST, the chi
 so they must come from one clock. `time.perf_counter()` is documented only as comparable within a
 process; `time.time_ns()` can be stepped by NTP; `time.clock_gettime_ns(time.CLOCK_MONOTONIC)` is
 Linux's system-wide monotonic clock (since boot, shared by all processes, never stepped), so the
-children's arrival stamps and this process's send stamp can be subtracted. Loopback only; the
-open-file limit is raised to the hard limit for the server and the clients (1,000 sockets); every
+children's arrival stamps and this process's send stamp can be subtracted. `occurred_at` is
+the server's wall clock (`datetime.now(UTC)`, CLOCK_REALTIME, also one clock for all processes),
+so for the event figures each client process converts its arrival stamps to wall-clock time with
+one offset, measured as the run starts from the tightest of many back-to-back readings of both
+clocks (a second stamp in `data_received` would differ from the first by any preemption between
+the two calls). The offset is measured again at the end: a wall clock stepped in between (NTP)
+fails the run, and so does a delivery whose event time is not within its POST's. Loopback only;
+the open-file limit is raised to the hard limit for the server and the clients (1,000 sockets); every
 wait is bounded (connect and subscribe timeouts, a per-round timeout, a deadline per case).
 """
 
@@ -79,11 +94,26 @@ SECTION = "event -> WebSocket clients: a 1m bar to N clients of `bars:BENCH:1m`,
 SYMBOL = "BENCH"
 CHANNEL = f"bars:{SYMBOL}:1m"
 BAR_START = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def clock_ns() -> int:
     """The one clock of every stamp, in every process (see the module's docstring)."""
     return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+def wall_offset_ns() -> int:
+    """time.time_ns() - clock_ns(), from the tightest of 200 back-to-back readings (within a
+    microsecond or two, unless every one of them was preempted)."""
+    best: tuple[int, int] | None = None
+    for _ in range(200):
+        before = clock_ns()
+        wall = time.time_ns()
+        after = clock_ns()
+        if best is None or after - before < best[0]:
+            best = (after - before, wall - (before + after) // 2)
+    assert best is not None
+    return best[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,11 +141,13 @@ def test_bar_to_a_thousand_clients(scratch: Path) -> None:
             "one": _case(server, key, bars, clients=1, deflate=True),
             "many": _case(server, key, bars, clients=CLIENTS, deflate=True),
         }
+        server.stop()  # idle, not gone: the floor case runs on its own
+        cases["floor"] = _floor_case(bars, clients=CLIENTS)
     finally:
         server.stop()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
-    one, many = cases["one"], cases["many"]
+    one, many, floor = cases["one"], cases["many"], cases["floor"]
     report.section(SECTION)
 
     def figure(name: str, case: dict[str, float], column: str, baseline: dict[str, float] | None,
@@ -124,16 +156,26 @@ def test_bar_to_a_thousand_clients(scratch: Path) -> None:
         report.figure(SECTION, name, case[column], unit, target, base, note=note)
 
     n = f"{CLIENTS:,} clients"
+    figure(f"{n}: event -> each client: p50", many, "event_each_p50", one,
+           note=f"from the BarsIngested envelope's occurred_at (the bus publishing it, in the server) "
+           f"to the frame's arrival, wall clock; over all {CLIENTS * ROUNDS:,} deliveries; baseline: "
+           "1 client in the same run")  # fmt: skip
+    figure(f"{n}: event -> each client: p99", many, "event_each_p99", one, TARGET)
+    figure(f"{n}: event -> the last client: p50", many, "event_last_p50", one)
+    figure(f"{n}: event -> the last client: p99", many, "event_last_p99", one, TARGET)
+    figure(f"{n}: event -> the first client: p50", many, "event_first_p50", one)
     figure(f"{n}: bar -> each client: p50", many, "each_p50", one,
            note=f"{ROUNDS} rounds after {WARMUP} warm-ups, one bar each; over all {CLIENTS * ROUNDS:,} "
            "deliveries, from just before POST /v1/bars is sent to the frame's arrival at a client "
            f"(CLOCK_MONOTONIC, shared by the processes); clients in {CLIENT_PROCESSES} processes, "
            "offering permessage-deflate; baseline: 1 client in the same run")  # fmt: skip
-    figure(f"{n}: bar -> each client: p99", many, "each_p99", one, TARGET)
+    figure(f"{n}: bar -> each client: p99", many, "each_p99", one,
+           note="from the POST: the event figures plus the request, the key check and the lake "
+           "write before the event exists (the 1-client baseline is that floor)")  # fmt: skip
     figure(f"{n}: bar -> the last client: p50", many, "last_p50", one,
            note="the last client's time in each round; percentiles over rounds (p99: the "
            "slowest)")  # fmt: skip
-    figure(f"{n}: bar -> the last client: p99", many, "last_p99", one, TARGET)
+    figure(f"{n}: bar -> the last client: p99", many, "last_p99", one)
     figure(f"{n}: bar -> the first client: p50", many, "first_p50", one,
            note="the first delivery of each round; the spread to the last is the fan-out's")  # fmt: skip
     figure(f"{n}: POST /v1/bars returns: p50", many, "post_p50", one,
@@ -145,12 +187,24 @@ def test_bar_to_a_thousand_clients(scratch: Path) -> None:
            "by the rounds (/proc/<pid>/stat, 10 ms ticks)")  # fmt: skip
     figure(f"{n}: client processes' CPU per bar", many, "clients_cpu_ms", one,
            note=f"the {CLIENT_PROCESSES} client processes together")  # fmt: skip
+    figure("baseline: 1 client: event -> the client: p50", one, "event_each_p50", None)
+    figure("baseline: 1 client: event -> the client: p99", one, "event_each_p99", None)
     figure("baseline: 1 client: bar -> the client: p50", one, "each_p50", None)
     figure("baseline: 1 client: bar -> the client: p99", one, "each_p99", None)
     figure("baseline: 1 client: POST /v1/bars returns: p50", one, "post_p50", None)
     figure("baseline: 1 client: POST /v1/bars returns: p99", one, "post_p99", None)
     figure(f"{n}: connect and subscribe, all", many, "connect_s", one, unit="s",
            note="not a target: how long a case's setup took (baseline: 1 client)")  # fmt: skip
+    f = f"floor: {n} of a bare uvloop server"
+    figure(f"{f}: event -> each client: p50", floor, "event_each_p50", many,
+           note="not the platform: a process that only writes one encoded frame to every "
+           "connection in one callback (what the hub's fan-out does, and nothing else), after "
+           "`trading serve` stopped, to the same client processes; baseline: the platform's "
+           f"{n}")  # fmt: skip
+    figure(f"{f}: event -> each client: p99", floor, "event_each_p99", many)
+    figure(f"{f}: event -> the last client: p99", floor, "event_last_p99", many)
+    figure(f"{f}: event -> the first client: p50", floor, "event_first_p50", many)
+    figure(f"{f}: server CPU per bar", floor, "server_cpu_ms", many)
 
 
 class _Bars:
@@ -201,8 +255,74 @@ def _case(server: LocalRunner, key: str, bars: _Bars, clients: int, deflate: boo
         results = fleet.results(max(5.0, min(60.0, deadline - time.monotonic())))
     finally:
         fleet.stop()
+    return _figures(results, clients, expected, sent_ns, post_s) | {
+        "server_cpu_ms": server_cpu_s / ROUNDS * 1000,
+        "connect_s": connect_s,
+    }
 
+
+def _floor_case(bars: _Bars, clients: int) -> dict[str, float]:
+    """The same clients and rounds against the floor server (`floor_main`): each round, this
+    process sends the server a line, and it writes the bar's frame to every client."""
+    deadline = time.monotonic() + CASE_DEADLINE_S
+    shares = [clients // CLIENT_PROCESSES + (i < clients % CLIENT_PROCESSES) for i in range(CLIENT_PROCESSES)]
+    total = WARMUP + ROUNDS
+    with tempfile.TemporaryFile() as err:
+        server = subprocess.Popen([sys.executable, "-m", "tests.bench.test_stream_bench", "floor"],
+                                  env=report.child_env(), cwd=report.REPO, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=err)  # fmt: skip
+        assert server.stdin is not None and server.stdout is not None
+        try:
+            line = server.stdout.readline().decode()
+            assert line.startswith("PORT "), f"the floor server said {line!r}"
+            fleet = _Fleet(int(line.split()[1]), "none", shares, True, total)
+            try:
+                fleet.wait_all("READY", None, min(CONNECT_PHASE_S, deadline - time.monotonic()))
+                sent_ns: list[int] = []
+                expected: list[str] = []
+                cpu_start = None
+                for r in range(total):
+                    if r == WARMUP:
+                        cpu_start = _cpu_s(server.pid)
+                    ts, _ = bars.next()
+                    expected.append(ts)
+                    sent_ns.append(clock_ns())
+                    server.stdin.write(f"{ts}\n".encode())
+                    server.stdin.flush()
+                    fleet.wait_all("GOT", r, min(ROUND_TIMEOUT_S, deadline - time.monotonic()))
+                    time.sleep(ROUND_PAUSE_S)
+                server_cpu_s = _cpu_s(server.pid) - (cpu_start or 0.0)
+                results = fleet.results(max(5.0, min(60.0, deadline - time.monotonic())))
+            finally:
+                fleet.stop()
+        finally:
+            server.stdin.close()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(10)
+        if server.returncode != 0:
+            err.seek(0)
+            why = err.read().decode(errors="replace")[-3000:]
+            pytest.fail(f"the floor server exited with {server.returncode}:\n{why}")
+    return _figures(results, clients, expected, sent_ns, [0.0] * total) | {
+        "server_cpu_ms": server_cpu_s / ROUNDS * 1000,
+    }
+
+
+def _figures(
+    results: list[dict[str, Any]], clients: int, expected: list[str], sent_ns: list[int], post_s: list[float]
+) -> dict[str, float]:
+    """A case's figures (ms) from its client processes' results."""
+    total = WARMUP + ROUNDS
+    for result in results:
+        start, end = result["wall_offset_ns"]
+        assert abs(end - start) < 100_000, (
+            f"the wall clock moved {(end - start) / 1e6} ms against CLOCK_MONOTONIC"
+        )
     arrivals = [client_ns for result in results for client_ns in result["arrivals_ns"]]
+    since_event = [client_ns for result in results for client_ns in result["since_event_ns"]]
     assert len(arrivals) == clients, f"{len(arrivals)} clients reported, not {clients}"
     sequences: dict[str, int] = {}
     for result in results:
@@ -213,13 +333,27 @@ def _case(server: LocalRunner, key: str, bars: _Bars, clients: int, deflate: boo
     assert all(len(a) == total for a in arrivals)
 
     each, last, first = [], [], []
+    event_each, event_last, event_first = [], [], []
     for r in range(WARMUP, total):
         took = [(a[r] - sent_ns[r]) / 1e9 for a in arrivals]
         each += took
         last.append(max(took))
         first.append(min(took))
+        since = [e[r] / 1e9 for e in since_event]
+        # The event is published after the POST is sent and before its frame arrives: a figure
+        # outside that means the clocks do not agree (module docstring).
+        outside = [(s, t) for s, t in zip(since, took, strict=True) if not 0 < s < t]
+        assert not outside, f"round {r}: event -> client outside (0, POST -> client): {outside[:3]}"
+        event_each += since
+        event_last.append(max(since))
+        event_first.append(min(since))
     timed_post = post_s[WARMUP:]
     return {
+        "event_each_p50": _median_ms(event_each),
+        "event_each_p99": _p99_ms(event_each),
+        "event_last_p50": _median_ms(event_last),
+        "event_last_p99": _p99_ms(event_last),
+        "event_first_p50": _median_ms(event_first),
         "each_p50": _median_ms(each),
         "each_p99": _p99_ms(each),
         "last_p50": _median_ms(last),
@@ -227,9 +361,7 @@ def _case(server: LocalRunner, key: str, bars: _Bars, clients: int, deflate: boo
         "first_p50": _median_ms(first),
         "post_p50": _median_ms(timed_post),
         "post_p99": _p99_ms(timed_post),
-        "server_cpu_ms": server_cpu_s / ROUNDS * 1000,
         "clients_cpu_ms": sum(r["timed_cpu_s"] for r in results) / ROUNDS * 1000,
-        "connect_s": connect_s,
     }
 
 
@@ -417,6 +549,7 @@ class _Clients:
                 await asyncio.wait_for(asyncio.shield(client.subscribed), CONNECT_TIMEOUT_S)
                 return client
 
+        offset_ns = wall_offset_ns()
         async with asyncio.timeout(CONNECT_PHASE_S):
             self.clients = list(await asyncio.gather(*(connect(i) for i in range(self.count))))
         print("READY", flush=True)
@@ -432,6 +565,8 @@ class _Clients:
         await asyncio.sleep(0.2)  # the close frames go out
         return {
             "arrivals_ns": [client.arrivals for client in self.clients],
+            "since_event_ns": [client.since_event(offset_ns) for client in self.clients],
+            "wall_offset_ns": [offset_ns, wall_offset_ns()],
             "sequences": sequences,
             "timed_cpu_s": timed_cpu,
         }
@@ -500,6 +635,14 @@ class _Client(asyncio.Protocol):
                         self.owner.frame(len(self.arrivals) - 1)
         self._flush()  # pongs, and the subscribe frame
 
+    def since_event(self, wall_offset_ns: int) -> list[int]:
+        """For each pushed frame, ns from its event's occurred_at to the frame's arrival."""
+        out = []
+        for data, arrival in zip(self.frames, self.arrivals, strict=True):
+            occurred = datetime.fromisoformat(json.loads(data)["event"]["occurred_at"])
+            out.append(arrival + wall_offset_ns - (occurred - EPOCH) // timedelta(microseconds=1) * 1000)
+        return out
+
     def starts(self) -> list[str]:
         """The bar of each pushed frame (its `start`), checked against the channel."""
         out = []
@@ -534,6 +677,95 @@ class _Client(asyncio.Protocol):
             self.transport.close()
 
 
+class _FloorConnection(asyncio.Protocol):
+    """One connection of the floor server: websockets' sans-I/O server for the handshake (no
+    extension, as `trading serve` agrees none) and the subscribe reply."""
+
+    def __init__(self, subscribed: list[asyncio.Transport]):
+        from websockets.server import ServerProtocol
+
+        self.ws = ServerProtocol()
+        self.subscribed = subscribed
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        from websockets.frames import Frame, Opcode
+        from websockets.http11 import Request
+
+        assert self.transport is not None
+        self.ws.receive_data(data)
+        for event in self.ws.events_received():
+            if isinstance(event, Request):
+                self.ws.send_response(self.ws.accept(event))
+            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                self.ws.send_text(json.dumps({"type": "subscribed", "channels": [CHANNEL]}).encode())
+                self.subscribed.append(self.transport)
+        for chunk in self.ws.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+            else:  # the closing handshake is done: the server closes the TCP connection
+                self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport in self.subscribed:
+            self.subscribed.remove(self.transport)
+
+
+def floor_frame(ts: str) -> bytes:
+    """A bar's frame as the hub sends it (the same fields and about the same size), stamped now."""
+    from trading_system.entrypoints.local.hub import text_frame
+
+    start = datetime.fromisoformat(ts)
+    payload = {
+        "ingest_id": "01KBENCHFLOOR0000000000000", "timeframe": "1m", "rows": 1, "start": ts,
+        "end": ts, "source": "api", "files": 1,
+        "symbols": [{"symbol": SYMBOL, "first": start.isoformat(), "last": start.isoformat(), "rows": 1}],
+    }  # fmt: skip
+    event = {
+        "event_id": "00000000-0000-4000-8000-000000000000", "event_type": "BarsIngested",
+        "version": 1, "occurred_at": datetime.now(UTC).isoformat(),
+        "correlation_id": "00000000-0000-4000-8000-000000000000", "causation_id": None,
+        "producer": "trading-system", "payload": payload,
+    }  # fmt: skip
+    frame: bytes = text_frame(json.dumps({"channel": CHANNEL, "event": event}).encode())
+    return frame
+
+
+async def _floor() -> None:
+    loop = asyncio.get_running_loop()
+    subscribed: list[asyncio.Transport] = []
+    server = await loop.create_server(lambda: _FloorConnection(subscribed), "127.0.0.1", 0, backlog=2048)
+    print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
+    stdin = sys.stdin.buffer
+    finished: asyncio.Future[None] = loop.create_future()
+
+    def round_() -> None:  # the parent writes one line per round, then waits for every frame
+        line = stdin.readline()
+        if not line:
+            loop.remove_reader(stdin.fileno())
+            finished.set_result(None)
+            return
+        frame = floor_frame(line.decode().strip())
+        for transport in subscribed:
+            transport.write(frame)
+
+    loop.add_reader(stdin.fileno(), round_)
+    await finished
+    server.close()
+
+
+def floor_main() -> None:
+    """A server that does only what the hub's fan-out does: one encoded frame written to every
+    connection in one event-loop callback, on uvloop, as uvicorn runs `trading serve`."""
+    _raise_open_files()
+    import uvloop
+
+    uvloop.run(_floor())
+
+
 def clients_main(host: str, port: int, key: str, count: int, compression: str, rounds: int) -> None:
     _raise_open_files()
     clients = _Clients(host, port, key, count, compression == "deflate", rounds)
@@ -547,7 +779,9 @@ def clients_main(host: str, port: int, key: str, count: int, compression: str, r
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "clients":
+    if sys.argv[1] == "floor":
+        floor_main()
+    elif sys.argv[1] == "clients":
         host, port, key, count, compression, rounds = sys.argv[2:8]
         clients_main(host, int(port), key, int(count), compression, int(rounds))
     else:

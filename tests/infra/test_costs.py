@@ -50,11 +50,12 @@ def runs_a_month(expression: str) -> float:
     cron = re.fullmatch(r"cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)", expression)
     assert cron, f"a schedule this cost model cannot read: {expression}"
     minute, hour, _, _, weekday, _ = cron.groups()
-    hours = re.fullmatch(r"(\d+)(?:-(\d+))?", hour)
+    hours = re.fullmatch(r"\*|(\d+)(?:-(\d+))?", hour)
     minutes = re.fullmatch(r"(\d+)(?:/(\d+))?", minute)
     assert minutes and hours, f"a minute (or every n from one) of some hours expected: {expression}"
     runs_an_hour = (60 - int(minutes[1]) + int(minutes[2]) - 1) // int(minutes[2]) if minutes[2] else 1
-    runs_a_day = (int(hours[2] or hours[1]) - int(hours[1]) + 1) * runs_an_hour
+    hours_a_day = 24 if hour == "*" else int(hours[2] or hours[1]) - int(hours[1]) + 1
+    runs_a_day = hours_a_day * runs_an_hour
     return runs_a_day * (WEEKDAYS_A_MONTH if weekday == "MON-FRI" else DAYS_A_MONTH)
 
 
@@ -127,4 +128,5 @@ def test_the_cost_model_reads_every_schedule_of_the_catalog() -> None:
     assert runs_a_month("rate(1 minute)") == MINUTES_A_MONTH
     assert runs_a_month("rate(5 minutes)") == MINUTES_A_MONTH / 5
     assert runs_a_month("cron(30 0 * * ? *)") == DAYS_A_MONTH
+    assert runs_a_month("cron(0 * * * ? *)") == 24 * DAYS_A_MONTH
     assert round(runs_a_month("cron(0 21 ? * MON-FRI *)"), 2) == 21.74

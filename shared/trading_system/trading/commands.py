@@ -57,13 +57,14 @@ class ResumeTrading(Command):
 
 
 class CloseSession(Command):
-    """The close of a session of the market's calendar (trading/sessions.py): expire the day
-    orders whose session has closed, and mark each account's equity for the next day's P&L.
+    """Sessions' closes (trading/sessions.py): expire the day orders whose own session has closed
+    (a 24/7 symbol's session is its UTC day), and at the market's close mark each account's
+    equity for the next day's P&L.
 
-    The schedule sends it on the hour from 13:00 to 16:00 New York; a run acts only when a session
-    closed in the hour before it, so one run acts per session: at 13:00 on an early-close day, at
-    16:00 on others, none on a holiday. `at_once` closes now, whatever the time, and expires every
-    open day order (an operator ending a day by hand, tests)."""
+    The schedule sends it every hour; the accounts are marked only by the run in the hour after
+    an XNYS session closed, so once per session: at 13:00 New York on an early-close day, at 16:00
+    on others, none on a holiday. `at_once` closes now, whatever the time, and expires every open
+    day order (an operator ending a day by hand, tests)."""
 
     at_once: bool = False
 

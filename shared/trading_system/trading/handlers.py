@@ -464,14 +464,14 @@ def close_session(
     clock: Clock,
     context: MessageContext,
 ) -> Handled[dict[str, Any]]:
-    """The close: the open day orders whose session has closed expire, each account's equity is
-    checked against its loss limits and becomes the base of the next day's P&L."""
+    """The open day orders whose session has closed expire; at the market's close, each
+    account's equity is also checked against its loss limits and becomes the base of the next
+    day's P&L."""
     from trading_system.trading.sessions import day_order_expires_at, session_closed_before
 
     now = clock.now()
     session = None if cmd.at_once else session_closed_before(now)
-    if not cmd.at_once and session is None:
-        return Handled({"expired": 0, "session": None})
+    marking = cmd.at_once or session is not None
     expired = 0
     published: list[Event] = []
     closing: list[Execution] = [Expire("day order expired at the close")]
@@ -505,7 +505,8 @@ def close_session(
             ledger.commit(change, context, "CloseSession")
             return change.published
 
-        published += retrying(mark, f"marking account {listed.account_id}")
+        if marking:
+            published += retrying(mark, f"marking account {listed.account_id}")
     return Handled({"expired": expired, "session": session and session.isoformat()}, tuple(published))
 
 

@@ -28,6 +28,7 @@ def serve(
     from trading_system.entrypoints.local.listening import why_cannot_listen
     from trading_system.entrypoints.local.logs import log_config
     from trading_system.entrypoints.local.runner import STREAM_PATH, build_local_app
+    from trading_system.entrypoints.local.ws_protocol import StreamWebSocketProtocol
 
     container = build_container()
     settings = container.settings
@@ -53,6 +54,9 @@ def serve(
         # streams for one bar), which was half the fan-out's time (docs/BENCHMARKS.md), and on
         # loopback or a LAN saves nothing worth it.
         ws_per_message_deflate=False,
+        # uvicorn's own WebSocket protocol, which also lets the stream hub write an event's
+        # encoded frame straight to each connection (local/ws_protocol.py).
+        ws=StreamWebSocketProtocol,
     )
 
 
