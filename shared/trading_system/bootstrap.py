@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from trading_system.adapters.alert_store import DocumentAlerts, DocumentDeliveries
     from trading_system.adapters.analytics_lake import AnalyticsLake
     from trading_system.adapters.aws.websocket import ManagementApiPoster
+    from trading_system.adapters.backfill_jobs import DocumentBackfillJobs
     from trading_system.adapters.deliveries import DocumentDeadLetters, DocumentInbox
     from trading_system.adapters.fill_lake import FillLake
     from trading_system.adapters.indicator_demand import ScannerIndicatorDemand
@@ -226,6 +227,16 @@ class Container:
         from trading_system.adapters.providers import ProviderRegistry
 
         return ProviderRegistry(self.settings)
+
+    @_once
+    def backfill_jobs(self) -> DocumentBackfillJobs:
+        from trading_system.adapters.backfill_jobs import DocumentBackfillJobs
+
+        return DocumentBackfillJobs(self.store)
+
+    @property
+    def backfill_job_budget_s(self) -> float:
+        return self.settings.backfill_job_budget_s
 
     @_once
     def backfills(self) -> DocumentBackfillCheckpoints:

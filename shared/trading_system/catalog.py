@@ -251,7 +251,7 @@ TRADING_KINDS: tuple[str, ...] = (
 )
 KINDS_BY_CONTEXT: Mapping[str, tuple[str, ...]] = {
     "identity": (kinds.API_KEYS, kinds.TOKEN_REVOCATIONS),
-    "market_data": (kinds.SYMBOLS, kinds.BACKFILLS),
+    "market_data": (kinds.SYMBOLS, kinds.BACKFILLS, kinds.BACKFILL_JOBS),
     "analytics": (kinds.SYMBOLS, kinds.SCANNERS),
     "scanning": (kinds.SCANNERS, kinds.SIGNAL_KEYS, kinds.SYMBOLS, kinds.owned(kinds.TIMETABLES)),
     "trading": TRADING_KINDS,
@@ -640,6 +640,48 @@ _CORE: tuple[Function, ...] = (
         {Resource.LAKE: "read_write"},
         memory_mb=_LAKE_MEMORY_MB,
         timeout_s=300,
+    ),
+    _http(
+        "submit_backfill",
+        "market_data",
+        "POST",
+        "/v1/backfills",
+        Role.ADMIN,  # it spends the provider's quota and writes everyone's market data
+        "Check a backfill from a provider and queue it (202); it runs in the background",
+        {Resource.TABLE: "read_write", Resource.BUS: "publish", Resource.PARAMETERS: "read"},
+        also_checks="a known provider with its API key set, a range with a complete bar",
+    ),
+    _http(
+        "list_backfills",
+        "market_data",
+        "GET",
+        "/v1/backfills",
+        Role.ADMIN,
+        "Backfill jobs newest first, with their status and progress",
+        _READ_TABLE,
+    ),
+    _http(
+        "get_backfill",
+        "market_data",
+        "GET",
+        "/v1/backfills/{backfill_id}",
+        Role.ADMIN,
+        "A backfill job: its request, status, bars so far, and its report or error",
+        _READ_TABLE,
+    ),
+    Function(
+        name="run_backfills",
+        context="market_data",
+        trigger=On("BackfillRequested"),
+        summary="Run a queued backfill within a time budget, queueing the rest again when it is used up",
+        uses={
+            Resource.TABLE: "read_write",
+            Resource.LAKE: "write",
+            Resource.BUS: "publish",
+            Resource.PARAMETERS: "read",  # the provider's keys
+        },
+        memory_mb=_LAKE_MEMORY_MB,
+        timeout_s=900,
     ),
     Function(
         name="compact_lake_nightly",

@@ -176,6 +176,13 @@ class Settings(BaseSettings):
         '(e.g. {"alpaca": "https://..."}): a sandbox, a proxy, or the fake server of the tests',
     )
     provider_timeout_s: float = Field(default=30.0, gt=0, le=300, description="one provider request")
+    backfill_job_budget_s: float = Field(
+        default=600,
+        ge=0,
+        le=840,
+        description="seconds a backfill job runs before it saves its progress and continues in a "
+        "fresh invocation (below Lambda's 15-minute limit, leaving time for the page in flight)",
+    )
     provider_attempts: int = Field(
         default=5, ge=1, le=20, description="tries of a provider request on a 429 or 5xx before giving up"
     )

@@ -59,7 +59,8 @@ from trading_system.identity.domain import ApiKey
 from trading_system.kernel.messages import Envelope
 from trading_system.kernel.principal import FIRST_ADMIN, Role
 from trading_system.kernel.signing import signature_holds
-from trading_system.market_data.commands import BarRow, IngestBars, RegisterSymbol
+from trading_system.market_data.commands import BackfillBars, BarRow, IngestBars, RegisterSymbol
+from trading_system.market_data.jobs import BackfillJob, BackfillStatus
 from trading_system.scanning.domain import Scanner
 from trading_system.strategies.commands import BacktestRequest, CreateStrategy, SweepRequest
 from trading_system.strategies.definitions import StrategyDraft
@@ -203,6 +204,11 @@ EXPECTED_STATUS = {
     "list_corporate_actions": 200,
     "record_corporate_actions": 201,
     "compact_lake": 200,
+    # No provider key in the tests: the submission is refused before anything is stored (a
+    # deployment with the Alpaca key set answers 202 and runs it).
+    "submit_backfill": 422,
+    "list_backfills": 200,
+    "get_backfill": 200,
     "get_indicators": 200,
     "refresh_snapshot": 200,
     "create_scanner": 201,
@@ -326,6 +332,29 @@ def test_the_backtest_runner_keeps_results_a_redelivery_does_not_rerun(seeded: C
     again = load(EVENTS / "bus" / "BacktestRequested.json")
     handler_of(by_name()["run_backtests"])(again, LambdaContext())
     assert seeded.backtests.get(SAMPLE_BACKTEST) == done  # completed jobs never run twice
+
+
+SAMPLE_BACKFILL = "bf_8204893027123456789abcdef0"
+
+
+def ensure_sample_backfill(container: Container) -> None:
+    """The backfill job the samples name, failed (it would need the provider's key to run)."""
+    if container.backfill_jobs.get(SAMPLE_BACKFILL) is not None:
+        return
+    request = BackfillBars(provider="alpaca", symbols=["AAPL"], timeframe="1m", start="2024-01-02")
+    now = datetime.now(UTC)
+    job = BackfillJob(backfill_id=SAMPLE_BACKFILL, request=request, submitted_at=now, submitted_by="test")
+    container.backfill_jobs.add(job.start(now).fail("alpaca needs an API key", now))
+
+
+def test_the_backfill_runner_leaves_a_finished_job_alone(seeded: Container) -> None:
+    ensure_sample_backfill(seeded)
+    before = seeded.backfill_jobs.get(SAMPLE_BACKFILL)
+    event = load(EVENTS / "bus" / "BackfillRequested.json")
+    event["detail"]["event_id"] = str(uuid4())
+    assert handler_of(by_name()["run_backfills"])(event, LambdaContext())["processed"] is True
+    after = seeded.backfill_jobs.get(SAMPLE_BACKFILL)
+    assert before is not None and before.status is BackfillStatus.FAILED and after == before
 
 
 SAMPLE_STRATEGY = "oversold_bounce"
@@ -476,6 +505,7 @@ def test_http_functions_answer_their_sample(name: str, seeded: Container) -> Non
     ensure_sample_scanners(seeded)
     ensure_trading_resumed(seeded)
     ensure_sample_backtest(seeded)
+    ensure_sample_backfill(seeded)
     ensure_sample_sweep(seeded)
     ensure_sample_strategy(seeded)
     ensure_sample_deployment(seeded)

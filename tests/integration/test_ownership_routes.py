@@ -332,6 +332,9 @@ ADMIN_ONLY = {
     "DELETE /v1/accounts/{account_id}/readers/{user}",
     "GET /v1/accounts/{account_id}/events",
     "POST /v1/lake/compactions",
+    "POST /v1/backfills",
+    "GET /v1/backfills",
+    "GET /v1/backfills/{backfill_id}",
     "POST /v1/snapshots/{timeframe}/refreshes",
     "POST /v1/trading/halt",
     "POST /v1/trading/resume",
@@ -425,6 +428,8 @@ def test_lists_show_each_user_their_own(world: World, route: str) -> None:
 @pytest.mark.parametrize("route", sorted(ADMIN_ONLY - {"POST /v1/keys", "POST /v1/accounts"}))
 def test_admin_routes_refuse_a_trader_by_role(world: World, route: str) -> None:
     method, path = route.split(" ")
-    path = path.format(account_id=ACCOUNT, key_id="whatever", user="carol", timeframe="1d")
+    path = path.format(
+        account_id=ACCOUNT, key_id="whatever", user="carol", timeframe="1d", backfill_id="whatever"
+    )
     answer = world.client.request(method, path, json={}, headers=world.bob)
     assert answer.status_code == 403, answer.text

@@ -42,7 +42,7 @@ J = TypeVar("J", bound=Job)
 
 
 class DocumentJobs(Generic[J]):
-    """Jobs of one kind by id; ids sort newest first (strategies.jobs.newest_first_id)."""
+    """Jobs of one kind by id; ids sort newest first (kernel.clock.newest_first_id)."""
 
     def __init__(self, store: DocumentStore, kind: str, model: type[J]):
         self.store = store

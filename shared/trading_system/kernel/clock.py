@@ -26,5 +26,11 @@ def sortable_id() -> str:
     return f"{time.time_ns():019d}{os.urandom(4).hex()[:7]}"
 
 
+def newest_first_id(prefix: str) -> str:
+    """`<prefix>_` and 26 characters whose ascending order is newest first (nanoseconds counted
+    down from 2286, then randomness), so a store's key order is a listing's order (jobs)."""
+    return f"{prefix}_{10**19 - 1 - time.time_ns():019d}{os.urandom(4).hex()[:7]}"
+
+
 def new_uuid() -> uuid.UUID:
     return uuid.uuid4()

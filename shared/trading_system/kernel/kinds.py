@@ -14,6 +14,7 @@ TOKEN_REVOCATIONS = "token_revocation"  # revoked token ids and disabled subject
 # Market Data
 SYMBOLS = "symbol"
 BACKFILLS = "backfill"  # how far each provider's backfill of a symbol got
+BACKFILL_JOBS = "backfill_job"  # backfills asked for over HTTP, with their status and report
 
 # Scanning
 SCANNERS = "scanner"

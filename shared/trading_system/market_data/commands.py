@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, PlainValidator
+from pydantic import AfterValidator, Field, PlainSerializer, PlainValidator
 
 from trading_system.kernel.messages import Command, Message
 from trading_system.kernel.text import PlainText
@@ -73,7 +73,19 @@ def _parse_moment(value: Any) -> datetime | date:
         ) from None
 
 
-Moment = Annotated[datetime | date, PlainValidator(_parse_moment, json_schema_input_type=str | int)]
+def _moment_text(value: datetime | date) -> str:
+    """A moment in JSON as pydantic writes a datetime (UTC as `Z`) or a date. Said explicitly:
+    pydantic's own serializer for the `datetime | date` union behind a plain validator warns on
+    every datetime (it tries the date branch too)."""
+    text = value.isoformat()
+    return f"{text[:-6]}Z" if isinstance(value, datetime) and text.endswith("+00:00") else text
+
+
+Moment = Annotated[
+    datetime | date,
+    PlainValidator(_parse_moment, json_schema_input_type=str | int),
+    PlainSerializer(_moment_text, return_type=str, when_used="json"),
+]
 
 
 class BarRow(Message):
@@ -172,3 +184,9 @@ class PullLatestBars(Command):
 # One command a provider, so a schedule (which sends its command without arguments) names one.
 class PullAlpacaBars(PullLatestBars):
     provider: str = "alpaca"
+
+
+class SubmitBackfill(Command):
+    """A backfill as a job: checked now, run in the background (BackfillRequested)."""
+
+    request: BackfillBars

@@ -35,3 +35,11 @@ class BarsIngested(MarketDataEvent):
     end: datetime
     symbols: list[SymbolRange]
     source: str
+
+
+class BackfillRequested(MarketDataEvent):
+    """A backfill job is queued: submitted, or continued after a run used up its time budget."""
+
+    backfill_id: str
+    provider: str
+    symbols: int

@@ -9,8 +9,15 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from trading_system.kernel.bus import Handled, HandlerTable, MessageBus, MessageContext
-from trading_system.kernel.clock import Clock, sortable_id
-from trading_system.kernel.errors import ConcurrencyConflict, Conflict, DomainError, Problem, ValidationFailed
+from trading_system.kernel.clock import Clock, newest_first_id, sortable_id
+from trading_system.kernel.errors import (
+    ConcurrencyConflict,
+    Conflict,
+    DomainError,
+    NotFound,
+    Problem,
+    ValidationFailed,
+)
 from trading_system.market_data.commands import (
     BackfillBars,
     BarRow,
@@ -22,6 +29,7 @@ from trading_system.market_data.commands import (
     PullLatestBars,
     RecordCorporateActions,
     RegisterSymbol,
+    SubmitBackfill,
 )
 from trading_system.market_data.domain import (
     EPOCH,
@@ -38,22 +46,34 @@ from trading_system.market_data.domain import (
     session_ceil,
     session_end_exclusive,
 )
-from trading_system.market_data.events import BarsIngested, SymbolRange, SymbolRegistered
+from trading_system.market_data.events import BackfillRequested, BarsIngested, SymbolRange, SymbolRegistered
+from trading_system.market_data.jobs import BackfillJob, BackfillReport, SymbolBackfill
 from trading_system.market_data.ports import (
     BackfillCheckpoint,
     BackfillCheckpoints,
+    BackfillJobs,
     BarLake,
     CompactionReport,
     CorporateActionsSource,
     MarketDataProvider,
     MarketDataProviders,
+    NeedsCredentials,
     ProviderBars,
+    ProviderCredentialsError,
     ProviderError,
     ProviderUnavailable,
     RetryPolicy,
     SymbolRepository,
+    UnknownProvider,
 )
-from trading_system.market_data.queries import GetBars, GetSymbol, ListCorporateActions, ListSymbols
+from trading_system.market_data.queries import (
+    GetBackfill,
+    GetBars,
+    GetSymbol,
+    ListBackfills,
+    ListCorporateActions,
+    ListSymbols,
+)
 
 if TYPE_CHECKING:
     from trading_system.market_data.bar_batch import BarSeries, ParsedBars
@@ -264,25 +284,6 @@ def list_corporate_actions(
 # -- backfill from a provider ----------------------------------------------------------------
 
 
-class SymbolBackfill(BaseModel):
-    symbol: str
-    bars: int  # ingested by this run
-    pages: int
-    resumed_from: datetime | None  # where an earlier, interrupted run had stopped
-    through: datetime  # every bar starting before this is in the lake
-    empty: bool  # the provider had no bar in the range (a wrong symbol at Alpaca looks so)
-    corporate_actions: int = 0  # splits and dividends in the range newly recorded (from Alpaca)
-
-
-class BackfillReport(BaseModel):
-    provider: str
-    timeframe: Timeframe
-    start: datetime
-    end: datetime  # exclusive
-    bars: int
-    symbols: list[SymbolBackfill]
-
-
 def backfill_bars(
     cmd: BackfillBars,
     providers: MarketDataProviders,
@@ -292,31 +293,64 @@ def backfill_bars(
     clock: Clock,
     context: MessageContext,
 ) -> Handled[BackfillReport]:
+    provider, start, end = check_backfill(cmd, providers, clock.now())
+    run = _Run(provider, providers, cmd.timeframe, backfills, symbols, bus, clock, context)
+    return Handled(_backfill(run, cmd, start, end))  # each batch's BarsIngested was published as ingested
+
+
+def check_backfill(
+    cmd: BackfillBars, providers: MarketDataProviders, now: datetime
+) -> tuple[MarketDataProvider, datetime, datetime]:
+    """What a backfill can check before it fetches anything, so the CLI and a job submitted over
+    HTTP refuse the same requests: a known provider with its credentials set, and a range holding
+    at least one complete bar. Returns the provider and the range [start, end)."""
     provider = providers.get(cmd.provider)
-    tf = cmd.timeframe
-    start, end = _backfill_range(cmd, clock.now())
-    run = _Run(provider, providers, tf, backfills, symbols, bus, clock, context)
-    done = [_backfill_symbol(run, symbol, start, end) for symbol in dict.fromkeys(cmd.symbols)]
+    if isinstance(provider, NeedsCredentials) and (missing := provider.missing_credentials()) is not None:
+        raise ProviderCredentialsError(missing)
+    start, end = _backfill_range(cmd, now)
+    return provider, start, end
+
+
+class _OutOfTime(Exception):
+    """A job's time budget is used up between two batches or symbols; `bars` are what this run
+    ingested per symbol (every one of them checkpointed)."""
+
+    def __init__(self, bars: dict[str, int]):
+        super().__init__("the backfill's time budget is used up")
+        self.bars = bars
+
+
+def _backfill(run: _Run, cmd: BackfillBars, start: datetime, end: datetime) -> BackfillReport:
+    provider = run.provider
+    done: list[SymbolBackfill] = []
+    for symbol in dict.fromkeys(cmd.symbols):
+        # Only after this run has fetched something: a symbol resumed already complete costs no
+        # time, and a run that stopped before any page would queue itself forever.
+        if any(s.pages for s in done) and run.out_of_time():
+            raise _OutOfTime({s.symbol: s.bars for s in done})
+        try:
+            done.append(_backfill_symbol(run, symbol, start, end))
+        except _OutOfTime as spent:
+            raise _OutOfTime({**{s.symbol: s.bars for s in done}, **spent.bars}) from None
     if isinstance(provider, CorporateActionsSource):
         done = [
             s.model_copy(
                 update={
                     "corporate_actions": _backfill_actions(
-                        provider, providers.retry, s.symbol, start, end, symbols, bus, context
+                        provider, run.providers.retry, s.symbol, start, end, run.symbols, run.bus, run.context
                     )
                 }
             )
             for s in done
         ]
-    report = BackfillReport(
+    return BackfillReport(
         provider=provider.name,
-        timeframe=tf,
+        timeframe=run.tf,
         start=start,
         end=end,
         bars=sum(s.bars for s in done),
         symbols=done,
     )
-    return Handled(report)  # each page's BarsIngested was published as it was ingested
 
 
 def _moment(value: datetime | date) -> datetime:
@@ -354,6 +388,10 @@ class _Run:
     bus: MessageBus
     clock: Clock
     context: MessageContext
+    deadline: datetime | None = None  # a job's: past it, the run stops after its current batch
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and self.clock.now() >= self.deadline
 
 
 def _backfill_symbol(run: _Run, symbol: str, start: datetime, end: datetime) -> SymbolBackfill:
@@ -419,6 +457,8 @@ def _backfill_symbol(run: _Run, symbol: str, start: datetime, end: datetime) -> 
             pending, first_pending, saved_pages = [], 0, pages
         if last:
             break
+        if through is not None and run.out_of_time():
+            raise _OutOfTime({symbol: bars})  # the checkpoint just saved is where the next run resumes
         token = page.next_token  # the same request continued: its start stays as it was
     return SymbolBackfill(
         symbol=symbol,
@@ -535,6 +575,91 @@ def _ingest_page(
         ) from None
 
 
+# -- backfills as jobs (submitted over HTTP, run on BackfillRequested) -------------------------
+
+
+def submit_backfill(
+    cmd: SubmitBackfill,
+    backfill_jobs: BackfillJobs,
+    providers: MarketDataProviders,
+    clock: Clock,
+    context: MessageContext,
+) -> Handled[BackfillJob]:
+    """Everything a backfill can check before it runs is checked here (as the CLI's run does), so
+    a bad request is a 422 naming its field and no job is stored."""
+    request = cmd.request
+    try:
+        check_backfill(request, providers, clock.now())
+    except (UnknownProvider, ProviderCredentialsError) as error:
+        # A request this deployment cannot serve: the caller's to fix (or an admin's to configure).
+        raise ValidationFailed(error.detail, [Problem(error.detail, field="provider")]) from None
+    job = BackfillJob(
+        backfill_id=newest_first_id("bf"),
+        request=request,
+        submitted_at=clock.now(),
+        submitted_by=context.principal.key_id,
+    )
+    backfill_jobs.add(job)
+    return Handled(job, (_requested(job),))
+
+
+def _requested(job: BackfillJob) -> BackfillRequested:
+    return BackfillRequested(
+        backfill_id=job.backfill_id, provider=job.request.provider, symbols=len(job.request.symbols)
+    )
+
+
+def run_backfills(
+    event: BackfillRequested,
+    backfill_jobs: BackfillJobs,
+    providers: MarketDataProviders,
+    backfills: BackfillCheckpoints,
+    symbols: SymbolRepository,
+    bus: MessageBus,
+    clock: Clock,
+    context: MessageContext,
+    backfill_job_budget_s: float,
+) -> Handled[BackfillJob | None]:
+    """Run a queued backfill job. When its time budget is used up it saves its progress and queues
+    itself again (the checkpoints make the next run resume there), so no run meets Lambda's
+    15-minute limit. An error fails the job with the error recorded: the provider's retries have
+    been spent already, and a deterministic error would fail every retry alike."""
+    job = backfill_jobs.get(event.backfill_id)
+    if job is None or not job.runnable(clock.now()):
+        return Handled(None)  # unknown, or finished: a redelivered event does nothing
+    job = job.start(clock.now())
+    backfill_jobs.save(job)
+    cmd = job.request
+    deadline = clock.now() + timedelta(seconds=backfill_job_budget_s)
+    try:
+        provider, start, end = check_backfill(cmd, providers, clock.now())
+        run = _Run(provider, providers, cmd.timeframe, backfills, symbols, bus, clock, context, deadline)
+        report = _backfill(run, cmd, start, end)
+    except _OutOfTime as spent:
+        queued = job.progressed(spent.bars).requeue()
+        backfill_jobs.save(queued)
+        return Handled(queued, (_requested(queued),))
+    except Exception as error:
+        reason = str(error) if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
+        failed = job.fail(reason, clock.now())
+        backfill_jobs.save(failed)
+        return Handled(failed)
+    done = job.complete(report, clock.now())
+    backfill_jobs.save(done)
+    return Handled(done)
+
+
+def get_backfill(query: GetBackfill, backfill_jobs: BackfillJobs) -> BackfillJob:
+    job = backfill_jobs.get(query.backfill_id)
+    if job is None:
+        raise NotFound(f"no backfill {query.backfill_id}", field="backfill_id")
+    return job
+
+
+def list_backfills(query: ListBackfills, backfill_jobs: BackfillJobs) -> list[BackfillJob]:
+    return backfill_jobs.newest(query.after, query.limit)
+
+
 class PullReport(BaseModel):
     provider: str
     timeframe: Timeframe
@@ -599,6 +724,7 @@ HANDLERS = HandlerTable(
         CompactLake: compact_lake,
         RecordCorporateActions: record_corporate_actions,
         BackfillBars: backfill_bars,
+        SubmitBackfill: submit_backfill,
         **dict.fromkeys(
             (PullLatestBars, PullAlpacaBars),
             pull_latest_bars,
@@ -609,5 +735,7 @@ HANDLERS = HandlerTable(
         GetSymbol: get_symbol,
         GetBars: get_bars,
         ListCorporateActions: list_corporate_actions,
+        GetBackfill: get_backfill,
+        ListBackfills: list_backfills,
     },
 )

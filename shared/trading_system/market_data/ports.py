@@ -23,6 +23,7 @@ from trading_system.market_data.domain import (
 
 if TYPE_CHECKING:
     from trading_system.market_data.bar_batch import BarColumns, BarSeries, ParsedBars
+    from trading_system.market_data.jobs import BackfillJob
 
 
 class SymbolRepository(Protocol):
@@ -186,6 +187,14 @@ class MarketDataProvider(Protocol):
 
 
 @runtime_checkable
+class NeedsCredentials(Protocol):
+    """A provider that cannot fetch without an API key (Alpaca; CCXT's public bars need none)."""
+
+    def missing_credentials(self) -> str | None:
+        """What to set when the key is missing (the settings' names, never a value); None if set."""
+
+
+@runtime_checkable
 class CorporateActionsSource(Protocol):
     """A provider that also knows splits and dividends (Alpaca does; CCXT exchanges do not)."""
 
@@ -245,3 +254,16 @@ class BackfillCheckpoints(Protocol):
     def get(self, provider: str, symbol: str, timeframe: Timeframe) -> BackfillCheckpoint | None: ...
 
     def save(self, checkpoint: BackfillCheckpoint) -> None: ...
+
+
+class BackfillJobs(Protocol):
+    """Backfill jobs by id; ids sort newest first (kernel.clock.newest_first_id)."""
+
+    def get(self, backfill_id: str) -> BackfillJob | None: ...
+
+    def add(self, job: BackfillJob) -> None:
+        """Store a new job (ConcurrencyConflict if the id is taken)."""
+
+    def save(self, job: BackfillJob) -> None: ...
+
+    def newest(self, after: str | None, limit: int) -> list[BackfillJob]: ...

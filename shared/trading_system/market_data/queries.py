@@ -40,3 +40,14 @@ class ListCorporateActions(Query):
 
     symbol: Symbol
     kind: ActionKind | None = None
+
+
+class GetBackfill(Query):
+    backfill_id: str = Field(min_length=1, max_length=64)
+
+
+class ListBackfills(Query):
+    """Backfill jobs newest first."""
+
+    after: str | None = Field(default=None, max_length=64, description="the last id of the previous page")
+    limit: int = Field(default=50, ge=1, le=200)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from trading_system import __version__
 from trading_system.kernel.bus import Handled, HandlerTable, MessageContext
+from trading_system.kernel.clock import newest_first_id
 from trading_system.kernel.errors import (
     ConcurrencyConflict,
     Conflict,
@@ -48,7 +49,7 @@ from trading_system.strategies.deploying import (
 )
 from trading_system.strategies.events import BacktestCompleted, BacktestFailed, BacktestRequested
 from trading_system.strategies.fills import FillProfile
-from trading_system.strategies.jobs import BacktestJob, BacktestOutcome, newest_first_id
+from trading_system.strategies.jobs import BacktestJob, BacktestOutcome
 from trading_system.strategies.ownership import newest_visible, seen
 from trading_system.strategies.queries import (
     GetBacktest,

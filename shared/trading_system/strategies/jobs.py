@@ -9,8 +9,6 @@ run never looks complete. The job document is written last, after the results it
 
 from __future__ import annotations
 
-import os
-import time
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, Self
@@ -23,12 +21,6 @@ from trading_system.market_data.domain import Timeframe
 from trading_system.strategies.commands import BacktestRequest, SweepRequest
 
 STALE_AFTER = timedelta(minutes=20)  # a run older than the Lambda's 15-minute limit has died
-
-
-def newest_first_id(prefix: str) -> str:
-    """`<prefix>_` and 26 characters whose ascending order is newest first (nanoseconds counted
-    down from 2286, then randomness), so the store's key order is the listing's order."""
-    return f"{prefix}_{10**19 - 1 - time.time_ns():019d}{os.urandom(4).hex()[:7]}"
 
 
 class JobStatus(StrEnum):

@@ -101,10 +101,16 @@ class AlpacaProvider:
             requests_per_minute=settings.alpaca_requests_per_minute,
         )
 
+    def missing_credentials(self) -> str | None:
+        """What to set when the API key is missing (the settings' names, never a value)."""
+        if not self._key_id or not self._secret_key:
+            return f"alpaca needs an API key: set {KEY_SETTINGS}"
+        return None
+
     def fetch_bars(
         self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, token: str | None = None
     ) -> ProviderBars:
-        if not self._key_id or not self._secret_key:
+        if not self._key_id or not self._secret_key:  # as missing_credentials() says
             raise ProviderCredentialsError(f"alpaca needs an API key: set {KEY_SETTINGS}")
         fields: dict[str, str] = {
             "timeframe": TIMEFRAMES[timeframe],

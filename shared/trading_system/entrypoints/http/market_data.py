@@ -1,4 +1,4 @@
-"""Market Data routes: symbols, bar ingestion (JSON or file) and bar queries.
+"""Market Data routes: symbols, bar ingestion (JSON or file), bar queries and backfill jobs.
 
 Each endpoint is named after its catalog function; the catalog holds its method, path and
 summary, and routes.py builds the route (only the one a Lambda serves).
@@ -20,6 +20,7 @@ from trading_system.entrypoints.http.params import IsoMoment, iso, like, moment,
 from trading_system.entrypoints.http.routes import route
 from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.market_data.commands import (
+    BackfillBars,
     BarRow,
     CompactLake,
     CorporateActionRow,
@@ -28,6 +29,7 @@ from trading_system.market_data.commands import (
     IngestBars,
     RecordCorporateActions,
     RegisterSymbol,
+    SubmitBackfill,
 )
 from trading_system.market_data.domain import (
     ActionKind,
@@ -40,8 +42,16 @@ from trading_system.market_data.domain import (
     symbol_segment,
 )
 from trading_system.market_data.handlers import ActionsRecorded, BarsPage, IngestReport, Registered
+from trading_system.market_data.jobs import BackfillJob
 from trading_system.market_data.ports import CompactionReport
-from trading_system.market_data.queries import GetBars, GetSymbol, ListCorporateActions, ListSymbols
+from trading_system.market_data.queries import (
+    GetBackfill,
+    GetBars,
+    GetSymbol,
+    ListBackfills,
+    ListCorporateActions,
+    ListSymbols,
+)
 
 _CHUNK = 1024 * 1024
 
@@ -220,6 +230,30 @@ def record_corporate_actions(
 def compact_lake(body: CompactLake, bus: Bus, context: Context) -> CompactionReport:
     report: CompactionReport = bus.execute(body, context)
     return report
+
+
+@route(status_code=202)
+def submit_backfill(body: BackfillBars, response: Response, bus: Bus, context: Context) -> BackfillJob:
+    job: BackfillJob = bus.execute(SubmitBackfill(request=body), context)
+    response.headers["Location"] = f"/v1/backfills/{job.backfill_id}"
+    return job
+
+
+def list_backfills(
+    bus: Bus,
+    context: Context,
+    after: str | None = like(ListBackfills, "after"),
+    limit: int = like(ListBackfills, "limit"),
+) -> list[BackfillJob]:
+    jobs: list[BackfillJob] = bus.ask(ListBackfills(after=after, limit=limit), context)
+    return jobs
+
+
+def get_backfill(
+    backfill_id: Annotated[str, like(GetBackfill, "backfill_id", in_path=True)], bus: Bus, context: Context
+) -> BackfillJob:
+    job: BackfillJob = bus.ask(GetBackfill(backfill_id=backfill_id), context)
+    return job
 
 
 def _locate(response: Response, report: IngestReport) -> None:
