@@ -24,10 +24,10 @@ if TYPE_CHECKING:
     from trading_system.adapters.alert_store import DocumentAlerts, DocumentDeliveries
     from trading_system.adapters.analytics_lake import AnalyticsLake
     from trading_system.adapters.aws.websocket import ManagementApiPoster
-    from trading_system.adapters.backfill_jobs import DocumentBackfillJobs
     from trading_system.adapters.deliveries import DocumentDeadLetters, DocumentInbox
     from trading_system.adapters.fill_lake import FillLake
     from trading_system.adapters.indicator_demand import ScannerIndicatorDemand
+    from trading_system.adapters.job_store import DocumentJobs
     from trading_system.adapters.lake import ParquetLake
     from trading_system.adapters.providers import ProviderRegistry
     from trading_system.adapters.raw import RawFiles
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from trading_system.adapters.strategy_store import (
         BacktestLake,
         DocumentDeployments,
-        DocumentJobs,
         DocumentSavedStrategies,
         SweepLake,
     )
@@ -53,6 +52,7 @@ if TYPE_CHECKING:
     from trading_system.kernel.event_store import EventStore
     from trading_system.kernel.timetable import Timetable
     from trading_system.market_data.domain import BarLimits
+    from trading_system.market_data.jobs import BackfillJob
     from trading_system.strategies.book import StrategyBook
     from trading_system.strategies.jobs import BacktestJob, SweepJob
     from trading_system.trading.broker import BrokerFactory
@@ -229,10 +229,12 @@ class Container:
         return ProviderRegistry(self.settings)
 
     @_once
-    def backfill_jobs(self) -> DocumentBackfillJobs:
-        from trading_system.adapters.backfill_jobs import DocumentBackfillJobs
+    def backfill_jobs(self) -> DocumentJobs[BackfillJob]:
+        from trading_system.adapters.job_store import DocumentJobs
+        from trading_system.kernel.kinds import BACKFILL_JOBS
+        from trading_system.market_data.jobs import BackfillJob
 
-        return DocumentBackfillJobs(self.store)
+        return DocumentJobs(self.store, BACKFILL_JOBS, BackfillJob)
 
     @property
     def backfill_job_budget_s(self) -> float:
@@ -432,7 +434,7 @@ class Container:
 
     @_once
     def backtests(self) -> DocumentJobs[BacktestJob]:
-        from trading_system.adapters.strategy_store import DocumentJobs
+        from trading_system.adapters.job_store import DocumentJobs
         from trading_system.kernel.kinds import BACKTESTS
         from trading_system.strategies.jobs import BacktestJob
 
@@ -440,7 +442,7 @@ class Container:
 
     @_once
     def sweeps(self) -> DocumentJobs[SweepJob]:
-        from trading_system.adapters.strategy_store import DocumentJobs
+        from trading_system.adapters.job_store import DocumentJobs
         from trading_system.kernel.kinds import SWEEPS
         from trading_system.strategies.jobs import SweepJob
 

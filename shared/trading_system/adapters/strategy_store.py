@@ -11,7 +11,7 @@ are written, so readers that go through the job never see half a result.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +20,6 @@ from trading_system.kernel.documents import DocumentStore, scan_all
 from trading_system.kernel.kinds import DEPLOYMENTS, STRATEGIES
 from trading_system.strategies.definitions import SavedStrategy
 from trading_system.strategies.deployments import Deployment
-from trading_system.strategies.jobs import Job
 from trading_system.strategies.ports import SweptBlock
 
 TRADE_SCHEMA = {
@@ -36,38 +35,6 @@ TRADE_SCHEMA = {
     "return_pct": "DOUBLE",
     "commission": "DOUBLE",
 }
-
-
-J = TypeVar("J", bound=Job)
-
-
-class DocumentJobs(Generic[J]):
-    """Jobs of one kind by id; ids sort newest first (kernel.clock.newest_first_id)."""
-
-    def __init__(self, store: DocumentStore, kind: str, model: type[J]):
-        self.store = store
-        self.kind = kind
-        self.model = model
-
-    def get(self, job_id: str) -> J | None:
-        doc = self.store.get(self.kind, job_id)
-        return self.model.model_validate(doc) if doc else None
-
-    def add(self, job: J) -> None:
-        self.store.put(self.kind, job.key, job.model_dump(mode="json"), if_absent=True)
-
-    def save(self, job: J) -> None:
-        self.store.put(self.kind, job.key, job.model_dump(mode="json"))
-
-    def delete(self, job_id: str) -> None:
-        self.store.delete(self.kind, job_id)
-
-    def newest(self, after: str | None, limit: int) -> list[J]:
-        return [self.model.model_validate(d) for _, d in self.store.scan(self.kind, after=after, limit=limit)]
-
-    def get_many(self, job_ids: Sequence[str]) -> dict[str, J]:
-        found = self.store.get_many(self.kind, job_ids)
-        return {key: self.model.model_validate(doc) for key, doc in found.items()}
 
 
 class BacktestLake:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, Field, PlainSerializer, PlainValidator
 
 from trading_system.kernel.messages import Command, Message
 from trading_system.kernel.text import PlainText
 from trading_system.market_data.calendars import canonical_code, known_exchanges
-from trading_system.market_data.domain import ActionKind, Step, Symbol, Timeframe
+from trading_system.market_data.domain import ActionKind, Step, Symbol, Timeframe, parse_moment
 
 
 def _parse_exchange(text: str) -> str:
@@ -49,30 +49,6 @@ class RegisterSymbol(Command):
     )
 
 
-def _parse_moment(value: Any) -> datetime | date:
-    """ISO 8601 (UTC when it has no offset), a plain date, or epoch seconds/milliseconds."""
-    if isinstance(value, (datetime, date)):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError("must be an ISO 8601 timestamp, a date, or epoch seconds")
-    if isinstance(value, (int, float)) or value.strip().isdigit():
-        number = float(value)
-        seconds = number / 1000 if number >= 1e11 else number
-        try:
-            return datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, OSError, ValueError):
-            raise ValueError(
-                f"{value!r} epoch seconds (or milliseconds) is not a time a calendar can hold"
-            ) from None
-    text = value.strip()
-    try:
-        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"{value!r} is not a timestamp: use ISO 8601 (2024-01-02T14:30:00Z), a date, or epoch seconds"
-        ) from None
-
-
 def _moment_text(value: datetime | date) -> str:
     """A moment in JSON as pydantic writes a datetime (UTC as `Z`) or a date. Said explicitly:
     pydantic's own serializer for the `datetime | date` union behind a plain validator warns on
@@ -83,7 +59,7 @@ def _moment_text(value: datetime | date) -> str:
 
 Moment = Annotated[
     datetime | date,
-    PlainValidator(_parse_moment, json_schema_input_type=str | int),
+    PlainValidator(parse_moment, json_schema_input_type=str | int),
     PlainSerializer(_moment_text, return_type=str, when_used="json"),
 ]
 

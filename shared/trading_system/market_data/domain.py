@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
@@ -102,6 +102,35 @@ _PERIOD = {
 def as_utc(ts: datetime) -> datetime:
     """Timestamps without a zone are taken as UTC; others are converted to it."""
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def parse_moment(value: Any) -> datetime | date:
+    """ISO 8601 (UTC when it has no offset), a plain date, or epoch seconds/milliseconds."""
+    if isinstance(value, (datetime, date)):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError("must be an ISO 8601 timestamp, a date, or epoch seconds")
+    if isinstance(value, (int, float)) or value.strip().isdigit():
+        number = float(value)
+        seconds = number / 1000 if number >= 1e11 else number
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(
+                f"{value!r} epoch seconds (or milliseconds) is not a time a calendar can hold"
+            ) from None
+    text = value.strip()
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a timestamp: use ISO 8601 (2024-01-02T14:30:00Z), a date, or epoch seconds"
+        ) from None
+
+
+def utc_moment(value: datetime | date) -> datetime:
+    """A moment as a client wrote it (a timestamp, or a date: its 00:00 UTC), in UTC."""
+    return as_utc(value) if isinstance(value, datetime) else datetime.combine(value, datetime.min.time(), UTC)
 
 
 class Bar(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -17,6 +17,7 @@ from trading_system.kernel.errors import (
     NotFound,
     Problem,
     ValidationFailed,
+    describe_failure,
 )
 from trading_system.market_data.commands import (
     BackfillBars,
@@ -45,6 +46,7 @@ from trading_system.market_data.domain import (
     end_exclusive,
     session_ceil,
     session_end_exclusive,
+    utc_moment,
 )
 from trading_system.market_data.events import BackfillRequested, BarsIngested, SymbolRange, SymbolRegistered
 from trading_system.market_data.jobs import BackfillJob, BackfillReport, SymbolBackfill
@@ -353,15 +355,11 @@ def _backfill(run: _Run, cmd: BackfillBars, start: datetime, end: datetime) -> B
     )
 
 
-def _moment(value: datetime | date) -> datetime:
-    return as_utc(value) if isinstance(value, datetime) else datetime.combine(value, time(0), UTC)
-
-
 def _backfill_range(cmd: BackfillBars, now: datetime) -> tuple[datetime, datetime]:
     """[start, end) in whole bars; the end is at most the start of the bar in progress now (a bar
     still forming would be ingested half-made)."""
     tf = cmd.timeframe
-    start = tf.ceil(_moment(cmd.start))
+    start = tf.ceil(utc_moment(cmd.start))
     latest = tf.floor(now)
     if start >= latest:
         reason = (
@@ -371,7 +369,7 @@ def _backfill_range(cmd: BackfillBars, now: datetime) -> tuple[datetime, datetim
         raise ValidationFailed("the range is in the future", [Problem(reason, field="start")])
     if cmd.end is None:
         return start, latest
-    end_at = _moment(cmd.end)
+    end_at = utc_moment(cmd.end)
     check_range(start, end_at)
     return start, min(end_exclusive(tf, end_at), latest)
 
@@ -640,8 +638,7 @@ def run_backfills(
         backfill_jobs.save(queued)
         return Handled(queued, (_requested(queued),))
     except Exception as error:
-        reason = str(error) if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
-        failed = job.fail(reason, clock.now())
+        failed = job.fail(describe_failure(error), clock.now())
         backfill_jobs.save(failed)
         return Handled(failed)
     done = job.complete(report, clock.now())

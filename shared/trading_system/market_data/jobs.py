@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from trading_system.kernel.errors import Conflict
 from trading_system.market_data.commands import BackfillBars
@@ -60,10 +60,19 @@ class BackfillJob(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     runs: int = 0  # invocations so far: more than one when a run used up its time budget
-    bars: int = Field(default=0, description="bars ingested so far by this job")
     bars_by_symbol: dict[str, int] = Field(default_factory=dict)
     report: BackfillReport | None = None  # a completed job's, counting every run's bars
     error: str | None = None
+
+    @computed_field(description="bars ingested so far by this job")  # type: ignore[prop-decorator]
+    @property
+    def bars(self) -> int:
+        return sum(self.bars_by_symbol.values())
+
+    @property
+    def key(self) -> str:
+        """The id the job is stored and addressed by."""
+        return self.backfill_id
 
     @property
     def job_id(self) -> str:
@@ -92,7 +101,7 @@ class BackfillJob(BaseModel):
         merged = dict(self.bars_by_symbol)
         for symbol, bars in by_symbol.items():
             merged[symbol] = merged.get(symbol, 0) + bars
-        return self.model_copy(update={"bars_by_symbol": merged, "bars": sum(merged.values())})
+        return self.model_copy(update={"bars_by_symbol": merged})
 
     def requeue(self) -> BackfillJob:
         """Its time budget used up: queued again, to resume in the next invocation."""

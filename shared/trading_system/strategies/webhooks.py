@@ -26,7 +26,7 @@ import hmac
 import json
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -36,6 +36,7 @@ from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.kernel.principal import FIRST_ADMIN
 from trading_system.kernel.signing import signature_holds
 from trading_system.kernel.text import PlainText, printable
+from trading_system.market_data.domain import parse_moment, utc_moment
 from trading_system.scanning.domain import SignalValueName
 
 SIGNATURE_HEADER = "x-webhook-signature"
@@ -295,17 +296,13 @@ def signal_fields(webhook: Webhook, payload: dict[str, Any]) -> SignalFields:
 
 
 def _moment(text: str, source: str) -> datetime:
-    stripped = text.strip()
+    """The moment as Market Data reads one (ISO 8601, a date, Unix seconds or milliseconds), in
+    UTC; a 422 naming the payload's field when it is none."""
     try:
-        if stripped.isdigit():
-            # Unix milliseconds from 2001-09-09 on; seconds before (both are what tools send).
-            number = int(stripped)
-            return datetime.fromtimestamp(number / 1000 if number >= 10**12 else number, UTC)
-        moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError):
+        return utc_moment(parse_moment(text))
+    except ValueError:
         reason = f"{source} is not a moment: {text[:40]!r} (ISO 8601, or Unix seconds or milliseconds)"
         raise _malformed_at(reason, source) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _number(text: str, source: str) -> float:
