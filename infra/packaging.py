@@ -1,6 +1,7 @@
 """The three code assets every Lambda is made of, built on this machine (no Docker).
 
-- the dependency layer: third-party wheels for Lambda's platform (layers/build_layer.py);
+- the dependency layer: third-party wheels for Lambda's platform (layers/build_layer.py), and
+  the optional layers some functions add (the catalog's `Layer`: each an extra of pyproject.toml);
 - the shared-code layer: shared/trading_system as `python/trading_system`;
 - the function code: the functions/ package, kept as `functions/` so that the catalog's handler
   strings (`functions.market_data.get_bars.handler`) resolve from /var/task.
@@ -88,13 +89,15 @@ def _copy_package(source: Path, destination: Path) -> None:
         shutil.copy2(path, target)
 
 
-def dependencies_code() -> lambda_.AssetCode:
-    spec = build_layer.LayerSpec.from_project()
+def dependencies_code(layer: str = build_layer.DEPENDENCIES) -> lambda_.AssetCode:
+    """The dependency layer, or the optional layer named `layer`."""
+    spec = build_layer.LayerSpec.from_project(layer=layer)
 
     def produce(output_dir: Path) -> None:
         build_layer.copy_tree(build_layer.ensure_built(spec) / "python", output_dir / "python")
 
-    return _asset(build_layer.REPO_ROOT / "layers", "dependencies layer", f"deps-{spec.key}", produce)
+    prefix = "deps" if layer == build_layer.DEPENDENCIES else layer
+    return _asset(build_layer.REPO_ROOT / "layers", f"{layer} layer", f"{prefix}-{spec.key}", produce)
 
 
 def shared_code() -> lambda_.AssetCode:

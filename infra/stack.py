@@ -25,7 +25,6 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -57,7 +56,7 @@ class Platform:
     storage: Storage
     bus: events.IEventBus
     alerts_topic: sns.ITopic  # where e-mail alerts go (Resource.NOTIFY)
-    layers: Sequence[lambda_.ILayerVersion]
+    layers: Layers  # the dependency and shared layers, and the optional ones entries name
     api: Api
     stream: StreamApi  # the live stream's WebSocket API
     parameters_path: str  # where the functions' settings kept out of code are (docs/OPERATIONS.md)
@@ -146,7 +145,7 @@ class TradingStack(cdk.Stack):
             storage=storage,
             bus=domain_bus.bus,
             alerts_topic=alerts.topic,
-            layers=Layers(self, "Layers").versions,
+            layers=Layers(self, "Layers", optional={layer for entry in catalog for layer in entry.layers}),
             api=api,
             stream=stream,
             parameters_path=f"/{self.stack_name}",

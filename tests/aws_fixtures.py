@@ -137,11 +137,12 @@ class PlatformResources:
             boto_client("s3", moto_url).create_bucket(Bucket=bucket)
         return made
 
-    def settings(self, moto_url: str, data_dir: Path) -> Settings:
-        """The AWS runtime's settings on these resources."""
+    def settings(self, moto_url: str, data_dir: Path, **overrides: Any) -> Settings:
+        """The AWS runtime's settings on these resources (and `overrides`)."""
         from trading_system.config import load_settings
 
         return load_settings(
+            **overrides,
             runtime="aws",
             data_dir=data_dir,
             table_name=self.table,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
@@ -15,7 +15,7 @@ from constructs import Construct
 
 from infra import nag, packaging
 from infra.constructs.storage import Storage
-from trading_system.catalog import Access, Function, Resource
+from trading_system.catalog import Access, Function, Layer, Resource
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -82,9 +82,11 @@ def pascal_case(name: str) -> str:
 
 
 class Layers(Construct):
-    """The two layers every function runs with; built once, in the root stack, and shared."""
+    """The two layers every function runs with, and the optional ones (`optional`: the catalog's
+    `Layer`s its entries name) that only the functions naming them get; built once, in the root
+    stack, and shared."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, optional: Iterable[Layer] = ()) -> None:
         super().__init__(scope, construct_id)
         self.versions: tuple[lambda_.ILayerVersion, ...] = (
             self._layer(
@@ -98,6 +100,21 @@ class Layers(Construct):
                 "The trading_system package: domain, handlers, adapters",
             ),
         )
+        self.optional: dict[Layer, lambda_.ILayerVersion] = {
+            layer: self._layer(
+                f"{pascal_case(layer.value)}Layer",
+                packaging.dependencies_code(layer.value),
+                f"The packages of pyproject.toml's `{layer.value}` extra not in the dependencies layer",
+            )
+            for layer in sorted(set(optional))
+        }
+
+    def of(self, entry: Function) -> list[lambda_.ILayerVersion]:
+        """The layers the entry's function runs with: the two, then those it names."""
+        missing = [layer.value for layer in entry.layers if layer not in self.optional]
+        if missing:
+            raise ValueError(f"catalog entry {entry.name!r} needs layers this stack has not built: {missing}")
+        return [*self.versions, *(self.optional[layer] for layer in entry.layers)]
 
     def _layer(self, construct_id: str, code: lambda_.Code, description: str) -> lambda_.LayerVersion:
         return lambda_.LayerVersion(
@@ -125,7 +142,7 @@ class Functions(Construct):
         storage: Storage,
         bus: events.IEventBus,
         alerts_topic: sns.ITopic,
-        layers: Sequence[lambda_.ILayerVersion],
+        layers: Layers,
         parameters_path: str,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -133,7 +150,7 @@ class Functions(Construct):
         self._bus = bus
         self._alerts_topic = alerts_topic
         self._parameters_path = parameters_path
-        self._layers = list(layers)
+        self._layers = layers
         code = packaging.functions_code()
         self.by_name: dict[str, lambda_.Function] = {
             entry.name: self._function(entry, code) for entry in entries
@@ -150,7 +167,7 @@ class Functions(Construct):
             architecture=ARCHITECTURE,
             handler=entry.handler.replace(":", "."),
             code=code,
-            layers=self._layers,
+            layers=self._layers.of(entry),
             memory_size=entry.memory_mb,
             timeout=cdk.Duration.seconds(entry.timeout_s),
             # Functions that rewrite one shared file (the snapshot) or dispatch schedules run

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from trading_system.identity.ports import TokenIssuer, TokenRevocations, TokenVerifier
     from trading_system.kernel.connections import ConnectionStore
     from trading_system.kernel.event_store import EventStore
+    from trading_system.kernel.schedule_runs import ScheduleRuns
     from trading_system.kernel.timetable import Timetable
     from trading_system.market_data.domain import BarLimits
     from trading_system.market_data.jobs import BackfillJob
@@ -294,6 +295,13 @@ class Container:
         from trading_system.adapters.deliveries import DocumentDeadLetters
 
         return DocumentDeadLetters(self.store)
+
+    @_once
+    def schedule_runs(self) -> ScheduleRuns:
+        """Each scheduled run's record, and each scheduled function's status."""
+        from trading_system.adapters.schedule_runs import DocumentScheduleRuns
+
+        return DocumentScheduleRuns(self.store)
 
     @_once
     def scanner_timetable(self) -> Timetable:

@@ -185,6 +185,15 @@ class Resource(StrEnum):
 Access = Literal["read", "write", "read_write", "publish"]
 
 
+class Layer(StrEnum):
+    """A dependency layer a function needs beyond the two every function runs with (the packages
+    of pyproject.toml's [project].dependencies, and the shared code). Each is built from the
+    pyproject.toml extra of the same name (layers/build_layer.py) and attached in AWS only to the
+    functions that name it here; locally the `local` extra installs it (it includes them all)."""
+
+    CRYPTO = "crypto"  # CCXT, for the crypto exchanges (adapters/providers/ccxt_exchange.py)
+
+
 @dataclass(frozen=True)
 class Function:
     name: str
@@ -207,6 +216,8 @@ class Function:
     # The table item kinds the function may touch, when its context's own (KINDS_BY_CONTEXT) are
     # not what it needs: in AWS a `dynamodb:LeadingKeys` condition on its table grant.
     table_kinds: tuple[str, ...] | None = None
+    # The optional dependency layers the function's code needs (`Layer`); none for most.
+    layers: tuple[Layer, ...] = ()
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -217,6 +228,8 @@ class Function:
         granted = self.table_kinds if self.table_kinds is not None else KINDS_BY_CONTEXT.get(self.context, ())
         if isinstance(self.trigger, On):
             granted = (*granted, kinds.INBOX)
+        if isinstance(self.trigger, Every | Timetabled):  # each run is recorded (entrypoints/scheduled.py)
+            granted = (*granted, kinds.SCHEDULE_STATUS, kinds.owned(kinds.SCHEDULE_RUNS))
         return granted
 
     @property
@@ -309,6 +322,26 @@ _SIGNAL_WRITER: Mapping[Resource, Access] = {
     Resource.BUS: "publish",
 }
 _SIGNAL_MEMORY_MB = 512
+
+
+def _crypto_pull(name: str, command: str, exchange: str) -> Function:
+    """A crypto exchange's scheduled pull: Alpaca's, around the clock, with CCXT's layer."""
+    tag = exchange.lower()
+    return Function(
+        name=name,
+        context="market_data",
+        # Crypto trades around the clock: every 5 minutes of every day, on the same marks as
+        # Alpaca's pull, so a symbol's bars are at most 5 minutes old at any hour.
+        trigger=Every("cron(0/5 * * * ? *)", command),
+        summary=f"Fetch the newest 1m bars of the symbols that subscribe to {exchange} (tagged {tag})",
+        # Public market data: no keys, so no parameters to read.
+        uses={Resource.TABLE: "read_write", Resource.LAKE: "write", Resource.BUS: "publish"},
+        memory_mb=_LAKE_MEMORY_MB,
+        timeout_s=240,
+        concurrency=1,
+        layers=(Layer.CRYPTO,),
+    )
+
 
 TRADING: tuple[Function, ...] = (
     _http(
@@ -527,6 +560,16 @@ TRADING: tuple[Function, ...] = (
 _CORE: tuple[Function, ...] = (
     _http("health", "identity", "GET", "/v1/health", None, "Liveness and version", {}),
     _http("get_me", "identity", "GET", "/v1/me", Role.VIEWER, "The calling key's id and role", {}),
+    _http(
+        "list_schedules",
+        "identity",  # platform-wide, as health and get_me are
+        "GET",
+        "/v1/schedules",
+        Role.ADMIN,  # failures' descriptions are operators' detail (providers' answers, paths)
+        "Every schedule with its last run, its last failure and its failures since its last success",
+        _READ_TABLE,
+        table_kinds=(kinds.SCHEDULE_STATUS,),
+    ),
     Function(
         name="authorizer",
         context="identity",
@@ -688,7 +731,7 @@ _CORE: tuple[Function, ...] = (
         context="market_data",
         trigger=Every("cron(30 0 * * ? *)", "CompactLake"),
         summary="Merge small lake files every night",
-        uses={Resource.LAKE: "read_write"},
+        uses={Resource.LAKE: "read_write", Resource.TABLE: "read_write"},  # the table: its runs' record
         memory_mb=_LAKE_MEMORY_MB,
         timeout_s=900,
     ),
@@ -865,6 +908,9 @@ _CORE: tuple[Function, ...] = (
         timeout_s=240,
         concurrency=1,
     ),
+    _crypto_pull("pull_binance_bars", "PullBinanceBars", "Binance"),
+    _crypto_pull("pull_coinbase_bars", "PullCoinbaseBars", "Coinbase"),
+    _crypto_pull("pull_kraken_bars", "PullKrakenBars", "Kraken"),
 )
 
 

@@ -13,6 +13,7 @@ from tests.fakes.fixtures import case, server
 from tests.fakes.provider_server import (
     ALPACA_KEY_ID,
     ALPACA_SECRET,
+    CASES,
     ProviderCase,
     ProviderServer,
     provider_settings,
@@ -67,7 +68,7 @@ def every_page(
     while pages[-1].next_token is not None:
         assert len(pages) < 20, "pagination does not end"
         pages.append(provider.fetch_bars(case.symbol, Timeframe.M1, start, end, pages[-1].next_token))
-    return [page.bars for page in pages]
+    return [page.series.bars() for page in pages]
 
 
 def test_pages_cover_the_range_once_in_order(
@@ -87,7 +88,7 @@ def test_the_range_is_start_inclusive_end_exclusive(
 ) -> None:
     server.state.add(case.market, START, 250, price=case.price)
     page = provider.fetch_bars(case.symbol, Timeframe.M1, START + 10 * MINUTE, START + 20 * MINUTE)
-    assert [b.ts for b in page.bars] == [START + i * MINUTE for i in range(10, 20)]
+    assert [b.ts for b in page.series.bars()] == [START + i * MINUTE for i in range(10, 20)]
     assert page.next_token is None
 
 
@@ -114,7 +115,7 @@ def test_a_429_is_rate_limited_with_its_retry_after(
     assert raised.value.retry_after == pytest.approx(7)
     assert raised.value.retryable
     # the limit passed: the same request is answered
-    assert len(provider.fetch_bars(case.symbol, Timeframe.M1, START, START + 10 * MINUTE).bars) == 10
+    assert len(provider.fetch_bars(case.symbol, Timeframe.M1, START, START + 10 * MINUTE).series) == 10
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
@@ -148,7 +149,7 @@ def test_an_unknown_symbol(server: ProviderServer, case: ProviderCase, provider:
             provider.fetch_bars(case.unknown_symbol, Timeframe.M1, START, START + 10 * MINUTE)
     else:
         page = provider.fetch_bars(case.unknown_symbol, Timeframe.M1, START, START + 10 * MINUTE)
-        assert page.bars == [] and page.next_token is None
+        assert len(page.series) == 0 and page.next_token is None
 
 
 def test_refused_credentials_are_a_credentials_error(
@@ -186,8 +187,8 @@ def test_a_provider_answers_the_timeframe_asked(
     day = datetime(2024, 1, 2, tzinfo=UTC)
     server.state.add(case.market, day, 5, step_s=3600, price=case.price)
     hourly = provider.fetch_bars(case.symbol, Timeframe.H1, day, day + timedelta(hours=5))
-    assert [b.ts for b in hourly.bars] == [day + timedelta(hours=i) for i in range(5)]
-    assert provider.fetch_bars(case.symbol, Timeframe.M1, day, day + timedelta(hours=5)).bars == []
+    assert [b.ts for b in hourly.series.bars()] == [day + timedelta(hours=i) for i in range(5)]
+    assert provider.fetch_bars(case.symbol, Timeframe.M1, day, day + timedelta(hours=5)).series.bars() == []
 
 
 # -- what is particular to one adapter ---------------------------------------------------------
@@ -229,7 +230,7 @@ def test_alpaca_daily_bars_are_dated_by_their_session(server: ProviderServer, tm
     page = provider.fetch_bars(
         "AAPL", Timeframe.D1, datetime(2024, 1, 2, tzinfo=UTC), datetime(2024, 1, 5, tzinfo=UTC)
     )
-    assert [b.ts for b in page.bars] == [datetime(2024, 1, d, tzinfo=UTC) for d in (2, 3, 4)]
+    assert [b.ts for b in page.series.bars()] == [datetime(2024, 1, d, tzinfo=UTC) for d in (2, 3, 4)]
 
 
 @pytest.mark.parametrize(
@@ -260,8 +261,12 @@ def test_an_exchange_symbol_may_be_its_own_market_id(server: ProviderServer, tmp
     by_id = provider.fetch_bars("BTCUSDT", Timeframe.M1, START, START + 10 * MINUTE)
     by_dash = provider.fetch_bars("BTC-USDT", Timeframe.M1, START, START + 10 * MINUTE)
     by_unified = provider.fetch_bars("BTC/USDT", Timeframe.M1, START, START + 10 * MINUTE)
-    assert len(by_id.bars) == 10
-    assert as_tuples(by_id.bars) == as_tuples(by_dash.bars) == as_tuples(by_unified.bars)
+    assert len(by_id.series) == 10
+    assert (
+        as_tuples(by_id.series.bars())
+        == as_tuples(by_dash.series.bars())
+        == as_tuples(by_unified.series.bars())
+    )
 
 
 def test_an_unlisted_exchange_pair_is_an_unknown_symbol(server: ProviderServer, tmp_path: Path) -> None:
@@ -338,7 +343,41 @@ def test_kraken_refuses_a_range_older_than_its_latest_720_bars(
     # from where its latest bars start, it pages as usual
     recent = START + 280 * MINUTE
     page = kraken.fetch_bars("BTC-USD", Timeframe.M1, recent, START + 1000 * MINUTE)
-    assert page.bars[0].ts == recent and len(page.bars) == 100 and page.next_token is not None
+    assert page.series.moment(0) == recent and len(page.series) == 100 and page.next_token is not None
+
+
+def test_coinbase_asks_a_window_a_page_and_goes_on_past_an_empty_one(
+    server: ProviderServer, tmp_path: Path
+) -> None:
+    """Coinbase answers the candles between `start` and `end`, 300 at most (a wider window is a
+    400), newest first, and takes no count: a page asks one page's window, the next page starts
+    where it ended, however few bars it held."""
+    series = server.state.add("BTC-USD", START, 1000, price=42_000.0)
+    series.missing |= {START + i * MINUTE for i in range(250, 620)}  # a whole window without trades
+    coinbase = small_pages(registry(server, tmp_path).get("coinbase"), 300)
+    end = START + 1000 * MINUTE
+    pages = [coinbase.fetch_bars("BTC-USD", Timeframe.M1, START, end)]
+    while pages[-1].next_token is not None:
+        assert len(pages) < 10, "pagination does not end"
+        pages.append(coinbase.fetch_bars("BTC-USD", Timeframe.M1, START, end, pages[-1].next_token))
+    assert [len(page.series) for page in pages] == [250, 0, 280, 100]
+    bars = [bar for page in pages for bar in page.series.bars()]
+    assert as_tuples(bars) == expected(server, CASES["coinbase"], START, end)
+    requests = server.state.bar_requests("coinbase")
+    assert [int(q["start"]) for q in requests] == [
+        int((START + i * MINUTE).timestamp()) for i in range(0, 1000, 300)
+    ]
+    assert all(
+        q["granularity"] == "ONE_MINUTE" and int(q["end"]) - int(q["start"]) < 300 * 60 for q in requests
+    )
+    # its markets, once: the v2 currencies CCXT loads first, then the public spot and futures products
+    assert [path for path, _ in server.state.requests if not path.endswith("/candles")] == [
+        "/v2/currencies",
+        "/v2/currencies/crypto",
+        "/v2/exchange-rates",
+        "/api/v3/brokerage/market/products",
+        "/api/v3/brokerage/market/products",
+    ]
 
 
 @pytest.mark.parametrize("url", ["http://data.example.com", "ftp://127.0.0.1", "not a url"])

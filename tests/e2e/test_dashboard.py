@@ -461,6 +461,79 @@ def test_without_the_account_the_section_says_why(page: Page, local_runner: Loca
     watched.assert_clean()
 
 
+# ---- the schedules section --------------------------------------------------------------------
+
+
+def record_failed_runs(runner: LocalRunner, function: str, error: str, attempts: int) -> None:
+    """`attempts` failed attempts of one firing of `function`, written to the runner's write
+    store as its scheduler writes them (the same adapter, the same SQLite file)."""
+    from trading_system.adapters.local.sqlite_store import SqliteDocumentStore
+    from trading_system.adapters.schedule_runs import DocumentScheduleRuns
+    from trading_system.kernel.clock import newest_first_id
+    from trading_system.kernel.schedule_runs import RunStatus, ScheduleRun
+
+    store = SqliteDocumentStore(runner.data_dir / "trading.db")
+    try:
+        runs = DocumentScheduleRuns(store)
+        for attempt in range(1, attempts + 1):
+            at = datetime.now(UTC)
+            runs.record(
+                ScheduleRun(
+                    run_id=newest_first_id("run"),
+                    function=function,
+                    command="CompactLake",
+                    invocation="e2e-firing",
+                    attempt=attempt,
+                    started_at=at,
+                    finished_at=at,
+                    status=RunStatus.FAILED,
+                    error=error,
+                )
+            )
+    finally:
+        store.close()
+
+
+def test_a_failed_schedule_stands_out_in_the_schedules_section(
+    page: Page, local_runner: LocalRunner, admin: httpx.Client
+) -> None:
+    watched = Watched(page, local_runner)
+    # The nightly compaction (00:30 UTC: the runner's own scheduler will not run it meanwhile).
+    error = "OSError: e2e: the lake is unreachable"
+    record_failed_runs(local_runner, "compact_lake_nightly", error, attempts=3)
+    listed = {s["name"]: s for s in admin.get("/v1/schedules").json()}
+    assert listed["compact_lake_nightly"]["status"] == "failing"
+    assert listed["compact_lake_nightly"]["failures_since_success"] == 3
+
+    open_dashboard(page, local_runner, local_runner.admin_key)
+    row = page.locator("#schedule-list tr[data-schedule='compact_lake_nightly']")
+    expect(row).to_have_attribute("data-status", "failing", timeout=WAIT_MS)
+    expect(row).to_have_class(re.compile(r"\bfailing\b"))
+    expect(row.locator(".badge")).to_have_text("failing")
+    expect(row.locator("td.error-text")).to_have_text(error)
+    expect(row).to_contain_text("attempt 3")
+    expect(row).to_contain_text("cron(30 0 * * ? *)")
+    expect(page.locator("#schedule-list-count")).to_contain_text("failing")
+    # Every schedule of the catalog is listed, the failing ones first.
+    statuses = page.locator("#schedule-list tbody tr").evaluate_all("rows => rows.map(r => r.dataset.status)")
+    assert set(listed) == set(page.locator("#schedule-list tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.schedule)"
+    ))  # fmt: skip
+    assert statuses == sorted(statuses, key=lambda s: s != "failing"), statuses
+    # The failing row looks different from a healthy one.
+    failing_bg = row.evaluate("r => getComputedStyle(r).backgroundColor")
+    other = page.locator("#schedule-list tr:not(.failing)").first
+    assert failing_bg != other.evaluate("r => getComputedStyle(r).backgroundColor")
+
+    # A key below admin sees why, not a table.
+    viewer_key = new_key(admin, "viewer")
+    page.goto(f"{local_runner.base_url}/?key={viewer_key}#/AAPL/1d")
+    page.wait_for_function("() => Number(document.getElementById('schedules').dataset.loads || 0) > 0")
+    expect(page.locator("#schedules-note")).to_contain_text("needs the admin role (this key has viewer)")
+    expect(page.locator("#schedule-list")).to_be_hidden()
+    watched.assert_clean()
+
+
 # ---- the backtests section --------------------------------------------------------------------
 
 BACKTEST_SYMBOLS = ("BTGOOG", "BTHALF")  # GOOG's daily bars, and the same at half the price

@@ -1,8 +1,8 @@
-"""A fake market-data provider on 127.0.0.1: Alpaca's stock bars (data API v2) and Binance's
-spot klines (what CCXT's binance calls), answering from a generated random walk in the bodies the
-providers document, with faults a test can inject: pagination (small pages), a 429 with
-Retry-After, a 5xx, a gap in the data, a malformed row, a row that breaks the bar rules, an
-unknown symbol and refused credentials.
+"""A fake market-data provider on 127.0.0.1: Alpaca's stock bars (data API v2) and the public
+candles of Binance, Coinbase and Kraken (what CCXT's exchanges call), answering from a generated
+random walk in the bodies the providers document, with faults a test can inject: pagination
+(small pages), a 429 with Retry-After, a 5xx, a gap in the data, a malformed row, a row that
+breaks the bar rules, an unknown symbol and refused credentials.
 
 Alpaca: GET /v2/stocks/{symbol}/bars?timeframe=1Min&start&end&limit&page_token (start and end
 inclusive, RFC 3339), headers APCA-API-KEY-ID / APCA-API-SECRET-KEY;
@@ -13,6 +13,17 @@ GET /v1/corporate-actions?symbols&types&start&end&limit&page_token (dates inclus
 Binance: GET /api/v3/exchangeInfo; GET /api/v3/klines?symbol&interval&startTime&endTime&limit;
 rows [open time ms, "open", "high", "low", "close", "volume", close time ms, "quote volume",
 trades, "taker buy base", "taker buy quote", "0"].
+Kraken: GET /0/public/Assets, /0/public/AssetPairs; GET /0/public/OHLC?pair&interval&since
+(the latest 720 bars after `since`); {"error": [], "result": {pair: rows, "last"}}.
+Coinbase (Advanced Trade API, public market endpoints, as CCXT's coinbase calls them, no key):
+its `load_markets` asks GET /v2/currencies, /v2/currencies/crypto and /v2/exchange-rates (CCXT
+loads currencies first), then GET /api/v3/brokerage/market/products and the same with
+product_type=FUTURE; {"products": [{"product_id", "base_currency_id", "quote_currency_id",
+"product_type": "SPOT", ...}], "num_products"}. Candles: GET
+/api/v3/brokerage/market/products/{product_id}/candles?start&end&granularity (epoch seconds,
+granularity ONE_MINUTE ... ONE_DAY; the fake answers the candles starting in [start, end), at
+most 300 a request, a wider window is a 400 INVALID_ARGUMENT; no `limit` is taken);
+{"candles": [{"start", "low", "high", "open", "close", "volume"}]}, newest first, strings.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,6 +53,20 @@ KRAKEN_PAIRS = {
 }
 KRAKEN_INTERVALS = {"1": 60, "5": 300, "15": 900, "60": 3600, "1440": 86400}
 KRAKEN_PAGE = 720  # Kraken answers at most the latest 720 bars of an interval
+# Coinbase's spot products the fake lists, by id: base and quote currency, base's name.
+COINBASE_PRODUCTS = {"BTC-USD": ("BTC", "USD", "Bitcoin"), "ETH-USD": ("ETH", "USD", "Ethereum")}
+COINBASE_GRANULARITIES = {
+    "ONE_MINUTE": 60,
+    "FIVE_MINUTE": 300,
+    "FIFTEEN_MINUTE": 900,
+    "THIRTY_MINUTE": 1800,
+    "ONE_HOUR": 3600,
+    "TWO_HOUR": 7200,
+    "SIX_HOUR": 21600,
+    "ONE_DAY": 86400,
+}
+COINBASE_PAGE = 300  # candles a request may cover, at most
+COINBASE_CANDLES = re.compile(r"/api/v3/brokerage/market/products/([^/]+)/candles")
 
 
 @dataclass
@@ -125,6 +151,8 @@ class FakeProviders:
         return fault
 
     def bar_requests(self, provider: str) -> list[dict[str, str]]:
+        if provider == "coinbase":
+            return [query for path, query in self.requests if COINBASE_CANDLES.fullmatch(path)]
         prefix = {"alpaca": "/v2/stocks/", "binance": "/api/v3/klines", "kraken": "/0/public/OHLC"}[provider]
         return [query for path, query in self.requests if path.startswith(prefix)]
 
@@ -175,6 +203,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, {"error": [], "result": _kraken_pairs()})
             elif url.path == "/0/public/OHLC":
                 self._kraken_ohlc(query)
+            elif url.path in _COINBASE_V2:
+                self._send(200, _COINBASE_V2[url.path]())
+            elif url.path == "/api/v3/brokerage/market/products":
+                self._send(200, _coinbase_products(query.get("product_type", "SPOT")))
+            elif candles := COINBASE_CANDLES.fullmatch(url.path):
+                self._coinbase_candles(unquote(candles[1]), query)
             else:
                 self._send(404, {"message": "Not Found"})
         except (KeyError, ValueError) as error:
@@ -207,6 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "msg": "Too many requests; current limit of IP is 6000 requests a minute.",
                 },
                 "kraken": {"error": ["EAPI:Rate limit exceeded"]},
+                "coinbase": {"errors": [{"id": "rate_limit_exceeded", "message": "Too many requests"}]},
             }[provider]
             if provider.startswith("alpaca"):
                 headers |= {"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "0"}
@@ -216,7 +251,21 @@ class _Handler(BaseHTTPRequestHandler):
                 "alpaca_actions": {"code": 40110000, "message": "request is not authorized"},
                 "binance": {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."},
                 "kraken": {"error": ["EAPI:Invalid key"]},
+                "coinbase": b"Unauthorized\n",  # Coinbase's 401 is plain text
             }[provider]
+        elif provider == "coinbase" and fault.status != 502:
+            # Coinbase's own error ids: the v2 API's internal_server_error (CCXT's coinbase maps it
+            # to a plain ExchangeError), the Advanced Trade gateway's {error, code, message, ...}
+            body = (
+                {"errors": [{"id": "internal_server_error", "message": "Internal server error"}]}
+                if fault.status == 500
+                else {
+                    "error": "UNAVAILABLE",
+                    "code": 14,
+                    "message": "service unavailable",
+                    "error_details": "service unavailable",
+                }
+            )
         else:
             body = (
                 b"<html><body><h1>502 Bad Gateway</h1></body></html>"
@@ -383,6 +432,134 @@ class _Handler(BaseHTTPRequestHandler):
         last = int(found[-1][0].timestamp()) if found else int(after.timestamp())
         self._send(200, {"error": [], "result": {pair: rows, "last": last}})
 
+    def _coinbase_candles(self, product: str, query: dict[str, str]) -> None:
+        if product not in COINBASE_PRODUCTS:
+            self._coinbase_error(404, "NOT_FOUND", f"ProductID {product} could not be found")
+            return
+        if self._fault("coinbase", product):
+            return
+        step = COINBASE_GRANULARITIES.get(query.get("granularity", ""))
+        if step is None or "start" not in query or "end" not in query:
+            self._coinbase_error(400, "INVALID_ARGUMENT", "granularity, start and end are required")
+            return
+        start, end = int(query["start"]), int(query["end"])
+        if end <= start or -(-(end - start) // step) > COINBASE_PAGE:
+            self._coinbase_error(
+                400,
+                "INVALID_ARGUMENT",
+                "start and end argument is invalid - number of candles requested should be less "
+                f"than or equal to {COINBASE_PAGE}",
+            )
+            return
+        # the candles starting in [start, end), newest first
+        first = datetime.fromtimestamp(start, UTC)
+        last = datetime.fromtimestamp(end, UTC) - timedelta(microseconds=1)
+        series = self.server.state.series.get(product)
+        candles = []
+        for ts, o, h, low, c, v in reversed(self.server.state.rows(product, step, first, last)):
+            close = "N/A" if series is not None and ts in series.malformed else f"{c:.2f}"
+            candles.append(
+                {
+                    "start": str(int(ts.timestamp())),
+                    "low": f"{low:.2f}",
+                    "high": f"{h:.2f}",
+                    "open": f"{o:.2f}",
+                    "close": close,
+                    "volume": f"{v / 1000:.8f}",
+                }
+            )
+        self._send(200, {"candles": candles})
+
+    def _coinbase_error(self, status: int, error: str, detail: str) -> None:
+        code = {"INVALID_ARGUMENT": 3, "NOT_FOUND": 5}[error]
+        self._send(status, {"error": error, "code": code, "message": detail, "error_details": detail})
+
+
+def _coinbase_products(product_type: str) -> dict[str, Any]:
+    """The spot products (none of another type: the fake lists no futures)."""
+    products = [
+        {
+            "product_id": product,
+            "price": "42000.00" if base == "BTC" else "2300.00",
+            "price_percentage_change_24h": "1.25",
+            "volume_24h": "10967.87426597",
+            "volume_percentage_change_24h": "12.5",
+            "base_increment": "0.00000001",
+            "quote_increment": "0.01",
+            "quote_min_size": "1",
+            "quote_max_size": "150000000",
+            "base_min_size": "0.00000001",
+            "base_max_size": "3400",
+            "base_name": name,
+            "quote_name": "US Dollar",
+            "watched": False,
+            "is_disabled": False,
+            "new": False,
+            "status": "online",
+            "cancel_only": False,
+            "limit_only": False,
+            "post_only": False,
+            "trading_disabled": False,
+            "auction_mode": False,
+            "product_type": "SPOT",
+            "quote_currency_id": quote,
+            "base_currency_id": base,
+            "fcm_trading_session_details": None,
+            "mid_market_price": "",
+            "alias": "",
+            "alias_to": [],
+            "base_display_symbol": base,
+            "quote_display_symbol": quote,
+            "view_only": False,
+            "price_increment": "0.01",
+            "display_name": product,
+            "product_venue": "CBE",
+        }
+        for product, (base, quote, name) in COINBASE_PRODUCTS.items()
+        if product_type == "SPOT"
+    ]
+    return {"products": products, "num_products": len(products)}
+
+
+def _coinbase_fiat() -> dict[str, Any]:
+    return {
+        "data": [
+            {"id": "USD", "name": "US Dollar", "min_size": "0.01"},
+            {"id": "EUR", "name": "Euro", "min_size": "0.01"},
+        ]
+    }
+
+
+def _coinbase_crypto() -> dict[str, Any]:
+    coins = {base: name for base, _, name in COINBASE_PRODUCTS.values()}
+    return {
+        "data": [
+            {
+                "asset_id": f"00000000-0000-4000-8000-00000000000{i}",
+                "code": code,
+                "name": name,
+                "color": "#F7931A",
+                "sort_index": str(100 + i),
+                "exponent": 8,
+                "type": "crypto",
+                "address_regex": "^([13][a-km-zA-HJ-NP-Z1-9]{25,34})$",
+            }
+            for i, (code, name) in enumerate(coins.items())
+        ]
+    }
+
+
+def _coinbase_rates() -> dict[str, Any]:
+    rates = {"USD": "1.0", "EUR": "0.92", "BTC": "0.0000238", "ETH": "0.000435"}
+    return {"data": {"currency": "USD", "rates": rates}}
+
+
+_COINBASE_V2 = {
+    "/v2/currencies": _coinbase_fiat,
+    "/v2/currencies/crypto": _coinbase_crypto,
+    "/v2/exchange-rates": _coinbase_rates,
+}
+
 
 def _kraken_assets() -> dict[str, Any]:
     names = {"XXBT": "XBT", "XETH": "ETH", "ZUSD": "USD"}
@@ -545,6 +722,7 @@ class ProviderCase:
 CASES = {
     "alpaca": ProviderCase("alpaca", "AAPL", "AAPL", "ZZZZ", False, 185.0),
     "binance": ProviderCase("binance", "BTC-USDT", "BTCUSDT", "DOGE-EUR", True, 42_000.0),
+    "coinbase": ProviderCase("coinbase", "BTC-USD", "BTC-USD", "DOGE-EUR", True, 42_000.0),
     "kraken": ProviderCase("kraken", "BTC-USD", "XXBTZUSD", "DOGE-EUR", True, 42_000.0),
 }
 
@@ -552,10 +730,12 @@ CASES = {
 def provider_settings(server: ProviderServer, **overrides: Any) -> dict[str, Any]:
     """Settings that point every fake-able provider at the server, with the fake's Alpaca key."""
     return {
-        "provider_urls": {"alpaca": server.url, "binance": server.url, "kraken": server.url},
+        "provider_urls": dict.fromkeys(("alpaca", "binance", "coinbase", "kraken"), server.url),
         "alpaca_key_id": ALPACA_KEY_ID,
         "alpaca_secret_key": ALPACA_SECRET,
-        "provider_timeout_s": 5,
+        # Generous: a loaded machine can stall the in-process fake for seconds; no test waits on it
+        # (an unreachable provider is refused at once, a stalled one is tested with its own timeout).
+        "provider_timeout_s": 30,
         "alpaca_requests_per_minute": 0,  # the fake has no rate plan; pacing has its own test
         **overrides,
     }

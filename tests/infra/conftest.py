@@ -20,7 +20,7 @@ from aws_cdk.assertions import Template
 
 from infra.app import STACK_NAME, build, cdk_json_context
 from layers import build_layer
-from trading_system.catalog import Function
+from trading_system.catalog import Function, Layer
 
 Resource = dict[str, Any]
 NESTED_STACK = "AWS::CloudFormation::Stack"
@@ -210,7 +210,18 @@ def dependency_layer() -> Path:
 
 
 @pytest.fixture(scope="session")
-def synthesized(dependency_layer: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+def optional_layers(dependency_layer: Path) -> dict[Layer, Path]:
+    """Each optional layer's built folder (cached like the dependency layer, on top of it)."""
+    return {
+        layer: build_layer.ensure_built(build_layer.LayerSpec.from_project(layer=layer.value))
+        for layer in Layer
+    }
+
+
+@pytest.fixture(scope="session")
+def synthesized(
+    dependency_layer: Path, optional_layers: dict[Layer, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Synthesized]:
     outdir = tmp_path_factory.mktemp("cdk.out")
     # cdk.json's feature flags, as the CLI would pass them, so the tests see the deployed template.
     context = {**cdk_json_context(), "aws:cdk:version-reporting": False}

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.aws_fixtures import PlatformResources, boto_client, unique_name
+from tests.fakes.fixtures import server
+from tests.fakes.provider_server import ProviderServer, provider_settings
 from trading_system.adapters.aws.event_format import envelope_from_eventbridge
 from trading_system.bootstrap import Container, bootstrap
 from trading_system.catalog import http_functions, subscriptions
@@ -19,13 +22,22 @@ from trading_system.entrypoints.dropped_files import ingest_dropped
 from trading_system.entrypoints.http.app import create_app
 from trading_system.identity.commands import CreateApiKey
 from trading_system.kernel.principal import Role
-from trading_system.market_data.commands import RegisterSymbol
+from trading_system.market_data.commands import BackfillBars, PullAlpacaBars, RegisterSymbol
+from trading_system.market_data.domain import Timeframe
+from trading_system.market_data.queries import GetBars
 
 pytestmark = pytest.mark.usefixtures("aws_env")
+__all__ = ["server"]  # the fake provider server, a fixture
 
 
 @pytest.fixture
 def aws(moto_url: str, tmp_path: Any) -> Iterator[tuple[Container, str]]:
+    made, queue_url = platform(moto_url)
+    yield bootstrap(made.settings(moto_url, tmp_path)), queue_url
+
+
+def platform(moto_url: str) -> tuple[PlatformResources, str]:
+    """The stack's resources on moto, and a queue every event of the bus also lands in."""
     made = PlatformResources.create(moto_url)
     events = boto_client("events", moto_url)
     sqs = boto_client("sqs", moto_url)
@@ -37,7 +49,7 @@ def aws(moto_url: str, tmp_path: Any) -> Iterator[tuple[Container, str]]:
         Name="all", EventBusName=made.bus, EventPattern=json.dumps({"source": [{"prefix": "trading."}]})
     )
     events.put_targets(Rule="all", EventBusName=made.bus, Targets=[{"Id": "q", "Arn": queue_arn}])
-    yield bootstrap(made.settings(moto_url, tmp_path)), queue_url
+    return made, queue_url
 
 
 def deliver_pending(container: Container, queue_url: str, moto_url: str) -> list[str]:
@@ -374,3 +386,47 @@ def test_racing_places_cancels_and_fills_on_dynamodb_stay_consistent(
     assert any(o.status.value == "filled" for o in orders) and any(
         o.status.value == "canceled" for o in orders
     )
+
+
+class _Clock:
+    def __init__(self, now: datetime):
+        self.moment = now
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+def test_a_backfill_and_a_scheduled_pull_on_aws_adapters(
+    moto_url: str, tmp_path: Any, server: ProviderServer
+) -> None:
+    """Checkpoints in DynamoDB, bars in the S3 lake, coverage kept by the subscriber on
+    EventBridge's events; the scheduled pull then fetches only what came since."""
+    start = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+    server.state.add("AAPL", start, 400)
+    made, queue_url = platform(moto_url)
+    clock = _Clock(start + timedelta(minutes=300, seconds=20))
+    settings = made.settings(moto_url, tmp_path, **provider_settings(server))
+    container = bootstrap(settings, clock=clock)
+
+    report = container.bus.execute(
+        BackfillBars(provider="alpaca", symbols=["AAPL"], timeframe=Timeframe.M1, start=start)
+    )
+    assert report.bars == 300
+    checkpoint = container.backfills.get("alpaca", "AAPL", Timeframe.M1)
+    assert checkpoint is not None and checkpoint.through == start + timedelta(minutes=300)
+    assert "BarsIngested" in deliver_pending(container, queue_url, moto_url)  # coverage recorded
+    listing = container.symbols.require("AAPL")
+    assert listing.tags == ["alpaca"] and listing.coverage[Timeframe.M1].last == start + timedelta(
+        minutes=299
+    )
+
+    clock.moment = start + timedelta(minutes=400, seconds=5)
+    server.state.requests.clear()
+    pulled = container.bus.execute(PullAlpacaBars())
+    assert pulled.bars == 100
+    [asked] = server.state.bar_requests("alpaca")
+    assert asked["start"] == "2024-01-02T19:30:00Z"  # the bar after the last one stored
+    page = container.bus.ask(GetBars(symbol="AAPL", timeframe=Timeframe.M1, start=start, limit=1_000))
+    stamps = [r["ts"] for r in page.bars.records()]
+    assert len(stamps) == 400 == len(set(stamps))
+    assert stamps[0] == "2024-01-02T14:30:00Z" and stamps[-1] == "2024-01-02T21:09:00Z"

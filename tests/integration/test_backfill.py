@@ -146,6 +146,8 @@ def request_start(case: ProviderCase, query: dict[str, str]) -> datetime:
         return datetime.fromisoformat(query["start"].replace("Z", "+00:00"))
     if case.provider == "kraken":  # bars after `since`: CCXT asks from one bar before
         return datetime.fromtimestamp(int(query["since"]), UTC) + MINUTE
+    if case.provider == "coinbase":  # epoch seconds
+        return datetime.fromtimestamp(int(query["start"]), UTC)
     return datetime.fromtimestamp(int(query["startTime"]) / 1000, UTC)
 
 

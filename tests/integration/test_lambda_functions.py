@@ -11,6 +11,8 @@ import base64
 import copy
 import importlib
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -194,6 +196,7 @@ EXPECTED_STATUS = {
     "get_me": 200,
     "create_api_key": 201,
     "list_api_keys": 200,
+    "list_schedules": 200,
     "revoke_api_key": 200,
     "register_symbol": 201,
     "list_symbols": 200,
@@ -656,6 +659,69 @@ def test_the_alpaca_pull_with_no_subscribed_symbol_asks_nothing(seeded: Containe
     function = by_name()["pull_alpaca_bars"]
     result = handler_of(function)(load(sample_for(function)), LambdaContext())
     assert (result["provider"], result["bars"], result["symbols"]) == ("alpaca", 0, [])
+
+
+CRYPTO_PULLS = ("pull_binance_bars", "pull_coinbase_bars", "pull_kraken_bars")
+
+
+@pytest.mark.parametrize("name", CRYPTO_PULLS)
+def test_a_crypto_pull_with_no_subscribed_symbol_asks_nothing(seeded: Container, name: str) -> None:
+    """No symbol is tagged with the exchange in the seed: the run reads the symbols and stops
+    (the pulls themselves are tested against the fake provider in tests/integration/test_pull_latest.py)."""
+    function = by_name()[name]
+    result = handler_of(function)(load(sample_for(function)), LambdaContext())
+    exchange = name.removeprefix("pull_").removesuffix("_bars")
+    assert (result["provider"], result["bars"], result["symbols"], result["failed"]) == (exchange, 0, [], {})
+
+
+_COLD_PULLS = """
+import importlib, json, sys
+from dataclasses import dataclass
+
+@dataclass
+class LambdaContext:
+    function_name: str = "test"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id: str = "req-1"
+
+results = {}
+for name, sample in json.loads(sys.argv[1]).items():
+    handler = importlib.import_module(f"functions.market_data.{name}").handler
+    results[name] = handler(json.loads(open(sample).read()), LambdaContext())
+loaded = sorted(m for m in sys.modules if m.partition(".")[0] == "ccxt")
+print(json.dumps({"results": results, "ccxt": loaded}, default=str))
+"""
+
+
+def test_the_crypto_pulls_with_nothing_subscribed_never_import_ccxt(tmp_path: Path) -> None:
+    """As a cold start does: a fresh interpreter imports each crypto pull's Lambda module and
+    runs it on an empty store. The exchange is never built, so CCXT (its layer's only reason)
+    is never imported: a run costs a read of the symbols, not a quarter second of imports."""
+    samples = {name: str(sample_for(by_name()[name])) for name in CRYPTO_PULLS}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADING_", "AWS_"))}
+    env |= {
+        "TRADING_DATA_DIR": str(tmp_path / "data"),
+        "TRADING_SETTINGS_FILE": str(tmp_path / "absent.toml"),
+        "POWERTOOLS_METRICS_NAMESPACE": "TradingTest",
+    }
+    child = subprocess.run(
+        [sys.executable, "-c", _COLD_PULLS, json.dumps(samples)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    outcome = json.loads(child.stdout.strip().splitlines()[-1])
+    assert {name: (r["provider"], r["bars"]) for name, r in outcome["results"].items()} == {
+        "pull_binance_bars": ("binance", 0),
+        "pull_coinbase_bars": ("coinbase", 0),
+        "pull_kraken_bars": ("kraken", 0),
+    }
+    assert outcome["ccxt"] == []
 
 
 def test_the_schedule_closes_the_session(seeded: Container) -> None:

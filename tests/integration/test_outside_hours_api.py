@@ -203,3 +203,127 @@ def test_an_account_that_queues_fills_at_the_next_sessions_first_bar(
     assert container.bus.execute(CloseSession()) == {"expired": 1, "session": "2024-12-02"}
     assert market.order(idle["id"])["status"] == "expired"
     assert market.get("/v1/account", account_id="patient")["open_orders"] == 0
+
+
+# -- limit and stop orders placed while the market is closed ------------------------------------------
+
+
+def place(market: Market, account: str, symbol: str, **order: str) -> dict[str, Any]:
+    body = {"account_id": account, "symbol": symbol, "side": "buy", "qty": "10", **order}
+    response = market.post("/v1/orders", body)
+    assert response.status_code == 201, response.text
+    placed: dict[str, Any] = response.json()
+    return placed
+
+
+def trail(market: Market, order_id: str) -> list[str]:
+    return [e["type"] for e in market.get(f"/v1/orders/{order_id}/events")]
+
+
+@pytest.mark.parametrize("outside_hours", ["queue", "refuse"])
+def test_limit_and_stop_orders_placed_on_saturday_rest_until_mondays_first_bar(
+    market: Market, outside_hours: str
+) -> None:
+    create(market, "night", {"outside_hours": outside_hours})
+    market.at(SATURDAY)
+    # Wednesday's close (100) is the last price: in session each of these would act on it at once.
+    limit = place(market, "night", "SPY", type="limit", limit_price="105", time_in_force="gtc")
+    high = place(market, "night", "SPY", type="limit", limit_price="101", time_in_force="gtc")
+    stop = place(market, "night", "SPY", type="stop", stop_price="99", time_in_force="gtc")
+    held = place(market, "night", "DIA", type="stop", stop_price="399", time_in_force="gtc")
+    for order in (limit, high, stop, held):
+        # accepted (refuse is about market orders), open, waiting for Monday's open
+        assert (order["status"], order["filled_qty"]) == ("accepted", "0")
+        assert order["queued_until"] == "2024-12-02T14:30:00Z"
+    # A 24/7 symbol is never closed: its limit fills at once at the last price (50).
+    coin = place(market, "night", "COIN", type="limit", limit_price="55", time_in_force="gtc")
+    assert (coin["status"], D(coin["filled_avg_price"]), coin["queued_until"]) == ("filled", D(50), None)
+
+    # Saturday's and Sunday's quotes are still Wednesday's; Friday's bars arrive late on Sunday,
+    # trading through every price above: an earlier session's, they act on nothing.
+    market.at("2024-12-01T12:00:00")
+    market.ingest("SPY", "1d", ("2024-11-29", "100"))
+    market.ingest("SPY", "1m", ("2024-11-29T17:59:00", "100"))
+    market.ingest("DIA", "1d", ("2024-11-29", "400"))
+    for order in (limit, high, stop, held):
+        assert market.order(order["id"])["status"] == "accepted"
+        assert trail(market, order["id"]) == ["OrderPlaced", "OrderAccepted"]  # no stop triggered
+
+    # Monday's first minute: SPY opens at 103 (low 102), DIA at 390 (high 391).
+    market.at("2024-12-02T14:31:00")
+    market.ingest("SPY", "1m", ("2024-12-02T14:30:00", "103"))
+    market.ingest("DIA", "1m", ("2024-12-02T14:30:00", "390"))
+    filled = market.order(limit["id"])  # the open is better than the limit: the open
+    assert (filled["status"], D(filled["filled_avg_price"])) == ("filled", D(103))
+    assert market.order(high["id"])["status"] == "accepted"  # never traded down to 101
+    triggered = market.order(stop["id"])  # opened through the stop: triggered and filled at the open
+    assert (triggered["status"], D(triggered["filled_avg_price"])) == ("filled", D(103))
+    assert trail(market, stop["id"]) == ["OrderPlaced", "OrderAccepted", "OrderStopTriggered", "OrderFilled"]
+    assert market.order(held["id"])["status"] == "accepted"  # DIA stayed below 399
+    assert trail(market, held["id"]) == ["OrderPlaced", "OrderAccepted"]
+    fills = market.get("/v1/fills", account_id="night")["fills"]
+    assert {(f["symbol"], f["price"], f["market_time"]) for f in fills} == {
+        ("SPY", "103", "2024-12-02T14:30:00+00:00"),
+        ("COIN", "50", "2024-11-27T00:00:00+00:00"),
+    }
+
+
+def test_a_day_limit_order_placed_after_the_close_lives_through_the_next_early_close(
+    market: Market, container: Container
+) -> None:
+    create(market, "evening")
+    # Wednesday evening, Thanksgiving next: the next session is Friday's, which closes early.
+    day = place(market, "evening", "SPY", type="limit", limit_price="90")
+    assert (day["status"], day["queued_until"]) == ("accepted", "2024-11-29T14:30:00Z")
+    # Friday's first minute does not reach 90: the order's session is Friday's.
+    market.at("2024-11-29T14:31:00")
+    market.ingest("SPY", "1m", ("2024-11-29T14:30:00", "100"))
+    events = market.get(f"/v1/orders/{day['id']}/events")
+    opened = [e["data"]["session"] for e in events if e["type"] == "OrderSessionOpened"]
+    assert opened == ["2024-11-29"]
+    # Alive at 12:00 New York, expired at the early close (13:00, 18:00 UTC).
+    market.at("2024-11-29T17:00:00")
+    assert container.bus.execute(CloseSession()) == {"expired": 0, "session": None}
+    assert market.order(day["id"])["status"] == "accepted"
+    market.at("2024-11-29T18:00:00")
+    assert container.bus.execute(CloseSession()) == {"expired": 1, "session": "2024-11-29"}
+    expired = market.order(day["id"])
+    assert (expired["status"], expired["filled_qty"]) == ("expired", "0")
+
+
+def test_the_session_of_a_bar_is_its_calendars_label_through_the_bus(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tables hold no session crossing UTC midnight, so a symbol's exchange answers here with
+    a table like the NZX's (tests/unit/test_trading_sessions.py): Monday 2024-03-04 trades from
+    Sunday 21:00 UTC to Monday 03:45 UTC. Market Data's ingest finds a session by the bar's UTC
+    date (the table generator refuses sessions across UTC midnight for that reason), so its
+    session check is let through here: this is about Trading's side."""
+    from tests.unit.test_trading_sessions import NZ
+    from trading_system.market_data import bar_batch, domain
+
+    real = domain.calendar_for
+    monkeypatch.setattr(domain, "calendar_for", lambda code: NZ if code == "XASE" else real(code))
+    monkeypatch.setattr(bar_batch, "_find_off_session", lambda *_args: None)
+    registered = market.post("/v1/symbols", {"symbol": "KIWI", "exchange": "XASE"})
+    assert registered.status_code == 201, registered.text
+    create(market, "kiwi")
+    market.at("2024-03-01T03:50:00")  # after Friday's close
+    market.ingest("KIWI", "1m", ("2024-03-01T03:44:00", "100"))  # Friday's last minute
+    # On Sunday in UTC, before Monday's open (Sunday 21:00 UTC): a day limit order waits for it.
+    market.at("2024-03-03T20:00:00")
+    day = place(market, "kiwi", "KIWI", type="limit", limit_price="50")
+    assert (day["status"], day["queued_until"]) == ("accepted", "2024-03-03T21:00:00Z")
+    # Monday's first minute, on Sunday's UTC date, opens Monday's session.
+    market.at("2024-03-03T21:01:00")
+    market.ingest("KIWI", "1m", ("2024-03-03T21:00:00", "100"))
+    events = market.get(f"/v1/orders/{day['id']}/events")
+    assert [e["data"]["session"] for e in events if e["type"] == "OrderSessionOpened"] == ["2024-03-04"]
+    # Midnight UTC is mid-session: the order lives on, and fills when the price comes down.
+    market.at("2024-03-04T00:01:00")
+    market.ingest("KIWI", "1m", ("2024-03-04T00:00:00", "100"))
+    assert market.order(day["id"])["status"] == "accepted"
+    market.at("2024-03-04T03:45:00")
+    market.ingest("KIWI", "1m", ("2024-03-04T03:44:00", "49"))
+    filled = market.order(day["id"])
+    assert (filled["status"], D(filled["filled_avg_price"])) == ("filled", D(49))

@@ -324,6 +324,7 @@ NOT_OWNED = {
 ADMIN_ONLY = {
     "POST /v1/keys",
     "GET /v1/keys",
+    "GET /v1/schedules",  # platform-wide: every context's schedules and their failures
     "DELETE /v1/keys/{key_id}",
     "POST /v1/accounts",
     "POST /v1/accounts/{account_id}/resets",

@@ -13,26 +13,29 @@ from tests.fakes.provider_server import CASES, ProviderCase, ProviderServer, pro
 from tests.integration.test_backfill import PAGE, Sleeps, stored
 from trading_system.adapters.providers import ProviderRegistry
 from trading_system.bootstrap import Container, bootstrap
+from trading_system.catalog import schedules
 from trading_system.config import load_settings
-from trading_system.market_data.commands import (
-    BackfillBars,
-    PullAlpacaBars,
-    PullLatestBars,
-    RegisterSymbol,
-)
+from trading_system.entrypoints.local.workers import Scheduler
+from trading_system.entrypoints.scheduled import scheduled_command
+from trading_system.market_data.commands import BackfillBars, PullLatestBars, RegisterSymbol
 from trading_system.market_data.domain import Timeframe
-from trading_system.market_data.ports import ProviderError, ProviderUnavailable
+from trading_system.market_data.ports import (
+    MarketDataProvider,
+    ProviderError,
+    ProviderUnavailable,
+    UnknownProvider,
+)
 
 __all__ = ["case", "server"]  # fixtures these tests use
 
 START = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
-# The command each provider's pull is sent: the catalog's schedule for Alpaca (only its pull is
-# scheduled; crypto pulls need ccxt, which the Lambda layer does not carry).
+# The command each provider's pull is sent: its schedule's in the catalog (PullAlpacaBars,
+# PullBinanceBars, PullCoinbaseBars, PullKrakenBars), built with its defaults as a firing does.
 SCHEDULED = {
-    "alpaca": PullAlpacaBars,
-    "binance": lambda: PullLatestBars(provider="binance"),
-    "kraken": lambda: PullLatestBars(provider="kraken"),
+    command().provider: command
+    for function, _ in schedules()
+    if issubclass(command := scheduled_command(function), PullLatestBars)
 }
 
 
@@ -81,6 +84,7 @@ def test_a_pull_fetches_what_came_since_the_last_bar(
     started = {
         "alpaca": lambda q: datetime.fromisoformat(q["start"].replace("Z", "+00:00")),
         "binance": lambda q: datetime.fromtimestamp(int(q["startTime"]) / 1000, UTC),
+        "coinbase": lambda q: datetime.fromtimestamp(int(q["start"]), UTC),
         "kraken": lambda q: datetime.fromtimestamp(int(q["since"]), UTC) + MINUTE,  # bars after `since`
     }[case.provider](requests[0])
     assert started == START + 100 * MINUTE
@@ -127,3 +131,69 @@ def test_a_provider_down_fails_the_pull_as_retryable(server: ProviderServer, con
     server.state.fail("alpaca", 503, times=10)
     with pytest.raises(ProviderUnavailable, match="AAPL"):
         container.bus.execute(PullLatestBars(provider="alpaca"))
+
+
+def test_every_provider_has_a_scheduled_pull(tmp_path: Path) -> None:
+    providers = ProviderRegistry(load_settings(data_dir=tmp_path))
+    assert sorted(SCHEDULED) == sorted(providers.names())
+    assert {name: command.__name__ for name, command in SCHEDULED.items()} == {
+        "alpaca": "PullAlpacaBars",
+        "binance": "PullBinanceBars",
+        "coinbase": "PullCoinbaseBars",
+        "kraken": "PullKrakenBars",
+    }
+
+
+class CountingRegistry(ProviderRegistry):
+    """The registry, counting the providers it builds."""
+
+    built: list[str]
+
+    def get(self, name: str) -> MarketDataProvider:
+        self.built.append(name)
+        return super().get(name)
+
+
+def test_a_pull_with_nothing_subscribed_does_not_build_the_provider(
+    server: ProviderServer, container: Container
+) -> None:
+    """A crypto pull fires every 5 minutes around the clock: with no symbol tagged with its
+    exchange it reads the symbols and stops, without building the exchange (importing CCXT)."""
+    registry = CountingRegistry(container.settings)
+    registry.built = []
+    container.__dict__["providers"] = registry
+    container.bus.execute(RegisterSymbol(symbol="AAPL", tags=["alpaca"]))
+    for name, command in SCHEDULED.items():
+        if name != "alpaca":
+            report = container.bus.execute(command())
+            assert (report.provider, report.bars, report.symbols, report.failed) == (name, 0, [], {})
+    assert registry.built == []
+    server.state.add("AAPL", START, 100)
+    assert container.bus.execute(SCHEDULED["alpaca"]()).bars == 100  # a subscribed one is built
+    assert registry.built == ["alpaca"]
+
+
+def test_a_pull_of_an_unknown_provider_is_refused_even_with_nothing_subscribed(container: Container) -> None:
+    with pytest.raises(UnknownProvider, match="unknown provider 'bitstamp'"):
+        container.bus.execute(PullLatestBars(provider="bitstamp"))
+
+
+def test_the_local_scheduler_pulls_the_crypto_exchanges_around_the_clock(
+    server: ProviderServer, container: Container, clock: FixedClock
+) -> None:
+    """`make run`'s scheduler fires the catalog's crypto pulls as EventBridge Scheduler does: every
+    5 minutes, weekends and nights included."""
+    binance = CASES["binance"]
+    server.state.add(binance.market, START, 400, price=binance.price)
+    container.bus.execute(
+        BackfillBars(provider="binance", symbols=[binance.symbol], timeframe=Timeframe.M1, start=START)
+    )
+    clock.moment = START + 250 * MINUTE + timedelta(seconds=5)
+    scheduler = Scheduler(container)
+    sunday_night = datetime(2024, 1, 7, 3, 1, tzinfo=UTC)
+    pulls = ("pull_binance_bars", "pull_coinbase_bars", "pull_kraken_bars")
+    for name in pulls:
+        assert scheduler.schedules[name][1].next_after(sunday_night) == sunday_night + 4 * MINUTE
+    ran = scheduler.run_due(datetime.now(UTC) + 6 * MINUTE)  # a 5-minute mark has passed
+    assert set(pulls) <= set(ran)
+    assert len(stored(container, binance.symbol)) == 250

@@ -240,12 +240,6 @@ def test_a_day_order_queued_outside_hours_belongs_to_the_next_session() -> None:
     ]
 
 
-def test_only_a_market_order_is_queued() -> None:
-    limit = order("limit")
-    with pytest.raises(ValueError, match="only a market order is queued"):
-        limit.accept(NOW, queued_until=utc("2024-12-02T14:30:00"))
-
-
 def test_orders_accepted_before_queueing_existed_are_not_queued() -> None:
     placed: OrderPlaced = market_order_placed("buy", "10")
     stored = {"order_id": "ord-1", "account_id": "acct", "symbol": "AAPL", "at": NOW.isoformat()}

@@ -1,6 +1,6 @@
 // The dashboard's entry module: symbols, a candlestick + volume chart with the fills marked on it,
 // the live event feed, the trading section (account, positions, open orders, recent fills), the
-// alerts section (alerts out and their deliveries) and the backtests section (run, list, compare, delete, and one in detail; parameter sweeps' heat maps).
+// alerts section (alerts out and their deliveries), the schedules section (each schedule's runs) and the backtests section (run, list, compare, delete, and one in detail; parameter sweeps' heat maps).
 // Native ES modules, no build step. The page talks only to its own origin (or the origins named in
 // its <meta> tags). This module connects the pages: the key, the selection (kept in the URL hash),
 // and the live stream's events.
@@ -13,6 +13,7 @@ import * as chart from "./chart.js";
 import * as feed from "./feed.js";
 import * as keys from "./key.js";
 import * as notices from "./notices.js";
+import * as schedules from "./schedules.js";
 import { TIMEFRAMES, state } from "./state.js";
 import { STREAM_URL, Stream } from "./stream.js";
 import * as sweeps from "./sweeps.js";
@@ -100,6 +101,7 @@ async function start(key) {
   notices.hideError();
   backtests.loadBacktests(); // reports its own failures in its section
   alerts.loadAlerts(); // likewise
+  schedules.loadSchedules(); // likewise (an admin's key; another's section says why)
   // The stream's channels depend on the key's role and, below admin, on the account shown.
   Promise.all([access.seesAll(key), trading.loadTrading()]).then(([all]) => {
     seesAll = all;
@@ -126,6 +128,7 @@ function wireEvents() {
       symbols.clearSymbols();
       trading.clearTrading();
       alerts.clearAlerts();
+      schedules.clearSchedules();
       backtests.clearBacktests();
       sweeps.clearSweeps();
       notices.setStatus("idle", "Not connected");
@@ -153,6 +156,7 @@ function wireEvents() {
     },
   });
   alerts.init();
+  schedules.init();
   backtests.init();
   sweeps.init();
   feed.init();

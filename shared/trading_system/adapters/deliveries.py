@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from trading_system.kernel.documents import DocumentStore
 from trading_system.kernel.kinds import DEAD_LETTERS, INBOX
@@ -28,10 +29,22 @@ class DocumentInbox:
         self.store.put(INBOX, f"{subscriber}#{event_id}", {"at": datetime.now(UTC).isoformat()})
 
 
+class ScheduledInput(BaseModel):
+    """What a scheduled function was invoked with: its command, and a timetabled item's key."""
+
+    function: str
+    command: str
+    input: dict[str, str] = Field(default_factory=dict)
+
+
 class DeadLetter(BaseModel):
+    """An event a subscriber kept failing on (`envelope`), or a scheduled run that kept failing
+    (`scheduled`; its `subscriber` is the scheduled function): exactly one of the two."""
+
     letter_id: str
     subscriber: str
-    envelope: Envelope
+    envelope: Envelope | None = None
+    scheduled: ScheduledInput | None = None
     error: str
     attempts: int
     failed_at: datetime
@@ -44,13 +57,25 @@ class DocumentDeadLetters:
         self.store = store
 
     def add(self, subscriber: str, envelope: Envelope, error: str, attempts: int) -> DeadLetter:
+        return self._add(f"{subscriber}#{envelope.event_id}", subscriber, error, attempts, envelope=envelope)
+
+    def add_scheduled(
+        self, scheduled: ScheduledInput, invocation: str, error: str, attempts: int
+    ) -> DeadLetter:
+        """A scheduled firing whose every attempt failed (the local runtime's; EventBridge's go to
+        the function's dead-letter queue in AWS)."""
+        letter_id = f"{scheduled.function}#{invocation}"
+        return self._add(letter_id, scheduled.function, error, attempts, scheduled=scheduled)
+
+    def _add(self, letter_id: str, subscriber: str, error: str, attempts: int, **what: Any) -> DeadLetter:
+        """`what` failed: the event (`envelope`) or the scheduled firing (`scheduled`)."""
         letter = DeadLetter(
-            letter_id=f"{subscriber}#{envelope.event_id}",
+            letter_id=letter_id,
             subscriber=subscriber,
-            envelope=envelope,
             error=error,
             attempts=attempts,
             failed_at=datetime.now(UTC),
+            **what,
         )
         self.store.put(DEAD_LETTERS, letter.letter_id, letter.model_dump(mode="json"))
         return letter

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from typing import Any
+from uuid import uuid4
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging import correlation_paths
@@ -132,13 +133,20 @@ def fan_out_function(name: str) -> LambdaHandler:
 
 
 def scheduled_function(name: str) -> LambdaHandler:
-    from trading_system.entrypoints.scheduled import run_scheduled
+    """Invoked by its EventBridge schedule. Each attempt is recorded (which attempt: Lambda's
+    retries keep the request id) and what it raised is raised again: Lambda retries it twice,
+    then sends it to the function's dead-letter queue (infra/constructs/dead_letters.py)."""
+    from trading_system.entrypoints.scheduled import attempt, next_attempt, scheduled_input
 
     function = by_name()[name]
     container = container_for(function)
+    scheduled = scheduled_input(function)
 
     def handler(event: dict[str, Any], context: Any) -> Any:
-        result = run_scheduled(function, container)
+        invocation = _invocation_id(event, context)
+        number = next_attempt(container, function, invocation)
+        logger.append_keys(attempt=number)
+        result = attempt(function, container, scheduled, invocation=invocation, attempt=number)
         return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
 
     return instrument(function, handler)
@@ -146,9 +154,10 @@ def scheduled_function(name: str) -> LambdaHandler:
 
 def timetabled_function(name: str) -> LambdaHandler:
     """Invoked by one of the schedules the application made (EventBridge Scheduler), with the
-    input it was given: `{<the trigger's key>: <the item's id>}`."""
+    input it was given: `{<the trigger's key>: <the item's id>}`. Recorded and retried as a
+    scheduled function is (`scheduled_function`)."""
     from trading_system.catalog import Timetabled
-    from trading_system.entrypoints.scheduled import run_timetabled
+    from trading_system.entrypoints.scheduled import attempt, next_attempt, scheduled_input
 
     function = by_name()[name]
     assert isinstance(function.trigger, Timetabled), f"{name} is not timetabled"
@@ -159,10 +168,24 @@ def timetabled_function(name: str) -> LambdaHandler:
         if not isinstance(event.get(key), str):
             raise ValueError(f"{name} is invoked with {{{key!r}: <id>}}, not {sorted(event)}")
         logger.append_keys(**{key: event[key]})
-        result = run_timetabled(function, container, event[key])
+        invocation = _invocation_id(event, context)
+        number = next_attempt(container, function, invocation)
+        logger.append_keys(attempt=number)
+        scheduled = scheduled_input(function, event[key])
+        result = attempt(function, container, scheduled, invocation=invocation, attempt=number)
         return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
 
     return instrument(function, handler)
+
+
+def _invocation_id(event: dict[str, Any], context: Any) -> str:
+    """What a firing's attempts share: Lambda's request id (kept by its asynchronous retries),
+    else the EventBridge event's id, else a new one."""
+    request_id = getattr(context, "aws_request_id", None)
+    if isinstance(request_id, str) and request_id:
+        return request_id
+    event_id = event.get("id")
+    return event_id if isinstance(event_id, str) and event_id else str(uuid4())
 
 
 def dropped_file_function(name: str) -> LambdaHandler:

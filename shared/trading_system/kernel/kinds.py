@@ -57,6 +57,11 @@ WS_CHANNELS = "ws_channel"  # + ":<channel>"
 # Run-time schedules kept locally (in AWS, EventBridge Scheduler keeps them)
 TIMETABLES = "timetable"  # + ":<group>"
 
+# Scheduled runs (catalog schedules and timetables): each function's latest runs (newest first,
+# the last few kept) and its status (last run, last failure, failures since its last success)
+SCHEDULE_RUNS = "schedule_run"  # + ":<function name>"
+SCHEDULE_STATUS = "schedule_status"
+
 # The bus: each subscriber's record of the events it has handled, and (locally) dead letters
 INBOX = "inbox"
 DEAD_LETTERS = "dead_letter"

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from trading_system.kernel.errors import Problem
-from trading_system.market_data.domain import BarLimits, Timeframe, as_utc
+from trading_system.market_data.domain import Bar, BarLimits, Timeframe, as_utc
 
 if TYPE_CHECKING:
     from trading_system.market_data.calendars import ExchangeCalendar
@@ -27,6 +27,7 @@ _US = 1_000_000
 _EARLIEST_US = 0  # 1970-01-01
 _LATEST_US = 4_102_444_800 * _US  # 2100-01-01
 
+_PRICES = ("open", "high", "low", "close", "volume")
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -77,10 +78,56 @@ class BarSeries:
     def __len__(self) -> int:
         return len(self.ts_us)
 
-    def head(self, n: int) -> BarSeries:
-        return BarSeries(
-            self.ts_us[:n], self.open[:n], self.high[:n], self.low[:n], self.close[:n], self.volume[:n]
+    @classmethod
+    def empty(cls) -> BarSeries:
+        return cls(np.zeros(0, dtype=np.int64), *(np.zeros(0) for _ in range(5)))
+
+    @classmethod
+    def of(cls, bars: Sequence[Bar]) -> BarSeries:
+        return cls(
+            np.array([int(b.ts.timestamp()) * _US + b.ts.microsecond for b in bars], dtype=np.int64),
+            *(np.array([getattr(b, name) for b in bars], dtype=np.float64) for name in _PRICES),
         )
+
+    @classmethod
+    def concat(cls, parts: Sequence[BarSeries]) -> BarSeries:
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return cls.empty()
+        return cls(
+            np.concatenate([p.ts_us for p in parts]),
+            *(np.concatenate([getattr(p, name) for p in parts]) for name in _PRICES),
+        )
+
+    def head(self, n: int) -> BarSeries:
+        return self._picked(slice(None, n))
+
+    def where(self, keep: npt.NDArray[np.bool_]) -> BarSeries:
+        return self if bool(keep.all()) else self._picked(keep)
+
+    def _picked(self, rows: slice | npt.NDArray[np.bool_]) -> BarSeries:
+        return BarSeries(
+            self.ts_us[rows],
+            self.open[rows],
+            self.high[rows],
+            self.low[rows],
+            self.close[rows],
+            self.volume[rows],
+        )
+
+    def moment(self, index: int) -> datetime:
+        """The start of bar `index` (negative counts from the end) as a UTC datetime."""
+        us = int(self.ts_us[index])
+        return datetime.fromtimestamp(us // _US, UTC).replace(microsecond=us % _US)
+
+    def bars(self) -> list[Bar]:
+        return [
+            Bar(ts=self.moment(i), open=o, high=h, low=low, close=c, volume=v)
+            for i, (o, h, low, c, v) in enumerate(
+                zip(*(col.tolist() for col in self._columns()[1:]), strict=True)
+            )
+        ]
 
     def records(self) -> list[dict[str, object]]:
         """Plain dicts with ISO-8601 UTC timestamps, for JSON."""
@@ -134,6 +181,23 @@ def columns_from_rows(rows: Sequence[BarRow], default_symbol: str | None, timefr
         volume=np.array([b.volume for b in rows], dtype=np.float64),
     )
     return ParsedBars(columns, problems.found, problems.total)
+
+
+def columns_from_series(series: BarSeries, symbol: str) -> ParsedBars:
+    """One symbol's bars, already parsed (a provider's pages): rows numbered from 1 in order."""
+    columns = BarColumns(
+        row=np.arange(1, len(series) + 1, dtype=np.int64),
+        symbols=(symbol,),
+        symbol_code=np.zeros(len(series), dtype=np.int64),
+        ts_us=series.ts_us,
+        ts_valid=np.ones(len(series), dtype=np.bool_),
+        open=series.open,
+        high=series.high,
+        low=series.low,
+        close=series.close,
+        volume=series.volume,
+    )
+    return ParsedBars(columns, [], 0)
 
 
 def ranges_by_symbol(bars: BarColumns) -> list[SymbolRange]:

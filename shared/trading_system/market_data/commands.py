@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, Field, PlainSerializer, PlainValidator
+from pydantic import AfterValidator, ConfigDict, Field, PlainSerializer, PlainValidator
 
 from trading_system.kernel.messages import Command, Message
 from trading_system.kernel.text import PlainText
@@ -24,6 +24,11 @@ def _parse_exchange(text: str) -> str:
 
 
 Exchange = Annotated[PlainText, AfterValidator(_parse_exchange)]
+
+if TYPE_CHECKING:
+    from trading_system.market_data.bar_batch import BarSeries as SeriesOfBars
+else:  # bar_batch brings numpy, which a function that never ingests does not import
+    SeriesOfBars = Any
 
 
 class RegisterSymbol(Command):
@@ -109,6 +114,18 @@ class IngestBarFile(Command):
     source: str = "file"
 
 
+class IngestBarSeries(Command):
+    """One symbol's bars already parsed into columns, from inside the platform (a provider's
+    pages): the same rules and the same write as any batch, without a model per bar."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    timeframe: Timeframe
+    symbol: Symbol
+    bars: SeriesOfBars
+    source: str
+
+
 class CompactLake(Command):
     """Merge each partition's files into one, without changing any query result."""
 
@@ -160,6 +177,18 @@ class PullLatestBars(Command):
 # One command a provider, so a schedule (which sends its command without arguments) names one.
 class PullAlpacaBars(PullLatestBars):
     provider: str = "alpaca"
+
+
+class PullBinanceBars(PullLatestBars):
+    provider: str = "binance"
+
+
+class PullCoinbaseBars(PullLatestBars):
+    provider: str = "coinbase"
+
+
+class PullKrakenBars(PullLatestBars):
+    provider: str = "kraken"
 
 
 class SubmitBackfill(Command):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -21,12 +24,15 @@ from trading_system.kernel.errors import (
 )
 from trading_system.market_data.commands import (
     BackfillBars,
-    BarRow,
     CompactLake,
     CorporateActionRow,
     IngestBarFile,
     IngestBars,
+    IngestBarSeries,
     PullAlpacaBars,
+    PullBinanceBars,
+    PullCoinbaseBars,
+    PullKrakenBars,
     PullLatestBars,
     RecordCorporateActions,
     RegisterSymbol,
@@ -35,7 +41,6 @@ from trading_system.market_data.commands import (
 from trading_system.market_data.domain import (
     EPOCH,
     ActionKind,
-    Bar,
     BarLimits,
     CorporateAction,
     Listing,
@@ -129,6 +134,15 @@ def ingest_bar_file(
     cmd: IngestBarFile, symbols: SymbolRepository, lake: BarLake, bar_limits: BarLimits, clock: Clock
 ) -> Handled[IngestReport]:
     parsed = lake.read(cmd.path, cmd.format, cmd.timeframe, cmd.symbol)
+    return _ingest(parsed, cmd.timeframe, cmd.source, symbols, lake, bar_limits, clock)
+
+
+def ingest_bar_series(
+    cmd: IngestBarSeries, symbols: SymbolRepository, lake: BarLake, bar_limits: BarLimits, clock: Clock
+) -> Handled[IngestReport]:
+    from trading_system.market_data import bar_batch
+
+    parsed = bar_batch.columns_from_series(cmd.bars, cmd.symbol)
     return _ingest(parsed, cmd.timeframe, cmd.source, symbols, lake, bar_limits, clock)
 
 
@@ -393,6 +407,8 @@ class _Run:
 
 
 def _backfill_symbol(run: _Run, symbol: str, start: datetime, end: datetime) -> SymbolBackfill:
+    from trading_system.market_data.bar_batch import BarSeries  # numpy, only where bars are ingested
+
     provider, tf, backfills, symbols, bus, clock, context = (
         run.provider, run.tf, run.backfills, run.symbols, run.bus, run.clock, run.context
     )  # fmt: skip
@@ -416,48 +432,55 @@ def _backfill_symbol(run: _Run, symbol: str, start: datetime, end: datetime) -> 
     resumed_from = checkpoint.through if resumed and checkpoint.through > start else None
     cursor = max(start, checkpoint.through)
     bars = pages = saved_pages = 0
-    token: str | None = None
     registered = symbols.get(symbol) is not None
     # Pages are ingested in batches of at least `batch_rows` bars: one lake write and one
     # BarsIngested per batch, not per (possibly small) page. The checkpoint moves per batch, so
     # an interruption re-fetches at most one batch.
-    pending: list[Bar] = []
-    first_pending = 0
-    while cursor < end:
-        page = _fetch_page(provider, retry, symbol, tf, cursor, end, token, checkpoint.through)
-        pages += 1
-        if page.bars:
-            first_pending = first_pending or pages
-            pending += page.bars
-        last = page.next_token is None
-        through = None
-        if pending and (last or len(pending) >= batch_rows):
-            if not registered:
-                _register(provider, symbol, bus, context)
-                registered = True
-            _ingest_page(
-                provider, symbol, tf, pending, (first_pending, pages), checkpoint.through, bus, context
-            )
-            bars += len(pending)
-            through = pending[-1].ts + tf.delta
-        if last:
-            through = end
-        if through is not None:
-            checkpoint = checkpoint.model_copy(
-                update={
-                    "through": max(through, checkpoint.through),
-                    "bars": checkpoint.bars + len(pending),
-                    "pages": checkpoint.pages + pages - saved_pages,
-                    "updated_at": clock.now(),
-                }
-            )
-            backfills.save(checkpoint)
-            pending, first_pending, saved_pages = [], 0, pages
-        if last:
-            break
-        if through is not None and run.out_of_time():
-            raise _OutOfTime({symbol: bars})  # the checkpoint just saved is where the next run resumes
-        token = page.next_token  # the same request continued: its start stays as it was
+    pending: list[BarSeries] = []
+    pending_rows = first_pending = 0
+    with _ReadAhead(_pages(provider, retry, symbol, tf, cursor, end)) as fetched:
+        while cursor < end:
+            try:
+                page = fetched.next()
+            except ProviderUnavailable as error:
+                raise ProviderUnavailable(
+                    f"{error.detail}. {symbol} is backfilled up to {checkpoint.through.isoformat()}: "
+                    "run the backfill again to resume there"
+                ) from error
+            pages += 1
+            if len(page.series):
+                first_pending = first_pending or pages
+                pending.append(page.series)
+                pending_rows += len(page.series)
+            last = page.next_token is None
+            through = None
+            if pending and (last or pending_rows >= batch_rows):
+                if not registered:
+                    _register(provider, symbol, bus, context)
+                    registered = True
+                batch = BarSeries.concat(pending)
+                _ingest_page(
+                    provider, symbol, tf, batch, (first_pending, pages), checkpoint.through, bus, context
+                )
+                bars += len(batch)
+                through = batch.moment(-1) + tf.delta
+            if last:
+                through = end
+            if through is not None:
+                checkpoint = checkpoint.model_copy(
+                    update={
+                        "through": max(through, checkpoint.through),
+                        "bars": checkpoint.bars + pending_rows,
+                        "pages": checkpoint.pages + pages - saved_pages,
+                        "updated_at": clock.now(),
+                    }
+                )
+                backfills.save(checkpoint)
+                pending, pending_rows, first_pending, saved_pages = [], 0, 0, pages
+            if last:
+                break
+            if through is not None and run.out_of_time():
+                raise _OutOfTime({symbol: bars})  # the checkpoint just saved is where the next run resumes
     return SymbolBackfill(
         symbol=symbol,
         bars=bars,
@@ -468,30 +491,93 @@ def _backfill_symbol(run: _Run, symbol: str, start: datetime, end: datetime) -> 
     )
 
 
+def _pages(
+    provider: MarketDataProvider,
+    retry: RetryPolicy,
+    symbol: str,
+    tf: Timeframe,
+    start: datetime,
+    end: datetime,
+) -> Iterator[ProviderBars]:
+    """The pages of one request, each retried with bounded backoff on a 429 or a 5xx; none
+    when the range is empty (a backfill resumed already complete asks nothing)."""
+    token: str | None = None
+    while start < end:
+        page = _fetch_page(provider, retry, symbol, tf, start, end, token)
+        yield page
+        if page.next_token is None:
+            return
+        token = page.next_token  # the same request continued: its start stays as it was
+
+
 def _fetch_page(
     provider: MarketDataProvider,
     retry: RetryPolicy,
     symbol: str,
     tf: Timeframe,
-    cursor: datetime,
+    start: datetime,
     end: datetime,
     token: str | None,
-    through: datetime,
 ) -> ProviderBars:
-    """A page, retried with bounded backoff on a 429 or a 5xx."""
     for attempt in range(1, retry.attempts + 1):
         try:
-            return provider.fetch_bars(symbol, tf, cursor, end, token)
+            return provider.fetch_bars(symbol, tf, start, end, token)
         except ProviderError as error:
             if not error.retryable:
                 raise
             if attempt == retry.attempts:
-                raise ProviderUnavailable(
-                    f"{error.detail}; gave up after {attempt} attempt(s). {symbol} is backfilled up to "
-                    f"{through.isoformat()}: run the backfill again to resume there"
-                ) from error
+                raise ProviderUnavailable(f"{error.detail}; gave up after {attempt} attempt(s)") from error
             retry.sleep(retry.delay(attempt, error))
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+class _ReadAhead:
+    """Pages fetched ahead in a thread, up to `depth` of them: the next pages are on their way
+    (HTTP and JSON) while a batch is checked and written (DuckDB works without the GIL). Pages
+    fetched ahead and not used, when the run stops early, are only requests too many."""
+
+    def __init__(self, pages: Iterator[ProviderBars], depth: int = 20):
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._fetch, args=(pages,), name="backfill-read-ahead", daemon=True
+        )
+        self._thread.start()
+
+    def next(self) -> ProviderBars:
+        kind, value = self._queue.get()
+        if kind == "error":
+            raise value
+        if kind == "end":
+            raise AssertionError("a provider's pages ended without a last page")  # pragma: no cover
+        page: ProviderBars = value
+        return page
+
+    def _fetch(self, pages: Iterator[ProviderBars]) -> None:
+        try:
+            for page in pages:
+                if not self._put(("page", page)):
+                    return
+        except Exception as error:  # handed to the run, which raises it as its own
+            self._put(("error", error))
+        else:
+            self._put(("end", None))
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __enter__(self) -> _ReadAhead:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        # Not waiting: a page fetched ahead may be backing off from a 429; it is not needed.
+        self._stopped.set()
 
 
 def _backfill_actions(
@@ -549,16 +635,13 @@ def _ingest_page(
     provider: MarketDataProvider,
     symbol: str,
     tf: Timeframe,
-    page: list[Bar],
+    page: BarSeries,
     numbers: tuple[int, int],
     through: datetime,
     bus: MessageBus,
     context: MessageContext,
 ) -> None:
-    rows = [
-        BarRow(ts=b.ts, open=b.open, high=b.high, low=b.low, close=b.close, volume=b.volume) for b in page
-    ]
-    command = IngestBars(timeframe=tf, symbol=symbol, bars=rows, source=f"backfill:{provider.name}")
+    command = IngestBarSeries(timeframe=tf, symbol=symbol, bars=page, source=f"backfill:{provider.name}")
     first, last = numbers
     pages = f"page {first}" if first == last else f"pages {first} to {last}"
     try:
@@ -566,8 +649,8 @@ def _ingest_page(
     except ValidationFailed as error:
         raise ValidationFailed(
             f"{provider.name} sent {error.total} bad row(s) for {symbol} in {pages} of this run "
-            f"({page[0].ts.isoformat()} to {page[-1].ts.isoformat()}); nothing of that page was written, "
-            f"and {symbol} is backfilled up to {through.isoformat()}",
+            f"({page.moment(0).isoformat()} to {page.moment(-1).isoformat()}); nothing of that page was "
+            f"written, and {symbol} is backfilled up to {through.isoformat()}",
             error.problems,
             error.total,
         ) from None
@@ -676,15 +759,25 @@ def pull_latest_bars(
 ) -> Handled[PullReport]:
     """The newest complete bars of every symbol subscribed to the provider, each from the bar after
     its last one. One symbol failing does not stop the others; the pull then fails as a whole
-    (so the schedule retries it, and dead-letters it in the end), naming each failure."""
-    provider = providers.get(cmd.provider)
+    (so the schedule retries it, and dead-letters it in the end), naming each failure.
+
+    With no symbol subscribed the provider is not even built: a schedule that fires every few
+    minutes then costs one read, and neither needs the provider's keys nor imports its client
+    library (CCXT's exchange, about 0.25 s). An unknown provider is refused all the same."""
+    known = providers.names()
+    if cmd.provider not in known:
+        raise UnknownProvider(cmd.provider, known)
     tf = cmd.timeframe
+    subscribed = symbols.tagged(cmd.provider)
+    if not subscribed:
+        return Handled(PullReport(provider=cmd.provider, timeframe=tf, bars=0, symbols=[], failed={}))
+    provider = providers.get(cmd.provider)
     now = clock.now()
     end = tf.floor(now)
     done: list[SymbolBackfill] = []
     failed: dict[str, str] = {}
     retryable = False
-    for listing in symbols.tagged(provider.name):
+    for listing in subscribed:
         coverage = listing.coverage.get(tf)
         start = coverage.last + tf.delta if coverage else tf.floor(now - timedelta(days=cmd.first_pull_days))
         if start >= end:
@@ -718,12 +811,13 @@ HANDLERS = HandlerTable(
         RegisterSymbol: register_symbol,
         IngestBars: ingest_bars,
         IngestBarFile: ingest_bar_file,
+        IngestBarSeries: ingest_bar_series,
         CompactLake: compact_lake,
         RecordCorporateActions: record_corporate_actions,
         BackfillBars: backfill_bars,
         SubmitBackfill: submit_backfill,
         **dict.fromkeys(
-            (PullLatestBars, PullAlpacaBars),
+            (PullLatestBars, PullAlpacaBars, PullBinanceBars, PullCoinbaseBars, PullKrakenBars),
             pull_latest_bars,
         ),
     },

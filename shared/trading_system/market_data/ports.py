@@ -14,7 +14,6 @@ from trading_system.kernel.errors import DomainError, Problem
 from trading_system.market_data.commands import FileFormat
 from trading_system.market_data.domain import (
     Adjustment,
-    Bar,
     CorporateAction,
     Listing,
     SessionWindows,
@@ -163,10 +162,11 @@ class ProviderGarbage(ProviderError):
 
 @dataclass(frozen=True)
 class ProviderBars:
-    """One page of a symbol's bars from a provider, oldest first, all within the range asked for.
+    """One page of a symbol's bars from a provider, oldest first, all within the range asked for,
+    as columns (a backfill moves hundreds of thousands of bars a second: no object per bar).
     `next_token` continues the same request; None when the range is exhausted."""
 
-    bars: list[Bar]
+    series: BarSeries
     next_token: str | None
 
 

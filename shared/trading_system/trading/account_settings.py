@@ -1,6 +1,6 @@
 """An account's terms: what the paper broker charges, which pre-trade limits apply, the loss
 limits that halt it, whether it may sell short (and on what margin), and what becomes of a
-market order placed while its market is closed."""
+market order placed while its market is closed (limit and stop orders always wait for the open)."""
 
 from __future__ import annotations
 
@@ -53,12 +53,15 @@ class AccountSettings(PlainNumbers):
     # the open, after the close, early closes included; trading/sessions.py): "queue" accepts it
     # and fills it at the next session's first bar, as Alpaca queues one for the open; "refuse"
     # rejects it, naming when the market opens. Symbols on a 24/7 calendar (crypto), or with no
-    # exchange (no hours are known), are never outside hours. Accounts stored before the
-    # setting existed read as "queue".
+    # exchange (no hours are known), are never outside hours. Limit and stop orders are never
+    # refused for it: placed outside hours they are accepted and rest until the next session's
+    # first bar, whichever the setting (docs/TRADING.md). Accounts stored before the setting
+    # existed read as "queue".
     outside_hours: OutsideHours = Field(
         default="queue",
         description="a market order placed while its symbol's market is closed: 'queue' it for the "
-        "next session's first bar, or 'refuse' it (rejected, naming the next open)",
+        "next session's first bar, or 'refuse' it (rejected, naming the next open); limit and stop "
+        "orders are never refused: they rest until the next session's first bar",
     )
 
     def commission(self, qty: Decimal, price: Decimal) -> Decimal:

@@ -8,13 +8,15 @@ so the domain never learns which broker it talks to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
+from trading_system.market_data.calendars import ExchangeCalendar
 from trading_system.trading.account_settings import AccountSettings
 from trading_system.trading.orders import Order
+from trading_system.trading.sessions import bar_session
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,15 @@ class MarketBar:
     close: Decimal
     volume: Decimal
     previous_close: Decimal | None = None  # the symbol's close before this bar, when known
+    # the symbol's exchange calendar; None: a symbol without an exchange (its sessions are UTC days)
+    calendar: ExchangeCalendar | None = field(default=None, compare=False, repr=False)
 
     @property
     def session(self) -> date:
-        """The trading session a bar belongs to: its UTC date."""
-        return self.ts.astimezone(UTC).date()
+        """The trading session a bar belongs to, by its label in the symbol's calendar (the
+        exchange's local date, not necessarily the bar's UTC date); the UTC date for a 24/7
+        symbol or one without an exchange (sessions.bar_session)."""
+        return bar_session(self.calendar, self.ts, self.end)
 
 
 @dataclass(frozen=True)

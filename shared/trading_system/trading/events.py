@@ -56,9 +56,10 @@ class OrderAccepted(OrderEvent):
     reserved_cash: Decimal = Decimal(0)
     reserved_qty: Decimal = Decimal(0)  # shares it holds back from the position (sells) or buys
     reserved_short_qty: Decimal = Decimal(0)  # of a sell's shares, those it sells short
-    # A market order placed while its market was closed, on an account that queues those
-    # (settings.outside_hours): the open of the session it waits for. No quote fills it and no
-    # bar that ends by then; the first bar of that session does. None: not queued.
+    # An order placed while its market was closed (a market order on an account that queues
+    # those, settings.outside_hours; a limit or stop order always): the open of the session it
+    # waits for. No quote acts on it and no bar that ends by then; the first bar of that session
+    # fills (or triggers) it by the usual rules. None: not queued.
     queued_until: datetime | None = None
 
 

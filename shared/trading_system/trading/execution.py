@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from trading_system.kernel.clock import sortable_id
+from trading_system.market_data.calendars import ExchangeCalendar
 from trading_system.trading.accounts import Account, Position, position_event
 from trading_system.trading.broker import (
     Cancel,
@@ -177,8 +178,11 @@ def shown_fill(record: dict[str, Any]) -> dict[str, Any]:
     return {**record, **money_fields, **numbers}
 
 
-def market_bars(series: Any, length: timedelta, before: Decimal | None = None) -> list[MarketBar]:
-    """The bars, each knowing the close before it (`before` for the first: the last known price)."""
+def market_bars(
+    series: Any, length: timedelta, before: Decimal | None = None, calendar: ExchangeCalendar | None = None
+) -> list[MarketBar]:
+    """The bars, each knowing the close before it (`before` for the first: the last known price)
+    and the symbol's calendar (`calendar`: which session each bar is of)."""
     out = []
     previous = before
     for i in range(len(series.ts_us)):
@@ -192,6 +196,7 @@ def market_bars(series: Any, length: timedelta, before: Decimal | None = None) -
             close=decimal_from_float(series.close[i]),
             volume=decimal_from_float(series.volume[i]),
             previous_close=previous,
+            calendar=calendar,
         )
         out.append(bar)
         previous = bar.close

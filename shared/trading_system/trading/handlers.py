@@ -67,7 +67,7 @@ from trading_system.trading.events import (
 )
 from trading_system.trading.execution import execute, fill_record, market_bars
 from trading_system.trading.ledger import Change, TradingLedger, audit, marks_of
-from trading_system.trading.orders import Order, OrderType, TimeInForce
+from trading_system.trading.orders import Order, TimeInForce
 from trading_system.trading.precision import decimal_from_float, qty_step
 from trading_system.trading.queries import (
     GetAccount,
@@ -193,14 +193,16 @@ def place_order(
             )
         )
         shared = risk.shared_qty(order, group_of(ledger, order))
-        # Only a market order cares whether its market is open: refused or queued for the open
-        # per the account's outside_hours (limit and stop orders rest as they would anyway).
-        closed = market_closed(listing, now) if order.type is OrderType.MARKET else None
+        # Placed while its market is closed, a market order is refused or queued for the open
+        # per the account's outside_hours; a limit or stop order is always accepted and rests
+        # until the next session's first bar: the last price, an earlier session's, does not
+        # fill or trigger it (as a real broker takes one for the next regular session).
+        closed = market_closed(listing, now)
         verdict = risk.check(order, account, quote, ledger.halted(), marks, shared, closed)
         if verdict.reason is not None:
             change.on_order(order.reject(verdict.reason, now, verdict.code))
         else:
-            # past the checks with its market closed: the account queues it for the open
+            # past the checks with its market closed: it waits for the next session's open
             queued_until = closed.next_open if closed is not None else None
             change.on_order(order.accept(now, verdict.cash, verdict.qty, verdict.short_qty, queued_until))
             change.on_account(
@@ -550,19 +552,22 @@ def fill_orders(
     ledger: TradingLedger,
     lake: BarLake,
     brokers: BrokerFactory,
+    symbols: SymbolRepository,
     clock: Clock,
     context: MessageContext,
 ) -> Handled[BarFills]:
     """New bars meet the open orders on their symbols in market-time order (bar by bar across
     symbols, orders in the order they were placed), then the bars' closes become the last known
-    prices. Bars on which nothing happens are decided in memory; a bar that acts on an order
-    reloads it, decides again and commits (with retries)."""
+    prices. Each bar knows its symbol's calendar, which names its session. Bars on which nothing
+    happens are decided in memory; a bar that acts on an order reloads it, decides again and
+    commits (with retries)."""
     published: list[Event] = []
     timeframe = event.timeframe
     books: dict[str, list[Order]] = {}
     timeline: list[tuple[datetime, str, MarketBar]] = []
     with_orders = [(span, ids) for span in event.symbols if (ids := ledger.open_order_ids(span.symbol))]
     last_known = ledger.quotes({span.symbol for span, _ in with_orders}) if with_orders else {}
+    listings = symbols.get_many(span.symbol for span, _ in with_orders) if with_orders else {}
     for span, order_ids in with_orders:
         orders = sorted(ledger.orders(order_ids), key=lambda o: (o.submitted_at, o.id))
         earliest = min((o.as_of for o in orders if o.as_of is not None), default=span.first)
@@ -574,7 +579,10 @@ def fill_orders(
         first = int(series.ts_us[0]) if len(series.ts_us) else None
         known = quote is not None and first is not None and quote.market_time.timestamp() * 1e6 <= first
         before = quote.price if known and quote is not None else None
-        timeline += [(bar.ts, span.symbol, bar) for bar in market_bars(series, timeframe.delta, before)]
+        listing = listings.get(span.symbol)
+        calendar = listing.session_calendar() if listing else None
+        bars = market_bars(series, timeframe.delta, before, calendar)
+        timeline += [(bar.ts, span.symbol, bar) for bar in bars]
     timeline.sort(key=lambda entry: (entry[0], entry[1]))
 
     by_account: dict[str, Broker | None] = {}

@@ -210,15 +210,20 @@ class Order(PlainNumbers):
     reject_reason: str | None = None
     cancel_reason: str | None = None
     as_of: datetime | None = None  # market time of the last price known when placed; later bars fill
-    session: date | None = None  # a day order's trading session (UTC date), set by the first bar
+    # a day order's trading session, set by the first bar: the session's label in the symbol's
+    # calendar (its local date), the UTC date for a 24/7 symbol or one without an exchange (the
+    # two agree for every session the calendars hold that lies within its UTC date, so sessions
+    # recorded when it was always the UTC date read the same)
+    session: date | None = None
     stop_triggered: bool = False
     reserved_cash: Decimal = ZERO  # held back when accepted; fills use it up (see held_cash)
     reserved_qty: Decimal = ZERO
     reserved_short_qty: Decimal = ZERO  # of a sell's qty, what it sells short (its margin's base)
     last_bar_ts: datetime | None = None  # the last bar that acted on it: bars up to it are done
     oco_group: str | None = None  # one-cancels-other (see OrderRequest.oco_group)
-    # a market order queued while its market was closed: the open of the session it waits for
-    # (OrderAccepted.queued_until); bars that end by then do not fill it
+    # an order placed while its market was closed (a market order on an account that queues
+    # those, any limit or stop order): the open of the session it waits for
+    # (OrderAccepted.queued_until); no quote and no bar that ends by then acts on it
     queued_until: datetime | None = None
     qty_step: Decimal = FRACTIONAL_QTY_STEP  # the symbol's quantity step when placed
     fingerprint: str
@@ -267,8 +272,6 @@ class Order(PlainNumbers):
         queued_until: datetime | None = None,
     ) -> OrderAccepted:
         self._require(OrderStatus.ACCEPTED, "accept")
-        if queued_until is not None and self.type is not OrderType.MARKET:
-            raise ValueError(f"only a market order is queued for the open, not a {self.type} order")
         return OrderAccepted(
             **self._ids(),
             reserved_cash=reserved_cash,
@@ -351,7 +354,7 @@ class Order(PlainNumbers):
         return OrderStopTriggered(**self._ids(), market_time=market_time, bar_ts=bar_ts, at=at)
 
     def waits_for(self, bar_end: datetime) -> bool:
-        """Whether a queued market order still waits for its session: a bar that ends by the
+        """Whether a queued order still waits for its session: a bar that ends by the
         session's open belongs to an earlier one (a daily bar, stamped 00:00 UTC of its session's
         date, ends after the open of its session, so it counts as that session's)."""
         return self.queued_until is not None and bar_end <= self.queued_until

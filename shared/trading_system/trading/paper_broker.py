@@ -1,9 +1,14 @@
 """The paper broker: fills orders from market data, the way a simple backtester would.
 
 - Market orders fill at once at the last known price when there is one, otherwise at the next
-  bar's open. A market order queued while its market was closed (Order.queued_until, the
-  account's outside_hours) fills at the open of the first bar of the session it waits for: not
-  at the last price, which is an earlier session's, nor on a bar that ends by that open.
+  bar's open.
+- An order placed while its symbol's market was closed (Order.queued_until: a market order on
+  an account whose outside_hours queues, every limit and stop order) rests until the session it
+  waits for: the last price, an earlier session's, neither fills nor triggers it, nor does a
+  bar that ends by that session's open. The session's first bar then acts on it by the rules
+  below: a market order fills at its open, a limit order at the open if the open is already
+  better (a gap) else at the limit if the bar trades through it, a stop triggers at the open if
+  the bar gapped through it.
 - A limit order fills when a bar trades through its price: at the open if the open is already
   better, else at the limit. A stop order triggers when a bar reaches its stop and then fills
   like a market order: at the open if the bar gapped through, else at the stop. A stop-limit
@@ -15,8 +20,10 @@
 - With a participation cap, a bar fills at most that share of its volume; the rest waits for
   the next bar (partially_filled). ioc fills what it can at its first chance and cancels the
   rest; fok fills everything at its first chance or nothing.
-- A day order lives through the session (UTC date) of the first bar it sees and expires when a
-  bar of a later session arrives, or at the scheduled close.
+- A day order lives through the session of the first bar it sees and expires when a bar of a
+  later session arrives, or at the scheduled close. A bar's session is its label in the
+  symbol's exchange calendar (sessions.bar_session: the exchange's local date, which may differ
+  from the bar's UTC date); a 24/7 symbol's, or one's without an exchange, is the UTC date.
 - A fill more than the account's `max_price_jump` (10x by default) away from the symbol's
   previous close is refused: the order is canceled with the reason (a bad tick is not a price).
 """

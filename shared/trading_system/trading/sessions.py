@@ -1,7 +1,8 @@
 """When a trading day ends, for Trading: the market calendar whose close marks the accounts,
 when a day order's session closes (its symbol's calendar, or the market's for a symbol that has
-none), and whether a symbol's market is closed when an order arrives. Calendars come from
-Market Data (market_data/calendars.py)."""
+none), whether a symbol's market is closed when an order arrives (the one place Trading decides
+it), and which session a bar belongs to. Calendars come from Market Data
+(market_data/calendars.py)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,15 @@ def market_calendar() -> ExchangeCalendar:
 
 
 def session_closed_before(now: datetime, calendar: ExchangeCalendar | None = None) -> date | None:
-    """The session of the market's calendar that closed in the hour up to `now`, if any."""
+    """The session (its label: the exchange's local date) of the market's calendar that closed
+    in the hour up to `now`, if any. The label is looked for around the UTC date: a session may
+    close on another UTC date than the one it is named by."""
     calendar = calendar or market_calendar()
-    if not calendar.is_session(now.date()):
-        return None
-    close = calendar.session(now.date()).close
-    return now.date() if close <= now < close + CLOSE_WINDOW else None
+    day = now.astimezone(UTC).date()
+    for found in calendar.sessions_in(day - _DAY, day + _DAY):
+        if found.close <= now < found.close + CLOSE_WINDOW:
+            return found.day
+    return None
 
 
 def day_order_expires_at(listing: Listing | None, submitted_at: datetime) -> datetime:
@@ -77,7 +81,11 @@ def market_closed(listing: Listing | None, at: datetime) -> MarketClosed | None:
     close, early closes included), or None: open, a 24/7 calendar, or no calendar at all (a
     symbol registered without an exchange: its hours are unknown, so it is never outside them;
     nor is a moment beyond the calendar's table, which is not guessed)."""
-    calendar = listing.session_calendar() if listing else None
+    return calendar_closed(listing.session_calendar() if listing else None, at)
+
+
+def calendar_closed(calendar: ExchangeCalendar | None, at: datetime) -> MarketClosed | None:
+    """`market_closed` for a calendar (None: a symbol without one)."""
     if calendar is None or calendar.is_always_open():
         return None
     # A session is named by its local date, within a day of the UTC date.
@@ -92,3 +100,34 @@ def market_closed(listing: Listing | None, at: datetime) -> MarketClosed | None:
     if not after:  # the table ends within the look-ahead
         return None
     return MarketClosed(calendar, at, after[0], before[-1] if before else None)
+
+
+def bar_session(calendar: ExchangeCalendar | None, ts: datetime, end: datetime) -> date:
+    """The trading session a bar starting at `ts` and ending at `end` belongs to, by its label
+    (the session's date in the exchange's calendar, which need not be the UTC date of the bar: a
+    session may open the evening before in UTC).
+
+    - No calendar (a symbol without an exchange), a 24/7 one, or a bar beyond the calendar's
+      table: the bar's UTC date.
+    - A daily bar (a day long or more) is stamped with its session's date at 00:00 UTC
+      (Listing.bar_of): that date, when it is a session.
+    - An intraday bar: the session it starts in.
+    - A bar that starts while the market is closed (kept from before bars were checked against
+      the calendar, one not aligned to the session's open, or a daily bar on a day without a
+      session): the session the market opens next (`calendar_closed`); so a day order's session,
+      closed by then, is over."""
+    day = ts.astimezone(UTC).date()
+    if calendar is None or calendar.is_always_open():
+        return day
+    try:
+        if end - ts >= _DAY and calendar.is_session(day):
+            return day
+        session = calendar.session_of(ts)
+        if session is not None:
+            return session.day
+    except OutsideCalendar:
+        return day
+    closed = calendar_closed(calendar, ts)
+    if closed is None:  # the table ends before the next session
+        return day
+    return closed.next.day

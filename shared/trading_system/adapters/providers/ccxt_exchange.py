@@ -5,6 +5,9 @@ A platform symbol names the market as CCXT's unified symbol does (BTC/USDT: regi
 stays the platform's symbol, in the lake as `symbol=BTC%2FUSDT`), with a dash (BTC-USDT), or by
 the exchange's own id (BTCUSDT).
 A page continues from the token, the start (epoch milliseconds) of the next bar to fetch.
+An exchange answering a time window rather than a count of bars (Coinbase: `start` and `end`, at
+most 300 candles between them) is asked one page's window at a time, the next page from where the
+window ended, however few bars it held (a gap, or nothing traded).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from trading_system.config import Settings
+from trading_system.market_data.bar_batch import BarSeries
 from trading_system.market_data.domain import Bar, Timeframe
 from trading_system.market_data.ports import (
     ProviderBars,
@@ -33,6 +37,9 @@ from trading_system.market_data.ports import (
 
 # What each exchange needs to answer public OHLCV with the fewest calls: Binance loads spot
 # markets only (not futures and options, three more requests) and no currencies (a signed call).
+# Coinbase has no such options: its markets cost five public requests once (the v2 currencies,
+# crypto currencies and exchange rates CCXT loads first, then the Advanced Trade products, spot
+# and futures); it stays on those public endpoints (fetchMarketsV3, usePrivate off: no key).
 EXCHANGES: dict[str, dict[str, Any]] = {
     "binance": {
         "options": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False, "fetchCurrencies": False},
@@ -41,9 +48,10 @@ EXCHANGES: dict[str, dict[str, Any]] = {
         "rows": lambda body: body if isinstance(body, list) else None,
     },
     "coinbase": {
-        "options": {},
+        "options": {"fetchMarkets": "fetchMarketsV3", "usePrivate": False},
         "page": 300,
         "until": True,
+        "window": True,  # candles between start and end, at most 300: a window a page
         "rows": lambda body: body.get("candles") if isinstance(body, dict) else None,
     },
     "kraken": {
@@ -79,6 +87,7 @@ class CcxtProvider:
         self.page_limit = min(page_limit or spec["page"], spec["page"])
         self._until = bool(spec["until"])
         self._latest_only = bool(spec.get("latest_only"))
+        self._window = bool(spec.get("window"))
         self._cap = int(spec["page"])
         self._raw_rows = spec["rows"]
         self._lock = threading.Lock()  # a CCXT exchange keeps the last response on itself
@@ -92,6 +101,16 @@ class CcxtProvider:
         if api_key and secret:
             config |= {"apiKey": api_key, "secret": secret}
         self.exchange: Any = getattr(module, exchange_id)(config)
+        # The HTTP status of the last response: CCXT may raise a bare ExchangeError for an error
+        # body before it looks at the status (Coinbase's 500 `internal_server_error`).
+        self._status: int | None = None
+        answered = self.exchange.on_rest_response
+
+        def on_rest_response(code: Any, *rest: Any) -> Any:
+            self._status = code if isinstance(code, int) else None
+            return answered(code, *rest)
+
+        self.exchange.on_rest_response = on_rest_response
         if base_url:
             self.exchange.urls["api"] = _rebased(self.exchange.urls["api"], base_url.rstrip("/"))
 
@@ -105,9 +124,12 @@ class CcxtProvider:
         step_ms = timeframe.seconds * 1000
         end_ms = int(end.timestamp() * 1000)
         since = _since(token) if token else int(start.timestamp() * 1000)
-        params = {"until": end_ms - 1} if self._until else {}
+        # the end of what this page asks: the range's, or one page's window of it
+        stop = min(end_ms, since + self.page_limit * step_ms) if self._window else end_ms
+        params = {"until": stop - 1} if self._until else {}
         with self._lock:
             self.exchange.last_json_response = None
+            self._status = None
             rows = self._call(
                 symbol,
                 lambda market: self.exchange.fetch_ohlcv(
@@ -123,7 +145,7 @@ class CcxtProvider:
                     f"{self.name} sent a malformed bar for {symbol} (row {index} of the page)"
                 )
         bars = [self._bar(row, i, symbol) for i, row in enumerate(rows)]
-        kept = [bar for bar in bars if since <= bar.ts.timestamp() * 1000 < end_ms]
+        kept = [bar for bar in bars if since <= bar.ts.timestamp() * 1000 < stop]
         if self._latest_only and len(raw) >= self._cap and kept and kept[0].ts.timestamp() * 1000 > since:
             # The exchange answered its latest bars, not those from `since`: the rest is out of reach.
             first = datetime.fromtimestamp(since / 1000, UTC).isoformat()
@@ -135,10 +157,16 @@ class CcxtProvider:
                 "Bad request",
                 "start",
             )
-        next_ms = int(kept[-1].ts.timestamp() * 1000) + step_ms if kept else None
-        # A full page may have more after it; a short one is all the exchange holds up to now.
-        more = len(rows) >= self.page_limit and next_ms is not None and since < next_ms < end_ms
-        return ProviderBars(kept, str(next_ms) if more else None)
+        if self._window:  # the window is done, whatever it held: the next one starts where it ended
+            next_ms: int | None = stop
+            more = stop < end_ms
+        else:
+            next_ms = int(kept[-1].ts.timestamp() * 1000) + step_ms if kept else None
+            # A full page may have more after it; a short one is all the exchange holds up to now.
+            more = len(rows) >= self.page_limit and next_ms is not None and since < next_ms < end_ms
+        # CCXT hands rows over as lists already; the page is small (at most 1,000), so a Bar each
+        # for the checks above costs little beside CCXT's own parsing.
+        return ProviderBars(BarSeries.of(kept), str(next_ms) if more else None)
 
     def _market(self, symbol: str) -> str:
         exchange = self.exchange
@@ -170,6 +198,15 @@ class CcxtProvider:
         except errors.NetworkError as error:
             raise ProviderUnavailable(f"{self.name} is unavailable: {type(error).__name__}") from None
         except (errors.BadResponse, errors.ExchangeError) as error:
+            # An error body CCXT raised on before looking at the status: the status decides.
+            if self._status == 429:
+                raise ProviderRateLimited(self.name, self._retry_after()) from None
+            if self._status is not None and self._status >= 500:
+                raise ProviderUnavailable(f"{self.name} is unavailable: HTTP {self._status}") from None
+            if self._status == 401:
+                raise ProviderCredentialsError(
+                    f"{self.name} refused the API key: check its settings"
+                ) from None
             raise ProviderGarbage(
                 f"{self.name} answered {symbol}'s OHLCV badly: {str(error)[:200]}"
             ) from None
@@ -210,7 +247,7 @@ def _exchange_module(exchange_id: str) -> ModuleType:
         if "ccxt" not in sys.modules:
             spec = importlib.util.find_spec("ccxt")
             if spec is None or spec.submodule_search_locations is None:
-                raise ModuleNotFoundError("ccxt is not installed: pip install ccxt (the `local` extra)")
+                raise ModuleNotFoundError("ccxt is not installed: pip install ccxt (the `crypto` extra)")
             package = ModuleType("ccxt")
             package.__path__ = list(spec.submodule_search_locations)
             package.__spec__ = spec

@@ -12,7 +12,7 @@ from trading_system.kernel.principal import Role
 
 commands = typer.Typer()
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
-dead_app = typer.Typer(help="Events a subscriber kept failing on.", no_args_is_help=True)
+dead_app = typer.Typer(help="Events a subscriber, and scheduled runs, kept failing on.", no_args_is_help=True)
 
 DEMO_KEY_FILE = "demo-api-key"
 
@@ -97,11 +97,22 @@ def dead_letters_list() -> None:
 
 @dead_app.command("replay")
 def dead_letters_replay() -> None:
-    """Deliver each dead letter to its subscriber again; the ones that succeed are removed."""
+    """Deliver each dead letter to its subscriber again (a scheduled run's: run it again, once,
+    recorded as a new firing); the ones that succeed are removed."""
+    from uuid import uuid4
+
+    from trading_system.catalog import by_name
+    from trading_system.entrypoints.scheduled import attempt
+
     container = build_container()
     for letter in container.dead_letters.list(1000):
         try:
-            container.bus.deliver(letter.subscriber, letter.envelope)
+            if letter.scheduled is not None:
+                function = by_name()[letter.scheduled.function]
+                attempt(function, container, letter.scheduled, invocation=f"replay-{uuid4()}", attempt=1)
+            else:
+                assert letter.envelope is not None, letter.letter_id
+                container.bus.deliver(letter.subscriber, letter.envelope)
         except Exception as error:
             typer.secho(f"{letter.letter_id}: still failing: {error!r}", fg=typer.colors.YELLOW, err=True)
             continue
