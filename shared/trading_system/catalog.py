@@ -1310,6 +1310,7 @@ _ALERT_KINDS = (
     kinds.owned(kinds.ALERT_ROUTES),
     kinds.owned(kinds.ALERT_DELIVERIES),
     kinds.ALERT_RETRIES,
+    kinds.owned(kinds.ALERT_HITS),
     kinds.owned(kinds.TIMETABLES),
 )
 # Creating an alert asks whose its source is: a scanner, an account (folded from its events), a
@@ -1387,9 +1388,11 @@ ALERTS: tuple[Function, ...] = (
         "POST",
         "/v1/alerts/{alert_id}/deliveries/{delivery_id}/retry",
         Role.TRADER,
-        "Send a delivery again now (a failed one: a new round of attempts)",
+        "Send a delivery again now (a failed one: a new round of attempts; a throttled one counts "
+        "against the alert's rate limit, a 429 beyond it)",
         _ALERT_SENDER,
         table_kinds=_ALERT_KINDS,
+        errors=(429,),
     ),
     Function(
         name="send_alerts",

@@ -6,6 +6,7 @@ fixed names."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,43 @@ def test_a_deleted_alerts_deliveries_and_queue_entries_go_with_it(store: Documen
     assert [d.alert_id for d in deliveries.due(NOW)] == [kept.alert_id]
     deliveries.drop_all(kept.alert_id)
     assert not deliveries.any_waiting()
+
+
+MINUTE = domain.minute_of(NOW)
+
+
+def test_an_alerts_rate_limit_admits_its_minutes_allowance_then_counts_the_throttled(
+    store: DocumentStore,
+) -> None:
+    deliveries, a = DocumentDeliveries(store), alert()
+    assert [deliveries.admit(a.alert_id, MINUTE, 3) for _ in range(5)] == [
+        (True, 0),
+        (True, 0),
+        (True, 0),
+        (False, 0),
+        (False, 0),
+    ]
+    for n in ("d1", "d2", "d2"):  # noted once per delivery, however often
+        deliveries.note_throttled(a.alert_id, MINUTE, n)
+    assert deliveries.admit(alert().alert_id, MINUTE, 3) == (True, 0)  # another alert's own count
+    # The next minute's first says how many were throttled since, and purges the earlier minute.
+    assert deliveries.admit(a.alert_id, MINUTE + 1, 3) == (True, 2)
+    assert deliveries.admit(a.alert_id, MINUTE + 1, 3) == (True, 0)
+    kind = f"{kinds.ALERT_HITS}:{a.alert_id}"
+    assert [key for key, _ in scan_all(store, kind)] == [f"{MINUTE + 1:012d}:000", f"{MINUTE + 1:012d}:001"]
+    assert deliveries.admit(a.alert_id, MINUTE + 2, 3) == (True, 0)  # nothing throttled since
+
+
+def test_racing_deliveries_take_each_slot_once(store: DocumentStore) -> None:
+    deliveries, a = DocumentDeliveries(store), alert()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        admitted = list(pool.map(lambda _: deliveries.admit(a.alert_id, MINUTE, 10)[0], range(24)))
+    assert admitted.count(True) == 10
+
+
+def test_a_deleted_alerts_rate_counts_go_with_it(store: DocumentStore) -> None:
+    deliveries, a = DocumentDeliveries(store), alert()
+    deliveries.admit(a.alert_id, MINUTE, 1)
+    deliveries.note_throttled(a.alert_id, MINUTE, "d1")
+    deliveries.drop_all(a.alert_id)
+    assert scan_all(store, f"{kinds.ALERT_HITS}:{a.alert_id}") == []

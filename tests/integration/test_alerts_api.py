@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
@@ -76,7 +78,7 @@ def ok(response: Any, status: int = 200) -> Any:
     return response.json()
 
 
-def create_alert(client: TestClient, headers: dict[str, str], target: dict[str, str], **draft: str) -> Any:
+def create_alert(client: TestClient, headers: dict[str, str], target: dict[str, str], **draft: Any) -> Any:
     body = {"name": "my fills", "topic": "fills", "source_id": "alice-acct", "target": target, **draft}
     response = client.post("/v1/alerts", json=body, headers=headers)
     created = ok(response, 201)
@@ -330,3 +332,90 @@ def test_a_delivery_made_as_its_alert_was_deleted_is_dropped_by_the_retry_run(
     for kind in (kinds.ALERT_RETRIES, f"{kinds.ALERT_DELIVERIES}:{alert['alert_id']}"):
         assert scan_all(container.store, kind) == [], kind
     assert container.alert_timetable.expression(domain.RETRY_QUEUE) is None
+
+
+def test_beyond_its_rate_limit_an_alert_throttles_and_its_next_minute_says_how_many(
+    client: TestClient, users: Users, receiver: Receiver, container: Container, clock: MovableClock
+) -> None:
+    alert = create_alert(client, users.alice, {"kind": "url", "url": receiver.url()}, rate_limit=3)
+    assert alert["rate_limit"] == 3
+    assert ok(client.get(f"/v1/alerts/{alert['alert_id']}", headers=users.alice))["rate_limit"] == 3
+    for _ in range(5):  # one minute (the clock stands still): 3 sent, 2 throttled
+        buy(client, users.alice)
+    assert len(receiver.received) == 3
+    listed = deliveries(client, users.alice, alert["alert_id"])
+    assert sorted(d["status"] for d in listed) == ["delivered"] * 3 + ["throttled"] * 2
+    throttled = [d for d in listed if d["status"] == "throttled"]
+    assert all(d["attempts"] == 0 and d["next_attempt_at"] is None for d in throttled)
+    assert all(json.loads(r.body).get("suppressed") is None for r in receiver.received)
+    # Never retried by the schedule: nothing waits.
+    assert container.alert_timetable.expression(domain.RETRY_QUEUE) is None
+    assert not container.deliveries.any_waiting()
+
+    clock.move(timedelta(minutes=1))
+    buy(client, users.alice)
+    body = json.loads(receiver.received[-1].body)
+    assert body["suppressed"] == 2
+    assert body["text"].endswith("(and 2 more alerts were suppressed by this alert's rate limit)")
+    newest = deliveries(client, users.alice, alert["alert_id"])[0]
+    assert (newest["status"], newest["suppressed"]) == ("delivered", 2)
+    buy(client, users.alice)  # the stretch is told once
+    assert "suppressed" not in json.loads(receiver.received[-1].body)
+
+    # A throttled delivery retried by hand counts against the limit: the third of this minute goes,
+    # a fourth is refused with a 429 and stays throttled.
+    first, second = throttled
+    path = f"/v1/alerts/{alert['alert_id']}/deliveries"
+    retried = ok(client.post(f"{path}/{first['delivery_id']}/retry", headers=users.alice))
+    assert retried["status"] == "delivered" and len(receiver.received) == 6
+    refused = client.post(f"{path}/{second['delivery_id']}/retry", headers=users.alice)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1, refused.text
+    still = [
+        d
+        for d in deliveries(client, users.alice, alert["alert_id"])
+        if d["delivery_id"] == second["delivery_id"]
+    ]
+    assert still[0]["status"] == "throttled" and len(receiver.received) == 6
+
+
+def test_the_rate_limit_holds_across_containers_sharing_one_store(
+    client: TestClient, users: Users, receiver: Receiver, settings: Settings, clock: MovableClock
+) -> None:
+    alert = create_alert(client, users.alice, {"kind": "url", "url": receiver.url()}, rate_limit=4)
+    buy(client, users.alice)  # one of the minute's 4, and an event to copy
+    event = Envelope.model_validate(json.loads(receiver.received[0].body)["event"])
+    # Two processes (two Lambda invocations) on the same store, each sent its own events at once.
+    containers = [bootstrap(settings, clock=clock) for _ in range(2)]
+
+    def send(n: int) -> None:
+        container = containers[n % 2]
+        copy = event.model_copy(update={"event_id": UUID(int=n + 1)})
+        send_alerts(
+            copy.open(),  # type: ignore[arg-type]
+            alerts=container.alerts,
+            deliveries=container.deliveries,
+            alert_channels=container.alert_channels,
+            alert_timetable=container.alert_timetable,
+            clock=container.clock,
+            context=MessageContext(envelope=copy),
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(send, range(12)))
+    assert len(receiver.received) == 4
+    statuses = [d["status"] for d in deliveries(client, users.alice, alert["alert_id"])]
+    assert sorted(statuses) == ["delivered"] * 4 + ["throttled"] * 9
+
+
+def test_a_bad_rate_limit_is_a_422_naming_it(client: TestClient, users: Users, container: Container) -> None:
+    for bad in (0, 601, "fast"):
+        body = {
+            "name": "x",
+            "topic": "fills",
+            "source_id": "alice-acct",
+            "target": {"kind": "url", "url": "https://example.com/in"},
+            "rate_limit": bad,
+        }
+        problem = ok(client.post("/v1/alerts", json=body, headers=users.alice), 422)
+        assert [e["field"] for e in problem["errors"]] == ["rate_limit"], problem
+    assert scan_all(container.store, kinds.ALERTS) == []

@@ -97,6 +97,27 @@ def test_a_pull_fetches_what_came_since_the_last_bar(
     assert server.state.bar_requests(case.provider) == []
 
 
+def test_a_backfill_subscribes_a_symbol_registered_before_to_the_pull(
+    server: ProviderServer, container: Container, clock: FixedClock
+) -> None:
+    """A symbol registered by hand (or with the demo data) and then backfilled from a provider
+    gets the provider's tag, as one the backfill registers does, so the pull keeps it fresh. A
+    symbol the provider has no bars of is not subscribed."""
+    server.state.add("AAPL", START, 400)
+    container.bus.execute(RegisterSymbol(symbol="AAPL", exchange="XNYS", tags=["demo"]))
+    container.bus.execute(RegisterSymbol(symbol="ZZZZ", tags=["demo"]))
+    container.bus.execute(
+        BackfillBars(provider="alpaca", symbols=["AAPL", "ZZZZ"], timeframe=Timeframe.M1, start=START)
+    )
+    assert container.symbols.require("AAPL").tags == ["demo", "alpaca"]
+    assert container.symbols.require("ZZZZ").tags == ["demo"]
+    assert container.symbols.require("AAPL").exchange == "XNYS"  # the rest of its definition kept
+
+    clock.moment = START + 250 * MINUTE + timedelta(seconds=5)
+    report = container.bus.execute(SCHEDULED["alpaca"]())  # the schedule's own command
+    assert [(s.symbol, s.bars) for s in report.symbols] == [("AAPL", 150)]
+
+
 def test_a_symbol_with_no_bars_yet_starts_first_pull_days_back(
     server: ProviderServer, container: Container, clock: FixedClock
 ) -> None:

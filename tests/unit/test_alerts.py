@@ -214,3 +214,49 @@ def test_each_topic_reads_as_a_line(topic: Topic, payload: dict[str, Any], line:
 )
 def test_private_addresses(host: str, private: bool) -> None:
     assert private_address(host) is private
+
+
+def test_the_rate_limit_defaults_to_30_a_minute_is_bounded_and_old_alerts_read_as_the_default() -> None:
+    assert draft().rate_limit == domain.DEFAULT_RATE_LIMIT == 30
+    assert AlertDraft(**{**draft().model_dump(), "rate_limit": 600}).rate_limit == 600
+    for bad in (0, -1, 601, "many"):
+        with pytest.raises(ValidationError) as raised:
+            AlertDraft(**{**draft().model_dump(), "rate_limit": bad})
+        assert raised.value.errors()[0]["loc"] == ("rate_limit",)
+    stored = domain.create(draft(), "alice", "k1", NOW).model_dump(mode="json")
+    del stored["draft"]["rate_limit"]  # as alerts were stored before the limit existed
+    assert domain.Alert.model_validate(stored).draft.rate_limit == 30
+
+
+def test_a_throttled_delivery_is_recorded_not_waiting_and_a_retry_by_hand_starts_over() -> None:
+    delivery = new_delivery(domain.create(draft(), "alice", "k1", NOW), envelope())
+    leased = delivery.model_copy(update={"next_attempt_at": NOW + timedelta(minutes=2)})
+    throttled = domain.throttled(leased, NOW)
+    assert (throttled.status, throttled.attempts, throttled.next_attempt_at) == ("throttled", 0, None)
+    assert throttled.last_error is not None and "rate limit" in throttled.last_error
+    again = domain.retried_by_hand(throttled)
+    assert (again.status, again.attempts, again.last_error) == ("pending", 0, None)
+
+
+def test_the_first_delivery_after_throttled_ones_says_how_many_were_suppressed() -> None:
+    chat = domain.create(draft(kind="slack", url="https://hooks.slack.com/services/T/B/x"), "a", "k", NOW)
+    plain = outgoing(chat, new_delivery(chat, envelope()), NOW)
+    assert "suppressed" not in plain.text
+    after = new_delivery(chat, envelope()).model_copy(update={"suppressed": 7})
+    sent = outgoing(chat, after, NOW)
+    assert sent.subject == (
+        "fills: filled buy 10 AAPL @ 187.2 on paper "
+        "(and 7 more alerts were suppressed by this alert's rate limit)"
+    )
+    one = outgoing(chat, after.model_copy(update={"suppressed": 1}), NOW)
+    assert "and 1 more alert was suppressed" in one.text
+    url = domain.create(draft(), "alice", "k1", NOW)
+    body = json.loads(outgoing(url, after.model_copy(update={"alert_id": url.alert_id}), NOW).body)
+    assert body["suppressed"] == 7 and body["text"].endswith("suppressed by this alert's rate limit)")
+    assert "suppressed" not in json.loads(outgoing(url, new_delivery(url, envelope()), NOW).body)
+
+
+def test_the_rate_limit_counts_in_minutes_since_the_epoch() -> None:
+    assert domain.minute_of(NOW) == int(NOW.timestamp()) // 60
+    assert domain.minute_of(NOW + timedelta(seconds=59)) == domain.minute_of(NOW)
+    assert domain.minute_of(NOW + timedelta(seconds=60)) == domain.minute_of(NOW) + 1

@@ -17,7 +17,7 @@ const AFTER_EVENT_MS = [300, 1500, 5000];
 const PENDING_MS = 2000; // a delivery being sent: read again shortly
 const AFTER_DUE_MS = 5000; // read this long after a retry's time...
 const OVERDUE_MS = 20000; // ...and then at this pace until the schedule (each minute) has tried it
-const RETRYABLE = new Set(["failed", "retrying"]);
+const RETRYABLE = new Set(["failed", "retrying", "throttled"]);
 
 const el = { slot: byId("alert-deliveries-slot") };
 

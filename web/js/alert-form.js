@@ -41,6 +41,7 @@ const el = {
   url: byId("alert-url"),
   addressField: byId("alert-address-field"),
   address: byId("alert-address"),
+  rateLimit: byId("alert-rate-limit"),
   errors: byId("alert-form-errors"),
   create: byId("alert-create"),
   progress: byId("alert-create-status"),
@@ -105,7 +106,10 @@ function showTargetField() {
 function readForm() {
   const kind = el.kind.value;
   const target = kind === "email" ? { kind, address: el.address.value.trim() } : { kind, url: el.url.value.trim() };
-  return { name: el.name.value.trim(), topic: el.topic.value, source_id: el.source.value.trim(), target };
+  const body = { name: el.name.value.trim(), topic: el.topic.value, source_id: el.source.value.trim(), target };
+  const rate = el.rateLimit.value.trim();
+  if (rate !== "") body.rate_limit = Number(rate); // empty: the default (30 a minute)
+  return body;
 }
 
 function setBusy(running, text = "") {

@@ -1,21 +1,24 @@
 """Alerts and their deliveries in the write store (SQLite locally, DynamoDB in AWS).
 
-Four kinds (kernel/kinds.py): each alert; per (topic, source) the ids of the alerts that want its
+Five kinds (kernel/kinds.py): each alert; per (topic, source) the ids of the alerts that want its
 events, so an event reads one partition, not every alert; per alert its deliveries, keyed newest
-first; and the retry queue, keyed by the time of the next attempt, so the schedule reads only what
-is due. Writes come in the order that leaves nothing lost after a crash: a queue entry before its
-delivery (an entry whose delivery says otherwise is stale and dropped when read); an alert's route
-before the alert when adding, and first when deleting (a route without its alert is skipped).
+first; the retry queue, keyed by the time of the next attempt, so the schedule reads only what is
+due; and per alert the deliveries it sent (or throttled) each minute, for its rate limit, in the
+slots of adapters/minute_slots.py that webhooks in use too. Writes come in the order that leaves
+nothing lost after a crash: a queue entry before its delivery (an entry whose delivery says
+otherwise is stale and dropped when read); an alert's route before the alert when adding, and
+first when deleting (a route without its alert is skipped).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from trading_system.adapters.minute_slots import MinuteSlots
 from trading_system.alerts.domain import Alert, Delivery, Topic
 from trading_system.kernel.documents import DocumentStore, scan_all
 from trading_system.kernel.errors import ConcurrencyConflict
-from trading_system.kernel.kinds import ALERT_DELIVERIES, ALERT_RETRIES, ALERT_ROUTES, ALERTS
+from trading_system.kernel.kinds import ALERT_DELIVERIES, ALERT_HITS, ALERT_RETRIES, ALERT_ROUTES, ALERTS
 
 _WAITING = ("pending", "retrying")
 
@@ -67,6 +70,14 @@ class DocumentAlerts:
 class DocumentDeliveries:
     def __init__(self, store: DocumentStore):
         self.store = store
+        self.hits = MinuteSlots(store, ALERT_HITS)
+
+    def admit(self, alert_id: str, minute: int, limit: int) -> tuple[bool, int]:
+        admission = self.hits.claim(alert_id, minute, limit)
+        return admission.admitted, admission.suppressed
+
+    def note_throttled(self, alert_id: str, minute: int, delivery_id: str) -> None:
+        self.hits.note_refused(alert_id, minute, delivery_id)
 
     def get(self, alert_id: str, delivery_id: str) -> Delivery | None:
         doc = self.store.get(_deliveries_kind(alert_id), delivery_id)
@@ -132,3 +143,4 @@ class DocumentDeliveries:
         while page := self.store.scan(_deliveries_kind(alert_id), limit=500):
             for _, doc in page:
                 self.discard(Delivery.model_validate(doc))
+        self.hits.purge(alert_id, before=None)

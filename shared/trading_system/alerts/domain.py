@@ -6,7 +6,9 @@ of the user's). Each event of the topic from the source becomes one delivery, wh
 from the alert and the event: an event delivered twice by the bus is still one delivery. A
 delivery is tried at once and, while it fails for a reason that may pass (a timeout, a 5xx, a
 429), again after each wait of `BACKOFF`; then it is failed (dead-lettered) and stays listed with
-its last error until a person retries it. A URL target gets the event's envelope as JSON, signed
+its last error until a person retries it. An alert sends at most `rate_limit` deliveries a minute:
+one beyond them is recorded `throttled`, not sent nor retried, and the next one sent says how many
+were suppressed (`suppressed`). A URL target gets the event's envelope as JSON, signed
 the way webhooks in are checked (kernel/signing.py); chat and e-mail targets get a line of text.
 """
 
@@ -44,6 +46,11 @@ MAX_ATTEMPTS = len(BACKOFF) + 1
 # this rate; the shortest wait is 30 s, so a retry is at most a minute late.
 RETRY_QUEUE = "deliveries"
 RETRY_SCHEDULE = "rate(1 minute)"
+# Each alert sends at most `rate_limit` deliveries a minute (counted in the write store across
+# concurrent invocations); beyond them a delivery is recorded as `throttled`, never sent nor
+# retried on its own, and the alert's next delivery sent says how many were suppressed.
+DEFAULT_RATE_LIMIT = 30
+MAX_RATE_LIMIT = 600
 SEND_TIMEOUT_S = 5.0  # each attempt's connect and read, so one slow receiver holds no one up long
 
 
@@ -154,6 +161,13 @@ class AlertDraft(BaseModel):
         "orders and a halt, the deployment's for a pause"
     )
     target: Target
+    rate_limit: int = Field(
+        default=DEFAULT_RATE_LIMIT,
+        ge=1,
+        le=MAX_RATE_LIMIT,
+        description="deliveries a minute it sends; beyond them a delivery is recorded as throttled, "
+        "not sent, and the next one sent says how many were suppressed",
+    )
 
 
 class Alert(BaseModel):
@@ -180,7 +194,7 @@ def create(draft: AlertDraft, owner: str, created_by: str, now: datetime) -> Ale
     )
 
 
-Status = Literal["pending", "delivered", "retrying", "failed"]
+Status = Literal["pending", "delivered", "retrying", "failed", "throttled"]
 
 
 class Delivery(BaseModel):
@@ -197,6 +211,8 @@ class Delivery(BaseModel):
     last_status_code: int | None = None
     next_attempt_at: datetime | None = None
     delivered_at: datetime | None = None
+    # Deliveries of the alert throttled since the one sent before this (said in what this sends).
+    suppressed: int = 0
     # The event itself, so that a retry hours later sends what happened, not what is now.
     envelope: dict[str, Any]
 
@@ -217,6 +233,28 @@ def new_delivery(alert: Alert, envelope: Envelope) -> Delivery:
         occurred_at=envelope.occurred_at,
         envelope=envelope.model_dump(mode="json"),
     )
+
+
+def minute_of(at: datetime) -> int:
+    """The minute a rate limit counts in: minutes since the epoch."""
+    return int(at.timestamp()) // 60
+
+
+def throttled(delivery: Delivery, now: datetime) -> Delivery:
+    """A delivery beyond its alert's rate limit: recorded, not sent, never retried on its own (a
+    person may still retry it, within the limit)."""
+    return delivery.model_copy(
+        update={
+            "status": "throttled",
+            "last_error": "throttled: beyond the alert's rate limit of deliveries a minute",
+            "next_attempt_at": None,
+        }
+    )
+
+
+def suppressed_note(count: int) -> str:
+    plural = "alert was" if count == 1 else "alerts were"
+    return f"and {count} more {plural} suppressed by this alert's rate limit"
 
 
 @dataclass(frozen=True)
@@ -257,8 +295,10 @@ def after_attempt(delivery: Delivery, attempt: Attempt, now: datetime) -> Delive
 
 
 def retried_by_hand(delivery: Delivery) -> Delivery:
-    """A failed delivery a person asked to try again: a new round of attempts."""
-    return delivery.model_copy(update={"status": "pending", "attempts": 0, "next_attempt_at": None})
+    """A failed (or throttled) delivery a person asked to try again: a new round of attempts."""
+    return delivery.model_copy(
+        update={"status": "pending", "attempts": 0, "next_attempt_at": None, "last_error": None}
+    )
 
 
 @dataclass(frozen=True)
@@ -279,17 +319,19 @@ def outgoing(alert: Alert, delivery: Delivery, now: datetime) -> Outgoing:
     topic = alert.draft.topic
     payload = delivery.envelope.get("payload", {})
     subject = f"{alert.draft.name}: {describe(topic, payload)}"
-    body = json.dumps(
-        {
-            "alert_id": alert.alert_id,
-            "alert": alert.draft.name,
-            "delivery_id": delivery.delivery_id,
-            "topic": topic.value,
-            "text": subject,
-            "event": delivery.envelope,
-        },
-        separators=(",", ":"),
-    ).encode()
+    document: dict[str, Any] = {
+        "alert_id": alert.alert_id,
+        "alert": alert.draft.name,
+        "delivery_id": delivery.delivery_id,
+        "topic": topic.value,
+        "text": subject,
+        "event": delivery.envelope,
+    }
+    if delivery.suppressed:
+        subject = f"{subject} ({suppressed_note(delivery.suppressed)})"
+        document["text"] = subject
+        document["suppressed"] = delivery.suppressed
+    body = json.dumps(document, separators=(",", ":")).encode()
     headers = {DELIVERY_HEADER: delivery.delivery_id}
     if alert.signing_key is not None:
         timestamp = str(int(now.timestamp()))

@@ -9,12 +9,19 @@ The retry schedule runs only while something waits: whoever leaves a delivery wa
 attempt, or an event redelivered after a crash mid-send) makes sure it exists, and the run that
 finds nothing waiting removes it, then looks once more: a delivery queued in between gets the
 schedule back through the sender (AlertRetriesWaiting), so it is not stranded.
+
+Each alert's rate limit counts the deliveries first sent (and those retried by hand) in each
+minute, in the write store, so it holds across concurrent invocations; a delivery beyond it is
+recorded as `throttled` and not sent, and the alert's next delivery sent carries how many were
+throttled since the last one (domain.suppressed_note). Automatic retries of a delivery already
+counted are not counted again. A throttled delivery retried by hand counts against the limit: when
+the minute's allowance is spent, the retry answers 429 and the delivery stays throttled.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -27,7 +34,14 @@ from trading_system.alerts.ports import AlertChannels, Alerts, Deliveries
 from trading_system.alerts.queries import GetAlert, ListAlerts, ListDeliveries
 from trading_system.kernel.bus import Handled, HandlerTable, MessageBus, MessageContext
 from trading_system.kernel.clock import Clock
-from trading_system.kernel.errors import ConcurrencyConflict, DomainError, NotFound, Problem, ValidationFailed
+from trading_system.kernel.errors import (
+    ConcurrencyConflict,
+    DomainError,
+    NotFound,
+    Problem,
+    RateLimited,
+    ValidationFailed,
+)
 from trading_system.kernel.messages import Event
 from trading_system.kernel.principal import visible
 from trading_system.kernel.timetable import Timetable
@@ -57,6 +71,7 @@ class AlertView(BaseModel):
     created_at: str
     created_by: str
     signed: bool = Field(description="URL targets: each request carries an HMAC signature")
+    rate_limit: int = Field(description="deliveries a minute it sends; beyond them, throttled")
 
     @classmethod
     def of(cls, alert: Alert) -> AlertView:
@@ -70,6 +85,7 @@ class AlertView(BaseModel):
             created_at=alert.created_at.isoformat(),
             created_by=alert.created_by,
             signed=alert.signing_key is not None,
+            rate_limit=alert.draft.rate_limit,
         )
 
 
@@ -95,6 +111,7 @@ class DeliveryView(BaseModel):
     last_status_code: int | None
     next_attempt_at: str | None
     delivered_at: str | None
+    suppressed: int = Field(description="deliveries throttled before this one, which it mentions")
 
     @classmethod
     def of(cls, alert: Alert, delivery: Delivery) -> DeliveryView:
@@ -111,6 +128,7 @@ class DeliveryView(BaseModel):
             last_status_code=delivery.last_status_code,
             next_attempt_at=delivery.next_attempt_at.isoformat() if delivery.next_attempt_at else None,
             delivered_at=delivery.delivered_at.isoformat() if delivery.delivered_at else None,
+            suppressed=delivery.suppressed,
         )
 
 
@@ -256,6 +274,12 @@ def send_alerts(
             # still waits, the schedule tries it.
             _schedule_retries(alert_timetable)
             continue
+        admitted = _admitted(alert, delivery, deliveries, now)
+        if admitted is None:
+            deliveries.note_throttled(alert.alert_id, domain.minute_of(now), delivery.delivery_id)
+            deliveries.put(domain.throttled(delivery, now))
+            continue
+        delivery = admitted
         failed += _attempt(alert, delivery, deliveries, alert_channels, alert_timetable, clock)
     return Handled(None, tuple(failed))
 
@@ -273,7 +297,16 @@ def retry_delivery(
     found = deliveries.get(alert.alert_id, cmd.delivery_id)
     if found is None:
         raise NotFound(f"alert {alert.alert_id} has no delivery {cmd.delivery_id}", field="delivery_id")
-    delivery = domain.retried_by_hand(found).model_copy(update={"next_attempt_at": clock.now() + LEASE})
+    now = clock.now()
+    delivery = domain.retried_by_hand(found).model_copy(update={"next_attempt_at": now + LEASE})
+    if found.status == "throttled":
+        admitted = _admitted(alert, delivery, deliveries, now, save=False)
+        if admitted is None:
+            raise RateLimited(
+                f"alert {alert.alert_id} has sent its {alert.draft.rate_limit} deliveries this minute",
+                retry_after_s=60 - now.second,
+            )
+        delivery = admitted
     deliveries.put(delivery)
     events = _attempt(alert, delivery, deliveries, alert_channels, alert_timetable, clock)
     latest = deliveries.get(alert.alert_id, cmd.delivery_id) or delivery
@@ -311,6 +344,21 @@ def retry_due_deliveries(
         if deliveries.any_waiting():  # queued between the look and the removal: start it again
             events.append(AlertRetriesWaiting())
     return Handled(RetryReport(attempted=attempted, delivered=delivered, failed=failed), tuple(events))
+
+
+def _admitted(
+    alert: Alert, delivery: Delivery, deliveries: Deliveries, now: datetime, *, save: bool = True
+) -> Delivery | None:
+    """The delivery, when the alert's rate limit lets it go this minute (carrying, and saved with,
+    how many were throttled before it), or None when the minute's allowance is spent."""
+    admitted, suppressed = deliveries.admit(alert.alert_id, domain.minute_of(now), alert.draft.rate_limit)
+    if not admitted:
+        return None
+    if suppressed:
+        delivery = delivery.model_copy(update={"suppressed": suppressed})
+        if save:
+            deliveries.put(delivery)
+    return delivery
 
 
 def _schedule_retries(timetable: Timetable) -> None:

@@ -43,7 +43,14 @@ class Deliveries(Protocol):
         """One delivery gone, and its place in the retry queue."""
 
     def drop_all(self, alert_id: str) -> None:
-        """An alert's deliveries, gone with it."""
+        """An alert's deliveries, gone with it (and its rate limit's counts)."""
+
+    def admit(self, alert_id: str, minute: int, limit: int) -> tuple[bool, int]:
+        """Whether the alert may send one more delivery in the minute, counted atomically across
+        concurrent invocations, and (the minute's first) how many were throttled before it."""
+
+    def note_throttled(self, alert_id: str, minute: int, delivery_id: str) -> None:
+        """Counts a delivery refused by the rate limit (once per delivery), for the next one sent."""
 
 
 class AlertChannels(Protocol):

@@ -48,6 +48,7 @@ ALERTS = "alert"
 ALERT_ROUTES = "alert_route"  # + ":<topic>:<source id>"
 ALERT_DELIVERIES = "alert_delivery"  # + ":<alert id>"
 ALERT_RETRIES = "alert_retry"
+ALERT_HITS = "alert_hit"  # + ":<alert id>": the deliveries each alert sent (or throttled) each minute
 
 # The live stream in AWS (entrypoints/websocket.py): each WebSocket connection, and each channel's
 # subscribers (a channel's connections are one partition, read by the fan-out in one query)

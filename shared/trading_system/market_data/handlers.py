@@ -432,7 +432,8 @@ def _backfill_symbol(run: _Run, symbol: str, start: datetime, end: datetime) -> 
     resumed_from = checkpoint.through if resumed and checkpoint.through > start else None
     cursor = max(start, checkpoint.through)
     bars = pages = saved_pages = 0
-    registered = symbols.get(symbol) is not None
+    listing = symbols.get(symbol)
+    subscribed = listing is not None and provider.name in listing.tags
     # Pages are ingested in batches of at least `batch_rows` bars: one lake write and one
     # BarsIngested per batch, not per (possibly small) page. The checkpoint moves per batch, so
     # an interruption re-fetches at most one batch.
@@ -455,9 +456,9 @@ def _backfill_symbol(run: _Run, symbol: str, start: datetime, end: datetime) -> 
             last = page.next_token is None
             through = None
             if pending and (last or pending_rows >= batch_rows):
-                if not registered:
-                    _register(provider, symbol, bus, context)
-                    registered = True
+                if not subscribed:
+                    _subscribe(provider, symbol, listing, symbols, bus, context)
+                    subscribed = True
                 batch = BarSeries.concat(pending)
                 _ingest_page(
                     provider, symbol, tf, batch, (first_pending, pages), checkpoint.through, bus, context
@@ -621,9 +622,21 @@ def _backfill_actions(
     return recorded.recorded
 
 
-def _register(provider: MarketDataProvider, symbol: str, bus: MessageBus, context: MessageContext) -> None:
-    """A symbol a provider has bars for, registered on its first page (ingest refuses unknown
-    symbols). Crypto trades 24/7; a stock's exchange is not in the bars, so it is left blank."""
+def _subscribe(
+    provider: MarketDataProvider,
+    symbol: str,
+    listing: Listing | None,
+    symbols: SymbolRepository,
+    bus: MessageBus,
+    context: MessageContext,
+) -> None:
+    """A symbol the provider has bars for, on its first page, subscribed to the provider's
+    scheduled pull by the provider's tag: registered with it when new (ingest refuses unknown
+    symbols; crypto trades 24/7, and a stock's exchange is not in the bars, so it is left blank),
+    or given the tag when it was registered before (by hand, or with the demo data)."""
+    if listing is not None:
+        symbols.save_many([listing.model_copy(update={"tags": [*listing.tags, provider.name]})])
+        return
     exchange = "CRYPTO" if provider.asset_class == "crypto" else ""
     command = RegisterSymbol(
         symbol=symbol, exchange=exchange, asset_class=provider.asset_class, tags=[provider.name]

@@ -25,6 +25,10 @@ def alerts_create(
     slack: Annotated[str | None, typer.Option(help="a Slack incoming webhook URL")] = None,
     discord: Annotated[str | None, typer.Option(help="a Discord channel webhook URL")] = None,
     email: Annotated[str | None, typer.Option(help="an e-mail address (AWS: through SNS)")] = None,
+    rate_limit: Annotated[
+        int | None,
+        typer.Option(help="deliveries a minute it sends (default 30, at most 600); beyond them, throttled"),
+    ] = None,
 ) -> None:
     """Create an alert with one target; a URL target's signing key is printed once."""
     from trading_system.alerts.commands import CreateAlert
@@ -35,7 +39,8 @@ def alerts_create(
         fail("error: give exactly one target: --url, --slack, --discord or --email")
     (kind, where), *_ = chosen.items()
     target: dict[str, Any] = {"kind": kind, "address" if kind == "email" else "url": where}
-    draft = make(AlertDraft, name=name, topic=topic, source_id=source, target=target)
+    limit = {} if rate_limit is None else {"rate_limit": rate_limit}
+    draft = make(AlertDraft, name=name, topic=topic, source_id=source, target=target, **limit)
     echo_json(execute(CreateAlert(draft=draft)))
 
 
