@@ -13,8 +13,9 @@ from trading_system.adapters.job_store import DocumentJobs
 from trading_system.kernel.clock import newest_first_id
 from trading_system.kernel.documents import DocumentStore
 from trading_system.kernel.errors import ConcurrencyConflict
+from trading_system.kernel.jobs import JobStatus
 from trading_system.market_data.commands import BackfillBars
-from trading_system.market_data.jobs import BackfillJob, BackfillStatus
+from trading_system.market_data.jobs import BackfillJob
 
 __all__ = ["dynamodb_table", "store"]  # fixtures these tests use
 
@@ -40,7 +41,7 @@ def test_a_job_is_added_once_then_saved_over(store: DocumentStore) -> None:
     running = queued.start(NOW).progressed({"AAPL": 250})
     kept.save(running)
     found = kept.get(queued.key)
-    assert found == running and found.status is BackfillStatus.RUNNING and found.bars == 250
+    assert found == running and found.status is JobStatus.RUNNING and found.bars == 250
     assert found.request.start == datetime(2024, 1, 2, tzinfo=UTC).date()
     assert kept.get("bf_nobody") is None
 

@@ -332,6 +332,27 @@ def test_an_exchange_imports_only_its_own_ccxt_module() -> None:
     assert done.stdout.strip() == "['ccxt.abstract', 'ccxt.base', 'ccxt.binance']"
 
 
+def test_building_a_provider_does_not_import_numpy(tmp_path: Path) -> None:
+    """Checking a backfill request (an HTTP function) builds its provider: numpy, which only
+    reading bars needs, stays out of that cold start."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from trading_system.adapters.providers import ProviderRegistry\n"
+        "from trading_system.config import load_settings\n"
+        f"registry = ProviderRegistry(load_settings(data_dir={str(tmp_path)!r}))\n"
+        "for name in registry.names():\n"
+        "    registry.get(name)\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "False"
+
+
 def test_kraken_refuses_a_range_older_than_its_latest_720_bars(
     server: ProviderServer, tmp_path: Path
 ) -> None:

@@ -24,10 +24,11 @@ from tests.integration.test_lambda_functions import LambdaContext
 from trading_system.bootstrap import Container, bootstrap
 from trading_system.catalog import CATALOG, FanOut, Function
 from trading_system.config import load_settings
+from trading_system.kernel.jobs import JobStatus
 from trading_system.market_data.commands import BarRow, IngestBars, RegisterSymbol
 from trading_system.strategies.commands import SubmitSweep, SweepRequest
 from trading_system.strategies.events import SweepRequested
-from trading_system.strategies.jobs import JobStatus, SweepJob
+from trading_system.strategies.jobs import SweepJob
 from trading_system.strategies.vector import STAT_KEYS
 
 pytestmark = pytest.mark.xdist_group("infra")

@@ -58,16 +58,17 @@ from trading_system.config import load_settings
 from trading_system.entrypoints.schemas import domain_events
 from trading_system.identity.commands import CreateApiKey
 from trading_system.identity.domain import ApiKey
+from trading_system.kernel.jobs import JobStatus
 from trading_system.kernel.messages import Envelope
 from trading_system.kernel.principal import FIRST_ADMIN, Role
 from trading_system.kernel.signing import signature_holds
 from trading_system.market_data.commands import BackfillBars, BarRow, IngestBars, RegisterSymbol
-from trading_system.market_data.jobs import BackfillJob, BackfillStatus
+from trading_system.market_data.jobs import BackfillJob
 from trading_system.scanning.domain import Scanner
 from trading_system.strategies.commands import BacktestRequest, CreateStrategy, SweepRequest
 from trading_system.strategies.definitions import StrategyDraft
 from trading_system.strategies.deployments import Deployment, DeploymentDraft, DeploymentStatus
-from trading_system.strategies.jobs import BacktestJob, JobStatus, SweepJob
+from trading_system.strategies.jobs import BacktestJob, SweepJob
 from trading_system.strategies.webhooks import WebhookDraft
 from trading_system.strategies.webhooks import issue as issue_webhook
 from trading_system.trading.commands import CreateAccount, PlaceOrder, ResumeTrading
@@ -357,7 +358,7 @@ def test_the_backfill_runner_leaves_a_finished_job_alone(seeded: Container) -> N
     event["detail"]["event_id"] = str(uuid4())
     assert handler_of(by_name()["run_backfills"])(event, LambdaContext())["processed"] is True
     after = seeded.backfill_jobs.get(SAMPLE_BACKFILL)
-    assert before is not None and before.status is BackfillStatus.FAILED and after == before
+    assert before is not None and before.status is JobStatus.FAILED and after == before
 
 
 SAMPLE_STRATEGY = "oversold_bounce"

@@ -18,10 +18,11 @@ from tests.integration.test_backtests_api import boom, get, goog
 from tests.integration.test_sweeps_api import sweep
 from trading_system.bootstrap import Container
 from trading_system.config import Settings, load_settings
+from trading_system.kernel.jobs import JobStatus
 from trading_system.kernel.messages import Envelope
 from trading_system.strategies.builtin import SmaCross
 from trading_system.strategies.commands import DeleteSweep, FinishSweep, PlanSweep, RunSweepBlock
-from trading_system.strategies.jobs import JobStatus, SweepJob
+from trading_system.strategies.jobs import SweepJob
 from trading_system.strategies.results import fingerprint
 from trading_system.strategies.runs import bars_of, profile_of
 from trading_system.strategies.sweep import run_sweep

@@ -1,4 +1,5 @@
-"""Backfills as jobs: asked for over HTTP, run in the background, kept with their report or error.
+"""Backfills as jobs (the lifecycle of kernel/jobs.py, with one more edge): asked for over HTTP,
+run in the background, kept with their report or error.
 
     queued --start--> running --complete--> completed
       ^                  |  \\------fail-----> failed
@@ -11,16 +12,13 @@ Lambda invocation (15 minutes at most) still finishes.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, Field, computed_field
 
-from trading_system.kernel.errors import Conflict
+from trading_system.kernel.jobs import Job, JobStatus
 from trading_system.market_data.commands import BackfillBars
 from trading_system.market_data.domain import Timeframe
-
-STALE_AFTER = timedelta(minutes=20)  # a run older than the Lambda's 15-minute limit has died
 
 
 class SymbolBackfill(BaseModel):
@@ -42,27 +40,12 @@ class BackfillReport(BaseModel):
     symbols: list[SymbolBackfill]
 
 
-class BackfillStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-
-class BackfillJob(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class BackfillJob(Job):
     backfill_id: str
     request: BackfillBars
-    status: BackfillStatus = BackfillStatus.QUEUED
-    submitted_at: datetime
-    submitted_by: str  # the key that submitted it, for the audit trail
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
     runs: int = 0  # invocations so far: more than one when a run used up its time budget
     bars_by_symbol: dict[str, int] = Field(default_factory=dict)
     report: BackfillReport | None = None  # a completed job's, counting every run's bars
-    error: str | None = None
 
     @computed_field(description="bars ingested so far by this job")  # type: ignore[prop-decorator]
     @property
@@ -78,23 +61,9 @@ class BackfillJob(BaseModel):
     def job_id(self) -> str:
         return f"backfill {self.backfill_id}"
 
-    @property
-    def finished(self) -> bool:
-        return self.status in (BackfillStatus.COMPLETED, BackfillStatus.FAILED)
-
-    def runnable(self, now: datetime) -> bool:
-        """Queued, or running for longer than any run can last (its function died)."""
-        if self.status is BackfillStatus.QUEUED:
-            return True
-        stale = self.started_at is not None and now - self.started_at > STALE_AFTER
-        return self.status is BackfillStatus.RUNNING and stale
-
     def start(self, now: datetime) -> BackfillJob:
-        if not self.runnable(now):
-            raise Conflict(f"{self.job_id} is {self.status.value}, it cannot start")
-        return self.model_copy(
-            update={"status": BackfillStatus.RUNNING, "started_at": now, "runs": self.runs + 1}
-        )
+        started = super().start(now)
+        return started.model_copy(update={"runs": self.runs + 1})
 
     def progressed(self, by_symbol: dict[str, int]) -> BackfillJob:
         """The bars a run ingested (per symbol) added to the job's."""
@@ -106,7 +75,7 @@ class BackfillJob(BaseModel):
     def requeue(self) -> BackfillJob:
         """Its time budget used up: queued again, to resume in the next invocation."""
         self._must_be_running()
-        return self.model_copy(update={"status": BackfillStatus.QUEUED})
+        return self.model_copy(update={"status": JobStatus.QUEUED})
 
     def complete(self, report: BackfillReport, now: datetime) -> BackfillJob:
         """The last run's report, counting the bars every run of the job ingested."""
@@ -116,20 +85,4 @@ class BackfillJob(BaseModel):
             s.model_copy(update={"bars": done.bars_by_symbol.get(s.symbol, 0)}) for s in report.symbols
         ]
         whole = report.model_copy(update={"bars": done.bars, "symbols": symbols})
-        return done.model_copy(
-            update={
-                "status": BackfillStatus.COMPLETED,
-                "finished_at": now,
-                "report": whole,
-            }
-        )
-
-    def fail(self, error: str, now: datetime) -> BackfillJob:
-        self._must_be_running()
-        return self.model_copy(
-            update={"status": BackfillStatus.FAILED, "finished_at": now, "error": error[:2000]}
-        )
-
-    def _must_be_running(self) -> None:
-        if self.status is not BackfillStatus.RUNNING:
-            raise Conflict(f"{self.job_id} is {self.status.value}, not running")
+        return done._completed(now, report=whole)

@@ -1,33 +1,20 @@
-"""Backtests and sweeps as jobs: asked for, run once, then kept with their results or their error.
-
-    queued --start--> running --complete--> completed
-                         \\------fail-----> failed
-
-Only a completed job has results; a failed one keeps its error and no results, so a half-written
-run never looks complete. The job document is written last, after the results it points to.
+"""Backtests and sweeps as jobs (the lifecycle of kernel/jobs.py): asked for, run once, then
+kept with their results or their error. Only a completed job has results, so a half-written run
+never looks complete. The job document is written last, after the results it points to.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any, Literal, Self
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from trading_system.kernel.errors import Conflict
+from trading_system.kernel.jobs import Job as BaseJob
 from trading_system.kernel.principal import FIRST_ADMIN
 from trading_system.market_data.domain import Timeframe
 from trading_system.strategies.commands import BacktestRequest, SweepRequest
-
-STALE_AFTER = timedelta(minutes=20)  # a run older than the Lambda's 15-minute limit has died
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
 
 
 class BacktestOutcome(BaseModel):
@@ -48,64 +35,18 @@ class BacktestOutcome(BaseModel):
     open_trades: int
 
 
-class Job(BaseModel):
-    """What backtests and sweeps share: who asked when, and the state machine above."""
-
-    model_config = ConfigDict(frozen=True)
+class Job(BaseJob):
+    """What backtests and sweeps add to every job: the strategy and whose results they are."""
 
     strategy_name: str  # the strategy's registered name, as resolved when the job was submitted
     kind: Literal["python", "rules"] = "python"
-    status: JobStatus = JobStatus.QUEUED
     # The user whose job it is (its results included): a job stored before users existed is the
     # first admin's. `submitted_by` is the key that submitted it, for the audit trail.
     owner: str = FIRST_ADMIN
-    submitted_at: datetime
-    submitted_by: str
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    error: str | None = None
-
-    @property
-    def key(self) -> str:
-        """The id the job is stored and addressed by."""
-        raise NotImplementedError
-
-    @property
-    def job_id(self) -> str:
-        """How messages name it: `backtest bt_...`."""
-        raise NotImplementedError
-
-    @property
-    def finished(self) -> bool:
-        return self.status in (JobStatus.COMPLETED, JobStatus.FAILED)
-
-    def runnable(self, now: datetime) -> bool:
-        """Queued, or running for longer than any run can last (its function died)."""
-        if self.status is JobStatus.QUEUED:
-            return True
-        stale = self.started_at is not None and now - self.started_at > STALE_AFTER
-        return self.status is JobStatus.RUNNING and stale
-
-    def start(self, now: datetime) -> Self:
-        if not self.runnable(now):
-            raise Conflict(f"{self.job_id} is {self.status.value}, it cannot start")
-        return self.model_copy(update={"status": JobStatus.RUNNING, "started_at": now})
-
-    def fail(self, error: str, now: datetime) -> Self:
-        self._must_be_running()
-        return self.model_copy(update={"status": JobStatus.FAILED, "finished_at": now, "error": error[:2000]})
-
-    def _completed(self, now: datetime, **results: Any) -> Self:
-        self._must_be_running()
-        return self.model_copy(update={"status": JobStatus.COMPLETED, "finished_at": now, **results})
 
     def _no_results(self) -> Conflict:
         reason = f"{self.job_id} is {self.status.value}: it has no results"
         return Conflict(reason + (f" ({self.error})" if self.error else ""))
-
-    def _must_be_running(self) -> None:
-        if self.status is not JobStatus.RUNNING:
-            raise Conflict(f"{self.job_id} is {self.status.value}, not running")
 
 
 class BacktestJob(Job):

@@ -11,6 +11,7 @@ from trading_system.kernel.bus import Handled, MessageContext
 from trading_system.kernel.clock import newest_first_id
 from trading_system.kernel.errors import describe_failure
 from trading_system.kernel.fan_out import FanOutPlan
+from trading_system.kernel.jobs import JobStatus
 from trading_system.kernel.principal import visible
 from trading_system.market_data.domain import check_range
 from trading_system.strategies.commands import (
@@ -26,7 +27,7 @@ from trading_system.strategies.events import (
     SweepProgressed,
     SweepRequested,
 )
-from trading_system.strategies.jobs import JobStatus, SweepJob, SweepOutcome
+from trading_system.strategies.jobs import SweepJob, SweepOutcome
 from trading_system.strategies.ownership import newest_visible
 from trading_system.strategies.ports import SweptBlock
 from trading_system.strategies.queries import GetSweep, GetSweepHeatmap, GetSweepRanking, ListSweeps

@@ -24,7 +24,6 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import numpy as np
 import orjson
 import urllib3
 
@@ -263,7 +262,11 @@ def _series(rows: list[Any], symbol: str, timeframe: Timeframe) -> BarSeries:
     """The page's bars as columns. A page as Alpaca sends it (objects stamped in whole UTC
     seconds, `...:00Z`, with numbers) is read a column at a time; any other goes bar by bar, which
     reads the rarer forms (an offset, fractions of a second) and names the first malformed row."""
-    from trading_system.market_data.bar_batch import BarSeries  # numpy: only where bars are read
+    # numpy only where bars are read: checking a backfill request (an HTTP function) builds this
+    # provider without reading any
+    import numpy as np
+
+    from trading_system.market_data.bar_batch import BarSeries
 
     try:
         values = [[row[key] for row in rows] for key in ("o", "h", "l", "c", "v")]

@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from trading_system.config import Settings
-from trading_system.market_data.bar_batch import BarSeries
 from trading_system.market_data.domain import Bar, Timeframe
 from trading_system.market_data.ports import (
     ProviderBars,
@@ -166,6 +165,8 @@ class CcxtProvider:
             more = len(rows) >= self.page_limit and next_ms is not None and since < next_ms < end_ms
         # CCXT hands rows over as lists already; the page is small (at most 1,000), so a Bar each
         # for the checks above costs little beside CCXT's own parsing.
+        from trading_system.market_data.bar_batch import BarSeries  # numpy, only where bars are read
+
         return ProviderBars(BarSeries.of(kept), str(next_ms) if more else None)
 
     def _market(self, symbol: str) -> str:
