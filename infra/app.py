@@ -35,6 +35,16 @@ def stack_name(stage: str | None) -> str:
     return f"{STACK_NAME}-{stage}"
 
 
+def snap_start(value: object) -> bool:
+    """The `snapStart` context: on unless it says false (a typo must not silently turn it off)."""
+    if value is None or isinstance(value, bool):
+        return value is not False
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise ValueError(f"snapStart: {value!r} is neither true nor false")
+    return text == "true"
+
+
 def build(app: cdk.App) -> TradingStack:
     alarm_email = app.node.try_get_context("alarmEmail")  # `cdk deploy -c alarmEmail=ops@example.com`
     origins = app.node.try_get_context("corsOrigins")  # `-c corsOrigins=https://a.example,https://b.example`
@@ -48,6 +58,8 @@ def build(app: cdk.App) -> TradingStack:
         cors_origins=[o.strip() for o in str(origins).split(",") if o.strip()] if origins else [],
         # `-c customerManagedKey=true`: the data under a KMS key of the account's own
         customer_managed_key=str(app.node.try_get_context("customerManagedKey")).lower() == "true",
+        # `-c snapStart=false`: every function without SnapStart (the catalog's choice otherwise)
+        snap_start=snap_start(app.node.try_get_context("snapStart")),
     )
     cdk.Tags.of(stack).add("project", "trading-system")
     nag.check(app)

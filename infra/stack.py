@@ -60,6 +60,7 @@ class Platform:
     api: Api
     stream: StreamApi  # the live stream's WebSocket API
     parameters_path: str  # where the functions' settings kept out of code are (docs/OPERATIONS.md)
+    snap_start: bool = True  # False: no function uses SnapStart, whatever its entry says
 
 
 class ContextStack(cdk.NestedStack):
@@ -86,13 +87,15 @@ class ContextStack(cdk.NestedStack):
             alerts_topic=platform.alerts_topic,
             layers=platform.layers,
             parameters_path=platform.parameters_path,
-        ).by_name
-        self.functions = functions
+            snap_start=platform.snap_start,
+        )
+        self.functions = functions.by_name
         triggers = Triggers(
             self,
             "Triggers",
             entries=entries,
-            functions=functions,
+            functions=functions.by_name,
+            targets=functions.targets,
             api=platform.api,
             bus=platform.bus,
             storage=platform.storage,
@@ -131,8 +134,10 @@ class TradingStack(cdk.Stack):
         alarm_email: str | None = None,
         cors_origins: Sequence[str] = (),
         customer_managed_key: bool = False,
+        snap_start: bool = True,
         **kwargs: Any,
     ) -> None:
+        """`snap_start`: False deploys every function without SnapStart (catalog: `snap_start`)."""
         super().__init__(scope, construct_id, **kwargs)
         storage = Storage(self, "Storage", customer_managed_key=customer_managed_key)
         domain_bus = DomainBus(self, "DomainBus")
@@ -149,6 +154,7 @@ class TradingStack(cdk.Stack):
             api=api,
             stream=stream,
             parameters_path=f"/{self.stack_name}",
+            snap_start=snap_start,
         )
         # Dashboard names are global to the account: the region keeps two deployments apart.
         observability = Observability(

@@ -59,6 +59,15 @@ def aws_env() -> Iterator[None]:
         yield
 
 
+@pytest.fixture
+def aws_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake AWS credentials for one test, no server: clients are built, never called."""
+    for name, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    for name in _UNSET:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def moto_url(aws_env: None) -> Iterator[str]:
     """The endpoint URL of a moto server on 127.0.0.1 (a free port), for the session."""

@@ -1,15 +1,29 @@
-"""Alerts out (the `alerts` context): the SNS topic e-mail alerts go through.
+"""Alerts out (the `alerts` context): the SNS topic e-mail alerts are named from.
 
-One topic carries every e-mail alert. Each address that gets alerts by e-mail is one subscription
-of it, made at run time by the functions that use `Resource.NOTIFY` with "write" access (SNS first
-mails the address a confirmation); a subscription's filter policy lists the alerts that send to
-the address, and each message published carries its alert's id as the `alert_id` attribute
-(adapters/alert_channels.py). Which functions may subscribe or publish, and the topic's ARN they
-are told, come from the catalog through `Functions`.
+E-mail goes out on one topic per owner (the user whose alerts they are), made at run time on the
+owner's first e-mail alert by the functions that use `Resource.NOTIFY` with "write" access, and
+named `<this topic's name>-<hash of the owner>` in this topic's region and account
+(adapters/alert_channels.py). SNS asks an address to confirm once per topic, so an address that
+confirmed for one user receives nothing of another user's until it confirms for that user too.
+The owners' topics get this topic's protections (SNS's AWS managed key, a policy refusing publish
+without TLS) and its display name followed by the owner, and are tagged
+`trading:alerts-owner-topic-of=<this topic's name>`. Each address that gets an owner's alerts is
+one subscription of the owner's topic (SNS first mails the address a confirmation); its filter
+policy lists the owner's alerts that send to the address, and each message published carries its
+alert's id as the `alert_id` attribute. Which functions may make topics, subscribe or publish, on
+this topic and `<its ARN>-*` only, and the topic's ARN they are told, come from the catalog
+through `Functions`.
+
+This topic itself carries nothing any more: it names the owners' topics, and keeps the
+subscriptions made before owners had topics until `trading alerts move-email` moves them.
+
+The owners' topics are not in the stack, so `cdk destroy` leaves them: `trading alerts
+remove-topics --yes` (with TRADING_ALERTS_TOPIC_ARN set to this topic's ARN) deletes them and
+their subscriptions (docs/OPERATIONS.md).
 
 The topic is in the root stack with the other resources that outlive a function. Its logical id
-must never change: a new topic would have none of the subscriptions the addresses confirmed
-(tests/infra pins it).
+must never change: a new topic would name new owners' topics, with none of the subscriptions the
+addresses confirmed (tests/infra pins it).
 """
 
 from __future__ import annotations

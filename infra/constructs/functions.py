@@ -14,6 +14,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra import nag, packaging
+from infra.constructs import snap_started
 from infra.constructs.storage import Storage
 from trading_system.catalog import Access, Function, Layer, Resource
 
@@ -50,20 +51,30 @@ _TABLE_ACTIONS: dict[Access, list[str]] = {
     "read_write": _TABLE_READS + _TABLE_WRITES,
 }
 
-# What each access to the alerts topic (constructs/alerts.py) allows, on that topic only:
-# - "publish": send an alert's message;
-# - "write": manage the addresses' subscriptions. An e-mail address only (the condition): a
-#   subscription of another protocol (a queue, a function, a URL) would be an unconfirmed way out
-#   for every alert. Then read and change a subscription's filter policy (an address's alerts
-#   share its one subscription) and end it. Unsubscribe and Get/SetSubscriptionAttributes name a
-#   subscription, and the Service Authorization Reference lists no resource type for them; SNS
-#   authorises them against the subscription's topic, though (its AuthorizationError reads "not
-#   authorized to perform: SNS:Unsubscribe on resource: arn:aws:sns:<region>:<account>:<topic>"),
-#   so the topic's ARN bounds them to this topic's subscriptions (where "*" would reach every
-#   topic's of the account), and a policy naming `<topic ARN>:*`, the subscriptions' ARNs, is refused.
+# What each access to the alerts topics allows. E-mail goes out on one topic per owner, made at
+# run time and named `<the stack's alerts topic name>-<hash of the owner>` (adapters/alert_channels.py,
+# constructs/alerts.py), so the grants name `<alerts topic ARN>-*`: those topics and no other (the
+# stack's topic name is CDK's, with a random suffix). The stack's topic itself keeps only the
+# subscriptions made before owners had topics, to be moved or ended.
+# - "publish": send an alert's message, on the owners' topics only (nothing is sent on the shared
+#   topic any more, so its old subscriptions get nothing even through a bug);
+# - "write": make an owner's topic on first use (CreateTopic, and TagResource: SNS asks for both
+#   to tag a topic as it is made), read the stack's topic's display name (the owners' topics are
+#   named after it), and manage the addresses' subscriptions. Subscribe an e-mail address only
+#   (the condition), and only on an owner's topic: a subscription of another protocol (a queue, a
+#   function, a URL) would be an unconfirmed way out for every alert. Then read and change a
+#   subscription's filter policy (an owner's alerts to one address share its one subscription)
+#   and end it. Unsubscribe and Get/SetSubscriptionAttributes name a subscription, and the Service
+#   Authorization Reference lists no resource type for them; SNS authorises them against the
+#   subscription's topic, though (its AuthorizationError reads "not authorized to perform:
+#   SNS:Unsubscribe on resource: arn:aws:sns:<region>:<account>:<topic>"), so the topics' ARNs
+#   bound them to these topics' subscriptions (where "*" would reach every topic's of the
+#   account), and a policy naming `<topic ARN>:*`, the subscriptions' ARNs, is refused.
 _TOPIC_PUBLISH = ["sns:Publish"]
 _TOPIC_SUBSCRIBE = ["sns:Subscribe"]
 _SUBSCRIPTION_ACTIONS = ["sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe"]
+_OWNER_TOPIC_MAKING = ["sns:CreateTopic", "sns:TagResource"]
+_TOPIC_READ = ["sns:GetTopicAttributes"]
 EMAIL_ONLY = {"StringEquals": {"sns:Protocol": "email"}}
 
 METRICS_NAMESPACE = "Trading"  # where the business metrics go (entrypoints/business_metrics.py)
@@ -144,7 +155,10 @@ class Functions(Construct):
         alerts_topic: sns.ITopic,
         layers: Layers,
         parameters_path: str,
+        snap_start: bool = True,
     ) -> None:
+        """`snap_start`: False runs every function without SnapStart, whatever its entry says
+        (`cdk deploy -c snapStart=false`)."""
         super().__init__(scope, construct_id)
         self._storage = storage
         self._bus = bus
@@ -153,10 +167,17 @@ class Functions(Construct):
         self._layers = layers
         code = packaging.functions_code()
         self.by_name: dict[str, lambda_.Function] = {
-            entry.name: self._function(entry, code) for entry in entries
+            entry.name: self._function(entry, code, snap_start=snap_start and entry.snap_start)
+            for entry in entries
+        }
+        # What the triggers invoke: a SnapStart function's alias (its snapshot serves the published
+        # version only; $LATEST would start cold every time), else the function itself.
+        self.targets: dict[str, lambda_.IFunction] = {
+            name: snap_started.live_alias(function) if snap_started.is_on(function) else function
+            for name, function in self.by_name.items()
         }
 
-    def _function(self, entry: Function, code: lambda_.Code) -> lambda_.Function:
+    def _function(self, entry: Function, code: lambda_.Code, *, snap_start: bool) -> lambda_.Function:
         name = pascal_case(entry.name)
         log_group = logs.LogGroup(self, f"{name}Logs", retention=LOG_RETENTION)
         function = lambda_.Function(
@@ -176,6 +197,10 @@ class Functions(Construct):
             environment=self._environment(entry),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
+            snap_start=snap_started.SNAP_START if snap_start else None,
+            # A new version on each change of code or settings: the old one is deleted, not kept
+            # (a SnapStart version's snapshot is billed for as long as the version exists).
+            current_version_options=snap_started.VERSION_OPTIONS if snap_start else None,
         )
         for resource, access in entry.uses.items():
             if resource is Resource.TIMETABLE:
@@ -299,18 +324,46 @@ class Functions(Construct):
             )
 
     def _publish_alerts(self, grantee: iam.IGrantable) -> None:
-        """Publish to the alerts topic (named actions, not `grant_publish`, which would also try
-        a grant on the topic's key: its AWS managed key needs none, see constructs/alerts.py)."""
-        topic_arn = self._alerts_topic.topic_arn
-        iam.Grant.add_to_principal(grantee=grantee, actions=_TOPIC_PUBLISH, resource_arns=[topic_arn])
+        """Publish to the owners' alerts topics (named actions, not `grant_publish`, which would
+        also try a grant on the topic's key: its AWS managed key needs none, see constructs/alerts.py)."""
+        owners_topics = self._owners_alert_topics(grantee)
+        iam.Grant.add_to_principal(grantee=grantee, actions=_TOPIC_PUBLISH, resource_arns=[owners_topics])
 
     def _manage_alert_subscriptions(self, grantee: iam.IGrantable) -> None:
-        """Subscribe e-mail addresses to the alerts topic, and change and end its subscriptions."""
+        """Make the owners' alerts topics, subscribe e-mail addresses to them, and change and end
+        their subscriptions and those left on the stack's topic."""
         topic_arn = self._alerts_topic.topic_arn
+        owners_topics = self._owners_alert_topics(grantee)
         iam.Grant.add_to_principal(
-            grantee=grantee, actions=_TOPIC_SUBSCRIBE, resource_arns=[topic_arn], conditions=EMAIL_ONLY
+            grantee=grantee, actions=_TOPIC_SUBSCRIBE, resource_arns=[owners_topics], conditions=EMAIL_ONLY
         )
-        iam.Grant.add_to_principal(grantee=grantee, actions=_SUBSCRIPTION_ACTIONS, resource_arns=[topic_arn])
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=_SUBSCRIPTION_ACTIONS, resource_arns=[topic_arn, owners_topics]
+        )
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=_OWNER_TOPIC_MAKING, resource_arns=[owners_topics]
+        )
+        iam.Grant.add_to_principal(grantee=grantee, actions=_TOPIC_READ, resource_arns=[topic_arn])
+
+    def _owners_alert_topics(self, grantee: iam.IGrantable) -> str:
+        """`<alerts topic ARN>-*`: the owners' topics, made at run time (so not nameable here)."""
+        topic = self._alerts_topic
+        owners_topics = f"{topic.topic_arn}-*"
+        if isinstance(grantee, Construct):
+            # As cdk-nag prints it: the topic's Ref, or in a nested stack the parameter CDK passes
+            # it through (named after the topic's path-based unique id), as nag.objects_of does.
+            resource = topic.node.default_child
+            if isinstance(resource, sns.CfnTopic) and cdk.Stack.of(resource) is not cdk.Stack.of(grantee):
+                ref = f"<referenceto{cdk.Names.unique_id(resource)}Ref>"
+            else:
+                ref = nag.rendered(cdk.Stack.of(grantee), topic.topic_arn)
+            nag.acknowledge(
+                grantee,
+                f"AwsSolutions-IAM5[Resource::{ref}-*]",
+                "the owners' e-mail alerts topics: one per user, made at run time and named from the "
+                "stack's alerts topic (adapters/alert_channels.py)",
+            )
+        return owners_topics
 
     def _bucket_grant(self, bucket: s3.IBucket, access: Access) -> Callable[[iam.IGrantable], object]:
         on_objects, on_bucket = _S3_ACTIONS[access]

@@ -1,5 +1,8 @@
 """What invokes each function: one loop over the catalog entries, one case per trigger kind.
 
+A function with SnapStart is invoked through its alias (`Functions.targets`), which the catalog
+allows on the triggers a person waits on only: `Authorizer`, `Http` and `WebSocket`.
+
 - `Authorizer`: the HTTP API checks keys with the function (see `Api.use_authorizer`);
 - `Http`: an integration of the HTTP API and its invoke permission (`Api.integrate`); `routes`
   lists them for the root stack, where the routes are (see `Api`);
@@ -71,6 +74,7 @@ class Triggers(Construct):
         *,
         entries: Sequence[Function],
         functions: Mapping[str, lambda_.Function],
+        targets: Mapping[str, lambda_.IFunction],
         api: Api,
         bus: events.IEventBus,
         storage: Storage,
@@ -83,11 +87,14 @@ class Triggers(Construct):
         self.websocket_routes: list[WebSocketRoute] = []
         for entry in entries:
             function = functions[entry.name]
+            # What a person waits on invokes the function's SnapStart alias, when it has one
+            # (constructs/snap_started.py; the catalog allows SnapStart on these triggers only).
+            invoked = targets[entry.name]
             match entry.trigger:
                 case Authorizer():
-                    api.use_authorizer(self, function)
+                    api.use_authorizer(self, invoked)
                 case Http() as http:
-                    self.routes.append(api.integrate(self, entry, http, function))
+                    self.routes.append(api.integrate(self, entry, http, invoked))
                 case On(events=subscribed):
                     self._rule(
                         entry,
@@ -139,7 +146,7 @@ class Triggers(Construct):
                     writers = [e.name for e in entries if Resource.TIMETABLE in e.uses]
                     timetable.allow_writes(functions[name] for name in writers)
                 case WebSocket() as websocket:
-                    self.websocket_routes += stream.integrate(self, entry, websocket, function)
+                    self.websocket_routes += stream.integrate(self, entry, websocket, invoked)
                 case Streamed(events=streamed):
                     self._rule(
                         entry,

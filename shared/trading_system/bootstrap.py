@@ -191,6 +191,16 @@ class Container:
         self.kinds = kinds
         self._lock = threading.RLock()
 
+    def forget_connections(self) -> None:
+        """Drop every dependency built so far but the bus, so that each is built again on first
+        use, with new clients and connections: what Lambda SnapStart restores (sockets, the
+        credentials a client or the lake's DuckDB took at init) may be days old
+        (entrypoints/snapstart.py). The bus holds none: it asks the container at each message."""
+        with self._lock:
+            for name, attribute in vars(Container).items():
+                if isinstance(attribute, _once) and name != "bus":
+                    self.__dict__.pop(name, None)
+
     def _scope(self) -> KindScope | None:
         if self.kinds is None:
             return None

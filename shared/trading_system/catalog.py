@@ -166,6 +166,9 @@ class Streamed:
 
 
 Trigger = Http | On | Every | FileDropped | FanOut | Authorizer | Timetabled | WebSocket | Streamed
+# The triggers a person waits on (a request, its key check, a stream's frames): the only ones
+# whose cold start SnapStart is worth paying for (`Function.snap_start`).
+SNAP_STARTED: tuple[type, ...] = (Http, Authorizer, WebSocket)
 
 
 class Resource(StrEnum):
@@ -218,6 +221,28 @@ class Function:
     table_kinds: tuple[str, ...] | None = None
     # The optional dependency layers the function's code needs (`Layer`); none for most.
     layers: tuple[Layer, ...] = ()
+    # Lambda SnapStart (AWS only; docs/OPERATIONS.md): the function is initialised once, when a
+    # version is published, and new instances resume from that snapshot, so a cold start skips
+    # the imports and the client setup (entrypoints/snapstart.py restores what must be fresh).
+    # Only where a person waits on the answer (`SNAP_STARTED`): each cached version is billed by
+    # its memory around the clock, and each restore by its memory too (docs/COSTS.md).
+    # `cdk deploy -c snapStart=false` turns it off for the whole stack.
+    snap_start: bool = False
+
+    def __post_init__(self) -> None:
+        if self.snap_start and not isinstance(self.trigger, SNAP_STARTED):
+            # An asynchronous invocation's cold start is on nobody's path: it would pay the
+            # cache for nothing (and its triggers would need the alias too).
+            raise ValueError(
+                f"catalog entry {self.name!r}: SnapStart is for the functions a person waits on "
+                f"({', '.join(t.__name__ for t in SNAP_STARTED)}), not {type(self.trigger).__name__}"
+            )
+        if self.snap_start and Resource.PARAMETERS in self.uses:
+            # Settings are read at init (config.py): the snapshot would keep them until the next
+            # deployment, whatever the operator changes in the parameter store meanwhile.
+            raise ValueError(
+                f"catalog entry {self.name!r}: SnapStart would freeze its parameters at deployment"
+            )
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -286,6 +311,7 @@ def _http(
     also_checks: str | None = None,
     throttle: Throttle | None = None,
     table_kinds: tuple[str, ...] | None = None,
+    snap_start: bool = False,
 ) -> Function:
     return Function(
         name=name,
@@ -299,6 +325,7 @@ def _http(
         errors=errors,
         also_checks=also_checks,
         table_kinds=table_kinds,
+        snap_start=snap_start,
     )
 
 
@@ -354,6 +381,7 @@ TRADING: tuple[Function, ...] = (
         _ORDER_WRITER,
         also_checks="a quantity or a notional, the prices its type needs, a known symbol",
         throttle=ORDERS,
+        snap_start=True,  # a trader waits on it, often after a quiet spell (a new instance)
     ),
     _http(
         "list_orders",
@@ -375,6 +403,7 @@ TRADING: tuple[Function, ...] = (
         "Cancel an open order",
         _ORDER_WRITER,
         throttle=ORDERS,
+        snap_start=True,  # a cancel is often urgent: the market moved
     ),
     _http(
         "list_order_events",
@@ -576,6 +605,7 @@ _CORE: tuple[Function, ...] = (
         trigger=Authorizer(),
         summary="Checks the API key and the role the route requires",
         uses=_READ_TABLE,
+        snap_start=True,  # every request with a role waits on it first: its cold start adds to all
     ),
     _http(
         "create_api_key",
@@ -651,6 +681,8 @@ _CORE: tuple[Function, ...] = (
         {Resource.TABLE: "read", Resource.LAKE: "read"},
         memory_mb=_LAKE_MEMORY_MB,
         also_checks="start is not after end",
+        # The dashboard's first chart waits on it, and its cold start imports DuckDB and loads httpfs.
+        snap_start=True,
     ),
     _http(
         "list_corporate_actions",

@@ -247,8 +247,8 @@ def test_query(folder: Path) -> None:
             (
                 "dup",
                 "re-ingested, before compaction (2 files per period)",
-                "the compacted lake plus the same bars ingested again: every period takes the "
-                "newest-ingestion-wins window",
+                "the compacted lake plus the same bars ingested again: every period reads the newest "
+                "file whole and the compacted one anti-joined on ts (each row superseded)",
             ),
         ):
             times = contrast[mode][tf]["times_s"]

@@ -98,3 +98,20 @@ def test_the_latest_bar_can_be_corrected_in_place(lake: ParquetLake) -> None:
     fixed = store.absorb(Timeframe.D1, "0002", 10)
     assert as_dict(fixed)["AAA"][-1] == (T0 + 4 * DAY, pytest.approx(bars(["AAA"], [4], 9).close[0]))
     assert len(as_dict(fixed)["AAA"]) == 5
+
+
+def test_a_base_kept_longer_than_asked_gives_each_symbols_newest_bars(lake: ParquetLake) -> None:
+    store = AnalyticsLake(lake)
+    lake.write(bars(["AAA", "BBB"], list(range(30)), 1), Timeframe.D1, "0001")
+    lake.write(bars(["CCC"], list(range(25, 30)), 2), Timeframe.D1, "0002")  # fewer bars than asked
+    store.absorb(Timeframe.D1, None, 25)
+    lake.write(bars(["AAA", "BBB", "CCC"], [30], 3), Timeframe.D1, "0003")
+    shorter = store.absorb(Timeframe.D1, "0003", 20)  # the 25-bar base, cut to 20, plus a delta
+    assert sorted(snapshot_files(lake)) == ["delta_0003.parquet", "history_25.parquet"]
+    assert shorter.ts_us.shape == (3, 20)
+    lake.files.delete(lake.files.list_files("snapshots/timeframe=1d/"))
+    rebuilt = store.absorb(Timeframe.D1, None, 20)  # no base: rebuilt from the lake
+    assert snapshot_files(lake) == ["history_20.parquet"]
+    assert as_dict(shorter) == as_dict(rebuilt)
+    assert [ts for ts, _ in as_dict(shorter)["CCC"]] == [T0 + d * DAY for d in range(25, 31)]
+    assert np.isnan(shorter.close[2, :14]).all() and not np.isnan(shorter.close[2, 14:]).any()

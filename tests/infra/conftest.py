@@ -184,6 +184,18 @@ class Synthesized:
     def function(self, entry: Function) -> Resource:
         return self.resources[self.function_id(entry)]
 
+    def invoked_id(self, entry: Function) -> str:
+        """What the entry's triggers invoke: its SnapStart alias when it has one
+        (infra/constructs/snap_started.py), else its function."""
+        function_id = self.function_id(entry)
+        aliases = [
+            k
+            for k, v in self.of_type("AWS::Lambda::Alias").items()
+            if v["Properties"]["FunctionName"] == {"Ref": function_id}
+        ]
+        assert len(aliases) <= 1, aliases
+        return aliases[0] if aliases else function_id
+
     def statements(self, entry: Function) -> list[dict[str, Any]]:
         """Every IAM statement the entry's role gets: attached policies and inline ones."""
         role_id = self.function(entry)["Properties"]["Role"]["Fn::GetAtt"][0]

@@ -1,7 +1,7 @@
 """Alerts out in the synthesised templates: the e-mail alerts' topic (encrypted, TLS only, in the
 root), exactly the functions that use `Resource.NOTIFY` told where it is and allowed exactly what
-their access asks on it, the subscriber of the alerted events, and retries with no standing
-schedule."""
+their access asks on it and on the owners' topics named from it (`<its ARN>-*`, made at run time),
+the subscriber of the alerted events, and retries with no standing schedule."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from infra.constructs.alerts import AWS_MANAGED_SNS_KEY
 from tests.infra.conftest import Synthesized
 from tests.infra.test_stack import by_name, refs
+from trading_system.adapters import alert_channels
 from trading_system.catalog import CATALOG, Function, On, Resource, Timetabled
 
 pytestmark = pytest.mark.xdist_group("infra")
@@ -20,14 +21,14 @@ pytestmark = pytest.mark.xdist_group("infra")
 TOPIC_VARIABLE = "TRADING_ALERTS_TOPIC_ARN"
 ALERTS = [e for e in CATALOG if e.context == "alerts"]
 NOTIFIERS = [e for e in CATALOG if Resource.NOTIFY in e.uses]
-# What each access to the topic allows (infra/constructs/functions.py), and nothing else of SNS.
-SNS_ACTIONS = {
-    "publish": {"sns:Publish"},
+# What each access allows (infra/constructs/functions.py), and nothing else of SNS: on the stack's
+# topic ("platform") and on the owners' topics named from it ("owners").
+SUBSCRIPTION_ACTIONS = {"sns:Unsubscribe", "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes"}
+SNS_ACTIONS: dict[str, dict[str, set[str]]] = {
+    "publish": {"platform": set(), "owners": {"sns:Publish"}},
     "write": {
-        "sns:Subscribe",
-        "sns:Unsubscribe",
-        "sns:GetSubscriptionAttributes",
-        "sns:SetSubscriptionAttributes",
+        "platform": {*SUBSCRIPTION_ACTIONS, "sns:GetTopicAttributes"},
+        "owners": {*SUBSCRIPTION_ACTIONS, "sns:Subscribe", "sns:CreateTopic", "sns:TagResource"},
     },
 }
 ALERTED_EVENTS = ["SignalDetected", "OrderFilled", "OrderRejected", "AccountHalted", "DeploymentPaused"]
@@ -47,6 +48,11 @@ def sns_statements(synthesized: Synthesized, entry: Function) -> list[dict[str, 
     return [
         s for s in synthesized.statements(entry) if any(a.lower().startswith("sns:") for a in actions_of(s))
     ]
+
+
+def owners_topics(topic_id: str) -> dict[str, Any]:
+    """`<the topic's ARN>-*` as the template writes it."""
+    return {"Fn::Join": ["", [{"Ref": topic_id}, "-*"]]}
 
 
 def alerts_topic_id(synthesized: Synthesized) -> str:
@@ -104,6 +110,12 @@ def test_the_topic_refuses_publishing_without_tls(synthesized: Synthesized) -> N
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+def test_the_owners_topics_get_the_same_key_as_the_topic() -> None:
+    """The owners' topics are made at run time (adapters/alert_channels.py) with the key this
+    stack gives its topic."""
+    assert alert_channels.AWS_MANAGED_SNS_KEY == AWS_MANAGED_SNS_KEY
+
+
 def test_no_customer_managed_key_comes_with_the_topic(synthesized: Synthesized) -> None:
     assert not synthesized.of_type("AWS::KMS::Key")
     for notifier in NOTIFIERS:
@@ -127,7 +139,7 @@ def test_only_the_functions_that_use_the_topic_are_told_where_it_is(
 
 
 @pytest.mark.parametrize("entry", CATALOG, ids=by_name)
-def test_sns_actions_are_exactly_what_the_access_asks_on_the_topic_only(
+def test_sns_actions_are_exactly_what_the_access_asks_on_the_alerts_topics_only(
     synthesized: Synthesized, entry: Function
 ) -> None:
     statements = sns_statements(synthesized, entry)
@@ -135,11 +147,19 @@ def test_sns_actions_are_exactly_what_the_access_asks_on_the_topic_only(
     if access is None:
         assert not statements
         return
-    topic = {"Ref": alerts_topic_id(synthesized)}
-    assert {a for s in statements for a in actions_of(s)} == SNS_ACTIONS[access]
+    topic_id = alerts_topic_id(synthesized)
+    granted: dict[str, set[str]] = {"platform": set(), "owners": set()}
     for statement in statements:
         assert statement["Effect"] == "Allow"
-        assert statement["Resource"] == topic  # one ARN: no wildcard, no subscription pattern
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        for resource in resources:
+            # The stack's topic, or the owners' topics named from it: no other wildcard, no
+            # subscription pattern, no other topic.
+            assert resource in ({"Ref": topic_id}, owners_topics(topic_id)), resource
+            granted["platform" if resource == {"Ref": topic_id} else "owners"] |= set(actions_of(statement))
+    assert granted == SNS_ACTIONS[access]
 
 
 @pytest.mark.parametrize("entry", NOTIFIERS, ids=by_name)
@@ -152,6 +172,20 @@ def test_a_subscriber_may_subscribe_e_mail_addresses_only(synthesized: Synthesiz
             assert statement["Condition"] == {"StringEquals": {"sns:Protocol": "email"}}
         else:
             assert "Condition" not in statement
+
+
+def test_the_owners_topics_wildcard_is_acknowledged_to_cdk_nag_by_name(synthesized: Synthesized) -> None:
+    """The only wildcard of the SNS grants is the owners' topics' prefix: cdk-nag (test_nag.py)
+    is told of exactly that resource, nothing broader."""
+    topic_id = alerts_topic_id(synthesized)
+    for notifier in NOTIFIERS:
+        wildcards = {
+            json.dumps(r)
+            for s in sns_statements(synthesized, notifier)
+            for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+            if "*" in json.dumps(r)
+        }
+        assert wildcards == {json.dumps(owners_topics(topic_id))}
 
 
 def test_publishers_may_not_manage_subscriptions_nor_managers_publish(synthesized: Synthesized) -> None:

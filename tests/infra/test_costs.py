@@ -25,6 +25,12 @@ LOG_INGEST_GB = 0.50
 IDLE_RUN_SECONDS = 0.1
 IDLE_RUN_LOG_BYTES = 1_000
 MINUTES_A_MONTH = 365.25 * 24 * 60 / 12
+# Lambda SnapStart for Python (issue 13): each published version's snapshot is cached, billed by
+# the function's memory for every second the version exists (at least 3 hours a version), and
+# each restore by the memory it restores.
+SNAPSTART_CACHE_GB_SECOND = 0.0000015046
+SNAPSTART_RESTORE_GB = 0.0001397998
+SECONDS_A_MONTH = MINUTES_A_MONTH * 60
 WEEKDAYS_A_MONTH = 365.25 * 5 / 7 / 12
 DAYS_A_MONTH = 365.25 / 12
 
@@ -74,6 +80,7 @@ def idle_rows(synthesized: Synthesized) -> list[Row]:
             dashboards * DASHBOARD_MONTH,
         ),
     ]
+    rows += snap_start_rows(synthesized)
     for entry in CATALOG:
         if isinstance(entry.trigger, Every):
             runs = runs_a_month(entry.trigger.expression)
@@ -87,6 +94,24 @@ def idle_rows(synthesized: Synthesized) -> list[Row]:
                 Row(f"`{entry.name}` ({entry.trigger.expression}, {entry.memory_mb} MB)", runs, "runs", cost)
             )
     return rows
+
+
+def snap_start_rows(synthesized: Synthesized) -> list[Row]:
+    """The SnapStart caches: every version of a SnapStart function the template keeps, billed by
+    its memory around the clock (the version a deployment replaces is deleted, so one each)."""
+    entries = {entry.handler.replace(":", "."): entry for entry in CATALOG}
+    versions = synthesized.of_type("AWS::Lambda::Version").values()
+    rows = []
+    for function_id, function in synthesized.of_type("AWS::Lambda::Function").items():
+        properties = function["Properties"]
+        if properties.get("SnapStart") != {"ApplyOn": "PublishedVersions"}:
+            continue
+        kept = len([v for v in versions if v["Properties"]["FunctionName"] == {"Ref": function_id}])
+        memory_mb = properties["MemorySize"]
+        name = entries[properties["Handler"]].name
+        cost = kept * memory_mb / 1024 * SECONDS_A_MONTH * SNAPSTART_CACHE_GB_SECOND
+        rows.append(Row(f"SnapStart cache of `{name}` ({memory_mb} MB)", kept, "versions", cost))
+    return sorted(rows, key=lambda row: row.item)
 
 
 def idle_table(rows: list[Row]) -> str:
@@ -119,9 +144,18 @@ def test_nothing_else_bills_by_the_month(synthesized: Synthesized) -> None:
         assert not synthesized.of_type(kind), kind
     for function in synthesized.of_type("AWS::Lambda::Function").values():
         assert "ProvisionedConcurrencyConfig" not in function["Properties"]
-    assert not synthesized.of_type("AWS::Lambda::Alias")  # provisioned concurrency lives on aliases
+    # Provisioned concurrency lives on aliases (the SnapStart functions' `live`) and versions.
+    for kind in ("AWS::Lambda::Alias", "AWS::Lambda::Version"):
+        for resource in synthesized.of_type(kind).values():
+            assert "ProvisionedConcurrencyConfig" not in resource["Properties"]
     tables = synthesized.of_type("AWS::DynamoDB::Table").values()
     assert all(t["Properties"]["BillingMode"] == "PAY_PER_REQUEST" for t in tables)
+
+
+def test_each_snap_start_function_keeps_one_cached_version(synthesized: Synthesized) -> None:
+    rows = snap_start_rows(synthesized)
+    assert len(rows) == len([entry for entry in CATALOG if entry.snap_start]) > 0
+    assert all(row.count == 1 for row in rows)
 
 
 def test_the_cost_model_reads_every_schedule_of_the_catalog() -> None:

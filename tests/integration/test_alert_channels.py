@@ -17,19 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.exceptions import SNSInvalidParameter
+from moto.sns.models import Subscription, sns_backends
 from moto.sns.responses import SNSResponse
 
-from tests.aws_fixtures import aws_env, boto_client, moto_url, unique_name
+from tests.aws_fixtures import REGION, aws_env, boto_client, moto_url, unique_name
 from tests.fakes.receiver import Answer, Receiver
 from trading_system.adapters.alert_channels import (
+    AWS_MANAGED_SNS_KEY,
     DISCORD_MAX_CHARS,
+    OWNER_TOPIC_TAG,
     TOPIC_SETTING,
     Channels,
     HttpChannel,
     SnsEmailChannel,
     TargetRefused,
     checked_addresses,
+    owner_topic_arn,
     sns_subject,
     system_resolver,
 )
@@ -81,14 +86,17 @@ def local_channel(**options: Any) -> HttpChannel:
     return HttpChannel(allow_private=True, timeout_s=options.pop("timeout_s", 2.0), **options)
 
 
-def alert_for(target: Target, name: str = "Oversold") -> Alert:
+OWNER = "u_1"
+
+
+def alert_for(target: Target, name: str = "Oversold", owner: str = OWNER) -> Alert:
     draft = AlertDraft(name=name, topic=Topic.SIGNALS, source_id="sc_1", target=target)
-    return create(draft, owner="u_1", created_by="key_1", now=NOW)
+    return create(draft, owner=owner, created_by="key_1", now=NOW)
 
 
-def message(target: Target, name: str = "Oversold") -> tuple[Alert, Outgoing]:
+def message(target: Target, name: str = "Oversold", owner: str = OWNER) -> tuple[Alert, Outgoing]:
     """An alert on `target` and what one attempt of a signal delivery sends."""
-    alert = alert_for(target, name)
+    alert = alert_for(target, name, owner)
     delivery = Delivery(
         delivery_id="8234567890123-0123456789abcdef",
         alert_id=alert.alert_id,
@@ -525,9 +533,20 @@ def sns(moto_url: str) -> Any:
     return boto_client("sns", moto_url)
 
 
+PLATFORM_DISPLAY_NAME = "TradingSystem alerts"  # what CDK sets on the stack's topic
+
+
 @pytest.fixture
 def topic(sns: Any) -> str:
-    return str(sns.create_topic(Name=unique_name("alerts"))["TopicArn"])
+    """The platform's topic, as the stack deploys it (the owners' topics are named from it)."""
+    attributes = {"DisplayName": PLATFORM_DISPLAY_NAME}
+    return str(sns.create_topic(Name=unique_name("alerts"), Attributes=attributes)["TopicArn"])
+
+
+@pytest.fixture
+def topic_of(topic: str) -> Callable[[str], str]:
+    """An owner's topic's ARN."""
+    return lambda owner: owner_topic_arn(topic, owner)
 
 
 @pytest.fixture
@@ -538,13 +557,18 @@ def settings(moto_url: str, topic: str) -> Settings:
 @pytest.fixture
 def sns_subscribe_like_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """Subscribe as SNS answers it: one subscription per (topic, protocol, endpoint), and a second
-    Subscribe with other attributes refused rather than (as moto 5.2.5 does) overwriting them."""
+    Subscribe with other attributes refused rather than (as moto 5.2.5 does) overwriting them; a
+    new e-mail subscription pending until its address confirms (`confirm`), where moto confirms
+    every subscription at once."""
     subscribe = SNSResponse.subscribe
 
     def like_aws(self: SNSResponse) -> Any:
-        existing = self.backend._find_subscription(
-            self._get_param("TopicArn"), self._get_param("Endpoint"), self._get_param("Protocol")
+        topic_arn, endpoint, protocol = (
+            self._get_param("TopicArn"),
+            self._get_param("Endpoint"),
+            self._get_param("Protocol"),
         )
+        existing = self.backend._find_subscription(topic_arn, endpoint, protocol)
         asked = self._get_attributes()
         if existing is not None and any(
             existing.attributes.get(name) != value for name, value in asked.items()
@@ -552,9 +576,44 @@ def sns_subscribe_like_aws(monkeypatch: pytest.MonkeyPatch) -> None:
             raise SNSInvalidParameter(
                 "Invalid parameter: Attributes Reason: Subscription already exists with different attributes"
             )
-        return subscribe(self)
+        answer = subscribe(self)
+        made = self.backend._find_subscription(topic_arn, endpoint, protocol)
+        if existing is None and made is not None and protocol == "email":
+            made.attributes["PendingConfirmation"] = "true"
+        return answer
 
     monkeypatch.setattr(SNSResponse, "subscribe", like_aws)
+
+
+def confirm(subscription_arn: str) -> None:
+    """The address follows the link in AWS's confirmation e-mail (moto's server runs in-process)."""
+    subscription = sns_backends[DEFAULT_ACCOUNT_ID][REGION].subscriptions[subscription_arn]
+    subscription.attributes["PendingConfirmation"] = "false"
+
+
+@dataclass(frozen=True)
+class Mail:
+    subscription_arn: str
+    address: str
+    message: str
+
+
+@pytest.fixture
+def mailed(monkeypatch: pytest.MonkeyPatch) -> list[Mail]:
+    """What SNS would mail, as moto's server publishes it (moto mails nothing): each message to
+    each confirmed e-mail subscription whose filter policy lets it through."""
+    sent: list[Mail] = []
+    publish = Subscription.publish
+
+    def recording(self: Subscription, message: str, message_id: str, **options: Any) -> None:
+        matcher = self._filter_policy_matcher
+        passes = matcher is None or matcher.matches(options.get("message_attributes"), message)
+        if self.protocol == "email" and passes and self.attributes.get("PendingConfirmation") != "true":
+            sent.append(Mail(self.arn, self.endpoint, message))
+        publish(self, message, message_id, **options)
+
+    monkeypatch.setattr(Subscription, "publish", recording)
+    return sent
 
 
 def queue_on(moto_url: str, topic: str, alert_id: str | None, *, raw: bool = True) -> str:
@@ -588,49 +647,160 @@ def filter_of(sns: Any, subscription_arn: str) -> Any:
     return json.loads(attributes["FilterPolicy"])
 
 
-def test_register_subscribes_the_address_for_the_alert_only(settings: Settings, sns: Any, topic: str) -> None:
-    channel = SnsEmailChannel.from_settings(settings)
-    target = EmailTarget(address="trader@example.com")
-
-    ref = channel.register("al_one", target)
-
-    [subscription] = email_subscriptions(sns, topic)
-    assert subscription["Endpoint"] == "trader@example.com"
-    assert ref.startswith(subscription["SubscriptionArn"])
-    assert filter_of(sns, subscription["SubscriptionArn"]) == {"alert_id": ["al_one"]}
-    assert channel.register("al_one", target) == ref  # again: the same, nothing added
-
-    channel.unregister(ref)
-
-    assert email_subscriptions(sns, topic) == []
-    channel.unregister(ref)  # already gone: fine
-
-
-def test_alerts_to_one_address_share_its_subscription(
-    settings: Settings, sns: Any, topic: str, sns_subscribe_like_aws: None
+def test_register_subscribes_the_address_for_the_alert_only(
+    settings: Settings, sns: Any, topic: str, topic_of: Callable[[str], str]
 ) -> None:
     channel = SnsEmailChannel.from_settings(settings)
     target = EmailTarget(address="trader@example.com")
 
-    first = channel.register("al_one", target)
-    second = channel.register("al_two", target)
+    ref = channel.register("al_one", target, OWNER)
 
-    [subscription] = email_subscriptions(sns, topic)
+    assert email_subscriptions(sns, topic) == []  # not on the platform's topic: on the owner's
+    [subscription] = email_subscriptions(sns, topic_of(OWNER))
+    assert subscription["Endpoint"] == "trader@example.com"
+    assert ref.startswith(subscription["SubscriptionArn"])
+    assert filter_of(sns, subscription["SubscriptionArn"]) == {"alert_id": ["al_one"]}
+    assert channel.register("al_one", target, OWNER) == ref  # again: the same, nothing added
+    assert channel.registered_for(ref, OWNER) and not channel.registered_for(ref, "u_2")
+
+    channel.unregister(ref)
+
+    assert email_subscriptions(sns, topic_of(OWNER)) == []
+    channel.unregister(ref)  # already gone: fine
+
+
+def test_an_owners_alerts_to_one_address_share_its_subscription(
+    settings: Settings, sns: Any, topic_of: Callable[[str], str], sns_subscribe_like_aws: None
+) -> None:
+    channel = SnsEmailChannel.from_settings(settings)
+    target = EmailTarget(address="trader@example.com")
+
+    first = channel.register("al_one", target, OWNER)
+    second = channel.register("al_two", target, OWNER)
+
+    [subscription] = email_subscriptions(sns, topic_of(OWNER))
     arn = subscription["SubscriptionArn"]
     assert filter_of(sns, arn) == {"alert_id": ["al_one", "al_two"]}
 
     channel.unregister(first)
     assert filter_of(sns, arn) == {"alert_id": ["al_two"]}
     channel.unregister(second)
-    assert email_subscriptions(sns, topic) == []
+    assert email_subscriptions(sns, topic_of(OWNER)) == []
 
 
-def test_a_message_reaches_only_its_alerts_subscribers(settings: Settings, moto_url: str, topic: str) -> None:
-    alert, sent = message(EmailTarget(address="trader@example.com"), name="Oversold now: café ✓")
-    inbox = queue_on(moto_url, topic, alert.alert_id)
-    other_inbox = queue_on(moto_url, topic, "al_someone_else")
-    everything = queue_on(moto_url, topic, None, raw=False)
+def test_an_address_confirmed_for_one_owner_gets_nothing_of_anothers_until_it_confirms_for_them(
+    settings: Settings,
+    sns: Any,
+    topic_of: Callable[[str], str],
+    sns_subscribe_like_aws: None,
+    mailed: list[Mail],
+) -> None:
+    """The issue's defect: with one topic, B's alert to an address A had it confirm joined A's
+    confirmed subscription, so B could mail anyone who once confirmed for A."""
     channel = SnsEmailChannel.from_settings(settings)
+    address = EmailTarget(address="shared@example.com")
+    alert_a, to_a = message(address, "A's dip", owner="u_a")
+    alert_b, to_b = message(address, "B's dip", owner="u_b")
+    ref_a = channel.register(alert_a.alert_id, address, "u_a")
+    confirm(ref_a.partition("#")[0])
+
+    ref_b = channel.register(alert_b.alert_id, address, "u_b")
+
+    [sub_a] = email_subscriptions(sns, topic_of("u_a"))
+    [sub_b] = email_subscriptions(sns, topic_of("u_b"))
+    assert filter_of(sns, sub_a["SubscriptionArn"]) == {"alert_id": [alert_a.alert_id]}  # B not added
+    assert topic_of("u_a") != topic_of("u_b")
+    assert ref_a.startswith(sub_a["SubscriptionArn"]) and ref_b.startswith(sub_b["SubscriptionArn"])
+    assert filter_of(sns, sub_b["SubscriptionArn"]) == {"alert_id": [alert_b.alert_id]}
+    attributes = sns.get_subscription_attributes(SubscriptionArn=sub_b["SubscriptionArn"])["Attributes"]
+    assert attributes["PendingConfirmation"] == "true"  # SNS asks the address, for B
+
+    assert channel.send(to_b).ok and channel.send(to_a).ok
+
+    assert mailed == [Mail(sub_a["SubscriptionArn"], "shared@example.com", to_a.text)]  # nothing of B's
+
+    confirm(sub_b["SubscriptionArn"])  # the address agrees to B's alerts too
+    mailed.clear()
+    assert channel.send(to_b).ok
+    assert mailed == [Mail(sub_b["SubscriptionArn"], "shared@example.com", to_b.text)]
+
+    channel.unregister(ref_a)  # A's deletion: A's subscription only
+    assert email_subscriptions(sns, topic_of("u_a")) == []
+    assert email_subscriptions(sns, topic_of("u_b")) == [sub_b]
+    assert filter_of(sns, sub_b["SubscriptionArn"]) == {"alert_id": [alert_b.alert_id]}
+
+
+def test_an_owners_topic_has_the_platform_topics_protections(
+    settings: Settings, sns: Any, topic: str, topic_of: Callable[[str], str]
+) -> None:
+    channel = SnsEmailChannel.from_settings(settings)
+
+    channel.register("al_one", EmailTarget(address="trader@example.com"), "u_7")
+
+    arn = topic_of("u_7")
+    name = arn.rpartition(":")[2]
+    platform_name = topic.rpartition(":")[2]
+    assert re.fullmatch(re.escape(platform_name) + "-[0-9a-f]{16}", name)  # no owner id in it
+    assert arn.rpartition(":")[0] == topic.rpartition(":")[0]  # same region and account
+    attributes = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+    assert attributes["KmsMasterKeyId"] == AWS_MANAGED_SNS_KEY
+    assert attributes["DisplayName"] == f"{PLATFORM_DISPLAY_NAME} of u_7"
+    [statement] = json.loads(attributes["Policy"])["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
+    assert statement["Action"] == "sns:Publish" and statement["Resource"] == arn
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    tags = sns.list_tags_for_resource(ResourceArn=arn)["Tags"]
+    assert tags == [{"Key": OWNER_TOPIC_TAG, "Value": platform_name}]
+
+
+def test_owner_topics_are_made_once_per_process_and_named_stably(
+    settings: Settings, sns: Any, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel = SnsEmailChannel.from_settings(settings)
+    made: list[str] = []
+    create_topic = channel.client.create_topic
+
+    def counted(**arguments: Any) -> Any:
+        made.append(arguments["Name"])
+        return create_topic(**arguments)
+
+    monkeypatch.setattr(channel.client, "create_topic", counted)
+
+    for n in range(3):
+        channel.register(f"al_{n}", EmailTarget(address=f"t{n}@example.com"), "u_once")
+    assert len(made) == 1
+    # Another process (a new channel) finds the same topic: CreateTopic answers it as it is.
+    again = SnsEmailChannel.from_settings(settings)
+    again.register("al_9", EmailTarget(address="t9@example.com"), "u_once")
+    assert len(email_subscriptions(sns, owner_topic_arn(topic, "u_once"))) == 4
+    assert (
+        owner_topic_arn(topic, "u_once") == owner_topic_arn(topic, "u_once") != owner_topic_arn(topic, "u_x")
+    )
+    # An owner id of any characters still makes a valid topic name; a name too long is refused early.
+    odd = channel.register("al_odd", EmailTarget(address="o@example.com"), "Jöse ü@x/y:z")
+    assert odd.startswith(owner_topic_arn(topic, "Jöse ü@x/y:z"))
+    odd_display = sns.get_topic_attributes(TopicArn=owner_topic_arn(topic, "Jöse ü@x/y:z"))["Attributes"]
+    assert odd_display["DisplayName"] == f"{PLATFORM_DISPLAY_NAME} of J_se _x_y_z"
+    channel.register("al_long", EmailTarget(address="l@example.com"), "u" * 300)
+    long_display = sns.get_topic_attributes(TopicArn=owner_topic_arn(topic, "u" * 300))["Attributes"]
+    assert len(long_display["DisplayName"]) <= 100 and long_display["DisplayName"].startswith(
+        PLATFORM_DISPLAY_NAME
+    )
+    with pytest.raises(ValueError, match="too long"):
+        SnsEmailChannel("arn:aws:sns:us-east-1:123456789012:" + "t" * 240, lambda: None)
+
+
+def test_a_message_reaches_only_its_alerts_subscribers(
+    settings: Settings, moto_url: str, topic: str, topic_of: Callable[[str], str]
+) -> None:
+    alert, sent = message(EmailTarget(address="trader@example.com"), name="Oversold now: café ✓")
+    channel = SnsEmailChannel.from_settings(settings)
+    channel.register(alert.alert_id, EmailTarget(address="trader@example.com"), OWNER)
+    mine = topic_of(OWNER)
+    inbox = queue_on(moto_url, mine, alert.alert_id)
+    other_inbox = queue_on(moto_url, mine, "al_someone_else")
+    everything = queue_on(moto_url, mine, None, raw=False)
+    on_platform_topic = queue_on(moto_url, topic, None)
 
     attempt = channel.send(sent)
 
@@ -639,9 +809,42 @@ def test_a_message_reaches_only_its_alerts_subscribers(settings: Settings, moto_
     assert delivered["Body"] == sent.text
     assert delivered["MessageAttributes"]["alert_id"]["StringValue"] == alert.alert_id
     assert received(moto_url, other_inbox) == []
+    assert received(moto_url, on_platform_topic) == []  # nothing goes out on the shared topic
     [envelope] = received(moto_url, everything)
     assert json.loads(envelope["Body"])["Subject"] == sns_subject(sent.subject)
     assert sns_subject(sent.subject).startswith("Oversold now: cafe : RSI dip signalled AAPL")
+
+
+def test_an_owner_without_a_topic_yet_gets_nothing_sent(settings: Settings) -> None:
+    """An alert subscribed on the platform's topic before owners had topics, not moved yet: its
+    owner's topic does not exist, so nothing goes out (and the shared subscription gets nothing)."""
+    _, sent = message(EmailTarget(address="trader@example.com"), owner="u_never_registered")
+
+    attempt = SnsEmailChannel.from_settings(settings).send(sent)
+
+    assert attempt.ok is False and attempt.retryable is False
+    assert attempt.error is not None and attempt.error.startswith("SNS: NotFound")
+
+
+def test_owner_topics_are_listed_and_removed_with_their_subscriptions(
+    settings: Settings, sns: Any, topic: str, topic_of: Callable[[str], str]
+) -> None:
+    channel = SnsEmailChannel.from_settings(settings)
+    for owner in ("u_a", "u_b"):
+        channel.register(f"al_{owner}", EmailTarget(address="trader@example.com"), owner)
+    lookalike = sns.create_topic(Name=topic.rpartition(":")[2] + "-0123456789abcdef")["TopicArn"]  # untagged
+    other = sns.create_topic(Name=unique_name("alerts"))["TopicArn"]
+
+    assert sorted(channel.owner_topics()) == sorted([topic_of("u_a"), topic_of("u_b")])
+    assert sorted(channel.remove_owner_topics()) == sorted([topic_of("u_a"), topic_of("u_b")])
+
+    listed = {t["TopicArn"] for t in sns.list_topics()["Topics"]}
+    assert topic_of("u_a") not in listed and topic_of("u_b") not in listed
+    assert {topic, lookalike, other} <= listed  # the stack's topic, and anyone else's, stay
+    assert channel.owner_topics() == []
+    # Used again after, the channel makes the owner's topic again.
+    channel.register("al_again", EmailTarget(address="trader@example.com"), "u_a")
+    assert channel.owner_topics() == [topic_of("u_a")]
 
 
 def test_publishing_to_a_missing_topic_fails_without_raising(moto_url: str, topic: str) -> None:
@@ -726,10 +929,11 @@ def test_channels_dispatch_by_target_kind(
     assert channels.refusal(email) is None and channels.refusal(slack) is None
     slack_alert, to_slack = message(slack)
     mail_alert, to_mail = message(email)
-    assert channels.register(slack_alert.alert_id, slack) is None  # nothing to prepare
-    ref = channels.register(mail_alert.alert_id, email)
+    assert channels.register(slack_alert.alert_id, slack, OWNER) is None  # nothing to prepare
+    ref = channels.register(mail_alert.alert_id, email, OWNER)
     assert ref is not None
-    inbox = queue_on(moto_url, topic, mail_alert.alert_id)
+    assert channels.registered_for(ref, email, OWNER) and channels.registered_for(None, slack, OWNER)
+    inbox = queue_on(moto_url, owner_topic_arn(topic, OWNER), mail_alert.alert_id)
 
     assert channels.send(to_slack).ok and channels.send(to_mail).ok
 
@@ -737,4 +941,4 @@ def test_channels_dispatch_by_target_kind(
     assert [m["Body"] for m in received(moto_url, inbox)] == [to_mail.text]
     channels.unregister(ref, email)
     channels.unregister(None, slack)
-    assert email_subscriptions(boto_client("sns", moto_url), topic) == []
+    assert email_subscriptions(boto_client("sns", moto_url), owner_topic_arn(topic, OWNER)) == []

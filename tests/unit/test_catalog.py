@@ -204,3 +204,22 @@ def test_every_subscriber_may_keep_its_inbox() -> None:
         if isinstance(entry.trigger, On):
             assert entry.uses.get(Resource.TABLE) == "read_write", entry.name
             assert kinds.INBOX in entry.kinds, entry.name
+
+
+def test_snap_start_is_only_where_a_person_waits_and_never_freezes_parameters() -> None:
+    from trading_system.catalog import SNAP_STARTED, Function
+
+    chosen = [f for f in CATALOG if f.snap_start]
+    assert chosen and all(isinstance(f.trigger, SNAP_STARTED) for f in chosen)
+    assert not any(Resource.PARAMETERS in f.uses for f in chosen)
+    with pytest.raises(ValueError, match="SnapStart is for the functions a person waits on"):
+        Function(name="x", context="trading", trigger=On("OrderPlaced"), summary="x", snap_start=True)
+    with pytest.raises(ValueError, match="freeze its parameters"):
+        Function(
+            name="x",
+            context="trading",
+            trigger=Http("GET", "/x"),
+            summary="x",
+            uses={Resource.PARAMETERS: "read"},
+            snap_start=True,
+        )

@@ -15,11 +15,14 @@ original name for SNI and the certificate check; so a name that answers a public
 check and a private one a moment later (DNS rebinding) still cannot reach inside. The same path
 runs where private targets are allowed, only without the check, so tests exercise it on loopback.
 
-E-mail goes through one SNS topic for every alert. SNS keeps one subscription per (topic,
-address), so the alerts sending to one address share it: its filter policy lists their alert ids,
-and each published message carries its alert's id as a message attribute, so an address gets only
-the alerts it subscribed to. Nothing reaches an address before it confirms from the message AWS
-sends it.
+E-mail goes through one SNS topic per owner (the principal that owns the alert), made at run time
+on first use and named from the platform topic the stack deploys (`<its name>-<hash of the
+owner>`). SNS asks an address to confirm once per (topic, address), so an address confirms for
+each owner separately: one that confirmed for user A gets nothing of user B's until it confirms
+B's subscription too. On an owner's topic, the alerts sending to one address share its
+subscription: its filter policy lists their alert ids, and each published message carries its
+alert's id as a message attribute, so an address gets only the alerts it subscribed to. Nothing
+reaches an address before it confirms from the message AWS sends it.
 
 urllib3 and boto3 are imported on first use: a Lambda that only checks targets (the API) pays for
 neither, and one that sends to URLs never loads boto3.
@@ -28,8 +31,10 @@ neither, and one that sends to URLs never loads boto3.
 from __future__ import annotations
 
 import errno
+import hashlib
 import ipaddress
 import json
+import re
 import socket
 import ssl
 import threading
@@ -60,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DISCORD_MAX_CHARS",
     "MAX_ANSWER_BYTES",
+    "OWNER_TOPIC_TAG",
     "TOPIC_SETTING",
     "USER_AGENT",
     "ChannelUnavailable",
@@ -68,6 +74,7 @@ __all__ = [
     "SnsEmailChannel",
     "TargetRefused",
     "checked_addresses",
+    "owner_topic_arn",
     "sns_subject",
     "system_resolver",
 ]
@@ -474,17 +481,63 @@ _SNS_RETRYABLE = frozenset(
     }
 )
 _REF_SEPARATOR = "#"  # between the subscription's ARN and the alert's id, in a channel ref
+TOPIC_NAME_MAX = 256  # SNS: up to 256 of A-Z, a-z, 0-9, _ and -
+OWNER_DIGEST_CHARS = 16  # hex of sha256(owner): 64 bits, no collision among one platform's users
+OWNER_TOPIC_TAG = "trading:alerts-owner-topic-of"  # its value: the platform topic's name
+AWS_MANAGED_SNS_KEY = "alias/aws/sns"  # the platform topic's key too (infra/constructs/alerts.py)
+DISPLAY_NAME_MAX = 100  # SNS: the e-mails' sender name
+_DISPLAY_UNSAFE = re.compile(r"[^A-Za-z0-9 _-]+")  # what SNS is documented to take in a display name
+_NOT_FOUND = frozenset({"NotFound", "NotFoundException", "ResourceNotFoundException"})
+
+
+def owner_topic_arn(platform_topic_arn: str, owner: str) -> str:
+    """The ARN of `owner`'s e-mail topic: the platform topic's region, account and name, the name
+    followed by `-` and a short stable hash of the owner (an owner id may hold characters a topic
+    name may not, and a hash is as stable across processes as the id)."""
+    head, _, name = platform_topic_arn.rpartition(":")
+    digest = hashlib.sha256(owner.encode()).hexdigest()[:OWNER_DIGEST_CHARS]
+    return f"{head}:{name}-{digest}"
+
+
+def tls_only_policy(topic_arn: str) -> dict[str, Any]:
+    """The platform topic's policy (CDK's `enforce_ssl`) for another topic: no publish without TLS.
+    It replaces SNS's default policy, which only repeats what the account's IAM grants."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "RefuseUnencryptedPublish",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
 
 
 class SnsEmailChannel:
-    """E-mail alerts through one SNS topic, each address subscribed once for all its alerts."""
+    """E-mail alerts through one SNS topic per owner (principal), made at run time on first use.
+
+    SNS asks an address to confirm once per (topic, address): with a topic per owner, an address
+    that confirmed for one owner has not confirmed for another, whose alerts it gets only once it
+    confirms that owner's subscription (the defect of one shared topic, where a second owner's
+    alert joined the first owner's confirmed subscription). On an owner's topic, an address has one
+    subscription for all that owner's alerts to it, filtered to their ids."""
 
     def __init__(self, topic_arn: str, client: Callable[[], Any]):
-        """`client`: builds the SNS client when first needed."""
+        """`topic_arn`: the platform's topic, the owners' topics are named from (and the topic of
+        the subscriptions made before them). `client`: builds the SNS client when first needed."""
+        name = topic_arn.rpartition(":")[2]
+        if len(name) + 1 + OWNER_DIGEST_CHARS > TOPIC_NAME_MAX:
+            raise ValueError(f"the alerts topic's name is too long to name its owners' topics from: {name}")
         self.topic_arn = topic_arn
         self._make_client = client
         self._client: Any = None
         self._client_lock = threading.Lock()
+        self._made: set[str] = set()  # owners' topics this process made or found (CreateTopic once)
+        self._display_name: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SnsEmailChannel:
@@ -492,21 +545,19 @@ class SnsEmailChannel:
             raise ValueError(f"alerts_topic_arn is not set ({TOPIC_SETTING}): the AWS stack sets it")
 
         def build() -> Any:
-            import boto3
             from botocore.config import Config
 
-            from trading_system.adapters.aws.clients import CONNECT_TIMEOUT_S
+            from trading_system.adapters.aws.clients import CONNECT_TIMEOUT_S, client
 
             # One attempt of at most SEND_TIMEOUT_S in all: the delivery schedule retries, hours
             # apart, and a send must not outlast the domain's bound with botocore's retries on top.
+            connect = min(CONNECT_TIMEOUT_S, SEND_TIMEOUT_S / 2)
             config = Config(
-                connect_timeout=min(CONNECT_TIMEOUT_S, SEND_TIMEOUT_S / 2),
-                read_timeout=SEND_TIMEOUT_S - min(CONNECT_TIMEOUT_S, SEND_TIMEOUT_S / 2),
-                retries={"max_attempts": 1, "mode": "standard"},
+                connect_timeout=connect,
+                read_timeout=SEND_TIMEOUT_S - connect,
+                retries={"total_max_attempts": 1, "mode": "standard"},
             )
-            return boto3.session.Session().client(
-                "sns", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=config
-            )
+            return client("sns", settings, config=config)
 
         return cls(settings.alerts_topic_arn, build)
 
@@ -517,23 +568,29 @@ class SnsEmailChannel:
                 self._client = self._make_client()
             return self._client
 
-    def register(self, alert_id: str, target: EmailTarget) -> str:
-        """Subscribes the address for this alert's messages; answers the ref `unregister` takes.
+    def topic_of(self, owner: str) -> str:
+        return owner_topic_arn(self.topic_arn, owner)
+
+    def register(self, alert_id: str, target: EmailTarget, owner: str) -> str:
+        """Subscribes the address to the owner's topic for this alert's messages; answers the ref
+        `unregister` takes. SNS mails the address to confirm, unless it already confirmed for this
+        owner (an address confirms once per owner, never for another owner's alerts).
 
         A new address gets a subscription filtered to this alert at once. An address already
-        subscribed (for another alert) keeps its one subscription, whose filter gains this alert:
-        SNS refuses a second subscription of the same address with other attributes."""
+        subscribed for another of the owner's alerts keeps its one subscription, whose filter gains
+        this alert: SNS refuses a second subscription of the same address with other attributes."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         policy = json.dumps({"alert_id": [alert_id]})
         try:
+            topic = self._owner_topic(owner)
             try:
-                arn = self._subscribe(target.address, {"FilterPolicy": policy})
+                arn = self._subscribe(topic, target.address, {"FilterPolicy": policy})
             except ClientError as error:
                 if _code(error) != "InvalidParameter" or "already exists" not in _message(error):
                     raise
                 # Without attributes, Subscribe answers the address's existing subscription.
-                arn = self._subscribe(target.address, None)
+                arn = self._subscribe(topic, target.address, None)
             self._change_filter(arn, add=alert_id)
         except ClientError as error:
             if _code(error) == "InvalidParameter" and "Endpoint" in _message(error):
@@ -557,10 +614,20 @@ class SnsEmailChannel:
             ) from None
         return f"{arn}{_REF_SEPARATOR}{alert_id}"
 
+    def registered_for(self, channel_ref: str | None, owner: str) -> bool:
+        """Whether the ref's subscription is on the owner's topic (a subscription's ARN is its
+        topic's and an id): not one on the platform topic, made before owners had topics."""
+        if not channel_ref:
+            return False
+        subscription = channel_ref.partition(_REF_SEPARATOR)[0]
+        return subscription.rpartition(":")[0] == self.topic_of(owner)
+
     def unregister(self, channel_ref: str | None) -> None:
-        """Takes the alert out of its address's subscription, and ends the subscription when it
-        was the address's last alert. A subscription already gone (unconfirmed ones expire after
-        three days; a person may unsubscribe from the e-mail) is fine."""
+        """Takes the alert out of its address's subscription (on the topic the ref names: its
+        owner's, or the platform's for an alert made before), and ends the subscription when it
+        was the address's last alert there; the address's subscriptions to other owners' topics
+        are not touched. A subscription already gone (unconfirmed ones expire after three days; a
+        person may unsubscribe from the e-mail) is fine."""
         if not channel_ref:
             return
         from botocore.exceptions import BotoCoreError, ClientError
@@ -571,7 +638,7 @@ class SnsEmailChannel:
             if not remaining:
                 self.client.unsubscribe(SubscriptionArn=arn)
         except ClientError as error:
-            if _code(error) in ("NotFound", "NotFoundException", "ResourceNotFoundException"):
+            if _code(error) in _NOT_FOUND:
                 return
             raise ChannelUnavailable(
                 f"could not unsubscribe the address from the alerts topic: {_described(error)}"
@@ -582,6 +649,9 @@ class SnsEmailChannel:
             ) from None
 
     def send(self, outgoing: Outgoing) -> Attempt:
+        """Publishes on the alert's owner's topic, whose ARN is known without asking SNS: only the
+        addresses that confirmed for that owner, and listed the alert, get it. An owner without a
+        topic yet (an alert made before owners had topics, not moved) fails as NotFound."""
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,
@@ -593,7 +663,7 @@ class SnsEmailChannel:
 
         try:
             self.client.publish(
-                TopicArn=self.topic_arn,
+                TopicArn=self.topic_of(outgoing.owner),
                 Subject=sns_subject(outgoing.subject),
                 Message=outgoing.text,
                 MessageAttributes={"alert_id": {"DataType": "String", "StringValue": outgoing.alert_id}},
@@ -611,9 +681,84 @@ class SnsEmailChannel:
             return Attempt(ok=False, error=f"SNS: {_shortened(str(error), 160)}", retryable=False)
         return Attempt(ok=True)
 
-    def _subscribe(self, address: str, attributes: dict[str, str] | None) -> str:
+    def owner_topics(self) -> list[str]:
+        """The owners' topics made from this platform topic: named from it and tagged so (a topic
+        someone else named alike, untagged, is not one of them)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        named = re.compile(re.escape(self.topic_arn) + f"-[0-9a-f]{{{OWNER_DIGEST_CHARS}}}")
+        platform_name = self.topic_arn.rpartition(":")[2]
+        found: list[str] = []
+        try:
+            for page in self.client.get_paginator("list_topics").paginate():
+                for listed in page.get("Topics", []):
+                    arn = str(listed["TopicArn"])
+                    if not named.fullmatch(arn):
+                        continue
+                    tags = self.client.list_tags_for_resource(ResourceArn=arn).get("Tags", [])
+                    if {"Key": OWNER_TOPIC_TAG, "Value": platform_name} in tags:
+                        found.append(arn)
+        except (ClientError, BotoCoreError) as error:
+            raise ChannelUnavailable(f"could not list the owners' alerts topics: {error}") from None
+        return found
+
+    def remove_owner_topics(self) -> list[str]:
+        """Deletes every owner's topic (their subscriptions go with them); answers their ARNs.
+        For tearing a deployment down: the stack did not make them, so `cdk destroy` leaves them."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        removed: list[str] = []
+        for arn in self.owner_topics():
+            try:
+                self.client.delete_topic(TopicArn=arn)
+            except (ClientError, BotoCoreError) as error:
+                raise ChannelUnavailable(f"could not delete the alerts topic {arn}: {error}") from None
+            removed.append(arn)
+        with self._client_lock:
+            self._made.clear()
+        return removed
+
+    def _owner_topic(self, owner: str) -> str:
+        """The owner's topic, made on first use with the platform topic's protections: encrypted
+        with SNS's AWS managed key, a policy refusing publish without TLS, and a sender name
+        telling the address whose alerts it is asked to confirm. CreateTopic answers an existing
+        topic of the same name and attributes as it is, so concurrent first uses are fine; this
+        process then remembers it, and publishing never calls CreateTopic (`send` derives the ARN)."""
+        from botocore.exceptions import ClientError
+
+        arn = self.topic_of(owner)
+        with self._client_lock:
+            if arn in self._made:
+                return arn
+        attributes = {
+            "DisplayName": self._owner_display_name(owner),
+            "KmsMasterKeyId": AWS_MANAGED_SNS_KEY,
+            "Policy": json.dumps(tls_only_policy(arn)),
+        }
+        tags = [{"Key": OWNER_TOPIC_TAG, "Value": self.topic_arn.rpartition(":")[2]}]
+        try:
+            self.client.create_topic(Name=arn.rpartition(":")[2], Attributes=attributes, Tags=tags)
+        except ClientError as error:
+            # Made before with other attributes (the stack's display name changed since): the same
+            # topic, with the subscriptions its addresses confirmed, so it is kept as it is.
+            if _code(error) != "InvalidParameter" or "already exists" not in _message(error):
+                raise
+        with self._client_lock:
+            self._made.add(arn)
+        return arn
+
+    def _owner_display_name(self, owner: str) -> str:
+        """`<the platform topic's display name> of <owner>`: the stack's name (CDK sets the
+        platform topic's) and the owner the address is asked to confirm for, within SNS's limit."""
+        if self._display_name is None:
+            attributes = self.client.get_topic_attributes(TopicArn=self.topic_arn).get("Attributes", {})
+            self._display_name = str(attributes.get("DisplayName") or "Trading alerts")
+        suffix = f" of {_DISPLAY_UNSAFE.sub('_', owner)}"[: DISPLAY_NAME_MAX // 2]
+        return self._display_name[: DISPLAY_NAME_MAX - len(suffix)].rstrip() + suffix
+
+    def _subscribe(self, topic_arn: str, address: str, attributes: dict[str, str] | None) -> str:
         arguments: dict[str, Any] = {
-            "TopicArn": self.topic_arn,
+            "TopicArn": topic_arn,
             "Protocol": "email",
             "Endpoint": address,
             "ReturnSubscriptionArn": True,  # the ARN even while the address has not confirmed
@@ -693,14 +838,19 @@ class Channels:
             return None
         return self.http.refusal(target)
 
-    def register(self, alert_id: str, target: Target) -> str | None:
+    def register(self, alert_id: str, target: Target, owner: str) -> str | None:
         if isinstance(target, EmailTarget):
-            return self._email().register(alert_id, target)
+            return self._email().register(alert_id, target, owner)
         return None  # HTTP targets need nothing prepared
 
     def unregister(self, channel_ref: str | None, target: Target) -> None:
         if isinstance(target, EmailTarget) and channel_ref:
             self._email().unregister(channel_ref)
+
+    def registered_for(self, channel_ref: str | None, target: Target, owner: str) -> bool:
+        if isinstance(target, EmailTarget) and self.email is not None:
+            return self.email.registered_for(channel_ref, owner)
+        return True  # nothing was prepared, nothing to move (or no e-mail here: `send` says so)
 
     def send(self, outgoing: Outgoing) -> Attempt:
         if isinstance(outgoing.target, EmailTarget):

@@ -111,27 +111,31 @@ class AnalyticsLake:
             counted = cur.execute(
                 "SELECT symbol, count(*) FROM read_parquet($p) GROUP BY symbol ORDER BY symbol", {"p": path}
             ).fetchall()
-            data = cur.execute(
-                f"SELECT epoch_us(ts) AS ts_us, {_OHLCV} FROM read_parquet($p)", {"p": path}
-            ).fetchnumpy()
+            symbols = tuple(str(s) for s, _ in counted)
+            counts = np.array([c for _, c in counted], dtype=np.int64)
+            starts = np.cumsum(counts) - counts
+            # Where each row of the file goes in the flattened (symbol, width) matrices: row p of
+            # symbol i lands at i*width + (width - count_i) + (p - start_i), right-aligned. A base
+            # kept for a longer history than asked loses each symbol's oldest rows (`keep`).
+            offsets = np.arange(len(symbols), dtype=np.int64) * width + width - counts - starts
+            flat = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(offsets, counts)
+            dropped = np.maximum(counts - width, 0)
+            keep = None if not dropped.any() else np.arange(len(flat)) >= np.repeat(starts + dropped, counts)
+            if keep is not None:
+                flat = flat[keep]
+            shape = (len(symbols), width)
+            ts = np.zeros(shape, dtype=np.int64)
+            matrices = {name: np.full(shape, np.nan) for name in ("open", "high", "low", "close", "volume")}
+            # One column at a time, in file order: DuckDB materialises each result before numpy
+            # gets it, so reading all six at once held the whole base twice beside the matrices.
+            for name, target in (("ts_us", ts), *matrices.items()):
+                column = "epoch_us(ts)" if name == "ts_us" else name
+                result = cur.execute(f"SELECT {column} AS v FROM read_parquet($p)", {"p": path})
+                values = np.asarray(result.fetchnumpy()["v"], dtype=target.dtype)
+                target.ravel()[flat] = values if keep is None else values[keep]
+                del values
         finally:
             cur.close()
-        symbols = tuple(str(s) for s, _ in counted)
-        counts = np.array([c for _, c in counted], dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
-        row = np.repeat(np.arange(len(symbols)), counts)
-        position = np.arange(int(counts.sum())) - np.repeat(starts, counts)
-        col = width - np.repeat(counts, counts) + position
-        keep = col >= 0  # a base kept for a longer history than asked: drop the oldest
-        row, col = row[keep], col[keep]
-        shape = (len(symbols), width)
-        ts = np.zeros(shape, dtype=np.int64)
-        ts[row, col] = np.asarray(data["ts_us"], dtype=np.int64)[keep]
-        matrices = {}
-        for name in ("open", "high", "low", "close", "volume"):
-            matrix = np.full(shape, np.nan)
-            matrix[row, col] = np.asarray(data[name], dtype=np.float64)[keep]
-            matrices[name] = matrix
         return UniverseBars(symbols=symbols, ts_us=ts, **matrices)
 
     def _apply(self, history: UniverseBars, deltas: list[str]) -> UniverseBars | None:

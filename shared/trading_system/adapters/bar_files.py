@@ -3,7 +3,9 @@ reported as a problem of its row, so a file is refused whole with the reasons.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -19,6 +21,7 @@ from trading_system.market_data.domain import SYMBOL_RULE, Timeframe
 # __index_level_0__.
 UNNAMED_FIRST_COLUMNS = ("column0", "__index_level_0__")
 UNNAMED = "unnamed first column"
+_SYMBOL_RULE_BROKEN = f"NOT regexp_full_match(symbol, '{SYMBOL_RULE}')"
 
 
 class BarFileParser:
@@ -71,7 +74,6 @@ class BarFileParser:
             )
         assert ts_col is not None
         selects = [
-            "row_number() OVER () AS row",
             f"{self._symbol_expr(symbol_col)} AS symbol",
             f"{duck.identifier(ts_col[0])} AS raw_ts",
             f"{self._ts_expr(*ts_col)} AS ts",
@@ -81,12 +83,24 @@ class BarFileParser:
             name, kind = columns[n]
             selects.append(f"{duck.identifier(name)} AS raw_{n}")
             selects.append(f"{self._number_expr(name, kind)} AS {n}")
-        self.cur.execute(
-            f"CREATE TEMP TABLE parsed AS SELECT {', '.join(selects)} FROM raw",
-            {"default_symbol": self.default_symbol},
-        )
-        problems, count = self._problems(symbol_col is not None)
-        return ParsedBars(self._columns(), problems, count)
+        self._create_parsed(", ".join(selects), columns)
+        problems, count, symbols = self._problems(symbol_col is not None)
+        return ParsedBars(self._columns(symbols), problems, count)
+
+    def _create_parsed(self, selects: str, columns: dict[str, tuple[str, str]]) -> None:
+        """`parsed`: every row numbered as the user counts them (1 = the first data row), its cells
+        parsed. A Parquet file is cheap to scan again, so it stays a view numbered by the reader's
+        file_row_number (parallel, unlike a window); a CSV file is parsed once into a table."""
+        if self.fmt is FileFormat.PARQUET and "file_row_number" not in columns:
+            literal = duck.literal(self.path)
+            self.cur.execute(
+                f"CREATE TEMP VIEW parsed AS SELECT file_row_number + 1 AS row, {selects} "
+                f"FROM read_parquet('{literal}', file_row_number = true)"
+            )
+        else:
+            self.cur.execute(
+                f"CREATE TEMP TABLE parsed AS SELECT row_number() OVER () AS row, {selects} FROM raw"
+            )
 
     def _load(self) -> None:
         reader = (
@@ -128,7 +142,9 @@ class BarFileParser:
 
     def _symbol_expr(self, column: tuple[str, str] | None) -> str:
         given = f"upper(trim(CAST({duck.identifier(column[0])} AS VARCHAR)))" if column else "NULL"
-        return f"coalesce(nullif({given}, ''), upper(trim($default_symbol)))"
+        # A literal, not a parameter: `parsed` may be a view, and views take no parameters.
+        default = "NULL" if self.default_symbol is None else f"'{duck.literal(self.default_symbol)}'"
+        return f"coalesce(nullif({given}, ''), upper(trim(CAST({default} AS VARCHAR))))"
 
     def _number_expr(self, name: str, kind: str) -> str:
         if kind == "VARCHAR":
@@ -158,7 +174,45 @@ class BarFileParser:
             f"ELSE CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP) END"
         )
 
-    def _problems(self, has_symbol_column: bool) -> tuple[list[Problem], int]:
+    def _problems(self, has_symbol_column: bool) -> tuple[list[Problem], int, tuple[str, ...]]:
+        """The cells that could not be read (the first MAX_PROBLEMS, and how many in all), and the
+        file's symbols, sorted. One aggregate pass first: a valid file, the usual case, skips the
+        query that names every bad cell."""
+        checks = self._checks(has_symbol_column)
+        # The symbol rule is a regular expression, the dearest check: matched on each distinct
+        # symbol rather than on every row.
+        any_bad = " OR ".join(f"({cond})" for cond, _, _, _ in checks if cond != _SYMBOL_RULE_BROKEN)
+        found = self.cur.execute(
+            f"""
+            SELECT bad + coalesce(len(list_filter(symbols, lambda symbol: {_SYMBOL_RULE_BROKEN})), 0),
+                   symbols
+            FROM (
+                SELECT count(*) FILTER (WHERE {any_bad}) AS bad,
+                       list(DISTINCT symbol ORDER BY symbol) FILTER (WHERE symbol IS NOT NULL) AS symbols
+                FROM parsed
+            )
+            """
+        ).fetchone()
+        assert found is not None
+        bad, symbols = int(found[0]), tuple(found[1] or ())
+        if bad == 0:
+            return [], 0, symbols
+        union = " UNION ALL ".join(
+            f"SELECT row, {field} AS field, {reason} AS reason, {value} AS value FROM parsed WHERE {cond}"
+            for cond, field, reason, value in checks
+        )
+        rows = self.cur.execute(
+            f"SELECT row, field, reason, value, count(*) OVER () FROM ({union}) "
+            f"ORDER BY row, field LIMIT {MAX_PROBLEMS}"
+        ).fetchall()
+        problems = [
+            Problem(reason, field=field, row=int(row), value=value) for row, field, reason, value, _ in rows
+        ]
+        return problems, int(rows[0][4]) if rows else 0, symbols
+
+    def _checks(self, has_symbol_column: bool) -> list[tuple[str, str, str, str]]:
+        """(condition, field, reason, value) of each way a cell can be unreadable, as SQL over
+        `parsed`."""
         text_ts = self.kinds.get("ts") == "VARCHAR"
         checks = [
             (
@@ -170,7 +224,7 @@ class BarFileParser:
                 "NULL",
             ),
             (
-                f"NOT regexp_full_match(symbol, '{SYMBOL_RULE}')",
+                _SYMBOL_RULE_BROKEN,
                 "'symbol'",
                 "'symbol ' || symbol || ' is not a valid symbol'",
                 "symbol",
@@ -208,51 +262,51 @@ class BarFileParser:
                     raw,
                 )
             )
-        union = " UNION ALL ".join(
-            f"SELECT row, {field} AS field, {reason} AS reason, {value} AS value FROM parsed WHERE {cond}"
-            for cond, field, reason, value in checks
-        )
-        rows = self.cur.execute(
-            f"SELECT row, field, reason, value, count(*) OVER () FROM ({union}) "
-            f"ORDER BY row, field LIMIT {MAX_PROBLEMS}"
-        ).fetchall()
-        problems = [
-            Problem(reason, field=field, row=int(row), value=value) for row, field, reason, value, _ in rows
-        ]
-        return problems, int(rows[0][4]) if rows else 0
+        return checks
 
-    def _columns(self) -> BarColumns:
-        symbols = tuple(
-            s
-            for (s,) in self.cur.execute(
-                "SELECT DISTINCT symbol FROM parsed WHERE symbol IS NOT NULL ORDER BY symbol"
-            ).fetchall()
-        )
+    def _columns(self, symbols: tuple[str, ...]) -> BarColumns:
+        # Codes index the sorted symbols: an ENUM of them (a lookup per row, no join, no window).
+        values = ", ".join(f"'{duck.literal(symbol)}'" for symbol in symbols)
+        code = f"coalesce(enum_code(CAST(symbol AS ENUM({values}))), 0)" if symbols else "0"
         data = self.cur.execute(
-            """
-            SELECT row,
-                   CASE WHEN symbol IS NULL THEN 0
-                        ELSE dense_rank() OVER (ORDER BY symbol) - 1 END AS code,
+            f"""
+            SELECT row, {code} AS code,
                    coalesce(epoch_us(ts), 0) AS ts_us,
                    ts IS NOT NULL AND symbol IS NOT NULL AS ts_valid,
                    coalesce(open, 'NaN'::DOUBLE) AS open, coalesce(high, 'NaN'::DOUBLE) AS high,
                    coalesce(low, 'NaN'::DOUBLE) AS low, coalesce(close, 'NaN'::DOUBLE) AS close,
                    coalesce(volume, 'NaN'::DOUBLE) AS volume
-            FROM parsed ORDER BY row
+            FROM parsed
             """
         ).fetchnumpy()
+        # A SELECT from one table keeps its order (DuckDB documents it while
+        # preserve_insertion_order is on, the default), which spares sorting a million rows by
+        # number; checked, since that is a setting, and sorted here only if it was turned off.
+        row = duck.contiguous(data["row"], np.int64)
+        order = None if bool(np.all(row[1:] > row[:-1])) else np.argsort(row, kind="stable")
+        column = _picker(order)
         return BarColumns(
-            row=duck.contiguous(data["row"], np.int64),
+            row=column(row, np.int64),
             symbols=symbols,
-            symbol_code=duck.contiguous(data["code"], np.int64),
-            ts_us=duck.contiguous(data["ts_us"], np.int64),
-            ts_valid=duck.contiguous(data["ts_valid"], np.bool_),
-            open=duck.contiguous(data["open"], np.float64),
-            high=duck.contiguous(data["high"], np.float64),
-            low=duck.contiguous(data["low"], np.float64),
-            close=duck.contiguous(data["close"], np.float64),
-            volume=duck.contiguous(data["volume"], np.float64),
+            symbol_code=column(data["code"], np.int64),
+            ts_us=column(data["ts_us"], np.int64),
+            ts_valid=column(data["ts_valid"], np.bool_),
+            open=column(data["open"], np.float64),
+            high=column(data["high"], np.float64),
+            low=column(data["low"], np.float64),
+            close=column(data["close"], np.float64),
+            volume=column(data["volume"], np.float64),
         )
+
+
+def _picker(order: np.ndarray | None) -> Callable[[Any, Any], Any]:
+    """Contiguous columns of the given type, taken in `order` when there is one."""
+
+    def column(values: Any, dtype: Any) -> Any:
+        values = duck.contiguous(values, dtype)
+        return values if order is None else values[order]
+
+    return column
 
 
 def _epoch_expr(number: str) -> str:

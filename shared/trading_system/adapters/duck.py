@@ -56,12 +56,11 @@ def httpfs_extension_path() -> Path:
 
 def _enable_s3(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     conn.execute(f"LOAD '{httpfs_extension_path()}'")
-    # Credentials come from the function's environment (the Lambda role's session), so no
-    # `aws` extension and no credential chain lookups are needed.
+    key_id, secret, session_token = s3_credentials()
     options = {
-        "KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""),
-        "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
-        "SESSION_TOKEN": os.environ.get("AWS_SESSION_TOKEN", ""),
+        "KEY_ID": key_id,
+        "SECRET": secret,
+        "SESSION_TOKEN": session_token,
         "REGION": settings.aws_region,
     }
     if settings.aws_endpoint_url:  # moto's server in tests
@@ -74,6 +73,23 @@ def _enable_s3(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
         for name, value in options.items()
     )
     conn.execute(f"CREATE OR REPLACE SECRET lake (TYPE s3, {clauses})")
+
+
+def s3_credentials() -> tuple[str, str, str]:
+    """The Lambda role's session for the S3 secret: from the function's environment, so no `aws`
+    extension is needed; a SnapStart function has no keys there (Lambda serves them from its
+    credentials endpoint, which botocore's chain reads), and reads them when the lake is built,
+    after a restore too (entrypoints/snapstart.py)."""
+    key_id = os.environ.get("AWS_ACCESS_KEY_ID")
+    if key_id:
+        return key_id, os.environ.get("AWS_SECRET_ACCESS_KEY", ""), os.environ.get("AWS_SESSION_TOKEN", "")
+    import botocore.session
+
+    found = botocore.session.get_session().get_credentials()
+    if found is None:
+        return "", "", ""
+    frozen = found.get_frozen_credentials()
+    return frozen.access_key, frozen.secret_key, frozen.token or ""
 
 
 def literal(value: str) -> str:

@@ -36,13 +36,16 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 
 from trading_system.adapters import duck
 from trading_system.adapters.bar_files import BarFileParser
@@ -64,7 +67,8 @@ from trading_system.market_data.ports import CompactionReport, WrittenBars
 if TYPE_CHECKING:
     from trading_system.config import Settings
 
-_STRFTIME = {Period.DAY: "%Y-%m-%d", Period.MONTH: "%Y-%m", Period.YEAR: "%Y"}
+# numpy datetime64 units whose text is a period's partition value: 2026-11-05, 2026-11, 2026.
+_PERIOD_UNITS = {Period.DAY: "D", Period.MONTH: "M", Period.YEAR: "Y"}
 _NO_FILES = "No files found"
 COMMITS = "_commits"  # the folder of commit records, beside each timeframe's ingest periods
 
@@ -99,50 +103,35 @@ class ParquetLake:
     # -- writing -------------------------------------------------------------------------
 
     def write(self, bars: BarColumns, timeframe: Timeframe, ingest_id: str) -> WrittenBars:
-        cur = self.conn.cursor()
-        try:
-            cur.register(
-                "batch",
-                {
-                    "code": bars.symbol_code,
-                    "ts_us": bars.ts_us,
-                    "open": bars.open,
-                    "high": bars.high,
-                    "low": bars.low,
-                    "close": bars.close,
-                    "volume": bars.volume,
-                },
-            )
-            cur.register(
-                "symbols",
-                {
-                    "code": np.arange(len(bars.symbols), dtype=np.int64),
-                    "symbol": np.array(bars.symbols, dtype=object),
-                },
-            )
-            staging = self.files.staging_target(ingest_id)
-            target = f"{staging}/ingests/timeframe={timeframe.value}"
-            self.files.prepare(f"{target}/")
-            written = cur.execute(
-                f"""
-                COPY (
-                    SELECT strftime(make_timestamp(b.ts_us), '{_STRFTIME[timeframe.period]}') AS period,
-                           s.symbol, make_timestamp(b.ts_us) AS ts,
-                           b.open, b.high, b.low, b.close, b.volume,
-                           $ingest_id AS ingest_id
-                    FROM batch b JOIN symbols s USING (code)
-                    ORDER BY s.symbol, ts
-                ) TO '{target}' (
-                    FORMAT parquet, COMPRESSION zstd, PARTITION_BY (period),
-                    FILENAME_PATTERN '{ingest_id}_{{i}}', RETURN_FILES true, OVERWRITE_OR_IGNORE true
-                )
-                """,
-                {"ingest_id": ingest_id},
-            ).fetchone()
-        finally:
-            cur.close()
-        assert written is not None
-        rows, paths = int(written[0]), list(written[1])
+        staging = self.files.staging_target(ingest_id)
+        target = f"{staging}/ingests/timeframe={timeframe.value}"
+        # Rows sorted by symbol make row groups of few symbols, which reads prune by their
+        # statistics. Batches mostly come sorted (a vendor's file, a provider's pages), and a
+        # scan keeps their order: sorting them again was a quarter of the write.
+        order = "" if _sorted_by_symbol_and_time(bars) else "ORDER BY symbol, ts"
+        sql = f"""
+            SELECT $symbols[code + 1] AS symbol, make_timestamp(ts_us) AS ts,
+                   open, high, low, close, volume, $ingest_id AS ingest_id
+            FROM batch {order}
+        """
+        params = {"ingest_id": ingest_id, "symbols": list(bars.symbols)}
+        rows, paths = 0, []
+        # One plain COPY per period rather than one PARTITION_BY: the partitioned writer cost a
+        # third more, and more again the more periods a batch spans.
+        for period, part in _by_period(bars, timeframe.period):
+            out = f"{target}/period={period}/{ingest_id}_0.parquet"
+            self.files.prepare(out)
+            cur = self.conn.cursor()
+            try:
+                cur.register("batch", part)
+                copied = cur.execute(
+                    f"COPY ({sql}) TO '{duck.literal(out)}' (FORMAT parquet, COMPRESSION zstd)", params
+                ).fetchone()
+            finally:
+                cur.close()
+            assert copied is not None
+            rows += int(copied[0])
+            paths.append(out)
         self.files.publish(staging, paths)
         record = {"ingest_id": ingest_id, "rows": rows, "files": len(paths)}
         self.files.write_text(_commit_record(timeframe, ingest_id), json.dumps(record))
@@ -170,30 +159,10 @@ class ParquetLake:
         adjustment: Adjustment = Adjustment.RAW,
     ) -> BarSeries:
         first_period, last_period = source.period.of(start), source.period.of(end)
-        files = self._files_to_read(symbol, source, first_period, last_period)
-        if not any(files.values()):
+        periods = self._files_to_read(symbol, source, first_period, last_period)
+        if not periods:
             return _empty_series()
-        fields = "ts, open, high, low, close, volume"
-        in_range = "ts >= $start AND ts < $end"
-        of_symbol = "symbol = $symbol AND ts >= $start AND ts < $end"
-        parts = []
-        if files["settled"]:
-            parts.append(f"SELECT {fields} FROM read_parquet($settled) WHERE {in_range}")
-        if files["settled_fresh"]:
-            parts.append(f"SELECT {fields} FROM read_parquet($settled_fresh) WHERE {of_symbol}")
-        candidates = []
-        if files["unsettled"]:
-            candidates.append(f"SELECT {fields}, ingest_id FROM read_parquet($unsettled) WHERE {in_range}")
-        if files["unsettled_fresh"]:
-            candidates.append(
-                f"SELECT {fields}, ingest_id FROM read_parquet($unsettled_fresh) WHERE {of_symbol}"
-            )
-        if candidates:
-            parts.append(
-                f"SELECT {fields} FROM ({' UNION ALL '.join(candidates)}) "
-                "QUALIFY row_number() OVER (PARTITION BY ts ORDER BY ingest_id DESC) = 1"
-            )
-        newest = " UNION ALL ".join(parts)
+        newest, params = ReadOrder.of(periods, self._ingest_ranges(periods)).newest_rows(symbol)
         actions = self._action_files(symbol) if adjustment is Adjustment.SPLIT else []
         if actions:
             newest = _split_adjusted(newest)  # before any resampling: a bucket may straddle a split
@@ -210,17 +179,10 @@ class ParquetLake:
                        arg_min(open, ts), max(high), min(low), arg_max(close, ts), sum(volume)
                 FROM ({newest}) GROUP BY bucket ORDER BY bucket LIMIT $limit
             """
-        params: dict[str, Any] = {
-            "start": start.replace(tzinfo=None),
-            "end": end.replace(tzinfo=None),
-            "limit": limit,
-        }
-        params.update({name: paths for name, paths in files.items() if paths})
+        params.update(start=start.replace(tzinfo=None), end=end.replace(tzinfo=None), limit=limit)
         params.update(session_params)
         if actions:
             params["actions"] = actions
-        if files["settled_fresh"] or files["unsettled_fresh"]:
-            params["symbol"] = symbol
         cur = self.conn.cursor()
         try:
             columns = cur.execute(sql, params).fetchnumpy()
@@ -287,36 +249,54 @@ class ParquetLake:
 
     def _files_to_read(
         self, symbol: str, timeframe: Timeframe, first_period: str, last_period: str
-    ) -> dict[str, list[str]]:
-        """The files that may hold the symbol's bars in the period range, grouped by how they
-        must be read.
-
-        A period whose bars sit in a single file (its compacted partition file, or one fresh
-        ingest file) is settled: one ingestion never holds two bars for one timestamp, so it is
-        read without deduplication. Otherwise every file of the period goes through the
-        newest-ingestion-wins window.
-        """
-        sources: dict[str, list[tuple[str, bool]]] = defaultdict(list)  # period -> (path, fresh)
+    ) -> dict[str, list[LakeFile]]:
+        """The files that may hold the symbol's bars in the period range, by period: the fresh
+        ingest files whose ingestion committed and the symbol's compacted partition files."""
+        sources: dict[str, list[LakeFile]] = defaultdict(list)
         for path in self.committed_ingest_files(timeframe):
-            sources[_period_of(path)].append((path, True))
+            sources[_period_of(path)].append(LakeFile(path, fresh=True))
         # The folder compaction's PARTITION_BY wrote: DuckDB percent-encodes the value as
         # symbol_segment does (letters, digits and `._-~` as they are, `/` as %2F).
         partition = f"bars/timeframe={timeframe.value}/symbol={symbol_segment(symbol)}/"
         for path in self.files.list_files(partition):
-            sources[_period_of(path)].append((path, False))
-        grouped: dict[str, list[str]] = {
-            "settled": [],
-            "settled_fresh": [],
-            "unsettled": [],
-            "unsettled_fresh": [],
-        }
-        for period, paths in sources.items():
-            if not first_period <= period <= last_period:
-                continue
-            state = "settled" if len(paths) == 1 else "unsettled"
-            for path, fresh in paths:
-                grouped[f"{state}_fresh" if fresh else state].append(path)
-        return grouped
+            sources[_period_of(path)].append(LakeFile(path, fresh=False))
+        return {period: files for period, files in sources.items() if first_period <= period <= last_period}
+
+    def _ingest_ranges(self, periods: dict[str, list[LakeFile]]) -> dict[str, tuple[str, str]]:
+        """The lowest and highest ingest id in each file of the periods held in several files.
+        A fresh file holds one ingestion, named in its file name; a compacted file holds many,
+        found in its row groups' statistics (the footers only, not the rows). A file whose
+        statistics are missing is left out (its period is then read through the window)."""
+        ranges: dict[str, tuple[str, str]] = {}
+        compacted: list[str] = []
+        for files in periods.values():
+            if len(files) > 1:
+                for file in files:
+                    if file.fresh:
+                        ranges[file.path] = (_ingest_id_of(file.path),) * 2
+                    else:
+                        compacted.append(file.path)
+        if not compacted:
+            return ranges
+        cur = self.conn.cursor()
+        try:
+            rows = cur.execute(
+                """
+                SELECT file_name, min(stats_min_value), max(stats_max_value)
+                FROM parquet_metadata($paths) WHERE path_in_schema = 'ingest_id'
+                GROUP BY file_name
+                HAVING bool_and(stats_min_value IS NOT NULL AND stats_max_value IS NOT NULL)
+                """,
+                {"paths": compacted},
+            ).fetchall()
+        except duckdb.IOException as error:
+            if _NO_FILES not in str(error):
+                raise
+            rows = []  # a file compacted away under us: the read itself reports it
+        finally:
+            cur.close()
+        ranges.update({name: (low, high) for name, low, high in rows})
+        return ranges
 
     # -- compaction ----------------------------------------------------------------------
 
@@ -473,6 +453,51 @@ class ParquetLake:
             cur.close()
 
 
+def _by_period(bars: BarColumns, period: Period) -> list[tuple[str, dict[str, npt.NDArray[Any]]]]:
+    """The batch's columns split by lake period, each part in the batch's order: slices when the
+    periods come in runs (one symbol, or one period), else gathered after a stable sort."""
+    stamps = bars.ts_us.astype("datetime64[us]").astype(f"datetime64[{_PERIOD_UNITS[period]}]")
+    keys = stamps.view(np.int64)
+    columns = {
+        "code": bars.symbol_code,
+        "ts_us": bars.ts_us,
+        "open": bars.open,
+        "high": bars.high,
+        "low": bars.low,
+        "close": bars.close,
+        "volume": bars.volume,
+    }
+    if len(keys) and not bool(np.all(keys[1:] >= keys[:-1])):
+        offsets = keys - keys.min()
+        # numpy's stable sort is a radix sort for 16-bit keys: linear for the usual few periods.
+        small = offsets.astype(np.int16) if offsets.max() < 2**15 else offsets
+        order = np.argsort(small, kind="stable")
+        stamps, keys = stamps[order], keys[order]
+        columns = {name: values[order] for name, values in columns.items()}
+    starts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist()]
+    ends = [*starts[1:], len(keys)]
+    return [
+        (
+            str(stamps[a]),
+            {name: values[a:b] for name, values in columns.items()},
+        )
+        for a, b in zip(starts, ends, strict=True)
+        if b > a
+    ]
+
+
+def _sorted_by_symbol_and_time(bars: BarColumns) -> bool:
+    """Whether the rows are in (symbol, ts) order already: a linear check, not a sort."""
+    code = bars.symbol_code
+    if list(bars.symbols) != sorted(bars.symbols):  # codes then do not follow the symbols' order
+        rank = np.empty(len(bars.symbols), dtype=np.int64)
+        rank[sorted(range(len(bars.symbols)), key=bars.symbols.__getitem__)] = np.arange(len(bars.symbols))
+        code = rank[code]
+    ts = bars.ts_us
+    same = code[1:] == code[:-1]
+    return bool(np.all((code[1:] > code[:-1]) | (same & (ts[1:] >= ts[:-1]))))
+
+
 class IngestListing:
     """The commit records and data files under one timeframe's `ingests/` folder, the records
     listed first."""
@@ -607,6 +632,96 @@ def _split_adjusted(newest: str) -> str:
 def _empty_series() -> BarSeries:
     empty = np.zeros(0, dtype=np.float64)
     return BarSeries(np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty)
+
+
+class LakeFile(NamedTuple):
+    path: str
+    fresh: bool  # an ingest file (every symbol of one ingestion) rather than a compacted one
+
+
+_FIELDS = "ts, open, high, low, close, volume"
+
+
+@dataclass
+class ReadOrder:
+    """How a read keeps the newest ingestion's bar for each timestamp.
+
+    One ingestion never holds two bars for one timestamp, so when a period's files can be
+    ordered by ingestion (each file's ingest ids all at or above the next older file's), the
+    newest file is read whole and each older one only for the timestamps no newer file of its
+    period holds: an anti-join on `ts` rather than a per-timestamp window over every row (which
+    costs several times the scan). A period in one file is read whole. Periods whose files'
+    ingestions interleave, or whose ids are unknown, go through the window, row by row."""
+
+    ranks: list[list[LakeFile]] = field(default_factory=list)  # [k]: the k-th newest file of periods
+    newer: list[list[LakeFile]] = field(default_factory=list)  # [k]: their periods' newer files
+    windowed: list[LakeFile] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, periods: dict[str, list[LakeFile]], ranges: dict[str, tuple[str, str]]) -> ReadOrder:
+        order = cls()
+        for files in periods.values():
+            newest_first = _newest_first(files, ranges)
+            if newest_first is None:
+                order.windowed += files
+                continue
+            for rank, file in enumerate(newest_first):
+                if rank == len(order.ranks):
+                    order.ranks.append([])
+                    order.newer.append([])
+                order.ranks[rank].append(file)
+                order.newer[rank] += newest_first[:rank]
+        return order
+
+    def newest_rows(self, symbol: str) -> tuple[str, dict[str, Any]]:
+        """The query of the newest bar per timestamp (columns `_FIELDS`, unordered) and its
+        parameters (besides $start and $end)."""
+        params: dict[str, Any] = {}
+
+        def scan(name: str, files: list[LakeFile], columns: str) -> str:
+            parts = []
+            compacted = [f.path for f in files if not f.fresh]
+            fresh = [f.path for f in files if f.fresh]
+            if compacted:
+                params[name] = compacted
+                parts.append(f"SELECT {columns} FROM read_parquet(${name}) WHERE ts >= $start AND ts < $end")
+            if fresh:  # every symbol of an ingestion: row-group statistics on symbol prune the rest
+                params[f"{name}_fresh"], params["symbol"] = fresh, symbol
+                parts.append(
+                    f"SELECT {columns} FROM read_parquet(${name}_fresh) "
+                    "WHERE symbol = $symbol AND ts >= $start AND ts < $end"
+                )
+            return " UNION ALL ".join(parts)
+
+        parts = []
+        for rank, files in enumerate(self.ranks):
+            rows = scan(f"rank{rank}", files, _FIELDS)
+            if rank:
+                newer = scan(f"newer{rank}", self.newer[rank], "ts")
+                rows = f"SELECT o.* FROM ({rows}) AS o ANTI JOIN ({newer}) AS n ON o.ts = n.ts"
+            parts.append(rows)
+        if self.windowed:
+            candidates = scan("windowed", self.windowed, f"{_FIELDS}, ingest_id")
+            parts.append(
+                f"SELECT {_FIELDS} FROM ({candidates}) "
+                "QUALIFY row_number() OVER (PARTITION BY ts ORDER BY ingest_id DESC) = 1"
+            )
+        return " UNION ALL ".join(parts), params
+
+
+def _newest_first(files: list[LakeFile], ranges: dict[str, tuple[str, str]]) -> list[LakeFile] | None:
+    """A period's files newest ingestion first, or None when their ingestions interleave (a file
+    holding ids both below and above another's) or a file's ids are unknown. Files sharing an id
+    hold that ingestion's same bars, so either may come first."""
+    if len(files) == 1:
+        return files
+    if any(f.path not in ranges for f in files):
+        return None
+    oldest_first = sorted(files, key=lambda f: (ranges[f.path][1], ranges[f.path][0]))
+    for older, newer in pairwise(oldest_first):
+        if ranges[older.path][1] > ranges[newer.path][0]:
+            return None
+    return oldest_first[::-1]
 
 
 class LakeFiles(Protocol):

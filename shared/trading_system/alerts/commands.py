@@ -34,3 +34,10 @@ class RetryDueDeliveries(Command):
 
     queue: str = Field(default=RETRY_QUEUE, pattern=f"^{RETRY_QUEUE}$")
     limit: int = Field(default=500, ge=1, le=5_000)
+
+
+class MoveEmailAlerts(Command):
+    """An operator's, once after e-mail moved to one topic per owner: each e-mail alert still
+    subscribed on the platform's shared topic is subscribed on its owner's instead (its address
+    asked to confirm again, for that owner) and taken off the shared one. The caller's alerts only
+    (an admin's: everyone's); alerts already on their owner's topic are left as they are."""

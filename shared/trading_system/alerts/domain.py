@@ -267,6 +267,13 @@ class Attempt:
     retryable: bool = False  # whether trying again may work (a timeout, a 5xx, a 429)
 
 
+# Why an e-mail alert subscribed on the shared topic of old sends nothing until it is moved.
+NOT_MOVED = (
+    "this e-mail alert predates one topic per owner: an operator runs `trading alerts move-email`, "
+    "then its address confirms again"
+)
+
+
 def after_attempt(delivery: Delivery, attempt: Attempt, now: datetime) -> Delivery:
     """The delivery once an attempt has answered: delivered, retrying at its next time, or failed
     when the error will not pass or its attempts are spent."""
@@ -313,6 +320,8 @@ class Outgoing:
     text: str
     body: bytes  # the JSON document a URL target gets
     headers: dict[str, str]  # a URL target's signature headers
+    # The alert's owner: e-mail goes out on that owner's own topic, whose addresses confirmed for them.
+    owner: str
 
 
 def outgoing(alert: Alert, delivery: Delivery, now: datetime) -> Outgoing:
@@ -339,7 +348,9 @@ def outgoing(alert: Alert, delivery: Delivery, now: datetime) -> Outgoing:
         headers[SIGNATURE_HEADER] = sign(alert.signing_key, timestamp, body)
     source = payload.get(topic.source_field, "?")
     text = f"{subject}\n{topic.source_kind} {source}, at {delivery.occurred_at.isoformat()}"
-    return Outgoing(alert.alert_id, delivery.delivery_id, alert.draft.target, subject, text, body, headers)
+    return Outgoing(
+        alert.alert_id, delivery.delivery_id, alert.draft.target, subject, text, body, headers, alert.owner
+    )
 
 
 def describe(topic: Topic, payload: dict[str, Any]) -> str:

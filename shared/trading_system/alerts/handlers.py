@@ -27,7 +27,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from trading_system.alerts import domain
-from trading_system.alerts.commands import CreateAlert, DeleteAlert, RetryDelivery, RetryDueDeliveries
+from trading_system.alerts.commands import (
+    CreateAlert,
+    DeleteAlert,
+    MoveEmailAlerts,
+    RetryDelivery,
+    RetryDueDeliveries,
+)
 from trading_system.alerts.domain import Alert, Delivery, Target, Topic
 from trading_system.alerts.events import AlertDeliveryFailed, AlertRetriesWaiting
 from trading_system.alerts.ports import AlertChannels, Alerts, Deliveries
@@ -166,7 +172,9 @@ def create_alert(
         field = "target.address" if isinstance(draft.target, domain.EmailTarget) else "target.url"
         raise ValidationFailed(refused, [Problem(refused, field=field)])
     alert = domain.create(draft, context.principal.user, context.principal.key_id, clock.now())
-    alert = alert.model_copy(update={"channel_ref": alert_channels.register(alert.alert_id, draft.target)})
+    alert = alert.model_copy(
+        update={"channel_ref": alert_channels.register(alert.alert_id, draft.target, alert.owner)}
+    )
     try:
         alerts.add(alert)
     except Exception:
@@ -226,6 +234,50 @@ def delete_alert(
         # the delete stands, and the leftover is logged for an operator.
         log.warning("alert %s deleted, but its channel was not undone: %s", alert.alert_id, error)
     return Handled(None)
+
+
+class MovedEmailAlerts(BaseModel):
+    """The e-mail alerts moved to their owner's topic (their addresses asked to confirm there),
+    and those that could not be, with why (moving them again tries those only)."""
+
+    moved: list[str] = Field(default_factory=list)
+    failed: dict[str, str] = Field(default_factory=dict)
+
+
+def move_email_alerts(
+    cmd: MoveEmailAlerts, alerts: Alerts, alert_channels: AlertChannels, context: MessageContext
+) -> Handled[MovedEmailAlerts]:
+    """Until moved, an alert of the shared topic sends nothing: its owner's topic is where its
+    messages go, and its address has not confirmed there (consent is per owner, so never carried
+    over). The alert is stored again with its new channel ref (a delete and an add: the store has
+    no update; an event in that instant finds no alert), then its old subscription is undone."""
+    result = MovedEmailAlerts()
+    for alert in alerts.list():
+        target = alert.draft.target
+        if not isinstance(target, domain.EmailTarget) or not context.principal.owns(alert.owner):
+            continue
+        if alert_channels.registered_for(alert.channel_ref, target, alert.owner):
+            continue
+        try:
+            ref = alert_channels.register(alert.alert_id, target, alert.owner)
+        except DomainError as error:
+            result.failed[alert.alert_id] = str(error)
+            continue
+        moved = alert.model_copy(update={"channel_ref": ref})
+        alerts.delete(alert)
+        try:
+            alerts.add(moved)
+        except Exception:
+            alerts.add(alert)  # as it was, its old subscription still in place
+            alert_channels.unregister(ref, target)
+            raise
+        try:
+            alert_channels.unregister(alert.channel_ref, target)
+        except DomainError as error:
+            # Nothing is published on the shared topic any more: a leftover subscription gets nothing.
+            log.warning("alert %s moved, but its old subscription was not undone: %s", alert.alert_id, error)
+        result.moved.append(alert.alert_id)
+    return Handled(result)
 
 
 def list_alert_deliveries(
@@ -375,7 +427,10 @@ def _attempt(
     clock: Clock,
 ) -> list[Event]:
     """One try, its outcome recorded; the failure event when the delivery is dead-lettered."""
-    outcome = channels.send(domain.outgoing(alert, delivery, clock.now()))
+    if channels.registered_for(alert.channel_ref, alert.draft.target, alert.owner):
+        outcome = channels.send(domain.outgoing(alert, delivery, clock.now()))
+    else:  # published on its owner's topic, it would reach nobody and still read "delivered"
+        outcome = domain.Attempt(ok=False, error=domain.NOT_MOVED, retryable=False)
     after = domain.after_attempt(delivery, outcome, clock.now())
     deliveries.put(after)
     if after.status == "retrying":
@@ -401,6 +456,7 @@ HANDLERS = HandlerTable(
         DeleteAlert: delete_alert,
         RetryDelivery: retry_delivery,
         RetryDueDeliveries: retry_due_deliveries,
+        MoveEmailAlerts: move_email_alerts,
     },
     queries={
         ListAlerts: list_alerts,

@@ -60,11 +60,16 @@ class AlertChannels(Protocol):
         """Why the target cannot be used here (a URL to a private address in a shared deployment,
         e-mail with no topic configured), or None when it can."""
 
-    def register(self, alert_id: str, target: Target) -> str | None:
-        """Prepares the target for the alert (e-mail: subscribes the address to the topic, for
-        this alert's messages only) and answers what `unregister` needs later, if anything."""
+    def register(self, alert_id: str, target: Target, owner: str) -> str | None:
+        """Prepares the target for the alert (e-mail: subscribes the address to its owner's
+        topic, for this alert's messages only; the address confirms for that owner) and answers
+        what `unregister` needs later, if anything."""
 
     def unregister(self, channel_ref: str | None, target: Target) -> None: ...
+
+    def registered_for(self, channel_ref: str | None, target: Target, owner: str) -> bool:
+        """Whether what `register` made (`channel_ref`) is what it makes today for the owner's
+        alert: False for an e-mail alert subscribed on the shared topic of old, to be moved."""
 
     def send(self, outgoing: Outgoing) -> Attempt:
         """One attempt, within the domain's SEND_TIMEOUT_S; never raises for the target's failure."""

@@ -110,13 +110,20 @@ def history_needed(specs: Iterable[IndicatorSpec]) -> int:
     return needed
 
 
+SIGNAL_BARS = 2  # what a crossover compares: the latest bar and the one before
+
+
 def build(bars: UniverseBars, specs: Iterable[IndicatorSpec]) -> tuple[Snapshot, dict[str, FloatMatrix]]:
-    """The snapshot, and every indicator output over the whole window (for signal detection)."""
+    """The snapshot, and every indicator output's last `SIGNAL_BARS` bars (for signal detection).
+
+    Each output is computed over the whole window and only its last bars are kept: holding the
+    full (symbols x window) matrix of each (13 for the default specs, 10 MB each over 5,000
+    symbols and a year) made the refresh the peak of an end-of-day run's memory."""
     ohlcv = bars.ohlcv
     series: dict[str, FloatMatrix] = {}
     for spec in sorted(set(specs), key=lambda s: s.key):
         for output, values in compute(spec, ohlcv).items():
-            series[spec.column(output)] = values
+            series[spec.column(output)] = values[:, -SIGNAL_BARS:].copy()
     columns: dict[str, npt.NDArray[np.generic]] = {
         "symbol": np.array(bars.symbols, dtype=object),
         "ts_us": bars.ts_us[:, -1],

@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from trading_system.adapters.aws.event_format import envelope_from_eventbridge
 from trading_system.bootstrap import Container, bootstrap
 from trading_system.catalog import Function, Resource, by_name
+from trading_system.entrypoints import snapstart
 from trading_system.entrypoints.business_metrics import samples
 from trading_system.kernel.messages import Envelope
 
@@ -28,14 +29,21 @@ def container_for(function: Function) -> Container:
     """The function's container, with the clients its catalog entry uses built now (init phase
     runs with full CPU and is not billed per request on provisioned/SnapStart functions)."""
     container = bootstrap(producer=function.name, kinds=function.kinds)
+    build_clients(container, function)
+    container.bus.observers.append(_count_event)
+    # With SnapStart: what the snapshot must hold, and what each restore must build again.
+    snapstart.register(container, function.context, lambda: build_clients(container, function))
+    return container
+
+
+def build_clients(container: Container, function: Function) -> None:
+    """The clients and connections of the resources the function's catalog entry uses."""
     if Resource.TABLE in function.uses:
         _ = container.store
     if Resource.LAKE in function.uses:
         _ = container.lake
     if Resource.BUS in function.uses:
         _ = container.publisher
-    container.bus.observers.append(_count_event)
-    return container
 
 
 def _count_event(envelope: Envelope) -> None:

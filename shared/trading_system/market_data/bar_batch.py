@@ -415,8 +415,8 @@ def _day_start_us(day: date) -> int:
 
 def _find_duplicates(bars: BarColumns, problems: _Collector) -> None:
     valid = np.flatnonzero(bars.ts_valid)
-    if len(valid) < 2:
-        return
+    if len(valid) < 2 or _strictly_ascending(bars.symbol_code[valid], bars.ts_us[valid]):
+        return  # rows in (symbol, ts) order, as files and pages mostly come: none can repeat
     order = valid[np.lexsort((bars.row[valid], bars.ts_us[valid], bars.symbol_code[valid]))]
     same = (bars.ts_us[order[1:]] == bars.ts_us[order[:-1]]) & (
         bars.symbol_code[order[1:]] == bars.symbol_code[order[:-1]]
@@ -428,6 +428,13 @@ def _find_duplicates(bars: BarColumns, problems: _Collector) -> None:
         symbol = bars.symbols[bars.symbol_code[later]]
         reason = f"duplicate bar for {symbol} at {_iso(bars.ts_us[later])} (same as row {bars.row[earlier]})"
         problems.found.append(Problem(reason, field="ts", row=int(bars.row[later])))
+
+
+def _strictly_ascending(code: IntArray, ts: IntArray) -> bool:
+    """Whether (code, ts) pairs strictly increase row by row: a linear check, cheaper than the
+    sort that finds duplicates."""
+    same = code[1:] == code[:-1]
+    return bool(np.all((code[1:] > code[:-1]) | (same & (ts[1:] > ts[:-1]))))
 
 
 class _Collector:

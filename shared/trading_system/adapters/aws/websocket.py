@@ -22,28 +22,21 @@ class ManagementApiPoster:
     @classmethod
     def from_settings(cls, settings: Settings, *, threads: int = 16) -> ManagementApiPoster:
         """`threads`: the posts the fan-out runs at once (one HTTP connection each)."""
-        import boto3
         from botocore.config import Config
 
-        from trading_system.adapters.aws.clients import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
+        from trading_system.adapters.aws.clients import client
 
         if not settings.websocket_endpoint:
             raise ValueError("websocket_endpoint is not set: the stack sets it on the stream's fan-out")
         # The management API lives at the WebSocket API's own endpoint, not the region's; one retry
-        # only, so that a failing post costs the other connections little time.
-        config = Config(
-            connect_timeout=CONNECT_TIMEOUT_S,
-            read_timeout=READ_TIMEOUT_S,
-            retries={"max_attempts": 2, "mode": "standard"},
-            max_pool_connections=threads,
+        # only, so that a failing post costs the other connections little time. The shared session
+        # (clients.py): a second one would load botocore's models again (~40 ms of a cold start).
+        config = Config(retries={"total_max_attempts": 2, "mode": "standard"}, max_pool_connections=threads)
+        return cls(
+            client(
+                "apigatewaymanagementapi", settings, endpoint_url=settings.websocket_endpoint, config=config
+            )
         )
-        client = boto3.session.Session().client(
-            "apigatewaymanagementapi",
-            region_name=settings.aws_region,
-            endpoint_url=settings.websocket_endpoint,
-            config=config,
-        )
-        return cls(client)
 
     def post(self, connection_id: str, data: bytes) -> Posted:
         try:

@@ -1,4 +1,5 @@
-"""Alerts out: `trading alerts create|list|show|delete|deliveries|retry|retry-due`."""
+"""Alerts out: `trading alerts create|list|show|delete|deliveries|retry|retry-due`, and the
+e-mail topics' upkeep: `move-email` and `remove-topics`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trading_system.entrypoints.cli.common import ask, echo_json, execute, fail, make
+from trading_system.entrypoints.cli.common import ask, echo_json, execute, fail, make, run
 
 alerts_app = typer.Typer(
     help="Alerts out: signals, fills, rejections, halts and pauses sent to URLs, chat and e-mail.",
@@ -95,3 +96,34 @@ def alerts_retry_due() -> None:
     from trading_system.alerts.commands import RetryDueDeliveries
 
     echo_json(execute(RetryDueDeliveries()))
+
+
+@alerts_app.command("move-email")
+def alerts_move_email() -> None:
+    """Move every e-mail alert still on the shared SNS topic to its owner's topic (once, after
+    upgrading): each address is mailed a new confirmation, for that owner, and gets the alert's
+    messages again only once it confirms."""
+    from trading_system.alerts.commands import MoveEmailAlerts
+
+    echo_json(execute(MoveEmailAlerts()))
+
+
+@alerts_app.command("remove-topics")
+def alerts_remove_topics(
+    yes: Annotated[bool, typer.Option("--yes", help="delete them; without it, only list them")] = False,
+) -> None:
+    """The owners' e-mail topics made at run time (`<alerts topic name>-<hash>`, tagged so), which
+    `cdk destroy` leaves behind: listed, or with --yes deleted with their subscriptions. Needs
+    TRADING_ALERTS_TOPIC_ARN set to the stack's alerts topic (it may be gone already)."""
+    from trading_system.adapters.alert_channels import TOPIC_SETTING, SnsEmailChannel
+    from trading_system.config import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        fail(str(error))
+    if not settings.alerts_topic_arn:
+        fail(f"error: set {TOPIC_SETTING} to the stack's alerts topic ARN")
+    channel = SnsEmailChannel.from_settings(settings)
+    topics = run(channel.remove_owner_topics if yes else channel.owner_topics)
+    echo_json({"removed" if yes else "found": topics})

@@ -9,9 +9,10 @@ from __future__ import annotations
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import File, Form, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
@@ -52,6 +53,9 @@ from trading_system.market_data.queries import (
     ListCorporateActions,
     ListSymbols,
 )
+
+if TYPE_CHECKING:
+    from trading_system.market_data.bar_batch import BarSeries
 
 _CHUNK = 1024 * 1024
 
@@ -182,16 +186,50 @@ def get_bars(
         adjustment=adjustment,
     )
     page: BarsPage = bus.ask(query, context)
-    # Bars can be tens of thousands: build the JSON from columns rather than through models.
+    # Bars can be tens of thousands: their JSON is built from the columns (see _bars_json).
     body: dict[str, Any] = {
         "symbol": page.symbol,
         "timeframe": page.timeframe.value,
         "source_timeframe": page.source_timeframe.value if page.source_timeframe else None,
         "adjustment": query.adjustment.value,
-        "bars": page.bars.records() if page.bars is not None else [],
+        "bars": orjson.Fragment(_bars_json(page.bars)) if page.bars is not None else [],
         "next_start": iso(page.next_start),
     }
     return page_response(request, body, page.next_start)
+
+
+_BAR_KEYS = (b',"open":', b',"high":', b',"low":', b',"close":', b',"volume":')
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY  # a float64 array spelled as its list of floats, without the list
+_BAR_SLOTS = 2 + len(_BAR_KEYS)  # per bar: '},{"ts":"<date>T', '<time>Z"', then ',"<key>":<value>' each
+
+
+def _bars_json(bars: BarSeries) -> bytes:
+    """The bars as a JSON array of `Bar` objects, the bytes orjson writes for `bars.records()`,
+    in a fraction of the time: no dict or datetime per bar. orjson writes each price column as
+    one array (every number spelled as for a float, NaN as null), which is cut into its values,
+    each behind its key; a timestamp is its date and its time of day, each formatted once per
+    distinct value (2 years of hourly bars have 730 dates and 24 times); and the pieces are
+    interleaved by list slicing and joined once."""
+    import numpy as np  # the lake's functions have it loaded; the other functions never need it
+
+    n = len(bars)
+    if n == 0:
+        return b"[]"
+    seconds = bars.ts_us // 1_000_000
+    days, day_of = np.unique(seconds // 86_400, return_inverse=True)
+    times, time_of = np.unique(seconds % 86_400, return_inverse=True)
+    dates = [b'},{"ts":"%sT' % d for d in np.datetime_as_string(days.astype("datetime64[D]")).astype("S")]
+    clock = [b'%02d:%02d:%02dZ"' % (t // 3600, t // 60 % 60, t % 60) for t in times.tolist()]
+    parts: list[bytes] = [b""] * (_BAR_SLOTS * n)
+    parts[0::_BAR_SLOTS] = np.array(dates, dtype=object)[day_of].tolist()
+    parts[0] = parts[0].removeprefix(b"},")
+    parts[1::_BAR_SLOTS] = np.array(clock, dtype=object)[time_of].tolist()
+    columns = (bars.open, bars.high, bars.low, bars.close, bars.volume)
+    for i, (key, column) in enumerate(zip(_BAR_KEYS, columns, strict=True)):
+        # [v0,v1,...] -> ',"open":v0', ',"open":v1', ...: a NUL never occurs in orjson's numbers.
+        values = b"," + orjson.dumps(np.ascontiguousarray(column, np.float64), option=_NUMPY)[1:-1]
+        parts[2 + i :: _BAR_SLOTS] = values.replace(b",", b"\0" + key).split(b"\0")[1:]
+    return b"[" + b"".join(parts) + b"}]"
 
 
 def list_corporate_actions(

@@ -1,0 +1,172 @@
+"""The shortcuts of a file ingestion (issue 13) give the answers the long way gave: a valid
+Parquet file is numbered and coded without a window or a sort, the lake writes a batch that is
+already in (symbol, ts) order without sorting it and each period with a plain COPY, and the
+duplicate check skips its sort when the rows are in order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from trading_system.adapters.lake import ParquetLake
+from trading_system.config import load_settings
+from trading_system.market_data import bar_batch
+from trading_system.market_data.bar_batch import BarColumns
+from trading_system.market_data.commands import FileFormat
+from trading_system.market_data.domain import BarLimits, Timeframe
+
+US = 1_000_000
+HOUR = 3_600 * US
+T0 = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp()) * US
+
+
+def batch(symbols: tuple[str, ...], codes: list[int], ts_us: list[int]) -> BarColumns:
+    n = len(codes)
+    close = 100 + np.arange(n, dtype=np.float64)
+    return BarColumns(
+        row=np.arange(1, n + 1, dtype=np.int64),
+        symbols=symbols,
+        symbol_code=np.array(codes, dtype=np.int64),
+        ts_us=np.array(ts_us, dtype=np.int64),
+        ts_valid=np.ones(n, dtype=np.bool_),
+        open=close,
+        high=close + 1,
+        low=close - 1,
+        close=close,
+        volume=np.full(n, 10.0),
+    )
+
+
+def stored(lake: ParquetLake, timeframe: Timeframe) -> dict[str, list[tuple[str, datetime, float]]]:
+    """Each written file's rows in file order: (symbol, ts, close), by period."""
+    out = {}
+    for path in lake.committed_ingest_files(timeframe):
+        rows = duckdb.execute(
+            "SELECT symbol, ts, close FROM read_parquet($p) ORDER BY file_row_number",
+            {"p": path},
+        ).fetchall()
+        out[path.rsplit("/", 2)[-2]] = rows
+    return out
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> ParquetLake:
+    return ParquetLake.from_settings(load_settings(data_dir=tmp_path))
+
+
+def test_an_unsorted_batch_over_several_periods_is_written_sorted_one_file_per_period(
+    lake: ParquetLake,
+) -> None:
+    # Symbols in the order the rows named them (as columns_from_rows keeps them): codes do not
+    # follow the symbols' order, and the rows jump between months.
+    jan, feb = T0, T0 + 31 * 24 * HOUR
+    bars = batch(("ZZZ", "AAA"), [0, 1, 0, 1, 1], [feb, jan + HOUR, jan, feb, jan])
+    written = lake.write(bars, Timeframe.H1, "0000000000000000001")
+    assert (written.rows, written.files) == (5, 2)
+    files = stored(lake, Timeframe.H1)
+    jan_1, feb_1 = datetime(2024, 1, 1), datetime(2024, 2, 1)
+    assert files["period=2024-01"] == [
+        ("AAA", jan_1, 104.0),
+        ("AAA", datetime(2024, 1, 1, 1), 101.0),
+        ("ZZZ", jan_1, 102.0),
+    ]
+    assert files["period=2024-02"] == [("AAA", feb_1, 103.0), ("ZZZ", feb_1, 100.0)]
+
+
+def test_a_sorted_batch_keeps_its_order_and_each_period_its_file(lake: ParquetLake) -> None:
+    per_symbol = 24 * 70  # hourly bars over January, February and part of March
+    ts = [T0 + i * HOUR for i in range(per_symbol)] * 3
+    bars = batch(("AAA", "BBB", "CCC"), [c for c in range(3) for _ in range(per_symbol)], ts)
+    written = lake.write(bars, Timeframe.H1, "0000000000000000002")
+    assert (written.rows, written.files) == (3 * per_symbol, 3)
+    files = stored(lake, Timeframe.H1)
+    assert sorted(files) == ["period=2024-01", "period=2024-02", "period=2024-03"]
+    for rows in files.values():
+        assert rows == sorted(rows)
+    assert sum(len(rows) for rows in files.values()) == 3 * per_symbol
+    # Every bar reads back as written.
+    for code, symbol in enumerate(bars.symbols):
+        series = lake.bars(
+            symbol,
+            Timeframe.H1,
+            datetime(2024, 1, 1, tzinfo=UTC),
+            datetime(2025, 1, 1, tzinfo=UTC),
+            10_000,
+            Timeframe.H1,
+        )
+        mine = bars.symbol_code == code
+        assert series.ts_us.tolist() == bars.ts_us[mine].tolist()
+        assert series.close.tolist() == bars.close[mine].tolist()
+
+
+def write_parquet(path: Path, rows: str) -> str:
+    duckdb.execute(f"COPY ({rows}) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 10000)")
+    return str(path)
+
+
+def test_a_valid_parquet_file_is_numbered_and_coded_in_file_order(lake: ParquetLake, tmp_path: Path) -> None:
+    # Symbols out of order and over several row groups: codes index the sorted symbols.
+    path = write_parquet(
+        tmp_path / "bars.parquet",
+        """SELECT ['MSFT', 'aapl ', 'IBM'][i % 3 + 1] AS symbol,
+                  TIMESTAMP '2024-01-01' + INTERVAL (i) MINUTE AS ts,
+                  100.0 + i AS open, 101.0 + i AS high, 99.0 + i AS low, 100.5 + i AS close,
+                  1.0 * i AS volume
+           FROM range(50000) t(i)""",
+    )
+    parsed = lake.read(path, FileFormat.PARQUET, Timeframe.M1, None)
+    assert (parsed.problems, parsed.problem_count) == ([], 0)
+    columns = parsed.columns
+    assert columns.symbols == ("AAPL", "IBM", "MSFT")
+    assert columns.row.tolist() == list(range(1, 50_001))
+    expected_codes = [[2, 0, 1][i % 3] for i in range(50_000)]
+    assert columns.symbol_code.tolist() == expected_codes
+    assert columns.open.tolist() == [100.0 + i for i in range(50_000)]
+    assert bool(columns.ts_valid.all())
+
+
+def test_bad_cells_deep_in_a_parquet_file_name_their_rows(lake: ParquetLake, tmp_path: Path) -> None:
+    path = write_parquet(
+        tmp_path / "bad.parquet",
+        """SELECT CASE WHEN i = 41234 THEN NULL ELSE 'AAA' END AS symbol,
+                  TIMESTAMP '2024-01-01' + INTERVAL (i) MINUTE AS ts,
+                  CASE WHEN i = 30000 THEN 'NaN'::DOUBLE ELSE 1.0 END AS open,
+                  2.0 AS high, 0.5 AS low, 1.5 AS close,
+                  CASE WHEN i = 45000 THEN NULL ELSE 1.0 END AS volume
+           FROM range(50000) t(i)""",
+    )
+    parsed = lake.read(path, FileFormat.PARQUET, Timeframe.M1, None)
+    found = [(p.row, p.field, p.reason) for p in parsed.problems]
+    assert found == [
+        (30001, "open", "open is NaN, not a number"),
+        (
+            41235,
+            "symbol",
+            "symbol is missing: add a symbol column or name the symbol of the file",
+        ),
+        (45001, "volume", "volume is missing"),
+    ]
+    assert parsed.problem_count == 3
+    assert not parsed.columns.ts_valid[41234] and parsed.columns.ts_valid[41233]
+
+
+@pytest.mark.parametrize(
+    ("codes", "ts", "duplicate_rows"),
+    [
+        ([0, 0, 1, 1], [0, 60, 0, 60], []),  # in (symbol, ts) order: the sort is skipped
+        ([0, 0, 0, 1], [0, 60, 60, 0], [3]),  # in order but for a repeat
+        ([1, 0, 1, 0], [0, 0, 0, 60], [3]),  # out of order: found by the sort
+    ],
+)
+def test_duplicates_are_found_whether_or_not_the_rows_are_in_order(
+    codes: list[int], ts: list[int], duplicate_rows: list[int]
+) -> None:
+    bars = batch(("AAA", "BBB"), codes, [T0 + s * US for s in ts])
+    problems, _ = bar_batch.find_problems(
+        bars, Timeframe.M1, {"AAA", "BBB"}, BarLimits(), datetime(2030, 1, 1, tzinfo=UTC)
+    )
+    assert [p.row for p in problems if "duplicate" in p.reason] == duplicate_rows
