@@ -115,3 +115,30 @@ def test_a_base_kept_longer_than_asked_gives_each_symbols_newest_bars(lake: Parq
     assert as_dict(shorter) == as_dict(rebuilt)
     assert [ts for ts, _ in as_dict(shorter)["CCC"]] == [T0 + d * DAY for d in range(25, 31)]
     assert np.isnan(shorter.close[2, :14]).all() and not np.isnan(shorter.close[2, 14:]).any()
+
+
+def test_a_correcting_ingestion_is_rebuilt_from_without_being_copied_first(
+    lake: ParquetLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = AnalyticsLake(lake)
+    lake.write(bars(["AAA", "BBB"], list(range(30)), 1), Timeframe.D1, "0001")
+    store.absorb(Timeframe.D1, "0001", 20)
+    written: list[str] = []
+    write_query = lake.write_query
+    monkeypatch.setattr(
+        lake, "write_query", lambda target, *a, **k: written.append(target) or write_query(target, *a, **k)
+    )
+
+    lake.write(bars(["AAA"], [30, 31], 2), Timeframe.D1, "0002")  # appends: kept as a delta
+    store.absorb(Timeframe.D1, "0002", 20)
+    lake.write(bars(["BBB"], [12, 30], 3), Timeframe.D1, "0003")  # corrects day 12: rebuilt
+    corrected = store.absorb(Timeframe.D1, "0003", 20)
+
+    assert written == [
+        "snapshots/timeframe=1d/delta_0002.parquet",
+        "snapshots/timeframe=1d/history_20.parquet",
+    ]
+    assert snapshot_files(lake) == ["history_20.parquet"]
+    bbb = dict(as_dict(corrected)["BBB"])
+    assert bbb[T0 + 12 * DAY] == pytest.approx(bars(["BBB"], [12, 30], 3).close[0])
+    assert [ts for ts, _ in as_dict(corrected)["AAA"]][-2:] == [T0 + 30 * DAY, T0 + 31 * DAY]

@@ -51,14 +51,19 @@ class AnalyticsLake:
             and len(deltas) < MAX_DELTAS
             and (fresh or not ingest_id)
         ):
-            if fresh:
-                delta = f"{folder}/delta_{ingest_id}.parquet"
-                self.lake.write_query(
-                    delta, f"SELECT symbol, ts, {_OHLCV} FROM read_parquet($fresh)", {"fresh": fresh}
-                )
-                deltas.append(f"{self.lake.root}/{delta}")
-            merged = self._apply(self._load_base(bases[0], bars_per_symbol), deltas)
+            # The ingestion's own files are applied as they are, and copied into a delta for the
+            # next refreshes only once they turn out to append: a correction goes straight to the
+            # rebuild, without first copying a whole ingestion that the rebuild would delete.
+            merged = self._apply(
+                self._load_base(bases[0], bars_per_symbol), [*deltas, *([fresh] if fresh else [])]
+            )
             if merged is not None:
+                if fresh:
+                    self.lake.write_query(
+                        f"{folder}/delta_{ingest_id}.parquet",
+                        f"SELECT symbol, ts, {_OHLCV} FROM read_parquet($fresh)",
+                        {"fresh": fresh},
+                    )
                 return _trimmed(merged)
         return self._rebuild(timeframe, folder, bars_per_symbol, bases + deltas)
 
@@ -138,9 +143,10 @@ class AnalyticsLake:
             cur.close()
         return UniverseBars(symbols=symbols, ts_us=ts, **matrices)
 
-    def _apply(self, history: UniverseBars, deltas: list[str]) -> UniverseBars | None:
-        """Append each delta's bars in order; None when a bar is not after its symbol's latest
-        (a correction or a backfill), which needs the rebuild."""
+    def _apply(self, history: UniverseBars, deltas: list[str | list[str]]) -> UniverseBars | None:
+        """Append each delta's bars in order (a delta: a file, or an ingestion's files); None when
+        a bar is not after its symbol's latest (a correction or a backfill), which needs the
+        rebuild."""
         if not deltas:
             return history
         index = {s: i for i, s in enumerate(history.symbols)}
