@@ -51,7 +51,7 @@ from trading_system.adapters import duck
 from trading_system.adapters.bar_files import BarFileParser
 from trading_system.config import SettingsError
 from trading_system.kernel.clock import sortable_id
-from trading_system.market_data.bar_batch import BarColumns, BarSeries, ParsedBars
+from trading_system.market_data.bar_batch import BarColumns, BarSeries, ParsedBars, in_order
 from trading_system.market_data.commands import FileFormat
 from trading_system.market_data.domain import (
     ActionKind,
@@ -493,9 +493,7 @@ def _sorted_by_symbol_and_time(bars: BarColumns) -> bool:
         rank = np.empty(len(bars.symbols), dtype=np.int64)
         rank[sorted(range(len(bars.symbols)), key=bars.symbols.__getitem__)] = np.arange(len(bars.symbols))
         code = rank[code]
-    ts = bars.ts_us
-    same = code[1:] == code[:-1]
-    return bool(np.all((code[1:] > code[:-1]) | (same & (ts[1:] >= ts[:-1]))))
+    return in_order(code, bars.ts_us, strict=False)
 
 
 class IngestListing:

@@ -415,7 +415,7 @@ def _day_start_us(day: date) -> int:
 
 def _find_duplicates(bars: BarColumns, problems: _Collector) -> None:
     valid = np.flatnonzero(bars.ts_valid)
-    if len(valid) < 2 or _strictly_ascending(bars.symbol_code[valid], bars.ts_us[valid]):
+    if len(valid) < 2 or in_order(bars.symbol_code[valid], bars.ts_us[valid], strict=True):
         return  # rows in (symbol, ts) order, as files and pages mostly come: none can repeat
     order = valid[np.lexsort((bars.row[valid], bars.ts_us[valid], bars.symbol_code[valid]))]
     same = (bars.ts_us[order[1:]] == bars.ts_us[order[:-1]]) & (
@@ -430,11 +430,12 @@ def _find_duplicates(bars: BarColumns, problems: _Collector) -> None:
         problems.found.append(Problem(reason, field="ts", row=int(bars.row[later])))
 
 
-def _strictly_ascending(code: IntArray, ts: IntArray) -> bool:
-    """Whether (code, ts) pairs strictly increase row by row: a linear check, cheaper than the
-    sort that finds duplicates."""
+def in_order(code: IntArray, ts: IntArray, *, strict: bool) -> bool:
+    """Whether (code, ts) pairs increase row by row (`strict`: no pair repeats): a linear check,
+    cheaper than the sort it lets a caller skip (finding duplicates, ordering a lake write)."""
     same = code[1:] == code[:-1]
-    return bool(np.all((code[1:] > code[:-1]) | (same & (ts[1:] > ts[:-1]))))
+    later = ts[1:] > ts[:-1] if strict else ts[1:] >= ts[:-1]
+    return bool(np.all((code[1:] > code[:-1]) | (same & later)))
 
 
 class _Collector:
