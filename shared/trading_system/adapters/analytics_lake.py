@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import duckdb
 import numpy as np
 
 from trading_system.adapters.lake import ParquetLake
@@ -18,6 +19,15 @@ from trading_system.market_data.domain import Timeframe
 
 _OHLCV = "open, high, low, close, volume"
 MAX_DELTAS = 30  # then the base is rebuilt, so a refresh never reads more than this many
+_LAST_N = "QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY ts DESC) <= $n"
+# The same for an ingestion's files, (symbol, ts) unique in them: each symbol's n-th newest time
+# from a top-n aggregate, then one filtered scan, measured 2x faster than the window over 1M bars.
+_LAST_N_OF_FRESH = f"""
+    WITH fresh AS (SELECT symbol, ts, {_OHLCV} FROM read_parquet($fresh)),
+    since AS (SELECT symbol, list_min(max_by(ts, ts, $n)) AS since FROM fresh GROUP BY symbol)
+    SELECT symbol, ts, {_OHLCV} FROM fresh JOIN since USING (symbol) WHERE ts >= since
+    ORDER BY symbol, ts
+"""
 
 
 class AnalyticsLake:
@@ -29,58 +39,72 @@ class AnalyticsLake:
     def absorb(self, timeframe: Timeframe, ingest_id: str | None, bars_per_symbol: int) -> UniverseBars:
         """The universe's last bars after one more ingestion.
 
-        The history is a base file plus one small delta file per ingestion since (a copy of
-        what that ingestion wrote). The usual case, bars after each symbol's latest, is merged
-        in numpy without rewriting the base; anything else (a correction of an older bar, a
-        longer history needed, too many deltas, the first refresh) rebuilds the base from the
-        lake in one SQL pass.
+        The history is a base file plus one small delta file per ingestion since (each symbol's
+        last bars of what that ingestion wrote). Deltas are merged in numpy in ingestion order,
+        newest winning at equal times, without rewriting the base: appends, corrections and
+        backfills alike, since a symbol's last n bars after a merge are among the last n of the
+        base and of the delta. A longer history needed, too many deltas, the first refresh, an
+        ingestion already compacted or not newer than the base (a refresh delivered late)
+        rebuild the base from the lake in one SQL pass.
         """
         folder = f"snapshots/timeframe={timeframe.value}"
         existing = self.lake.files.list_files(f"{folder}/")
         bases = [p for p in existing if p.rsplit("/", 1)[-1].startswith("history_")]
-        deltas = sorted(p for p in existing if p.rsplit("/", 1)[-1].startswith("delta_"))
+        deltas = {_delta_id(p): p for p in existing if p.rsplit("/", 1)[-1].startswith("delta_")}
         kept = max((int(p.rsplit("_", 1)[-1].removesuffix(".parquet")) for p in bases), default=0)
         fresh = [
             p
             for p in self.lake.files.list_files(f"ingests/timeframe={timeframe.value}/")
             if ingest_id is not None and p.rsplit("/", 1)[-1].startswith(f"{ingest_id}_")
         ]
+        pending = set(deltas) | ({ingest_id} if ingest_id is not None and fresh else set())
         if (
             len(bases) == 1
             and kept >= bars_per_symbol
             and len(deltas) < MAX_DELTAS
             and (fresh or not ingest_id)
+            and self._newer_than_base(bases[0], pending)
         ):
-            # The ingestion's own files are applied as they are, and copied into a delta for the
-            # next refreshes only once they turn out to append: a correction goes straight to the
-            # rebuild, without first copying a whole ingestion that the rebuild would delete.
+            if ingest_id is not None and fresh:
+                # Each symbol's last bars of what the ingestion wrote, for every refresh since.
+                deltas[ingest_id] = f"{self.lake.root}/{folder}/delta_{ingest_id}.parquet"
+                self.lake.write_query(
+                    f"{folder}/delta_{ingest_id}.parquet",
+                    _LAST_N_OF_FRESH,
+                    {"fresh": fresh, "n": kept},
+                )
             merged = self._apply(
-                self._load_base(bases[0], bars_per_symbol), [*deltas, *([fresh] if fresh else [])]
+                self._load_base(bases[0], bars_per_symbol), [deltas[i] for i in sorted(deltas)]
             )
-            if merged is not None:
-                if fresh:
-                    self.lake.write_query(
-                        f"{folder}/delta_{ingest_id}.parquet",
-                        f"SELECT symbol, ts, {_OHLCV} FROM read_parquet($fresh)",
-                        {"fresh": fresh},
-                    )
-                return _trimmed(merged)
-        return self._rebuild(timeframe, folder, bars_per_symbol, bases + deltas)
+            return _trimmed(merged)
+        return self._rebuild(timeframe, folder, bars_per_symbol, bases + list(deltas.values()))
+
+    def _newer_than_base(self, base: str, pending: set[str]) -> bool:
+        """Whether every pending ingestion is newer than all the base holds, so merging it last
+        is what newest-wins gives. A base written before it recorded ingestions says no."""
+        cur = self.lake.conn.cursor()
+        try:
+            newest = cur.execute("SELECT max(ingest_id) FROM read_parquet($p)", {"p": base}).fetchone()
+        except duckdb.BinderException:
+            return False
+        finally:
+            cur.close()
+        return newest is not None and newest[0] is not None and all(i > newest[0] for i in pending)
 
     def _rebuild(self, timeframe: Timeframe, folder: str, keep: int, stale: list[str]) -> UniverseBars:
         sources, params = self._everything(timeframe)
         if not sources:
             return _empty()
-        params["keep"] = keep
+        params["n"] = keep
         target = f"{folder}/history_{keep}.parquet"
         self.lake.write_query(
             target,
             f"""
-            SELECT symbol, ts, {_OHLCV} FROM (
+            SELECT symbol, ts, {_OHLCV}, ingest_id FROM (
                 SELECT * FROM ({" UNION ALL ".join(sources)})
                 QUALIFY row_number() OVER (PARTITION BY symbol, ts ORDER BY ingest_id DESC) = 1
             )
-            QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY ts DESC) <= $keep
+            {_LAST_N}
             ORDER BY symbol, ts
             """,
             params,
@@ -143,10 +167,9 @@ class AnalyticsLake:
             cur.close()
         return UniverseBars(symbols=symbols, ts_us=ts, **matrices)
 
-    def _apply(self, history: UniverseBars, deltas: list[str | list[str]]) -> UniverseBars | None:
-        """Append each delta's bars in order (a delta: a file, or an ingestion's files); None when
-        a bar is not after its symbol's latest (a correction or a backfill), which needs the
-        rebuild."""
+    def _apply(self, history: UniverseBars, deltas: Sequence[str]) -> UniverseBars:
+        """Merge each delta file in order. A delta holds each symbol's last bars for the base's
+        length, at least the history's width, so it holds every bar of it that can be kept."""
         if not deltas:
             return history
         index = {s: i for i, s in enumerate(history.symbols)}
@@ -155,8 +178,9 @@ class AnalyticsLake:
         cur = self.lake.conn.cursor()
         try:
             for delta in deltas:
+                # In file order: written sorted by (symbol, ts), as `_append` needs them.
                 query = f"SELECT symbol, epoch_us(ts) AS ts_us, {_OHLCV} FROM read_parquet($p)"
-                data = cur.execute(f"{query} ORDER BY symbol, ts", {"p": delta}).fetchnumpy()
+                data = cur.execute(query, {"p": delta}).fetchnumpy()
                 names = [str(s) for s in data["symbol"]]
                 new = [s for s in dict.fromkeys(names) if s not in index]
                 if new:  # symbols seen for the first time get empty rows
@@ -175,7 +199,7 @@ class AnalyticsLake:
                     n: np.asarray(data[n], dtype=np.int64 if n == "ts_us" else np.float64) for n in arrays
                 }
                 if not _append(arrays, rows, values):
-                    return None
+                    _merge(arrays, rows, values)
         finally:
             cur.close()
         return UniverseBars(symbols=tuple(symbols), **arrays)
@@ -247,7 +271,7 @@ class AnalyticsLake:
 def _append(arrays: dict[str, np.ndarray], rows: np.ndarray, values: dict[str, np.ndarray]) -> bool:
     """Append one delta's bars (grouped by row, oldest first) to the right-aligned matrices in
     place; False, with nothing changed, when a bar is not after its row's latest (or repeats one
-    of the delta's), which needs the rebuild. A bar at a row's latest time replaces it.
+    of the delta's), which `_merge` then takes. A bar at a row's latest time replaces it.
 
     Vectorised over rows and bars alike: a row's new last `width` cells are gathered from its old
     cells shifted left by its count of new bars, then from those bars (a symbol backfilled with
@@ -285,6 +309,34 @@ def _append(arrays: dict[str, np.ndarray], rows: np.ndarray, values: dict[str, n
     return True
 
 
+def _merge(arrays: dict[str, np.ndarray], rows: np.ndarray, values: dict[str, np.ndarray]) -> None:
+    """Merge one delta's bars into the rows they touch, in place, where `_append` cannot (a
+    correction or a backfill): each touched row becomes the last `width` of its bars and the
+    delta's, the delta's winning at equal times. One sort over the touched rows' cells."""
+    width = arrays["ts_us"].shape[1]
+    touched = np.unique(rows)
+    held = arrays["ts_us"][touched] != 0  # empty cells, left of a short history, hold ts 0
+    row = np.concatenate([np.nonzero(held)[0], np.searchsorted(touched, rows)])
+    stamp = np.concatenate([arrays["ts_us"][touched][held], values["ts_us"]])
+    newer = np.r_[np.zeros(int(held.sum()), dtype=np.int8), np.ones(len(rows), dtype=np.int8)]
+    order = np.lexsort((newer, stamp, row))
+    row, stamp = row[order], stamp[order]
+    last = np.r_[(row[1:] != row[:-1]) | (stamp[1:] != stamp[:-1]), True]  # the newest per time
+    order, row = order[last], row[last]
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    counts = np.diff(np.r_[starts, len(row)])
+    column = np.arange(len(row)) - np.repeat(starts, counts) + np.repeat(width - counts, counts)
+    kept = column >= 0  # right-aligned; a row with more than `width` bars loses its oldest
+    order, row, column = order[kept], row[kept], column[kept]
+    for name, matrix in arrays.items():
+        merged = np.concatenate([matrix[touched][held], values[name]])[order]
+        block = np.zeros((len(touched), width), dtype=matrix.dtype)
+        if name != "ts_us":
+            block[:] = np.nan
+        block[row, column] = merged
+        matrix[touched] = block
+
+
 def _literal(path: str) -> str:
     return path.replace("'", "''")
 
@@ -309,3 +361,7 @@ def _trimmed(bars: UniverseBars) -> UniverseBars:
 def _empty() -> UniverseBars:
     empty = np.zeros((0, 1))
     return UniverseBars((), np.zeros((0, 1), dtype=np.int64), empty, empty, empty, empty, empty)
+
+
+def _delta_id(path: str) -> str:
+    return path.rsplit("/", 1)[-1].removeprefix("delta_").removesuffix(".parquet")
