@@ -1,10 +1,11 @@
-"""Every boto3 client comes from one session with bounded timeouts and retries
+"""Every botocore client comes from one session with bounded timeouts and retries
 (adapters/aws/clients.py), including the WebSocket management API's, which lives at an endpoint of
 its own and retries less."""
 
 from __future__ import annotations
 
 import pytest
+from botocore.exceptions import UnknownServiceError
 
 from tests.aws_fixtures import aws_keys
 from trading_system.adapters.aws import clients
@@ -67,3 +68,10 @@ def test_the_email_channel_makes_one_bounded_attempt_in_the_shared_session(setti
     assert clients._session is session
     assert config.retries == {"total_max_attempts": 1, "mode": "standard"}  # the delivery schedule retries
     assert config.connect_timeout + config.read_timeout <= SEND_TIMEOUT_S
+
+
+def test_a_client_is_built_for_each_of_the_platforms_services_and_no_other(settings: Settings) -> None:
+    for service in sorted(clients.SERVICES):
+        assert clients.client(service, settings).meta.service_model.service_name == service
+    with pytest.raises(UnknownServiceError, match="'lambda'"):
+        clients.client("lambda", settings)

@@ -1,5 +1,5 @@
 """SnapStart's runtime hooks (entrypoints/snapstart.py): registered only when Lambda takes a
-snapshot, and after each restore new seeds, a new boto3 session and the container's connections
+snapshot, and after each restore new seeds, a new botocore session and the container's connections
 built again. `snapshot_restore_py` exists only in Lambda's runtime: a stand-in records what is
 registered, as the runtime would, and the tests run the hooks themselves."""
 
@@ -127,7 +127,7 @@ def test_after_restore_builds_a_new_session_and_the_functions_clients(
     clients.client("dynamodb", settings)
     session = clients._session
     assert session is not None
-    loader = session._session.get_component("data_loader")
+    loader = session.get_component("data_loader")
     container = Container(local)
     function = by_name()["place_order"]
     assert isinstance(function.trigger, Http) and Resource.TABLE in function.uses
@@ -137,8 +137,9 @@ def test_after_restore_builds_a_new_session_and_the_functions_clients(
     assert container.store is not store  # built again by the hook, not on the first request
     assert "store" in vars(container)
     clients.client("dynamodb", settings)
-    assert clients._session is not session  # credentials resolved again
-    assert clients._session._session.get_component("data_loader") is loader  # models kept
+    renewed = clients._session
+    assert renewed is not None and renewed is not session  # credentials resolved again
+    assert renewed.get_component("data_loader") is loader  # models kept
 
 
 def test_the_lakes_s3_secret_takes_credentials_from_the_chain_without_keys_in_the_environment(

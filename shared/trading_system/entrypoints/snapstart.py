@@ -7,7 +7,7 @@ So what the init phase made once must be made again where it has to be fresh or 
 - before the snapshot: import what the first request would otherwise import (the context's
   handlers, which the bus loads lazily), so that the snapshot has it;
 - after each restore: a new seed for `random` (and numpy's global generator, when it is loaded),
-  or every instance would draw the same numbers; a new boto3 session (credentials are resolved
+  or every instance would draw the same numbers; a new botocore session (credentials are resolved
   again, the service models already read are kept) and every client, connection and DuckDB
   secret of the container built again (`Container.forget_connections`), since the sockets and
   credentials in the snapshot may be stale; then the function's clients, as its init built them.
