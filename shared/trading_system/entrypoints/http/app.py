@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import unquote
 from uuid import uuid4
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import compile_path
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trading_system import __version__
 from trading_system.bootstrap import Container
@@ -56,37 +57,63 @@ def create_app(container: Container, functions: Sequence[Function], auth: Auth) 
         app.state.guards[function.trigger.route_key] = check
         app.include_router(router_of(function.name), dependencies=[Depends(check)])
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    declared_methods = _declared_methods(functions)
-
-    @app.middleware("http")
-    async def refuse_undeclared_methods(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # Before routing: a path the API declares answers an undeclared method with a 405 and
-        # its Allow header, rather than falling through to whatever else is mounted (the
-        # local dashboard at /) or to Starlette's 405, which names only one route's methods.
-        allowed = declared_methods(request.url.path)
-        if allowed and request.method not in allowed:
-            detail = f"{request.url.path} takes {', '.join(allowed)}"
-            headers = {"Allow": ", ".join(allowed)}
-            return problem_response(
-                request, 405, "Method not allowed", detail, "method-not-allowed", headers=headers
-            )
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def correlate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid4())
-        request.state.correlation_id = correlation_id[:128]
-        with correlated(request.state.correlation_id):  # the request's log lines carry it
-            response = await call_next(request)
-        response.headers[CORRELATION_HEADER] = request.state.correlation_id
-        return response
-
+    # Plain ASGI middleware rather than `@app.middleware("http")`: Starlette runs each of those
+    # in a task of its own, joined by memory streams, which cost more per request than a
+    # symbol read itself (docs/BENCHMARKS.md). The first added runs innermost.
+    app.add_middleware(RefuseUndeclaredMethods, declared_methods=_declared_methods(functions))
+    app.add_middleware(Correlate)
     # Added last, so it runs first: every other middleware and the router see the path with a
     # segment's own slashes still encoded.
     app.add_middleware(EncodedSlashes)
     return app
+
+
+class RefuseUndeclaredMethods:
+    """ASGI middleware, before routing: a path the API declares answers an undeclared method
+    with a 405 and its Allow header, rather than falling through to whatever else is mounted
+    (the local dashboard at /) or to Starlette's 405, which names only one route's methods."""
+
+    def __init__(self, app: ASGIApp, declared_methods: Callable[[str], list[str]]) -> None:
+        self.app, self.declared_methods = app, declared_methods
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            allowed = self.declared_methods(scope["path"])
+            if allowed and scope["method"] not in allowed:
+                request = Request(scope)
+                detail = f"{request.url.path} takes {', '.join(allowed)}"
+                headers = {"Allow": ", ".join(allowed)}
+                response = problem_response(
+                    request, 405, "Method not allowed", detail, "method-not-allowed", headers=headers
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class Correlate:
+    """ASGI middleware: the request's correlation id (the client's, else a new one) goes to
+    `request.state`, to the request's log lines, and back in the response's header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get(CORRELATION_HEADER)
+        correlation_id = (given or str(uuid4()))[:128]
+        # What `request.state` reads, for every Request made of this scope downstream.
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
+
+        async def send_correlated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[CORRELATION_HEADER] = correlation_id
+            await send(message)
+
+        with correlated(correlation_id):  # the request's log lines carry it
+            await self.app(scope, receive, send_correlated)
 
 
 # -- a slash inside a path segment (`/v1/bars/BTC%2FUSD`) ----------------------------------------

@@ -46,13 +46,26 @@ def token_from(headers: dict[str, str] | object, query: dict[str, str] | None = 
     return str(token).strip() if token else None
 
 
-class CheckKey:
-    """Local runtime: authenticate the key against the write store and check the route's role."""
+class _Guard:
+    """A route's check, run twice: by bodies.GuardedRoute, synchronously and before the body is
+    read, and then as the route's dependency (the one the OpenAPI document shows), where it finds
+    the principal set and returns. The dependency is a coroutine so that FastAPI runs it on the
+    event loop: a sync dependency costs a hop to the thread pool and back on every request."""
 
     def __init__(self, role: Role | None, route: str):
         self.role, self.route = role, route
 
-    def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> None:
+        self.check(request)
+
+    def check(self, request: Request) -> None:
+        raise NotImplementedError
+
+
+class CheckKey(_Guard):
+    """Local runtime: authenticate the key against the write store and check the route's role."""
+
+    def check(self, request: Request) -> None:
         if self.role is None or hasattr(request.state, "principal"):
             return  # public, or checked already (before the body was read: see bodies.py)
         token = token_from(request.headers)
@@ -65,13 +78,10 @@ class CheckKey:
         request.state.principal = principal
 
 
-class TrustAuthorizer:
+class TrustAuthorizer(_Guard):
     """Lambda runtime: API Gateway ran the authorizer; read what it decided."""
 
-    def __init__(self, role: Role | None, route: str):
-        self.role, self.route = role, route
-
-    def __call__(self, request: Request) -> None:
+    def check(self, request: Request) -> None:
         if self.role is None or hasattr(request.state, "principal"):
             return
         event = request.scope.get("aws.event") or {}

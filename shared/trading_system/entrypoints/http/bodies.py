@@ -52,7 +52,7 @@ class GuardedRoute(APIRoute):
             guards: Mapping[str, Guard] = request.app.state.guards  # set by create_app
             for key in route_keys:
                 if key in guards:
-                    guards[key](request)  # before the body: an anonymous request reads nothing
+                    guards[key].check(request)  # before the body: an anonymous request reads nothing
             if request.method in ("POST", "PUT", "PATCH"):
                 settings = request.app.state.container.settings
                 content_type = request.headers.get("content-type", "")

@@ -2,6 +2,9 @@
 
 Who the caller is comes from `request.state.principal`, set either by the local key check or,
 in Lambda, from the authorizer's context (see app.py): routes do not know which.
+
+Each is a coroutine, though none awaits: FastAPI runs a sync dependency in the thread pool, a
+hop there and back per dependency per request, for what is an attribute read.
 """
 
 from __future__ import annotations
@@ -19,17 +22,21 @@ from trading_system.kernel.principal import Principal
 CORRELATION_HEADER = "x-correlation-id"
 
 
-def get_container(request: Request) -> Container:
+def _container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
 
-def get_bus(request: Request) -> MessageBus:
-    bus: MessageBus = get_container(request).bus
+async def get_container(request: Request) -> Container:
+    return _container(request)
+
+
+async def get_bus(request: Request) -> MessageBus:
+    bus: MessageBus = _container(request).bus
     return bus
 
 
-def get_context(request: Request) -> MessageContext:
+async def get_context(request: Request) -> MessageContext:
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
         raise Unauthorized()
