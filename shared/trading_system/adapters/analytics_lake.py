@@ -315,9 +315,10 @@ def _merge(arrays: dict[str, np.ndarray], rows: np.ndarray, values: dict[str, np
     delta's, the delta's winning at equal times. One sort over the touched rows' cells."""
     width = arrays["ts_us"].shape[1]
     touched = np.unique(rows)
-    held = arrays["ts_us"][touched] != 0  # empty cells, left of a short history, hold ts 0
+    stamps = arrays["ts_us"][touched]
+    held = stamps != 0  # empty cells, left of a short history, hold ts 0
     row = np.concatenate([np.nonzero(held)[0], np.searchsorted(touched, rows)])
-    stamp = np.concatenate([arrays["ts_us"][touched][held], values["ts_us"]])
+    stamp = np.concatenate([stamps[held], values["ts_us"]])
     newer = np.r_[np.zeros(int(held.sum()), dtype=np.int8), np.ones(len(rows), dtype=np.int8)]
     order = np.lexsort((newer, stamp, row))
     row, stamp = row[order], stamp[order]
