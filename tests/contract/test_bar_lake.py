@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.aws_fixtures import boto_client, unique_name
-from trading_system.adapters.lake import ParquetLake
+from trading_system.adapters.lake import ParquetLake, ShadowCheck
 from trading_system.config import load_settings
 from trading_system.kernel.clock import sortable_id
 from trading_system.market_data.bar_batch import BarColumns, BarSeries
@@ -256,3 +256,117 @@ def test_a_record_without_files_is_removed_by_compaction(subject: LakeUnderTest)
     records, files = subject.lake.files.list_ingests("ingests/timeframe=1d/")
     assert (records, files) == ([], [])
     assert len(everything(subject.lake, "AAA", Timeframe.D1)) == 10
+
+
+# -- shadow markers: a re-ingestion that holds every bar of an older file --------------------------
+
+
+def markers(lake: ParquetLake, symbol: str = "AAA", tf: Timeframe = Timeframe.M1) -> list[str]:
+    """The symbol's shadow markers, as `period=<period>/<marker name>`."""
+    listed = lake.files.list_partition(f"bars/timeframe={tf.value}/symbol={symbol}/")[1]
+    return sorted("/".join(m.rsplit("/", 2)[-2:]) for m in listed)
+
+
+def files_read(lake: ParquetLake, symbol: str = "AAA", tf: Timeframe = Timeframe.M1) -> list[str]:
+    """The files a read of everything would open, as `<period>/<file name>`."""
+    far = lake._files_to_read(symbol, tf, "0000", "9999")
+    return sorted(f"{period}/{f.path.rsplit('/', 1)[-1]}" for period, files in far.items() for f in files)
+
+
+# 40 minutes before a month's end: 1m bars from here on span two periods.
+MONTH_END = datetime(2024, 3, 31, 23, 20, tzinfo=UTC)
+
+
+def compacted_month_end(lake: ParquetLake, ingest_id: str = "0001") -> BarColumns:
+    """80 1m bars of AAA across a month end, written and compacted; markers proven from 10 bars."""
+    lake.shadow_check = ShadowCheck(min_rows=10)
+    first = columns(["AAA"], 80, timedelta(minutes=1), seed=1, start=MONTH_END)
+    lake.write(first, Timeframe.M1, ingest_id)
+    lake.compact(Timeframe.M1)
+    return first
+
+
+def test_a_whole_re_ingestion_shadows_the_compacted_files_until_compaction(subject: LakeUnderTest) -> None:
+    lake = subject.lake
+    compacted_month_end(lake)
+    assert markers(lake) == []
+    # The vendor's corrected file: the same bars with other prices, and 20 more.
+    second = columns(["AAA"], 100, timedelta(minutes=1), seed=2, start=MONTH_END)
+    lake.write(second, Timeframe.M1, "0002")
+    assert sorted(m.split("~")[1] for m in markers(lake)) == ["0002.shadowed"] * 2  # one per period
+    assert files_read(lake) == ["2024-03/0002_0.parquet", "2024-04/0002_0.parquet"]
+    assert_series(everything(lake, "AAA", Timeframe.M1), of_symbol(second, "AAA"))
+    hourly = everything(lake, "AAA", Timeframe.H1, Timeframe.M1)
+    # Compaction merges the shadowed files away, and their markers with them.
+    report = lake.compact(Timeframe.M1)
+    assert (report.partitions_merged, report.files_after) == (2, 2)
+    assert markers(lake) == []
+    assert_series(everything(lake, "AAA", Timeframe.M1), of_symbol(second, "AAA"))
+    assert_series(everything(lake, "AAA", Timeframe.H1, Timeframe.M1), hourly.__dict__)
+
+
+def test_no_marker_when_an_older_bar_is_missing_or_the_older_file_holds_a_newer_id(
+    subject: LakeUnderTest,
+) -> None:
+    lake = subject.lake
+    first = compacted_month_end(lake, "0005")
+    # One bar short of the first (its last, in April): only March's file is shadowed.
+    short = columns(["AAA"], 79, timedelta(minutes=1), seed=2, start=MONTH_END)
+    lake.write(short, Timeframe.M1, "0006")
+    assert [m.split("/")[0] for m in markers(lake)] == ["period=2024-03"]
+    expected = of_symbol(short, "AAA")
+    last = of_symbol(first, "AAA")
+    expected = {name: np.append(values, last[name][-1]) for name, values in expected.items()}
+    assert_series(everything(lake, "AAA", Timeframe.M1), expected)
+    # Every bar again, but under an id older than the compacted files': the reads keep theirs.
+    lake.write(columns(["AAA"], 80, timedelta(minutes=1), seed=3, start=MONTH_END), Timeframe.M1, "0004")
+    assert [m.split("/")[0] for m in markers(lake)] == ["period=2024-03"]
+    assert_series(everything(lake, "AAA", Timeframe.M1), expected)
+
+
+def test_a_marker_counts_only_once_its_ingestion_committed(subject: LakeUnderTest) -> None:
+    lake = subject.lake
+    first = compacted_month_end(lake)
+    lake.write(columns(["AAA"], 80, timedelta(minutes=1), seed=2, start=MONTH_END), Timeframe.M1, "0002")
+    assert len(markers(lake)) == 2
+    # The writer died before its commit record: the markers are there, and change nothing.
+    records, _ = lake.files.list_ingests("ingests/timeframe=1m/")
+    lake.files.delete(records)
+    assert [name.split("/")[1].startswith("d") for name in files_read(lake)] == [True, True]
+    assert_series(everything(lake, "AAA", Timeframe.M1), of_symbol(first, "AAA"))
+
+
+def test_an_older_ingest_file_is_shadowed_for_the_re_ingested_symbol_only(subject: LakeUnderTest) -> None:
+    lake = subject.lake
+    lake.shadow_check = ShadowCheck(min_rows=10)
+    both = columns(["AAA", "BBB"], 30, timedelta(minutes=1), seed=1, start=MONTH_END)
+    lake.write(both, Timeframe.M1, "0001")
+    again = columns(["AAA"], 30, timedelta(minutes=1), seed=2, start=MONTH_END)
+    lake.write(again, Timeframe.M1, "0002")  # before any compaction: fresh files only
+    assert files_read(lake, "AAA") == ["2024-03/0002_0.parquet"]
+    # BBB's read still opens both ingest files (each holds every symbol of its ingestion).
+    assert files_read(lake, "BBB") == ["2024-03/0001_0.parquet", "2024-03/0002_0.parquet"]
+    assert_series(everything(lake, "AAA", Timeframe.M1), of_symbol(again, "AAA"))
+    assert_series(everything(lake, "BBB", Timeframe.M1), of_symbol(both, "BBB"))
+    lake.compact(Timeframe.M1)
+    assert markers(lake) == [] and markers(lake, "BBB") == []
+    assert_series(everything(lake, "AAA", Timeframe.M1), of_symbol(again, "AAA"))
+    assert_series(everything(lake, "BBB", Timeframe.M1), of_symbol(both, "BBB"))
+
+
+def test_small_batches_and_many_symbols_prove_nothing(subject: LakeUnderTest) -> None:
+    """The proof reads the older files: not for a few bars (a pull's latest minutes), nor for a
+    batch of more symbols than `max_symbols` (a day's bars of a whole exchange)."""
+    lake = subject.lake
+    lake.shadow_check = ShadowCheck(min_rows=20, max_symbols=2)
+    lake.write(
+        columns(["AAA", "BBB", "CCC"], 30, timedelta(minutes=1), seed=1, start=T0), Timeframe.M1, "0001"
+    )
+    lake.write(columns(["AAA"], 19, timedelta(minutes=1), seed=2, start=T0), Timeframe.M1, "0002")
+    lake.write(
+        columns(["AAA", "BBB", "CCC"], 30, timedelta(minutes=1), seed=3, start=T0), Timeframe.M1, "0003"
+    )
+    assert all(markers(lake, s) == [] for s in ("AAA", "BBB", "CCC"))
+    lake.write(columns(["AAA", "BBB"], 30, timedelta(minutes=1), seed=4, start=T0), Timeframe.M1, "0004")
+    assert len(markers(lake, "AAA")) == len(markers(lake, "BBB")) == 3  # 0001's, 0002's and 0003's files
+    assert markers(lake, "CCC") == []

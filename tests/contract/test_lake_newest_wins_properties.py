@@ -1,8 +1,9 @@
 """The lake's read of periods re-ingested and not yet compacted, against a reference: over random
-ingest histories (several symbols, periods, ingestions in and out of id order, compactions at
-any point), every read keeps the bar of the newest ingestion per timestamp, resampled or
-split-adjusted alike, and the file-ordered read (newest file whole, older ones anti-joined on ts)
-answers exactly as the per-row window it replaces."""
+ingest histories (several symbols, periods, ingestions in and out of id order, re-ingestions of
+earlier batches, compactions at any point), every read keeps the bar of the newest ingestion per
+timestamp, resampled or split-adjusted alike, whichever older files shadow markers let it skip,
+and the file-ordered read (newest file whole, older ones anti-joined on ts) answers exactly as
+the per-row window it replaces."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trading_system.adapters.lake import LakeFile, ParquetLake, ReadOrder
+from trading_system.adapters.lake import LakeFile, ParquetLake, ReadOrder, ShadowCheck
 from trading_system.config import load_settings
 from trading_system.market_data.bar_batch import BarColumns, BarSeries
 from trading_system.market_data.domain import (
@@ -66,6 +67,10 @@ ingests = st.dictionaries(
 @st.composite
 def histories(draw: st.DrawFn) -> list[Step]:
     batches = draw(st.lists(ingests, min_size=1, max_size=5))
+    for i in range(1, len(batches)):
+        if draw(st.booleans()):  # a re-ingestion: every bar of an earlier batch again, and more
+            again = {key: price + 0.25 for key, price in batches[draw(st.integers(0, i - 1))].items()}
+            batches[i] = again | batches[i]
     in_order = draw(st.booleans())  # mostly the id order of real ingestions, sometimes shuffled
     ranks = list(range(len(batches))) if in_order else draw(st.permutations(range(len(batches))))
     steps: list[Step] = []
@@ -176,6 +181,7 @@ def test_every_read_keeps_the_newest_ingestion_per_timestamp(
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="lake-") as folder:
         lake = ParquetLake.from_settings(load_settings(data_dir=Path(folder)))
+        lake.shadow_check = ShadowCheck(min_rows=1)  # every write proves what it shadows
         window = windowed_only(ParquetLake(lake.root, lake.conn, lake.files))
         split = CorporateAction(
             symbol="AAA",

@@ -24,6 +24,13 @@ Every row keeps the id of the ingestion that wrote it and reads keep the newest 
 timestamp, so re-ingesting corrects data and compaction never changes a result. Periods that are
 settled (one compacted file, no fresh ingests) skip that deduplication, which costs several times
 the scan itself.
+
+A large re-ingestion (a vendor's corrected file) usually holds every bar an older file has for
+its symbol and period. The writer then proves it, before its commit record, and leaves a marker
+beside the symbol's partition: `bars/timeframe=1m/symbol=AAPL/period=2026-11/<older file's
+stem>~<ingest id>.shadowed`. A read drops the older file when the marker's ingestion committed,
+so the period reads as if compacted instead of anti-joining the older file on every request.
+Compaction removes markers whose older file it merged away.
 """
 
 from __future__ import annotations
@@ -73,18 +80,36 @@ _PERIOD_UNITS = {Period.DAY: "D", Period.MONTH: "M", Period.YEAR: "Y"}
 _NO_FILES = "No files found"
 _PARALLEL_COPIES = 4  # periods copied at once by one write: measured 1.6x over one at a time
 COMMITS = "_commits"  # the folder of commit records, beside each timeframe's ingest periods
+SHADOWED = ".shadowed"  # a marker's suffix: an older file every bar of which a newer ingestion holds
+
+
+@dataclass(frozen=True)
+class ShadowCheck:
+    """When a write proves that it shadows older files (see the module's docstring). The proof
+    reads the older files' timestamps, so it is only worth it where a read would otherwise
+    anti-join many rows: a symbol's period of at least `min_rows` new bars, in a batch of at most
+    `max_symbols` such symbols (a day's bars of 5,000 symbols shadow nothing and list nothing)."""
+
+    min_rows: int = 1_000
+    max_symbols: int = 16
 
 
 class ParquetLake:
     """Implements the BarLake port: bars in, bars out, bar files parsed."""
 
     def __init__(
-        self, root: str, conn: duckdb.DuckDBPyConnection, files: LakeFiles, orphan_grace_s: int = 3_600
+        self,
+        root: str,
+        conn: duckdb.DuckDBPyConnection,
+        files: LakeFiles,
+        orphan_grace_s: int = 3_600,
+        shadow_check: ShadowCheck | None = None,
     ):
         self.root = root.rstrip("/")
         self.conn = conn
         self.files = files
         self.orphan_grace_s = orphan_grace_s
+        self.shadow_check = shadow_check or ShadowCheck()
         self._write_lock = threading.Lock()
 
     @classmethod
@@ -145,6 +170,7 @@ class ParquetLake:
         paths = [path for path, _ in written]
         rows = sum(count for _, count in written)
         self.files.publish(staging, paths)
+        self._mark_shadowed(bars, parts, timeframe, ingest_id)
         record = {"ingest_id": ingest_id, "rows": rows, "files": len(paths)}
         self.files.write_text(_commit_record(timeframe, ingest_id), json.dumps(record))
         return WrittenBars(ingest_id=ingest_id, rows=rows, files=len(paths))
@@ -156,6 +182,142 @@ class ParquetLake:
     def _ingests(self, timeframe: Timeframe) -> IngestListing:
         records, files = self.files.list_ingests(f"ingests/timeframe={timeframe.value}/")
         return IngestListing(records, files)
+
+    def _mark_shadowed(
+        self,
+        bars: BarColumns,
+        parts: list[tuple[str, dict[str, npt.NDArray[Any]]]],
+        timeframe: Timeframe,
+        ingest_id: str,
+    ) -> None:
+        """Leave a marker for each older file whose every bar of a symbol this ingestion holds
+        again, and whose ingestions are all older than this one (ids, not write order, decide
+        which bar a read keeps). Called after the files are in place and before the commit
+        record; a marker left by a writer that dies before committing is never used."""
+        periods = self._shadow_candidates(bars, parts)
+        if not periods:
+            return
+        ingests = self._ingests(timeframe)
+        markers: list[str] = []
+        for code, symbol_periods in periods.items():
+            symbol = bars.symbols[code]
+            # What a read would use: files an earlier marker shadows need no second proof.
+            files = [
+                file
+                for period, files in self._symbol_files(symbol, timeframe, ingests).items()
+                if period in symbol_periods
+                for file in files
+            ]
+            if not files:
+                continue
+            stamps = bars.ts_us[bars.symbol_code == code]
+            compacted = [f.path for f in files if not f.fresh]
+            fresh = [f.path for f in files if f.fresh]
+            folder = _partition(symbol, timeframe)
+            for path in self._shadowed_files(symbol, stamps, compacted, fresh, ingest_id):
+                markers.append(f"{folder}period={_period_of(path)}/{_stem(path)}~{ingest_id}{SHADOWED}")
+        if markers:  # on S3 each is a PUT: a few at a time, as the copies
+            with ThreadPoolExecutor(max_workers=_PARALLEL_COPIES) as pool:
+                list(pool.map(lambda marker: self.files.write_text(marker, ""), markers))
+
+    def _shadow_candidates(
+        self, bars: BarColumns, parts: list[tuple[str, dict[str, npt.NDArray[Any]]]]
+    ) -> dict[int, set[str]]:
+        """The batch's symbols (codes) with enough bars in a period to be worth a proof, and
+        those periods; none when too many symbols qualify."""
+        check = self.shadow_check
+        periods: dict[int, set[str]] = defaultdict(set)
+        for period, part in parts:
+            counts = np.bincount(part["code"], minlength=len(bars.symbols))
+            for code in np.flatnonzero(counts >= check.min_rows).tolist():
+                periods[code].add(period)
+                if len(periods) > check.max_symbols:
+                    return {}
+        return periods
+
+    def _shadowed_files(
+        self,
+        symbol: str,
+        stamps: npt.NDArray[np.int64],
+        compacted: list[str],
+        fresh: list[str],
+        ingest_id: str,
+    ) -> list[str]:
+        """Of the symbol's older files, those whose every bar's timestamp is among `stamps` and
+        whose ingest ids are all below `ingest_id`. Compacted files that cannot be (a newer id,
+        or more bars in their time range than the batch has) are left out by their footers;
+        the others are anti-joined with the batch, all at once (a whole re-ingestion shadows
+        them all) and, when some bar is left over, file by file."""
+        ordered = stamps if bool(np.all(stamps[1:] >= stamps[:-1])) else np.sort(stamps)
+        cur = self.conn.cursor()
+        try:
+            cur.register("new_stamps", {"ts_us": ordered})
+            compacted = self._may_be_shadowed(cur, compacted, ordered, ingest_id)
+            fresh = [path for path in fresh if _ingest_id_of(path) < ingest_id]
+            sources: list[str] = []
+            params: dict[str, Any] = {}
+            if compacted:
+                params["compacted"] = compacted
+                sources.append("SELECT {columns} FROM read_parquet($compacted{options})")
+            if fresh:
+                params.update(fresh=fresh, symbol=symbol)
+                sources.append("SELECT {columns} FROM read_parquet($fresh{options}) WHERE symbol = $symbol")
+            if not sources:
+                return []
+            older = " UNION ALL ".join(sources)
+            left = cur.execute(
+                f"SELECT count(*) FROM ({older.format(columns='ts', options='')}) AS o "
+                "ANTI JOIN (SELECT make_timestamp(ts_us) AS ts FROM new_stamps) AS n ON o.ts = n.ts",
+                params,
+            ).fetchone()
+            if left is not None and left[0] == 0:
+                return [*compacted, *fresh]
+            by_file = older.format(columns="filename AS file, ts", options=", filename = true")
+            rows = cur.execute(
+                f"""
+                SELECT o.file FROM ({by_file}) AS o
+                LEFT JOIN (SELECT make_timestamp(ts_us) AS ts FROM new_stamps) AS n ON o.ts = n.ts
+                GROUP BY o.file HAVING count(*) FILTER (WHERE n.ts IS NULL) = 0
+                """,
+                params,
+            ).fetchall()
+            return [str(file) for (file,) in rows]
+        except duckdb.IOException as error:
+            if _NO_FILES not in str(error):
+                raise
+            return []  # an older file compacted away meanwhile: nothing proven, nothing marked
+        finally:
+            cur.close()
+
+    @staticmethod
+    def _may_be_shadowed(
+        cur: duckdb.DuckDBPyConnection, compacted: list[str], ordered: npt.NDArray[np.int64], ingest_id: str
+    ) -> list[str]:
+        """The compacted files whose footers allow it: every ingest id below `ingest_id`, and no
+        more bars than the batch has between their first and last timestamp (a file's bars have
+        distinct timestamps). A file without statistics is left out."""
+        if not compacted:
+            return []
+        footers = cur.execute(
+            """
+            SELECT file_name,
+                   sum(row_group_num_rows) FILTER (WHERE path_in_schema = 'ts'),
+                   epoch_us(min(TRY_CAST(stats_min_value AS TIMESTAMP)) FILTER (WHERE path_in_schema = 'ts')),
+                   epoch_us(max(TRY_CAST(stats_max_value AS TIMESTAMP)) FILTER (WHERE path_in_schema = 'ts')),
+                   max(stats_max_value) FILTER (WHERE path_in_schema = 'ingest_id')
+            FROM parquet_metadata($paths) WHERE path_in_schema IN ('ts', 'ingest_id')
+            GROUP BY file_name
+            """,
+            {"paths": compacted},
+        ).fetchall()
+        possible = []
+        for name, rows, first, last, newest in footers:
+            if None in (rows, first, last, newest) or newest >= ingest_id:
+                continue
+            within = int(np.searchsorted(ordered, last, "right") - np.searchsorted(ordered, first, "left"))
+            if within >= rows:
+                possible.append(str(name))
+        return possible
 
     # -- reading -------------------------------------------------------------------------
 
@@ -262,17 +424,32 @@ class ParquetLake:
     def _files_to_read(
         self, symbol: str, timeframe: Timeframe, first_period: str, last_period: str
     ) -> dict[str, list[LakeFile]]:
-        """The files that may hold the symbol's bars in the period range, by period: the fresh
-        ingest files whose ingestion committed and the symbol's compacted partition files."""
+        """The files that may hold the symbol's bars in the period range, by period."""
+        files = self._symbol_files(symbol, timeframe, self._ingests(timeframe))
+        return {period: found for period, found in files.items() if first_period <= period <= last_period}
+
+    def _symbol_files(
+        self, symbol: str, timeframe: Timeframe, ingests: IngestListing
+    ) -> dict[str, list[LakeFile]]:
+        """The files that may hold the symbol's bars, by period: the fresh ingest files whose
+        ingestion committed and the symbol's compacted partition files, less those a committed
+        ingestion's marker shadows."""
         sources: dict[str, list[LakeFile]] = defaultdict(list)
-        for path in self.committed_ingest_files(timeframe):
+        for path in ingests.committed_files:
             sources[_period_of(path)].append(LakeFile(path, fresh=True))
-        # The folder compaction's PARTITION_BY wrote: DuckDB percent-encodes the value as
-        # symbol_segment does (letters, digits and `._-~` as they are, `/` as %2F).
-        partition = f"bars/timeframe={timeframe.value}/symbol={symbol_segment(symbol)}/"
-        for path in self.files.list_files(partition):
+        compacted, markers = self.files.list_partition(_partition(symbol, timeframe))
+        for path in compacted:
             sources[_period_of(path)].append(LakeFile(path, fresh=False))
-        return {period: files for period, files in sources.items() if first_period <= period <= last_period}
+        shadowed = {
+            (_period_of(marker), older)
+            for marker in markers
+            for older, by in [_marker_parts(marker)]
+            if ingests.committed(by)
+        }
+        return {
+            period: [f for f in files if (period, _stem(f.path)) not in shadowed]
+            for period, files in sources.items()
+        }
 
     def _ingest_ranges(self, periods: dict[str, list[LakeFile]]) -> dict[str, tuple[str, str]]:
         """The lowest and highest ingest id in each file of the periods held in several files.
@@ -354,9 +531,19 @@ class ParquetLake:
                     if len(paths) > 1:
                         report.rows_merged += self._merge(partition, sorted(paths))
                         report.partitions_merged += 1
-                report.files_after += len(by_partition) + len(self._ingests(tf).files)
+                remaining = self._ingests(tf)
+                self._remove_stale_markers(tf, remaining)
+                report.files_after += len(by_partition) + len(remaining.files)
             report.orphan_files_removed += self.files.remove_staging(born_before)
         return report
+
+    def _remove_stale_markers(self, timeframe: Timeframe, ingests: IngestListing) -> None:
+        """Delete the shadow markers whose older file is gone (moved or merged away): they can
+        never match a file again, as a file's name is never reused."""
+        files, markers = self.files.list_partition(f"bars/timeframe={timeframe.value}/")
+        present = {(_period_of(path), _stem(path)) for path in [*files, *ingests.files]}
+        stale = [m for m in markers if (_period_of(m), _marker_parts(m)[0]) not in present]
+        self.files.delete(stale)
 
     def _distribute(self, timeframe: Timeframe, fresh: list[str]) -> tuple[int, int]:
         """Rewrite fresh ingest files as per-symbol partition files; the files and rows written."""
@@ -521,6 +708,9 @@ class IngestListing:
     def committed_files(self) -> list[str]:
         return [path for path in self.files if _ingest_id_of(path) in self._committed]
 
+    def committed(self, ingest_id: str) -> bool:
+        return ingest_id in self._committed
+
     def uncommitted_files(self, born_before: int) -> list[str]:
         """Files of ingestions without a commit record, started before the time (ns)."""
         return [
@@ -536,6 +726,24 @@ def _commit_record(timeframe: Timeframe, ingest_id: str) -> str:
 
 def _name(path: str) -> str:
     return path.rsplit("/", 1)[-1]
+
+
+def _partition(symbol: str, timeframe: Timeframe) -> str:
+    """The folder of a symbol's compacted files (and shadow markers), as compaction's
+    PARTITION_BY writes it: DuckDB percent-encodes the value as symbol_segment does (letters,
+    digits and `._-~` as they are, `/` as %2F)."""
+    return f"bars/timeframe={timeframe.value}/symbol={symbol_segment(symbol)}/"
+
+
+def _stem(path: str) -> str:
+    """A data file's name without `.parquet`: what a shadow marker names it by."""
+    return _name(path).removesuffix(".parquet")
+
+
+def _marker_parts(marker: str) -> tuple[str, str]:
+    """A shadow marker's older file (stem) and the ingestion that shadows it."""
+    older, _, by = _name(marker).removesuffix(SHADOWED).rpartition("~")
+    return older, by
 
 
 def _ingest_id_of(path: str) -> str:
@@ -745,6 +953,9 @@ class LakeFiles(Protocol):
 
     def list_files(self, prefix: str) -> list[str]: ...
 
+    def list_partition(self, prefix: str) -> tuple[list[str], list[str]]:
+        """The Parquet files and the shadow markers under the prefix, in one listing."""
+
     def list_ingests(self, prefix: str) -> tuple[list[str], list[str]]:
         """The commit records (`<prefix>_commits/*.json`) and then the Parquet files under the
         prefix, listed in that order."""
@@ -781,6 +992,11 @@ class LocalFolder:
         if not base.exists():
             return []
         return sorted(str(p) for p in base.rglob("*.parquet"))
+
+    def list_partition(self, prefix: str) -> tuple[list[str], list[str]]:
+        base = Path(self.root) / prefix
+        listed = sorted(str(p) for p in base.rglob("*")) if base.exists() else []
+        return [p for p in listed if p.endswith(".parquet")], [p for p in listed if p.endswith(SHADOWED)]
 
     def list_ingests(self, prefix: str) -> tuple[list[str], list[str]]:
         records = Path(self.root) / prefix / COMMITS
@@ -833,6 +1049,10 @@ class S3Prefix:
 
     def list_files(self, prefix: str) -> list[str]:
         return [path for path in self._list(prefix) if path.endswith(".parquet")]
+
+    def list_partition(self, prefix: str) -> tuple[list[str], list[str]]:
+        listed = self._list(prefix)
+        return [p for p in listed if p.endswith(".parquet")], [p for p in listed if p.endswith(SHADOWED)]
 
     def list_ingests(self, prefix: str) -> tuple[list[str], list[str]]:
         # One listing: S3 lists keys in order, and "_commits/" sorts before "period=", so the
