@@ -205,6 +205,9 @@ class TradingStack(cdk.Stack):
             "EventBusName": domain_bus.bus.event_bus_name,
             "UserPoolId": users.user_pool.user_pool_id,
             "UserPoolClientId": users.audience,
+            # What operators' commands need (`trading alerts move-email`, `remove-topics`): the
+            # topic e-mail alerts went through before each owner had one (docs/OPERATIONS.md).
+            "AlertsTopicArn": alerts.topic.topic_arn,
         }
         for name, value in outputs.items():
             cdk.CfnOutput(self, name, value=value)

@@ -818,6 +818,15 @@ def test_one_dashboard_in_the_root_and_the_outputs(synthesized: Synthesized) -> 
         stack.template.resource_count_is("AWS::CloudWatch::Dashboard", 0)
     outputs = synthesized.document["Outputs"]
     assert {"ApiUrl", "LakeBucketName", "RawBucketName", "TableName", "EventBusName"} <= set(outputs)
+    # The e-mail alerts' topic, which `trading deployment env` exports for the operators' commands.
+    resources = synthesized.document["Resources"]
+    (topic,) = [
+        name
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::SNS::Topic"
+        and "alerts" in json.dumps(resource["Properties"].get("DisplayName"))
+    ]
+    assert outputs["AlertsTopicArn"]["Value"] == {"Ref": topic}
 
 
 # --- the template as a whole ---------------------------------------------------------------------

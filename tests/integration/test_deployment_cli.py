@@ -55,6 +55,7 @@ def test_the_first_admin_key_of_a_deployment_from_its_stack_outputs(moto_url: st
     assert f"export TRADING_TABLE_NAME={made.table}" in printed.stdout
     assert f"export TRADING_LAKE_ROOT=s3://{made.lake}" in printed.stdout
     assert "# the API: https://abc123.execute-api" in printed.stdout
+    assert "TRADING_ALERTS_TOPIC_ARN" not in printed.stdout  # a stack from before that output
 
     created = cli(
         f'eval "$(trading deployment env --stack {stack})" && trading keys create --role admin --label first',
@@ -72,3 +73,26 @@ def test_a_stack_that_is_not_there_is_named(moto_url: str, tmp_path: Path) -> No
     missing = cli("trading deployment env --stack NoSuchStack", env)
     assert missing.returncode == 2
     assert "no stack NoSuchStack in us-east-1" in missing.stderr
+
+
+def test_the_alerts_topic_is_exported_when_the_stack_names_it(moto_url: str, tmp_path: Path) -> None:
+    made = PlatformResources.create(moto_url)
+    stack = unique_name("stack")
+    topic = "arn:aws:sns:us-east-1:123456789012:TradingSystem-EmailAlertsTopic"
+    outputs = {
+        "TableName": made.table,
+        "EventBusName": made.bus,
+        "LakeBucketName": made.lake,
+        "RawBucketName": made.raw,
+        "AlertsTopicArn": topic,
+    }
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    boto_client("cloudformation", moto_url).create_stack(StackName=stack, TemplateBody=json.dumps(template))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADING_")}
+    env |= {"TRADING_AWS_ENDPOINT_URL": moto_url, "TRADING_DATA_DIR": str(tmp_path)}
+    printed = cli(f"trading deployment env --stack {stack}", env)
+    assert printed.returncode == 0, printed.stderr
+    assert f"export TRADING_ALERTS_TOPIC_ARN={topic}" in printed.stdout

@@ -19,6 +19,10 @@ _FROM_OUTPUTS = {
     "LakeBucketName": ("TRADING_LAKE_ROOT", "s3://{}"),
     "RawBucketName": ("TRADING_RAW_ROOT", "s3://{}"),
 }
+# Outputs a stack deployed before they existed lacks: exported when there.
+_FROM_LATER_OUTPUTS = {
+    "AlertsTopicArn": ("TRADING_ALERTS_TOPIC_ARN", "{}"),
+}
 
 
 @deployment_app.command("env")
@@ -42,8 +46,9 @@ def env(
     if missing:
         fail(f"stack {stack} has no output(s) {', '.join(missing)}: is it this platform's stack?")
     lines = [f"export TRADING_RUNTIME=aws TRADING_AWS_REGION={shlex.quote(settings.aws_region)}"]
-    for output, (variable, form) in _FROM_OUTPUTS.items():
-        lines.append(f"export {variable}={shlex.quote(form.format(outputs[output]))}")
+    for output, (variable, form) in (_FROM_OUTPUTS | _FROM_LATER_OUTPUTS).items():
+        if output in outputs:
+            lines.append(f"export {variable}={shlex.quote(form.format(outputs[output]))}")
     if "ApiUrl" in outputs:
         lines.append(f"# the API: {outputs['ApiUrl']}")
     typer.echo("\n".join(lines))
