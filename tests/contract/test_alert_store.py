@@ -81,6 +81,21 @@ def test_alerts_are_found_by_the_topic_and_source_they_want(store: DocumentStore
     assert [x.alert_id for x in alerts.subscribed(Topic.FILLS, "acc1")] == [b.alert_id]
 
 
+def test_an_alert_replaced_is_found_by_its_route_and_a_deleted_one_stays_deleted(
+    store: DocumentStore,
+) -> None:
+    alerts = DocumentAlerts(store)
+    a = alert()
+    alerts.add(a)
+    moved = a.model_copy(update={"channel_ref": "arn:aws:sns:us-east-1:1:t:sub#" + a.alert_id})
+    alerts.replace(moved)
+    assert alerts.subscribed(Topic.FILLS, "acc1") == [moved] and alerts.get(a.alert_id) == moved
+    alerts.delete(moved)
+    with pytest.raises(ConcurrencyConflict):
+        alerts.replace(moved)
+    assert alerts.get(a.alert_id) is None and alerts.list() == []
+
+
 def test_a_route_left_without_its_alert_is_skipped(store: DocumentStore) -> None:
     alerts = DocumentAlerts(store)
     a = alert()

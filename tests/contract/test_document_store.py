@@ -73,6 +73,18 @@ def test_put_if_absent_on_an_existing_key_conflicts_and_keeps_the_first(
     assert store.get(kind, "k") == {"v": "first"}
 
 
+def test_put_if_present_replaces_an_existing_document_and_never_brings_one_back(
+    store: DocumentStore, kind: str
+) -> None:
+    store.put(kind, "k", {"v": "first"})
+    store.put(kind, "k", {"v": "second"}, if_present=True)
+    assert store.get(kind, "k") == {"v": "second"}
+    store.delete(kind, "k")
+    with pytest.raises(ConcurrencyConflict, match="k does not exist"):
+        store.put(kind, "k", {"v": "third"}, if_present=True)
+    assert store.get(kind, "k") is None
+
+
 def test_kinds_are_isolated(store: DocumentStore, kind: str) -> None:
     other = kind + "x"  # a kind that has `kind` as a prefix must not leak into it either
     store.put(kind, "k", {"kind": 1})

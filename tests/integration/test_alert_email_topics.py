@@ -21,6 +21,7 @@ from trading_system.alerts.handlers import move_email_alerts
 from trading_system.config import Settings
 from trading_system.entrypoints.cli import app
 from trading_system.kernel.bus import MessageContext
+from trading_system.kernel.errors import ConcurrencyConflict
 from trading_system.kernel.principal import Principal, Role
 
 __all__ = ["aws_env", "moto_url"]  # fixtures this module uses
@@ -44,6 +45,11 @@ class MemoryAlerts:
 
     def delete(self, alert: Alert) -> None:
         self.by_id.pop(alert.alert_id, None)
+
+    def replace(self, alert: Alert) -> None:
+        if alert.alert_id not in self.by_id:
+            raise ConcurrencyConflict(f"alert {alert.alert_id} does not exist")
+        self.by_id[alert.alert_id] = alert
 
     def subscribed(self, topic: Topic, source_id: str) -> list[Alert]:
         return [a for a in self.by_id.values() if (a.draft.topic, a.draft.source_id) == (topic, source_id)]
@@ -143,6 +149,25 @@ def test_a_user_moves_only_their_own_alerts(sns: Any, topic: str, channels: Chan
 
     assert result.moved == [mine.alert_id]
     assert alerts.get(theirs.alert_id) == theirs
+
+
+def test_an_alert_deleted_while_it_is_moved_stays_deleted(sns: Any, topic: str, channels: Channels) -> None:
+    alerts = MemoryAlerts()
+    doomed = legacy_alert(sns, topic, "u_a", "a@example.com", [])
+    alerts.add(doomed)
+    subscribe = channels.register
+
+    def register_while_deleted(alert_id: str, target: Any, owner: str) -> str:
+        ref = subscribe(alert_id, target, owner)
+        alerts.delete(doomed)  # its owner deletes it between the subscribe and the write
+        return ref
+
+    channels.register = register_while_deleted  # type: ignore[method-assign]
+    result = move_email_alerts(MoveEmailAlerts(), alerts, channels, ADMIN).result
+
+    assert result.moved == [] and result.failed == {doomed.alert_id: "deleted while it was being moved"}
+    assert alerts.get(doomed.alert_id) is None
+    assert email_subscriptions(sns, owner_topic_arn(topic, "u_a")) == []  # the new subscription undone
 
 
 # --- the CLI ------------------------------------------------------------------------------------

@@ -58,6 +58,9 @@ class DocumentAlerts:
         self.store.delete(_route_kind(alert.draft.topic, alert.draft.source_id), alert.alert_id)
         self.store.delete(ALERTS, alert.alert_id)
 
+    def replace(self, alert: Alert) -> None:
+        self.store.put(ALERTS, alert.alert_id, alert.model_dump(mode="json"), if_present=True)
+
     def subscribed(self, topic: Topic, source_id: str) -> list[Alert]:
         ids = [key for key, _ in scan_all(self.store, _route_kind(topic, source_id))]
         found = self.store.get_many(ALERTS, ids) if ids else {}

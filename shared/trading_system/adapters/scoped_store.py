@@ -52,9 +52,11 @@ class ScopedDocumentStore:
         self.scope.check(kind)
         return self.store.get_many(kind, keys)
 
-    def put(self, kind: str, key: str, doc: Document, *, if_absent: bool = False) -> None:
+    def put(
+        self, kind: str, key: str, doc: Document, *, if_absent: bool = False, if_present: bool = False
+    ) -> None:
         self.scope.check(kind)
-        self.store.put(kind, key, doc, if_absent=if_absent)
+        self.store.put(kind, key, doc, if_absent=if_absent, if_present=if_present)
 
     def put_many(self, kind: str, docs: Mapping[str, Document]) -> None:
         self.scope.check(kind)

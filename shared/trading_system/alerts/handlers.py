@@ -249,8 +249,9 @@ def move_email_alerts(
 ) -> Handled[MovedEmailAlerts]:
     """Until moved, an alert of the shared topic sends nothing: its owner's topic is where its
     messages go, and its address has not confirmed there (consent is per owner, so never carried
-    over). The alert is stored again with its new channel ref (a delete and an add: the store has
-    no update; an event in that instant finds no alert), then its old subscription is undone."""
+    over). The alert is stored again with its new channel ref, in one write (an event meanwhile
+    finds it, old or new), then its old subscription is undone. An alert deleted while it was
+    being moved stays deleted, and its new subscription is undone."""
     result = MovedEmailAlerts()
     for alert in alerts.list():
         target = alert.draft.target
@@ -263,13 +264,14 @@ def move_email_alerts(
         except DomainError as error:
             result.failed[alert.alert_id] = str(error)
             continue
-        moved = alert.model_copy(update={"channel_ref": ref})
-        alerts.delete(alert)
         try:
-            alerts.add(moved)
-        except Exception:
-            alerts.add(alert)  # as it was, its old subscription still in place
+            alerts.replace(alert.model_copy(update={"channel_ref": ref}))
+        except ConcurrencyConflict:
             alert_channels.unregister(ref, target)
+            result.failed[alert.alert_id] = "deleted while it was being moved"
+            continue
+        except Exception:
+            alert_channels.unregister(ref, target)  # the alert as it was, its old subscription in place
             raise
         try:
             alert_channels.unregister(alert.channel_ref, target)

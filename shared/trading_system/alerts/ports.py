@@ -18,6 +18,10 @@ class Alerts(Protocol):
 
     def delete(self, alert: Alert) -> None: ...
 
+    def replace(self, alert: Alert) -> None:
+        """The alert stored again whole, in one write (its topic and source, which its route is
+        filed under, unchanged); ConcurrencyConflict when it was deleted meanwhile."""
+
     def subscribed(self, topic: Topic, source_id: str) -> list[Alert]: ...
 
     def list(self) -> list[Alert]: ...

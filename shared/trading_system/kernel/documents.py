@@ -21,8 +21,11 @@ class DocumentStore(Protocol):
 
     def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, Document]: ...
 
-    def put(self, kind: str, key: str, doc: Document, *, if_absent: bool = False) -> None:
-        """Write a document. With if_absent, raise ConcurrencyConflict if the key exists."""
+    def put(
+        self, kind: str, key: str, doc: Document, *, if_absent: bool = False, if_present: bool = False
+    ) -> None:
+        """Write a document. With if_absent, raise ConcurrencyConflict if the key exists; with
+        if_present, if it does not (a document replaced whole, never brought back once deleted)."""
 
     def put_many(self, kind: str, docs: Mapping[str, Document]) -> None: ...
 

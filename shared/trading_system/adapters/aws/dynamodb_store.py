@@ -118,20 +118,24 @@ class DynamoDbDocumentStore:
                 )
         return found
 
-    def put(self, kind: str, key: str, doc: Document, *, if_absent: bool = False) -> None:
+    def put(
+        self, kind: str, key: str, doc: Document, *, if_absent: bool = False, if_present: bool = False
+    ) -> None:
         check_key(kind, key)
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "Item": item_of(kind, key, doc),
         }
-        if if_absent:
-            request["ConditionExpression"] = "attribute_not_exists(#pk)"
+        if if_absent or if_present:
+            request["ConditionExpression"] = f"attribute_{'not_' if if_absent else ''}exists(#pk)"
             request["ExpressionAttributeNames"] = {"#pk": "pk"}
         try:
             self.client.put_item(**request)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise ConcurrencyConflict(f"{kind} {key} already exists") from None
+                raise ConcurrencyConflict(
+                    f"{kind} {key} {'already exists' if if_absent else 'does not exist'}"
+                ) from None
             raise
 
     def put_many(self, kind: str, docs: Mapping[str, Document]) -> None:

@@ -67,7 +67,9 @@ class SqliteDocumentStore:
                 found.update((k, json.loads(b)) for k, b in rows)
         return found
 
-    def put(self, kind: str, key: str, doc: Document, *, if_absent: bool = False) -> None:
+    def put(
+        self, kind: str, key: str, doc: Document, *, if_absent: bool = False, if_present: bool = False
+    ) -> None:
         body = json.dumps(doc, separators=(",", ":"))
         with self._lock:
             if if_absent:
@@ -77,6 +79,12 @@ class SqliteDocumentStore:
                 )
                 if cursor.rowcount == 0:
                     raise ConcurrencyConflict(f"{kind} {key} already exists")
+            elif if_present:
+                cursor = self._db.execute(
+                    "UPDATE documents SET body = ? WHERE kind = ? AND key = ?", (body, kind, key)
+                )
+                if cursor.rowcount == 0:
+                    raise ConcurrencyConflict(f"{kind} {key} does not exist")
             else:
                 self._db.execute(
                     "INSERT OR REPLACE INTO documents (kind, key, body) VALUES (?, ?, ?)",
