@@ -4,6 +4,9 @@ its own and retries less."""
 
 from __future__ import annotations
 
+import json
+
+import botocore.loaders
 import pytest
 from botocore.exceptions import UnknownServiceError
 
@@ -75,3 +78,15 @@ def test_a_client_is_built_for_each_of_the_platforms_services_and_no_other(setti
         assert clients.client(service, settings).meta.service_model.service_name == service
     with pytest.raises(UnknownServiceError, match="'lambda'"):
         clients.client("lambda", settings)
+
+
+def test_the_loader_reads_the_same_models_as_botocores_own() -> None:
+    """Its JSON files are parsed by orjson into plain dicts: the same content, in the same order."""
+    ours, botocores = clients._PlatformLoader(), botocore.loaders.Loader()
+    for name in ("endpoints", "partitions", "sdk-default-configuration", "_retry"):
+        mine, theirs = ours.load_data(name), botocores.load_data(name)
+        assert mine == theirs and json.dumps(mine) == json.dumps(theirs), name
+    for service in sorted(clients.SERVICES):
+        for type_name in ("service-2", "endpoint-rule-set-1"):  # plain and gzipped files both
+            mine = ours.load_service_model(service, type_name)
+            assert json.dumps(mine) == json.dumps(botocores.load_service_model(service, type_name))

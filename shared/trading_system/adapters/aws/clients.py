@@ -11,11 +11,14 @@ adapter uses, and importing it cost every AWS function about 30 ms of its cold s
 
 from __future__ import annotations
 
+import gzip
 import threading
+from pathlib import Path
 from typing import Any
 
 import botocore.loaders
 import botocore.session
+import orjson
 from botocore.config import Config
 
 from trading_system.config import Settings
@@ -45,11 +48,33 @@ SERVICES = frozenset(
 )
 
 
+class _JsonFiles:
+    """What botocore's JSON file loader does (`<path>.json`, else `<path>.json.gz`), parsed by
+    orjson into plain dicts rather than by json with an OrderedDict hook (plain dicts keep their
+    order as well): endpoints.json alone, 1.25 MB that every first client reads, parses in 11-16 ms
+    instead of 20-24 ms in a fresh interpreter; the first DynamoDB client, 54-66 ms instead of
+    65-88 ms on a busy machine."""
+
+    _OPENERS = ((".json", open), (".json.gz", gzip.open))
+
+    def exists(self, file_path: str) -> bool:
+        return any(Path(file_path + extension).is_file() for extension, _ in self._OPENERS)
+
+    def load_file(self, file_path: str) -> Any:
+        for extension, opener in self._OPENERS:
+            if Path(file_path + extension).is_file():
+                with opener(file_path + extension, "rb") as data:
+                    return orjson.loads(data.read())
+        return None
+
+
 class _PlatformLoader(botocore.loaders.Loader):  # type: ignore[misc]  # botocore is untyped
     """botocore's loader, knowing the platform's services instead of finding every service's by
     listing its ~400 folders (once for the service models, once for the endpoint rules): 25-50 ms
     of each AWS function's first client, so of its cold start. An unknown service is still
     refused, by name, as botocore refuses it."""
+
+    FILE_LOADER_CLASS = _JsonFiles
 
     def list_available_services(self, type_name: str) -> list[str]:
         return sorted(SERVICES)
