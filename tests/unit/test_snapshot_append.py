@@ -53,11 +53,16 @@ def deltas(draw: st.DrawFn) -> tuple[list[int], int, list[int], list[tuple[int, 
     return latest, width, rows, bars
 
 
+Case = tuple[list[int], int, list[int], list[tuple[int, float]]]  # latest per row, width, rows, bars
+
+
 @settings(max_examples=300, deadline=None)
 @given(deltas())
-def test_the_vectorised_append_is_the_one_bar_at_a_time_rule(
-    case: tuple[list[int], int, list[int], list[tuple[int, float]]],
-) -> None:
+def test_the_vectorised_append_is_the_one_bar_at_a_time_rule(case: Case) -> None:
+    assert_as_one_bar_at_a_time(case)
+
+
+def assert_as_one_bar_at_a_time(case: Case) -> None:
     latest, width, rows, bars = case
     expected = matrices(latest, width)
     accepted = one_at_a_time(expected, rows, bars)
@@ -72,6 +77,30 @@ def test_the_vectorised_append_is_the_one_bar_at_a_time_rule(
         untouched = matrices(latest, width)
         for name in NAMES:
             np.testing.assert_array_equal(actual[name], untouched[name], err_msg=name)
+
+
+@st.composite
+def even_deltas(draw: st.DrawFn) -> tuple[list[int], int, list[int], list[tuple[int, float]]]:
+    """Deltas giving each row they touch the same number of new bars (as an end of day gives
+    every symbol one), to every row or to some: the shift `_append` takes for them."""
+    width = draw(st.integers(1, 6))
+    latest = draw(st.lists(st.sampled_from([0, 3, 10, 20]), min_size=1, max_size=5))
+    every = draw(st.booleans())
+    touched = range(len(latest)) if every else sorted(draw(st.sets(st.integers(0, len(latest) - 1))))
+    k = draw(st.integers(1, width + 1))
+    rows: list[int] = []
+    bars: list[tuple[int, float]] = []
+    for row in touched:
+        for ts in range(latest[row] + 1, latest[row] + 1 + k):
+            rows.append(row)
+            bars.append((ts, ts / 7))
+    return latest, width, rows, bars
+
+
+@settings(max_examples=200, deadline=None)
+@given(even_deltas())
+def test_rows_gaining_the_same_number_of_bars_shift_as_one_bar_at_a_time(case: Case) -> None:
+    assert_as_one_bar_at_a_time(case)
 
 
 def test_a_delta_repeating_a_bar_is_refused() -> None:
