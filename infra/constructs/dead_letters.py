@@ -10,8 +10,9 @@ and each needs its own setting, or failures vanish:
   whose `responsePayload` holds the error.
 
 Both land in the same queue, one per function, so everything a subscriber failed to process is in
-one place. (`trading dead-letters` lists and replays the local runtime's dead-letter table; a tool
-for these queues, which must read both shapes, is still to come.)
+one place. (`trading dead-letters` lists and replays the local runtime's dead-letter table; for
+these queues, docs/OPERATIONS.md says how to read and replay both shapes by hand: SQS's own
+redrive cannot, as it moves messages back only to SQS source queues.)
 """
 
 from __future__ import annotations
