@@ -1,6 +1,9 @@
 """The local runtime's HTTP reads under load (issue 13): `trading serve` on loopback, wrk keeping
 1,000 connections busy for 30 s, each sending its next read as soon as the last is answered. The
-baseline is the same read from one connection in the same run: what a read costs unloaded.
+baseline is the same read from one connection in the same run: what a read costs unloaded. A
+ceiling beside it: a bare FastAPI app on the same uvicorn settings (one async route answering a
+small JSON, no key, no store) under the same 1,000 connections, which is what this machine's
+Python server stack can do at all, before any platform code.
 
 wrk comes from Debian (`make bench` installs it when missing). Bounded: two reads, 30 s each at
 1,000 connections and 10 s each at one, on 127.0.0.1 only.
@@ -11,7 +14,10 @@ from __future__ import annotations
 import re
 import resource
 import shutil
+import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -55,6 +61,42 @@ def wrk(url: str, key: str, connections: int, seconds: int) -> dict[str, float]:
     return figures
 
 
+BARE_APP = """
+import fastapi, uvicorn
+app = fastapi.FastAPI()
+
+@app.get("/v1/ping")
+async def ping() -> dict[str, str]:  # async: no thread-pool hop, FastAPI's cheapest endpoint
+    return {"symbol": "AAPL", "status": "active"}
+
+uvicorn.run(app, host="127.0.0.1", port=PORT, log_level="warning", http="httptools")
+"""
+CEILING_S = 10
+
+
+def bare_app_ceiling() -> dict[str, float]:
+    """wrk at 1,000 connections against a bare app in a child process, on a free port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-c", BARE_APP.replace("PORT", str(port))])
+    try:
+        url = f"http://127.0.0.1:{port}/v1/ping"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
+        return wrk(url, "none", CONNECTIONS, CEILING_S)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def test_reads_under_a_thousand_connections(tmp_path: Path) -> None:
     assert shutil.which("wrk"), "wrk is missing: `make bench` installs it (Debian's package)"
     # 1,000 sockets and the server's own files need more than the usual 1,024 descriptors.
@@ -85,6 +127,24 @@ def test_reads_under_a_thousand_connections(tmp_path: Path) -> None:
                 alone["rps"],
                 note=f"{loaded['non_2xx']:.0f} non-2xx, {loaded['socket_errors']:.0f} socket errors",
             )
+        runner.stop()
+        ceiling = bare_app_ceiling()
+        for p in ("p50", "p99"):
+            report.figure(
+                SECTION,
+                f"ceiling, a bare FastAPI app on the same uvicorn: {p}",
+                ceiling[p],
+                "ms",
+                note=f"1,000 connections for {CEILING_S} s" if p == "p50" else "",
+            )
+        report.figure(
+            SECTION,
+            "ceiling, a bare FastAPI app on the same uvicorn: throughput",
+            ceiling["rps"],
+            "req/s",
+            note=f"{ceiling['non_2xx']:.0f} non-2xx, {ceiling['socket_errors']:.0f} socket errors; "
+            f"p99 < 50 ms with 1,000 closed-loop connections needs over {CONNECTIONS / 0.05:,.0f} req/s",
+        )
     finally:
         runner.stop()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
