@@ -655,8 +655,6 @@ class ParquetLake:
 def _by_period(bars: BarColumns, period: Period) -> list[tuple[str, dict[str, npt.NDArray[Any]]]]:
     """The batch's columns split by lake period, each part in the batch's order: slices when the
     periods come in runs (one symbol, or one period), else gathered after a stable sort."""
-    stamps = bars.ts_us.astype("datetime64[us]").astype(f"datetime64[{_PERIOD_UNITS[period]}]")
-    keys = stamps.view(np.int64)
     columns = {
         "code": bars.symbol_code,
         "ts_us": bars.ts_us,
@@ -666,6 +664,15 @@ def _by_period(bars: BarColumns, period: Period) -> list[tuple[str, dict[str, np
         "close": bars.close,
         "volume": bars.volume,
     }
+    unit = f"datetime64[{_PERIOD_UNITS[period]}]"
+    if len(bars.ts_us):
+        # One period (a day's bars, a vendor's month): known from the first and last times, not
+        # by converting every row's time (a fifth of a 1M-bar write's own Python time).
+        first, last = np.array([bars.ts_us.min(), bars.ts_us.max()]).astype("datetime64[us]").astype(unit)
+        if first == last:
+            return [(str(first), columns)]
+    stamps = bars.ts_us.astype("datetime64[us]").astype(unit)
+    keys = stamps.view(np.int64)
     if len(keys) and not bool(np.all(keys[1:] >= keys[:-1])):
         offsets = keys - keys.min()
         # numpy's stable sort is a radix sort for 16-bit keys: linear for the usual few periods.
