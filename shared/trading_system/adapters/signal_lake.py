@@ -1,11 +1,16 @@
 """Signals and scan runs in the Parquet lake (local folder or S3), through DuckDB:
-`signals/date=2026-11-24/<id>.parquet` and `scan_runs/scanner_id=<id>/<run id>.parquet`."""
+`signals/date=2026-11-24/<id>.parquet` and `scan_runs/scanner_id=<id>/<run id>.parquet`.
+
+Both grow by a file per scan (a scanner every minute writes 1,440 runs a day), so reads open only
+what can answer: signals since a time read the days from that time's on, and a scanner's latest
+runs read its newest run files, run ids being sortable by the time they were made.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from trading_system.adapters.lake import ParquetLake
@@ -59,6 +64,9 @@ class SignalLake:
         analytics: bool = True,
     ) -> list[dict[str, Any]]:
         files = self.lake.files.list_files("signals/")
+        if since is not None:  # a file's day is when its signals were detected, in UTC
+            first_day = f"date={since.astimezone(UTC).date().isoformat()}"
+            files = [path for path in files if path.rsplit("/", 2)[-2] >= first_day]
         where, params = ["TRUE"], {"files": files, "limit": limit}
         if scanner_ids is not None:
             # Typed, so that an empty list (a user without scanners) binds as one of text.
@@ -76,7 +84,9 @@ class SignalLake:
         )
 
     def runs(self, scanner_id: str, limit: int) -> list[dict[str, Any]]:
-        files = self.lake.files.list_files(f"scan_runs/scanner_id={scanner_id}/")
+        """The scanner's latest runs, newest first. One file per run, named by its run id
+        (`run_` and a sortable id made as the run starts): the newest `limit` names hold them."""
+        files = sorted(self.lake.files.list_files(f"scan_runs/scanner_id={scanner_id}/"))[-limit:]
         return self._read(files, "ORDER BY started_at DESC LIMIT $limit", {"files": files, "limit": limit})
 
     def _read(self, files: list[str], tail: str, params: dict[str, Any]) -> list[dict[str, Any]]:

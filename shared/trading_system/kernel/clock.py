@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Clock(Protocol):
@@ -18,12 +20,14 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-def sortable_id() -> str:
-    """A 26-character id whose lexical order is creation order (ns timestamp + randomness).
+def sortable_id(at: datetime | None = None) -> str:
+    """A 26-character id whose lexical order is creation order (ns timestamp + randomness), or
+    the order of `at` when given (an id that sorts as a record's own time, from its clock).
 
     The lake uses it to let the newest ingestion win without a separate sequence.
     """
-    return f"{time.time_ns():019d}{os.urandom(4).hex()[:7]}"
+    ns = time.time_ns() if at is None else (at - _EPOCH) // timedelta(microseconds=1) * 1_000
+    return f"{ns:019d}{os.urandom(4).hex()[:7]}"
 
 
 def newest_first_id(prefix: str) -> str:

@@ -295,7 +295,7 @@ def execute_scan(
         refresh_events = [e for e in rebuilt if not isinstance(e, IndicatorsCalculated)]
     universe = _universe(scanner, symbols)
     scan = rules.scan_sql(compiled)
-    run_id = f"run_{sortable_id()}"
+    run_id = f"run_{sortable_id(started_at)}"  # sorts as the runs started: the signal log reads the newest
     candidates = []
     for row in map(scan.read, snapshots.query_snapshot(scanner.timeframe, scan.sql, scan.params, universe)):
         if row.held and not all(row.held):
