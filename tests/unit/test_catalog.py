@@ -3,6 +3,7 @@ has its code."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 import inspect
 import json
@@ -134,6 +135,24 @@ def test_each_function_module_builds_its_handler(
         del sys.modules[name]
     module = importlib.import_module(function.module)  # type: ignore[attr-defined]
     assert callable(module.handler)
+
+
+def test_each_function_module_turns_the_garbage_collector_back_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """functions/__init__.py turns the collector off for a function's init phase; the handler's
+    `lambda_runtime.instrument`, which every function module ends with, turns it back on. A module
+    that did not would leave its Lambda without a collector for as long as it lives."""
+    monkeypatch.setenv("TRADING_DATA_DIR", str(tmp_path))
+    try:
+        for function in CATALOG:
+            sys.modules.pop(function.module, None)
+            gc.disable()  # as functions/__init__.py leaves it, in a fresh process
+            importlib.import_module(function.module)
+            assert gc.isenabled(), f"{function.module} left the garbage collector off"
+    finally:
+        gc.enable()
+        gc.unfreeze()  # what the imports froze: this process's, not a Lambda's
 
 
 _PROBE = """

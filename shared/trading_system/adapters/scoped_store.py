@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trading_system.kernel.documents import Document, DocumentStore
-from trading_system.kernel.event_store import EventStore, RecordedEvent, StreamAppend, ViewWrite
 from trading_system.kernel.kinds import STREAM
+
+if TYPE_CHECKING:
+    # Types only: every function with a table grant imports this module, and most (all but
+    # Trading's) never touch the event store, whose module is a few milliseconds of cold start.
+    from trading_system.kernel.event_store import EventStore, RecordedEvent, StreamAppend, ViewWrite
 
 
 class KindNotGranted(PermissionError):

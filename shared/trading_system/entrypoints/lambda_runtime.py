@@ -3,6 +3,7 @@ application code the local runner uses. Everything here runs once, in the init p
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable
 from typing import Any
@@ -75,7 +76,18 @@ def instrument(
         from aws_lambda_powertools import Tracer
 
         wrapped = Tracer(service=function.name).capture_lambda_handler(wrapped)
+    _end_of_init()
     return wrapped
+
+
+def _end_of_init() -> None:
+    """The handler is built (every function module ends with `instrument`): the garbage collector,
+    off while the module was imported (functions/__init__.py), goes back on. What init made is
+    frozen first: otherwise the first collection, on the first request, would walk all of it,
+    still in the youngest generation. Once per process: a later call finds it on, and leaves it."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def http_function(name: str) -> LambdaHandler:

@@ -62,7 +62,9 @@ class Event(Message):
 class Envelope(BaseModel):
     """What goes on the bus: the event plus the metadata to trace and deduplicate it."""
 
-    model_config = ConfigDict(frozen=True)
+    # Built on first use, as messages are: every function imports this module, but only those
+    # that publish or receive events (no read, no health check) ever make or open an envelope.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     event_id: UUID = Field(default_factory=uuid4)
     event_type: str

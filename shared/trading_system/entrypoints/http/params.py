@@ -14,7 +14,9 @@ from fastapi import Path, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
-from trading_system.market_data.domain import SYMBOL_INPUT_PATTERN, parse_symbol, symbol_of_segment
+# From `symbols`, where they live (`domain` re-exports them): a route that takes no symbol, as
+# health, does not pay for building the market data models.
+from trading_system.market_data.symbols import SYMBOL_INPUT_PATTERN, parse_symbol, symbol_of_segment
 
 _CONSTRAINTS = {
     annotated_types.Ge: "ge",

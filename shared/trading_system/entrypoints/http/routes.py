@@ -19,7 +19,7 @@ import functools
 import importlib
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 import fastapi.utils
@@ -83,6 +83,22 @@ def router_of(function_name: str) -> APIRouter:
 def all_routers() -> dict[str, APIRouter]:
     """Every route of the catalog, by function name."""
     return {f.name: router_of(f.name) for f in CATALOG if isinstance(f.trigger, Http)}
+
+
+def kept_apart(context_module: str, endpoints: Mapping[str, str]) -> Callable[[str], Any]:
+    """The `__getattr__` (PEP 562) of a context's module that keeps some endpoints in modules of
+    their own beside it (`endpoints`: endpoint name -> module name): such a module is imported
+    when `endpoint_of` first asks for one of its endpoints, so that a Lambda serving another
+    route of the context does not import what only those need."""
+    package = context_module.rpartition(".")[0]
+
+    def endpoint(name: str) -> Any:
+        module = endpoints.get(name)
+        if module is None:
+            raise AttributeError(f"module {context_module!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{module}"), name)
+
+    return endpoint
 
 
 def endpoint_of(function: Function) -> Callable[..., Any]:

@@ -12,7 +12,7 @@ from fastapi import Query, Response
 
 from trading_system.entrypoints.http.dependencies import Bus, Context
 from trading_system.entrypoints.http.params import like
-from trading_system.entrypoints.http.routes import route
+from trading_system.entrypoints.http.routes import kept_apart, route
 from trading_system.entrypoints.http.webhooks import (  # noqa: F401 - webhooks are Strategies' routes
     create_webhook,
     delete_webhook,
@@ -38,13 +38,11 @@ from trading_system.strategies.commands import (
 from trading_system.strategies.definitions import SavedStrategy, StrategyDraft
 from trading_system.strategies.deployments import Deployment, DeploymentDraft
 from trading_system.strategies.jobs import BacktestJob, SweepJob
-from trading_system.strategies.parity import ParityReport
 from trading_system.strategies.queries import (
     GetBacktest,
     GetBacktestEquity,
     GetBacktestTrades,
     GetDeployment,
-    GetParity,
     GetStrategy,
     GetSweep,
     GetSweepHeatmap,
@@ -210,13 +208,6 @@ def stop_deployment(
     return stopped
 
 
-def get_parity(
-    deployment_id: Annotated[str, like(GetParity, "deployment_id", in_path=True)], bus: Bus, context: Context
-) -> ParityReport:
-    report: ParityReport = bus.ask(GetParity(deployment_id=deployment_id), context)
-    return report
-
-
 @route(status_code=202)
 def submit_sweep(body: SweepRequest, response: Response, bus: Bus, context: Context) -> SweepJob:
     job: SweepJob = bus.execute(SubmitSweep(request=body), context)
@@ -272,3 +263,8 @@ def delete_sweep(
 ) -> Response:
     bus.execute(DeleteSweep(sweep_id=sweep_id), context)
     return Response(status_code=204)
+
+
+# A deployment's parity report is read by its own route alone (the handlers import it only to
+# answer it): kept apart, so that the context's other routes do not build its models.
+__getattr__ = kept_apart(__name__, {"get_parity": "parity"})
