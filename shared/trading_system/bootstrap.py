@@ -63,6 +63,11 @@ T = TypeVar("T")
 
 CONTEXTS = ("identity", "market_data", "analytics", "scanning", "trading", "strategies", "alerts")
 
+# Modules whose messages keep their handler table beside them, not in their context's handlers
+# module: a function that handles only those messages (or none of them) loads only the table it
+# needs (webhooks: their handlers import Scanning's and Trading's messages, Strategies' do not).
+TABLES_APART = ("trading_system.strategies.webhooking",)
+
 
 class ContextHandlers:
     """Every context's handlers, each context imported the first time one of its messages is
@@ -72,16 +77,18 @@ class ContextHandlers:
         self._loaded: dict[str, HandlerTable] = {}
         self._lock = threading.Lock()
 
-    def _context(self, name: str) -> HandlerTable:
-        table = self._loaded.get(name)
+    def _table(self, module_name: str) -> HandlerTable:
+        table = self._loaded.get(module_name)
         if table is None:
             with self._lock:
-                module = importlib.import_module(f"trading_system.{name}.handlers")
-                table = self._loaded[name] = module.HANDLERS
+                module = importlib.import_module(module_name)
+                table = self._loaded[module_name] = module.HANDLERS
         return table
 
     def _of(self, kind: type) -> HandlerTable:
-        return self._context(kind.__module__.split(".")[1])
+        if kind.__module__ in TABLES_APART:
+            return self._table(kind.__module__)
+        return self._table(f"trading_system.{kind.__module__.split('.')[1]}.handlers")
 
     def command(self, kind: type[Command]) -> Handler:
         return self._of(kind).command(kind)
@@ -143,8 +150,8 @@ def fan_out_locally(context: str, fan_out: FanOut) -> Handler:
 def all_handlers() -> HandlerTable:
     """Every handler of every context (imports them all)."""
     table = HandlerTable()
-    for context in CONTEXTS:
-        table = table.merge(importlib.import_module(f"trading_system.{context}.handlers").HANDLERS)
+    for module in (*(f"trading_system.{context}.handlers" for context in CONTEXTS), *TABLES_APART):
+        table = table.merge(importlib.import_module(module).HANDLERS)
     return table
 
 

@@ -182,6 +182,38 @@ def test_only_functions_that_read_the_lake_import_duckdb(function: object, tmp_p
     assert not imported["pydantic_v1"], "FastAPI's check for pydantic.v1 models imports it (routes.py)"
 
 
+def test_the_other_strategies_routes_and_their_handlers_do_without_webhooks(tmp_path: Path) -> None:
+    """Webhooks' routes and handlers (strategies/webhooking.py) import Scanning's and Trading's
+    messages: a Strategies function that serves another route neither imports them at init nor
+    loads them with its context's handler table on its first request."""
+    probe = (
+        "import sys, functions.strategies.get_strategy, trading_system.strategies.handlers\n"
+        "print('trading_system.strategies.webhooking' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TRADING_DATA_DIR": str(tmp_path)},
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_the_bus_finds_webhooks_handlers_in_their_own_table() -> None:
+    from trading_system.bootstrap import ContextHandlers
+    from trading_system.strategies import webhooking
+    from trading_system.strategies.commands import CreateStrategy
+    from trading_system.strategies.handlers import HANDLERS as STRATEGIES
+
+    handlers = ContextHandlers()
+    assert handlers.command(webhooking.ReceiveWebhook) is webhooking.receive_webhook
+    assert handlers.query(webhooking.ListWebhooks) is webhooking.list_webhooks
+    assert handlers.command(CreateStrategy) is STRATEGIES.command(CreateStrategy)
+
+
 def test_a_pydantic_v1_model_is_still_refused_once_pydantic_v1_is_loaded() -> None:
     import warnings
 

@@ -78,7 +78,6 @@ from trading_system.strategies.sweeping import (
     run_sweep_block,
     submit_sweep,
 )
-from trading_system.strategies.webhooking import HANDLERS as WEBHOOK_HANDLERS
 
 if TYPE_CHECKING:
     from trading_system.analytics.ports import SignalLog
@@ -490,5 +489,5 @@ HANDLERS = HandlerTable(
         GetSweepHeatmap: get_sweep_heatmap,
     },
 )
-# Webhooks in (strategies/webhooking.py) keep their handlers beside their model.
-HANDLERS = HANDLERS.merge(WEBHOOK_HANDLERS)
+# Webhooks in (strategies/webhooking.py) keep their handlers, and their table, beside their
+# model: the bus loads that table on its own (bootstrap.TABLES_APART).

@@ -13,12 +13,6 @@ from fastapi import Query, Response
 from trading_system.entrypoints.http.dependencies import Bus, Context
 from trading_system.entrypoints.http.params import like
 from trading_system.entrypoints.http.routes import kept_apart, route
-from trading_system.entrypoints.http.webhooks import (  # noqa: F401 - webhooks are Strategies' routes
-    create_webhook,
-    delete_webhook,
-    list_webhooks,
-    receive_webhook,
-)
 from trading_system.kernel.errors import Problem, ValidationFailed
 from trading_system.strategies.commands import (
     BacktestRequest,
@@ -266,5 +260,16 @@ def delete_sweep(
 
 
 # A deployment's parity report is read by its own route alone (the handlers import it only to
-# answer it): kept apart, so that the context's other routes do not build its models.
-__getattr__ = kept_apart(__name__, {"get_parity": "parity"})
+# answer it): kept apart, so that the context's other routes do not build its models. So are
+# webhooks' routes (Strategies' in the catalog): their messages import Scanning's and Trading's,
+# and their handlers are a table of their own (bootstrap.TABLES_APART) that no other route needs.
+__getattr__ = kept_apart(
+    __name__,
+    {
+        "get_parity": "parity",
+        "create_webhook": "webhooks",
+        "delete_webhook": "webhooks",
+        "list_webhooks": "webhooks",
+        "receive_webhook": "webhooks",
+    },
+)

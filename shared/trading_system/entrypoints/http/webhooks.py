@@ -1,7 +1,8 @@
 """Webhooks routes: managing webhooks (a trader's), and the public route their alerts come in on.
 
-The catalog files them under Strategies (the context that owns webhooks), so the endpoints are
-re-exported by entrypoints/http/strategies.py, where the routes look for them.
+The catalog files them under Strategies (the context that owns webhooks), so the routes look for
+the endpoints in entrypoints/http/strategies.py, which imports this module when asked for one
+(`routes.kept_apart`).
 """
 
 from __future__ import annotations
