@@ -370,3 +370,36 @@ def test_small_batches_and_many_symbols_prove_nothing(subject: LakeUnderTest) ->
     lake.write(columns(["AAA", "BBB"], 30, timedelta(minutes=1), seed=4, start=T0), Timeframe.M1, "0004")
     assert len(markers(lake, "AAA")) == len(markers(lake, "BBB")) == 3  # 0001's, 0002's and 0003's files
     assert markers(lake, "CCC") == []
+
+
+def test_markers_of_an_ingestion_that_never_committed_go_once_older_than_the_grace(
+    subject: LakeUnderTest,
+) -> None:
+    lake = subject.lake
+    compacted_month_end(lake, sortable_id())
+    lake.write(
+        columns(["AAA"], 80, timedelta(minutes=1), seed=2, start=MONTH_END), Timeframe.M1, sortable_id()
+    )
+    records, _ = lake.files.list_ingests("ingests/timeframe=1m/")
+    lake.files.delete(records)  # the writer died before its commit record
+    lake.compact(Timeframe.M1)
+    assert len(markers(lake)) == 2  # young: its writer may be at work still
+    lake.orphan_grace_s = 0
+    lake.compact(Timeframe.M1)
+    assert markers(lake) == []
+
+
+def test_a_proof_that_fails_leaves_no_marker_and_the_ingestion_commits(
+    subject: LakeUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = subject.lake
+    compacted_month_end(lake)
+
+    def fails(*args: object) -> list[str]:
+        raise RuntimeError("the footers could not be read")
+
+    monkeypatch.setattr(lake, "_shadowed_files", fails)
+    again = columns(["AAA"], 80, timedelta(minutes=1), seed=2, start=MONTH_END)
+    lake.write(again, Timeframe.M1, "0002")
+    assert markers(lake) == []
+    assert_series(everything(lake, "AAA", Timeframe.M1), of_symbol(again, "AAA"))

@@ -36,6 +36,7 @@ Compaction removes markers whose older file it merged away.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 import tempfile
@@ -80,6 +81,7 @@ _PERIOD_UNITS = {Period.DAY: "D", Period.MONTH: "M", Period.YEAR: "Y"}
 _NO_FILES = "No files found"
 _PARALLEL_COPIES = 4  # periods copied at once by one write: measured 1.6x over one at a time
 COMMITS = "_commits"  # the folder of commit records, beside each timeframe's ingest periods
+log = logging.getLogger(__name__)
 SHADOWED = ".shadowed"  # a marker's suffix: an older file every bar of which a newer ingestion holds
 
 
@@ -170,7 +172,10 @@ class ParquetLake:
         paths = [path for path, _ in written]
         rows = sum(count for _, count in written)
         self.files.publish(staging, paths)
-        self._mark_shadowed(bars, parts, timeframe, ingest_id)
+        try:
+            self._mark_shadowed(bars, parts, timeframe, ingest_id)
+        except Exception:  # a proof that fails only leaves the reads as they were: still commit
+            log.warning("ingestion %s: its shadowed files were not marked", ingest_id, exc_info=True)
         record = {"ingest_id": ingest_id, "rows": rows, "files": len(paths)}
         self.files.write_text(_commit_record(timeframe, ingest_id), json.dumps(record))
         return WrittenBars(ingest_id=ingest_id, rows=rows, files=len(paths))
@@ -532,17 +537,23 @@ class ParquetLake:
                         report.rows_merged += self._merge(partition, sorted(paths))
                         report.partitions_merged += 1
                 remaining = self._ingests(tf)
-                self._remove_stale_markers(tf, remaining)
+                self._remove_stale_markers(tf, remaining, born_before)
                 report.files_after += len(by_partition) + len(remaining.files)
             report.orphan_files_removed += self.files.remove_staging(born_before)
         return report
 
-    def _remove_stale_markers(self, timeframe: Timeframe, ingests: IngestListing) -> None:
-        """Delete the shadow markers whose older file is gone (moved or merged away): they can
-        never match a file again, as a file's name is never reused."""
+    def _remove_stale_markers(self, timeframe: Timeframe, ingests: IngestListing, born_before: int) -> None:
+        """Delete the shadow markers whose older file is gone (moved or merged away: a file's
+        name is never reused), and those of ingestions that never committed, once older than
+        the grace (a writer still at work may commit yet)."""
         files, markers = self.files.list_partition(f"bars/timeframe={timeframe.value}/")
         present = {(_period_of(path), _stem(path)) for path in [*files, *ingests.files]}
-        stale = [m for m in markers if (_period_of(m), _marker_parts(m)[0]) not in present]
+        stale = []
+        for marker in markers:
+            older, by = _marker_parts(marker)
+            gone = (_period_of(marker), older) not in present
+            if gone or (not ingests.committed(by) and _born_at(by) < born_before):
+                stale.append(marker)
         self.files.delete(stale)
 
     def _distribute(self, timeframe: Timeframe, fresh: list[str]) -> tuple[int, int]:
