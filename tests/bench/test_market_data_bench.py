@@ -171,13 +171,7 @@ def test_ingest(folder: Path) -> None:
         f"(parse {single['read_s'][0] * 1000:.0f} ms, write {single['write_s'][0] * 1000:.0f} ms); "
         f"{_subscribers_note(single)}",
     )
-    report.figure(
-        INGEST,
-        "(b) 1 symbol x 2 years, as a new process's first ingestion",
-        QUERY_ROWS / single_cold["total_s"][0],
-        "bars/s",
-        note=f"{COLD_NOTE}; {_subscribers_note(single_cold)}",
-    )
+    _cold_figure("(b) 1 symbol x 2 years, as a new process's first ingestion", single_cold)
     report.figure(
         INGEST,
         "CompactLake(1m) of that ingest -> per-symbol partitions",
@@ -197,13 +191,7 @@ def test_ingest(folder: Path) -> None:
         f"shadowed (write {duplicate['write_s'][0] * 1000:.0f} ms, which proves it); "
         f"{_subscribers_note(duplicate)}",
     )
-    report.figure(
-        INGEST,
-        "(b) the same file again, as a new process's first ingestion",
-        QUERY_ROWS / duplicate_cold["total_s"][0],
-        "bars/s",
-        note=f"{COLD_NOTE}; {_subscribers_note(duplicate_cold)}",
-    )
+    _cold_figure("(b) the same file again, as a new process's first ingestion", duplicate_cold)
 
     report.section(MEMORY)
     for name, result, base in (
@@ -307,6 +295,12 @@ def test_query(folder: Path) -> None:
 def _run(scenario: str, folder: Path) -> report.Child:
     env = report.child_env(TRADING_SETTINGS_FILE=str(folder / "absent.toml"))
     return report.run_scenario("tests.bench.test_market_data_bench", scenario, folder, env)
+
+
+def _cold_figure(name: str, result: dict[str, Any]) -> None:
+    """An info row: a query-set ingestion as its process's first, no warm-up."""
+    rate = QUERY_ROWS / result["total_s"][0]
+    report.figure(INGEST, name, rate, "bars/s", note=f"{COLD_NOTE}; {_subscribers_note(result)}")
 
 
 def _subscribers_note(result: dict[str, Any]) -> str:

@@ -32,23 +32,33 @@ def cli(args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_first_admin_key_of_a_deployment_from_its_stack_outputs(moto_url: str, tmp_path: Path) -> None:
-    made = PlatformResources.create(moto_url)
+def deployed_stack(moto_url: str, made: PlatformResources, **extra: str) -> str:
+    """A stack on moto's CloudFormation with the platform's outputs (and `extra` ones): its name."""
     stack = unique_name("stack")
     outputs = {
         "TableName": made.table,
         "EventBusName": made.bus,
         "LakeBucketName": made.lake,
         "RawBucketName": made.raw,
-        "ApiUrl": "https://abc123.execute-api.us-east-1.amazonaws.com/",
+        **extra,
     }
     template = {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {name: {"Value": value} for name, value in outputs.items()},
     }
     boto_client("cloudformation", moto_url).create_stack(StackName=stack, TemplateBody=json.dumps(template))
+    return stack
+
+
+def cli_env(moto_url: str, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADING_")}
-    env |= {"TRADING_AWS_ENDPOINT_URL": moto_url, "TRADING_DATA_DIR": str(tmp_path)}
+    return env | {"TRADING_AWS_ENDPOINT_URL": moto_url, "TRADING_DATA_DIR": str(tmp_path)}
+
+
+def test_the_first_admin_key_of_a_deployment_from_its_stack_outputs(moto_url: str, tmp_path: Path) -> None:
+    made = PlatformResources.create(moto_url)
+    stack = deployed_stack(moto_url, made, ApiUrl="https://abc123.execute-api.us-east-1.amazonaws.com/")
+    env = cli_env(moto_url, tmp_path)
 
     printed = cli(f"trading deployment env --stack {stack}", env)
     assert printed.returncode == 0, printed.stderr
@@ -68,31 +78,15 @@ def test_the_first_admin_key_of_a_deployment_from_its_stack_outputs(moto_url: st
 
 
 def test_a_stack_that_is_not_there_is_named(moto_url: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADING_")}
-    env |= {"TRADING_AWS_ENDPOINT_URL": moto_url, "TRADING_DATA_DIR": str(tmp_path)}
-    missing = cli("trading deployment env --stack NoSuchStack", env)
+    missing = cli("trading deployment env --stack NoSuchStack", cli_env(moto_url, tmp_path))
     assert missing.returncode == 2
     assert "no stack NoSuchStack in us-east-1" in missing.stderr
 
 
 def test_the_alerts_topic_is_exported_when_the_stack_names_it(moto_url: str, tmp_path: Path) -> None:
     made = PlatformResources.create(moto_url)
-    stack = unique_name("stack")
     topic = "arn:aws:sns:us-east-1:123456789012:TradingSystem-EmailAlertsTopic"
-    outputs = {
-        "TableName": made.table,
-        "EventBusName": made.bus,
-        "LakeBucketName": made.lake,
-        "RawBucketName": made.raw,
-        "AlertsTopicArn": topic,
-    }
-    template = {
-        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
-        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
-    }
-    boto_client("cloudformation", moto_url).create_stack(StackName=stack, TemplateBody=json.dumps(template))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADING_")}
-    env |= {"TRADING_AWS_ENDPOINT_URL": moto_url, "TRADING_DATA_DIR": str(tmp_path)}
-    printed = cli(f"trading deployment env --stack {stack}", env)
+    stack = deployed_stack(moto_url, made, AlertsTopicArn=topic)
+    printed = cli(f"trading deployment env --stack {stack}", cli_env(moto_url, tmp_path))
     assert printed.returncode == 0, printed.stderr
     assert f"export TRADING_ALERTS_TOPIC_ARN={topic}" in printed.stdout
