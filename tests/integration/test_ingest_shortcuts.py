@@ -154,6 +154,85 @@ def test_bad_cells_deep_in_a_parquet_file_name_their_rows(lake: ParquetLake, tmp
     assert not parsed.columns.ts_valid[41234] and parsed.columns.ts_valid[41233]
 
 
+def write_csv(path: Path, lines: list[str]) -> str:
+    path.write_text("\n".join(["symbol,ts,open,high,low,close,volume", *lines]) + "\n")
+    return str(path)
+
+
+GOOD_CSV_ROW = "AAA,2024-01-01T00:00:00Z,1,2,0.5,1.5,10"
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "field", "reason"),
+    [
+        ("AA A,2024-01-01T00:02:00Z,1,2,0.5,1.5,10", "symbol", "symbol AA A is not a valid symbol"),
+        (
+            ",2024-01-01T00:02:00Z,1,2,0.5,1.5,10",
+            "symbol",
+            "symbol is missing: add a symbol column or name the symbol of the file",
+        ),
+        ("AAA,,1,2,0.5,1.5,10", "ts", "ts is missing"),
+        (
+            "AAA,someday,1,2,0.5,1.5,10",
+            "ts",
+            "ts is not a timestamp (use ISO 8601, a date, or epoch seconds/milliseconds)",
+        ),
+        ("AAA,2024-01-01T00:02:00Z,abc,2,0.5,1.5,10", "open", "open is not a number"),
+        ("AAA,2024-01-01T00:02:00Z,1,NaN,0.5,1.5,10", "high", "high is NaN, not a number"),
+        ("AAA,2024-01-01T00:02:00Z,1,2, ,1.5,10", "low", "low is missing"),
+        ("AAA,2024-01-01T00:02:00Z,1,2,0.5,,10", "close", "close is missing"),
+        ("AAA,2024-01-01T00:02:00Z,1,2,0.5,1.5,x", "volume", "volume is not a number"),
+    ],
+)
+def test_a_single_unreadable_cell_is_found_on_its_own(
+    lake: ParquetLake, tmp_path: Path, bad_row: str, field: str, reason: str
+) -> None:
+    # A valid file skips the query that names bad cells: one bad cell of each kind, alone in a
+    # file, must still be found, by its row, field and reason.
+    lines = [GOOD_CSV_ROW, "AAA,2024-01-01T00:01:00Z,1,2,0.5,1.5,10", bad_row]
+    parsed = lake.read(write_csv(tmp_path / "one-bad.csv", lines), FileFormat.CSV, Timeframe.M1, None)
+    assert [(p.row, p.field, p.reason) for p in parsed.problems] == [(3, field, reason)]
+    assert parsed.problem_count == 1
+
+
+def test_a_typed_cell_read_but_not_a_number_is_left_to_the_bar_checks(
+    lake: ParquetLake, tmp_path: Path
+) -> None:
+    # A Parquet number column holding an infinity was read: no cell problem, and the bar checks
+    # that follow refuse the bar. The screen that skips the cell query lets it through alike.
+    path = write_parquet(
+        tmp_path / "inf.parquet",
+        """SELECT 'AAA' AS symbol, TIMESTAMP '2024-01-01' + INTERVAL (i) MINUTE AS ts,
+                  CASE WHEN i = 1 THEN 'Infinity'::DOUBLE ELSE 2.0 END AS open,
+                  2.0 AS high, 0.5 AS low, 1.5 AS close, 1.0 AS volume
+           FROM range(3) t(i)""",
+    )
+    parsed = lake.read(path, FileFormat.PARQUET, Timeframe.M1, None)
+    assert (parsed.problems, parsed.problem_count) == ([], 0)
+    problems, _ = bar_batch.find_problems(
+        parsed.columns, Timeframe.M1, {"AAA"}, BarLimits(), datetime(2030, 1, 1, tzinfo=UTC)
+    )
+    assert {p.row for p in problems} == {2}
+
+
+def test_the_ingest_id_reads_back_as_text_with_its_own_statistics(lake: ParquetLake) -> None:
+    bars = batch(("AAA", "BBB"), [0, 0, 1], [T0, T0 + HOUR, T0])
+    lake.write(bars, Timeframe.H1, "0000000000000000003")
+    [path] = lake.committed_ingest_files(Timeframe.H1)
+    kinds = dict(
+        duckdb.execute(
+            "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet($p))", {"p": path}
+        ).fetchall()
+    )
+    assert kinds["ingest_id"] == "VARCHAR" and kinds["symbol"] == "VARCHAR"
+    stats = duckdb.execute(
+        "SELECT path_in_schema, stats_min_value, stats_max_value FROM parquet_metadata($p) "
+        "WHERE path_in_schema IN ('ingest_id', 'symbol') ORDER BY 1",
+        {"p": path},
+    ).fetchall()
+    assert stats == [("ingest_id", "0000000000000000003", "0000000000000000003"), ("symbol", "AAA", "BBB")]
+
+
 @pytest.mark.parametrize(
     ("codes", "ts", "duplicate_rows"),
     [

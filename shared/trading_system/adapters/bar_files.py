@@ -84,8 +84,12 @@ class BarFileParser:
             selects.append(f"{duck.identifier(name)} AS raw_{n}")
             selects.append(f"{self._number_expr(name, kind)} AS {n}")
         self._create_parsed(", ".join(selects), columns)
-        problems, count, symbols = self._problems(symbol_col is not None)
-        return ParsedBars(self._columns(symbols), problems, count)
+        symbols, symbols_broken = self._symbols()
+        parsed = self._columns(symbols)
+        if not symbols_broken and not _may_hold_unreadable_cells(parsed):
+            return ParsedBars(parsed, [], 0)
+        problems, count = self._problems(symbol_col is not None)
+        return ParsedBars(parsed, problems, count)
 
     def _create_parsed(self, selects: str, columns: dict[str, tuple[str, str]]) -> None:
         """`parsed`: every row numbered as the user counts them (1 = the first data row), its cells
@@ -174,29 +178,24 @@ class BarFileParser:
             f"ELSE CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP) END"
         )
 
-    def _problems(self, has_symbol_column: bool) -> tuple[list[Problem], int, tuple[str, ...]]:
-        """The cells that could not be read (the first MAX_PROBLEMS, and how many in all), and the
-        file's symbols, sorted. One aggregate pass first: a valid file, the usual case, skips the
-        query that names every bad cell."""
-        checks = self._checks(has_symbol_column)
-        # The symbol rule is a regular expression, the dearest check: matched on each distinct
-        # symbol rather than on every row.
-        any_bad = " OR ".join(f"({cond})" for cond, _, _, _ in checks if cond != _SYMBOL_RULE_BROKEN)
+    def _symbols(self) -> tuple[tuple[str, ...], bool]:
+        """The file's symbols, sorted, and whether any of them breaks the symbol rule. Reads the
+        symbol column alone; the rule, a regular expression, is matched once per distinct symbol."""
         found = self.cur.execute(
             f"""
-            SELECT bad + coalesce(len(list_filter(symbols, lambda symbol: {_SYMBOL_RULE_BROKEN})), 0),
-                   symbols
+            SELECT symbols, coalesce(len(list_filter(symbols, lambda symbol: {_SYMBOL_RULE_BROKEN})), 0) > 0
             FROM (
-                SELECT count(*) FILTER (WHERE {any_bad}) AS bad,
-                       list(DISTINCT symbol ORDER BY symbol) FILTER (WHERE symbol IS NOT NULL) AS symbols
+                SELECT list(DISTINCT symbol ORDER BY symbol) FILTER (WHERE symbol IS NOT NULL) AS symbols
                 FROM parsed
             )
             """
         ).fetchone()
         assert found is not None
-        bad, symbols = int(found[0]), tuple(found[1] or ())
-        if bad == 0:
-            return [], 0, symbols
+        return tuple(found[0] or ()), bool(found[1])
+
+    def _problems(self, has_symbol_column: bool) -> tuple[list[Problem], int]:
+        """The cells that could not be read: the first MAX_PROBLEMS, and how many in all."""
+        checks = self._checks(has_symbol_column)
         union = " UNION ALL ".join(
             f"SELECT row, {field} AS field, {reason} AS reason, {value} AS value FROM parsed WHERE {cond}"
             for cond, field, reason, value in checks
@@ -208,7 +207,7 @@ class BarFileParser:
         problems = [
             Problem(reason, field=field, row=int(row), value=value) for row, field, reason, value, _ in rows
         ]
-        return problems, int(rows[0][4]) if rows else 0, symbols
+        return problems, int(rows[0][4]) if rows else 0
 
     def _checks(self, has_symbol_column: bool) -> list[tuple[str, str, str, str]]:
         """(condition, field, reason, value) of each way a cell can be unreadable, as SQL over
@@ -297,6 +296,18 @@ class BarFileParser:
             close=column(data["close"], np.float64),
             volume=column(data["volume"], np.float64),
         )
+
+
+def _may_hold_unreadable_cells(columns: BarColumns) -> bool:
+    """Whether any cell may have failed to read. Every such cell leaves a mark in the columns: an
+    unreadable timestamp or a missing symbol clears ts_valid, and a missing, unreadable or NaN
+    number reads as NaN. A mark may also come from a value read but out of range (an infinity is not
+    marked; a typed column that does not cast to a number is): the query over `parsed` then names
+    the cells, finding none if none is unreadable. A valid file, the usual case, never runs it."""
+    if not bool(columns.ts_valid.all()):
+        return True
+    numbers = (columns.open, columns.high, columns.low, columns.close, columns.volume)
+    return any(bool(np.isnan(values).any()) for values in numbers)
 
 
 def _picker(order: np.ndarray | None) -> Callable[[Any, Any], Any]:
