@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from trading_system.kernel.errors import ValidationFailed
-from trading_system.market_data.domain import Listing, Timeframe, check_range, parse_symbol
+from trading_system.market_data.domain import Listing, Period, Timeframe, check_range, parse_symbol
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,19 @@ def test_a_range_must_not_end_before_it_starts() -> None:
     with pytest.raises(ValidationFailed, match="start is after end"):
         check_range(datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC))
     check_range(datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("period", "key", "first", "after"),
+    [
+        (Period.MONTH, "2024-12", datetime(2024, 12, 1), datetime(2025, 1, 1)),
+        (Period.MONTH, "2024-02", datetime(2024, 2, 1), datetime(2024, 3, 1)),
+        (Period.DAY, "2024-02-29", datetime(2024, 2, 29), datetime(2024, 3, 1)),
+        (Period.YEAR, "2024", datetime(2024, 1, 1), datetime(2025, 1, 1)),
+    ],
+)
+def test_a_period_key_spans_from_its_first_instant_to_the_next_periods(
+    period: Period, key: str, first: datetime, after: datetime
+) -> None:
+    assert period.span(key) == (first.replace(tzinfo=UTC), after.replace(tzinfo=UTC))
+    assert period.of(first) == key and period.of(after) != key

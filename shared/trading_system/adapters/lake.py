@@ -83,6 +83,13 @@ _PARALLEL_COPIES = 4  # periods copied at once by one write: measured 1.6x over 
 COMMITS = "_commits"  # the folder of commit records, beside each timeframe's ingest periods
 log = logging.getLogger(__name__)
 SHADOWED = ".shadowed"  # a marker's suffix: an older file every bar of which a newer ingestion holds
+# A rollup: a compacted file's bars resampled to a coarser timeframe, beside it as
+# `<file stem>~<timeframe>.rollup` (a Parquet file the `.parquet` listings do not see). A long read
+# of hours or days (a chart over years) then reads a sixtieth of the rows or fewer. Compacted files
+# never change, so a rollup holds as long as its file does, and a read uses it only where that file
+# alone holds the period. Each of these timeframes divides a day: no bucket straddles two periods.
+ROLLUP = ".rollup"
+ROLLED_UP = (Timeframe.H1, Timeframe.D1)
 
 
 @dataclass(frozen=True)
@@ -214,7 +221,7 @@ class ParquetLake:
             # What a read would use: files an earlier marker shadows need no second proof.
             files = [
                 file
-                for period, files in self._symbol_files(symbol, timeframe, ingests).items()
+                for period, files in self._symbol_files(symbol, timeframe, ingests).periods.items()
                 if period in symbol_periods
                 for file in files
             ]
@@ -343,11 +350,15 @@ class ParquetLake:
         adjustment: Adjustment = Adjustment.RAW,
     ) -> BarSeries:
         first_period, last_period = source.period.of(start), source.period.of(end)
-        periods = self._files_to_read(symbol, source, first_period, last_period)
+        found = self._files_to_read(symbol, source, first_period, last_period)
+        periods = found.periods
         if not periods:
             return _empty_series()
-        newest, params = ReadOrder.of(periods, self._ingest_ranges(periods)).newest_rows(symbol)
         actions = self._action_files(symbol) if adjustment is Adjustment.SPLIT else []
+        rollups: list[str] = []
+        if source is not timeframe and sessions is None and not actions:
+            rollups, periods = _rolled_up(found, source.period, timeframe, start, end)
+        newest, params = ReadOrder.of(periods, self._ingest_ranges(periods)).newest_rows(symbol)
         if actions:
             newest = _split_adjusted(newest)  # before any resampling: a bucket may straddle a split
         session_params: dict[str, Any] = {}
@@ -358,11 +369,20 @@ class ParquetLake:
                 return _empty_series()  # a range outside the calendar: no session to follow
             sql, session_params = _session_resampling(newest, timeframe, source, sessions)
         else:
-            sql = f"""
-                SELECT time_bucket(INTERVAL '{timeframe.seconds} seconds', ts) AS bucket,
-                       arg_min(open, ts), max(high), min(low), arg_max(close, ts), sum(volume)
-                FROM ({newest}) GROUP BY bucket ORDER BY bucket LIMIT $limit
-            """
+            buckets = []
+            if periods:  # those not rolled up
+                buckets.append(
+                    f"""SELECT time_bucket(INTERVAL '{timeframe.seconds} seconds', ts) AS bucket,
+                               arg_min(open, ts), max(high), min(low), arg_max(close, ts), sum(volume)
+                        FROM ({newest}) GROUP BY bucket"""
+                )
+            if rollups:
+                params["rollups"] = rollups
+                buckets.append(
+                    f"SELECT {_FIELDS} FROM read_parquet($rollups, hive_partitioning = false) "
+                    "WHERE ts >= $start AND ts < $end"  # every bucket is: the periods lie in the range
+                )
+            sql = f"SELECT * FROM ({' UNION ALL '.join(buckets)}) ORDER BY 1 LIMIT $limit"
         params.update(start=start.replace(tzinfo=None), end=end.replace(tzinfo=None), limit=limit)
         params.update(session_params)
         if actions:
@@ -433,33 +453,33 @@ class ParquetLake:
 
     def _files_to_read(
         self, symbol: str, timeframe: Timeframe, first_period: str, last_period: str
-    ) -> dict[str, list[LakeFile]]:
+    ) -> SymbolFiles:
         """The files that may hold the symbol's bars in the period range, by period."""
         files = self._symbol_files(symbol, timeframe, self._ingests(timeframe))
-        return {period: found for period, found in files.items() if first_period <= period <= last_period}
+        periods = {p: found for p, found in files.periods.items() if first_period <= p <= last_period}
+        return SymbolFiles(periods, files.rollups)
 
-    def _symbol_files(
-        self, symbol: str, timeframe: Timeframe, ingests: IngestListing
-    ) -> dict[str, list[LakeFile]]:
+    def _symbol_files(self, symbol: str, timeframe: Timeframe, ingests: IngestListing) -> SymbolFiles:
         """The files that may hold the symbol's bars, by period: the fresh ingest files whose
         ingestion committed and the symbol's compacted partition files, less those a committed
-        ingestion's marker shadows."""
+        ingestion's marker shadows; and the rollups beside those compacted files."""
         sources: dict[str, list[LakeFile]] = defaultdict(list)
         for path in ingests.committed_files:
             sources[_period_of(path)].append(LakeFile(path, fresh=True))
-        compacted, markers = self.files.list_partition(_partition(symbol, timeframe))
-        for path in compacted:
+        listed = self.files.list_partition(_partition(symbol, timeframe))
+        for path in listed.files:
             sources[_period_of(path)].append(LakeFile(path, fresh=False))
         shadowed = {
             (_period_of(marker), older)
-            for marker in markers
+            for marker in listed.markers
             for older, by in [_marker_parts(marker)]
             if ingests.committed(by)
         }
-        return {
+        periods = {
             period: [f for f in files if (period, _stem(f.path)) not in shadowed]
             for period, files in sources.items()
         }
+        return SymbolFiles(periods, frozenset(listed.rollups))
 
     def _ingest_ranges(self, periods: dict[str, list[LakeFile]]) -> dict[str, tuple[str, str]]:
         """The lowest and highest ingest id in each file of the periods held in several files.
@@ -542,24 +562,69 @@ class ParquetLake:
                         report.rows_merged += self._merge(partition, sorted(paths))
                         report.partitions_merged += 1
                 remaining = self._ingests(tf)
-                self._remove_stale_markers(tf, remaining, born_before)
+                listed = self.files.list_partition(f"bars/timeframe={tf.value}/")
+                self._remove_stale_markers(listed, remaining, born_before)
+                report.rollups_written += self._roll_up(tf, listed)
                 report.files_after += len(by_partition) + len(remaining.files)
             report.orphan_files_removed += self.files.remove_staging(born_before)
         return report
 
-    def _remove_stale_markers(self, timeframe: Timeframe, ingests: IngestListing, born_before: int) -> None:
+    def _remove_stale_markers(
+        self, listed: PartitionListing, ingests: IngestListing, born_before: int
+    ) -> None:
         """Delete the shadow markers whose older file is gone (moved or merged away: a file's
         name is never reused), and those of ingestions that never committed, once older than
         the grace (a writer still at work may commit yet)."""
-        files, markers = self.files.list_partition(f"bars/timeframe={timeframe.value}/")
-        present = {(_period_of(path), _stem(path)) for path in [*files, *ingests.files]}
+        present = {(_period_of(path), _stem(path)) for path in [*listed.files, *ingests.files]}
         stale = []
-        for marker in markers:
+        for marker in listed.markers:
             older, by = _marker_parts(marker)
             gone = (_period_of(marker), older) not in present
             if gone or (not ingests.committed(by) and _born_at(by) < born_before):
                 stale.append(marker)
         self.files.delete(stale)
+
+    def _roll_up(self, timeframe: Timeframe, listed: PartitionListing) -> int:
+        """Delete the rollups whose file is gone and write those the timeframe's compacted files
+        lack; the rollups written."""
+        present = set(listed.files)
+        self.files.delete([path for path in listed.rollups if _rolled_up_file(path) not in present])
+        chains = _missing_rollups(timeframe, listed)
+        if not chains:
+            return 0
+        staging = self.files.staging_target(f"r{sortable_id()}")
+        relative = len(self.root) + 1
+        staged = {rollup: f"{staging}/{rollup[relative:]}" for chain in chains for _, rollup, _ in chain}
+
+        def write_chain(chain: list[RollupStep]) -> list[str]:
+            for source, rollup, target in chain:  # a source written in this run is still staged
+                self._write_rollup(staged.get(source, source), staged[rollup], target)
+            return [staged[rollup] for _, rollup, _ in chain]
+
+        with ThreadPoolExecutor(max_workers=_PARALLEL_COPIES) as pool:
+            written = [path for paths in pool.map(write_chain, chains) for path in paths]
+        self.files.publish(staging, written)
+        return len(written)
+
+    def _write_rollup(self, source: str, out: str, target: Timeframe) -> None:
+        self.files.prepare(out)
+        cur = self.conn.cursor()
+        try:
+            cur.execute(
+                f"""
+                COPY (
+                    SELECT bucket AS ts, open, high, low, close, volume FROM (
+                        SELECT time_bucket(INTERVAL '{target.seconds} seconds', ts) AS bucket,
+                               arg_min(open, ts) AS open, max(high) AS high, min(low) AS low,
+                               arg_max(close, ts) AS close, sum(volume) AS volume
+                        FROM read_parquet($source, hive_partitioning = false) GROUP BY bucket
+                    ) ORDER BY ts
+                ) TO '{duck.literal(out)}' (FORMAT parquet, COMPRESSION zstd)
+                """,
+                {"source": source},
+            ).fetchone()
+        finally:
+            cur.close()
 
     def _distribute(self, timeframe: Timeframe, fresh: list[str]) -> tuple[int, int]:
         """Rewrite fresh ingest files as per-symbol partition files; the files and rows written."""
@@ -784,6 +849,56 @@ def _period_of(path: str) -> str:
     return path.rsplit("/", 2)[-2].removeprefix("period=")
 
 
+def _rollup_path(path: str, timeframe: Timeframe) -> str:
+    """Where a compacted file's rollup to the timeframe lies: beside it."""
+    return f"{path.removesuffix('.parquet')}~{timeframe.value}{ROLLUP}"
+
+
+def _rolled_up_file(rollup: str) -> str:
+    """The compacted file a rollup was made from."""
+    return f"{rollup.rsplit('~', 1)[0]}.parquet"
+
+
+RollupStep = tuple[str, str, Timeframe]  # (source, rollup, timeframe): the source resampled
+
+
+def _missing_rollups(timeframe: Timeframe, listed: PartitionListing) -> list[list[RollupStep]]:
+    """What each compacted file lacks of its rollups, finest first: a coarser one is made from
+    the finer rollup (a sixtieth of the rows) rather than from the file."""
+    have = set(listed.rollups)
+    chains = []
+    for path in listed.files:
+        chain, source = [], path
+        for target in (tf for tf in ROLLED_UP if tf.seconds > timeframe.seconds):
+            rollup = _rollup_path(path, target)
+            if rollup not in have:
+                chain.append((source, rollup, target))
+            source = rollup
+        if chain:
+            chains.append(chain)
+    return chains
+
+
+def _rolled_up(
+    found: SymbolFiles, period: Period, timeframe: Timeframe, start: datetime, end: datetime
+) -> tuple[list[str], dict[str, list[LakeFile]]]:
+    """The rollups that answer for whole periods of the read, and the periods left to read from
+    their files. A rollup answers for a period that its compacted file alone holds (no fresh
+    file, nothing else unshadowed) and that lies wholly in [start, end): a bucket at either edge
+    may hold only part of its bars."""
+    rollups: list[str] = []
+    rest: dict[str, list[LakeFile]] = {}
+    for key, files in found.periods.items():
+        first, after = period.span(key)
+        if len(files) == 1 and not files[0].fresh and start <= first and after <= end:
+            rollup = _rollup_path(files[0].path, timeframe)
+            if rollup in found.rollups:
+                rollups.append(rollup)
+                continue
+        rest[key] = files
+    return rollups, rest
+
+
 def _session_resampling(
     newest: str, timeframe: Timeframe, source: Timeframe, sessions: SessionWindows
 ) -> tuple[str, dict[str, Any]]:
@@ -873,6 +988,21 @@ def _split_adjusted(newest: str) -> str:
 def _empty_series() -> BarSeries:
     empty = np.zeros(0, dtype=np.float64)
     return BarSeries(np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty)
+
+
+class PartitionListing(NamedTuple):
+    """What one listing under a partition prefix found, by kind."""
+
+    files: list[str]  # compacted data files (`.parquet`)
+    markers: list[str]  # shadow markers
+    rollups: list[str]
+
+
+class SymbolFiles(NamedTuple):
+    """What a read of one symbol may use."""
+
+    periods: dict[str, list[LakeFile]]  # the data files a read may use, by period
+    rollups: frozenset[str]  # the rollups beside the symbol's compacted files
 
 
 class LakeFile(NamedTuple):
@@ -976,8 +1106,8 @@ class LakeFiles(Protocol):
 
     def list_files(self, prefix: str) -> list[str]: ...
 
-    def list_partition(self, prefix: str) -> tuple[list[str], list[str]]:
-        """The Parquet files and the shadow markers under the prefix, in one listing."""
+    def list_partition(self, prefix: str) -> PartitionListing:
+        """The Parquet files, shadow markers and rollups under the prefix, in one listing."""
 
     def list_ingests(self, prefix: str) -> tuple[list[str], list[str]]:
         """The commit records (`<prefix>_commits/*.json`) and then the Parquet files under the
@@ -990,6 +1120,14 @@ class LakeFiles(Protocol):
 
     def remove_staging(self, born_before: int) -> int:
         """Delete what writers left in staging before the time (ns); the files removed."""
+
+
+def _by_kind(listed: list[str]) -> PartitionListing:
+    return PartitionListing(
+        [p for p in listed if p.endswith(".parquet")],
+        [p for p in listed if p.endswith(SHADOWED)],
+        [p for p in listed if p.endswith(ROLLUP)],
+    )
 
 
 class LocalFolder:
@@ -1016,10 +1154,9 @@ class LocalFolder:
             return []
         return sorted(str(p) for p in base.rglob("*.parquet"))
 
-    def list_partition(self, prefix: str) -> tuple[list[str], list[str]]:
+    def list_partition(self, prefix: str) -> PartitionListing:
         base = Path(self.root) / prefix
-        listed = sorted(str(p) for p in base.rglob("*")) if base.exists() else []
-        return [p for p in listed if p.endswith(".parquet")], [p for p in listed if p.endswith(SHADOWED)]
+        return _by_kind(sorted(str(p) for p in base.rglob("*")) if base.exists() else [])
 
     def list_ingests(self, prefix: str) -> tuple[list[str], list[str]]:
         records = Path(self.root) / prefix / COMMITS
@@ -1073,9 +1210,8 @@ class S3Prefix:
     def list_files(self, prefix: str) -> list[str]:
         return [path for path in self._list(prefix) if path.endswith(".parquet")]
 
-    def list_partition(self, prefix: str) -> tuple[list[str], list[str]]:
-        listed = self._list(prefix)
-        return [p for p in listed if p.endswith(".parquet")], [p for p in listed if p.endswith(SHADOWED)]
+    def list_partition(self, prefix: str) -> PartitionListing:
+        return _by_kind(self._list(prefix))
 
     def list_ingests(self, prefix: str) -> tuple[list[str], list[str]]:
         # One listing: S3 lists keys in order, and "_commits/" sorts before "period=", so the

@@ -33,6 +33,10 @@ Symbol = Annotated[str, AfterValidator(parse_symbol)]
 Step = Annotated[Decimal, Field(gt=0, le=1_000_000, max_digits=20, decimal_places=10)]
 
 
+# A period's key, by its value (the enum is a StrEnum: its members look up as their values).
+_PERIOD_FORMATS = {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
+
+
 class Period(StrEnum):
     """How much time one lake partition holds: enough to keep files large, small enough to prune."""
 
@@ -41,11 +45,18 @@ class Period(StrEnum):
     YEAR = "year"
 
     def of(self, ts: datetime) -> str:
+        return ts.strftime(_PERIOD_FORMATS[self])
+
+    def span(self, key: str) -> tuple[datetime, datetime]:
+        """The UTC times a period's key (as `of` makes it) covers: its first instant, and the
+        next period's first."""
+        first = datetime.strptime(key, _PERIOD_FORMATS[self]).replace(tzinfo=UTC)
         if self is Period.DAY:
-            return ts.strftime("%Y-%m-%d")
+            return first, first + timedelta(days=1)
         if self is Period.MONTH:
-            return ts.strftime("%Y-%m")
-        return ts.strftime("%Y")
+            year, month = divmod(first.month, 12)
+            return first, first.replace(year=first.year + year, month=month + 1)
+        return first, first.replace(year=first.year + 1)
 
 
 class Timeframe(StrEnum):

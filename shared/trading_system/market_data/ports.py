@@ -64,6 +64,7 @@ class CompactionReport(BaseModel):
     files_after: int
     rows_moved: int  # distinct bars moved out of ingest files
     rows_merged: int  # bars in the partitions merged
+    rollups_written: int = 0  # compacted files' bars resampled to 1h and 1d, for long reads of those
 
 
 class BarLake(Protocol):
