@@ -97,11 +97,20 @@ class AnalyticsLake:
             return _empty()
         params["n"] = keep
         target = f"{folder}/history_{keep}.parquet"
+        # Newest-wins needs a window over (symbol, ts), dear over a whole lake; it runs only on the
+        # rows that can be among a symbol's last n. Within one file a symbol's times are distinct,
+        # so a time among the last n of the lake is among the last n of every file holding it:
+        # each file's n-th newest time per symbol, from a top-n aggregate, bounds what is read.
         self.lake.write_query(
             target,
             f"""
+            WITH source AS ({" UNION ALL ".join(sources)}),
+            since AS (
+                SELECT filename, symbol, list_min(max_by(ts, ts, $n)) AS since
+                FROM source GROUP BY filename, symbol
+            )
             SELECT symbol, ts, {_OHLCV}, ingest_id FROM (
-                SELECT * FROM ({" UNION ALL ".join(sources)})
+                SELECT source.* FROM source JOIN since USING (filename, symbol) WHERE ts >= since
                 QUALIFY row_number() OVER (PARTITION BY symbol, ts ORDER BY ingest_id DESC) = 1
             )
             {_LAST_N}
@@ -120,12 +129,14 @@ class AnalyticsLake:
         sources, params = [], {}
         if settled:
             sources.append(
-                f"SELECT symbol, ts, {_OHLCV}, ingest_id "
-                "FROM read_parquet($settled, hive_partitioning = true, hive_types_autocast = false)"
+                f"SELECT filename, symbol, ts, {_OHLCV}, ingest_id FROM read_parquet($settled, "
+                "hive_partitioning = true, hive_types_autocast = false, filename = true)"
             )
             params["settled"] = settled
         if fresh:
-            sources.append(f"SELECT symbol, ts, {_OHLCV}, ingest_id FROM read_parquet($fresh)")
+            sources.append(
+                f"SELECT filename, symbol, ts, {_OHLCV}, ingest_id FROM read_parquet($fresh, filename = true)"
+            )
             params["fresh"] = fresh
         return sources, params
 
