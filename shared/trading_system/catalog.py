@@ -917,6 +917,19 @@ _CORE: tuple[Function, ...] = (
         concurrency=1,
     ),
     Function(
+        name="compact_signal_log_nightly",
+        context="scanning",
+        # After the bars' compaction, and once yesterday's last scans have surely written their
+        # files (scanning.handlers.SIGNAL_LOG_SETTLE).
+        trigger=Every("cron(15 1 * * ? *)", "CompactSignalLog"),
+        summary="Merge each past day's signal files, and each scanner's run files of a day, every night",
+        uses={Resource.LAKE: "read_write", Resource.TABLE: "read_write"},  # the table: its runs' record
+        table_kinds=(),  # no item of its context: only its runs' record
+        memory_mb=_LAKE_MEMORY_MB,
+        timeout_s=900,
+        concurrency=1,  # two at once would merge the same days twice
+    ),
+    Function(
         name="record_coverage",
         context="market_data",
         trigger=On("BarsIngested"),

@@ -624,6 +624,31 @@ def test_the_schedule_compacts_the_lake(seeded: Container) -> None:
     assert result["files_after"] <= result["files_before"]
 
 
+def test_the_schedule_compacts_the_signal_log(seeded: Container) -> None:
+    for symbol in ("AAA", "BBB"):  # two scans' signals of a day long over: two files
+        seeded.signal_log.append_signals(
+            [
+                {
+                    "signal_id": f"scn_long_ago:{symbol}:2026-01-05",
+                    "source": "scanner",
+                    "scanner_id": "scn_long_ago",
+                    "symbol": symbol,
+                    "timeframe": "1d",
+                    "ts": "2026-01-05T00:00:00+00:00",
+                    "name": "sample",
+                    "values": {},
+                    "detected_at": "2026-01-05T21:00:00+00:00",
+                }
+            ]
+        )
+    function = by_name()["compact_signal_log_nightly"]
+    result = handler_of(function)(load(sample_for(function)), LambdaContext())
+    assert result["days"] >= 1 and result["files_written"] >= 1
+    assert result["files_deleted"] == result["files_merged"] >= 2
+    merged = seeded.signal_log.signals(["scn_long_ago"], None, datetime(2026, 1, 5, tzinfo=UTC), 10)
+    assert {s["symbol"] for s in merged} == {"AAA", "BBB"}
+
+
 def test_a_dropped_file_is_ingested_and_reported(seeded: Container, data_dir: Path) -> None:
     dropped = data_dir / "raw" / "1d" / "AAPL" / "aapl 2024-01.csv"
     dropped.parent.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,14 @@ class SyncScannerSchedules(Command):
     restore of the table, or for scanners made before schedules lived in a timetable."""
 
 
+class CompactSignalLog(Command):
+    """Merge the signal log's files of the days that are over (catalog: compact_signal_log_nightly)."""
+
+    # No merge starts after this long, well within the function's 15 minutes: a long backlog (a
+    # log older than its compaction) is worked off night after night instead of timing out.
+    budget_s: float = Field(default=600, gt=0, le=840)
+
+
 class RaiseSignal(Command):
     """A signal of an external scanner, from outside: a webhook's alert, or a user's own tool."""
 

@@ -17,6 +17,7 @@ from trading_system.kernel.principal import Principal, visible
 from trading_system.kernel.schedule import Schedule, ScheduleError
 from trading_system.market_data.domain import as_utc
 from trading_system.scanning.commands import (
+    CompactSignalLog,
     CreateScanner,
     DeleteScanner,
     RaiseSignal,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from trading_system.kernel.timetable import Timetable
     from trading_system.market_data.domain import BarLimits, Timeframe
     from trading_system.market_data.ports import SymbolRepository
-    from trading_system.scanning.ports import ScannerRepository
+    from trading_system.scanning.ports import ScannerRepository, SignalLogCompaction, SignalLogCompactor
     from trading_system.scanning.rules import CompiledRule
 
 
@@ -455,6 +456,20 @@ def sync_scanner_schedules(
     return Handled({"scheduled": len(wanted), "set": changed, "removed": len(stale)})
 
 
+# A scan stamps its signals and its run as it starts and writes them as it ends, so files of a day
+# may still come in after midnight, for as long as a function may run (Lambda stops one at 15
+# minutes). A day is compacted once it has been over for longer than that: a merged file then
+# holds every run of its day, which reads of a scanner's latest runs rely on (adapters/signal_lake.py).
+SIGNAL_LOG_SETTLE = timedelta(hours=1)
+
+
+def compact_signal_log(
+    cmd: CompactSignalLog, signal_log: SignalLogCompactor, clock: Clock
+) -> Handled[SignalLogCompaction]:
+    closed_before = (clock.now() - SIGNAL_LOG_SETTLE).astimezone(UTC).date()
+    return Handled(signal_log.compact(closed_before, cmd.budget_s))
+
+
 def list_scan_runs(
     query: ListScanRuns, scanners: ScannerRepository, signal_log: SignalLog, context: MessageContext
 ) -> list[dict[str, Any]]:
@@ -491,6 +506,7 @@ HANDLERS = HandlerTable(
         RunScanner: run_scanner,
         RunScheduledScanner: run_scheduled_scanner,
         SyncScannerSchedules: sync_scanner_schedules,
+        CompactSignalLog: compact_signal_log,
     },
     queries={
         ListScanners: list_scanners,
