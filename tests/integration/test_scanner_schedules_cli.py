@@ -1,5 +1,6 @@
-"""A scanner's schedule from the command line: made with the scanner, and put back by
-`trading scan sync-schedules` when the timetable lost it (a restored table, an older data folder)."""
+"""Scanning's upkeep from the command line: a scanner's schedule, made with the scanner and put
+back by `trading scan sync-schedules` when the timetable lost it (a restored table, an older data
+folder); and the signal log's compaction, `trading scan compact-log`."""
 
 from __future__ import annotations
 
@@ -38,3 +39,38 @@ def test_sync_schedules_puts_back_what_the_timetable_lost(
     deleted = runner.invoke(app, ["scan", "delete", scanner_id])
     assert deleted.exit_code == 0, deleted.output
     assert timetable.scheduled_keys() == []
+
+
+def test_compact_log_merges_a_past_days_signal_files_and_refuses_a_bad_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRADING_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TRADING_SETTINGS_FILE", str(tmp_path / "absent.toml"))
+    log = bootstrap().signal_log
+    for symbol in ("AAA", "BBB"):  # two scans' signals of a day long over: two files
+        log.append_signals(
+            [
+                {
+                    "signal_id": f"scn_x:{symbol}:2026-01-05",
+                    "source": "scanner",
+                    "scanner_id": "scn_x",
+                    "symbol": symbol,
+                    "timeframe": "1d",
+                    "ts": "2026-01-05T00:00:00+00:00",
+                    "name": "sample",
+                    "values": {},
+                    "detected_at": "2026-01-05T21:00:00+00:00",
+                }
+            ]
+        )
+    runner = CliRunner()
+    refused = runner.invoke(app, ["scan", "compact-log", "--budget-s", "0"])
+    assert refused.exit_code != 0 and "budget_s" in refused.output
+    assert len(log.lake.files.list_files("signals/")) == 2
+    compacted = runner.invoke(app, ["scan", "compact-log"])
+    assert compacted.exit_code == 0, compacted.output
+    report = json.loads(compacted.output)
+    assert (report["days"], report["files_merged"], report["files_written"]) == (1, 2, 1)
+    assert len(log.lake.files.list_files("signals/")) == 1
+    assert {s["symbol"] for s in log.signals(["scn_x"], None, None, 10)} == {"AAA", "BBB"}

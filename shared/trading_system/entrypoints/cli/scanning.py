@@ -116,6 +116,18 @@ def scan_sync_schedules() -> None:
     echo_json(execute(SyncScannerSchedules()))
 
 
+@scan_app.command("compact-log")
+def scan_compact_log(
+    budget_s: Annotated[float, typer.Option(help="start no merge after this many seconds")] = 600,
+) -> None:
+    """Merge the signal log's files of each day over (what compact_signal_log_nightly does each
+    night): a day's signals into one file, a scanner's runs of a day into one. Reads answer the
+    same before, during and after."""
+    from trading_system.scanning.commands import CompactSignalLog
+
+    echo_json(execute(valid(lambda: CompactSignalLog(budget_s=budget_s))).model_dump())
+
+
 @commands.command()
 def signals(scanner: str | None = None, symbol: str | None = None, limit: int = 50) -> None:
     """Signals from scanners and from crossovers/patterns, newest first."""
