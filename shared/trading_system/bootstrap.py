@@ -63,10 +63,16 @@ T = TypeVar("T")
 
 CONTEXTS = ("identity", "market_data", "analytics", "scanning", "trading", "strategies", "alerts")
 
-# Modules whose messages keep their handler table beside them, not in their context's handlers
-# module: a function that handles only those messages (or none of them) loads only the table it
-# needs (webhooks: their handlers import Scanning's and Trading's messages, Strategies' do not).
-TABLES_APART = ("trading_system.strategies.webhooking",)
+# Messages whose handlers are a table of their own, not their context's handlers module: the
+# module of the messages -> the module whose HANDLERS holds them. A function that handles only
+# those messages (or none of them) loads only the table it needs. Webhooks keep their table
+# beside their model: their handlers import Scanning's and Trading's messages, Strategies' do
+# not. Trading's queries are answered from the views: a read needs none of what the commands'
+# handlers import (risk checks, the broker, executions, the commands themselves).
+TABLES_APART = {
+    "trading_system.strategies.webhooking": "trading_system.strategies.webhooking",
+    "trading_system.trading.queries": "trading_system.trading.query_handlers",
+}
 
 
 class ContextHandlers:
@@ -86,8 +92,9 @@ class ContextHandlers:
         return table
 
     def _of(self, kind: type) -> HandlerTable:
-        if kind.__module__ in TABLES_APART:
-            return self._table(kind.__module__)
+        apart = TABLES_APART.get(kind.__module__)
+        if apart is not None:
+            return self._table(apart)
         return self._table(f"trading_system.{kind.__module__.split('.')[1]}.handlers")
 
     def command(self, kind: type[Command]) -> Handler:
@@ -150,7 +157,7 @@ def fan_out_locally(context: str, fan_out: FanOut) -> Handler:
 def all_handlers() -> HandlerTable:
     """Every handler of every context (imports them all)."""
     table = HandlerTable()
-    for module in (*(f"trading_system.{context}.handlers" for context in CONTEXTS), *TABLES_APART):
+    for module in (*(f"trading_system.{context}.handlers" for context in CONTEXTS), *TABLES_APART.values()):
         table = table.merge(importlib.import_module(module).HANDLERS)
     return table
 

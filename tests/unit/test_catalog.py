@@ -214,6 +214,91 @@ def test_the_bus_finds_webhooks_handlers_in_their_own_table() -> None:
     assert handlers.command(CreateStrategy) is STRATEGIES.command(CreateStrategy)
 
 
+# Trading's command side, which a read never needs, and its read side, which a command never does.
+_TRADING_COMMAND_SIDE = (
+    "trading_system.trading.commands",
+    "trading_system.trading.handlers",
+    "trading_system.trading.risk",
+    "trading_system.trading.broker",
+    "trading_system.trading.execution",
+    "trading_system.market_data.events",
+)
+_TRADING_READ_SIDE = ("trading_system.trading.queries", "trading_system.trading.query_handlers")
+_OTHER_CONTEXTS_THAN_ALERTS = (
+    "trading_system.trading.events",
+    "trading_system.trading.queries",
+    "trading_system.strategies.events",
+    "trading_system.strategies.queries",
+    "trading_system.scanning.events",
+    "trading_system.scanning.queries",
+)
+
+_FIRST_REQUEST = """
+import json, sys
+from pathlib import Path
+import {module} as function
+
+
+class LambdaContext:  # what Powertools reads of it
+    function_name = "probe"
+    memory_limit_in_mb = 256
+    aws_request_id = "probe"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:probe"
+
+
+event = json.loads(Path("events/http/{name}.json").read_text())
+response = function.handler(event, LambdaContext())
+print(json.dumps({{"status": response["statusCode"], "loaded": sorted(sys.modules)}}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "table", "unneeded"),
+    [
+        ("list_orders", "trading_system.trading.query_handlers", _TRADING_COMMAND_SIDE),
+        ("get_order", "trading_system.trading.query_handlers", _TRADING_COMMAND_SIDE),
+        ("place_order", "trading_system.trading.handlers", _TRADING_READ_SIDE),
+        ("cancel_order", "trading_system.trading.handlers", _TRADING_READ_SIDE),
+        ("list_alerts", "trading_system.alerts.handlers", _OTHER_CONTEXTS_THAN_ALERTS),
+        ("get_alert", "trading_system.alerts.handlers", _OTHER_CONTEXTS_THAN_ALERTS),
+    ],
+)
+def test_a_function_loads_only_what_its_route_needs(
+    name: str, table: str, unneeded: tuple[str, ...], tmp_path: Path
+) -> None:
+    """A Trading read is answered from the views by the queries' own table (bootstrap.TABLES_APART),
+    its route kept apart from the commands' (routes.kept_apart): neither its init nor its first
+    request loads the command side (risk checks, broker, executions); nor a command's the read
+    side's queries and their handlers. Alerts' routes load no other context: only its event
+    subscriber and the creation of an alert (asking whose the source is) need them. The data
+    folder is empty: the request reaches its handler, which answers that nothing is there."""
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_REQUEST.format(module=by_name()[name].module, name=name)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TRADING_DATA_DIR": str(tmp_path)},
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
+    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    assert answer["status"] < 500
+    assert table in answer["loaded"], "the request went through the bus to its handler table"
+    assert not set(unneeded) & set(answer["loaded"])
+
+
+def test_the_bus_finds_trading_queries_in_their_own_table() -> None:
+    from trading_system.bootstrap import ContextHandlers
+    from trading_system.trading import handlers, query_handlers
+    from trading_system.trading.commands import PlaceOrder
+    from trading_system.trading.queries import GetOrder, ListOrders
+
+    found = ContextHandlers()
+    assert found.query(GetOrder) is query_handlers.get_order
+    assert found.query(ListOrders) is query_handlers.list_orders
+    assert found.command(PlaceOrder) is handlers.place_order
+
+
 def test_a_pydantic_v1_model_is_still_refused_once_pydantic_v1_is_loaded() -> None:
     import warnings
 

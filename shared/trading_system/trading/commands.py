@@ -11,10 +11,9 @@ from trading_system.kernel.messages import Command
 from trading_system.kernel.principal import USER_PATTERN
 from trading_system.kernel.text import PlainText
 from trading_system.trading.account_settings import AccountSettings
+from trading_system.trading.ids import AccountId, OrderId
 from trading_system.trading.orders import OrderRequest
 
-AccountId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-OrderId = Annotated[str, Field(min_length=1, max_length=64)]
 StartingCash = Annotated[Decimal, Field(gt=0, le=Decimal("1e12"), max_digits=20, decimal_places=2)]
 User = Annotated[
     str, Field(pattern=USER_PATTERN, description="a user: an API key's owner or a bearer token's subject")

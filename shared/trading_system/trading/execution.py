@@ -25,7 +25,7 @@ from trading_system.trading.broker import (
 from trading_system.trading.events import FillSettled, FundsReleased, OrderFilled
 from trading_system.trading.ledger import Change
 from trading_system.trading.orders import Order, OrderSide
-from trading_system.trading.precision import decimal_from_float, decimal_text, money, plain
+from trading_system.trading.precision import decimal_from_float, money, shown_fill
 
 
 def execute(
@@ -164,18 +164,6 @@ def fill_record(event: OrderFilled, epoch: int, recorded_at: datetime) -> dict[s
             "recorded_at": recorded_at.isoformat(),
         }
     )
-
-
-FILL_MONEY = ("commission", "realized_pl")
-FILL_NUMBERS = ("qty", "price")
-
-
-def shown_fill(record: dict[str, Any]) -> dict[str, Any]:
-    """A fill record with its money as money and its quantity and price in plain notation, as
-    every endpoint shows them (records kept before money was rounded included)."""
-    money_fields = {k: decimal_text(money(Decimal(record[k]))) for k in FILL_MONEY if k in record}
-    numbers = {k: decimal_text(plain(Decimal(record[k]))) for k in FILL_NUMBERS if k in record}
-    return {**record, **money_fields, **numbers}
 
 
 def market_bars(

@@ -27,7 +27,7 @@ from trading_system.kernel.errors import (
 from trading_system.kernel.messages import Event
 from trading_system.kernel.principal import Principal
 from trading_system.market_data.events import BarsIngested
-from trading_system.trading import risk, views
+from trading_system.trading import risk
 from trading_system.trading.access import own_account, own_order
 from trading_system.trading.accounts import Account
 from trading_system.trading.broker import (
@@ -37,7 +37,6 @@ from trading_system.trading.broker import (
     Execution,
     Expire,
     MarketBar,
-    Quote,
 )
 from trading_system.trading.commands import (
     CancelOrder,
@@ -69,18 +68,7 @@ from trading_system.trading.execution import execute, fill_record, market_bars
 from trading_system.trading.ledger import Change, TradingLedger, audit, marks_of
 from trading_system.trading.orders import Order, TimeInForce
 from trading_system.trading.precision import decimal_from_float, qty_step
-from trading_system.trading.queries import (
-    GetAccount,
-    GetOrder,
-    GetPnl,
-    GetTradingStatus,
-    ListAccountEvents,
-    ListAccounts,
-    ListFills,
-    ListOrderEvents,
-    ListOrders,
-    ListPositions,
-)
+from trading_system.trading.quotes import Quote
 from trading_system.trading.sessions import market_closed
 from trading_system.trading.views import AccountView, account_view
 
@@ -653,6 +641,8 @@ def record_fills(event: OrderFilled, fill_log: FillLog) -> Handled[None]:
     return Handled(None)
 
 
+# The queries' handlers are a table of their own (query_handlers.py, bootstrap.TABLES_APART): a
+# read answers from the views, without the risk checks, the broker and executions loaded here.
 HANDLERS = HandlerTable(
     commands={
         PlaceOrder: place_order,
@@ -665,18 +655,6 @@ HANDLERS = HandlerTable(
         CloseSession: close_session,
         GrantAccountReader: grant_account_reader,
         RevokeAccountReader: revoke_account_reader,
-    },
-    queries={
-        GetOrder: views.get_order,
-        ListOrders: views.list_orders,
-        ListOrderEvents: views.list_order_events,
-        GetAccount: views.get_account,
-        ListAccounts: views.list_accounts,
-        ListAccountEvents: views.list_account_events,
-        ListPositions: views.list_positions,
-        ListFills: views.list_fills,
-        GetPnl: views.get_pnl,
-        GetTradingStatus: views.get_trading_status,
     },
 )
 

@@ -35,7 +35,6 @@ from trading_system.kernel.kinds import (
 )
 from trading_system.kernel.messages import Event
 from trading_system.trading.accounts import Account
-from trading_system.trading.broker import Quote
 from trading_system.trading.events import (
     AccountCreated,
     AccountEvent,
@@ -46,6 +45,7 @@ from trading_system.trading.events import (
     TradingResumed,
 )
 from trading_system.trading.orders import Order
+from trading_system.trading.quotes import Quote
 
 A = TypeVar("A", Account, Order)
 

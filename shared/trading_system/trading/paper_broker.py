@@ -40,12 +40,12 @@ from trading_system.trading.broker import (
     Expire,
     Fill,
     MarketBar,
-    Quote,
     SessionOpened,
     StopTriggered,
 )
 from trading_system.trading.orders import Order, OrderSide, OrderType, TimeInForce
 from trading_system.trading.precision import quantity
+from trading_system.trading.quotes import Quote
 
 
 @dataclass(frozen=True)

@@ -130,3 +130,15 @@ class PlainNumbers(BaseModel):
         if isinstance(value, dict) and value and all(isinstance(v, Decimal) for v in value.values()):
             return {k: decimal_text(v) for k, v in value.items()}
         return handler(value)
+
+
+FILL_MONEY = ("commission", "realized_pl")
+FILL_NUMBERS = ("qty", "price")
+
+
+def shown_fill(record: dict[str, Any]) -> dict[str, Any]:
+    """A fill record with its money as money and its quantity and price in plain notation, as
+    every endpoint shows them (records kept before money was rounded included)."""
+    money_fields = {k: decimal_text(money(Decimal(record[k]))) for k in FILL_MONEY if k in record}
+    numbers = {k: decimal_text(plain(Decimal(record[k]))) for k in FILL_NUMBERS if k in record}
+    return {**record, **money_fields, **numbers}

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from trading_system.kernel.messages import Query
 from trading_system.market_data.domain import Symbol
-from trading_system.trading.commands import AccountId, OrderId
+from trading_system.trading.ids import AccountId, OrderId
 
 
 class GetOrder(Query):

@@ -22,9 +22,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from trading_system.trading.accounts import HUNDRED, Account
-from trading_system.trading.broker import Quote
 from trading_system.trading.orders import Order, OrderSide, OrderType
 from trading_system.trading.precision import money
+from trading_system.trading.quotes import Quote
 
 if TYPE_CHECKING:
     from trading_system.trading.sessions import MarketClosed
