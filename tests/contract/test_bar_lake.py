@@ -544,3 +544,18 @@ def test_compaction_writes_missing_rollups_and_removes_those_without_their_file(
     assert orphan not in lake.files.list_partition("bars/timeframe=1m/").rollups
     assert january_1d in lake.files.list_partition("bars/timeframe=1m/").rollups
     assert_reads_as(lake, reference)
+
+
+def test_a_compaction_out_of_rollup_budget_leaves_them_to_the_next(
+    subject: LakeUnderTest, tmp_path: Path
+) -> None:
+    # A lake compacted before rollups existed, or with more files than a night's budget rolls up:
+    # what is not rolled up is counted, read from its bars meanwhile, and made by a later run.
+    lake, reference = quarter_lakes(subject, tmp_path)
+    report = lake.compact(Timeframe.M1, rollup_budget_s=0)
+    assert (report.partitions_merged, report.rollups_written, report.rollups_left) == (0, 0, 12)
+    assert rollups(lake) == []
+    assert_reads_as(lake, reference)
+    later = lake.compact(Timeframe.M1)
+    assert (later.rollups_written, later.rollups_left) == (12, 0)
+    assert_reads_as(lake, reference)

@@ -233,6 +233,12 @@ def test_compaction_merges_files_without_changing_any_result(
         )
     before = {tf: get_bars(client, keys, "AAPL", timeframe=tf)["bars"] for tf in ("1m", "1h", "1d")}
     assert len(bar_files(settings)) == 6
+    for bad in (-1, 601, False, "60"):  # a number of seconds for rollups, from none to ten minutes
+        refused = client.post(
+            "/v1/lake/compactions", json={"rollup_budget_s": bad}, headers=keys.header("admin")
+        )
+        assert refused.status_code == 422 and "rollup_budget_s" in refused.text, refused.text
+    assert len(bar_files(settings)) == 6  # nothing compacted
     report = client.post("/v1/lake/compactions", json={}, headers=keys.header("admin"))
     assert report.status_code == 200, report.text
     assert report.json() == {
@@ -245,6 +251,7 @@ def test_compaction_merges_files_without_changing_any_result(
         "rows_moved": 300,
         "rows_merged": 0,
         "rollups_written": 2,  # the partition's file rolled up to 1h and 1d
+        "rollups_left": 0,
     }
     assert len(bar_files(settings)) == 1
     for tf, expected in before.items():

@@ -61,7 +61,7 @@ from trading_system.adapters.bar_files import BarFileParser
 from trading_system.config import SettingsError
 from trading_system.kernel.clock import sortable_id
 from trading_system.market_data.bar_batch import BarColumns, BarSeries, ParsedBars, in_order
-from trading_system.market_data.commands import FileFormat
+from trading_system.market_data.commands import ROLLUP_BUDGET_S, FileFormat
 from trading_system.market_data.domain import (
     ActionKind,
     Adjustment,
@@ -519,10 +519,14 @@ class ParquetLake:
 
     # -- compaction ----------------------------------------------------------------------
 
-    def compact(self, timeframe: Timeframe | None) -> CompactionReport:
+    def compact(
+        self, timeframe: Timeframe | None, rollup_budget_s: float = ROLLUP_BUDGET_S
+    ) -> CompactionReport:
         """Move committed ingest files into per-symbol partitions, merge each partition's files
-        into one, and delete what dead writers left. Query results are the same before, during
-        and after, and a compaction killed at any point leaves a lake the next one finishes."""
+        into one, delete what dead writers left, and roll the compacted files up (none started
+        after `rollup_budget_s`). Query results are the same before, during and after, and a
+        compaction killed at any point leaves a lake the next one finishes."""
+        rollups_until = time.monotonic() + rollup_budget_s
         timeframes = [timeframe] if timeframe else list(Timeframe)
         report = CompactionReport(
             ingest_files_moved=0,
@@ -564,7 +568,9 @@ class ParquetLake:
                 remaining = self._ingests(tf)
                 listed = self.files.list_partition(f"bars/timeframe={tf.value}/")
                 self._remove_stale_markers(listed, remaining, born_before)
-                report.rollups_written += self._roll_up(tf, listed)
+                written, left = self._roll_up(tf, listed, rollups_until)
+                report.rollups_written += written
+                report.rollups_left += left
                 report.files_after += len(by_partition) + len(remaining.files)
             report.orphan_files_removed += self.files.remove_staging(born_before)
         return report
@@ -584,19 +590,22 @@ class ParquetLake:
                 stale.append(marker)
         self.files.delete(stale)
 
-    def _roll_up(self, timeframe: Timeframe, listed: PartitionListing) -> int:
+    def _roll_up(self, timeframe: Timeframe, listed: PartitionListing, until: float) -> tuple[int, int]:
         """Delete the rollups whose file is gone and write those the timeframe's compacted files
-        lack; the rollups written."""
+        lack, a file's at a time, none started after `until` (time.monotonic); the rollups
+        written, and those left for a later compaction."""
         present = set(listed.files)
         self.files.delete([path for path in listed.rollups if _rolled_up_file(path) not in present])
         chains = _missing_rollups(timeframe, listed)
         if not chains:
-            return 0
+            return 0, 0
         staging = self.files.staging_target(f"r{sortable_id()}")
         relative = len(self.root) + 1
         staged = {rollup: f"{staging}/{rollup[relative:]}" for chain in chains for _, rollup, _ in chain}
 
         def write_chain(chain: list[RollupStep]) -> list[str]:
+            if time.monotonic() >= until:
+                return []
             for source, rollup, target in chain:  # a source written in this run is still staged
                 self._write_rollup(staged.get(source, source), staged[rollup], target)
             return [staged[rollup] for _, rollup, _ in chain]
@@ -604,7 +613,7 @@ class ParquetLake:
         with ThreadPoolExecutor(max_workers=_PARALLEL_COPIES) as pool:
             written = [path for paths in pool.map(write_chain, chains) for path in paths]
         self.files.publish(staging, written)
-        return len(written)
+        return len(written), sum(map(len, chains)) - len(written)
 
     def _write_rollup(self, source: str, out: str, target: Timeframe) -> None:
         self.files.prepare(out)

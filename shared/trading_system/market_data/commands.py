@@ -126,10 +126,18 @@ class IngestBarSeries(Command):
     source: str
 
 
+ROLLUP_BUDGET_S = 180.0  # seconds a compaction spends on rollups at most, by default
+
+
 class CompactLake(Command):
     """Merge each partition's files into one, without changing any query result."""
 
     timeframe: Timeframe | None = None
+    # No rollup is started after this long into the compaction: a lake compacted before rollups
+    # existed gains them over a few nights instead of timing the function out (the nightly one has
+    # 900 s, the API's 300 s). Reads resample where a rollup is missing, so none is ever needed.
+    # Strict: a number, never `false` read as 0 (JSON bodies are strict about types: http/bodies.py).
+    rollup_budget_s: float = Field(default=ROLLUP_BUDGET_S, ge=0, le=600, strict=True)
 
 
 class CorporateActionRow(Message):

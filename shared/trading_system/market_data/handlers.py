@@ -198,7 +198,7 @@ def _ingest(
 
 
 def compact_lake(cmd: CompactLake, lake: BarLake) -> Handled[CompactionReport]:
-    return Handled(lake.compact(cmd.timeframe))
+    return Handled(lake.compact(cmd.timeframe, cmd.rollup_budget_s))
 
 
 def record_coverage(event: BarsIngested, symbols: SymbolRepository) -> None:

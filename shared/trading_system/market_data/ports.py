@@ -65,6 +65,7 @@ class CompactionReport(BaseModel):
     rows_moved: int  # distinct bars moved out of ingest files
     rows_merged: int  # bars in the partitions merged
     rollups_written: int = 0  # compacted files' bars resampled to 1h and 1d, for long reads of those
+    rollups_left: int = 0  # rollups still to write when the budget ran out: a later compaction does
 
 
 class BarLake(Protocol):
@@ -100,7 +101,9 @@ class BarLake(Protocol):
     def write_corporate_actions(self, symbol: str, actions: list[CorporateAction], ingest_id: str) -> None:
         """Store actions beside the symbol's bars, as one whole file (all of them or none)."""
 
-    def compact(self, timeframe: Timeframe | None) -> CompactionReport: ...
+    def compact(self, timeframe: Timeframe | None, rollup_budget_s: float = ...) -> CompactionReport:
+        """Merge the timeframe's files (every timeframe's without one); start no rollup after
+        `rollup_budget_s` seconds (those left are counted, and made by a later compaction)."""
 
 
 # -- market-data providers (Alpaca, CCXT exchanges): what a backfill or a scheduled pull reads ---
