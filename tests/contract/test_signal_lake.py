@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from tests.aws_fixtures import boto_client, unique_name
+from tests.fakes.signal_log import run_row as run
+from tests.fakes.signal_log import signal_row as signal
 from trading_system.adapters.lake import ParquetLake
 from trading_system.adapters.signal_lake import MERGED, SignalLake
 from trading_system.config import load_settings
@@ -52,36 +54,6 @@ def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LogUnder
         SignalLake(lake),
         lambda relative, data: s3.put_object(Bucket=bucket, Key=f"data/{relative}", Body=data),
     )
-
-
-def signal(detected_at: datetime, symbol: str = "AAA", scanner_id: str | None = "scn_1") -> dict[str, Any]:
-    return {
-        "signal_id": f"sig_{sortable_id()}",
-        "source": "scanner" if scanner_id else "analytics",
-        "scanner_id": scanner_id,
-        "run_id": f"run_{sortable_id(detected_at)}",
-        "symbol": symbol,
-        "timeframe": "1d",
-        "ts": detected_at.date().isoformat(),
-        "name": "dip",
-        "values": "{}",
-        "detected_at": detected_at.isoformat(),
-    }
-
-
-def run(started_at: datetime, scanner_id: str = "scn_1") -> dict[str, Any]:
-    return {
-        "run_id": f"run_{sortable_id(started_at)}",
-        "scanner_id": scanner_id,
-        "trigger": "schedule",
-        "timeframe": "1d",
-        "started_at": started_at.isoformat(),
-        "duration_ms": 1.5,
-        "universe_size": 10,
-        "match_count": 0,
-        "new_signals": 0,
-        "matches": "[]",
-    }
 
 
 def test_signals_since_a_time_read_only_the_days_from_it_on(subject: LogUnderTest) -> None:

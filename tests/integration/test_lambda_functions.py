@@ -26,6 +26,7 @@ from uuid import uuid4
 import pytest
 
 from tests.fakes.receiver import Receiver
+from tests.fakes.signal_log import signal_row
 from trading_system.alerts import domain as alerts_domain
 from trading_system.alerts.domain import (
     DELIVERY_HEADER,
@@ -625,22 +626,9 @@ def test_the_schedule_compacts_the_lake(seeded: Container) -> None:
 
 
 def test_the_schedule_compacts_the_signal_log(seeded: Container) -> None:
+    long_ago = datetime(2026, 1, 5, 21, tzinfo=UTC)
     for symbol in ("AAA", "BBB"):  # two scans' signals of a day long over: two files
-        seeded.signal_log.append_signals(
-            [
-                {
-                    "signal_id": f"scn_long_ago:{symbol}:2026-01-05",
-                    "source": "scanner",
-                    "scanner_id": "scn_long_ago",
-                    "symbol": symbol,
-                    "timeframe": "1d",
-                    "ts": "2026-01-05T00:00:00+00:00",
-                    "name": "sample",
-                    "values": {},
-                    "detected_at": "2026-01-05T21:00:00+00:00",
-                }
-            ]
-        )
+        seeded.signal_log.append_signals([signal_row(long_ago, symbol, "scn_long_ago")])
     function = by_name()["compact_signal_log_nightly"]
     result = handler_of(function)(load(sample_for(function)), LambdaContext())
     assert result["days"] >= 1 and result["files_written"] >= 1

@@ -5,21 +5,26 @@ folder); and the signal log's compaction, `trading scan compact-log`."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.fakes.signal_log import signal_row
 from trading_system.bootstrap import bootstrap
 from trading_system.entrypoints.cli import app
 
 
-def test_sync_schedules_puts_back_what_the_timetable_lost(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture(autouse=True)
+def data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh data folder for the commands, and no settings file."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TRADING_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TRADING_SETTINGS_FILE", str(tmp_path / "absent.toml"))
+
+
+def test_sync_schedules_puts_back_what_the_timetable_lost() -> None:
     runner = CliRunner()
     created = runner.invoke(
         app, ["scan", "create", "--name", "hourly", "--rule", "close > 1", "--schedule", "rate(1 hour)"]
@@ -41,29 +46,11 @@ def test_sync_schedules_puts_back_what_the_timetable_lost(
     assert timetable.scheduled_keys() == []
 
 
-def test_compact_log_merges_a_past_days_signal_files_and_refuses_a_bad_budget(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TRADING_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("TRADING_SETTINGS_FILE", str(tmp_path / "absent.toml"))
+def test_compact_log_merges_a_past_days_signal_files_and_refuses_a_bad_budget() -> None:
     log = bootstrap().signal_log
+    long_ago = datetime(2026, 1, 5, 21, tzinfo=UTC)
     for symbol in ("AAA", "BBB"):  # two scans' signals of a day long over: two files
-        log.append_signals(
-            [
-                {
-                    "signal_id": f"scn_x:{symbol}:2026-01-05",
-                    "source": "scanner",
-                    "scanner_id": "scn_x",
-                    "symbol": symbol,
-                    "timeframe": "1d",
-                    "ts": "2026-01-05T00:00:00+00:00",
-                    "name": "sample",
-                    "values": {},
-                    "detected_at": "2026-01-05T21:00:00+00:00",
-                }
-            ]
-        )
+        log.append_signals([signal_row(long_ago, symbol, "scn_x")])
     runner = CliRunner()
     refused = runner.invoke(app, ["scan", "compact-log", "--budget-s", "0"])
     assert refused.exit_code != 0 and "budget_s" in refused.output

@@ -182,26 +182,6 @@ def test_only_functions_that_read_the_lake_import_duckdb(function: object, tmp_p
     assert not imported["pydantic_v1"], "FastAPI's check for pydantic.v1 models imports it (routes.py)"
 
 
-def test_the_other_strategies_routes_and_their_handlers_do_without_webhooks(tmp_path: Path) -> None:
-    """Webhooks' routes and handlers (strategies/webhooking.py) import Scanning's and Trading's
-    messages: a Strategies function that serves another route neither imports them at init nor
-    loads them with its context's handler table on its first request."""
-    probe = (
-        "import sys, functions.strategies.get_strategy, trading_system.strategies.handlers\n"
-        "print('trading_system.strategies.webhooking' in sys.modules)"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TRADING_DATA_DIR": str(tmp_path)},
-        cwd=ROOT,
-        timeout=60,
-        check=True,
-    )
-    assert out.stdout.strip().splitlines()[-1] == "False"
-
-
 def test_the_bus_finds_webhooks_handlers_in_their_own_table() -> None:
     from trading_system.bootstrap import ContextHandlers
     from trading_system.strategies import webhooking
@@ -261,6 +241,7 @@ print(json.dumps({{"status": response["statusCode"], "loaded": sorted(sys.module
         ("cancel_order", "trading_system.trading.handlers", _TRADING_READ_SIDE),
         ("list_alerts", "trading_system.alerts.handlers", _OTHER_CONTEXTS_THAN_ALERTS),
         ("get_alert", "trading_system.alerts.handlers", _OTHER_CONTEXTS_THAN_ALERTS),
+        ("get_strategy", "trading_system.strategies.handlers", ("trading_system.strategies.webhooking",)),
     ],
 )
 def test_a_function_loads_only_what_its_route_needs(
@@ -270,8 +251,10 @@ def test_a_function_loads_only_what_its_route_needs(
     its route kept apart from the commands' (routes.kept_apart): neither its init nor its first
     request loads the command side (risk checks, broker, executions); nor a command's the read
     side's queries and their handlers. Alerts' routes load no other context: only its event
-    subscriber and the creation of an alert (asking whose the source is) need them. The data
-    folder is empty: the request reaches its handler, which answers that nothing is there."""
+    subscriber and the creation of an alert (asking whose the source is) need them. Webhooks'
+    routes and handlers (strategies/webhooking.py) import Scanning's and Trading's messages: another
+    Strategies route loads them neither at init nor with its context's table. The data folder is
+    empty: the request reaches its handler, which answers that nothing is there."""
     out = subprocess.run(
         [sys.executable, "-c", _FIRST_REQUEST.format(module=by_name()[name].module, name=name)],
         capture_output=True,

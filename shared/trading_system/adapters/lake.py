@@ -600,8 +600,7 @@ class ParquetLake:
         if not chains:
             return 0, 0
         staging = self.files.staging_target(f"r{sortable_id()}")
-        relative = len(self.root) + 1
-        staged = {rollup: f"{staging}/{rollup[relative:]}" for chain in chains for _, rollup, _ in chain}
+        staged = {rollup: self._staged(staging, rollup) for chain in chains for _, rollup, _ in chain}
 
         def write_chain(chain: list[RollupStep]) -> list[str]:
             if time.monotonic() >= until:
@@ -664,11 +663,15 @@ class ParquetLake:
         self.files.publish(staging, list(written[1]))
         return len(written[1]), int(written[0])
 
+    def _staged(self, staging: str, path: str) -> str:
+        """Where a file bound for `path` in the lake is written first: the same place under the
+        staging folder, which publishing renames into the lake (on S3 the path itself)."""
+        return f"{staging}/{path.removeprefix(self.root + '/')}"
+
     def _merge(self, partition: str, paths: list[str]) -> int:
         name = f"c{sortable_id()}"
         staging = self.files.staging_target(name)
-        relative = partition.removeprefix(self.root + "/")
-        out = f"{staging}/{relative}/{name}.parquet"
+        out = self._staged(staging, f"{partition}/{name}.parquet")
         self.files.prepare(out)
         cur = self.conn.cursor()
         try:
