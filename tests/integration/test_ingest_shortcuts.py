@@ -5,6 +5,7 @@ duplicate check skips its sort when the rows are in order."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -249,3 +250,32 @@ def test_duplicates_are_found_whether_or_not_the_rows_are_in_order(
         bars, Timeframe.M1, {"AAA", "BBB"}, BarLimits(), datetime(2030, 1, 1, tzinfo=UTC)
     )
     assert [p.row for p in problems if "duplicate" in p.reason] == duplicate_rows
+
+
+def test_files_with_bad_cells_parsed_at_once_on_one_lake_all_name_them(
+    lake: ParquetLake, tmp_path: Path
+) -> None:
+    # Uploads are parsed in a server's thread pool, each on its own cursor of the lake's
+    # connection. The query naming bad cells once used a window that DuckDB failed on now and
+    # then under such concurrency, invalidating the database for the whole process.
+    path = write_csv(tmp_path / "nan.csv", [GOOD_CSV_ROW, "AAA,2024-01-01T00:01:00Z,1,2,0.5,1.5,nan"])
+    failures: list[str] = []
+
+    def parse_many() -> None:
+        for _ in range(300):
+            parsed = lake.read(path, FileFormat.CSV, Timeframe.M1, None)
+            if parsed.problem_count != 1:
+                failures.append(repr(parsed.problems))
+
+    def guarded() -> None:
+        try:
+            parse_many()
+        except Exception as error:  # what the thread saw, reported by the test
+            failures.append(str(error)[:200])
+
+    threads = [threading.Thread(target=guarded) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []

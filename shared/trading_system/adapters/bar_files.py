@@ -200,8 +200,12 @@ class BarFileParser:
             f"SELECT row, {field} AS field, {reason} AS reason, {value} AS value FROM parsed WHERE {cond}"
             for cond, field, reason, value in checks
         )
+        # The total from a scalar subquery, not `count(*) OVER ()`: DuckDB 1.5.5's window failed
+        # now and then with several cursors at work ("Attempted to access index 0 within vector
+        # of size 0"), a fatal error that invalidates the whole database for the process.
         rows = self.cur.execute(
-            f"SELECT row, field, reason, value, count(*) OVER () FROM ({union}) "
+            f"WITH problems AS ({union}) "
+            "SELECT row, field, reason, value, (SELECT count(*) FROM problems) FROM problems "
             f"ORDER BY row, field LIMIT {MAX_PROBLEMS}"
         ).fetchall()
         problems = [
