@@ -5,9 +5,9 @@ objects that live as long as the process (modules, classes, models, the app and 
 next to no garbage, yet the cyclic garbage collector walks them over and over as they pile up:
 20-60 ms of a cold start, for nothing freed. So it is off from here, the first code a function's
 import runs, until the handler is built: `entrypoints/lambda_runtime.instrument` then freezes what
-init made (never walked again) and turns it back on.
+init made (never walked again) and turns it back on (`entrypoints/garbage.py` says how and why).
 """
 
-import gc
+from trading_system.entrypoints import garbage
 
-gc.disable()
+garbage.starting()

@@ -938,7 +938,11 @@ def scenario_eod_setup(folder: Path) -> dict[str, Any]:
 
 
 def scenario_eod(folder: Path) -> dict[str, Any]:
-    """The end-of-day runs in a fresh process over the lake of `eod_setup`; then the baseline."""
+    """The end-of-day runs in a fresh process over the lake of `eod_setup`; then the baseline.
+    The process runs its garbage collector as `trading serve` and a Lambda do (garbage.py)."""
+    from trading_system.entrypoints import garbage
+
+    garbage.starting()
     from trading_system.analytics import snapshot
     from trading_system.bootstrap import bootstrap
     from trading_system.market_data import bar_batch
@@ -948,6 +952,7 @@ def scenario_eod(folder: Path) -> dict[str, Any]:
 
     days = EOD_WARMUP + EOD_RUNS
     container = bootstrap(_settings(folder / "eod"))
+    garbage.started()
     events: Counter[str] = Counter()
     container.bus.observers.append(lambda envelope: events.update([envelope.event_type]))
     watch = _Stopwatch()

@@ -27,6 +27,7 @@ from trading_system.catalog import (
     route_roles,
     subscriptions,
 )
+from trading_system.entrypoints import garbage
 from trading_system.entrypoints.http.routes import all_routers
 from trading_system.entrypoints.scheduled import scheduled_command
 from trading_system.entrypoints.schemas import domain_events
@@ -144,14 +145,18 @@ def test_each_function_module_turns_the_garbage_collector_back_on(
     `lambda_runtime.instrument`, which every function module ends with, turns it back on. A module
     that did not would leave its Lambda without a collector for as long as it lives."""
     monkeypatch.setenv("TRADING_DATA_DIR", str(tmp_path))
+    threshold = gc.get_threshold()
     try:
         for function in CATALOG:
             sys.modules.pop(function.module, None)
             gc.disable()  # as functions/__init__.py leaves it, in a fresh process
+            gc.set_threshold(*threshold)
             importlib.import_module(function.module)
             assert gc.isenabled(), f"{function.module} left the garbage collector off"
+            assert gc.get_threshold()[0] == garbage.YOUNG_COLLECTION_EVERY, function.module
     finally:
         gc.enable()
+        gc.set_threshold(*threshold)
         gc.unfreeze()  # what the imports froze: this process's, not a Lambda's
 
 

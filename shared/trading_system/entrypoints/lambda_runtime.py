@@ -3,7 +3,6 @@ application code the local runner uses. Everything here runs once, in the init p
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from trading_system.adapters.aws.event_format import envelope_from_eventbridge
 from trading_system.bootstrap import Container, bootstrap
 from trading_system.catalog import Function, Resource, by_name
-from trading_system.entrypoints import snapstart
+from trading_system.entrypoints import garbage, snapstart
 from trading_system.entrypoints.business_metrics import samples
 from trading_system.kernel.messages import Envelope
 
@@ -76,18 +75,12 @@ def instrument(
         from aws_lambda_powertools import Tracer
 
         wrapped = Tracer(service=function.name).capture_lambda_handler(wrapped)
-    _end_of_init()
+    # The handler is built (every function module ends here): the collector, off while the module
+    # was imported (functions/__init__.py), goes back on. Frozen first, what init made would
+    # otherwise be walked by the first collection, on the first request, still in the youngest
+    # generation.
+    garbage.started()
     return wrapped
-
-
-def _end_of_init() -> None:
-    """The handler is built (every function module ends with `instrument`): the garbage collector,
-    off while the module was imported (functions/__init__.py), goes back on. What init made is
-    frozen first: otherwise the first collection, on the first request, would walk all of it,
-    still in the youngest generation. Once per process: a later call finds it on, and leaves it."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
 
 
 def http_function(name: str) -> LambdaHandler:

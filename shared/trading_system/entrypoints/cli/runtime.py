@@ -23,6 +23,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="default: settings port")] = None,
 ) -> None:
     """Serve the API, the WebSocket stream and the dashboard."""
+    from trading_system.entrypoints import garbage
+
+    garbage.starting()  # until the app is built (garbage.py says why)
     import uvicorn
 
     from trading_system.entrypoints.local.listening import why_cannot_listen
@@ -44,8 +47,10 @@ def serve(
     if key_file.exists():
         typer.echo(f"  Demo API key (admin): {key_file.read_text().strip()}")
     typer.echo(f"  Data:       {Path(settings.data_dir).resolve()}   (Ctrl-C stops; data is kept)")
+    app = build_local_app(container)
+    garbage.started()
     uvicorn.run(
-        build_local_app(container),
+        app,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
