@@ -7,14 +7,22 @@ loaded by file path, so nothing is ever downloaded at run time.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 import duckdb
 
 if TYPE_CHECKING:
     from trading_system.config import Settings
+
+T = TypeVar("T")
+
+# DuckDB's errors for a listed file that is gone: a local one (when the query is bound, or when
+# its scan opens the file later), an S3 object.
+_VANISHED = ("No files found", "No such file or directory", "(HTTP 404")
+_LISTINGS = 3  # a read's attempts, each with a fresh listing of its files
 
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
@@ -107,3 +115,22 @@ def contiguous(values: Any, dtype: Any) -> Any:
     import numpy as np
 
     return np.ascontiguousarray(np.asarray(values), dtype=dtype)
+
+
+def vanished(error: duckdb.Error) -> bool:
+    """Whether a query failed because a file it was given is gone (a compaction deleted it)."""
+    return isinstance(error, duckdb.IOException) and any(sign in str(error) for sign in _VANISHED)
+
+
+def listed_again_if_compacted(read: Callable[[], T]) -> T:
+    """`read` lists its files and then opens them: a compaction may delete some in between, once
+    what replaces them is in place, which a new listing finds. Three listings in a row losing a
+    file would take three compactions of the same files: then the error is raised, never an
+    answer with files missing."""
+    for _ in range(_LISTINGS - 1):
+        try:
+            return read()
+        except duckdb.IOException as error:
+            if not vanished(error):
+                raise
+    return read()

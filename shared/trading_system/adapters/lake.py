@@ -78,7 +78,6 @@ if TYPE_CHECKING:
 
 # numpy datetime64 units whose text is a period's partition value: 2026-11-05, 2026-11, 2026.
 _PERIOD_UNITS = {Period.DAY: "D", Period.MONTH: "M", Period.YEAR: "Y"}
-_NO_FILES = "No files found"
 _PARALLEL_COPIES = 4  # periods copied at once by one write: measured 1.6x over one at a time
 COMMITS = "_commits"  # the folder of commit records, beside each timeframe's ingest periods
 log = logging.getLogger(__name__)
@@ -300,7 +299,7 @@ class ParquetLake:
             ).fetchall()
             return [str(file) for (file,) in rows]
         except duckdb.IOException as error:
-            if _NO_FILES not in str(error):
+            if not duck.vanished(error):
                 raise
             return []  # an older file compacted away meanwhile: nothing proven, nothing marked
         finally:
@@ -349,6 +348,21 @@ class ParquetLake:
         sessions: SessionWindows | None = None,
         adjustment: Adjustment = Adjustment.RAW,
     ) -> BarSeries:
+        return duck.listed_again_if_compacted(
+            lambda: self._bars(symbol, timeframe, start, end, limit, source, sessions, adjustment)
+        )
+
+    def _bars(
+        self,
+        symbol: str,
+        timeframe: Timeframe,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        source: Timeframe,
+        sessions: SessionWindows | None,
+        adjustment: Adjustment,
+    ) -> BarSeries:
         first_period, last_period = source.period.of(start), source.period.of(end)
         found = self._files_to_read(symbol, source, first_period, last_period)
         periods = found.periods
@@ -390,10 +404,6 @@ class ParquetLake:
         cur = self.conn.cursor()
         try:
             columns = cur.execute(sql, params).fetchnumpy()
-        except duckdb.IOException as error:
-            if _NO_FILES in str(error):  # a file compacted away under us: the caller may retry
-                return _empty_series()
-            raise
         finally:
             cur.close()
         ts, opens, highs, lows, closes, volumes = columns.values()
@@ -509,7 +519,7 @@ class ParquetLake:
                 {"paths": compacted},
             ).fetchall()
         except duckdb.IOException as error:
-            if _NO_FILES not in str(error):
+            if not duck.vanished(error):
                 raise
             rows = []  # a file compacted away under us: the read itself reports it
         finally:

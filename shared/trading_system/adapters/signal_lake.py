@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import duckdb
-
+from trading_system.adapters import duck
 from trading_system.adapters.lake import ParquetLake
 from trading_system.kernel.clock import sortable_id
 from trading_system.scanning.ports import SignalLogCompaction
@@ -58,9 +57,6 @@ RUN_SCHEMA = {
 }
 MERGED = "~"  # in a merged file's name, between its key and the id of the compaction that wrote it
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# DuckDB's errors for a listed file that is gone: a local one, an S3 object.
-_VANISHED = ("No files found", "(HTTP 404")
-_READ_ATTEMPTS = 3
 
 
 def _key(path: str) -> str:
@@ -166,7 +162,7 @@ class SignalLake:
             order = "ORDER BY detected_at DESC, signal_id LIMIT $limit"
             return self._read(SIGNALS, files, f"WHERE {' AND '.join(where)}", order, params)
 
-        return self._listed_again_if_compacted(read)
+        return duck.listed_again_if_compacted(read)
 
     def runs(self, scanner_id: str, limit: int) -> list[dict[str, Any]]:
         """The scanner's latest runs, newest first, read from its newest run files."""
@@ -176,7 +172,7 @@ class SignalLake:
             order = "ORDER BY started_at DESC LIMIT $limit"
             return self._read(RUNS, _newest_run_files(listed, limit), "", order, {"limit": limit})
 
-        return self._listed_again_if_compacted(read)
+        return duck.listed_again_if_compacted(read)
 
     def compact(self, before: date, budget_s: float) -> SignalLogCompaction:
         """Merge the files of each day before `before`: a day's signals into one file, each
@@ -223,17 +219,6 @@ class SignalLake:
             {"files": paths},
         )
         self.lake.files.delete(paths)
-
-    def _listed_again_if_compacted(self, read: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-        """A read lists its files and then opens them: a compaction may delete some in between,
-        once their merged file is in place, which a new listing finds."""
-        for _ in range(_READ_ATTEMPTS - 1):
-            try:
-                return read()
-            except duckdb.IOException as error:
-                if not any(sign in str(error) for sign in _VANISHED):
-                    raise
-        return read()
 
     def _read(
         self, table: _Table, files: list[str], where: str, order: str, params: dict[str, Any]
