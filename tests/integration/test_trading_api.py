@@ -1074,6 +1074,70 @@ def test_a_batch_of_bars_meets_orders_in_market_time_order(api: Api, paper: Book
     assert D(api.account()["realized_pl"]) == D(10)
 
 
+def test_a_batch_of_many_symbols_meets_the_open_orders_of_every_account(
+    api: Api, container: Container
+) -> None:
+    """fill_orders finds the open orders of a batch's symbols one read per symbol when the batch
+    has few, and one read per account (and page of its open orders) when it has more symbols than
+    that (an end of day): both ways must find the same orders, in every account."""
+    symbols = [f"MANY{i}" for i in range(6)]
+    api.register(*symbols)
+    for account_id in ("left", "right"):
+        api.create_account(account_id, D(100_000))
+    response = api.post(
+        "/v1/bars",
+        {"timeframe": "1d", "bars": [{"symbol": s, **flat_bar(T0, "20").row()} for s in symbols]},
+    )
+    assert response.status_code == 201, response.text
+    limits = {
+        ("left", "MANY0"): "10",
+        ("left", "MANY1"): "10",
+        ("right", "MANY0"): "5",
+        ("right", "MANY2"): "10",
+    }
+    placed = {
+        where: api.place(
+            {
+                "account_id": where[0],
+                "symbol": where[1],
+                "side": "buy",
+                "qty": "1",
+                "type": "limit",
+                "limit_price": limit,
+                "time_in_force": "gtc",
+            }
+        )["id"]
+        for where, limit in limits.items()
+    }
+    ledger = container.ledger
+    few, many = ["MANY0"], symbols  # 1 symbol vs 2 accounts; 6 symbols vs 2 accounts
+    found = ledger.open_order_ids_by_symbol(few)
+    assert {s: sorted(ids) for s, ids in found.items()} == {
+        "MANY0": sorted([placed["left", "MANY0"], placed["right", "MANY0"]])
+    }
+    each = {s: sorted(ids) for s in many if (ids := ledger.open_order_ids(s))}
+    assert {s: sorted(ids) for s, ids in ledger.open_order_ids_by_symbol(many).items()} == each
+    assert set(each) == {"MANY0", "MANY1", "MANY2"}
+
+    # Day 2: every symbol dips to 9, which meets the limits at 10 and not the one at 5.
+    response = api.post(
+        "/v1/bars",
+        {
+            "timeframe": "1d",
+            "bars": [{"symbol": s, **bar(T0 + DAY, "20", "20", "9", "19").row()} for s in symbols],
+        },
+    )
+    assert response.status_code == 201, response.text
+    status = {where: api.order(order_id)["status"] for where, order_id in placed.items()}
+    assert status == {
+        ("left", "MANY0"): "filled",
+        ("left", "MANY1"): "filled",
+        ("right", "MANY0"): "accepted",
+        ("right", "MANY2"): "filled",
+    }
+    assert ledger.open_order_ids_by_symbol(many) == {"MANY0": [placed["right", "MANY0"]]}
+
+
 def test_a_triggered_stop_fills_its_remainder_like_a_market_order(api: Api) -> None:
     """A stop order "triggers when a bar reaches its stop and then fills like a market order".
     With a participation cap the trigger bar fills only part; the rest must fill on the next

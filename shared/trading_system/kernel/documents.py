@@ -35,11 +35,14 @@ class DocumentStore(Protocol):
         """Documents of a kind in ascending key order, starting after the key `after`."""
 
 
+SCAN_PAGE = 500  # documents a page of scan_all reads
+
+
 def scan_all(store: DocumentStore, kind: str) -> list[tuple[str, Document]]:
     """Every document of a kind, in key order, read page by page."""
     found: list[tuple[str, Document]] = []
     after = None
-    while page := store.scan(kind, after=after, limit=500):
+    while page := store.scan(kind, after=after, limit=SCAN_PAGE):
         found += page
         after = page[-1][0]
     return found

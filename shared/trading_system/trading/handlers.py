@@ -553,7 +553,8 @@ def fill_orders(
     timeframe = event.timeframe
     books: dict[str, list[Order]] = {}
     timeline: list[tuple[datetime, str, MarketBar]] = []
-    with_orders = [(span, ids) for span in event.symbols if (ids := ledger.open_order_ids(span.symbol))]
+    open_ids = ledger.open_order_ids_by_symbol([span.symbol for span in event.symbols])
+    with_orders = [(span, open_ids[span.symbol]) for span in event.symbols if span.symbol in open_ids]
     last_known = ledger.quotes({span.symbol for span, _ in with_orders}) if with_orders else {}
     listings = symbols.get_many(span.symbol for span, _ in with_orders) if with_orders else {}
     for span, order_ids in with_orders:

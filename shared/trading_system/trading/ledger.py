@@ -10,14 +10,15 @@ only the events after it: normally none.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from trading_system.kernel.bus import MessageContext
-from trading_system.kernel.documents import DocumentStore, scan_all
+from trading_system.kernel.documents import SCAN_PAGE, DocumentStore, scan_all
 from trading_system.kernel.errors import NotFound
 from trading_system.kernel.event_store import EventStore, NewEvent, RecordedEvent, StreamAppend, ViewWrite
 from trading_system.kernel.kinds import (
@@ -191,6 +192,22 @@ class TradingLedger:
 
     def open_order_ids(self, symbol: str) -> list[str]:
         return [key for key, _ in scan_all(self.documents, open_orders_kind(symbol))]
+
+    def open_order_ids_by_symbol(self, symbols: Collection[str]) -> dict[str, list[str]]:
+        """The open orders of each of `symbols` that has any, read whichever way takes fewer
+        reads of the store: each symbol's (one read a symbol: a minute's bars of a few symbols),
+        or each account's (one read an account and page of its open orders: an end of day of
+        5,000 symbols, which the other way read 5,000 times to find a handful)."""
+        accounts = self.accounts()
+        if len(symbols) <= sum(1 + account.open_orders // SCAN_PAGE for account in accounts):
+            return {symbol: ids for symbol in symbols if (ids := self.open_order_ids(symbol))}
+        wanted = set(symbols)
+        found: dict[str, list[str]] = defaultdict(list)
+        for account in accounts:
+            for order_id, doc in scan_all(self.documents, account_open_orders_kind(account.account_id)):
+                if doc["symbol"] in wanted:
+                    found[doc["symbol"]].append(order_id)
+        return dict(found)
 
     def open_order_ids_of(self, account_id: str) -> list[str]:
         return [key for key, _ in scan_all(self.documents, account_open_orders_kind(account_id))]
