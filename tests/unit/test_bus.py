@@ -122,6 +122,18 @@ def test_an_envelope_with_an_unknown_type_cannot_be_opened() -> None:
         envelope.open()
 
 
+def test_an_envelope_opens_once_for_all_its_subscribers_and_a_copy_opens_its_own() -> None:
+    """The in-process bus hands one envelope to each subscriber in turn: its payload is validated
+    once. A copy with another payload opens that payload, never the first one's event."""
+    envelope = Envelope.wrap(Greeted(name="ada"), producer="p", correlation_id="c")
+    first = envelope.open()
+    assert envelope.open() is first
+    assert first == Greeted(name="ada")
+    renamed = envelope.model_copy(update={"payload": {"name": "grace"}})
+    assert renamed.open() == Greeted(name="grace")
+    assert envelope.open() is first
+
+
 def test_envelopes_round_trip_through_json() -> None:
     envelope = Envelope.wrap(Greeted(name="ada"), producer="p", correlation_id="c", causation_id="x")
     assert Envelope.model_validate_json(envelope.model_dump_json()) == envelope

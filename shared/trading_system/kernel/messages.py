@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from trading_system.kernel.errors import ValidationFailed
 
@@ -74,6 +74,10 @@ class Envelope(BaseModel):
     causation_id: str | None = None
     producer: str
     payload: dict[str, Any]
+    # The event once opened, with the payload it was opened from (a copy with another payload
+    # opens its own): the in-process bus hands one envelope to each of its subscribers in turn
+    # (an end of day's BarsIngested, 5,000 symbol ranges, to three of them).
+    _opened: tuple[dict[str, Any], Event] | None = PrivateAttr(default=None)
 
     @classmethod
     def wrap(
@@ -99,7 +103,9 @@ class Envelope(BaseModel):
 
     def open(self) -> Event:
         """The typed event inside; a payload that does not match its schema is an error."""
-        return event_class(self.event_type).model_validate(self.payload)
+        if self._opened is None or self._opened[0] is not self.payload:
+            self._opened = (self.payload, event_class(self.event_type).model_validate(self.payload))
+        return self._opened[1]
 
 
 def event_class(event_type: str) -> type[Event]:
