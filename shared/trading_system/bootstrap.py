@@ -68,10 +68,13 @@ CONTEXTS = ("identity", "market_data", "analytics", "scanning", "trading", "stra
 # those messages (or none of them) loads only the table it needs. Webhooks keep their table
 # beside their model: their handlers import Scanning's and Trading's messages, Strategies' do
 # not. Trading's queries are answered from the views: a read needs none of what the commands'
-# handlers import (risk checks, the broker, executions, the commands themselves).
+# handlers import (risk checks, the broker, executions, the commands themselves). Market Data's
+# queries are answered from the symbols, the lake and the jobs' store, without the commands, the
+# ingest rules and the backfill machinery.
 TABLES_APART = {
     "trading_system.strategies.webhooking": "trading_system.strategies.webhooking",
     "trading_system.trading.queries": "trading_system.trading.query_handlers",
+    "trading_system.market_data.queries": "trading_system.market_data.query_handlers",
 }
 
 

@@ -8,7 +8,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trading_system.entrypoints.http.market_data import _bars_json
+from trading_system.entrypoints.http.market_data_queries import _bars_json
 from trading_system.market_data.bar_batch import BarSeries
 
 US = 1_000_000

@@ -209,6 +209,39 @@ _TRADING_COMMAND_SIDE = (
     "trading_system.market_data.events",
 )
 _TRADING_READ_SIDE = ("trading_system.trading.queries", "trading_system.trading.query_handlers")
+# Market Data's command side: a read of symbols needs none of it, a read of the lake only the bar
+# columns (BarSeries is what it returns), and a read of backfill jobs the job's model, which holds
+# its request (a command): neither needs the commands' handlers, the jobs or the events. No
+# command needs the queries or their handlers.
+_MD_HANDLERS_SIDE = (
+    "trading_system.market_data.handlers",
+    "trading_system.market_data.events",
+    "trading_system.entrypoints.http.market_data_commands",
+)
+_MD_COMMAND_SIDE = (
+    *_MD_HANDLERS_SIDE,
+    "trading_system.market_data.commands",
+    "trading_system.market_data.jobs",
+    "trading_system.market_data.bar_batch",
+    "trading_system.adapters.bar_files",
+)
+_MD_LAKE_READ_UNNEEDED = (
+    *_MD_HANDLERS_SIDE,
+    "trading_system.market_data.commands",
+    "trading_system.market_data.jobs",
+    "trading_system.adapters.bar_files",
+)
+_MD_JOB_READ_UNNEEDED = (
+    *_MD_HANDLERS_SIDE,
+    "trading_system.market_data.bar_batch",
+    "trading_system.adapters.bar_files",
+)
+_MD_READ_SIDE = (
+    "trading_system.market_data.queries",
+    "trading_system.market_data.query_handlers",
+    "trading_system.entrypoints.http.market_data_queries",
+    "trading_system.entrypoints.http.market_data_backfills",
+)
 _OTHER_CONTEXTS_THAN_ALERTS = (
     "trading_system.trading.events",
     "trading_system.trading.queries",
@@ -247,6 +280,15 @@ print(json.dumps({{"status": response["statusCode"], "loaded": sorted(sys.module
         ("list_alerts", "trading_system.alerts.handlers", _OTHER_CONTEXTS_THAN_ALERTS),
         ("get_alert", "trading_system.alerts.handlers", _OTHER_CONTEXTS_THAN_ALERTS),
         ("get_strategy", "trading_system.strategies.handlers", ("trading_system.strategies.webhooking",)),
+        ("list_symbols", "trading_system.market_data.query_handlers", _MD_COMMAND_SIDE),
+        ("get_symbol", "trading_system.market_data.query_handlers", _MD_COMMAND_SIDE),
+        ("get_bars", "trading_system.market_data.query_handlers", _MD_LAKE_READ_UNNEEDED),
+        ("list_corporate_actions", "trading_system.market_data.query_handlers", _MD_LAKE_READ_UNNEEDED),
+        ("get_backfill", "trading_system.market_data.query_handlers", _MD_JOB_READ_UNNEEDED),
+        ("list_backfills", "trading_system.market_data.query_handlers", _MD_JOB_READ_UNNEEDED),
+        ("register_symbol", "trading_system.market_data.handlers", _MD_READ_SIDE),
+        ("ingest_bars", "trading_system.market_data.handlers", _MD_READ_SIDE),
+        ("submit_backfill", "trading_system.market_data.handlers", _MD_READ_SIDE),
     ],
 )
 def test_a_function_loads_only_what_its_route_needs(
@@ -258,7 +300,10 @@ def test_a_function_loads_only_what_its_route_needs(
     side's queries and their handlers. Alerts' routes load no other context: only its event
     subscriber and the creation of an alert (asking whose the source is) need them. Webhooks'
     routes and handlers (strategies/webhooking.py) import Scanning's and Trading's messages: another
-    Strategies route loads them neither at init nor with its context's table. The data folder is
+    Strategies route loads them neither at init nor with its context's table. Market Data's reads
+    are answered by their own table too, their routes apart from the commands': none loads the
+    commands' handlers (a read of symbols not even the commands), nor a command the queries. The
+    data folder is
     empty: the request reaches its handler, which answers that nothing is there."""
     out = subprocess.run(
         [sys.executable, "-c", _FIRST_REQUEST.format(module=by_name()[name].module, name=name)],
@@ -285,6 +330,18 @@ def test_the_bus_finds_trading_queries_in_their_own_table() -> None:
     assert found.query(GetOrder) is query_handlers.get_order
     assert found.query(ListOrders) is query_handlers.list_orders
     assert found.command(PlaceOrder) is handlers.place_order
+
+
+def test_the_bus_finds_market_data_queries_in_their_own_table() -> None:
+    from trading_system.bootstrap import ContextHandlers
+    from trading_system.market_data import handlers, query_handlers
+    from trading_system.market_data.commands import RegisterSymbol
+    from trading_system.market_data.queries import GetBars, GetSymbol
+
+    found = ContextHandlers()
+    assert found.query(GetSymbol) is query_handlers.get_symbol
+    assert found.query(GetBars) is query_handlers.get_bars
+    assert found.command(RegisterSymbol) is handlers.register_symbol
 
 
 def test_a_pydantic_v1_model_is_still_refused_once_pydantic_v1_is_loaded() -> None:

@@ -57,11 +57,9 @@ import numpy as np
 import numpy.typing as npt
 
 from trading_system.adapters import duck
-from trading_system.adapters.bar_files import BarFileParser
 from trading_system.config import SettingsError
 from trading_system.kernel.clock import sortable_id
 from trading_system.market_data.bar_batch import BarColumns, BarSeries, ParsedBars, in_order
-from trading_system.market_data.commands import ROLLUP_BUDGET_S, FileFormat
 from trading_system.market_data.domain import (
     ActionKind,
     Adjustment,
@@ -71,10 +69,11 @@ from trading_system.market_data.domain import (
     Timeframe,
     symbol_segment,
 )
-from trading_system.market_data.ports import CompactionReport, WrittenBars
+from trading_system.market_data.ports import ROLLUP_BUDGET_S, CompactionReport, WrittenBars
 
 if TYPE_CHECKING:
     from trading_system.config import Settings
+    from trading_system.market_data.commands import FileFormat
 
 # numpy datetime64 units whose text is a period's partition value: 2026-11-05, 2026-11, 2026.
 _PERIOD_UNITS = {Period.DAY: "D", Period.MONTH: "M", Period.YEAR: "Y"}
@@ -706,6 +705,9 @@ class ParquetLake:
     def read(
         self, path: str, fmt: FileFormat, timeframe: Timeframe, default_symbol: str | None
     ) -> ParsedBars:
+        # Imported here: a read of bars, the lake's other use, needs no file parser.
+        from trading_system.adapters.bar_files import BarFileParser
+
         cur = self.conn.cursor()
         try:
             return BarFileParser(cur, path, fmt, timeframe, default_symbol).parse()

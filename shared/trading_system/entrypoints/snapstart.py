@@ -52,11 +52,15 @@ def register(container: Container, context: str, build_clients: Callable[[], Non
 
 
 def before_snapshot(context: str) -> None:
-    """Into the snapshot: the context's handlers, which the bus would import on the first message."""
-    from trading_system.bootstrap import CONTEXTS
+    """Into the snapshot: the context's handlers, which the bus would import on the first message,
+    and the tables it keeps apart (bootstrap.TABLES_APART: a read's first message needs its own)."""
+    from trading_system.bootstrap import CONTEXTS, TABLES_APART
 
     if context in CONTEXTS:
         importlib.import_module(f"trading_system.{context}.handlers")
+        for table in TABLES_APART.values():
+            if table.startswith(f"trading_system.{context}."):
+                importlib.import_module(table)
 
 
 def after_restore(container: Container, build_clients: Callable[[], None]) -> None:

@@ -13,6 +13,7 @@ from trading_system.kernel.messages import Command, Message
 from trading_system.kernel.text import PlainText
 from trading_system.market_data.calendars import canonical_code, known_exchanges
 from trading_system.market_data.domain import ActionKind, Step, Symbol, Timeframe, parse_moment
+from trading_system.market_data.ports import ROLLUP_BUDGET_S
 
 
 def _parse_exchange(text: str) -> str:
@@ -124,9 +125,6 @@ class IngestBarSeries(Command):
     symbol: Symbol
     bars: SeriesOfBars
     source: str
-
-
-ROLLUP_BUDGET_S = 180.0  # seconds a compaction spends on rollups at most, by default
 
 
 class CompactLake(Command):

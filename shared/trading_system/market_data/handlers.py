@@ -1,4 +1,5 @@
-"""Market Data's application layer: one plain function per command, query and subscription."""
+"""Market Data's application layer: one plain function per command and subscription (the queries'
+are in query_handlers.py, a table of their own: bootstrap.TABLES_APART)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from trading_system.kernel.errors import (
     ConcurrencyConflict,
     Conflict,
     DomainError,
-    NotFound,
     Problem,
     ValidationFailed,
     describe_failure,
@@ -39,18 +39,14 @@ from trading_system.market_data.commands import (
     SubmitBackfill,
 )
 from trading_system.market_data.domain import (
-    EPOCH,
     ActionKind,
     BarLimits,
     CorporateAction,
     Listing,
     Timeframe,
-    as_utc,
     check_action,
     check_range,
     end_exclusive,
-    session_ceil,
-    session_end_exclusive,
     utc_moment,
 )
 from trading_system.market_data.events import BackfillRequested, BarsIngested, SymbolRange, SymbolRegistered
@@ -73,14 +69,6 @@ from trading_system.market_data.ports import (
     SymbolRepository,
     UnknownProvider,
 )
-from trading_system.market_data.queries import (
-    GetBackfill,
-    GetBars,
-    GetSymbol,
-    ListBackfills,
-    ListCorporateActions,
-    ListSymbols,
-)
 
 if TYPE_CHECKING:
     from trading_system.market_data.bar_batch import BarSeries, ParsedBars
@@ -97,15 +85,6 @@ class IngestReport(BaseModel):
     rows: int
     files: int
     symbols: list[SymbolRange]
-
-
-@dataclass(frozen=True)
-class BarsPage:
-    symbol: str
-    timeframe: Timeframe
-    source_timeframe: Timeframe | None
-    bars: BarSeries | None
-    next_start: datetime | None
 
 
 def register_symbol(cmd: RegisterSymbol, symbols: SymbolRepository, clock: Clock) -> Handled[Registered]:
@@ -211,39 +190,6 @@ def record_coverage(event: BarsIngested, symbols: SymbolRepository) -> None:
     )
 
 
-def list_symbols(query: ListSymbols, symbols: SymbolRepository) -> list[Listing]:
-    if query.tag is None:
-        return symbols.list(query.after, query.limit)
-    return symbols.tagged(query.tag, query.after, query.limit)
-
-
-def get_symbol(query: GetSymbol, symbols: SymbolRepository) -> Listing:
-    return symbols.require(query.symbol)
-
-
-def get_bars(query: GetBars, symbols: SymbolRepository, lake: BarLake) -> BarsPage:
-    check_range(query.start, query.end)
-    listing = symbols.require(query.symbol)
-    tf = query.timeframe
-    start = tf.ceil(as_utc(query.start)) if query.start else EPOCH
-    end_excl = end_exclusive(tf, query.end)
-    calendar = listing.session_calendar()
-    if calendar is not None and not calendar.is_always_open() and tf is not Timeframe.D1:
-        # Intraday bars start at the session's open (09:30 New York), not on the UTC grid.
-        start = session_ceil(calendar, tf, as_utc(query.start)) if query.start else EPOCH
-        end_excl = session_end_exclusive(calendar, tf, query.end)
-    source = listing.source_timeframe(tf, start, end_excl)
-    if source is None:
-        return BarsPage(listing.symbol, tf, None, None, None)
-    sessions = listing.sessions_to_follow(tf, start, end_excl) if source is not tf else None
-    bars = lake.bars(listing.symbol, tf, start, end_excl, query.limit + 1, source, sessions, query.adjustment)
-    next_start = None
-    if len(bars) > query.limit:
-        next_start = datetime.fromtimestamp(int(bars.ts_us[query.limit]) / 1e6, UTC)
-        bars = bars.head(query.limit)
-    return BarsPage(listing.symbol, tf, source, bars, next_start)
-
-
 # -- corporate actions ----------------------------------------------------------------------
 
 
@@ -288,13 +234,6 @@ def record_corporate_actions(
     return Handled(
         ActionsRecorded(symbol=listing.symbol, recorded=len(fresh), unchanged=len(actions) - len(fresh))
     )
-
-
-def list_corporate_actions(
-    query: ListCorporateActions, symbols: SymbolRepository, lake: BarLake
-) -> list[CorporateAction]:
-    listing = symbols.require(query.symbol)
-    return [a for a in lake.corporate_actions(listing.symbol) if query.kind in (None, a.kind)]
 
 
 # -- backfill from a provider ----------------------------------------------------------------
@@ -742,17 +681,6 @@ def run_backfills(
     return Handled(done)
 
 
-def get_backfill(query: GetBackfill, backfill_jobs: BackfillJobs) -> BackfillJob:
-    job = backfill_jobs.get(query.backfill_id)
-    if job is None:
-        raise NotFound(f"no backfill {query.backfill_id}", field="backfill_id")
-    return job
-
-
-def list_backfills(query: ListBackfills, backfill_jobs: BackfillJobs) -> list[BackfillJob]:
-    return backfill_jobs.newest(query.after, query.limit)
-
-
 class PullReport(BaseModel):
     provider: str
     timeframe: Timeframe
@@ -819,6 +747,9 @@ def pull_latest_bars(
     return Handled(report)
 
 
+# The queries' handlers are a table of their own (query_handlers.py, bootstrap.TABLES_APART): a
+# read answers from the repository and the lake, without the commands and the ingest and backfill
+# machinery loaded here.
 HANDLERS = HandlerTable(
     commands={
         RegisterSymbol: register_symbol,
@@ -833,13 +764,5 @@ HANDLERS = HandlerTable(
             (PullLatestBars, PullAlpacaBars, PullBinanceBars, PullCoinbaseBars, PullKrakenBars),
             pull_latest_bars,
         ),
-    },
-    queries={
-        ListSymbols: list_symbols,
-        GetSymbol: get_symbol,
-        GetBars: get_bars,
-        ListCorporateActions: list_corporate_actions,
-        GetBackfill: get_backfill,
-        ListBackfills: list_backfills,
     },
 )

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from trading_system.kernel.errors import DomainError, Problem
-from trading_system.market_data.commands import FileFormat
 from trading_system.market_data.domain import (
     Adjustment,
     CorporateAction,
@@ -20,8 +19,9 @@ from trading_system.market_data.domain import (
     Timeframe,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the commands only for an annotation: a read of symbols never imports them
     from trading_system.market_data.bar_batch import BarColumns, BarSeries, ParsedBars
+    from trading_system.market_data.commands import FileFormat
     from trading_system.market_data.jobs import BackfillJob
 
 
@@ -51,6 +51,9 @@ class WrittenBars:
     ingest_id: str
     rows: int
     files: int
+
+
+ROLLUP_BUDGET_S = 180.0  # seconds a compaction spends on rollups at most, by default
 
 
 class CompactionReport(BaseModel):
