@@ -54,6 +54,12 @@ def test_an_issued_token_authenticates_until_revoked(data_dir: Path) -> None:
     assert [r["value"] for r in json.loads(trading("tokens", "revoked"))] == [claims["jti"]]
 
 
+def test_an_id_that_looks_like_an_option_is_revoked_after_a_double_dash(data_dir: Path) -> None:
+    # Another issuer's ids may start with "-" (urlsafe base64 does, one time in 64): `--` passes them.
+    revoked = json.loads(trading("tokens", "revoke", "--", "-VZrpiTcvWliYIRasW0EUQ"))
+    assert revoked["kind"] == "token" and revoked["value"] == "-VZrpiTcvWliYIRasW0EUQ"
+
+
 def test_a_disabled_subject_is_refused_until_enabled(data_dir: Path) -> None:
     issued = json.loads(trading("tokens", "issue", "--role", "viewer", "--subject", "bob", "--json"))
     assert issued["role"] == "viewer" and issued["subject"] == "bob"

@@ -1075,7 +1075,7 @@ def test_a_batch_of_bars_meets_orders_in_market_time_order(api: Api, paper: Book
 
 
 def test_a_batch_of_many_symbols_meets_the_open_orders_of_every_account(
-    api: Api, container: Container
+    api: Api, container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """fill_orders finds the open orders of a batch's symbols one read per symbol when the batch
     has few, and one read per account (and page of its open orders) when it has more symbols than
@@ -1111,7 +1111,9 @@ def test_a_batch_of_many_symbols_meets_the_open_orders_of_every_account(
     }
     ledger = container.ledger
     few, many = ["MANY0"], symbols  # 1 symbol vs 2 accounts; 6 symbols vs 2 accounts
-    found = ledger.open_order_ids_by_symbol(few)
+    with monkeypatch.context() as patched:  # one symbol is one read: the accounts are not read
+        patched.setattr(ledger, "accounts", lambda: pytest.fail("the accounts were read for one symbol"))
+        found = ledger.open_order_ids_by_symbol(few)
     assert {s: sorted(ids) for s, ids in found.items()} == {
         "MANY0": sorted([placed["left", "MANY0"], placed["right", "MANY0"]])
     }

@@ -4,6 +4,7 @@ platform's own issuer and signing key. Keys are made by the tests; no network.""
 from __future__ import annotations
 
 import logging
+import re
 import stat
 import threading
 from datetime import UTC, datetime, timedelta
@@ -313,6 +314,7 @@ def test_the_platform_issues_tokens_it_verifies_and_no_one_else_does(tmp_path: P
     verifier = JwtVerifier([local_trusted_issuer(key)])
     verified = verifier.verify(issued.token)
     assert (verified.subject, verified.role, verified.token_id) == ("alice", Role.TRADER, issued.token_id)
+    assert re.fullmatch("[0-9a-f]{32}", issued.token_id)  # 128 bits, and never mistaken for a CLI option
     assert verified.expires_at == issued.expires_at == now.replace(microsecond=0) + timedelta(hours=1)
     header = jwt.get_unverified_header(issued.token)
     assert header["alg"] == "ES256" and header["kid"] == public_jwk(key.public_key())["kid"]

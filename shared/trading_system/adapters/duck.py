@@ -6,10 +6,11 @@ loaded by file path, so nothing is ever downloaded at run time.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlparse
 
 import duckdb
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from trading_system.config import Settings
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # DuckDB's errors for a listed file that is gone: a local one (when the query is bound, or when
 # its scan opens the file later), an S3 object.
@@ -117,20 +119,25 @@ def contiguous(values: Any, dtype: Any) -> Any:
     return np.ascontiguousarray(np.asarray(values), dtype=dtype)
 
 
-def vanished(error: duckdb.Error) -> bool:
+def vanished(error: duckdb.IOException) -> bool:
     """Whether a query failed because a file it was given is gone (a compaction deleted it)."""
-    return isinstance(error, duckdb.IOException) and any(sign in str(error) for sign in _VANISHED)
+    return any(sign in str(error) for sign in _VANISHED)
 
 
-def listed_again_if_compacted(read: Callable[[], T]) -> T:
-    """`read` lists its files and then opens them: a compaction may delete some in between, once
-    what replaces them is in place, which a new listing finds. Three listings in a row losing a
-    file would take three compactions of the same files: then the error is raised, never an
-    answer with files missing."""
-    for _ in range(_LISTINGS - 1):
-        try:
-            return read()
-        except duckdb.IOException as error:
-            if not vanished(error):
-                raise
-    return read()
+def listed_again_if_compacted(read: Callable[P, T]) -> Callable[P, T]:
+    """Decorates a read that lists its files and then opens them: a compaction may delete some in
+    between, once what replaces them is in place, which a new listing finds. Three listings in a
+    row losing a file would take three compactions of the same files: then the error is raised,
+    never an answer with files missing."""
+
+    @functools.wraps(read)
+    def listing_again(*args: P.args, **kwargs: P.kwargs) -> T:
+        for _ in range(_LISTINGS - 1):
+            try:
+                return read(*args, **kwargs)
+            except duckdb.IOException as error:
+                if not vanished(error):
+                    raise
+        return read(*args, **kwargs)
+
+    return listing_again

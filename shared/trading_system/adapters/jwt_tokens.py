@@ -107,7 +107,8 @@ class LocalIssuer:
         self.jwk = public_jwk(key.public_key())
 
     def issue(self, subject: str, role: Role, ttl: timedelta, now: datetime) -> IssuedToken:
-        token_id = secrets.token_urlsafe(16)
+        # Hex, not urlsafe base64: an id starting with "-" reads as an option to `trading tokens revoke`.
+        token_id = secrets.token_hex(16)
         expires_at = now + ttl
         claims = {
             "iss": LOCAL_ISSUER,

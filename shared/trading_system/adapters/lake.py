@@ -336,6 +336,7 @@ class ParquetLake:
 
     # -- reading -------------------------------------------------------------------------
 
+    @duck.listed_again_if_compacted
     def bars(
         self,
         symbol: str,
@@ -346,21 +347,6 @@ class ParquetLake:
         source: Timeframe,
         sessions: SessionWindows | None = None,
         adjustment: Adjustment = Adjustment.RAW,
-    ) -> BarSeries:
-        return duck.listed_again_if_compacted(
-            lambda: self._bars(symbol, timeframe, start, end, limit, source, sessions, adjustment)
-        )
-
-    def _bars(
-        self,
-        symbol: str,
-        timeframe: Timeframe,
-        start: datetime,
-        end: datetime,
-        limit: int,
-        source: Timeframe,
-        sessions: SessionWindows | None,
-        adjustment: Adjustment,
     ) -> BarSeries:
         first_period, last_period = source.period.of(start), source.period.of(end)
         found = self._files_to_read(symbol, source, first_period, last_period)

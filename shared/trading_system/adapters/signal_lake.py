@@ -154,6 +154,7 @@ class SignalLake:
             where.append("detected_at >= $since")
             params["since"] = since.isoformat()
 
+        @duck.listed_again_if_compacted
         def read() -> list[dict[str, Any]]:
             files = self.lake.files.list_files(SIGNALS.prefix)
             if since is not None:  # a file's day is when its signals were detected, in UTC
@@ -162,17 +163,18 @@ class SignalLake:
             order = "ORDER BY detected_at DESC, signal_id LIMIT $limit"
             return self._read(SIGNALS, files, f"WHERE {' AND '.join(where)}", order, params)
 
-        return duck.listed_again_if_compacted(read)
+        return read()
 
     def runs(self, scanner_id: str, limit: int) -> list[dict[str, Any]]:
         """The scanner's latest runs, newest first, read from its newest run files."""
 
+        @duck.listed_again_if_compacted
         def read() -> list[dict[str, Any]]:
             listed = self.lake.files.list_files(f"{RUNS.prefix}scanner_id={scanner_id}/")
             order = "ORDER BY started_at DESC LIMIT $limit"
             return self._read(RUNS, _newest_run_files(listed, limit), "", order, {"limit": limit})
 
-        return duck.listed_again_if_compacted(read)
+        return read()
 
     def compact(self, before: date, budget_s: float) -> SignalLogCompaction:
         """Merge the files of each day before `before`: a day's signals into one file, each

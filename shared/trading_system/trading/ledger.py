@@ -198,14 +198,18 @@ class TradingLedger:
         reads of the store: each symbol's (one read a symbol: a minute's bars of a few symbols),
         or each account's (one read an account and page of its open orders: an end of day of
         5,000 symbols, which the other way read 5,000 times to find a handful)."""
-        accounts = self.accounts()
-        if len(symbols) <= sum(1 + account.open_orders // SCAN_PAGE for account in accounts):
-            return {symbol: ids for symbol in symbols if (ids := self.open_order_ids(symbol))}
-        wanted = set(symbols)
+        # One symbol never takes more reads than the accounts (one each at least): skip reading them.
+        if len(symbols) > 1:
+            accounts = self.accounts()
+            if len(symbols) > sum(1 + account.open_orders // SCAN_PAGE for account in accounts):
+                return self._open_order_ids_in(accounts, set(symbols))
+        return {symbol: ids for symbol in symbols if (ids := self.open_order_ids(symbol))}
+
+    def _open_order_ids_in(self, accounts: Iterable[Account], symbols: set[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = defaultdict(list)
         for account in accounts:
             for order_id, doc in scan_all(self.documents, account_open_orders_kind(account.account_id)):
-                if doc["symbol"] in wanted:
+                if doc["symbol"] in symbols:
                     found[doc["symbol"]].append(order_id)
         return dict(found)
 

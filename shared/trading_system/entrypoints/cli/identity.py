@@ -80,7 +80,7 @@ def tokens_issue(
 
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: Annotated[str, typer.Argument(help="the token's id (its `jti` claim)")]) -> None:
-    """Stop one token from working (tokens of any issuer, by id)."""
+    """Stop one token from working (tokens of any issuer, by id: `-- ID` for an id starting with `-`)."""
     from trading_system.identity.commands import RevokeToken
 
     echo_json(execute(make(RevokeToken, token_id=token_id)))
