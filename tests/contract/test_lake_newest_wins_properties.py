@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trading_system.adapters.lake import LakeFile, ParquetLake, ReadOrder, ShadowCheck
+from trading_system.adapters.lake import RANKED_FILES, LakeFile, ParquetLake, ReadOrder, ShadowCheck
 from trading_system.config import load_settings
 from trading_system.market_data.bar_batch import BarColumns, BarSeries
 from trading_system.market_data.domain import (
@@ -229,7 +229,25 @@ def test_files_in_ingestion_order_are_read_newest_first_and_interleaved_ones_thr
     assert order.windowed == [compacted, first]
 
 
-@pytest.mark.parametrize("repeats", [1, 4])
+def test_a_period_of_many_files_windows_its_newer_ones_and_anti_joins_its_oldest_once() -> None:
+    """Ranked, K files take K(K+1)/2 scans: a day of single-bar ingests would be tens of thousands."""
+    compacted = LakeFile("bars/timeframe=1m/symbol=AAA/period=2024-02/c1_0.parquet", fresh=False)
+    fresh = [
+        LakeFile(f"ingests/timeframe=1m/period=2024-02/{i:04d}_0.parquet", fresh=True) for i in range(3, 7)
+    ]
+    alone = LakeFile("ingests/timeframe=1m/period=2024-03/0004_0.parquet", fresh=True)
+    ranges = {compacted.path: ("0001", "0002")} | {f.path: (f.path[-14:-10],) * 2 for f in fresh}
+    order = ReadOrder.of({"2024-02": [compacted, *fresh[: RANKED_FILES - 1]], "2024-03": [alone]}, ranges)
+    assert (len(order.ranks), order.windowed, order.oldest) == (RANKED_FILES, [], [])
+    order = ReadOrder.of({"2024-02": [compacted, *fresh], "2024-03": [alone]}, ranges)
+    assert order.ranks == [[alone]]
+    assert (order.windowed, order.oldest) == (fresh[::-1], [compacted])
+    query, params = order.newest_rows("AAA")
+    assert query.count("read_parquet") == 3  # the lone period, the windowed files, the oldest: once each
+    assert params["windowed_fresh"] == [f.path for f in fresh[::-1]] and params["oldest"] == [compacted.path]
+
+
+@pytest.mark.parametrize("repeats", [1, RANKED_FILES - 1, RANKED_FILES, 12])  # ranked; windowed after
 def test_a_period_re_ingested_again_and_again_reads_the_last_ingestion(tmp_path: Path, repeats: int) -> None:
     lake = ParquetLake.from_settings(load_settings(data_dir=tmp_path))
     history = [Ingest(0, {("AAA", slot): 100.0 for slot in range(len(SLOTS))})]

@@ -1021,6 +1021,7 @@ class LakeFile(NamedTuple):
 
 
 _FIELDS = "ts, open, high, low, close, volume"
+RANKED_FILES = 3  # a period's files read in ingestion order, beyond which most go through the window
 
 
 @dataclass
@@ -1032,11 +1033,18 @@ class ReadOrder:
     newest file is read whole and each older one only for the timestamps no newer file of its
     period holds: an anti-join on `ts` rather than a per-timestamp window over every row (which
     costs several times the scan). A period in one file is read whole. Periods whose files'
-    ingestions interleave, or whose ids are unknown, go through the window, row by row."""
+    ingestions interleave, or whose ids are unknown, go through the window, row by row.
+
+    Anti-joining each file with every newer one scans K(K+1)/2 files for a period of K: a day of
+    single-bar ingests (a live deployment's 1m bars before the nightly compaction) is hundreds of
+    files, tens of thousands of scans. A period of more than RANKED_FILES files reads all but its
+    oldest through the window (small ingests, as a rule) and anti-joins its oldest (the compacted
+    file, as a rule the big one) with them once: each file scanned at most twice."""
 
     ranks: list[list[LakeFile]] = field(default_factory=list)  # [k]: the k-th newest file of periods
     newer: list[list[LakeFile]] = field(default_factory=list)  # [k]: their periods' newer files
     windowed: list[LakeFile] = field(default_factory=list)
+    oldest: list[LakeFile] = field(default_factory=list)  # of periods whose newer files are windowed
 
     @classmethod
     def of(cls, periods: dict[str, list[LakeFile]], ranges: dict[str, tuple[str, str]]) -> ReadOrder:
@@ -1045,6 +1053,10 @@ class ReadOrder:
             newest_first = _newest_first(files, ranges)
             if newest_first is None:
                 order.windowed += files
+                continue
+            if len(newest_first) > RANKED_FILES:
+                order.windowed += newest_first[:-1]
+                order.oldest.append(newest_first[-1])
                 continue
             for rank, file in enumerate(newest_first):
                 if rank == len(order.ranks):
@@ -1083,10 +1095,17 @@ class ReadOrder:
             parts.append(rows)
         if self.windowed:
             candidates = scan("windowed", self.windowed, f"{_FIELDS}, ingest_id")
-            parts.append(
-                f"SELECT {_FIELDS} FROM ({candidates}) "
-                "QUALIFY row_number() OVER (PARTITION BY ts ORDER BY ingest_id DESC) = 1"
-            )
+            window = "QUALIFY row_number() OVER (PARTITION BY ts ORDER BY ingest_id DESC) = 1"
+            if not self.oldest:
+                parts.append(f"SELECT {_FIELDS} FROM ({candidates}) {window}")
+            else:  # materialized: the anti-join reads the rows again, not the files
+                older = scan("oldest", self.oldest, _FIELDS)
+                parts.append(
+                    f"SELECT * FROM (WITH candidates AS MATERIALIZED ({candidates}) "
+                    f"SELECT {_FIELDS} FROM candidates {window} UNION ALL "
+                    # periods are disjoint in time: another period's rows never match
+                    f"SELECT o.* FROM ({older}) AS o ANTI JOIN candidates AS n ON o.ts = n.ts)"
+                )
         return " UNION ALL ".join(parts), params
 
 
