@@ -19,7 +19,6 @@ runtime and is imported only then, so nothing here needs it locally or in tests.
 
 from __future__ import annotations
 
-import importlib
 import os
 import random
 import sys
@@ -54,13 +53,9 @@ def register(container: Container, context: str, build_clients: Callable[[], Non
 def before_snapshot(context: str) -> None:
     """Into the snapshot: the context's handlers, which the bus would import on the first message,
     and the tables it keeps apart (bootstrap.TABLES_APART: a read's first message needs its own)."""
-    from trading_system.bootstrap import CONTEXTS, TABLES_APART
+    from trading_system.bootstrap import load_handlers
 
-    if context in CONTEXTS:
-        importlib.import_module(f"trading_system.{context}.handlers")
-        for table in TABLES_APART.values():
-            if table.startswith(f"trading_system.{context}."):
-                importlib.import_module(table)
+    load_handlers(context)
 
 
 def after_restore(container: Container, build_clients: Callable[[], None]) -> None:

@@ -28,6 +28,7 @@ def serve(
     garbage.starting()  # until the app is built (garbage.py says why)
     import uvicorn
 
+    from trading_system.bootstrap import warm_up
     from trading_system.entrypoints.local.listening import why_cannot_listen
     from trading_system.entrypoints.local.logs import log_config
     from trading_system.entrypoints.local.runner import STREAM_PATH, build_local_app
@@ -48,6 +49,7 @@ def serve(
         typer.echo(f"  Demo API key (admin): {key_file.read_text().strip()}")
     typer.echo(f"  Data:       {Path(settings.data_dir).resolve()}   (Ctrl-C stops; data is kept)")
     app = build_local_app(container)
+    warm_up(container)  # before the freeze: what it loads lives as long as the server
     garbage.started()
     uvicorn.run(
         app,
