@@ -232,11 +232,10 @@ def test_files_in_ingestion_order_are_read_newest_first_and_interleaved_ones_thr
 def test_a_period_of_many_files_windows_its_newer_ones_and_anti_joins_its_oldest_once() -> None:
     """Ranked, K files take K(K+1)/2 scans: a day of single-bar ingests would be tens of thousands."""
     compacted = LakeFile("bars/timeframe=1m/symbol=AAA/period=2024-02/c1_0.parquet", fresh=False)
-    fresh = [
-        LakeFile(f"ingests/timeframe=1m/period=2024-02/{i:04d}_0.parquet", fresh=True) for i in range(3, 7)
-    ]
+    ids = [f"{i:04d}" for i in range(3, 7)]  # one ingestion per file, in id order
+    fresh = [LakeFile(f"ingests/timeframe=1m/period=2024-02/{i}_0.parquet", fresh=True) for i in ids]
     alone = LakeFile("ingests/timeframe=1m/period=2024-03/0004_0.parquet", fresh=True)
-    ranges = {compacted.path: ("0001", "0002")} | {f.path: (f.path[-14:-10],) * 2 for f in fresh}
+    ranges = {compacted.path: ("0001", "0002")} | {f.path: (i, i) for f, i in zip(fresh, ids, strict=True)}
     order = ReadOrder.of({"2024-02": [compacted, *fresh[: RANKED_FILES - 1]], "2024-03": [alone]}, ranges)
     assert (len(order.ranks), order.windowed, order.oldest) == (RANKED_FILES, [], [])
     order = ReadOrder.of({"2024-02": [compacted, *fresh], "2024-03": [alone]}, ranges)

@@ -303,8 +303,7 @@ def test_a_function_loads_only_what_its_route_needs(
     Strategies route loads them neither at init nor with its context's table. Market Data's reads
     are answered by their own table too, their routes apart from the commands': none loads the
     commands' handlers (a read of symbols not even the commands), nor a command the queries. The
-    data folder is
-    empty: the request reaches its handler, which answers that nothing is there."""
+    data folder is empty: the request reaches its handler, which answers that nothing is there."""
     out = subprocess.run(
         [sys.executable, "-c", _FIRST_REQUEST.format(module=by_name()[name].module, name=name)],
         capture_output=True,
