@@ -368,8 +368,9 @@ def test_racing_places_cancels_and_fills_on_dynamodb_stay_consistent(
 
     orders = [container.bus.ask(GetOrder(order_id=order_id)) for order_id in placed]
     spent = Decimal(0)
+    streams = {}  # what a failure below shows
     for order in orders:
-        history = container.event_store.read(f"order-{order.id}")
+        history = streams[order.id] = container.event_store.read(f"order-{order.id}")
         assert [e.version for e in history] == list(range(1, len(history) + 1))
         fills = [e for e in history if e.type == "OrderFilled"]
         filled = sum((Decimal(e.data["qty"]) for e in fills), Decimal(0))
@@ -378,7 +379,8 @@ def test_racing_places_cancels_and_fills_on_dynamodb_stay_consistent(
     account = container.ledger.require_account("paper")
     account_history = container.event_store.read("account-paper")
     assert [e.version for e in account_history] == list(range(1, len(account_history) + 1))
-    assert account.cash == Decimal(1000) - spent >= 0
+    # Failed once, in a loaded clean-clone run (cash short of one fill): the streams say which.
+    assert account.cash == Decimal(1000) - spent >= 0, (account_history, streams)
     still_open = [o for o in orders if o.status.is_open]
     assert account.open_orders == len(still_open)
     assert account.reserved_cash == sum((o.held_cash for o in still_open), Decimal(0))
