@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,29 +101,53 @@ def boto_client(service: str, endpoint_url: str) -> Any:
 
 
 @pytest.fixture
-def moto_transactions_serialised(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run moto's TransactWriteItems one at a time, as DynamoDB isolates transactions.
+def moto_transactions_isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make moto's TransactWriteItems isolated, as DynamoDB's are: one at a time, and unseen
+    by any other request until it has committed or rolled back.
 
     moto's server handles requests on parallel threads, and its TransactWriteItems (moto 5.2.5)
-    is not isolated: it deep-copies the whole table first and, when any item's condition fails,
-    rolls back by putting that copy back, which erases every write other transactions committed
-    in the meantime. Under racing writers, appends that were acknowledged then vanish and their
-    versions are handed out again (and the copy itself sometimes dies with "dictionary changed
-    size during iteration", a 500 that botocore retries). None of that can happen in DynamoDB, so
-    without this the test measures moto, not the adapter. Only the writes are serialised: the
-    adapter's reads (Query) still race with them. The server runs in this process, so patching
-    the backend class reaches it.
+    is not isolated. It deep-copies the whole table, then applies the items one by one, and
+    when an item's condition fails it rolls back by putting that copy back. So, without this:
+    - racing transactions erase each other's acknowledged writes, and their versions are handed
+      out again;
+    - a read in the meantime sees items of a transaction that is then rolled back (DynamoDB's
+      reads are read-committed and never do), and a writer that built on such a phantom event
+      commits on top of the real event of the same version (a fill lost from an account's cash,
+      once in a loaded run);
+    - a write in the meantime is erased by the rollback;
+    - the copy sometimes dies with "dictionary changed size during iteration", a 500 that
+      botocore retries.
+    None of that can happen in DynamoDB, so the test would measure moto, not the adapter. Every
+    item read and write of the backend takes one lock (re-entrant: a transaction writes through
+    put_item). The server runs in this process, so patching the backend class reaches it.
     """
     from moto.dynamodb.models import DynamoDBBackend
 
-    lock = threading.Lock()
-    transact = DynamoDBBackend.transact_write_items
+    lock = threading.RLock()
 
-    def serialised(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
-        with lock:
-            transact(self, transact_items)
+    def isolated(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def under_lock(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return method(*args, **kwargs)
 
-    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", serialised)
+        return under_lock
+
+    for name in ISOLATED_DYNAMODB_CALLS:
+        monkeypatch.setattr(DynamoDBBackend, name, isolated(getattr(DynamoDBBackend, name)))
+
+
+# what moto's DynamoDB backend reads and writes items with (BatchGetItem and BatchWriteItem go
+# through these one key at a time)
+ISOLATED_DYNAMODB_CALLS = (
+    "transact_write_items",
+    "get_item",
+    "query",
+    "scan",
+    "put_item",
+    "update_item",
+    "delete_item",
+)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Contract suites run each port against every adapter; the AWS ones against moto's server."""
 
-from tests.aws_fixtures import aws_env, moto_transactions_serialised, moto_url
+from tests.aws_fixtures import aws_env, moto_transactions_isolated, moto_url
 
-__all__ = ["aws_env", "moto_transactions_serialised", "moto_url"]
+__all__ = ["aws_env", "moto_transactions_isolated", "moto_url"]

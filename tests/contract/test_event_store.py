@@ -308,7 +308,7 @@ def test_racing_writers_each_land_every_event_exactly_once(
     backend: Backend, stream: str, request: pytest.FixtureRequest
 ) -> None:
     if backend.name == "dynamodb":
-        request.getfixturevalue("moto_transactions_serialised")
+        request.getfixturevalue("moto_transactions_isolated")
     start = threading.Barrier(WRITERS, timeout=10)
     errors: list[BaseException] = []
     versions: list[int] = []

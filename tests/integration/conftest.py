@@ -1,5 +1,5 @@
 """AWS fixtures for the integration tests that run on moto's server."""
 
-from tests.aws_fixtures import aws_env, moto_transactions_serialised, moto_url
+from tests.aws_fixtures import aws_env, moto_transactions_isolated, moto_url
 
-__all__ = ["aws_env", "moto_transactions_serialised", "moto_url"]
+__all__ = ["aws_env", "moto_transactions_isolated", "moto_url"]

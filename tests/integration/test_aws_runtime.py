@@ -233,7 +233,7 @@ def test_trading_end_to_end_on_aws_adapters(aws: tuple[Container, str], moto_url
 
 
 def test_concurrent_orders_on_dynamodb_never_overspend(
-    aws: tuple[Container, str], moto_transactions_serialised: None
+    aws: tuple[Container, str], moto_transactions_isolated: None
 ) -> None:
     """Threads racing to spend one account's cash on DynamoDB: conditional transactions let
     exactly as many orders through as the cash covers, and every stream stays contiguous."""
@@ -299,7 +299,7 @@ def _batch(bars: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_racing_places_cancels_and_fills_on_dynamodb_stay_consistent(
-    aws: tuple[Container, str], moto_url: str, moto_transactions_serialised: None
+    aws: tuple[Container, str], moto_url: str, moto_transactions_isolated: None
 ) -> None:
     """Traders place and cancel while bars arrive and fill (EventBridge → fill_orders), all on
     DynamoDB: no order fills twice or past its qty, every stream is contiguous, cash follows
@@ -379,7 +379,7 @@ def test_racing_places_cancels_and_fills_on_dynamodb_stay_consistent(
     account = container.ledger.require_account("paper")
     account_history = container.event_store.read("account-paper")
     assert [e.version for e in account_history] == list(range(1, len(account_history) + 1))
-    # Failed once, in a loaded clean-clone run (cash short of one fill): the streams say which.
+    # should a fill ever go missing from the cash, the streams say which
     assert account.cash == Decimal(1000) - spent >= 0, (account_history, streams)
     still_open = [o for o in orders if o.status.is_open]
     assert account.open_orders == len(still_open)
