@@ -768,6 +768,19 @@ _CORE: tuple[Function, ...] = (
         timeout_s=900,
     ),
     Function(
+        name="compact_ingests_often",
+        context="market_data",
+        # Every ingestion is a file until compacted, and a read opens each one of its symbol's:
+        # a live 1m feed (a pull every 5 minutes, a bar a minute) would have a read open
+        # hundreds by the evening. Every 10 minutes keeps it to a handful.
+        trigger=Every("cron(0/10 * * * ? *)", "CompactIngests"),
+        summary="Move ingest files into their symbols' partitions every 10 minutes",
+        uses={Resource.LAKE: "read_write", Resource.TABLE: "read_write"},  # the table: its runs' record
+        memory_mb=_LAKE_MEMORY_MB,
+        timeout_s=300,
+        concurrency=1,
+    ),
+    Function(
         name="ingest_dropped_file",
         context="market_data",
         trigger=FileDropped(),

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.aws_fixtures import boto_client, unique_name
-from trading_system.adapters.lake import ParquetLake, ShadowCheck
+from trading_system.adapters.lake import MINOR_MERGE_FILES, ParquetLake, ShadowCheck
 from trading_system.config import load_settings
 from trading_system.kernel.clock import sortable_id
 from trading_system.market_data.bar_batch import BarColumns, BarSeries
@@ -296,7 +296,7 @@ def test_a_whole_re_ingestion_shadows_the_compacted_files_until_compaction(subje
     second = columns(["AAA"], 100, timedelta(minutes=1), seed=2, start=MONTH_END)
     lake.write(second, Timeframe.M1, "0002")
     assert sorted(m.split("~")[1] for m in markers(lake)) == ["0002.shadowed"] * 2  # one per period
-    assert files_read(lake) == ["2024-03/0002_0.parquet", "2024-04/0002_0.parquet"]
+    assert files_read(lake) == ["2024-03/0002_0~AAA.parquet", "2024-04/0002_0~AAA.parquet"]
     assert_series(everything(lake, "AAA", Timeframe.M1), of_symbol(second, "AAA"))
     hourly = everything(lake, "AAA", Timeframe.H1, Timeframe.M1)
     # Compaction merges the shadowed files away, and their markers with them.
@@ -345,15 +345,110 @@ def test_an_older_ingest_file_is_shadowed_for_the_re_ingested_symbol_only(subjec
     lake.write(both, Timeframe.M1, "0001")
     again = columns(["AAA"], 30, timedelta(minutes=1), seed=2, start=MONTH_END)
     lake.write(again, Timeframe.M1, "0002")  # before any compaction: fresh files only
-    assert files_read(lake, "AAA") == ["2024-03/0002_0.parquet"]
-    # BBB's read still opens both ingest files (each holds every symbol of its ingestion).
-    assert files_read(lake, "BBB") == ["2024-03/0001_0.parquet", "2024-03/0002_0.parquet"]
+    assert files_read(lake, "AAA") == ["2024-03/0002_0~AAA.parquet"]
+    # BBB's read opens the file of both symbols, not the one named for AAA alone.
+    assert files_read(lake, "BBB") == ["2024-03/0001_0.parquet"]
     assert_series(everything(lake, "AAA", Timeframe.M1), of_symbol(again, "AAA"))
     assert_series(everything(lake, "BBB", Timeframe.M1), of_symbol(both, "BBB"))
     lake.compact(Timeframe.M1)
     assert markers(lake) == [] and markers(lake, "BBB") == []
     assert_series(everything(lake, "AAA", Timeframe.M1), of_symbol(again, "AAA"))
     assert_series(everything(lake, "BBB", Timeframe.M1), of_symbol(both, "BBB"))
+
+
+def test_a_read_opens_no_other_symbols_ingest_file_of_one_symbol(subject: LakeUnderTest) -> None:
+    """A day of per-symbol pulls is thousands of fresh files: a read of one symbol opens its own
+    and those of several symbols, never one named for another symbol (a pair's included)."""
+    lake = subject.lake
+    many = columns(["AAA", "BBB"], 30, timedelta(minutes=1), seed=1, start=T0)
+    lake.write(many, Timeframe.M1, "0001")
+    own = {}
+    for n, symbol in enumerate(["AAA", "BBB", "BTC/USD", "AAA.B"], start=2):
+        own[symbol] = columns([symbol], 40, timedelta(minutes=1), seed=n, start=T0 + timedelta(minutes=10))
+        lake.write(own[symbol], Timeframe.M1, f"000{n}")
+    assert files_read(lake, "AAA") == ["2024-03/0001_0.parquet", "2024-03/0002_0~AAA.parquet"]
+    assert files_read(lake, "BTC/USD") == ["2024-03/0001_0.parquet", "2024-03/0004_0~BTC%2FUSD.parquet"]
+    assert files_read(lake, "AAA.B") == ["2024-03/0001_0.parquet", "2024-03/0005_0~AAA.B.parquet"]
+    assert files_read(lake, "CCC") == ["2024-03/0001_0.parquet"]
+    for symbol in ("AAA", "BBB"):  # the first 10 minutes from 0001, the rest from the newer file
+        first = of_symbol(many, symbol)
+        newer = of_symbol(own[symbol], symbol)
+        expected = {name: np.concatenate([first[name][:10], newer[name]]) for name in newer}
+        assert_series(everything(lake, symbol, Timeframe.M1), expected)
+    for symbol in ("BTC/USD", "AAA.B"):
+        assert_series(everything(lake, symbol, Timeframe.M1), of_symbol(own[symbol], symbol))
+    lake.compact(Timeframe.M1)  # the named files move to their symbols' partitions as any other
+    assert lake.committed_ingest_files(Timeframe.M1) == []
+    for symbol in ("BTC/USD", "AAA.B"):
+        assert_series(everything(lake, symbol, Timeframe.M1), of_symbol(own[symbol], symbol))
+
+
+def test_minor_compactions_keep_a_live_feeds_partition_to_a_few_files(subject: LakeUnderTest) -> None:
+    """Through the day a bar a minute (and now and then a correction of an older one) is one
+    ingest file each; the minor compaction of every few minutes moves them into the partition and,
+    once it holds more than MINOR_MERGE_FILES, merges all but its oldest (the nightly's, whose
+    rollups stay). Every read equals the newest bar of each minute written so far."""
+    lake = subject.lake
+    feed = Timeframe.M1
+    base = columns(["AAA", "BBB"], 600, timedelta(minutes=1), seed=1, start=T0)
+    lake.write(base, feed, sortable_id())
+    lake.compact(feed)  # last night's
+    partition = "bars/timeframe=1m/symbol=AAA/"
+    [nightly] = lake.files.list_partition(partition).files
+    rollups = lake.files.list_partition(partition).rollups
+    assert rollups
+    newest = {int(ts): row for ts, *row in zip(*of_symbol(base, "AAA").values(), strict=True)}
+    most = 0
+    for minute in range(1, 31):
+        at = T0 + timedelta(minutes=600 + minute)
+        if minute % 7 == 0:  # a correction of a bar from earlier in the day
+            at = T0 + timedelta(minutes=590 + minute)
+        bar = columns(["AAA"], 1, timedelta(minutes=1), seed=100 + minute, start=at)
+        lake.write(bar, feed, sortable_id())
+        newest.update({int(ts): row for ts, *row in zip(*of_symbol(bar, "AAA").values(), strict=True)})
+        if minute % 3 == 0:  # the schedule fires
+            report = lake.compact(feed, minor=True)
+            assert report.ingest_files_moved == 3 and lake.committed_ingest_files(feed) == []
+            listed = lake.files.list_partition(partition)
+            assert nightly in listed.files and listed.rollups == rollups
+            most = max(most, len(listed.files))
+        ordered = sorted(newest)
+        expected = {"ts_us": np.array(ordered, dtype=np.int64)}
+        for i, name in enumerate(("open", "high", "low", "close", "volume")):
+            expected[name] = np.array([newest[ts][i] for ts in ordered])
+        assert_series(everything(lake, "AAA", feed), expected)
+    assert most == MINOR_MERGE_FILES  # it got there, and never past it
+    assert len(lake.files.list_partition("bars/timeframe=1m/symbol=BBB/").files) == 1  # nothing new
+
+
+def test_a_compacted_files_ingest_ids_are_read_from_its_footer_once(
+    subject: LakeUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read of a period in several files orders them by their ingest ids, which a compacted
+    file's footer holds: read once per file (files never change), not on every read."""
+    lake = subject.lake
+    compacted_month_end(lake)
+    read: list[list[str]] = []
+    footers = lake._footer_ingest_ids
+
+    def counted(paths: list[str]) -> dict[str, tuple[str, str] | None]:
+        read.append([p.rsplit("/", 2)[-2] for p in paths])
+        return footers(paths)
+
+    monkeypatch.setattr(lake, "_footer_ingest_ids", counted)
+    lake.write(
+        columns(["AAA"], 5, timedelta(minutes=1), seed=2, start=MONTH_END), Timeframe.M1, sortable_id()
+    )
+    first = everything(lake, "AAA", Timeframe.M1)
+    assert read == [["period=2024-03"]]  # March's file: the new bars lie in March only
+    assert_series(everything(lake, "AAA", Timeframe.M1), first.__dict__)
+    assert len(read) == 1
+    lake.compact(Timeframe.M1)  # March's file replaced: the next read reads the new one's footer
+    lake.write(
+        columns(["AAA"], 5, timedelta(minutes=1), seed=3, start=MONTH_END), Timeframe.M1, sortable_id()
+    )
+    everything(lake, "AAA", Timeframe.M1)
+    assert read == [["period=2024-03"], ["period=2024-03"]]
 
 
 def test_small_batches_and_many_symbols_prove_nothing(subject: LakeUnderTest) -> None:
@@ -370,7 +465,8 @@ def test_small_batches_and_many_symbols_prove_nothing(subject: LakeUnderTest) ->
     )
     assert all(markers(lake, s) == [] for s in ("AAA", "BBB", "CCC"))
     lake.write(columns(["AAA", "BBB"], 30, timedelta(minutes=1), seed=4, start=T0), Timeframe.M1, "0004")
-    assert len(markers(lake, "AAA")) == len(markers(lake, "BBB")) == 3  # 0001's, 0002's and 0003's files
+    assert len(markers(lake, "AAA")) == 3  # 0001's, 0002's and 0003's files
+    assert len(markers(lake, "BBB")) == 2  # 0002's file is AAA's alone: BBB's reads never open it
     assert markers(lake, "CCC") == []
 
 

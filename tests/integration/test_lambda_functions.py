@@ -625,6 +625,19 @@ def test_the_schedule_compacts_the_lake(seeded: Container) -> None:
     assert result["files_after"] <= result["files_before"]
 
 
+def test_the_schedule_of_every_10_minutes_moves_the_ingest_files(seeded: Container) -> None:
+    from trading_system.market_data.domain import Timeframe
+
+    for minute in range(3):  # a live feed: one ingestion a minute
+        bar = BarRow(ts=f"2026-03-02T15:0{minute}:00Z", open=10, high=11, low=9, close=10.5, volume=100)
+        seeded.bus.execute(IngestBars(timeframe="1m", symbol="AAPL", bars=[bar]))
+    assert len(seeded.lake.committed_ingest_files(Timeframe.M1)) == 3
+    function = by_name()["compact_ingests_often"]
+    result = handler_of(function)(load(sample_for(function)), LambdaContext())
+    assert result["ingest_files_moved"] == 3 and result["rollups_written"] == 0
+    assert seeded.lake.committed_ingest_files(Timeframe.M1) == []
+
+
 def test_the_schedule_compacts_the_signal_log(seeded: Container) -> None:
     long_ago = datetime(2026, 1, 5, 21, tzinfo=UTC)
     for symbol in ("AAA", "BBB"):  # two scans' signals of a day long over: two files

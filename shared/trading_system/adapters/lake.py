@@ -3,7 +3,9 @@
 Two levels, like a log-structured merge tree:
 - `ingests/timeframe=1d/period=2026/<ingest id>_<n>.parquet`: what each ingestion wrote, all its
   symbols in one file per period (sorted by symbol, so row-group statistics prune reads). Writing
-  5,000 symbols' end-of-day bars is one file, not 5,000.
+  5,000 symbols' end-of-day bars is one file, not 5,000. The file of an ingestion of one symbol
+  (a pull's, a backfill's, a live bar's) names it, `<ingest id>_<n>~<symbol>.parquet`, so another
+  symbol's read does not open it: a day of per-symbol pulls is thousands of such files.
 - `bars/timeframe=1m/symbol=AAPL/period=2026-11/<id>.parquet`: per symbol and period, written by
   compaction, which moves ingested rows here and merges each partition into one file.
 A symbol in a path is percent-encoded (`market_data.domain.symbol_segment`): a pair's slash is
@@ -80,6 +82,7 @@ _PERIOD_UNITS = {Period.DAY: "D", Period.MONTH: "M", Period.YEAR: "Y"}
 _PARALLEL_COPIES = 4  # periods copied at once by one write: measured 1.6x over one at a time
 COMMITS = "_commits"  # the folder of commit records, beside each timeframe's ingest periods
 log = logging.getLogger(__name__)
+FOR_SYMBOL = "~"  # an ingest file of one symbol: `<ingest id>_<n>~<symbol segment>.parquet`
 SHADOWED = ".shadowed"  # a marker's suffix: an older file every bar of which a newer ingestion holds
 # A rollup: a compacted file's bars resampled to a coarser timeframe, beside it as
 # `<file stem>~<timeframe>.rollup` (a Parquet file the `.parquet` listings do not see). A long read
@@ -118,6 +121,9 @@ class ParquetLake:
         self.orphan_grace_s = orphan_grace_s
         self.shadow_check = shadow_check or ShadowCheck()
         self._write_lock = threading.Lock()
+        # compacted file -> its lowest and highest ingest id (None: no statistics). A file never
+        # changes and its name is never reused, so what its footer said holds as long as it exists.
+        self._ingest_ids_of: dict[str, tuple[str, str] | None] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ParquetLake:
@@ -155,8 +161,10 @@ class ParquetLake:
         """
         params = {"symbols": list(bars.symbols)}
 
+        tag = f"{FOR_SYMBOL}{symbol_segment(bars.symbols[0])}" if len(bars.symbols) == 1 else ""
+
         def copy(period: str, part: dict[str, npt.NDArray[Any]]) -> tuple[str, int]:
-            out = f"{target}/period={period}/{ingest_id}_0.parquet"
+            out = f"{target}/period={period}/{ingest_id}_0{tag}.parquet"
             self.files.prepare(out)
             cur = self.conn.cursor()
             try:
@@ -459,8 +467,10 @@ class ParquetLake:
         ingestion committed and the symbol's compacted partition files, less those a committed
         ingestion's marker shadows; and the rollups beside those compacted files."""
         sources: dict[str, list[LakeFile]] = defaultdict(list)
+        segment = symbol_segment(symbol)
         for path in ingests.committed_files:
-            sources[_period_of(path)].append(LakeFile(path, fresh=True))
+            if _only_symbol(path) in (None, segment):
+                sources[_period_of(path)].append(LakeFile(path, fresh=True))
         listed = self.files.list_partition(_partition(symbol, timeframe))
         for path in listed.files:
             sources[_period_of(path)].append(LakeFile(path, fresh=False))
@@ -490,8 +500,18 @@ class ParquetLake:
                         ranges[file.path] = (_ingest_id_of(file.path),) * 2
                     else:
                         compacted.append(file.path)
-        if not compacted:
-            return ranges
+        known = self._ingest_ids_of
+        unread = [path for path in compacted if path not in known]
+        if unread:
+            if len(known) + len(unread) > _FOOTERS_KEPT:
+                known.clear()  # rarely: a lake of many files read by one long-lived process
+            known.update(self._footer_ingest_ids(unread))
+        ranges.update({path: found for path in compacted if (found := known.get(path)) is not None})
+        return ranges
+
+    def _footer_ingest_ids(self, paths: list[str]) -> dict[str, tuple[str, str] | None]:
+        """Each compacted file's lowest and highest ingest id, from its footer's row-group
+        statistics (None where they are missing); nothing when a file vanished meanwhile."""
         cur = self.conn.cursor()
         try:
             rows = cur.execute(
@@ -501,27 +521,33 @@ class ParquetLake:
                 GROUP BY file_name
                 HAVING bool_and(stats_min_value IS NOT NULL AND stats_max_value IS NOT NULL)
                 """,
-                {"paths": compacted},
+                {"paths": paths},
             ).fetchall()
         except duckdb.IOException as error:
             if not duck.vanished(error):
                 raise
-            rows = []  # a file compacted away under us: the read itself reports it
+            return {}  # a file compacted away under us: the read itself reports it
         finally:
             cur.close()
-        ranges.update({name: (low, high) for name, low, high in rows})
-        return ranges
+        found: dict[str, tuple[str, str] | None] = dict.fromkeys(paths)
+        found.update({name: (low, high) for name, low, high in rows})
+        return found
 
     # -- compaction ----------------------------------------------------------------------
 
     def compact(
-        self, timeframe: Timeframe | None, rollup_budget_s: float = ROLLUP_BUDGET_S
+        self, timeframe: Timeframe | None, rollup_budget_s: float = ROLLUP_BUDGET_S, *, minor: bool = False
     ) -> CompactionReport:
         """Move committed ingest files into per-symbol partitions, merge each partition's files
         into one, delete what dead writers left, and roll the compacted files up (none started
         after `rollup_budget_s`). Query results are the same before, during and after, and a
-        compaction killed at any point leaves a lake the next one finishes."""
-        rollups_until = time.monotonic() + rollup_budget_s
+        compaction killed at any point leaves a lake the next one finishes.
+
+        A `minor` compaction (the one run every few minutes through the day) merges only the
+        files of partitions holding more than MINOR_MERGE_FILES, and leaves each one's oldest
+        file (the month or year so far, as the last full compaction wrote it) as it is: what it
+        rewrites is the day's bars, not the period's. It writes no rollup."""
+        rollups_until = time.monotonic() + (0.0 if minor else rollup_budget_s)
         timeframes = [timeframe] if timeframe else list(Timeframe)
         report = CompactionReport(
             ingest_files_moved=0,
@@ -557,16 +583,18 @@ class ParquetLake:
                 for path in self.files.list_files(f"bars/timeframe={tf.value}/"):
                     by_partition[path.rsplit("/", 1)[0]].append(path)
                 for partition, paths in sorted(by_partition.items()):
-                    if len(paths) > 1:
-                        report.rows_merged += self._merge(partition, sorted(paths))
+                    merged = _minor_merge(paths) if minor else sorted(paths) if len(paths) > 1 else []
+                    if merged:
+                        report.rows_merged += self._merge(partition, merged)
                         report.partitions_merged += 1
+                    report.files_after += len(paths) - len(merged) + (1 if merged else 0)
                 remaining = self._ingests(tf)
                 listed = self.files.list_partition(f"bars/timeframe={tf.value}/")
                 self._remove_stale_markers(listed, remaining, born_before)
                 written, left = self._roll_up(tf, listed, rollups_until)
                 report.rollups_written += written
                 report.rollups_left += left
-                report.files_after += len(by_partition) + len(remaining.files)
+                report.files_after += len(remaining.files)
             report.orphan_files_removed += self.files.remove_staging(born_before)
         return report
 
@@ -848,6 +876,23 @@ def _ingest_id_of(path: str) -> str:
     return _name(path).split("_", 1)[0]
 
 
+def _minor_merge(paths: list[str]) -> list[str]:
+    """The files a minor compaction merges in a partition: none until it holds more than
+    MINOR_MERGE_FILES, then all but its oldest (named from sortable ids; a name without one counts
+    as the oldest)."""
+    if len(paths) <= MINOR_MERGE_FILES:
+        return []
+    oldest_first = sorted(paths, key=lambda path: (_born_at(_name(path)), path))
+    return sorted(oldest_first[1:])
+
+
+def _only_symbol(path: str) -> str | None:
+    """The symbol (as its path segment) an ingest file named for its one symbol holds; None
+    for a file of several symbols (or one written before files were named so)."""
+    _, tagged, segment = _stem(path).partition(FOR_SYMBOL)
+    return segment if tagged else None
+
+
 def _born_at(name: str) -> int:
     """When a lake name made from a sortable id (an ingest id, or a staging folder's letter and
     id) was created, in ns since the epoch; 0 for any other name, which counts as old."""
@@ -1021,6 +1066,10 @@ class LakeFile(NamedTuple):
 
 
 _FIELDS = "ts, open, high, low, close, volume"
+_FOOTERS_KEPT = 50_000  # compacted files whose ingest ids a lake remembers (about 10 MB)
+# A partition's files beyond which a minor compaction merges them (but the oldest): a read of
+# the period then opens at most this many compacted files, plus the ingest files since.
+MINOR_MERGE_FILES = 4
 RANKED_FILES = 3  # a period's files read in ingestion order, beyond which most go through the window
 
 

@@ -138,6 +138,14 @@ class CompactLake(Command):
     rollup_budget_s: float = Field(default=ROLLUP_BUDGET_S, ge=0, le=600, strict=True)
 
 
+class CompactIngests(Command):
+    """The light compaction of every few minutes: move the ingest files into their symbols'
+    partitions, and merge a partition's newer files once it holds more than a few, so that a read
+    through the day opens a handful of files rather than one per ingestion. No result changes."""
+
+    timeframe: Timeframe | None = None
+
+
 class CorporateActionRow(Message):
     """One split or cash dividend as a client (or a provider's adapter) sends it."""
 

@@ -24,6 +24,7 @@ from trading_system.kernel.errors import (
 )
 from trading_system.market_data.commands import (
     BackfillBars,
+    CompactIngests,
     CompactLake,
     CorporateActionRow,
     IngestBarFile,
@@ -178,6 +179,10 @@ def _ingest(
 
 def compact_lake(cmd: CompactLake, lake: BarLake) -> Handled[CompactionReport]:
     return Handled(lake.compact(cmd.timeframe, cmd.rollup_budget_s))
+
+
+def compact_ingests(cmd: CompactIngests, lake: BarLake) -> Handled[CompactionReport]:
+    return Handled(lake.compact(cmd.timeframe, minor=True))
 
 
 def record_coverage(event: BarsIngested, symbols: SymbolRepository) -> None:
@@ -757,6 +762,7 @@ HANDLERS = HandlerTable(
         IngestBarFile: ingest_bar_file,
         IngestBarSeries: ingest_bar_series,
         CompactLake: compact_lake,
+        CompactIngests: compact_ingests,
         RecordCorporateActions: record_corporate_actions,
         BackfillBars: backfill_bars,
         SubmitBackfill: submit_backfill,

@@ -61,7 +61,7 @@ class CompactionReport(BaseModel):
 
     ingest_files_moved: int  # committed ingest files moved into per-symbol partitions...
     partition_files_written: int  # ...as this many partition files (one per symbol and period)
-    partitions_merged: int  # partitions whose several files were merged into one
+    partitions_merged: int  # partitions whose several files were merged into one (a minor: fewer)
     orphan_files_removed: int  # files of ingestions that never committed, older than the grace
     files_before: int
     files_after: int
@@ -104,9 +104,12 @@ class BarLake(Protocol):
     def write_corporate_actions(self, symbol: str, actions: list[CorporateAction], ingest_id: str) -> None:
         """Store actions beside the symbol's bars, as one whole file (all of them or none)."""
 
-    def compact(self, timeframe: Timeframe | None, rollup_budget_s: float = ...) -> CompactionReport:
+    def compact(
+        self, timeframe: Timeframe | None, rollup_budget_s: float = ..., *, minor: bool = ...
+    ) -> CompactionReport:
         """Merge the timeframe's files (every timeframe's without one); start no rollup after
-        `rollup_budget_s` seconds (those left are counted, and made by a later compaction)."""
+        `rollup_budget_s` seconds (those left are counted, and made by a later compaction). A
+        `minor` one moves the ingest files and merges only crowded partitions' newer files."""
 
 
 # -- market-data providers (Alpaca, CCXT exchanges): what a backfill or a scheduled pull reads ---
