@@ -503,9 +503,10 @@ def test_a_proof_that_fails_leaves_no_marker_and_the_ingestion_commits(
     assert_series(everything(lake, "AAA", Timeframe.M1), of_symbol(again, "AAA"))
 
 
-# -- rollups: compacted files resampled to 1h and 1d, for long reads of those ----------------------
+# -- rollups: compacted files resampled to 15m, 1h and 1d, for long reads of those ----------------
 
 QUARTER = datetime(2024, 1, 1, tzinfo=UTC)  # 1m bars every 15 minutes over January to March
+ROLLUPS = ("15m", "1h", "1d")
 
 
 def rollups(lake: ParquetLake) -> list[str]:
@@ -525,6 +526,7 @@ def quarter_lakes(subject: LakeUnderTest, tmp_path: Path) -> tuple[ParquetLake, 
 
 
 READS = {  # name: (timeframe, start, end)
+    "15m, all": (Timeframe.M15, datetime(2023, 6, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC)),
     "1h, all": (Timeframe.H1, datetime(2023, 6, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC)),
     "1d, all": (Timeframe.D1, datetime(2023, 6, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC)),
     "1h, February on": (Timeframe.H1, datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC)),
@@ -572,8 +574,8 @@ def test_compaction_rolls_files_up_and_long_reads_answer_from_the_rollups(
 ) -> None:
     lake, reference = quarter_lakes(subject, tmp_path)
     report = lake.compact(Timeframe.M1)
-    assert report.rollups_written == 12  # 2 symbols x 3 months x (1h, 1d)
-    assert rollups(lake) == sorted([f"2024-0{m}/{tf}.rollup" for m in (1, 2, 3) for tf in ("1h", "1d")] * 2)
+    assert report.rollups_written == 18  # 2 symbols x 3 months x (15m, 1h, 1d)
+    assert rollups(lake) == sorted([f"2024-0{m}/{tf}.rollup" for m in (1, 2, 3) for tf in ROLLUPS] * 2)
     assert_reads_as(lake, reference)
     assert lake.compact(Timeframe.M1).rollups_written == 0  # nothing new to roll up
     # A read answers from a rollup for a period wholly in its range, and only then.
@@ -612,9 +614,9 @@ def test_a_period_with_newer_bars_is_read_from_them_and_compaction_rolls_it_up_a
             lake.compact(Timeframe.M1)
     assert_reads_as(lake, reference)
     report = lake.compact(Timeframe.M1)
-    assert (report.partitions_merged, report.rollups_written) == (1, 2)
-    # The merged-away file's rollups went with it: one file and its two rollups per period.
-    assert rollups(lake) == sorted([f"2024-0{m}/{tf}.rollup" for m in (1, 2, 3) for tf in ("1h", "1d")] * 2)
+    assert (report.partitions_merged, report.rollups_written) == (1, 3)
+    # The merged-away file's rollups went with it: one file and its three rollups per period.
+    assert rollups(lake) == sorted([f"2024-0{m}/{tf}.rollup" for m in (1, 2, 3) for tf in ROLLUPS] * 2)
     assert_reads_as(lake, reference)
 
 
@@ -633,7 +635,7 @@ def test_compaction_writes_missing_rollups_and_removes_those_without_their_file(
     kept = next(r for r in listed if r != january_1d)
     cur.execute(f"COPY (SELECT * FROM read_parquet('{kept}')) TO '{orphan}' (FORMAT parquet)")
     cur.close()
-    assert len(rollups(lake)) == 12
+    assert len(rollups(lake)) == 18
     assert_reads_as(lake, reference)  # January's 1d is resampled from its bars meanwhile
     report = lake.compact(Timeframe.M1)
     assert report.rollups_written == 1
@@ -649,9 +651,9 @@ def test_a_compaction_out_of_rollup_budget_leaves_them_to_the_next(
     # what is not rolled up is counted, read from its bars meanwhile, and made by a later run.
     lake, reference = quarter_lakes(subject, tmp_path)
     report = lake.compact(Timeframe.M1, rollup_budget_s=0)
-    assert (report.partitions_merged, report.rollups_written, report.rollups_left) == (0, 0, 12)
+    assert (report.partitions_merged, report.rollups_written, report.rollups_left) == (0, 0, 18)
     assert rollups(lake) == []
     assert_reads_as(lake, reference)
     later = lake.compact(Timeframe.M1)
-    assert (later.rollups_written, later.rollups_left) == (12, 0)
+    assert (later.rollups_written, later.rollups_left) == (18, 0)
     assert_reads_as(lake, reference)

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
+from unittest import mock
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trading_system.adapters import lake as lake_module
 from trading_system.adapters.lake import RANKED_FILES, LakeFile, ParquetLake, ReadOrder, ShadowCheck
 from trading_system.config import load_settings
 from trading_system.market_data.bar_batch import BarColumns, BarSeries
@@ -56,7 +59,7 @@ class Ingest:
     rows: dict[tuple[str, int], float]  # (symbol, slot) -> price
 
 
-Step = Ingest | None  # None: compact the lake
+Step = Ingest | Literal["compact", "minor"]  # or compact the lake, fully or as every 10 minutes
 
 prices = st.integers(100, 999).map(lambda cents: cents / 4)
 ingests = st.dictionaries(
@@ -77,7 +80,7 @@ def histories(draw: st.DrawFn) -> list[Step]:
     for rank, rows in zip(ranks, batches, strict=True):
         steps.append(Ingest(rank, rows))
         if draw(st.integers(0, 3)) == 0:
-            steps.append(None)
+            steps.append(draw(st.sampled_from(["compact", "minor"])))
     return steps
 
 
@@ -111,7 +114,7 @@ def reference(steps: list[Step], symbol: str) -> list[Bar]:
     """The bar of the newest ingestion (highest id) per timestamp, in time order."""
     newest: dict[int, tuple[int, float]] = {}
     for step in steps:
-        if step is None:
+        if isinstance(step, str):
             continue
         for (s, slot), price in step.rows.items():
             if s == symbol and step.rank >= newest.get(slot, (-1, 0.0))[0]:
@@ -179,7 +182,12 @@ def windowed_only(lake: ParquetLake) -> ParquetLake:
 def test_every_read_keeps_the_newest_ingestion_per_timestamp(
     steps: list[Step], split_day: date, ratio: str
 ) -> None:
-    with tempfile.TemporaryDirectory(prefix="lake-") as folder:
+    # A minor compaction merges a partition's files but its oldest from 2 files on (4 in use): any
+    # subset of a period's files merged, which short histories would otherwise rarely reach.
+    with (
+        tempfile.TemporaryDirectory(prefix="lake-") as folder,
+        mock.patch.object(lake_module, "MINOR_MERGE_FILES", 1),
+    ):
         lake = ParquetLake.from_settings(load_settings(data_dir=Path(folder)))
         lake.shadow_check = ShadowCheck(min_rows=1)  # every write proves what it shadows
         window = windowed_only(ParquetLake(lake.root, lake.conn, lake.files))
@@ -192,8 +200,8 @@ def test_every_read_keeps_the_newest_ingestion_per_timestamp(
         )
         lake.write_corporate_actions("AAA", [split], ingest_id(99))
         for step in steps:
-            if step is None:
-                lake.compact(Timeframe.M1)
+            if isinstance(step, str):
+                lake.compact(Timeframe.M1, minor=step == "minor")
             else:
                 write(lake, step)
         for symbol in SYMBOLS:

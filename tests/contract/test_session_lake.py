@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from tests.contract.test_bar_lake import LakeUnderTest, columns, of_symbol, subject
+from tests.contract.test_bar_lake import LakeUnderTest, columns, of_symbol, subject, tamper
 from trading_system.market_data.domain import EPOCH, FOREVER, Listing, SessionWindows, Timeframe
 
 __all__ = ["subject"]  # the lake fixture, local and S3
@@ -98,3 +98,32 @@ def test_hourly_session_bars_resample_to_session_days(subject: LakeUnderTest) ->
     )
     assert friday.sum() == 7
     assert got.volume[0] == pytest.approx(bars["volume"][friday].sum())
+
+
+@pytest.mark.parametrize(("timeframe", "seconds"), [(Timeframe.H1, 3600), (Timeframe.D1, None)])
+def test_session_reads_of_compacted_months_answer_from_their_15m_rollups(
+    subject: LakeUnderTest, timeframe: Timeframe, seconds: int | None
+) -> None:
+    """New York's opens and closes lie on a 30-minute grid, which 15-minute rollups fit: a
+    session read takes a whole month from them (a fifteenth of the 1m bars), and the same answer."""
+    lake = subject.lake
+    start, end = datetime(2024, 10, 1, tzinfo=UTC), datetime(2024, 12, 1, tzinfo=UTC)
+    batch = columns(["AAA"], 61 * 1440, timedelta(minutes=1), start=start)  # October and November
+    lake.write(batch, Timeframe.M1, "0001")
+    lake.compact(Timeframe.M1)
+    window = LISTING.sessions_to_follow(timeframe, start, end)
+    assert window is not None
+    expected = reference(of_symbol(batch, "AAA"), window, seconds)
+    got = lake.bars("AAA", timeframe, start, end, 10**6, Timeframe.M1, window)
+    assert list(got.ts_us) == expected["ts_us"] and len(got) > 40
+    for name in ("open", "high", "low", "close", "volume"):
+        np.testing.assert_allclose(getattr(got, name), expected[name], rtol=1e-12, err_msg=name)
+    # Which file answered: October's rollup, made to show it, for a read holding all of October.
+    tamper(lake, "2024-10", Timeframe.M15)
+    october = np.array(expected["ts_us"]) < int(datetime(2024, 11, 1, tzinfo=UTC).timestamp()) * US
+    got = lake.bars("AAA", timeframe, start, end, 10**6, Timeframe.M1, window)
+    np.testing.assert_allclose(got.close, np.array(expected["close"]) + np.where(october, 1000, 0))
+    later = datetime(2024, 10, 2, tzinfo=UTC)  # October an edge of the read: from its bars
+    window = LISTING.sessions_to_follow(timeframe, later, end)
+    assert window is not None
+    assert float(lake.bars("AAA", timeframe, later, end, 10**6, Timeframe.M1, window).close.max()) < 1000

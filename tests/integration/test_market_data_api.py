@@ -250,7 +250,7 @@ def test_compaction_merges_files_without_changing_any_result(
         "files_after": 1,
         "rows_moved": 300,
         "rows_merged": 0,
-        "rollups_written": 2,  # the partition's file rolled up to 1h and 1d
+        "rollups_written": 3,  # the partition's file rolled up to 15m, 1h and 1d
         "rollups_left": 0,
     }
     assert len(bar_files(settings)) == 1

@@ -90,7 +90,7 @@ SHADOWED = ".shadowed"  # a marker's suffix: an older file every bar of which a 
 # never change, so a rollup holds as long as its file does, and a read uses it only where that file
 # alone holds the period. Each of these timeframes divides a day: no bucket straddles two periods.
 ROLLUP = ".rollup"
-ROLLED_UP = (Timeframe.H1, Timeframe.D1)
+ROLLED_UP = (Timeframe.M15, Timeframe.H1, Timeframe.D1)  # finest first: each made from the one before
 
 
 @dataclass(frozen=True)
@@ -363,8 +363,11 @@ class ParquetLake:
             return _empty_series()
         actions = self._action_files(symbol) if adjustment is Adjustment.SPLIT else []
         rollups: list[str] = []
-        if source is not timeframe and sessions is None and not actions:
-            rollups, periods = _rolled_up(found, source.period, timeframe, start, end)
+        grid = _session_grid(timeframe, sessions) if sessions is not None else 0
+        if source is not timeframe and not actions:
+            rolled = timeframe if sessions is None else _rollup_within(source, grid)
+            if rolled is not None:
+                rollups, periods = _rolled_up(found, source.period, rolled, start, end)
         newest, params = ReadOrder.of(periods, self._ingest_ranges(periods)).newest_rows(symbol)
         if actions:
             newest = _split_adjusted(newest)  # before any resampling: a bucket may straddle a split
@@ -374,7 +377,10 @@ class ParquetLake:
         elif sessions is not None:
             if not sessions.opens:
                 return _empty_series()  # a range outside the calendar: no session to follow
-            sql, session_params = _session_resampling(newest, timeframe, source, sessions)
+            newest = newest if periods else ""  # every period read from its rollup
+            sql, session_params = _session_resampling(newest, rollups, timeframe, source, sessions, grid)
+            if rollups:
+                params["rollups"] = rollups
         else:
             buckets = []
             if periods:  # those not rolled up
@@ -954,30 +960,54 @@ def _rolled_up(
     return rollups, rest
 
 
+def _session_grid(timeframe: Timeframe, sessions: SessionWindows) -> int:
+    """The largest UTC grid (seconds) every bucket edge lies on: the timeframe's step, days, and
+    every open and close (30 minutes for New York: 09:30 and 16:00 in either DST state)."""
+    edges = (int(moment.timestamp()) for moment in (*sessions.opens, *sessions.closes))
+    return math.gcd(timeframe.seconds, 86_400, *edges)
+
+
+def _rollup_within(source: Timeframe, grid: int) -> Timeframe | None:
+    """The coarsest rollup of the source's files whose buckets each lie within one cell of the
+    grid (15m within New York's 30 minutes), if any."""
+    fitting = [tf for tf in ROLLED_UP if tf.seconds > source.seconds and grid % tf.seconds == 0]
+    return fitting[-1] if fitting else None
+
+
 def _session_resampling(
-    newest: str, timeframe: Timeframe, source: Timeframe, sessions: SessionWindows
+    newest: str,
+    rollups: list[str],
+    timeframe: Timeframe,
+    source: Timeframe,
+    sessions: SessionWindows,
+    grid: int,
 ) -> tuple[str, dict[str, Any]]:
     """Buckets that follow the sessions: an intraday bucket counts from the session's open, a
     daily bucket is the session, stamped with its date; finer bars outside sessions drop out.
 
     Two steps, so that it costs about what the UTC grid does: first the UTC time_bucket into the
-    largest grid every open and close lies on (30 minutes for New York: 09:30 and 16:00 in either
-    DST state), then each of those few rows finds its session by an as-of join on the opens. When
-    no such grid holds whole source bars, every source bar is joined instead."""
+    grid every open and close lies on (`_session_grid`), then each of those few rows finds its
+    session by an as-of join on the opens. The first step reads whole periods from rollups that
+    fit the grid (`_rollup_within`: a fifteenth of 1m bars) and the rest from `newest`. When no
+    grid holds whole source bars (no rollups then), every source bar is joined instead."""
     step_us = timeframe.seconds * 1_000_000
     bucket = (
         "s_day"
         if timeframe is Timeframe.D1
         else f"s_open + to_microseconds(((epoch_us(ts) - epoch_us(s_open)) // {step_us}) * {step_us})"
     )
-    edges = (int(moment.timestamp()) for moment in (*sessions.opens, *sessions.closes))
-    grid = math.gcd(timeframe.seconds, 86_400, *edges)
     rows = newest
+    if rollups:  # whole periods: every bucket is in the range (which binds $start and $end)
+        rolled = (
+            f"SELECT {_FIELDS} FROM read_parquet($rollups, hive_partitioning = false) "
+            "WHERE ts >= $start AND ts < $end"
+        )
+        rows = f"{newest} UNION ALL {rolled}" if newest else rolled
     if grid % source.seconds == 0 and grid > source.seconds:
         rows = f"""
             SELECT time_bucket(INTERVAL '{grid} seconds', ts) AS ts, arg_min(open, ts) AS open,
                    max(high) AS high, min(low) AS low, arg_max(close, ts) AS close, sum(volume) AS volume
-            FROM ({newest}) GROUP BY 1
+            FROM ({rows}) GROUP BY 1
         """
     sql = f"""
         WITH sessions AS (
