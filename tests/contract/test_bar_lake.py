@@ -586,10 +586,17 @@ def test_compaction_rolls_files_up_and_long_reads_answer_from_the_rollups(
         truth.ts_us < int(datetime(2024, 3, 1, tzinfo=UTC).timestamp()) * US
     )
     np.testing.assert_allclose(everything_1h.close, truth.close + np.where(february, 1000, 0))
-    edge = lake.bars(
+    # February an edge of the read: on the rollup's grid, its buckets in range still come from it ...
+    on_grid = lake.bars(
         "AAA", Timeframe.H1, datetime(2024, 2, 1, 1, tzinfo=UTC), READS["1h, all"][2], 10**6, Timeframe.M1
     )
-    assert float(edge.close.max()) < 1000  # February is an edge of this read: resampled from its bars
+    assert on_grid.ts_us[0] == int(datetime(2024, 2, 1, 1, tzinfo=UTC).timestamp()) * US
+    assert float(on_grid.close[0]) > 1000
+    # ... and off it (a bucket would be cut), resampled from its bars.
+    edge = lake.bars(
+        "AAA", Timeframe.H1, datetime(2024, 2, 1, 1, 30, tzinfo=UTC), READS["1h, all"][2], 10**6, Timeframe.M1
+    )
+    assert float(edge.close.max()) < 1000
 
 
 def test_a_period_with_newer_bars_is_read_from_them_and_compaction_rolls_it_up_again(

@@ -118,12 +118,21 @@ def test_session_reads_of_compacted_months_answer_from_their_15m_rollups(
     assert list(got.ts_us) == expected["ts_us"] and len(got) > 40
     for name in ("open", "high", "low", "close", "volume"):
         np.testing.assert_allclose(getattr(got, name), expected[name], rtol=1e-12, err_msg=name)
+    first_five = lake.bars("AAA", timeframe, start, end, 5, Timeframe.M1, window)  # the limit: buckets
+    for name in ("ts_us", "open", "high", "low", "close", "volume"):
+        np.testing.assert_allclose(getattr(first_five, name), expected[name][:5], rtol=1e-12, err_msg=name)
     # Which file answered: October's rollup, made to show it, for a read holding all of October.
     tamper(lake, "2024-10", Timeframe.M15)
     october = np.array(expected["ts_us"]) < int(datetime(2024, 11, 1, tzinfo=UTC).timestamp()) * US
     got = lake.bars("AAA", timeframe, start, end, 10**6, Timeframe.M1, window)
     np.testing.assert_allclose(got.close, np.array(expected["close"]) + np.where(october, 1000, 0))
-    later = datetime(2024, 10, 2, tzinfo=UTC)  # October an edge of the read: from its bars
-    window = LISTING.sessions_to_follow(timeframe, later, end)
-    assert window is not None
-    assert float(lake.bars("AAA", timeframe, later, end, 10**6, Timeframe.M1, window).close.max()) < 1000
+    # October an edge of the read: its rollup still answers when the edge lies on the rollup's grid
+    # (the buckets in range), and the bars do when it does not.
+    for later, rolled in (
+        (datetime(2024, 10, 2, tzinfo=UTC), True),
+        (datetime(2024, 10, 2, 0, 5, tzinfo=UTC), False),
+    ):
+        window = LISTING.sessions_to_follow(timeframe, later, end)
+        assert window is not None
+        read = lake.bars("AAA", timeframe, later, end, 10**6, Timeframe.M1, window)
+        assert (float(read.close.max()) > 1000) is rolled

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import tempfile
 import threading
@@ -371,14 +372,13 @@ class ParquetLake:
         newest, params = ReadOrder.of(periods, self._ingest_ranges(periods)).newest_rows(symbol)
         if actions:
             newest = _split_adjusted(newest)  # before any resampling: a bucket may straddle a split
-        session_params: dict[str, Any] = {}
         if source is timeframe:
             sql = f"SELECT * FROM ({newest}) ORDER BY ts LIMIT $limit"
         elif sessions is not None:
             if not sessions.opens:
                 return _empty_series()  # a range outside the calendar: no session to follow
             newest = newest if periods else ""  # every period read from its rollup
-            sql, session_params = _session_resampling(newest, rollups, timeframe, source, sessions, grid)
+            sql = _session_grid_rows(newest, rollups, source, grid)
             if rollups:
                 params["rollups"] = rollups
         else:
@@ -393,11 +393,12 @@ class ParquetLake:
                 params["rollups"] = rollups
                 buckets.append(
                     f"SELECT {_FIELDS} FROM read_parquet($rollups, hive_partitioning = false) "
-                    "WHERE ts >= $start AND ts < $end"  # every bucket is: the periods lie in the range
+                    "WHERE ts >= $start AND ts < $end"  # whole buckets (`_rolled_up`): those in range
                 )
             sql = f"SELECT * FROM ({' UNION ALL '.join(buckets)}) ORDER BY 1 LIMIT $limit"
-        params.update(start=start.replace(tzinfo=None), end=end.replace(tzinfo=None), limit=limit)
-        params.update(session_params)
+        params.update(start=start.replace(tzinfo=None), end=end.replace(tzinfo=None))
+        if sessions is None:
+            params["limit"] = limit  # a session read limits its buckets, not the rows it reads
         if actions:
             params["actions"] = actions
         cur = self.conn.cursor()
@@ -406,7 +407,7 @@ class ParquetLake:
         finally:
             cur.close()
         ts, opens, highs, lows, closes, volumes = columns.values()
-        return BarSeries(
+        series = BarSeries(
             ts_us=duck.contiguous(ts.astype("datetime64[us]").astype(np.int64), np.int64),
             open=duck.contiguous(opens, np.float64),
             high=duck.contiguous(highs, np.float64),
@@ -414,6 +415,7 @@ class ParquetLake:
             close=duck.contiguous(closes, np.float64),
             volume=duck.contiguous(volumes, np.float64),
         )
+        return series if sessions is None else _follow_sessions(series, timeframe, sessions, limit)
 
     # -- corporate actions: `corporate_actions/symbol=AAPL/<ingest id>.parquet` -----------------
     # Beside the bars, in the lake rather than the write store, so that a split-adjusted read is
@@ -943,15 +945,20 @@ def _missing_rollups(timeframe: Timeframe, listed: PartitionListing) -> list[lis
 def _rolled_up(
     found: SymbolFiles, period: Period, timeframe: Timeframe, start: datetime, end: datetime
 ) -> tuple[list[str], dict[str, list[LakeFile]]]:
-    """The rollups that answer for whole periods of the read, and the periods left to read from
-    their files. A rollup answers for a period that its compacted file alone holds (no fresh
-    file, nothing else unshadowed) and that lies wholly in [start, end): a bucket at either edge
-    may hold only part of its bars."""
+    """The rollups that answer for periods of the read, and the periods left to read from their
+    files. A rollup answers for a period that its compacted file alone holds (no fresh file,
+    nothing else unshadowed) and whose part in [start, end) is made of whole buckets of the
+    rollup: the period lies wholly in the range, or the edge that cuts it lies on the rollup's
+    grid (a session read from 14:30 on the 15m rollup; the read keeps its buckets in range)."""
     rollups: list[str] = []
     rest: dict[str, list[LakeFile]] = {}
+    step = timeframe.seconds
+    whole_start = _on_grid(start, step)
+    whole_end = _on_grid(end, step)
     for key, files in found.periods.items():
         first, after = period.span(key)
-        if len(files) == 1 and not files[0].fresh and start <= first and after <= end:
+        cut = (start > first and not whole_start) or (end < after and not whole_end)
+        if len(files) == 1 and not files[0].fresh and not cut:
             rollup = _rollup_path(files[0].path, timeframe)
             if rollup in found.rollups:
                 rollups.append(rollup)
@@ -960,11 +967,16 @@ def _rolled_up(
     return rollups, rest
 
 
+def _on_grid(moment: datetime, seconds: int) -> bool:
+    """Whether the moment starts a bucket of that many seconds (on the UTC grid, from the epoch)."""
+    return moment.microsecond == 0 and int(moment.timestamp()) % seconds == 0
+
+
 def _session_grid(timeframe: Timeframe, sessions: SessionWindows) -> int:
     """The largest UTC grid (seconds) every bucket edge lies on: the timeframe's step, days, and
     every open and close (30 minutes for New York: 09:30 and 16:00 in either DST state)."""
-    edges = (int(moment.timestamp()) for moment in (*sessions.opens, *sessions.closes))
-    return math.gcd(timeframe.seconds, 86_400, *edges)
+    _, opens, closes = sessions.microseconds
+    return math.gcd(timeframe.seconds * 1_000_000, 86_400_000_000, *opens, *closes) // 1_000_000
 
 
 def _rollup_within(source: Timeframe, grid: int) -> Timeframe | None:
@@ -974,57 +986,66 @@ def _rollup_within(source: Timeframe, grid: int) -> Timeframe | None:
     return fitting[-1] if fitting else None
 
 
-def _session_resampling(
-    newest: str,
-    rollups: list[str],
-    timeframe: Timeframe,
-    source: Timeframe,
-    sessions: SessionWindows,
-    grid: int,
-) -> tuple[str, dict[str, Any]]:
-    """Buckets that follow the sessions: an intraday bucket counts from the session's open, a
-    daily bucket is the session, stamped with its date; finer bars outside sessions drop out.
-
-    Two steps, so that it costs about what the UTC grid does: first the UTC time_bucket into the
-    grid every open and close lies on (`_session_grid`), then each of those few rows finds its
-    session by an as-of join on the opens. The first step reads whole periods from rollups that
-    fit the grid (`_rollup_within`: a fifteenth of 1m bars) and the rest from `newest`. When no
-    grid holds whole source bars (no rollups then), every source bar is joined instead."""
-    step_us = timeframe.seconds * 1_000_000
-    bucket = (
-        "s_day"
-        if timeframe is Timeframe.D1
-        else f"s_open + to_microseconds(((epoch_us(ts) - epoch_us(s_open)) // {step_us}) * {step_us})"
-    )
-    rows = newest
-    if rollups:  # whole periods: every bucket is in the range (which binds $start and $end)
-        rolled = (
+def _session_grid_rows(newest: str, rollups: list[str], source: Timeframe, grid: int) -> str:
+    """The query of a session read's rows, in no order: the bars UTC-bucketed into the grid every
+    open and close lies on (`_session_grid`), so that `_follow_sessions` has fewer rows to place,
+    and whole periods as rollups that fit the grid (`_rollup_within`: a fifteenth of 1m bars)
+    already are. When no grid holds whole source bars (no rollups then), the bars themselves."""
+    parts = []
+    if newest and grid % source.seconds == 0 and grid > source.seconds:
+        parts.append(
+            f"""SELECT time_bucket(INTERVAL '{grid} seconds', ts) AS ts, arg_min(open, ts) AS open,
+                       max(high) AS high, min(low) AS low, arg_max(close, ts) AS close,
+                       sum(volume) AS volume
+                FROM ({newest}) GROUP BY 1"""
+        )
+    elif newest:
+        parts.append(newest)
+    if rollups:  # whole buckets (`_rolled_up`): those in the range
+        parts.append(
             f"SELECT {_FIELDS} FROM read_parquet($rollups, hive_partitioning = false) "
             "WHERE ts >= $start AND ts < $end"
         )
-        rows = f"{newest} UNION ALL {rolled}" if newest else rolled
-    if grid % source.seconds == 0 and grid > source.seconds:
-        rows = f"""
-            SELECT time_bucket(INTERVAL '{grid} seconds', ts) AS ts, arg_min(open, ts) AS open,
-                   max(high) AS high, min(low) AS low, arg_max(close, ts) AS close, sum(volume) AS volume
-            FROM ({rows}) GROUP BY 1
-        """
-    sql = f"""
-        WITH sessions AS (
-            SELECT unnest($s_day) AS s_day, unnest($s_open) AS s_open, unnest($s_close) AS s_close
-        )
-        SELECT {bucket} AS bucket,
-               arg_min(open, ts), max(high), min(low), arg_max(close, ts), sum(volume)
-        FROM ({rows}) AS b ASOF JOIN sessions ON b.ts >= sessions.s_open
-        WHERE b.ts < sessions.s_close
-        GROUP BY bucket ORDER BY bucket LIMIT $limit
-    """
-    naive = {
-        "s_day": [d.replace(tzinfo=None) for d in sessions.days],
-        "s_open": [d.replace(tzinfo=None) for d in sessions.opens],
-        "s_close": [d.replace(tzinfo=None) for d in sessions.closes],
-    }
-    return sql, naive
+    return " UNION ALL ".join(parts)
+
+
+def _follow_sessions(
+    rows: BarSeries, timeframe: Timeframe, sessions: SessionWindows, limit: int
+) -> BarSeries:
+    """Rows (in any order) bucketed along the sessions: an intraday bucket counts from its
+    session's open, a daily bucket is the session, stamped with its date; rows outside sessions
+    drop out. Each row finds its session by a binary search on the opens: after the grid a few
+    thousand rows, placed in numpy rather than by a join and a sort in the query, whose set-up
+    cost more than the rest of the read."""
+    days, opens, closes = (np.array(moments, dtype=np.int64) for moments in sessions.microseconds)
+    in_time = np.argsort(rows.ts_us, kind="stable")
+    ts = rows.ts_us[in_time]
+    at = np.searchsorted(opens, ts, side="right") - 1
+    inside = at >= 0
+    inside[inside] = ts[inside] < closes[at[inside]]
+    if not inside.any():
+        return _empty_series()
+    kept, ts, at = in_time[inside], ts[inside], at[inside]
+    if timeframe is Timeframe.D1:
+        buckets = days[at]
+    else:
+        step = timeframe.seconds * 1_000_000
+        buckets = opens[at] + (ts - opens[at]) // step * step
+    # Sessions follow one another, so buckets never decrease: each starts where its value changes.
+    firsts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])[:limit]
+    if not len(firsts):  # a limit of 0
+        return _empty_series()
+    end = len(buckets) if len(firsts) < limit else int(np.flatnonzero(buckets == buckets[firsts[-1]])[-1]) + 1
+    lasts = np.r_[firsts[1:], end] - 1
+    kept = kept[:end]
+    return BarSeries(
+        ts_us=buckets[firsts],
+        open=rows.open[kept[firsts]],
+        high=np.maximum.reduceat(rows.high[kept], firsts),
+        low=np.minimum.reduceat(rows.low[kept], firsts),
+        close=rows.close[kept[lasts]],
+        volume=np.add.reduceat(rows.volume[kept], firsts),
+    )
 
 
 _DECIMALS = ("new_rate", "old_rate", "amount")
@@ -1257,14 +1278,10 @@ class LocalFolder:
         shutil.rmtree(staging, ignore_errors=True)
 
     def list_files(self, prefix: str) -> list[str]:
-        base = Path(self.root) / prefix
-        if not base.exists():
-            return []
-        return sorted(str(p) for p in base.rglob("*.parquet"))
+        return [path for path in _files_under(f"{self.root}/{prefix}") if path.endswith(".parquet")]
 
     def list_partition(self, prefix: str) -> PartitionListing:
-        base = Path(self.root) / prefix
-        return _by_kind(sorted(str(p) for p in base.rglob("*")) if base.exists() else [])
+        return _by_kind(_files_under(f"{self.root}/{prefix}"))
 
     def list_ingests(self, prefix: str) -> tuple[list[str], list[str]]:
         records = Path(self.root) / prefix / COMMITS
@@ -1292,6 +1309,14 @@ class LocalFolder:
                 removed += sum(1 for p in folder.rglob("*") if p.is_file())
                 shutil.rmtree(folder, ignore_errors=True)
         return removed
+
+
+def _files_under(folder: str) -> list[str]:
+    """The paths of the files under a folder, at any depth, sorted; none if it does not exist.
+    (os.walk, not Path.rglob: every read lists its partitions, and rglob took three times as long.)"""
+    found = [f"{top}/{name}" for top, _, names in os.walk(folder.rstrip("/")) for name in names]
+    found.sort()
+    return found
 
 
 class S3Prefix:

@@ -168,6 +168,9 @@ class _TableCalendar(ExchangeCalendar):
         self._late_opens = {
             date.fromisoformat(d): time.fromisoformat(t) for d, t in table["late_opens"].items()
         }
+        # Each session as first made: a session-following read of two years makes 500 of them on
+        # every request (the table is fixed, a session never changes; the whole table is 11,000).
+        self._made: dict[date, Session] = {}
         self._offset_days = [date.fromisoformat(d) for d, _ in table["utc_offsets"]]
         self._offsets = [timedelta(minutes=m) for _, m in table["utc_offsets"]]
 
@@ -199,10 +202,13 @@ class _TableCalendar(ExchangeCalendar):
         return None
 
     def _session(self, day: date) -> Session:
-        offset = self._offsets[bisect_right(self._offset_days, day) - 1]
-        opens = datetime.combine(day, self._late_opens.get(day, self._open), UTC) - offset
-        closes = datetime.combine(day, self._early_closes.get(day, self._close), UTC) - offset
-        return Session(day, opens, closes)
+        made = self._made.get(day)
+        if made is None:
+            offset = self._offsets[bisect_right(self._offset_days, day) - 1]
+            opens = datetime.combine(day, self._late_opens.get(day, self._open), UTC) - offset
+            closes = datetime.combine(day, self._early_closes.get(day, self._close), UTC) - offset
+            made = self._made[day] = Session(day, opens, closes)
+        return made
 
     def _check_range(self, day: date) -> None:
         if not self.first_session <= day <= self.last_session:

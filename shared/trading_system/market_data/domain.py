@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property, lru_cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
@@ -50,13 +51,18 @@ class Period(StrEnum):
     def span(self, key: str) -> tuple[datetime, datetime]:
         """The UTC times a period's key (as `of` makes it) covers: its first instant, and the
         next period's first."""
-        first = datetime.strptime(key, _PERIOD_FORMATS[self]).replace(tzinfo=UTC)
-        if self is Period.DAY:
-            return first, first + timedelta(days=1)
-        if self is Period.MONTH:
-            year, month = divmod(first.month, 12)
-            return first, first.replace(year=first.year + year, month=month + 1)
-        return first, first.replace(year=first.year + 1)
+        return _span(self, key)
+
+
+@lru_cache(maxsize=4096)  # a read of a long range asks for each of its periods' span, every time
+def _span(period: Period, key: str) -> tuple[datetime, datetime]:
+    first = datetime.strptime(key, _PERIOD_FORMATS[period]).replace(tzinfo=UTC)
+    if period is Period.DAY:
+        return first, first + timedelta(days=1)
+    if period is Period.MONTH:
+        year, month = divmod(first.month, 12)
+        return first, first.replace(year=first.year + year, month=month + 1)
+    return first, first.replace(year=first.year + 1)
 
 
 class Timeframe(StrEnum):
@@ -241,12 +247,7 @@ class Listing(BaseModel):
         last = (min(end_excl, FOREVER) - timedelta(microseconds=1)).date()
         if last < calendar.first_session or first > calendar.last_session:
             return SessionWindows((), (), ())
-        sessions = calendar.sessions_in(max(first, calendar.first_session), min(last, calendar.last_session))
-        return SessionWindows(
-            tuple(datetime.combine(s.day, datetime.min.time(), UTC) for s in sessions),
-            tuple(s.open for s in sessions),
-            tuple(s.close for s in sessions),
-        )
+        return _windows(calendar, max(first, calendar.first_session), min(last, calendar.last_session))
 
     def same_definition(self, other: Listing) -> bool:
         fields = ("name", "exchange", "asset_class", "tags", "tick_size", "qty_step")
@@ -286,6 +287,27 @@ class SessionWindows:
     days: tuple[datetime, ...]
     opens: tuple[datetime, ...]
     closes: tuple[datetime, ...]
+
+    @cached_property
+    def microseconds(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """`days`, `opens` and `closes` in microseconds since the epoch, as bars' times are."""
+        return tuple(  # type: ignore[return-value]
+            tuple(int(moment.timestamp()) * 1_000_000 for moment in moments)
+            for moments in (self.days, self.opens, self.closes)
+        )
+
+
+@lru_cache(maxsize=256)
+def _windows(calendar: ExchangeCalendar, first: date, last: date) -> SessionWindows:
+    """The calendar's sessions from `first` to `last` (dates within its table). Kept: a chart
+    refreshed, or a deployment deciding on each bar, asks the same days again and again, and two
+    years of sessions take longer to list than the read they serve."""
+    sessions = calendar.sessions_in(first, last)
+    return SessionWindows(
+        tuple(datetime.combine(s.day, datetime.min.time(), UTC) for s in sessions),
+        tuple(s.open for s in sessions),
+        tuple(s.close for s in sessions),
+    )
 
 
 def session_ceil(calendar: ExchangeCalendar, timeframe: Timeframe, moment: datetime) -> datetime:
