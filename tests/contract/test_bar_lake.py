@@ -421,6 +421,46 @@ def test_minor_compactions_keep_a_live_feeds_partition_to_a_few_files(subject: L
     assert len(lake.files.list_partition("bars/timeframe=1m/symbol=BBB/").files) == 1  # nothing new
 
 
+def test_a_compaction_lists_each_timeframes_partitions_once(
+    subject: LakeUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On S3 a listing is a request per 1,000 files, and the minor compaction runs 144 times a
+    day: one listing of the partitions per timeframe, kept up to date through the merges."""
+    lake = subject.lake
+    for n in range(7):  # one-bar ingests, each moved by a minor compaction: four files left
+        lake.write(
+            columns(["AAA"], 1, timedelta(minutes=1), seed=n, start=T0 + timedelta(minutes=n)),
+            Timeframe.M1,
+            sortable_id(),
+        )
+        lake.compact(Timeframe.M1, minor=True)
+    listings: list[str] = []
+    for name in ("list_files", "list_partition"):
+        method = getattr(lake.files, name)
+
+        def counted(prefix: str, method: Any = method) -> Any:
+            if prefix.startswith("bars/"):  # (the local folder lists its ingests with list_files)
+                listings.append(prefix)
+            return method(prefix)
+
+        monkeypatch.setattr(lake.files, name, counted)
+    lake.write(
+        columns(["AAA"], 1, timedelta(minutes=1), seed=9, start=T0 + timedelta(minutes=9)),
+        Timeframe.M1,
+        sortable_id(),
+    )
+    report = lake.compact(Timeframe.M1, minor=True)
+    assert (report.ingest_files_moved, report.partitions_merged) == (1, 1)
+    assert listings == ["bars/timeframe=1m/"]
+    listings.clear()
+    idle = lake.compact(Timeframe.M1, minor=True)  # nothing ingested since: no listing at all
+    assert listings == [] and (idle.files_before, idle.files_after, idle.partitions_merged) == (0, 0, 0)
+    full = lake.compact(Timeframe.M1)  # what the minor one kept up to date is what is there
+    assert listings == ["bars/timeframe=1m/"]
+    assert (full.files_before, full.files_after) == (report.files_after, 1)
+    assert len(everything(lake, "AAA", Timeframe.M1)) == 8
+
+
 def test_a_compacted_files_ingest_ids_are_read_from_its_footer_once(
     subject: LakeUnderTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -612,7 +652,7 @@ def test_a_period_with_newer_bars_is_read_from_them_and_compaction_rolls_it_up_a
     assert_reads_as(lake, reference)  # the tampered rollup is not read
 
     # A compaction that dies before merging: February then holds two compacted files.
-    def killed(partition: str, paths: list[str]) -> int:
+    def killed(partition: str, paths: list[str]) -> tuple[int, str]:
         raise RuntimeError("killed")
 
     with monkeypatch.context() as patched:

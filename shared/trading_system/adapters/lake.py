@@ -554,7 +554,8 @@ class ParquetLake:
         A `minor` compaction (the one run every few minutes through the day) merges only the
         files of partitions holding more than MINOR_MERGE_FILES, and leaves each one's oldest
         file (the month or year so far, as the last full compaction wrote it) as it is: what it
-        rewrites is the day's bars, not the period's. It writes no rollup."""
+        rewrites is the day's bars, not the period's. It writes no rollup, and with no ingest
+        file to move it lists nothing more (what an idle run costs, 144 times a day)."""
         rollups_until = time.monotonic() + (0.0 if minor else rollup_budget_s)
         timeframes = [timeframe] if timeframe else list(Timeframe)
         report = CompactionReport(
@@ -571,10 +572,8 @@ class ParquetLake:
         with self._write_lock:
             for tf in timeframes:
                 ingests = self._ingests(tf)
-                report.files_before += len(ingests.files) + len(
-                    self.files.list_files(f"bars/timeframe={tf.value}/")
-                )
                 moving = ingests.committed_files
+                written = 0
                 if moving:
                     written, rows = self._distribute(tf, moving)
                     self.files.delete(moving)
@@ -587,17 +586,29 @@ class ParquetLake:
                 orphans = ingests.uncommitted_files(born_before)
                 self.files.delete(orphans)
                 report.orphan_files_removed += len(orphans)
+                if minor and not moving:  # its partitions are as the last run left them
+                    report.files_before += len(ingests.files)
+                    report.files_after += len(ingests.files) - len(orphans)
+                    continue
+                # One listing of the timeframe's partitions, kept up to date below: on S3 a lake
+                # of many files takes a LIST request per 1,000, and a minor compaction runs 144
+                # times a day.
+                listed = self.files.list_partition(f"bars/timeframe={tf.value}/")
+                report.files_before += len(ingests.files) + len(listed.files) - written
                 by_partition: dict[str, list[str]] = defaultdict(list)
-                for path in self.files.list_files(f"bars/timeframe={tf.value}/"):
+                for path in listed.files:
                     by_partition[path.rsplit("/", 1)[0]].append(path)
+                present = set(listed.files)
                 for partition, paths in sorted(by_partition.items()):
                     merged = _minor_merge(paths) if minor else sorted(paths) if len(paths) > 1 else []
                     if merged:
-                        report.rows_merged += self._merge(partition, merged)
+                        rows, out = self._merge(partition, merged)
+                        report.rows_merged += rows
                         report.partitions_merged += 1
+                        present = present.difference(merged) | {out}
                     report.files_after += len(paths) - len(merged) + (1 if merged else 0)
+                listed = listed._replace(files=sorted(present))
                 remaining = self._ingests(tf)
-                listed = self.files.list_partition(f"bars/timeframe={tf.value}/")
                 self._remove_stale_markers(listed, remaining, born_before)
                 written, left = self._roll_up(tf, listed, rollups_until)
                 report.rollups_written += written
@@ -699,10 +710,12 @@ class ParquetLake:
         staging folder, which publishing renames into the lake (on S3 the path itself)."""
         return f"{staging}/{path.removeprefix(self.root + '/')}"
 
-    def _merge(self, partition: str, paths: list[str]) -> int:
+    def _merge(self, partition: str, paths: list[str]) -> tuple[int, str]:
+        """Merge the partition's files into one, newest ingestion first: its rows and its path."""
         name = f"c{sortable_id()}"
+        final = f"{partition}/{name}.parquet"
         staging = self.files.staging_target(name)
-        out = self._staged(staging, f"{partition}/{name}.parquet")
+        out = self._staged(staging, final)
         self.files.prepare(out)
         cur = self.conn.cursor()
         try:
@@ -720,7 +733,7 @@ class ParquetLake:
             cur.close()
         self.files.publish(staging, [out])
         self.files.delete(paths)
-        return int(result[0]) if result else 0
+        return (int(result[0]) if result else 0), final
 
     # -- bar files ----------------------------------------------------------------------
 
