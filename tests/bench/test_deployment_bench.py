@@ -172,10 +172,9 @@ def test_a_deployment_decides_and_orders_within_budget(
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
     report.section(SECTION)
-    lake = compaction
     report.figure(
         SECTION,
-        f"settled bar -> its order placed, {lake}: p99",
+        f"settled bar -> its order placed, {compaction}: p99",
         ms(placed, 0.99),
         "ms",
         TARGET if compaction != "no compaction" else None,
@@ -185,8 +184,10 @@ def test_a_deployment_decides_and_orders_within_budget(
     )
     report.figure(
         SECTION,
-        f"run_deployments in all, {lake} (with the in-process subscribers of its orders): p99",
+        f"run_deployments in all, {compaction} (with the in-process subscribers of its orders): p99",
         ms(decided, 0.99),
         "ms",
     )
-    report.figure(SECTION, f"baseline: fill_orders on the same bars, {lake}: p99", ms(filled, 0.99), "ms")
+    report.figure(
+        SECTION, f"baseline: fill_orders on the same bars, {compaction}: p99", ms(filled, 0.99), "ms"
+    )

@@ -372,6 +372,8 @@ class ParquetLake:
         newest, params = ReadOrder.of(periods, self._ingest_ranges(periods)).newest_rows(symbol)
         if actions:
             newest = _split_adjusted(newest)  # before any resampling: a bucket may straddle a split
+        if rollups:
+            params["rollups"] = rollups
         if source is timeframe:
             sql = f"SELECT * FROM ({newest}) ORDER BY ts LIMIT $limit"
         elif sessions is not None:
@@ -379,23 +381,11 @@ class ParquetLake:
                 return _empty_series()  # a range outside the calendar: no session to follow
             newest = newest if periods else ""  # every period read from its rollup
             sql = _session_grid_rows(newest, rollups, source, grid)
-            if rollups:
-                params["rollups"] = rollups
         else:
-            buckets = []
-            if periods:  # those not rolled up
-                buckets.append(
-                    f"""SELECT time_bucket(INTERVAL '{timeframe.seconds} seconds', ts) AS bucket,
-                               arg_min(open, ts), max(high), min(low), arg_max(close, ts), sum(volume)
-                        FROM ({newest}) GROUP BY bucket"""
-                )
+            buckets = [_resampled(newest, timeframe.seconds)] if periods else []  # those not rolled up
             if rollups:
-                params["rollups"] = rollups
-                buckets.append(
-                    f"SELECT {_FIELDS} FROM read_parquet($rollups, hive_partitioning = false) "
-                    "WHERE ts >= $start AND ts < $end"  # whole buckets (`_rolled_up`): those in range
-                )
-            sql = f"SELECT * FROM ({' UNION ALL '.join(buckets)}) ORDER BY 1 LIMIT $limit"
+                buckets.append(_ROLLUP_ROWS)
+            sql = f"SELECT * FROM ({' UNION ALL '.join(buckets)}) ORDER BY ts LIMIT $limit"
         params.update(start=start.replace(tzinfo=None), end=end.replace(tzinfo=None))
         if sessions is None:
             params["limit"] = limit  # a session read limits its buckets, not the rows it reads
@@ -606,14 +596,13 @@ class ParquetLake:
                         report.rows_merged += rows
                         report.partitions_merged += 1
                         present = present.difference(merged) | {out}
-                    report.files_after += len(paths) - len(merged) + (1 if merged else 0)
                 listed = listed._replace(files=sorted(present))
                 remaining = self._ingests(tf)
                 self._remove_stale_markers(listed, remaining, born_before)
                 written, left = self._roll_up(tf, listed, rollups_until)
                 report.rollups_written += written
                 report.rollups_left += left
-                report.files_after += len(remaining.files)
+                report.files_after += len(present) + len(remaining.files)
             report.orphan_files_removed += self.files.remove_staging(born_before)
         return report
 
@@ -660,17 +649,12 @@ class ParquetLake:
         self.files.prepare(out)
         cur = self.conn.cursor()
         try:
+            rows = _resampled(
+                f"SELECT {_FIELDS} FROM read_parquet($source, hive_partitioning = false)", target.seconds
+            )
             cur.execute(
-                f"""
-                COPY (
-                    SELECT bucket AS ts, open, high, low, close, volume FROM (
-                        SELECT time_bucket(INTERVAL '{target.seconds} seconds', ts) AS bucket,
-                               arg_min(open, ts) AS open, max(high) AS high, min(low) AS low,
-                               arg_max(close, ts) AS close, sum(volume) AS volume
-                        FROM read_parquet($source, hive_partitioning = false) GROUP BY bucket
-                    ) ORDER BY ts
-                ) TO '{duck.literal(out)}' (FORMAT parquet, COMPRESSION zstd)
-                """,
+                f"COPY (SELECT * FROM ({rows}) ORDER BY ts) "
+                f"TO '{duck.literal(out)}' (FORMAT parquet, COMPRESSION zstd)",
                 {"source": source},
             ).fetchone()
         finally:
@@ -980,6 +964,16 @@ def _rolled_up(
     return rollups, rest
 
 
+def _resampled(rows: str, seconds: int) -> str:
+    """The query of the rows' bars resampled into UTC buckets of `seconds` (columns `_FIELDS`, in
+    no order): what reads, session grids and rollups all aggregate by."""
+    return f"""
+        SELECT time_bucket(INTERVAL '{seconds} seconds', ts) AS ts, arg_min(open, ts) AS open,
+               max(high) AS high, min(low) AS low, arg_max(close, ts) AS close, sum(volume) AS volume
+        FROM ({rows}) GROUP BY 1
+    """
+
+
 def _on_grid(moment: datetime, seconds: int) -> bool:
     """Whether the moment starts a bucket of that many seconds (on the UTC grid, from the epoch)."""
     return moment.microsecond == 0 and int(moment.timestamp()) % seconds == 0
@@ -1005,20 +999,11 @@ def _session_grid_rows(newest: str, rollups: list[str], source: Timeframe, grid:
     and whole periods as rollups that fit the grid (`_rollup_within`: a fifteenth of 1m bars)
     already are. When no grid holds whole source bars (no rollups then), the bars themselves."""
     parts = []
-    if newest and grid % source.seconds == 0 and grid > source.seconds:
-        parts.append(
-            f"""SELECT time_bucket(INTERVAL '{grid} seconds', ts) AS ts, arg_min(open, ts) AS open,
-                       max(high) AS high, min(low) AS low, arg_max(close, ts) AS close,
-                       sum(volume) AS volume
-                FROM ({newest}) GROUP BY 1"""
-        )
-    elif newest:
-        parts.append(newest)
-    if rollups:  # whole buckets (`_rolled_up`): those in the range
-        parts.append(
-            f"SELECT {_FIELDS} FROM read_parquet($rollups, hive_partitioning = false) "
-            "WHERE ts >= $start AND ts < $end"
-        )
+    if newest:
+        fits = grid % source.seconds == 0 and grid > source.seconds
+        parts.append(_resampled(newest, grid) if fits else newest)
+    if rollups:
+        parts.append(_ROLLUP_ROWS)
     return " UNION ALL ".join(parts)
 
 
@@ -1045,10 +1030,11 @@ def _follow_sessions(
         step = timeframe.seconds * 1_000_000
         buckets = opens[at] + (ts - opens[at]) // step * step
     # Sessions follow one another, so buckets never decrease: each starts where its value changes.
-    firsts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])[:limit]
+    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
+    firsts = starts[:limit]
     if not len(firsts):  # a limit of 0
         return _empty_series()
-    end = len(buckets) if len(firsts) < limit else int(np.flatnonzero(buckets == buckets[firsts[-1]])[-1]) + 1
+    end = int(starts[limit]) if len(starts) > limit else len(buckets)  # the rows of kept buckets
     lasts = np.r_[firsts[1:], end] - 1
     kept = kept[:end]
     return BarSeries(
@@ -1130,6 +1116,11 @@ class LakeFile(NamedTuple):
 
 
 _FIELDS = "ts, open, high, low, close, volume"
+# The rollups of a read (`$rollups`): whole buckets (`_rolled_up`), of which those in its range.
+_ROLLUP_ROWS = (
+    f"SELECT {_FIELDS} FROM read_parquet($rollups, hive_partitioning = false) "
+    "WHERE ts >= $start AND ts < $end"
+)
 _FOOTERS_KEPT = 50_000  # compacted files whose ingest ids a lake remembers (about 10 MB)
 # A partition's files beyond which a minor compaction merges them (but the oldest): a read of
 # the period then opens at most this many compacted files, plus the ingest files since.
