@@ -259,3 +259,37 @@ def test_a_rebuild_reads_only_what_can_be_among_the_last_bars_and_keeps_the_rule
     lake.write(bars(["CCC"], [5, 700], 4), Timeframe.D1, "0004")  # two years apart
     for keep in (1, 7, 30, 500):
         assert as_dict(rebuilt_from_scratch(lake, keep)) == by_the_rule(lake, keep), keep
+
+
+@pytest.mark.parametrize("keep", [20, 100])
+def test_a_one_symbol_ingestion_is_read_from_the_newest_periods_that_hold_its_last_bars(
+    lake: ParquetLake, monkeypatch: pytest.MonkeyPatch, keep: int
+) -> None:
+    store = AnalyticsLake(lake)
+    lake.write(bars(["AAA", "BBB"], list(range(40)), 1), Timeframe.D1, "0001")
+    store.absorb(Timeframe.D1, "0001", keep)
+    read: list[list[str]] = []
+    write_query = lake.write_query
+    monkeypatch.setattr(
+        lake,
+        "write_query",
+        lambda target, sql, params, *a: (
+            read.append(params.get("fresh", [])) or write_query(target, sql, params, *a)
+        ),
+    )
+    # A backfill of AAA over 2024 to 2026 (yearly partitions of 1d bars: 2026 holds 70 of them).
+    lake.write(bars(["AAA"], list(range(300, 801)), 2), Timeframe.D1, "0002")
+    got = store.absorb(Timeframe.D1, "0002", keep)
+
+    assert [[p.rsplit("/", 2)[-2] for p in paths] for paths in read] == [
+        ["period=2026"] if keep == 20 else ["period=2026", "period=2025"]
+    ]
+    assert as_dict(got) == as_dict(rebuilt_from_scratch(lake, keep))
+    assert len(as_dict(got)["AAA"]) == keep
+
+
+def test_an_ingestion_of_several_symbols_is_read_whole_for_its_last_bars(lake: ParquetLake) -> None:
+    lake.write(bars(["AAA", "BBB"], list(range(300, 801)), 1), Timeframe.D1, "0001")
+    files = [p for p in lake.files.list_files("ingests/timeframe=1d/") if "/0001_" in p]
+    assert len(files) == 3
+    assert sorted(lake.holding_last(files, 1)) == sorted(files)  # a footer cannot count one symbol's rows

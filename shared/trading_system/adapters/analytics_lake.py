@@ -1,7 +1,8 @@
 """Snapshots in the Parquet lake (local folder or S3), through DuckDB.
 
 - `snapshots/timeframe=1d/history_<n>.parquet`: each symbol's last n bars, kept up to date from
-  each ingestion's single fresh file, so a refresh never reads thousands of partitions.
+  each ingestion's fresh files (those holding its last bars), so a refresh never reads thousands
+  of partitions.
 - `snapshots/timeframe=1d/latest.parquet`: one row per symbol, what scanners read.
 """
 
@@ -71,7 +72,7 @@ class AnalyticsLake:
                 self.lake.write_query(
                     f"{folder}/delta_{ingest_id}.parquet",
                     _LAST_N_OF_FRESH,
-                    {"fresh": fresh, "n": kept},
+                    {"fresh": self.lake.holding_last(fresh, kept), "n": kept},
                 )
             merged = self._apply(
                 self._load_base(bases[0], bars_per_symbol), [deltas[i] for i in sorted(deltas)]

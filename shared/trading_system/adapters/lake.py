@@ -203,6 +203,30 @@ class ParquetLake:
         """The fresh ingest files of the timeframe whose ingestion committed."""
         return self._ingests(timeframe).committed_files
 
+    def holding_last(self, ingest_files: list[str], n: int) -> list[str]:
+        """Of one ingestion's files, those that hold each of its symbols' last n bars. For an
+        ingestion of one symbol, the newest periods' files until they hold n rows (an ingestion
+        holds a bar once, so a file's rows are that many distinct times; the footers say how
+        many): a refresh after a year's backfill reads the last month, not the year. For one of
+        several symbols, every file, since a footer does not count a symbol's rows."""
+        if len(ingest_files) < 2 or any(_only_symbol(path) is None for path in ingest_files):
+            return ingest_files
+        cur = self.conn.cursor()
+        try:
+            counted = cur.execute(
+                "SELECT file_name, num_rows FROM parquet_file_metadata($paths)", {"paths": ingest_files}
+            ).fetchall()
+        finally:
+            cur.close()
+        rows = dict(counted)
+        kept, held = [], 0
+        for path in sorted(ingest_files, key=_period_of, reverse=True):
+            kept.append(path)
+            held += rows[path]
+            if held >= n:
+                break
+        return kept
+
     def _ingests(self, timeframe: Timeframe) -> IngestListing:
         records, files = self.files.list_ingests(f"ingests/timeframe={timeframe.value}/")
         return IngestListing(records, files)

@@ -24,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import msgspec
 import orjson
 import urllib3
 
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 PUBLIC_URL = "https://data.alpaca.markets"
 _DAY_US = 86_400 * 1_000_000
-_NUMBERS = frozenset({int, float})
 _STAMP = len("2024-01-02T14:30:00Z")
 MAX_PAGE = 10_000  # Alpaca's largest `limit`
 TIMEFRAMES = {
@@ -136,16 +136,9 @@ class AlpacaProvider:
             response = self._http.request("GET", url, fields=fields, headers=headers)
         except urllib3.exceptions.HTTPError as error:
             raise ProviderUnavailable(f"alpaca did not answer: {type(error).__name__}") from None
-        body = self._checked(response, symbol)
-        rows = body.get("bars") or []  # an unknown symbol, or a range without trades: null or []
-        if not isinstance(rows, list):
-            raise ProviderGarbage(f"alpaca sent bars for {symbol} that are not a list")
-        series = _series(rows, symbol, timeframe)
+        series, next_token = _page(self._checked(response, symbol), symbol, timeframe)
         start_us, end_us = _epoch_us(start), _epoch_us(end)
         kept = series.where((series.ts_us >= start_us) & (series.ts_us < end_us))
-        next_token = body.get("next_page_token")
-        if next_token is not None and not isinstance(next_token, str):
-            raise ProviderGarbage(f"alpaca sent a next_page_token for {symbol} that is not text")
         # Bars come oldest first: one at or past `end` means the range is exhausted.
         exhausted = len(kept) < len(series) and bool((series.ts_us >= end_us).any())
         return ProviderBars(kept, None if exhausted else (next_token or None))
@@ -172,7 +165,7 @@ class AlpacaProvider:
                 response = self._http.request("GET", url, fields=fields, headers=headers)
             except urllib3.exceptions.HTTPError as error:
                 raise ProviderUnavailable(f"alpaca did not answer: {type(error).__name__}") from None
-            body = self._checked(response, symbol, "corporate actions")
+            body = _json_object(self._checked(response, symbol), symbol, "corporate actions")
             groups = body.get("corporate_actions") or {}
             if not isinstance(groups, dict):
                 raise ProviderGarbage(f"alpaca sent corporate actions for {symbol} that are not an object")
@@ -200,7 +193,8 @@ class AlpacaProvider:
                 self._sleep(wait)
             self._next_request_at = max(self._next_request_at, self._monotonic()) + self._spacing_s
 
-    def _checked(self, response: urllib3.BaseHTTPResponse, symbol: str, what: str = "bars") -> dict[str, Any]:
+    def _checked(self, response: urllib3.BaseHTTPResponse, symbol: str) -> bytes:
+        """The body of a successful answer; an error for any other."""
         status = response.status
         if status == 429:
             raise ProviderRateLimited("alpaca", _retry_after(response.headers))
@@ -216,15 +210,18 @@ class AlpacaProvider:
             if status in (404, 422) and "symbol" in message.lower():
                 raise UnknownProviderSymbol("alpaca", symbol)
             raise ProviderError(f"alpaca refused the request for {symbol} (HTTP {status}): {message}")
-        try:
-            body = orjson.loads(response.data)
-        except orjson.JSONDecodeError:
-            raise ProviderGarbage(
-                f"alpaca answered {symbol}'s {what} with something that is not JSON"
-            ) from None
-        if not isinstance(body, dict):
-            raise ProviderGarbage(f"alpaca answered {symbol}'s {what} with JSON that is not an object")
-        return body
+        data: bytes = response.data
+        return data
+
+
+def _json_object(data: bytes, symbol: str, what: str) -> dict[str, Any]:
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise ProviderGarbage(f"alpaca answered {symbol}'s {what} with something that is not JSON") from None
+    if not isinstance(body, dict):
+        raise ProviderGarbage(f"alpaca answered {symbol}'s {what} with JSON that is not an object")
+    return body
 
 
 def _rfc3339(ts: datetime) -> str:
@@ -258,36 +255,82 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-def _series(rows: list[Any], symbol: str, timeframe: Timeframe) -> BarSeries:
-    """The page's bars as columns. A page as Alpaca sends it (objects stamped in whole UTC
-    seconds, `...:00Z`, with numbers) is read a column at a time; any other goes bar by bar, which
-    reads the rarer forms (an offset, fractions of a second) and names the first malformed row."""
+class _AlpacaBar(msgspec.Struct):
+    """A bar in Alpaca's own form: numbers, and a stamp that `_columns` checks (other fields,
+    `n` and `vw`, are skipped unread)."""
+
+    t: str
+    o: float  # msgspec takes a JSON integer here too, and refuses text, booleans and null
+    h: float
+    l: float  # noqa: E741 (Alpaca's name)
+    c: float
+    v: float
+
+
+class _AlpacaPage(msgspec.Struct):
+    bars: list[_AlpacaBar] | None = None  # an unknown symbol, or a range without trades: null or []
+    next_page_token: str | None = None
+
+
+_ALPACA_PAGE = msgspec.json.Decoder(_AlpacaPage)
+
+
+def _page(data: bytes, symbol: str, timeframe: Timeframe) -> tuple[BarSeries, str | None]:
+    """A page's bars as columns, and its next token. A page as Alpaca sends it (objects stamped
+    in whole UTC seconds, `...:00Z`, with numbers) is decoded straight into typed bars and read a
+    column at a time: twice as fast as JSON objects made into dicts, which was half a backfill's
+    time. Any other goes bar by bar, which reads the rarer forms (an offset, fractions of a
+    second) and names the first malformed row."""
+    try:
+        page = _ALPACA_PAGE.decode(data)
+    except msgspec.DecodeError:  # not Alpaca's form (ValidationError is one): read it bar by bar
+        page = None
+    if page is not None:
+        series = _columns(page.bars or [], timeframe)
+        if series is not None:
+            return series, page.next_page_token
+    from trading_system.market_data.bar_batch import BarSeries
+
+    body = _json_object(data, symbol, "bars")
+    rows = body.get("bars") or []
+    if not isinstance(rows, list):
+        raise ProviderGarbage(f"alpaca sent bars for {symbol} that are not a list")
+    token = body.get("next_page_token")
+    if token is not None and not isinstance(token, str):
+        raise ProviderGarbage(f"alpaca sent a next_page_token for {symbol} that is not text")
+    return BarSeries.of([_bar(row, i, symbol, timeframe) for i, row in enumerate(rows)]), token
+
+
+def _columns(bars: list[_AlpacaBar], timeframe: Timeframe) -> BarSeries | None:
+    """Typed bars as columns; None when a stamp is not in Alpaca's own form or a number is not
+    finite (the bar-by-bar reading then says which)."""
     # numpy only where bars are read: checking a backfill request (an HTTP function) builds this
     # provider without reading any
     import numpy as np
 
     from trading_system.market_data.bar_batch import BarSeries
 
+    # Stamps in Alpaca's own form, `2024-01-02T14:30:00Z`, read all at once: joined, cut every
+    # 20 characters, each ending in Z, numpy parsing the rest.
+    text = "".join([bar.t for bar in bars])
+    if len(text) != _STAMP * len(bars) or not text.isascii():
+        return None
+    cut = np.frombuffer(text.encode("ascii"), dtype=f"S{_STAMP}")
+    if not bool((cut.view(np.uint8)[_STAMP - 1 :: _STAMP] == ord("Z")).all()):
+        return None
     try:
-        values = [[row[key] for row in rows] for key in ("o", "h", "l", "c", "v")]
-        # Numbers only: numpy would take "1.5" or true for one.
-        plain = all(set(map(type, v)) <= _NUMBERS for v in values)
-        # Stamps in Alpaca's own form, `2024-01-02T14:30:00Z`, read all at once: joined (texts
-        # only, or a TypeError), cut every 20 characters, each ending in Z, numpy parsing the rest.
-        text = "".join([row["t"] for row in rows])
-        if plain and len(text) == _STAMP * len(rows):
-            cut = np.frombuffer(text.encode("ascii"), dtype=f"S{_STAMP}")
-            plain = bool((cut.view(np.uint8)[_STAMP - 1 :: _STAMP] == ord("Z")).all())
-        else:
-            plain = False
-        if plain:
-            ts_us = cut.astype(f"S{_STAMP - 1}").astype("datetime64[us]").astype(np.int64)
-            prices = [np.array(v, dtype=np.float64) for v in values]
-            plain = all(bool(np.isfinite(p).all()) for p in prices)
-    except (TypeError, KeyError, ValueError):  # UnicodeEncodeError included: a ValueError
-        plain = False
-    if not plain:
-        return BarSeries.of([_bar(row, i, symbol, timeframe) for i, row in enumerate(rows)])
+        ts_us = cut.astype(f"S{_STAMP - 1}").astype("datetime64[us]").astype(np.int64)
+    except ValueError:
+        return None
+    prices = [
+        np.array([bar.o for bar in bars], dtype=np.float64),
+        np.array([bar.h for bar in bars], dtype=np.float64),
+        np.array([bar.l for bar in bars], dtype=np.float64),
+        np.array([bar.c for bar in bars], dtype=np.float64),
+        np.array([bar.v for bar in bars], dtype=np.float64),
+    ]
+    if not all(bool(np.isfinite(p).all()) for p in prices):
+        return None
     if timeframe is Timeframe.D1:
         ts_us -= ts_us % _DAY_US  # as _bar does: the session's UTC date
     return BarSeries(ts_us, *prices)
