@@ -16,7 +16,7 @@ from typing import Any
 
 from trading_system.bootstrap import Container
 from trading_system.catalog import route_roles
-from trading_system.entrypoints.http.auth import token_from
+from trading_system.entrypoints.credentials import token_from
 from trading_system.identity.domain import authorize
 from trading_system.identity.queries import Authenticate
 from trading_system.kernel.errors import DomainError

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Protocol
 
+from trading_system.entrypoints.credentials import token_from
 from trading_system.entrypoints.stream import (
     MAX_CHANNELS,
     Sees,
@@ -64,8 +65,7 @@ def connect(
     clock: Clock,
 ) -> Response:
     """$connect: a 200 opens the connection, any other status refuses the handshake."""
-    # Here, not at the top: the HTTP code brings FastAPI, which the other stream functions never need
-    from trading_system.entrypoints.http.auth import token_from
+    # Here, not at the top: Identity's models, which the other stream functions never need
     from trading_system.identity.domain import authorize
 
     connection_id = event["requestContext"]["connectionId"]

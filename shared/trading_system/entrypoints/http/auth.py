@@ -7,12 +7,11 @@ from typing import Any
 
 from fastapi import Request
 
+from trading_system.entrypoints.credentials import API_KEY_HEADER, token_from
 from trading_system.identity.domain import authorize
 from trading_system.identity.queries import Authenticate
 from trading_system.kernel.errors import Unauthorized
 from trading_system.kernel.principal import Principal, Role
-
-API_KEY_HEADER = "x-api-key"
 
 # The two ways token_from accepts a key, as the OpenAPI document declares them (the query
 # parameter is for the stream's WebSocket only, which the document does not describe).
@@ -28,22 +27,6 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
 }
 # An operation that needs a key takes either of them.
 KEY_REQUIRED: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
-
-
-def token_from(headers: dict[str, str] | object, query: dict[str, str] | None = None) -> str | None:
-    """The API key or bearer JWT: `x-api-key` header, `Authorization: Bearer <key or JWT>`, or
-    (for browsers' WebSockets, which cannot set headers) the `api_key` query parameter.
-    Authenticate tells the two apart (a JWT has dots, a key none)."""
-    get = getattr(headers, "get")  # noqa: B009 - works for dicts and Starlette's Headers alike
-    token = get(API_KEY_HEADER)
-    if not token:
-        authorization = get("authorization") or ""
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value:
-            token = value
-    if not token and query:
-        token = query.get("api_key")
-    return str(token).strip() if token else None
 
 
 class _Guard:

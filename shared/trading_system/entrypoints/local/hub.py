@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from fastapi import WebSocket, WebSocketDisconnect
 
-from trading_system.entrypoints.http.auth import token_from
+from trading_system.entrypoints.credentials import token_from
 from trading_system.entrypoints.stream import (
     Sees,
     channels_of,
