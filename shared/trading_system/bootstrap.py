@@ -66,13 +66,15 @@ CONTEXTS = ("identity", "market_data", "analytics", "scanning", "trading", "stra
 # Messages whose handlers are a table of their own, not their context's handlers module: the
 # module of the messages -> the module whose HANDLERS holds them. A function that handles only
 # those messages (or none of them) loads only the table it needs. Webhooks keep their table
-# beside their model: their handlers import Scanning's and Trading's messages, Strategies' do
-# not. Trading's queries are answered from the views: a read needs none of what the commands'
+# beside their model, which Strategies' handlers never import; their alerts' handlers, which
+# import Scanning's and Trading's commands, have one of their own, which managing webhooks never
+# loads. Trading's queries are answered from the views: a read needs none of what the commands'
 # handlers import (risk checks, the broker, executions, the commands themselves). Market Data's
 # queries are answered from the symbols, the lake and the jobs' store, without the commands, the
 # ingest rules and the backfill machinery.
 TABLES_APART = {
     "trading_system.strategies.webhooking": "trading_system.strategies.webhooking",
+    "trading_system.strategies.webhook_alerts": "trading_system.strategies.webhook_alerts",
     "trading_system.trading.queries": "trading_system.trading.query_handlers",
     "trading_system.market_data.queries": "trading_system.market_data.query_handlers",
 }

@@ -189,12 +189,13 @@ def test_only_functions_that_read_the_lake_import_duckdb(function: object, tmp_p
 
 def test_the_bus_finds_webhooks_handlers_in_their_own_table() -> None:
     from trading_system.bootstrap import ContextHandlers
-    from trading_system.strategies import webhooking
+    from trading_system.strategies import webhook_alerts, webhooking
     from trading_system.strategies.commands import CreateStrategy
     from trading_system.strategies.handlers import HANDLERS as STRATEGIES
 
     handlers = ContextHandlers()
-    assert handlers.command(webhooking.ReceiveWebhook) is webhooking.receive_webhook
+    assert handlers.command(webhook_alerts.ReceiveWebhook) is webhook_alerts.receive_webhook
+    assert handlers.command(webhooking.CreateWebhook) is webhooking.create_webhook
     assert handlers.query(webhooking.ListWebhooks) is webhooking.list_webhooks
     assert handlers.command(CreateStrategy) is STRATEGIES.command(CreateStrategy)
 
@@ -242,6 +243,14 @@ _MD_READ_SIDE = (
     "trading_system.entrypoints.http.market_data_queries",
     "trading_system.entrypoints.http.market_data_backfills",
 )
+# What an alert's receipt needs, which managing webhooks never does.
+_WEBHOOK_ALERTS_SIDE = (
+    "trading_system.strategies.webhook_alerts",
+    "trading_system.entrypoints.http.webhook_alerts",
+    "trading_system.trading.commands",
+    "trading_system.trading.orders",
+    "trading_system.scanning.commands",
+)
 _OTHER_CONTEXTS_THAN_ALERTS = (
     "trading_system.trading.events",
     "trading_system.trading.queries",
@@ -279,7 +288,13 @@ print(json.dumps({{"status": response["statusCode"], "loaded": sorted(sys.module
         ("cancel_order", "trading_system.trading.handlers", _TRADING_READ_SIDE),
         ("list_alerts", "trading_system.alerts.handlers", _OTHER_CONTEXTS_THAN_ALERTS),
         ("get_alert", "trading_system.alerts.handlers", _OTHER_CONTEXTS_THAN_ALERTS),
-        ("get_strategy", "trading_system.strategies.handlers", ("trading_system.strategies.webhooking",)),
+        (
+            "get_strategy",
+            "trading_system.strategies.handlers",
+            ("trading_system.strategies.webhooking", "trading_system.strategies.webhook_alerts"),
+        ),
+        ("list_webhooks", "trading_system.strategies.webhooking", _WEBHOOK_ALERTS_SIDE),
+        ("delete_webhook", "trading_system.strategies.webhooking", _WEBHOOK_ALERTS_SIDE),
         ("list_symbols", "trading_system.market_data.query_handlers", _MD_COMMAND_SIDE),
         ("get_symbol", "trading_system.market_data.query_handlers", _MD_COMMAND_SIDE),
         ("get_bars", "trading_system.market_data.query_handlers", _MD_LAKE_READ_UNNEEDED),
@@ -299,8 +314,9 @@ def test_a_function_loads_only_what_its_route_needs(
     request loads the command side (risk checks, broker, executions); nor a command's the read
     side's queries and their handlers. Alerts' routes load no other context: only its event
     subscriber and the creation of an alert (asking whose the source is) need them. Webhooks'
-    routes and handlers (strategies/webhooking.py) import Scanning's and Trading's messages: another
-    Strategies route loads them neither at init nor with its context's table. Market Data's reads
+    routes and handlers (strategies/webhooking.py) are loaded by no other Strategies route, and
+    managing webhooks loads none of what an alert's receipt imports (Trading's and Scanning's
+    commands: strategies/webhook_alerts.py). Market Data's reads
     are answered by their own table too, their routes apart from the commands': none loads the
     commands' handlers (a read of symbols not even the commands), nor a command the queries. The
     data folder is empty: the request reaches its handler, which answers that nothing is there."""

@@ -489,5 +489,6 @@ HANDLERS = HandlerTable(
         GetSweepHeatmap: get_sweep_heatmap,
     },
 )
-# Webhooks in (strategies/webhooking.py) keep their handlers, and their table, beside their
-# model: the bus loads that table on its own (bootstrap.TABLES_APART).
+# Webhooks (strategies/webhooking.py) and their alerts (strategies/webhook_alerts.py) keep their
+# handlers, and their tables, beside their models: the bus loads each on its own
+# (bootstrap.TABLES_APART).

@@ -261,8 +261,9 @@ def delete_sweep(
 
 # A deployment's parity report is read by its own route alone (the handlers import it only to
 # answer it): kept apart, so that the context's other routes do not build its models. So are
-# webhooks' routes (Strategies' in the catalog): their messages import Scanning's and Trading's,
-# and their handlers are a table of their own (bootstrap.TABLES_APART) that no other route needs.
+# webhooks' routes (Strategies' in the catalog), their handlers tables of their own
+# (bootstrap.TABLES_APART) that no other route needs; and the alerts' route apart from the
+# others, since it alone loads Trading's and Scanning's commands.
 __getattr__ = kept_apart(
     __name__,
     {
@@ -270,6 +271,6 @@ __getattr__ = kept_apart(
         "create_webhook": "webhooks",
         "delete_webhook": "webhooks",
         "list_webhooks": "webhooks",
-        "receive_webhook": "webhooks",
+        "receive_webhook": "webhook_alerts",
     },
 )
