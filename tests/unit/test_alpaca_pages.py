@@ -92,6 +92,10 @@ def test_a_malformed_row_is_garbage_naming_it(bad: Any, says: str) -> None:
         (b'[{"t": "2024-01-02T14:30:00Z"}]', "JSON that is not an object"),
         (b'{"bars": [{"t": "2024-01-02T14:30:00Z", "o": 1e999}]}', "something that is not JSON"),
         (b"<html>", "something that is not JSON"),
+        (b'{"bars": [], "next_page_token": "a\xffb"}', "something that is not JSON"),  # not UTF-8
+        (b'{"bars": [' * 2000 + b"]" * 2000 + b"}", "something that is not JSON"),  # past any depth
+        # a bad row and a bad token: the row is named first, as the bar-by-bar reader reads it
+        (b'{"bars": [{"t": "2024-01-02T14:30:00Z", "o": "1"}], "next_page_token": 3}', "row 0 of the page"),
     ],
 )
 def test_a_page_not_in_alpacas_form_is_read_or_refused_as_before(body: bytes, says: str | None) -> None:

@@ -293,6 +293,8 @@ print(json.dumps({{"status": response["statusCode"], "loaded": sorted(sys.module
             "trading_system.strategies.handlers",
             ("trading_system.strategies.webhooking", "trading_system.strategies.webhook_alerts"),
         ),
+        # (create_webhook asks whose the account or scanner is: its first request loads those
+        # contexts' query handlers, as it must; its import loads none of the alert side either)
         ("list_webhooks", "trading_system.strategies.webhooking", _WEBHOOK_ALERTS_SIDE),
         ("delete_webhook", "trading_system.strategies.webhooking", _WEBHOOK_ALERTS_SIDE),
         ("list_symbols", "trading_system.market_data.query_handlers", _MD_COMMAND_SIDE),

@@ -219,6 +219,8 @@ class ParquetLake:
         finally:
             cur.close()
         rows = dict(counted)
+        if not rows.keys() >= set(ingest_files):  # a name spelled otherwise than asked: read them all
+            return ingest_files
         kept, held = [], 0
         for path in sorted(ingest_files, key=_period_of, reverse=True):
             kept.append(path)

@@ -280,10 +280,14 @@ def _page(data: bytes, symbol: str, timeframe: Timeframe) -> tuple[BarSeries, st
     in whole UTC seconds, `...:00Z`, with numbers) is decoded straight into typed bars and read a
     column at a time: twice as fast as JSON objects made into dicts, which was half a backfill's
     time. Any other goes bar by bar, which reads the rarer forms (an offset, fractions of a
-    second) and names the first malformed row."""
+    second) and names the first malformed row. The fields the platform does not read (`n`, `vw`,
+    `symbol`) are skipped unchecked, so a page is no longer refused for one of those alone (a
+    `vw` of 1e999, which the plain JSON reader cannot parse)."""
     try:
         page = _ALPACA_PAGE.decode(data)
-    except msgspec.DecodeError:  # not Alpaca's form (ValidationError is one): read it bar by bar
+    # Not Alpaca's form (a ValidationError is a DecodeError), or text that is not UTF-8 (a
+    # ValueError), or nesting past msgspec's depth: read it as plain JSON, bar by bar.
+    except (msgspec.DecodeError, ValueError, RecursionError):
         page = None
     if page is not None:
         series = _columns(page.bars or [], timeframe)
@@ -295,10 +299,11 @@ def _page(data: bytes, symbol: str, timeframe: Timeframe) -> tuple[BarSeries, st
     rows = body.get("bars") or []
     if not isinstance(rows, list):
         raise ProviderGarbage(f"alpaca sent bars for {symbol} that are not a list")
+    series = BarSeries.of([_bar(row, i, symbol, timeframe) for i, row in enumerate(rows)])
     token = body.get("next_page_token")
     if token is not None and not isinstance(token, str):
         raise ProviderGarbage(f"alpaca sent a next_page_token for {symbol} that is not text")
-    return BarSeries.of([_bar(row, i, symbol, timeframe) for i, row in enumerate(rows)]), token
+    return series, token
 
 
 def _columns(bars: list[_AlpacaBar], timeframe: Timeframe) -> BarSeries | None:
@@ -329,7 +334,7 @@ def _columns(bars: list[_AlpacaBar], timeframe: Timeframe) -> BarSeries | None:
         np.array([bar.c for bar in bars], dtype=np.float64),
         np.array([bar.v for bar in bars], dtype=np.float64),
     ]
-    if not all(bool(np.isfinite(p).all()) for p in prices):
+    if not all(bool(np.isfinite(p).all()) for p in prices):  # a guard: msgspec makes no NaN or inf
         return None
     if timeframe is Timeframe.D1:
         ts_us -= ts_us % _DAY_US  # as _bar does: the session's UTC date
